@@ -1,0 +1,170 @@
+--- frugal.nvim configuration: defaults, validation, and what the backend receives.
+--- One schema both validates `setup()` and documents the defaults (see doc/frugal.txt).
+local M = {}
+local H = {}
+
+---@class frugal.Keymaps
+---@field accept string|false
+---@field reject string|false
+---@field accept_all string|false
+---@field reject_all string|false
+---@field next string|false
+---@field prev string|false
+
+---@class frugal.Config
+---@field base_url string
+---@field api_key string
+---@field keys table<string,string>
+---@field model string
+---@field budget table
+---@field global_budget table
+---@field data_dir string
+---@field log_level string
+---@field binary string
+---@field max_tokens integer
+---@field temperature number
+---@field context_lines integer
+---@field keymaps frugal.Keymaps|false
+
+--- The plugin's root directory (this file is <root>/lua/frugal/config.lua).
+---@return string
+function M.root()
+  local src = debug.getinfo(1, "S").source:sub(2)
+  return vim.fn.fnamemodify(src, ":p:h:h:h")
+end
+
+---@return frugal.Config
+function M.defaults()
+  return {
+    base_url = "https://openrouter.ai/api/v1",
+    api_key = "env:OPENROUTER_API_KEY",
+    keys = {},
+    model = "anthropic/claude-sonnet-4.5",
+    budget = {},
+    global_budget = {},
+    data_dir = vim.fn.stdpath("data") .. "/frugal",
+    log_level = "info",
+    binary = M.root() .. "/target/release/frugal",
+    max_tokens = 4096,
+    temperature = 0,
+    context_lines = 200,
+    keymaps = {
+      accept = "<localleader>a",
+      reject = "<localleader>r",
+      accept_all = "<localleader>A",
+      reject_all = "<localleader>R",
+      next = "]h",
+      prev = "[h",
+    },
+  }
+end
+
+--- Field checks: key → { expected type(s), extra check returning an error string or nil }.
+H.schema = {
+  base_url = { "string", function(v)
+    return not v:match("^https?://") and "must start with http:// or https://" or nil
+  end },
+  api_key = { "string", function(v)
+    return not (v:match("^env:.+") or v:match("^cmd:.+")) and 'must be "env:NAME" or "cmd:<command>"' or nil
+  end },
+  keys = { "table", function(v)
+    for name, spec in pairs(v) do
+      if type(name) ~= "string" or type(spec) ~= "string" or not (spec:match("^env:.+") or spec:match("^cmd:.+")) then
+        return ('entry %s must be "env:NAME" or "cmd:<command>"'):format(vim.inspect(name))
+      end
+    end
+  end },
+  model = { "string", function(v)
+    return v == "" and "must not be empty" or nil
+  end },
+  budget = { "table" },
+  global_budget = { "table" },
+  data_dir = { "string" },
+  log_level = { "string", function(v)
+    local ok = ({ trace = 1, debug = 1, info = 1, warn = 1, error = 1 })[v]
+    return not ok and "must be one of trace, debug, info, warn, error" or nil
+  end },
+  binary = { "string" },
+  max_tokens = { "number", function(v)
+    return (v < 16 or v % 1 ~= 0) and "must be a whole number of at least 16" or nil
+  end },
+  temperature = { "number", function(v)
+    return (v < 0 or v > 2) and "must be between 0 and 2" or nil
+  end },
+  context_lines = { "number", function(v)
+    return (v < 0 or v % 1 ~= 0) and "must be a whole number, 0 or more" or nil
+  end },
+  keymaps = { { "table", "boolean" }, function(v)
+    if v == true then
+      return "must be a table or false"
+    end
+    if type(v) == "table" then
+      local known = M.defaults().keymaps
+      for k, lhs in pairs(v) do
+        if known[k] == nil then
+          return ("has an unknown entry %s (known: accept, reject, accept_all, reject_all, next, prev)"):format(
+            vim.inspect(k)
+          )
+        end
+        if type(lhs) ~= "string" and lhs ~= false then
+          return ("entry %s must be a string or false"):format(k)
+        end
+      end
+    end
+  end },
+}
+
+---@type frugal.Config
+M.options = M.defaults()
+
+--- Merges `opts` over the defaults. Bad keys are dropped with one warning each, naming the key.
+---@param opts table|nil
+---@return frugal.Config, string[] warnings
+function M.resolve(opts)
+  local out = M.defaults()
+  local warnings = {}
+  if opts ~= nil and type(opts) ~= "table" then
+    return out, { ("setup() takes a table, got %s"):format(type(opts)) }
+  end
+  for key, value in pairs(opts or {}) do
+    local rule = H.schema[key]
+    if rule == nil then
+      table.insert(warnings, ("unknown setup key %s (ignored)"):format(vim.inspect(key)))
+    else
+      local types = type(rule[1]) == "table" and rule[1] or { rule[1] }
+      if not vim.tbl_contains(types, type(value)) then
+        table.insert(
+          warnings,
+          ("setup key %s must be a %s, got %s (default used)"):format(key, table.concat(types, " or "), type(value))
+        )
+      else
+        local err = rule[2] and rule[2](value)
+        if err then
+          table.insert(warnings, ("setup key %s %s (default used)"):format(key, err))
+        elseif key == "keymaps" and type(value) == "table" then
+          out.keymaps = vim.tbl_extend("force", out.keymaps, value)
+        else
+          out[key] = value
+        end
+      end
+    end
+  end
+  return out, warnings
+end
+
+--- What the backend receives in `hello`: everything it decides with, nothing it does not need.
+---@return table
+function M.backend()
+  local o = M.options
+  return {
+    base_url = o.base_url,
+    api_key = o.api_key,
+    keys = vim.tbl_isempty(o.keys) and vim.empty_dict() or o.keys,
+    model = o.model,
+    max_tokens = o.max_tokens,
+    temperature = o.temperature,
+    context_lines = o.context_lines,
+  }
+end
+
+return M

@@ -1,0 +1,24 @@
+-- frugal.nvim: user commands only. Nothing here requires a module; the backend starts on the
+-- first command, never at start-up.
+if vim.g.loaded_frugal then
+  return
+end
+vim.g.loaded_frugal = true
+
+local cmd = vim.api.nvim_create_user_command
+
+cmd("LlmEdit", function(o)
+  require("frugal").edit({ line1 = o.line1, line2 = o.line2, range = o.range, instruction = o.args })
+end, { range = "%", nargs = "*", desc = "frugal: propose an edit of the range" })
+
+cmd("LlmAccept", function(o)
+  require("frugal").accept({ all = o.bang })
+end, { bang = true, desc = "frugal: accept the hunk under the cursor (! all)" })
+
+cmd("LlmReject", function(o)
+  require("frugal").reject({ all = o.bang })
+end, { bang = true, desc = "frugal: reject the hunk under the cursor (! all)" })
+
+cmd("LlmCancel", function()
+  require("frugal").cancel()
+end, { desc = "frugal: stop the request in flight for this buffer" })

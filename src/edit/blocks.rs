@@ -1,0 +1,620 @@
+//! Incremental parser for aider-style SEARCH/REPLACE edit blocks.
+//!
+//! The model's answer streams in as arbitrary text pieces, and we want to
+//! preview each edit the moment its block is complete rather than after the
+//! whole answer arrived. The parser therefore works line by line: it buffers
+//! only the current unfinished line and advances a small state machine on every
+//! complete line. Each byte is looked at a constant number of times, so the
+//! total work is linear in the answer's size however finely it is split (one
+//! char at a time, mid-marker, between `\r` and `\n`, ...).
+//!
+//! Models are sloppy about the surrounding markdown, so the parser is lenient
+//! outside blocks (fences with any info string, prose, a file-name line) and
+//! strict inside them: SEARCH/REPLACE lines are kept verbatim because the
+//! SEARCH text must later be found in the buffer and the REPLACE text is what
+//! ends up in it.
+
+use std::mem;
+
+/// Longest title, in chars, before it is cut; keeps previews and messages on one line.
+const TITLE_MAX_CHARS: usize = 60;
+
+/// One SEARCH/REPLACE edit as the model wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// The file-name line seen just before the block or its fence, if any.
+    pub file: Option<String>,
+    /// SEARCH lines, without line terminators.
+    pub search: Vec<String>,
+    /// REPLACE lines, without line terminators.
+    pub replace: Vec<String>,
+}
+
+impl Block {
+    /// How the block is named to the user: its first non-blank SEARCH line,
+    /// trimmed, at most 60 chars (char boundary safe, "…" appended when cut);
+    /// "(empty SEARCH)" when none.
+    ///
+    /// The SEARCH text is what the user recognises in their buffer, so it names
+    /// the block better than an index does.
+    pub fn title(&self) -> String {
+        title_of(&self.search)
+    }
+}
+
+/// Shared by [`Block::title`] and the unterminated-block report, which has no
+/// `Block` to call it on.
+fn title_of(search: &[String]) -> String {
+    let Some(line) = search.iter().map(|l| l.trim()).find(|l| !l.is_empty()) else {
+        return "(empty SEARCH)".to_string();
+    };
+    // `char_indices` keeps the cut on a char boundary, so multibyte text can't panic.
+    match line.char_indices().nth(TITLE_MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", line[..cut].trim_end()),
+        None => line.to_string(),
+    }
+}
+
+/// What [`BlockParser::finish`] found at the end of the answer.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Finish {
+    /// Blocks completed by the end of the answer (e.g. a last marker line with no newline).
+    pub blocks: Vec<Block>,
+    /// Title of a block that was opened but never closed, if any.
+    pub unterminated: Option<String>,
+}
+
+/// A block whose SEARCH marker was seen but whose REPLACE marker wasn't yet.
+#[derive(Debug)]
+struct OpenBlock {
+    file: Option<String>,
+    search: Vec<String>,
+    replace: Vec<String>,
+    /// Whether the `=======` divider was seen, i.e. lines now go to `replace`.
+    in_replace: bool,
+}
+
+/// Streaming parser: feed it the answer piece by piece with [`push`](Self::push),
+/// then call [`finish`](Self::finish).
+#[derive(Debug, Default)]
+pub struct BlockParser {
+    /// The current line, not yet terminated by `\n`. The only text ever buffered.
+    partial: String,
+    /// The block being read, if any.
+    open: Option<OpenBlock>,
+    /// A file-name line seen outside blocks, waiting for a block (or fence) to claim it.
+    /// Prose lines clear it; blank lines and fence lines don't.
+    pending_file: Option<String>,
+    /// Whether we are between an opening and a closing fence (outside a block).
+    in_fence: bool,
+    /// The file name claimed by the current fence, inherited by every block in it
+    /// (models often put several blocks for one file in one fence).
+    fence_file: Option<String>,
+    /// Blocks returned so far.
+    completed: usize,
+}
+
+impl BlockParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feed the next piece of the answer. Returns the blocks this piece
+    /// completed, in order — a block is returned as soon as its
+    /// `>>>>>>> REPLACE` line is complete (its line terminator seen).
+    ///
+    /// Only the new piece is scanned for line ends; earlier text is never
+    /// rescanned, which keeps streaming one char at a time linear overall.
+    pub fn push(&mut self, piece: &str) -> Vec<Block> {
+        let mut done = Vec::new();
+        let mut rest = piece;
+        while let Some(nl) = rest.find('\n') {
+            self.partial.push_str(&rest[..nl]);
+            let line = mem::take(&mut self.partial);
+            if let Some(block) = self.line(line) {
+                done.push(block);
+            }
+            rest = &rest[nl + 1..];
+        }
+        self.partial.push_str(rest);
+        done
+    }
+
+    /// The answer ended.
+    ///
+    /// The last line often has no terminator, so it is processed now; a block
+    /// still open afterwards is reported by title so the user learns that the
+    /// answer was cut off instead of silently losing an edit. The parser is left
+    /// ready for a new answer (only [`completed`](Self::completed) keeps counting).
+    pub fn finish(&mut self) -> Finish {
+        let mut blocks = Vec::new();
+        if !self.partial.is_empty() {
+            let line = mem::take(&mut self.partial);
+            if let Some(block) = self.line(line) {
+                blocks.push(block);
+            }
+        }
+        let unterminated = self.open.take().map(|open| title_of(&open.search));
+        self.pending_file = None;
+        self.in_fence = false;
+        self.fence_file = None;
+        Finish {
+            blocks,
+            unterminated,
+        }
+    }
+
+    /// Count of blocks completed so far.
+    pub fn completed(&self) -> usize {
+        self.completed
+    }
+
+    /// Advance the state machine by one complete line (terminator already removed).
+    fn line(&mut self, mut line: String) -> Option<Block> {
+        // CRLF answers: the "\r" may have arrived in an earlier piece than the
+        // "\n", which is why it is stripped here and not while splitting.
+        if line.ends_with('\r') {
+            line.pop();
+        }
+        let Some(open) = self.open.as_mut() else {
+            self.outside(&line);
+            return None;
+        };
+        if !open.in_replace {
+            if is_marker(&line, '=', None) {
+                open.in_replace = true;
+            } else {
+                open.search.push(line);
+            }
+            return None;
+        }
+        if !is_marker(&line, '>', Some("REPLACE")) {
+            // A `=======` here is just text: only the REPLACE marker ends the block.
+            open.replace.push(line);
+            return None;
+        }
+        let open = self.open.take()?;
+        self.completed += 1;
+        Some(Block {
+            file: open.file,
+            search: open.search,
+            replace: open.replace,
+        })
+    }
+
+    /// A line outside any block: a SEARCH marker, a fence, a file name, or prose.
+    fn outside(&mut self, line: &str) {
+        if is_marker(line, '<', Some("SEARCH")) {
+            let file = match self.pending_file.take() {
+                Some(file) => Some(file),
+                None if self.in_fence => self.fence_file.clone(),
+                None => None,
+            };
+            self.open = Some(OpenBlock {
+                file,
+                search: Vec::new(),
+                replace: Vec::new(),
+                in_replace: false,
+            });
+            return;
+        }
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            // A blank line between the file name and the fence/block is common.
+            return;
+        }
+        if let Some(info) = fence_info(trimmed) {
+            if self.in_fence && info.is_empty() {
+                self.in_fence = false;
+                self.fence_file = None;
+                self.pending_file = None;
+            } else {
+                // An info string means a new fence even if we think one is
+                // open: better than swallowing the rest of the answer.
+                self.in_fence = true;
+                self.fence_file = self.pending_file.take();
+            }
+            return;
+        }
+        self.pending_file = file_name(trimmed).map(str::to_string);
+    }
+}
+
+/// Whether `line` is a marker: 5 to 9 `ch` chars, then (for SEARCH/REPLACE)
+/// optional blanks and the word, then only trailing whitespace.
+///
+/// Models vary the marker length and leave trailing blanks, so both are
+/// tolerated; leading whitespace is not, because inside a block such a line is
+/// more likely content than a marker.
+fn is_marker(line: &str, ch: char, word: Option<&str>) -> bool {
+    let line = line.trim_end();
+    let rest = line.trim_start_matches(ch);
+    // `ch` is ASCII, so the byte difference is the count of marker chars.
+    let count = line.len() - rest.len();
+    if !(5..=9).contains(&count) {
+        return false;
+    }
+    match word {
+        None => rest.is_empty(),
+        Some(word) => rest.trim_start() == word,
+    }
+}
+
+/// If `trimmed` is a markdown fence line (3+ backticks or tildes), its info
+/// string (e.g. `python`, possibly empty).
+fn fence_info(trimmed: &str) -> Option<&str> {
+    for ch in ['`', '~'] {
+        let rest = trimmed.trim_start_matches(ch);
+        if trimmed.len() - rest.len() >= 3 {
+            return Some(rest.trim());
+        }
+    }
+    None
+}
+
+/// If a trimmed line outside blocks looks like a file name, that name.
+///
+/// Heuristic on purpose: the name only labels the block for the user and the
+/// caller, so a false positive is harmless while a miss loses the label. We
+/// accept a single whitespace-free token, optionally dressed in markdown
+/// (`` `x` ``, `**x**`, `### x`, `x:`), that contains a path separator or ends
+/// in an extension. Prose has spaces, so it is rejected.
+fn file_name(trimmed: &str) -> Option<&str> {
+    const DRESS: &[char] = &['`', '*', '"', '\''];
+    let name = trimmed.trim_start_matches('#').trim_start();
+    let name = name
+        .trim_end_matches(':')
+        .trim_matches(DRESS)
+        .trim_end_matches(':');
+    if name.is_empty() || name.chars().any(char::is_whitespace) || name.contains("://") {
+        return None;
+    }
+    let has_separator = name.contains('/') || name.contains('\\');
+    let has_extension = name.rsplit_once('.').is_some_and(|(_, ext)| {
+        !ext.is_empty()
+            && ext.len() <= 12
+            && ext
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    });
+    (has_separator || has_extension).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn s(lines: &[&str]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    fn block(file: Option<&str>, search: &[&str], replace: &[&str]) -> Block {
+        Block {
+            file: file.map(str::to_string),
+            search: s(search),
+            replace: s(replace),
+        }
+    }
+
+    /// Feed `pieces` to a fresh parser; all blocks (from push and finish) plus
+    /// the unterminated title.
+    fn run<'a>(pieces: impl IntoIterator<Item = &'a str>) -> (Vec<Block>, Option<String>) {
+        let mut parser = BlockParser::new();
+        let mut blocks = Vec::new();
+        for piece in pieces {
+            blocks.extend(parser.push(piece));
+        }
+        let fin = parser.finish();
+        blocks.extend(fin.blocks);
+        assert_eq!(parser.completed(), blocks.len());
+        (blocks, fin.unterminated)
+    }
+
+    /// Prose, a fenced block with a file name before the fence, an unfenced
+    /// block with a file name, a CRLF deletion block with a 6-char marker,
+    /// multibyte text, fence-looking content, and a last 9/5-char block whose
+    /// REPLACE marker has no newline.
+    const SAMPLE: &str = concat!(
+        "Here is the fix — two edits.\n",
+        "\n",
+        "src/main.rs\n",
+        "```rust\n",
+        "<<<<<<< SEARCH\n",
+        "fn main() {\n",
+        "    println!(\"hi\");\n",
+        "}\n",
+        "=======\n",
+        "fn main() {\n",
+        "    println!(\"héllo, 世界 🦀\");\n",
+        "}\n",
+        ">>>>>>> REPLACE\n",
+        "```\n",
+        "\n",
+        "Some prose between blocks.\n",
+        "lua/frugal/init.lua\n",
+        "<<<<<<< SEARCH  \n",
+        "local M = {}\n",
+        "=======  \n",
+        "local M = { version = 2 }\n",
+        "```\n",
+        ">>>>>>> REPLACE   \n",
+        "Delete the helper:\r\n",
+        "```\r\n",
+        "<<<<<< SEARCH\r\n",
+        "local function unused()\r\n",
+        "\r\n",
+        "end\r\n",
+        "======\r\n",
+        ">>>>>> REPLACE\r\n",
+        "```\r\n",
+        "And finally:\n",
+        "<<<<<<<<< SEARCH\n",
+        "x = 1\n",
+        "=====\n",
+        "x = 2\n",
+        ">>>>> REPLACE",
+    );
+
+    fn sample_blocks() -> Vec<Block> {
+        vec![
+            block(
+                Some("src/main.rs"),
+                &["fn main() {", "    println!(\"hi\");", "}"],
+                &["fn main() {", "    println!(\"héllo, 世界 🦀\");", "}"],
+            ),
+            block(
+                Some("lua/frugal/init.lua"),
+                &["local M = {}"],
+                &["local M = { version = 2 }", "```"],
+            ),
+            block(None, &["local function unused()", "", "end"], &[]),
+            block(None, &["x = 1"], &["x = 2"]),
+        ]
+    }
+
+    #[test]
+    fn sample_whole() {
+        assert_eq!(run([SAMPLE]), (sample_blocks(), None));
+    }
+
+    #[test]
+    fn sample_split_at_every_char_boundary() {
+        let expected = (sample_blocks(), None);
+        for i in (0..=SAMPLE.len()).filter(|&i| SAMPLE.is_char_boundary(i)) {
+            let (a, b) = SAMPLE.split_at(i);
+            assert_eq!(run([a, b]), expected, "split at byte {i}");
+        }
+    }
+
+    #[test]
+    fn sample_one_char_at_a_time() {
+        let chars: Vec<String> = SAMPLE.chars().map(String::from).collect();
+        assert_eq!(
+            run(chars.iter().map(String::as_str)),
+            (sample_blocks(), None)
+        );
+    }
+
+    #[test]
+    fn block_is_returned_when_its_marker_line_ends() {
+        let mut parser = BlockParser::new();
+        assert!(parser.push("<<<<<<< SEARCH\na\n=======\nb\n").is_empty());
+        assert!(parser.push(">>>>>>> REPLACE\r").is_empty());
+        assert_eq!(parser.push("\nprose"), vec![block(None, &["a"], &["b"])]);
+        assert_eq!(parser.completed(), 1);
+        assert_eq!(parser.finish(), Finish::default());
+    }
+
+    #[test]
+    fn last_marker_without_newline_is_completed_by_finish() {
+        let mut parser = BlockParser::new();
+        assert!(parser
+            .push("<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE")
+            .is_empty());
+        let fin = parser.finish();
+        assert_eq!(fin.blocks, vec![block(None, &["a"], &["b"])]);
+        assert_eq!(fin.unterminated, None);
+        assert_eq!(parser.completed(), 1);
+    }
+
+    #[test]
+    fn unterminated_block_is_reported() {
+        let answer = "intro\n<<<<<<< SEARCH\n\n   let x = compute();  \n=======\nlet x = 1;\n";
+        assert_eq!(run([answer]), (vec![], Some("let x = compute();".into())));
+        // Cut off before the divider: still reported, by its SEARCH text.
+        assert_eq!(
+            run(["<<<<<<< SEARCH\nfoo()"]),
+            (vec![], Some("foo()".into()))
+        );
+        assert_eq!(
+            run(["<<<<<<< SEARCH\n"]),
+            (vec![], Some("(empty SEARCH)".into()))
+        );
+    }
+
+    #[test]
+    fn answer_without_blocks() {
+        let answer = "I can't see the file.\n```lua\nprint('hi')\n```\n=======\n>>>>>>> REPLACE\n";
+        assert_eq!(run([answer]), (vec![], None));
+        assert_eq!(run([""]), (vec![], None));
+    }
+
+    #[test]
+    fn marker_lengths() {
+        for n in [5, 7, 9] {
+            let answer = format!(
+                "{} SEARCH\na\n{}\nb\n{} REPLACE\n",
+                "<".repeat(n),
+                "=".repeat(n),
+                ">".repeat(n)
+            );
+            assert_eq!(run([answer.as_str()]).0, vec![block(None, &["a"], &["b"])]);
+        }
+        // 4 or 10 marker chars are not markers.
+        for n in [4, 10] {
+            let answer = format!("{} SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n", "<".repeat(n));
+            assert_eq!(run([answer.as_str()]), (vec![], None));
+        }
+        // Inside a block they are plain content.
+        let answer = "<<<<<<< SEARCH\n==========\n=======\n>>>> REPLACE\n>>>>>>> REPLACE\n";
+        assert_eq!(
+            run([answer]).0,
+            vec![block(None, &["=========="], &[">>>> REPLACE"])]
+        );
+    }
+
+    #[test]
+    fn divider_inside_replace_is_text() {
+        let answer = "<<<<<<< SEARCH\na\n=======\nb\n=======\nc\n>>>>>>> REPLACE\n";
+        assert_eq!(
+            run([answer]).0,
+            vec![block(None, &["a"], &["b", "=======", "c"])]
+        );
+    }
+
+    #[test]
+    fn empty_search_is_returned() {
+        let answer = "new.txt\n<<<<<<< SEARCH\n=======\nhello\n>>>>>>> REPLACE\n";
+        let blocks = run([answer]).0;
+        assert_eq!(blocks, vec![block(Some("new.txt"), &[], &["hello"])]);
+        assert_eq!(blocks[0].title(), "(empty SEARCH)");
+    }
+
+    #[test]
+    fn content_is_verbatim() {
+        let answer = concat!(
+            "```markdown\n",
+            "<<<<<<< SEARCH\n",
+            "```python\n",
+            "\tx = 1   \n",
+            "```\n",
+            "=======\n",
+            "  ~~~\n",
+            "README.md\n",
+            ">>>>>>> REPLACE\n",
+            "```\n",
+        );
+        assert_eq!(
+            run([answer]).0,
+            vec![block(
+                None,
+                &["```python", "\tx = 1   ", "```"],
+                &["  ~~~", "README.md"]
+            )]
+        );
+    }
+
+    #[test]
+    fn file_names() {
+        let answer = concat!(
+            "`path/to/x.lua`\n",
+            "\n",
+            "```lua\n",
+            "<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n",
+            "<<<<<<< SEARCH\nc\n=======\nd\n>>>>>>> REPLACE\n",
+            "```\n",
+            "<<<<<<< SEARCH\ne\n=======\nf\n>>>>>>> REPLACE\n",
+            "**.gitignore**:\n",
+            "<<<<<<< SEARCH\ng\n=======\nh\n>>>>>>> REPLACE\n",
+            "src/main.rs\n",
+            "Now, the other change.\n",
+            "<<<<<<< SEARCH\ni\n=======\nj\n>>>>>>> REPLACE\n",
+        );
+        let files: Vec<Option<String>> = run([answer]).0.into_iter().map(|b| b.file).collect();
+        assert_eq!(
+            files,
+            vec![
+                Some("path/to/x.lua".into()),
+                // Same fence: same file.
+                Some("path/to/x.lua".into()),
+                // After the fence closed: no name.
+                None,
+                Some(".gitignore".into()),
+                // Prose after the name: it wasn't "right before".
+                None,
+            ]
+        );
+    }
+
+    #[test]
+    fn file_name_heuristic() {
+        for yes in [
+            "src/main.rs",
+            "x.lua",
+            "`a/b`",
+            "### lua/frugal.lua",
+            "C:\\x\\y.txt",
+        ] {
+            assert!(file_name(yes).is_some(), "{yes}");
+        }
+        for no in [
+            "Here is the fix:",
+            "e.g.",
+            "Done.",
+            "foo.bar()",
+            "https://x.org/a",
+            "```",
+        ] {
+            assert_eq!(file_name(no), None, "{no}");
+        }
+    }
+
+    #[test]
+    fn multibyte_content_and_title() {
+        let long = "ж".repeat(70);
+        let answer =
+            format!("<<<<<<< SEARCH\n  \n  {long}\n=======\n🦀 ünïcödé\n>>>>>>> REPLACE\n");
+        let blocks = run([answer.as_str()]).0;
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].replace, vec!["🦀 ünïcödé".to_string()]);
+        let title = blocks[0].title();
+        assert_eq!(title, format!("{}…", "ж".repeat(60)));
+        assert_eq!(block(None, &["  short  "], &[]).title(), "short");
+        assert_eq!(block(None, &[" ", ""], &[]).title(), "(empty SEARCH)");
+    }
+
+    #[test]
+    fn parser_is_reusable_after_finish() {
+        let mut parser = BlockParser::new();
+        parser.push("<<<<<<< SEARCH\nlost");
+        assert_eq!(parser.finish().unterminated, Some("lost".into()));
+        assert_eq!(
+            parser.push("<<<<<<< SEARCH\na\n=======\n>>>>>>> REPLACE\n"),
+            vec![block(None, &["a"], &[])]
+        );
+    }
+
+    #[test]
+    fn long_answer_one_char_at_a_time_is_fast() {
+        // ~5,000 tokens ≈ 20,000 chars, mostly inside a few long blocks.
+        let mut answer = String::from("Edits follow.\n");
+        for i in 0..10 {
+            answer.push_str(&format!("src/f{i}.rs\n```rust\n<<<<<<< SEARCH\n"));
+            for j in 0..40 {
+                answer.push_str(&format!("    let value_{j} = compute({j}, {i});\n"));
+            }
+            answer.push_str("=======\n");
+            for j in 0..40 {
+                answer.push_str(&format!("    let value_{j} = compute_v2({j}, {i});\n"));
+            }
+            answer.push_str(">>>>>>> REPLACE\n```\n");
+        }
+        assert!(answer.len() > 20_000);
+        let started = Instant::now();
+        let mut parser = BlockParser::new();
+        let mut blocks = Vec::new();
+        let mut buf = [0u8; 4];
+        for c in answer.chars() {
+            blocks.extend(parser.push(c.encode_utf8(&mut buf)));
+        }
+        blocks.extend(parser.finish().blocks);
+        assert_eq!(blocks.len(), 10);
+        assert!(blocks
+            .iter()
+            .all(|b| b.search.len() == 40 && b.replace.len() == 40));
+        assert_eq!(blocks[3].file.as_deref(), Some("src/f3.rs"));
+        // Generous bound (debug build, loaded CI); a quadratic rescan would blow it.
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,282 @@
+//! One edit: prompt → streamed answer → SEARCH/REPLACE blocks → located hunks sent to Neovim.
+
+pub mod blocks;
+pub mod locate;
+pub mod prompt;
+
+use crate::gate::{self, Outbound};
+use crate::openrouter::{ChatEvent, ChatRequest};
+use crate::state::State;
+use crate::ui::{Failure, Reason, UiEvent};
+use blocks::{Block, BlockParser};
+use futures::StreamExt;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the shim sends for `:LlmEdit` (all rows 0-based, ranges end-exclusive).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EditRequest {
+    /// Chosen by the shim, unique within its session.
+    pub id: u64,
+    pub buf: i64,
+    pub file: String,
+    #[serde(default)]
+    pub filetype: String,
+    pub instruction: String,
+    pub sel_start: usize,
+    pub sel_end: usize,
+    /// First buffer row of `lines`.
+    pub win_start: usize,
+    pub total_lines: usize,
+    /// The project root (git root or the file's directory).
+    #[serde(default)]
+    pub project: String,
+    /// The model to use instead of the configured one (`:LlmModel`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Filled from the raw message: the context window, checked to be UTF-8.
+    #[serde(skip)]
+    pub lines: Vec<String>,
+}
+
+impl EditRequest {
+    /// Decodes the shim's map, refusing non-UTF-8 text with a message naming the line.
+    pub fn from_value(v: rmpv::Value) -> Result<EditRequest, String> {
+        let rmpv::Value::Map(entries) = v else {
+            return Err("edit: expected a map".into());
+        };
+        let mut raw_lines = None;
+        let mut rest = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            if k.as_str() == Some("lines") {
+                raw_lines = Some(v);
+            } else {
+                rest.push((k, v));
+            }
+        }
+        let mut req: EditRequest = rmpv::ext::from_value(rmpv::Value::Map(rest))
+            .map_err(|e| format!("edit: malformed request: {e}"))?;
+        let Some(rmpv::Value::Array(items)) = raw_lines else {
+            return Err("edit: missing lines".into());
+        };
+        let mut lines = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let text = match item {
+                rmpv::Value::String(s) => s.into_str(),
+                rmpv::Value::Binary(b) => String::from_utf8(b).ok(),
+                _ => None,
+            };
+            match text {
+                Some(t) => lines.push(t),
+                None => {
+                    return Err(format!(
+                        "line {} is not valid UTF-8: frugal edits UTF-8 text only (:set fileencoding? and reload with :e ++enc=…)",
+                        req.win_start + i + 1
+                    ))
+                }
+            }
+        }
+        req.lines = lines;
+        let win_end = req.win_start + req.lines.len();
+        if req.sel_start >= req.sel_end || req.sel_start < req.win_start || req.sel_end > win_end {
+            return Err(format!(
+                "edit: selection {}-{} is outside the lines sent ({}-{})",
+                req.sel_start + 1,
+                req.sel_end,
+                req.win_start + 1,
+                win_end
+            ));
+        }
+        if req.instruction.trim().is_empty() {
+            return Err("the instruction is empty: say what to change".into());
+        }
+        Ok(req)
+    }
+}
+
+/// How often progress reaches Neovim: a few updates a second, never one per token.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Runs one edit to its end, reporting through the state's UI channel. Cancellation is by
+/// aborting the task running this future (that drops the HTTP stream, closing the connection).
+pub async fn run(state: Arc<State>, req: EditRequest) {
+    let outcome = run_inner(&state, &req).await;
+    let ev = match outcome {
+        Ok(done) => done,
+        Err(f) => UiEvent::Failed {
+            id: req.id,
+            buf: req.buf,
+            reason: f.reason,
+            message: f.message,
+        },
+    };
+    state.finish_edit(req.id);
+    state.send_ui(ev);
+}
+
+async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Failure> {
+    let started = Instant::now();
+    let cfg = state.config();
+    let model = req.model.clone().unwrap_or_else(|| cfg.model.clone());
+    let messages = prompt::build(&prompt::PromptInput {
+        file: &req.file,
+        filetype: &req.filetype,
+        instruction: &req.instruction,
+        window: &req.lines,
+        win_start: req.win_start,
+        sel_start: req.sel_start,
+        sel_end: req.sel_end,
+        total_lines: req.total_lines,
+    });
+    let outbound = Outbound {
+        project: req.project.clone(),
+        request: ChatRequest {
+            model: model.clone(),
+            messages,
+            stream: true,
+            max_tokens: cfg.max_tokens,
+            temperature: cfg.temperature,
+            provider: None,
+        },
+    };
+    state.send_ui(UiEvent::Progress {
+        id: req.id,
+        buf: req.buf,
+        tokens: 0,
+        elapsed_ms: 0,
+        cost_usd: None,
+        phase: "waiting",
+    });
+    let sent = gate::send(state, outbound).await?;
+    let mut stream = std::pin::pin!(sent.stream);
+
+    let mut parser = BlockParser::new();
+    let mut taken: Vec<(usize, usize)> = Vec::new();
+    let mut unmatched: Vec<String> = Vec::new();
+    let mut hunks = 0usize;
+    let mut tokens = 0u64;
+    let mut cost: Option<f64> = None;
+    let mut ran_model = model;
+    let mut finish: Option<String> = None;
+    let mut done = false;
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    loop {
+        tokio::select! {
+            ev = stream.next() => {
+                let Some(ev) = ev else { break };
+                match ev {
+                    ChatEvent::Id(_) => {}
+                    ChatEvent::Model(m) => ran_model = m,
+                    ChatEvent::Text(t) => {
+                        tokens += 1;
+                        for block in parser.push(&t) {
+                            place(state, req, &block, &mut taken, &mut unmatched, &mut hunks);
+                        }
+                    }
+                    ChatEvent::Finish(r) => finish = Some(r),
+                    ChatEvent::Usage(u) => {
+                        tokens = u.completion_tokens.max(tokens);
+                        cost = u.cost;
+                    }
+                    ChatEvent::Error { code, message } => {
+                        return Err(Failure::new(Reason::Stream, format!("the answer broke off ({code}): {message}")));
+                    }
+                    ChatEvent::Done => { done = true; break; }
+                }
+            }
+            _ = ticker.tick() => {
+                state.send_ui(UiEvent::Progress {
+                    id: req.id,
+                    buf: req.buf,
+                    tokens,
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                    cost_usd: cost,
+                    phase: if tokens == 0 { "waiting" } else { "streaming" },
+                });
+            }
+        }
+    }
+    if !done && finish.is_none() {
+        return Err(Failure::new(
+            Reason::Stream,
+            "the connection closed before the answer ended".into(),
+        ));
+    }
+    let end = parser.finish();
+    for block in end.blocks {
+        place(state, req, &block, &mut taken, &mut unmatched, &mut hunks);
+    }
+    if let Some(title) = end.unterminated {
+        let why = if finish.as_deref() == Some("length") {
+            "the answer was cut at max_tokens"
+        } else {
+            "the answer ended"
+        };
+        return Err(Failure::new(
+            Reason::Stream,
+            format!("{why} inside the block \"{title}\": nothing applied; try again or raise max_tokens"),
+        ));
+    }
+    if hunks == 0 {
+        let message = if unmatched.is_empty() {
+            "the answer held no SEARCH/REPLACE block".to_string()
+        } else {
+            format!("no block matched the buffer: {}", quote_list(&unmatched))
+        };
+        return Err(Failure::new(Reason::NoMatch, message));
+    }
+    Ok(UiEvent::Done {
+        id: req.id,
+        buf: req.buf,
+        hunks,
+        cost_usd: cost,
+        model: ran_model,
+        unmatched,
+        tokens,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+fn quote_list(titles: &[String]) -> String {
+    titles
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Locates a finished block in the window and sends it as a hunk, or records it as unmatched.
+fn place(
+    state: &State,
+    req: &EditRequest,
+    block: &Block,
+    taken: &mut Vec<(usize, usize)>,
+    unmatched: &mut Vec<String>,
+    hunks: &mut usize,
+) {
+    let ws = req.win_start;
+    let prefer = (req.sel_start - ws, req.sel_end - ws);
+    match locate::locate(&req.lines, &block.search, &block.replace, prefer, taken) {
+        Ok(found) => {
+            taken.push((found.start, found.end));
+            *hunks += 1;
+            state.send_ui(UiEvent::Hunk {
+                id: req.id,
+                buf: req.buf,
+                index: *hunks,
+                start: ws + found.start,
+                end: ws + found.end,
+                old: req.lines[found.start..found.end].to_vec(),
+                new: found.new_lines,
+                title: block.title(),
+            });
+        }
+        Err(e) => {
+            tracing::info!(edit = req.id, ?e, title = %block.title(), "block not located");
+            unmatched.push(block.title());
+        }
+    }
+}

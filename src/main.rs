@@ -1,0 +1,126 @@
+//! `frugal`: started by the shim with `jobstart({bin, "--log-file", …}, { rpc = true })`.
+//! Stdout is the RPC channel: nothing else may ever be printed there.
+
+use frugal::rpc::{forward_ui, Handler};
+use frugal::state::State;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+struct Args {
+    log_file: Option<PathBuf>,
+    log_level: String,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut args = Args {
+        log_file: None,
+        log_level: "info".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--version" | "-V" => {
+                // Not in RPC mode: a person or :checkhealth asked.
+                println!("frugal {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            "--log-file" => args.log_file = it.next().map(PathBuf::from),
+            "--log-level" => args.log_level = it.next().unwrap_or_default(),
+            "--help" | "-h" => {
+                println!(
+                    "frugal {}: the backend of frugal.nvim, started by Neovim.\n\
+                     usage: frugal [--log-file PATH] [--log-level LEVEL]\n       frugal --version",
+                    env!("CARGO_PKG_VERSION")
+                );
+                return Ok(None);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    Ok(Some(args))
+}
+
+/// Logs to a daily-rotated file; the guard must live as long as the process.
+fn init_logging(args: &Args) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let path = args.log_file.as_ref()?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+    let name = path.file_name()?;
+    std::fs::create_dir_all(dir).ok()?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix(name.to_string_lossy().into_owned())
+        .max_log_files(7)
+        .build(dir)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let level = match args.log_level.to_ascii_lowercase().as_str() {
+        "trace" => tracing::Level::TRACE,
+        "debug" => tracing::Level::DEBUG,
+        "warn" => tracing::Level::WARN,
+        "error" => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_max_level(level)
+        .init();
+    Some(guard)
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(Some(a)) => a,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("frugal: {e}");
+            std::process::exit(2);
+        }
+    };
+    let _guard = init_logging(&args);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("frugal: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(serve());
+    // Leave at once: tokio's stdin reader thread would otherwise keep the runtime alive.
+    drop(_guard);
+    std::process::exit(code);
+}
+
+async fn serve() -> i32 {
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), pid = std::process::id(), "frugal started");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let state = Arc::new(State::new(tx));
+    let handler = Handler { state };
+    let (nvim, io) = match nvim_rs::create::tokio::new_parent(handler).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!("cannot open the RPC channel: {e}");
+            return 1;
+        }
+    };
+    tokio::spawn(forward_ui(nvim, rx));
+    match io.await {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) if e.is_channel_closed() => {
+            tracing::info!("Neovim closed the channel; exiting");
+            0
+        }
+        Ok(Err(e)) => {
+            tracing::error!("RPC loop failed: {e}");
+            1
+        }
+        Err(e) => {
+            tracing::error!("RPC task failed: {e}");
+            1
+        }
+    }
+}

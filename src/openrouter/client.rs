@@ -1,0 +1,176 @@
+//! HTTP to OpenRouter (or any OpenAI-compatible endpoint): one streamed chat completion.
+
+use super::sse::{self, ChatEvent};
+use crate::config::ApiKey;
+use futures::Stream;
+use serde::Serialize;
+use std::time::Duration;
+
+/// The request body of `POST /chat/completions`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<Message>,
+    pub stream: bool,
+    /// Always sent: it bounds the answer's cost.
+    pub max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Routing preferences (`data_collection`, `max_price`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Message {
+    pub role: &'static str,
+    pub content: String,
+}
+
+/// A failure before the stream started: a status with OpenRouter's error body, or no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct ApiError {
+    /// HTTP status; `None` when the endpoint could not be reached.
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    pub message: String,
+    /// `metadata.error_type` when OpenRouter gives it.
+    pub error_type: Option<String>,
+}
+
+impl ApiError {
+    fn describe(&self) -> String {
+        let hint = match self.status {
+            None => " (is base_url right and the network up?)",
+            Some(401) => " (the API key is wrong or disabled)",
+            Some(402) => " (out of credits, or the key's own limit)",
+            Some(429) => " (rate limited: try again shortly)",
+            Some(503) => " (no provider meets the routing requirements)",
+            _ => "",
+        };
+        match self.status {
+            Some(s) => format!("OpenRouter answered {s}: {}{hint}", self.message),
+            None => format!("OpenRouter unreachable: {}{hint}", self.message),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base_url: String,
+    referer: String,
+}
+
+impl Client {
+    pub fn new(base_url: &str, referer: &str, connect_timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            // Keep-alive comments arrive every few seconds while a provider thinks; a stream
+            // silent for this long is dead.
+            .read_timeout(Duration::from_secs(120))
+            .user_agent(concat!("frugal.nvim/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Client {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            referer: referer.to_string(),
+        }
+    }
+
+    /// Sends the request and, once the answer's headers arrived with a success status, returns
+    /// the generation id header (if any) and the decoded event stream. Dropping the stream closes
+    /// the connection, which is how a cancel reaches the server.
+    pub async fn stream_chat(
+        &self,
+        key: &ApiKey,
+        body: &ChatRequest,
+    ) -> Result<(Option<String>, impl Stream<Item = ChatEvent>), ApiError> {
+        let resp = self
+            .http
+            .post(format!("{}/chat/completions", self.base_url))
+            .bearer_auth(key.expose())
+            .header("HTTP-Referer", &self.referer)
+            .header("X-OpenRouter-Title", "frugal.nvim")
+            .header("X-Title", "frugal.nvim")
+            .header("Accept", "text/event-stream")
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, key))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(error_from_body(status.as_u16(), &text, key));
+        }
+        let gen_id = resp
+            .headers()
+            .get("x-generation-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok((gen_id, sse::decode(resp.bytes_stream())))
+    }
+}
+
+/// Removes the key from any text that came from elsewhere (an echoing proxy, an error chain).
+pub fn redact(text: &str, key: &ApiKey) -> String {
+    let k = key.expose();
+    if k.len() >= 4 && text.contains(k) {
+        text.replace(k, "<redacted>")
+    } else {
+        text.to_string()
+    }
+}
+
+fn transport_error(e: &reqwest::Error, key: &ApiKey) -> ApiError {
+    // `without_url` keeps query strings out; the key is in a header, never in the URL.
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    ApiError {
+        status: None,
+        code: None,
+        message: redact(&msg, key),
+        error_type: None,
+    }
+}
+
+/// Reads OpenRouter's error body `{"error": {"code", "message", "metadata"}}`; `code` is an
+/// integer or a string, so it is read loosely.
+pub fn error_from_body(status: u16, body: &str, key: &ApiKey) -> ApiError {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+    let err = v.get("error");
+    let message = err
+        .and_then(|e| e.get("message"))
+        .and_then(|m| m.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            let t = body.trim();
+            if t.is_empty() {
+                "no error message".to_string()
+            } else {
+                t.chars().take(300).collect()
+            }
+        });
+    let code = err.and_then(|e| e.get("code")).map(|c| match c {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let error_type = err
+        .and_then(|e| e.get("metadata"))
+        .and_then(|m| m.get("error_type"))
+        .and_then(|t| t.as_str())
+        .map(str::to_string);
+    ApiError {
+        status: Some(status),
+        code,
+        message: redact(&message, key),
+        error_type,
+    }
+}

@@ -1,0 +1,139 @@
+//! The msgpack-RPC surface the shim (`lua/frugal/rpc.lua`) talks to. Types cross the process
+//! boundary here and in `ui.rs` only.
+//!
+//! Requests: `hello(config) -> {version, pid}`, `edit(request) -> {ok, message?}`,
+//! `version() -> string`. Notifications: `cancel(id)`.
+
+use crate::config::Config;
+use crate::edit::{self, EditRequest};
+use crate::state::State;
+use crate::ui::{Reason, UiEvent};
+use async_trait::async_trait;
+use nvim_rs::{compat::tokio::Compat, Neovim};
+use rmpv::Value;
+use std::sync::Arc;
+
+pub type Writer = Compat<tokio::fs::File>;
+
+#[derive(Clone)]
+pub struct Handler {
+    pub state: Arc<State>,
+}
+
+fn map(pairs: Vec<(&str, Value)>) -> Value {
+    Value::Map(pairs.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
+}
+
+fn refusal(message: String) -> Value {
+    map(vec![("ok", Value::from(false)), ("message", Value::from(message))])
+}
+
+impl Handler {
+    fn hello(&self, args: Vec<Value>) -> Result<Value, Value> {
+        let cfg = args.into_iter().next().unwrap_or(Value::Nil);
+        let config: Config = if cfg.is_nil() {
+            Config::default()
+        } else {
+            rmpv::ext::from_value(cfg).map_err(|e| Value::from(format!("bad config: {e}")))?
+        };
+        tracing::info!(base_url = %config.base_url, model = %config.model, api_key = ?config.api_key, "configured");
+        self.state.set_config(config);
+        Ok(map(vec![
+            ("version", Value::from(env!("CARGO_PKG_VERSION"))),
+            ("pid", Value::from(std::process::id())),
+        ]))
+    }
+
+    fn edit(&self, args: Vec<Value>) -> Result<Value, Value> {
+        let raw = args.into_iter().next().unwrap_or(Value::Nil);
+        let req = match EditRequest::from_value(raw) {
+            Ok(r) => r,
+            Err(message) => return Ok(refusal(message)),
+        };
+        if self.state.busy(req.buf) {
+            return Ok(refusal(
+                "an edit is still streaming in this buffer: wait for it or :LlmCancel it".into(),
+            ));
+        }
+        tracing::info!(edit = req.id, buf = req.buf, file = %req.file, lines = req.lines.len(), "edit");
+        let (id, buf) = (req.id, req.buf);
+        let state = self.state.clone();
+        // Registered before the task can finish, so a quick failure cannot race the insert.
+        let task = tokio::spawn({
+            let state = state.clone();
+            async move {
+                // Yield once so `start_edit` below has run.
+                tokio::task::yield_now().await;
+                edit::run(state, req).await
+            }
+        });
+        state.start_edit(id, buf, task.abort_handle());
+        Ok(map(vec![("ok", Value::from(true))]))
+    }
+
+    fn cancel(&self, args: Vec<Value>) {
+        let Some(id) = args.first().and_then(Value::as_u64) else {
+            return;
+        };
+        if let Some(buf) = self.state.cancel_edit(id) {
+            tracing::info!(edit = id, "cancelled");
+            self.state.send_ui(UiEvent::Failed {
+                id,
+                buf,
+                reason: Reason::Cancelled,
+                message: "cancelled; the buffer is unchanged".into(),
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl nvim_rs::Handler for Handler {
+    type Writer = Writer;
+
+    async fn handle_request(
+        &self,
+        name: String,
+        args: Vec<Value>,
+        _nvim: Neovim<Writer>,
+    ) -> Result<Value, Value> {
+        match name.as_str() {
+            "hello" => self.hello(args),
+            "edit" => self.edit(args),
+            "version" => Ok(Value::from(env!("CARGO_PKG_VERSION"))),
+            other => Err(Value::from(format!("frugal: unknown request {other}"))),
+        }
+    }
+
+    async fn handle_notify(&self, name: String, args: Vec<Value>, _nvim: Neovim<Writer>) {
+        match name.as_str() {
+            "cancel" => self.cancel(args),
+            other => tracing::warn!("unknown notification {other}"),
+        }
+    }
+}
+
+/// Delivers UI events to Neovim one at a time, in order.
+pub async fn forward_ui(
+    nvim: Neovim<Writer>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<UiEvent>,
+) {
+    while let Some(ev) = rx.recv().await {
+        let value = match rmpv::ext::to_value(&ev) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("cannot encode UI event: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = nvim
+            .exec_lua("require('frugal.edit')._on(...)", vec![value])
+            .await
+        {
+            if e.is_channel_closed() {
+                break;
+            }
+            tracing::warn!("UI event not delivered: {e}");
+        }
+    }
+}
