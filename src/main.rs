@@ -89,17 +89,17 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let code = runtime.block_on(serve());
+    let code = runtime.block_on(serve(args.log_file.clone()));
     // Leave at once: tokio's stdin reader thread would otherwise keep the runtime alive.
     drop(_guard);
     std::process::exit(code);
 }
 
-async fn serve() -> i32 {
+async fn serve(log_file: Option<PathBuf>) -> i32 {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), pid = std::process::id(), "frugal started");
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(State::new(tx));
-    let handler = Handler { state };
+    let handler = Handler { state, log_file };
     let (nvim, io) = match nvim_rs::create::tokio::new_parent(handler).await {
         Ok(x) => x,
         Err(e) => {

@@ -18,6 +18,8 @@ pub type Writer = Compat<tokio::fs::File>;
 #[derive(Clone)]
 pub struct Handler {
     pub state: Arc<State>,
+    /// The `--log-file` base path; the file written today carries the UTC date as suffix.
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 fn map(pairs: Vec<(&str, Value)>) -> Value {
@@ -38,9 +40,20 @@ impl Handler {
         };
         tracing::info!(base_url = %config.base_url, model = %config.model, api_key = ?config.api_key, "configured");
         self.state.set_config(config);
+        let log_file = self.log_file.as_ref().map(|p| {
+            let d = time::OffsetDateTime::now_utc().date();
+            format!(
+                "{}.{:04}-{:02}-{:02}",
+                p.display(),
+                d.year(),
+                d.month() as u8,
+                d.day()
+            )
+        });
         Ok(map(vec![
             ("version", Value::from(env!("CARGO_PKG_VERSION"))),
             ("pid", Value::from(std::process::id())),
+            ("log_file", log_file.map(Value::from).unwrap_or(Value::Nil)),
         ]))
     }
 
@@ -119,8 +132,9 @@ pub async fn forward_ui(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<UiEvent>,
 ) {
     while let Some(ev) = rx.recv().await {
-        let value = match rmpv::ext::to_value(&ev) {
-            Ok(v) => v,
+        // Through JSON: rmpv's serializer writes structs as arrays, Lua wants maps.
+        let value = match serde_json::to_value(&ev) {
+            Ok(v) => json_to_msgpack(v),
             Err(e) => {
                 tracing::error!("cannot encode UI event: {e}");
                 continue;
@@ -135,5 +149,29 @@ pub async fn forward_ui(
             }
             tracing::warn!("UI event not delivered: {e}");
         }
+    }
+}
+
+/// A JSON value as msgpack, objects as maps (what Lua tables decode from).
+pub fn json_to_msgpack(v: serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::from(b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                Value::from(n.as_f64().unwrap_or(0.0))
+            }
+        }
+        serde_json::Value::String(s) => Value::from(s),
+        serde_json::Value::Array(a) => Value::Array(a.into_iter().map(json_to_msgpack).collect()),
+        serde_json::Value::Object(o) => Value::Map(
+            o.into_iter()
+                .map(|(k, v)| (Value::from(k), json_to_msgpack(v)))
+                .collect(),
+        ),
     }
 }

@@ -1,0 +1,334 @@
+--- The edit flow on the Neovim side: gather the request, show progress, route the backend's
+--- events to the hunk preview, and fire `User FrugalEditDone` / `User FrugalEditFailed`.
+local M = {}
+local H = {}
+
+---@class frugal.Edit
+---@field id integer
+---@field buf integer
+---@field changes integer[][]  buffer changes since the snapshot: { first, last_old, last_new }
+---@field tracking boolean
+---@field progress_mark integer|nil
+---@field progress_row integer
+---@field spin integer
+---@field placed integer
+---@field lost string[]  titles of hunks that could not be re-anchored
+
+---@type table<integer, frugal.Edit>  edits streaming, by buffer
+H.by_buf = {}
+H.next_id = 0
+H.ns = vim.api.nvim_create_namespace("frugal_progress")
+H.spinner = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏" }
+
+local function notify(msg, level)
+  vim.notify(msg, level or vim.log.levels.INFO, { title = "frugal" })
+end
+
+---@param pattern string
+---@param data table
+local function fire(pattern, data)
+  vim.api.nvim_exec_autocmds("User", { pattern = pattern, data = data, modeline = false })
+end
+
+--- The project of a buffer: the git root of its file, else the file's directory (canonical).
+---@param buf integer
+---@return string
+function M.project_root(buf)
+  local name = vim.api.nvim_buf_get_name(buf)
+  local root = vim.fs.root(buf, ".git") or vim.fs.dirname(name)
+  return vim.uv.fs_realpath(root) or root
+end
+
+---@param buf integer
+---@return boolean
+function M.streaming(buf)
+  return H.by_buf[buf] ~= nil
+end
+
+---@class frugal.EditOpts
+---@field line1 integer|nil  1-based first line (default 1)
+---@field line2 integer|nil  1-based last line (default: last line)
+---@field range integer|nil  0 when no range was given
+---@field instruction string|nil
+---@field buf integer|nil
+
+--- `:LlmEdit`: validates, asks for the instruction when missing, and starts the request.
+---@param opts frugal.EditOpts
+function M.start(opts)
+  local buf = (opts.buf == nil or opts.buf == 0) and vim.api.nvim_get_current_buf() or opts.buf
+  local err = H.check_buffer(buf, opts)
+  if err then
+    return notify(err, vim.log.levels.ERROR)
+  end
+  local instruction = vim.trim(opts.instruction or "")
+  if instruction ~= "" then
+    return H.send(buf, opts, instruction)
+  end
+  vim.ui.input({ prompt = "frugal edit: " }, function(input)
+    input = vim.trim(input or "")
+    if input == "" then
+      return notify("empty instruction: nothing sent", vim.log.levels.WARN)
+    end
+    -- The buffer may have changed while the prompt was open.
+    local err2 = H.check_buffer(buf, opts)
+    if err2 then
+      return notify(err2, vim.log.levels.ERROR)
+    end
+    H.send(buf, opts, input)
+  end)
+end
+
+---@return string|nil err
+function H.check_buffer(buf, opts)
+  if not vim.api.nvim_buf_is_valid(buf) then
+    return "the buffer is gone"
+  end
+  if vim.api.nvim_buf_get_name(buf) == "" then
+    return "this buffer has no file name: save it first (:w name), so the edit knows its file and project"
+  end
+  if vim.bo[buf].buftype ~= "" then
+    return ("cannot edit a %s buffer"):format(vim.bo[buf].buftype)
+  end
+  if not vim.bo[buf].modifiable then
+    return "this buffer is not modifiable"
+  end
+  local n = vim.api.nvim_buf_line_count(buf)
+  if n == 1 and vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1] == "" then
+    return "this buffer is empty: there is nothing to edit"
+  end
+  local l1, l2 = opts.line1 or 1, opts.line2 or n
+  if opts.range == 0 then
+    l1, l2 = 1, n
+  end
+  if l1 < 1 or l2 < l1 or l2 > n then
+    return ("the range %d-%d is outside the buffer (1-%d)"):format(l1, l2, n)
+  end
+  if H.by_buf[buf] then
+    return "an edit is still streaming in this buffer: wait for it or :LlmCancel it"
+  end
+  local pending = require("frugal.hunks").count(buf)
+  if pending > 0 then
+    return ("%d proposed hunk%s still pending in this buffer: accept or reject first (:LlmAccept! / :LlmReject!)"):format(
+      pending,
+      pending == 1 and " is" or "s are"
+    )
+  end
+end
+
+function H.send(buf, opts, instruction)
+  local config = require("frugal.config").options
+  local n = vim.api.nvim_buf_line_count(buf)
+  local l1, l2 = opts.line1 or 1, opts.line2 or n
+  if opts.range == 0 then
+    l1, l2 = 1, n
+  end
+  local sel_start, sel_end = l1 - 1, l2
+  local win_start = math.max(0, sel_start - config.context_lines)
+  local win_end = math.min(n, sel_end + config.context_lines)
+  H.next_id = H.next_id + 1
+  local id = H.next_id
+  local file = vim.api.nvim_buf_get_name(buf)
+  local root = M.project_root(buf)
+  local rel = file
+  if vim.startswith(file, root .. "/") then
+    rel = file:sub(#root + 2)
+  end
+  local res, err = require("frugal.rpc").request("edit", {
+    id = id,
+    buf = buf,
+    file = rel,
+    filetype = vim.bo[buf].filetype,
+    instruction = instruction,
+    sel_start = sel_start,
+    sel_end = sel_end,
+    win_start = win_start,
+    total_lines = n,
+    project = root,
+    model = require("frugal").session_model(),
+    lines = vim.api.nvim_buf_get_lines(buf, win_start, win_end, false),
+  })
+  if not res then
+    return notify(err or "the backend did not answer", vim.log.levels.ERROR)
+  end
+  if not res.ok then
+    return notify(res.message or "the edit was refused", vim.log.levels.ERROR)
+  end
+  ---@type frugal.Edit
+  local edit = {
+    id = id,
+    buf = buf,
+    changes = {},
+    tracking = true,
+    progress_row = sel_start,
+    spin = 0,
+    placed = 0,
+    lost = {},
+  }
+  H.by_buf[buf] = edit
+  -- Record edits the user makes while the answer streams, to re-anchor hunks computed on the
+  -- snapshot. Returning true detaches once the edit is over.
+  vim.api.nvim_buf_attach(buf, false, {
+    on_lines = function(_, _, _, first, last_old, last_new)
+      if not edit.tracking then
+        return true
+      end
+      table.insert(edit.changes, { first, last_old, last_new })
+    end,
+    on_detach = function()
+      edit.tracking = false
+    end,
+  })
+  H.show_progress(edit, "waiting", 0, 0, nil)
+end
+
+--- Maps a snapshot row to the current buffer, or nil when a change touched it.
+---@param edit frugal.Edit
+---@param row integer
+---@return integer|nil
+function H.map_row(edit, row)
+  for _, c in ipairs(edit.changes) do
+    local first, last_old, last_new = c[1], c[2], c[3]
+    if row >= last_old then
+      row = row + (last_new - last_old)
+    elseif row >= first then
+      return nil
+    end
+  end
+  return row
+end
+
+---@param edit frugal.Edit
+function H.show_progress(edit, phase, tokens, elapsed_ms, cost)
+  if not vim.api.nvim_buf_is_valid(edit.buf) then
+    return
+  end
+  edit.spin = edit.spin % #H.spinner + 1
+  local text
+  if phase == "waiting" then
+    text = ("%s frugal: waiting for the model… %.1fs"):format(H.spinner[edit.spin], elapsed_ms / 1000)
+  else
+    text = ("%s frugal: %d tokens · %.1fs"):format(H.spinner[edit.spin], tokens, elapsed_ms / 1000)
+  end
+  if cost then
+    text = text .. (" · $%.4f"):format(cost)
+  end
+  local row = H.map_row(edit, edit.progress_row) or 0
+  row = math.min(row, vim.api.nvim_buf_line_count(edit.buf) - 1)
+  edit.progress_mark = vim.api.nvim_buf_set_extmark(edit.buf, H.ns, row, 0, {
+    id = edit.progress_mark,
+    virt_text = { { text, "FrugalProgress" } },
+    virt_text_pos = "eol",
+    hl_mode = "combine",
+  })
+  M.last_progress = text
+end
+
+---@param edit frugal.Edit
+function H.clear(edit)
+  edit.tracking = false
+  if vim.api.nvim_buf_is_valid(edit.buf) then
+    vim.api.nvim_buf_clear_namespace(edit.buf, H.ns, 0, -1)
+  end
+  if H.by_buf[edit.buf] == edit then
+    H.by_buf[edit.buf] = nil
+  end
+end
+
+---@param id integer
+---@return frugal.Edit|nil
+local function find(id)
+  for _, e in pairs(H.by_buf) do
+    if e.id == id then
+      return e
+    end
+  end
+end
+
+--- Events from the backend (see src/ui.rs). Events of an edit that is over are ignored.
+---@param ev table
+function M._on(ev)
+  local edit = find(ev.id)
+  if not edit then
+    return
+  end
+  if ev.kind == "progress" then
+    H.show_progress(edit, ev.phase, ev.tokens, ev.elapsed_ms, ev.cost_usd)
+  elseif ev.kind == "hunk" then
+    local start = H.map_row(edit, ev.start)
+    local last = H.map_row(edit, ev["end"] - 1)
+    local hunks = require("frugal.hunks")
+    local row = hunks.anchor(edit.buf, ev.old, start, last)
+    if row then
+      hunks.add(edit.buf, edit.id, row, ev.old, ev.new, ev.title)
+      edit.placed = edit.placed + 1
+    else
+      table.insert(edit.lost, ev.title)
+    end
+  elseif ev.kind == "done" then
+    H.clear(edit)
+    local unmatched = vim.list_extend(vim.deepcopy(ev.unmatched or {}), edit.lost)
+    if edit.placed == 0 then
+      return M.fail(edit, "no_match", "the lines of every block changed while the answer streamed: " .. H.quote(unmatched))
+    end
+    local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
+    local msg = ("%d hunk%s proposed by %s%s"):format(
+      edit.placed,
+      edit.placed == 1 and "" or "s",
+      ev.model,
+      cost and (" ($%.4f)"):format(cost) or ""
+    )
+    local km = require("frugal.config").options.keymaps
+    if km and km.accept then
+      msg = msg .. (": %s accept, %s reject, :LlmAccept! all"):format(km.accept, km.reject or ":LlmReject")
+    end
+    notify(msg)
+    if #unmatched > 0 then
+      notify("matched nowhere in the buffer, not shown: " .. H.quote(unmatched), vim.log.levels.WARN)
+    end
+    fire("FrugalEditDone", { buf = edit.buf, hunks = edit.placed, cost_usd = cost, model = ev.model, unmatched = unmatched })
+  elseif ev.kind == "failed" then
+    H.clear(edit)
+    M.fail(edit, ev.reason, ev.message)
+  end
+end
+
+function H.quote(titles)
+  local out = {}
+  for _, t in ipairs(titles) do
+    table.insert(out, '"' .. t .. '"')
+  end
+  return table.concat(out, ", ")
+end
+
+--- Ends an edit without hunks: whatever it had previewed is withdrawn (nothing half-applied).
+---@param edit frugal.Edit
+---@param reason string
+---@param message string
+function M.fail(edit, reason, message)
+  require("frugal.hunks").drop_edit(edit.buf, edit.id)
+  notify(message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
+  fire("FrugalEditFailed", { buf = edit.buf, reason = reason, message = message })
+end
+
+--- `:LlmCancel`: drops the connection of this buffer's edit. The buffer is left as it was.
+---@param buf integer|nil
+function M.cancel(buf)
+  buf = (buf == nil or buf == 0) and vim.api.nvim_get_current_buf() or buf
+  local edit = H.by_buf[buf]
+  if not edit then
+    return notify("no edit is streaming in this buffer", vim.log.levels.WARN)
+  end
+  require("frugal.rpc").notify("cancel", edit.id)
+  H.clear(edit)
+  M.fail(edit, "cancelled", "cancelled; the buffer is unchanged")
+end
+
+--- The backend died: every edit in flight fails.
+function M.backend_gone()
+  for _, edit in ipairs(vim.tbl_values(H.by_buf)) do
+    H.clear(edit)
+    M.fail(edit, "stream", "the backend stopped while the answer streamed; nothing was applied")
+  end
+end
+
+return M

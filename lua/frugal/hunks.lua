@@ -1,0 +1,337 @@
+--- Proposed hunks: previewed with extmarks (removed lines highlighted in place, new lines as
+--- virtual lines below them), accepted or rejected one by one or all at once. The buffer text
+--- is untouched until a hunk is accepted.
+local M = {}
+local H = {}
+
+---@class frugal.Hunk
+---@field mark integer  range extmark over the old lines
+---@field vmark integer|nil  extmark on the last old line holding the new lines as virt_lines
+---@field edit integer  the edit that proposed it
+---@field old string[]
+---@field new string[]
+---@field title string
+
+H.ns = vim.api.nvim_create_namespace("frugal_hunks")
+---@type table<integer, frugal.Hunk[]>
+H.by_buf = {}
+---@type table<integer, table<string, table|false>>  keymaps we replaced, to restore
+H.saved_maps = {}
+
+function H.set_highlights()
+  local set = function(name, link)
+    vim.api.nvim_set_hl(0, name, { link = link, default = true })
+  end
+  set("FrugalDelete", "DiffDelete")
+  set("FrugalAdd", "DiffAdd")
+  set("FrugalHunkHeader", "DiagnosticVirtualTextInfo")
+  set("FrugalProgress", "Comment")
+end
+H.set_highlights()
+vim.api.nvim_create_autocmd("ColorScheme", {
+  group = vim.api.nvim_create_augroup("frugal_hl", { clear = true }),
+  callback = H.set_highlights,
+})
+
+local function notify(msg, level)
+  vim.notify(msg, level or vim.log.levels.INFO, { title = "frugal" })
+end
+
+---@param buf integer
+---@return integer
+function M.count(buf)
+  return #(H.by_buf[buf] or {})
+end
+
+---@param buf integer
+---@param row integer
+---@param lines string[]
+---@return boolean
+local function lines_at(buf, row, lines)
+  if row < 0 or row + #lines > vim.api.nvim_buf_line_count(buf) then
+    return false
+  end
+  local cur = vim.api.nvim_buf_get_lines(buf, row, row + #lines, false)
+  for i, l in ipairs(lines) do
+    if cur[i] ~= l then
+      return false
+    end
+  end
+  return true
+end
+
+--- Where the hunk's old lines are now: at the mapped row when they are still there, else the
+--- nearest place holding exactly those lines (the user edited around them), else nil.
+---@param buf integer
+---@param old string[]
+---@param start integer|nil  mapped first row
+---@param last integer|nil  mapped last row
+---@return integer|nil
+function M.anchor(buf, old, start, last)
+  if start and last and last - start + 1 == #old and lines_at(buf, start, old) then
+    return start
+  end
+  local n = vim.api.nvim_buf_line_count(buf)
+  local all = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+  local best, best_dist = nil, math.huge
+  local origin = start or last or 0
+  for row = 0, n - #old do
+    if all[row + 1] == old[1] then
+      local ok = true
+      for i = 2, #old do
+        if all[row + i] ~= old[i] then
+          ok = false
+          break
+        end
+      end
+      if ok and not M.at(buf, row) and math.abs(row - origin) < best_dist then
+        best, best_dist = row, math.abs(row - origin)
+      end
+    end
+  end
+  return best
+end
+
+--- Shows one hunk whose old lines start at `row`.
+---@param buf integer
+---@param edit integer
+---@param row integer
+---@param old string[]
+---@param new string[]
+---@param title string
+function M.add(buf, edit, row, old, new, title)
+  local list = H.by_buf[buf] or {}
+  H.by_buf[buf] = list
+  local last = row + #old - 1
+  local mark = vim.api.nvim_buf_set_extmark(buf, H.ns, row, 0, {
+    end_row = last + 1,
+    end_col = 0,
+    hl_group = "FrugalDelete",
+    hl_eol = true,
+    end_right_gravity = false,
+    virt_text = { { (" frugal #%d "):format(#list + 1), "FrugalHunkHeader" } },
+    virt_text_pos = "right_align",
+    priority = 200,
+  })
+  local vmark
+  local virt = {}
+  for _, l in ipairs(new) do
+    table.insert(virt, { { l, "FrugalAdd" } })
+  end
+  if #new == 0 then
+    virt = { { { "(lines deleted)", "FrugalHunkHeader" } } }
+  end
+  vmark = vim.api.nvim_buf_set_extmark(buf, H.ns, last, 0, { virt_lines = virt, priority = 200 })
+  table.insert(list, { mark = mark, vmark = vmark, edit = edit, old = old, new = new, title = title })
+  if #list == 1 then
+    H.map_keys(buf)
+  end
+end
+
+--- The current span of a hunk: first row and one past its last row.
+---@return integer|nil start, integer|nil stop
+local function span(buf, hunk)
+  local m = vim.api.nvim_buf_get_extmark_by_id(buf, H.ns, hunk.mark, { details = true })
+  if not m or not m[1] then
+    return nil
+  end
+  return m[1], m[3].end_row
+end
+
+--- The hunk at a row (its old lines), if any.
+---@param buf integer
+---@param row integer  0-based
+---@return frugal.Hunk|nil, integer|nil index
+function M.at(buf, row)
+  for i, h in ipairs(H.by_buf[buf] or {}) do
+    local s, e = span(buf, h)
+    if s and row >= s and row < math.max(e, s + 1) then
+      return h, i
+    end
+  end
+end
+
+local function remove(buf, hunk)
+  pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, hunk.mark)
+  if hunk.vmark then
+    pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, hunk.vmark)
+  end
+  local list = H.by_buf[buf] or {}
+  for i, h in ipairs(list) do
+    if h == hunk then
+      table.remove(list, i)
+      break
+    end
+  end
+  if #list == 0 then
+    H.by_buf[buf] = nil
+    H.unmap_keys(buf)
+  end
+end
+
+--- Applies one hunk where its old lines are now. Refuses, leaving the hunk, when those lines
+--- were edited since the preview.
+---@return boolean ok, string|nil err
+local function apply(buf, hunk)
+  local s, e = span(buf, hunk)
+  if not s then
+    return false, ("hunk \"%s\" lost its place"):format(hunk.title)
+  end
+  if e - s ~= #hunk.old or not lines_at(buf, s, hunk.old) then
+    return false, ("the lines of hunk \"%s\" were edited since the preview: reject it and ask again"):format(hunk.title)
+  end
+  vim.api.nvim_buf_set_lines(buf, s, e, true, hunk.new)
+  remove(buf, hunk)
+  return true
+end
+
+--- Starts a new undo block, so an accept never merges with the user's previous change.
+local function undo_break(buf)
+  vim.api.nvim_buf_call(buf, function()
+    vim.cmd("let &l:undolevels = &l:undolevels")
+  end)
+end
+
+---@param opts { all: boolean, buf: integer|nil }
+function M.accept(opts)
+  local buf = (opts.buf == nil or opts.buf == 0) and vim.api.nvim_get_current_buf() or opts.buf
+  local list = H.by_buf[buf]
+  if not list or #list == 0 then
+    return notify("no proposed hunk in this buffer", vim.log.levels.WARN)
+  end
+  undo_break(buf)
+  if opts.all then
+    local failed = {}
+    for _, h in ipairs(vim.list_slice(list)) do
+      local ok, err = apply(buf, h)
+      if not ok then
+        table.insert(failed, err)
+      end
+    end
+    for _, err in ipairs(failed) do
+      notify(err, vim.log.levels.WARN)
+    end
+    return
+  end
+  local hunk = M.at(buf, vim.api.nvim_win_get_cursor(0)[1] - 1)
+  if not hunk then
+    return notify("no hunk under the cursor (]h / [h jump to one)", vim.log.levels.WARN)
+  end
+  local ok, err = apply(buf, hunk)
+  if not ok then
+    notify(err, vim.log.levels.WARN)
+  end
+end
+
+---@param opts { all: boolean, buf: integer|nil }
+function M.reject(opts)
+  local buf = (opts.buf == nil or opts.buf == 0) and vim.api.nvim_get_current_buf() or opts.buf
+  local list = H.by_buf[buf]
+  if not list or #list == 0 then
+    return notify("no proposed hunk in this buffer", vim.log.levels.WARN)
+  end
+  if opts.all then
+    for _, h in ipairs(vim.list_slice(list)) do
+      remove(buf, h)
+    end
+    return
+  end
+  local hunk = M.at(buf, vim.api.nvim_win_get_cursor(0)[1] - 1)
+  if not hunk then
+    return notify("no hunk under the cursor (]h / [h jump to one)", vim.log.levels.WARN)
+  end
+  remove(buf, hunk)
+end
+
+--- Withdraws every hunk an edit proposed (it failed or was cancelled).
+---@param buf integer
+---@param edit integer
+function M.drop_edit(buf, edit)
+  for _, h in ipairs(vim.list_slice(H.by_buf[buf] or {})) do
+    if h.edit == edit then
+      remove(buf, h)
+    end
+  end
+end
+
+--- Moves the cursor to the next (dir = 1) or previous (dir = -1) hunk, wrapping around.
+---@param dir integer
+function M.jump(dir)
+  local buf = vim.api.nvim_get_current_buf()
+  local rows = {}
+  for _, h in ipairs(H.by_buf[buf] or {}) do
+    local s = span(buf, h)
+    if s then
+      table.insert(rows, s)
+    end
+  end
+  if #rows == 0 then
+    return notify("no proposed hunk in this buffer", vim.log.levels.WARN)
+  end
+  table.sort(rows)
+  local cur = vim.api.nvim_win_get_cursor(0)[1] - 1
+  local target
+  if dir > 0 then
+    target = rows[1]
+    for _, r in ipairs(rows) do
+      if r > cur then
+        target = r
+        break
+      end
+    end
+  else
+    target = rows[#rows]
+    for i = #rows, 1, -1 do
+      if rows[i] < cur then
+        target = rows[i]
+        break
+      end
+    end
+  end
+  vim.api.nvim_win_set_cursor(0, { target + 1, 0 })
+end
+
+--- Buffer-local keymaps while hunks are pending; whatever they shadowed comes back after.
+function H.map_keys(buf)
+  local km = require("frugal.config").options.keymaps
+  if not km then
+    return
+  end
+  local actions = {
+    accept = { function() M.accept({ all = false }) end, "frugal: accept hunk" },
+    reject = { function() M.reject({ all = false }) end, "frugal: reject hunk" },
+    accept_all = { function() M.accept({ all = true }) end, "frugal: accept all hunks" },
+    reject_all = { function() M.reject({ all = true }) end, "frugal: reject all hunks" },
+    next = { function() M.jump(1) end, "frugal: next hunk" },
+    prev = { function() M.jump(-1) end, "frugal: previous hunk" },
+  }
+  local saved = {}
+  vim.api.nvim_buf_call(buf, function()
+    for name, lhs in pairs(km) do
+      if lhs and actions[name] then
+        local old = vim.fn.maparg(lhs, "n", false, true)
+        saved[lhs] = (old.buffer == 1) and old or false
+        vim.keymap.set("n", lhs, actions[name][1], { buffer = buf, desc = actions[name][2], nowait = true })
+      end
+    end
+  end)
+  H.saved_maps[buf] = saved
+end
+
+function H.unmap_keys(buf)
+  local saved = H.saved_maps[buf]
+  H.saved_maps[buf] = nil
+  if not saved or not vim.api.nvim_buf_is_valid(buf) then
+    return
+  end
+  vim.api.nvim_buf_call(buf, function()
+    for lhs, old in pairs(saved) do
+      pcall(vim.keymap.del, "n", lhs, { buffer = buf })
+      if old then
+        vim.fn.mapset("n", false, old)
+      end
+    end
+  end)
+end
+
+return M

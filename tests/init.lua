@@ -1,0 +1,26 @@
+-- Test Neovim's init: the plugin from this checkout, its backend from the test build, the
+-- loopback OpenRouter from the test process.
+vim.opt.rtp:prepend(vim.env.FRUGAL_ROOT)
+vim.opt.swapfile = false
+vim.opt.shadafile = "NONE"
+require("frugal").setup({
+  binary = vim.env.FRUGAL_BIN,
+  base_url = vim.env.FRUGAL_URL,
+  log_level = "debug",
+  context_lines = tonumber(vim.env.FRUGAL_CONTEXT or "200"),
+})
+
+-- Forwarding of what the plugin tells the user to the test (the embedding client's channel).
+package.loaded["frugal_test"] = {
+  attach = function(chan)
+    vim.api.nvim_create_autocmd("User", {
+      pattern = { "FrugalEditDone", "FrugalEditFailed" },
+      callback = function(ev)
+        vim.rpcnotify(chan, "event", ev.match, ev.data)
+      end,
+    })
+    vim.notify = function(msg, level, opts)
+      vim.rpcnotify(chan, "notify", msg, level or vim.log.levels.INFO, (opts or {}).title or "")
+    end
+  end,
+}
