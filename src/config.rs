@@ -152,15 +152,27 @@ mod tests {
     #[tokio::test]
     async fn resolves_env_and_cmd() {
         std::env::set_var("FRUGAL_TEST_KEY_X", "sk-or-v1-abc");
-        let k = KeySpec("env:FRUGAL_TEST_KEY_X".into()).resolve().await.unwrap();
+        let k = KeySpec("env:FRUGAL_TEST_KEY_X".into())
+            .resolve()
+            .await
+            .unwrap();
         assert_eq!(k.expose(), "sk-or-v1-abc");
-        let k = KeySpec("cmd:printf 'sk-or-v1-cmd\\n'".into()).resolve().await.unwrap();
+        let k = KeySpec("cmd:printf 'sk-or-v1-cmd\\n'".into())
+            .resolve()
+            .await
+            .unwrap();
         assert_eq!(k.expose(), "sk-or-v1-cmd");
-        let e = KeySpec("env:FRUGAL_TEST_KEY_MISSING".into()).resolve().await.unwrap_err();
+        let e = KeySpec("env:FRUGAL_TEST_KEY_MISSING".into())
+            .resolve()
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("FRUGAL_TEST_KEY_MISSING"));
         let e = KeySpec("cmd:false".into()).resolve().await.unwrap_err();
         assert!(matches!(e, KeyError::CmdFailed(_)));
-        let e = KeySpec("sk-or-v1-literal".into()).resolve().await.unwrap_err();
+        let e = KeySpec("sk-or-v1-literal".into())
+            .resolve()
+            .await
+            .unwrap_err();
         assert!(!e.to_string().contains("literal"));
     }
 }

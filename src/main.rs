@@ -96,7 +96,11 @@ fn main() {
 }
 
 async fn serve(log_file: Option<PathBuf>) -> i32 {
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), pid = std::process::id(), "frugal started");
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        "frugal started"
+    );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(State::new(tx));
     let handler = Handler { state, log_file };

