@@ -1,5 +1,6 @@
 //! OpenRouter's chat-completions API, as `shared/OPENROUTER.md` describes it.
 
+pub mod catalogue;
 pub mod client;
 pub mod sse;
 

@@ -1,0 +1,390 @@
+//! Exact money: every amount the budget core handles is an integer number of picodollars.
+//!
+//! Floating point is never used for bookkeeping: caps must hold *exactly*, and summing a million
+//! `f64` costs drifts. A picodollar (1e-12 USD) is fine enough to hold every catalogue price
+//! OpenRouter publishes (the smallest seen have 10 decimals) and `i64` still reaches
+//! ±9.2 million dollars, far beyond any budget.
+
+use std::fmt;
+use std::ops::{Add, AddAssign, Sub, SubAssign};
+
+/// Picodollars in one US dollar.
+pub const PS_PER_USD: i64 = 1_000_000_000_000;
+
+/// Number of decimals a picodollar amount carries.
+const SCALE: i64 = 12;
+
+/// Why a price or cost string could not be turned into an exact amount.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    /// OpenRouter's `"-1"`: the price is unknown or variable (e.g. auto-routers). The caller must
+    /// not guess a worst case from it; it is a distinct variant so it can say so.
+    #[error("the price is variable or unknown (\"-1\")")]
+    Variable,
+    /// A negative amount other than the `-1` marker: never a valid price or cost.
+    #[error("negative amount {0:?}")]
+    Negative(String),
+    /// Not a decimal number (empty, stray characters, NaN, infinity).
+    #[error("not a decimal amount: {0:?}")]
+    Invalid(String),
+    /// Larger than `i64::MAX` picodollars (about 9.2 million USD).
+    #[error("amount too large: {0:?}")]
+    Overflow(String),
+}
+
+/// An exact amount of US dollars, in picodollars (1e-12 USD).
+///
+/// Signed so that differences (headroom under a cap, a settlement's correction) are natural;
+/// stored amounts are never negative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Usd(pub i64);
+
+impl Usd {
+    /// Zero dollars.
+    pub const ZERO: Usd = Usd(0);
+
+    /// Whole dollars, for caps written in code and tests.
+    pub const fn from_dollars(d: i64) -> Usd {
+        Usd(d * PS_PER_USD)
+    }
+
+    /// Picodollars.
+    pub const fn picos(self) -> i64 {
+        self.0
+    }
+
+    /// `self × tokens`, or `None` on overflow: a per-token price times a token count.
+    pub fn checked_mul_tokens(self, tokens: u64) -> Option<Usd> {
+        let t = i64::try_from(tokens).ok()?;
+        self.0.checked_mul(t).map(Usd)
+    }
+
+    /// `self + other`, or `None` on overflow.
+    pub fn checked_add(self, other: Usd) -> Option<Usd> {
+        self.0.checked_add(other.0).map(Usd)
+    }
+
+    /// Parses a catalogue price string (USD, decimal, optionally with an exponent: `"0.000003"`,
+    /// `"0"`, `"1e-6"`).
+    ///
+    /// Digits beyond the 12th decimal round **up**: a price that is too high only makes the
+    /// pre-flight bound more careful, one that is too low could let a cap be crossed.
+    /// `"-1"` (OpenRouter: variable price) gives [`MoneyError::Variable`].
+    pub fn parse_decimal(s: &str) -> Result<Usd, MoneyError> {
+        let t = s.trim();
+        let (neg, body) = match t.as_bytes().first() {
+            Some(b'-') => (true, &t[1..]),
+            Some(b'+') => (false, &t[1..]),
+            _ => (false, t),
+        };
+        if body.starts_with(['+', '-']) {
+            return Err(MoneyError::Invalid(s.to_string()));
+        }
+        let (mantissa, exp) = match body.find(['e', 'E']) {
+            Some(i) => {
+                let e = &body[i + 1..];
+                let e: i64 = e.parse().map_err(|_| MoneyError::Invalid(s.to_string()))?;
+                (&body[..i], e)
+            }
+            None => (body, 0),
+        };
+        let (int_part, frac_part) = match mantissa.find('.') {
+            Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+            None => (mantissa, ""),
+        };
+        let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if (int_part.is_empty() && frac_part.is_empty())
+            || !all_digits(int_part)
+            || !all_digits(frac_part)
+        {
+            return Err(MoneyError::Invalid(s.to_string()));
+        }
+        // The number is 0.DIGITS × 10^point, with DIGITS = int_part ++ frac_part.
+        let digits: Vec<u8> = int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .map(|b| b - b'0')
+            .collect();
+        let is_zero = digits.iter().all(|&d| d == 0);
+        if neg && !is_zero {
+            // Exactly -1 (in whatever spelling) is the "variable price" marker.
+            let one = Usd::parse_decimal(body);
+            return match one {
+                Ok(Usd(v)) if v == PS_PER_USD => Err(MoneyError::Variable),
+                Ok(_) => Err(MoneyError::Negative(s.to_string())),
+                Err(e) => Err(e),
+            };
+        }
+        if is_zero {
+            return Ok(Usd::ZERO);
+        }
+        // Position of the picodollar point within `digits`.
+        let point = (int_part.len() as i64)
+            .saturating_add(exp)
+            .saturating_add(SCALE);
+        let len = digits.len() as i64;
+        let (whole, rest): (&[u8], &[u8]) = if point <= 0 {
+            (&[], &digits[..])
+        } else if point >= len {
+            (&digits[..], &[])
+        } else {
+            digits.split_at(point as usize)
+        };
+        let zeros_after = if point > len { point - len } else { 0 };
+        let mut value: i64 = 0;
+        let overflow = || MoneyError::Overflow(s.to_string());
+        for &d in whole {
+            value = value
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(i64::from(d)))
+                .ok_or_else(overflow)?;
+        }
+        if zeros_after > 0 {
+            if zeros_after > 19 {
+                return Err(overflow());
+            }
+            value = value
+                .checked_mul(10i64.pow(zeros_after as u32))
+                .ok_or_else(overflow)?;
+        }
+        if rest.iter().any(|&d| d != 0) {
+            value = value.checked_add(1).ok_or_else(overflow)?;
+        }
+        Ok(Usd(value))
+    }
+
+    /// Converts a `usage.cost` JSON number (USD) exactly as written by the server.
+    ///
+    /// Goes through the shortest round-trip decimal string (`0.00095` → `"0.00095"`) rather than
+    /// multiplying the binary double, which would give 949_999_999.99… picodollars.
+    pub fn from_cost_f64(x: f64) -> Result<Usd, MoneyError> {
+        if !x.is_finite() {
+            return Err(MoneyError::Invalid(format!("{x}")));
+        }
+        if x < 0.0 {
+            return Err(MoneyError::Negative(format!("{x}")));
+        }
+        Usd::parse_decimal(&format!("{x}"))
+    }
+
+    /// Dollars as a float, for display and JSON only; never for bookkeeping.
+    pub fn to_f64(self) -> f64 {
+        let whole = self.0 / PS_PER_USD;
+        let frac = self.0 % PS_PER_USD;
+        whole as f64 + frac as f64 / PS_PER_USD as f64
+    }
+}
+
+impl Add for Usd {
+    type Output = Usd;
+    fn add(self, rhs: Usd) -> Usd {
+        Usd(self.0 + rhs.0)
+    }
+}
+
+impl Sub for Usd {
+    type Output = Usd;
+    fn sub(self, rhs: Usd) -> Usd {
+        Usd(self.0 - rhs.0)
+    }
+}
+
+impl AddAssign for Usd {
+    fn add_assign(&mut self, rhs: Usd) {
+        self.0 += rhs.0;
+    }
+}
+
+impl SubAssign for Usd {
+    fn sub_assign(&mut self, rhs: Usd) {
+        self.0 -= rhs.0;
+    }
+}
+
+impl fmt::Display for Usd {
+    /// `$1.50` from one dollar up, `$0.0042` below (small requests would all read `$0.00`
+    /// otherwise), `$0.00` for zero. Rounded half away from zero.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let ps = PS_PER_USD as u64;
+        if abs == 0 {
+            return write!(f, "$0.00");
+        }
+        let round_to = |decimals: u32| -> u64 {
+            let unit = ps / 10u64.pow(decimals);
+            (abs + unit / 2) / unit
+        };
+        if abs < ps {
+            let units = round_to(4);
+            if units < 10_000 {
+                return write!(f, "{sign}$0.{units:04}");
+            }
+        }
+        let cents = round_to(2);
+        write!(f, "{sign}${}.{:02}", cents / 100, cents % 100)
+    }
+}
+
+/// A model's catalogue price: `prompt` and `completion` per token, `request` flat per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Price {
+    /// USD per prompt (input) token.
+    pub prompt: Usd,
+    /// USD per completion (output) token, reasoning tokens included.
+    pub completion: Usd,
+    /// Flat USD per request.
+    pub request: Usd,
+}
+
+impl Price {
+    /// Parses the catalogue's `pricing.prompt`, `pricing.completion` and `pricing.request`
+    /// strings.
+    pub fn from_catalogue(
+        prompt: &str,
+        completion: &str,
+        request: &str,
+    ) -> Result<Price, MoneyError> {
+        Ok(Price {
+            prompt: Usd::parse_decimal(prompt)?,
+            completion: Usd::parse_decimal(completion)?,
+            request: Usd::parse_decimal(request)?,
+        })
+    }
+
+    /// A model that costs nothing whatever the request: it stays usable at a cap.
+    pub fn is_free(&self) -> bool {
+        self.prompt == Usd::ZERO && self.completion == Usd::ZERO && self.request == Usd::ZERO
+    }
+
+    /// The most a request can cost: `prompt_tokens × prompt + max_tokens × completion +
+    /// request`; `None` if that does not fit in `i64` picodollars.
+    pub fn worst_case(&self, prompt_tokens: u64, max_tokens: u64) -> Option<Usd> {
+        self.prompt
+            .checked_mul_tokens(prompt_tokens)?
+            .checked_add(self.completion.checked_mul_tokens(max_tokens)?)?
+            .checked_add(self.request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Usd, MoneyError> {
+        Usd::parse_decimal(s)
+    }
+
+    #[test]
+    fn parses_catalogue_prices() {
+        assert_eq!(p("0.000003"), Ok(Usd(3_000_000)));
+        assert_eq!(p("0.000015"), Ok(Usd(15_000_000)));
+        assert_eq!(p("0"), Ok(Usd(0)));
+        assert_eq!(p("0.0000000375"), Ok(Usd(37_500)));
+        assert_eq!(p("0.00000375"), Ok(Usd(3_750_000)));
+        assert_eq!(p("1"), Ok(Usd(PS_PER_USD)));
+        assert_eq!(p("12.5"), Ok(Usd(12_500_000_000_000)));
+        assert_eq!(p(".5"), Ok(Usd(500_000_000_000)));
+        assert_eq!(p("5."), Ok(Usd(5 * PS_PER_USD)));
+        assert_eq!(p(" 0.1 "), Ok(Usd(100_000_000_000)));
+        assert_eq!(p("-0"), Ok(Usd(0)));
+    }
+
+    #[test]
+    fn parses_scientific_notation() {
+        assert_eq!(p("1e-6"), Ok(Usd(1_000_000)));
+        assert_eq!(p("3.75E-7"), Ok(Usd(375_000)));
+        assert_eq!(p("2e3"), Ok(Usd(2_000 * PS_PER_USD)));
+        assert_eq!(p("1e-12"), Ok(Usd(1)));
+        assert_eq!(p("0.0000000001e-3"), Ok(Usd(1)), "rounds up, never to zero");
+        assert_eq!(p("1e-9999999999"), Ok(Usd(1)));
+        assert!(matches!(p("1e30"), Err(MoneyError::Overflow(_))));
+        assert!(matches!(p("1e99999999999"), Err(MoneyError::Overflow(_))));
+    }
+
+    #[test]
+    fn rounds_up_beyond_twelve_decimals() {
+        assert_eq!(p("0.0000000000001"), Ok(Usd(1)));
+        assert_eq!(p("0.0000000000011"), Ok(Usd(2)));
+        assert_eq!(
+            p("0.000000000001000"),
+            Ok(Usd(1)),
+            "trailing zeros are exact"
+        );
+        assert_eq!(p("0.12345678901234"), Ok(Usd(123_456_789_013)));
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert_eq!(p("-1"), Err(MoneyError::Variable));
+        assert_eq!(p("-1.000"), Err(MoneyError::Variable));
+        assert!(matches!(p("-0.5"), Err(MoneyError::Negative(_))));
+        assert!(matches!(p("-2"), Err(MoneyError::Negative(_))));
+        for bad in [
+            "", ".", "abc", "1.2.3", "1e", "0x10", "1,5", "NaN", "inf", "--1", "1e-",
+        ] {
+            assert!(matches!(p(bad), Err(MoneyError::Invalid(_))), "{bad:?}");
+        }
+        assert!(matches!(
+            p("9223372036854775808"),
+            Err(MoneyError::Overflow(_))
+        ));
+    }
+
+    #[test]
+    fn cost_floats_are_exact() {
+        assert_eq!(Usd::from_cost_f64(0.00095), Ok(Usd(950_000_000)));
+        assert_eq!(Usd::from_cost_f64(0.0), Ok(Usd(0)));
+        assert_eq!(Usd::from_cost_f64(1e-7), Ok(Usd(100_000)));
+        assert_eq!(Usd::from_cost_f64(0.1 + 0.2), Ok(Usd(300_000_000_001)));
+        assert!(Usd::from_cost_f64(f64::NAN).is_err());
+        assert!(Usd::from_cost_f64(f64::INFINITY).is_err());
+        assert!(matches!(
+            Usd::from_cost_f64(-0.5),
+            Err(MoneyError::Negative(_))
+        ));
+        assert!((Usd(950_000_000).to_f64() - 0.00095).abs() < 1e-18);
+    }
+
+    #[test]
+    fn arithmetic() {
+        let mut a = Usd(5);
+        a += Usd(3);
+        assert_eq!(a, Usd(8));
+        a -= Usd(10);
+        assert_eq!(a, Usd(-2));
+        assert_eq!(Usd(1) + Usd(2) - Usd(4), Usd(-1));
+        assert_eq!(Usd(3).checked_mul_tokens(4), Some(Usd(12)));
+        assert_eq!(Usd(2).checked_mul_tokens(u64::MAX), None);
+        assert_eq!(Usd(i64::MAX).checked_mul_tokens(2), None);
+        assert!(Usd(1) < Usd(2));
+        assert_eq!(Usd::default(), Usd::ZERO);
+    }
+
+    #[test]
+    fn displays_dollars() {
+        assert_eq!(Usd(0).to_string(), "$0.00");
+        assert_eq!(Usd::from_dollars(1).to_string(), "$1.00");
+        assert_eq!(p("1.5").unwrap().to_string(), "$1.50");
+        assert_eq!(p("0.0042").unwrap().to_string(), "$0.0042");
+        assert_eq!(p("0.00424").unwrap().to_string(), "$0.0042");
+        assert_eq!(p("0.00425").unwrap().to_string(), "$0.0043");
+        assert_eq!(p("0.99999").unwrap().to_string(), "$1.00");
+        assert_eq!(p("1234.567").unwrap().to_string(), "$1234.57");
+        assert_eq!(Usd(-4_200_000_000).to_string(), "-$0.0042");
+        assert_eq!(Usd(1).to_string(), "$0.0000");
+    }
+
+    #[test]
+    fn prices() {
+        let price = Price::from_catalogue("0.000003", "0.000015", "0").unwrap();
+        assert!(!price.is_free());
+        assert!(Price::default().is_free());
+        assert_eq!(price.worst_case(1000, 100), Some(Usd(4_500_000_000)));
+        assert_eq!(price.worst_case(u64::MAX, 0), None);
+        assert_eq!(
+            Price::from_catalogue("-1", "-1", "0"),
+            Err(MoneyError::Variable)
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! The model catalogue (`GET /models`): prices for the pre-flight worst case, names for
+//! `:LlmModel`. Cached on disk in `data_dir` for a day and used offline from there.
+
+use crate::budget::money::{MoneyError, Price};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// How long a cached catalogue is fresh; a stale one is still used while a refresh runs.
+pub const TTL: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub id: String,
+    pub name: String,
+    pub context_length: Option<u64>,
+    /// `None` when the catalogue gives no usable price (missing, or `-1`: variable).
+    pub price: Option<Price>,
+    pub max_completion_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub models: Vec<ModelInfo>,
+    /// When the catalogue was fetched.
+    pub fetched: Option<SystemTime>,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    data: Vec<RawModel>,
+}
+
+#[derive(Deserialize)]
+struct RawModel {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    context_length: Option<u64>,
+    #[serde(default)]
+    pricing: Option<RawPricing>,
+    #[serde(default)]
+    top_provider: Option<RawTop>,
+}
+
+#[derive(Deserialize)]
+struct RawPricing {
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    completion: Option<String>,
+    #[serde(default)]
+    request: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawTop {
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
+}
+
+fn price_of(p: &RawPricing) -> Result<Price, MoneyError> {
+    let (Some(prompt), Some(completion)) = (&p.prompt, &p.completion) else {
+        return Err(MoneyError::Invalid("missing price".into()));
+    };
+    Price::from_catalogue(prompt, completion, p.request.as_deref().unwrap_or("0"))
+}
+
+impl Catalogue {
+    /// Parses a `/models` body. Prices are decimal strings, USD per token, read exactly.
+    pub fn parse(body: &str) -> Result<Catalogue, String> {
+        let body: Body =
+            serde_json::from_str(body).map_err(|e| format!("unreadable model catalogue: {e}"))?;
+        let models = body
+            .data
+            .into_iter()
+            .map(|m| ModelInfo {
+                name: m.name.unwrap_or_else(|| m.id.clone()),
+                price: m.pricing.as_ref().and_then(|p| price_of(p).ok()),
+                max_completion_tokens: m.top_provider.and_then(|t| t.max_completion_tokens),
+                context_length: m.context_length,
+                id: m.id,
+            })
+            .collect();
+        Ok(Catalogue {
+            models,
+            fetched: None,
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&ModelInfo> {
+        self.models.iter().find(|m| m.id == id)
+    }
+
+    /// Up to three ids close to `id`: same vendor first, then by edit distance.
+    pub fn suggest(&self, id: &str) -> Vec<String> {
+        let vendor = id.split('/').next().unwrap_or("");
+        let mut scored: Vec<(bool, usize, &str)> = self
+            .models
+            .iter()
+            .map(|m| {
+                let same = m.id.split('/').next() == Some(vendor);
+                (!same, strsim::levenshtein(id, &m.id), m.id.as_str())
+            })
+            .collect();
+        scored.sort();
+        scored
+            .into_iter()
+            .take(3)
+            .map(|(_, _, id)| id.to_string())
+            .collect()
+    }
+
+    pub fn is_stale(&self) -> bool {
+        self.fetched
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age > TTL)
+    }
+
+    pub fn cache_path(data_dir: &Path) -> PathBuf {
+        data_dir.join("models.json")
+    }
+
+    /// Reads the disk cache (its modification time is the fetch time).
+    pub fn load(data_dir: &Path) -> Option<Catalogue> {
+        let path = Self::cache_path(data_dir);
+        let body = std::fs::read_to_string(&path).ok()?;
+        let mut c = Self::parse(&body).ok()?;
+        c.fetched = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        Some(c)
+    }
+
+    /// Writes the raw body atomically (temp file + rename), so a crash never leaves half a file.
+    pub fn store(data_dir: &Path, body: &str) -> std::io::Result<()> {
+        std::fs::create_dir_all(data_dir)?;
+        let tmp = data_dir.join(format!("models.json.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, Self::cache_path(data_dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::money::Usd;
+
+    const BODY: &str = r#"{"data":[
+      {"id":"anthropic/claude-sonnet-4.5","name":"Claude Sonnet 4.5","context_length":200000,
+       "pricing":{"prompt":"0.000003","completion":"0.000015","request":"0","image":"0"},
+       "top_provider":{"context_length":200000,"max_completion_tokens":64000,"is_moderated":true}},
+      {"id":"mistralai/mistral-medium-3","pricing":{"prompt":"0.0000004","completion":"0.000002"}},
+      {"id":"openrouter/auto","pricing":{"prompt":"-1","completion":"-1"}},
+      {"id":"meta-llama/llama-3.3-70b-instruct:free","pricing":{"prompt":"0","completion":"0","request":"0"}}
+    ]}"#;
+
+    #[test]
+    fn parses_prices_exactly() {
+        let c = Catalogue::parse(BODY).unwrap();
+        let s = c.get("anthropic/claude-sonnet-4.5").unwrap();
+        let p = s.price.unwrap();
+        assert_eq!(p.prompt, Usd(3_000_000));
+        assert_eq!(p.completion, Usd(15_000_000));
+        assert_eq!(s.max_completion_tokens, Some(64000));
+        assert_eq!(
+            c.get("mistralai/mistral-medium-3")
+                .unwrap()
+                .price
+                .unwrap()
+                .prompt,
+            Usd(400_000)
+        );
+        assert!(c.get("openrouter/auto").unwrap().price.is_none());
+        assert!(c
+            .get("meta-llama/llama-3.3-70b-instruct:free")
+            .unwrap()
+            .price
+            .unwrap()
+            .is_free());
+    }
+
+    #[test]
+    fn suggests_close_ids() {
+        let c = Catalogue::parse(BODY).unwrap();
+        let s = c.suggest("mistralai/mistral-large-2411");
+        assert_eq!(s[0], "mistralai/mistral-medium-3");
+    }
+
+    #[test]
+    fn disk_cache_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Catalogue::load(dir.path()).is_none());
+        Catalogue::store(dir.path(), BODY).unwrap();
+        let c = Catalogue::load(dir.path()).unwrap();
+        assert_eq!(c.models.len(), 4);
+        assert!(!c.is_stale());
+    }
+}
