@@ -22,3 +22,7 @@ end, { bang = true, desc = "frugal: reject the hunk under the cursor (! all)" })
 cmd("LlmCancel", function()
   require("frugal").cancel()
 end, { desc = "frugal: stop the request in flight for this buffer" })
+
+cmd("LlmModel", function(o)
+  require("frugal").model(o.args ~= "" and o.args or nil)
+end, { nargs = "?", desc = "frugal: show or set the model for this session" })

@@ -3,9 +3,11 @@
 //! The shim validates `setup()` keys (so the user sees warnings at start-up without the backend
 //! running); here they are decoded leniently with defaults, so an older shim never breaks us.
 
+use crate::project::BudgetSpec;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Settings from the user's (trusted) `setup()`.
@@ -27,6 +29,16 @@ pub struct Config {
     pub referer: String,
     /// Seconds to wait for the response headers.
     pub connect_timeout_s: u64,
+    /// Default caps for projects whose file sets no `[budget]` (or is absent or untrusted).
+    pub budget: BudgetSpec,
+    /// Caps over all projects together.
+    pub global_budget: BudgetSpec,
+    /// Holds the ledger and the catalogue cache.
+    pub data_dir: PathBuf,
+    /// Send `provider.max_price` at the catalogue price used for the worst case.
+    pub max_price: bool,
+    /// Below this many answer tokens, lowering `max_tokens` to fit a cap is pointless: refuse.
+    pub min_useful_tokens: u32,
 }
 
 impl Default for Config {
@@ -41,6 +53,11 @@ impl Default for Config {
             context_lines: 200,
             referer: "https://github.com/frugal-nvim/frugal.nvim".into(),
             connect_timeout_s: 30,
+            budget: BudgetSpec::default(),
+            global_budget: BudgetSpec::default(),
+            data_dir: std::env::temp_dir().join("frugal"),
+            max_price: true,
+            min_useful_tokens: 512,
         }
     }
 }
@@ -52,7 +69,7 @@ impl Config {
 }
 
 /// Where the API key comes from: `env:NAME` or `cmd:<shell command>`. Never the key itself.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Deserialize, PartialEq, Eq, Default)]
 #[serde(transparent)]
 pub struct KeySpec(pub String);
 

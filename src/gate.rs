@@ -1,52 +1,525 @@
 //! The one door every request to the model goes through. Nothing else in the backend talks to
-//! the chat endpoint, so the checks made here (key, and the budget decision) cannot be bypassed.
+//! the chat endpoint, so the checks made here — key, model allow-list, price, caps, and the
+//! reservation in the ledger — cannot be bypassed.
 
-use crate::openrouter::{ChatEvent, ChatRequest};
+use crate::budget::{
+    CapKind, Caps, ChargeSource, Decision, Price, RequestId, ReserveInput, Settlement, Usd,
+};
+use crate::config::{ApiKey, Config};
+use crate::openrouter::{ChatEvent, ChatRequest, Usage};
+use crate::project::{self, BudgetCaps, FileState, ProjectSettings};
 use crate::state::State;
 use crate::ui::{Failure, Reason};
 use futures::Stream;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// A request about to leave, with the project it is charged to.
+/// The project a request is charged to, after the trust rules.
+#[derive(Debug, Clone)]
+pub struct ProjectCtx {
+    /// Canonical root: the ledger's project key.
+    pub root: String,
+    /// Path of its `.frugal.toml` (whether or not it exists).
+    pub file: String,
+    pub file_state: FileState,
+    /// Settings from a trusted, valid file (defaults otherwise).
+    pub settings: ProjectSettings,
+}
+
+/// A request about to leave.
 pub struct Outbound {
-    pub project: String,
+    pub project: ProjectCtx,
     pub request: ChatRequest,
+    /// Upper bound on the prompt's tokens (see `edit::prompt::prompt_token_bound`).
+    pub prompt_bound: u64,
 }
 
 /// A request that was let through and answered with a stream.
 pub struct Sent<S> {
-    pub generation_id: Option<String>,
     pub stream: S,
+    pub ticket: Ticket,
+    /// The model's price, when known (for the running cost).
+    pub price: Option<Price>,
+    /// The `max_tokens` actually sent.
+    pub max_tokens: u32,
+}
+
+fn caps_of(b: &BudgetCaps) -> Caps {
+    Caps {
+        per_request: b.per_request,
+        daily: b.daily,
+        monthly: b.monthly,
+        total: b.total,
+    }
+}
+
+fn is_uncapped(c: &Caps) -> bool {
+    c.per_request.is_none() && c.daily.is_none() && c.monthly.is_none() && c.total.is_none()
+}
+
+/// Per million tokens, as `provider.max_price` wants it.
+fn per_million(u: Usd) -> f64 {
+    u.to_f64() * 1_000_000.0
+}
+
+/// The key for this project: a name from the user's `keys` when the project file picks one.
+async fn key_for(cfg: &Config, p: &ProjectCtx) -> Result<ApiKey, Failure> {
+    let spec = match &p.settings.key_name {
+        Some(name) => cfg.keys.get(name).ok_or_else(|| {
+            Failure::new(
+                Reason::Config,
+                format!(
+                    "{} picks key {name:?}, which is not among your setup({{ keys = … }}); add it there or remove `key` from the file",
+                    p.file
+                ),
+            )
+        })?,
+        None => &cfg.api_key,
+    };
+    spec.resolve()
+        .await
+        .map_err(|e| Failure::new(Reason::Config, e.to_string()))
 }
 
 pub async fn send(
-    state: &State,
-    out: Outbound,
+    state: &Arc<State>,
+    mut out: Outbound,
 ) -> Result<Sent<impl Stream<Item = ChatEvent>>, Failure> {
     let cfg = state.config();
-    let key = cfg
-        .api_key
-        .resolve()
-        .await
-        .map_err(|e| Failure::new(Reason::Config, e.to_string()))?;
+    let p = &out.project;
+    let model = out.request.model.clone();
+    let key = key_for(&cfg, p).await?;
     if out.request.max_tokens < 16 {
         return Err(Failure::new(
             Reason::Config,
             "max_tokens must be at least 16".into(),
         ));
     }
-    tracing::info!(
-        project = %out.project,
-        model = %out.request.model,
-        max_tokens = out.request.max_tokens,
-        "sending chat request"
-    );
+    if let Some(allow) = &p.settings.allow {
+        if !project::allowed(&model, allow) {
+            return Err(Failure::new(
+                Reason::Config,
+                format!(
+                    "model {model} is not allowed in this project ([model] allow = {allow:?} in {}); pick another with :LlmModel",
+                    p.file
+                ),
+            ));
+        }
+    }
+
+    // Caps: a trusted file's [budget] replaces the user's defaults; global caps always apply.
+    let (project_budget, governed_by_file) = match &p.settings.budget {
+        Some(b) => (*b, true),
+        None => (
+            cfg.budget
+                .caps()
+                .map_err(|e| Failure::new(Reason::Config, format!("setup budget: {e}")))?,
+            false,
+        ),
+    };
+    let global_budget = cfg
+        .global_budget
+        .caps()
+        .map_err(|e| Failure::new(Reason::Config, format!("setup global_budget: {e}")))?;
+    let project_caps = caps_of(&project_budget);
+    let global_caps = caps_of(&global_budget);
+    let capped = !is_uncapped(&project_caps) || !is_uncapped(&global_caps);
+
+    // Price from the catalogue.
+    let catalogue = state.catalogue().await;
+    let price = match catalogue.as_ref() {
+        Some(c) => match c.get(&model) {
+            Some(info) => info.price,
+            None => {
+                let near = c.suggest(&model);
+                return Err(Failure::new(
+                    Reason::Config,
+                    format!(
+                        "model {model} is not in OpenRouter's catalogue (retired or misspelt?){}; set another with :LlmModel or setup({{ model = … }})",
+                        if near.is_empty() { String::new() } else { format!(". Close: {}", near.join(", ")) }
+                    ),
+                ));
+            }
+        },
+        None => None,
+    };
+    if price.is_none() && capped {
+        return Err(Failure::new(
+            Reason::Budget,
+            format!(
+                "the price of {model} is unknown ({}), and a budget cap applies: a request cannot be bounded. Pick a priced model with :LlmModel",
+                if catalogue.is_some() { "variable price in the catalogue" } else { "the model catalogue could not be fetched" }
+            ),
+        ));
+    }
+    let reserve_price = price.unwrap_or_default();
+
+    // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
+    let decision = {
+        let root = p.root.clone();
+        let model = model.clone();
+        let max_tokens = out.request.max_tokens;
+        let min_useful = cfg.min_useful_tokens.clamp(16, max_tokens);
+        let bound = out.prompt_bound;
+        state
+            .ledger(move |l, clock| {
+                let mut input = ReserveInput::new(&root, &model, bound, max_tokens, reserve_price);
+                input.min_useful_tokens = min_useful;
+                input.project_caps = project_caps;
+                input.global_caps = global_caps;
+                l.reserve(&input, clock)
+            })
+            .await
+            .map_err(|e| Failure::new(Reason::Budget, format!("{e}; nothing was sent")))?
+    };
+    let (id, max_tokens, worst_case) = match decision {
+        Decision::Refused(r) => {
+            let file = governed_by_file.then_some(p.file.as_str());
+            tracing::info!(project = %p.root, %model, "refused: {r}");
+            return Err(Failure::new(
+                Reason::Budget,
+                format!("refused, nothing sent: {}", r.message(file)),
+            ));
+        }
+        Decision::Reserved {
+            id,
+            max_tokens,
+            worst_case,
+            lowered_from,
+        } => {
+            if let Some(from) = lowered_from {
+                state.notify(
+                    2,
+                    format!("max_tokens lowered from {from} to {max_tokens} so the answer fits the budget (worst case {worst_case})"),
+                );
+            }
+            (id, max_tokens, worst_case)
+        }
+    };
+    out.request.max_tokens = max_tokens;
+
+    // Routing: never a pricier provider than the price the worst case used; privacy.
+    let mut provider = serde_json::Map::new();
+    if let Some(pr) = price.filter(|pr| !pr.is_free() && cfg.max_price) {
+        provider.insert(
+            "max_price".into(),
+            serde_json::json!({
+                "prompt": per_million(pr.prompt),
+                "completion": per_million(pr.completion),
+                "request": pr.request.to_f64(),
+            }),
+        );
+    }
+    if let Some(dc) = &p.settings.data_collection {
+        provider.insert(
+            "data_collection".into(),
+            serde_json::Value::String(dc.clone()),
+        );
+    }
+    if !provider.is_empty() {
+        out.request.provider = Some(serde_json::Value::Object(provider));
+    }
+
+    let mut ticket = Ticket {
+        state: state.clone(),
+        id: Some(id),
+        key: key.clone(),
+        generation_id: None,
+        price: reserve_price,
+        reserved: worst_case,
+        project: p.root.clone(),
+        project_budget,
+        global_budget,
+    };
+    tracing::info!(project = %p.root, %model, max_tokens, reserved = %worst_case, "sending chat request");
+    match state.client().stream_chat(&key, &out.request).await {
+        Ok((generation_id, stream)) => {
+            if let Some(g) = generation_id {
+                ticket.set_generation_id(&g).await;
+            }
+            Ok(Sent {
+                stream,
+                ticket,
+                price,
+                max_tokens,
+            })
+        }
+        Err(e) => {
+            // Refused before any generation: nothing was billed.
+            ticket.id = None;
+            let _ = state.ledger(move |l, clock| l.fail(id, clock)).await;
+            Err(Failure::new(Reason::Http, e.to_string()))
+        }
+    }
+}
+
+/// The reservation of a request in flight. Settled with the usage chunk; dropped unsettled
+/// (cancel, cut stream, error) it is reconciled through `GET /generation` in the background.
+pub struct Ticket {
+    state: Arc<State>,
+    /// `None` once settled.
+    id: Option<RequestId>,
+    key: ApiKey,
+    generation_id: Option<String>,
+    price: Price,
+    reserved: Usd,
+    project: String,
+    project_budget: BudgetCaps,
+    global_budget: BudgetCaps,
+}
+
+impl Ticket {
+    pub async fn set_generation_id(&mut self, gid: &str) {
+        if self.generation_id.as_deref() == Some(gid) {
+            return;
+        }
+        self.generation_id = Some(gid.to_string());
+        if let Some(id) = self.id {
+            let g = gid.to_string();
+            if let Err(e) = self
+                .state
+                .ledger(move |l, _| l.set_generation_id(id, &g))
+                .await
+            {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
+    /// Settles with the usage chunk; returns the charge in USD.
+    pub async fn settle(mut self, usage: &Usage) -> Option<f64> {
+        let id = self.id.take()?;
+        let (charged, source) = match usage.cost.map(Usd::from_cost_f64) {
+            Some(Ok(c)) => (c, ChargeSource::Usage),
+            _ => (
+                self.price
+                    .worst_case(usage.prompt_tokens, usage.completion_tokens)
+                    .unwrap_or(self.reserved),
+                ChargeSource::Estimate,
+            ),
+        };
+        let s = Settlement {
+            charged,
+            tokens_in: Some(usage.prompt_tokens),
+            tokens_out: Some(usage.completion_tokens),
+            tokens_cached: usage
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens),
+            tokens_reasoning: usage
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens),
+            source,
+        };
+        match self
+            .state
+            .ledger(move |l, clock| l.settle(id, s, clock))
+            .await
+        {
+            Ok(()) => {
+                warn_if_crossed(
+                    &self.state,
+                    &self.project,
+                    &self.project_budget,
+                    &self.global_budget,
+                )
+                .await;
+                Some(charged.to_f64())
+            }
+            Err(e) => {
+                tracing::error!("settling request {id}: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let state = self.state.clone();
+        let gid = self.generation_id.take();
+        let keys = vec![self.key.clone()];
+        let reserved = self.reserved;
+        rt.spawn(async move { reconcile(&state, id, gid, &keys, reserved).await });
+    }
+}
+
+/// Learns what an unsettled request cost from `GET /generation` (retried with backoff for
+/// about 15 s: OpenRouter answers 404 for a while after a completion). Without a generation id
+/// there is nothing to look up: the reservation is charged in full, as an estimate. When the
+/// lookup keeps failing, the reservation stays counted in full until the next start.
+pub async fn reconcile(
+    state: &Arc<State>,
+    id: RequestId,
+    generation_id: Option<String>,
+    keys: &[ApiKey],
+    reserved: Usd,
+) {
+    let Some(gid) = generation_id else {
+        let s = Settlement::charged(reserved, ChargeSource::Estimate);
+        if let Err(e) = state
+            .ledger(move |l, clock| l.reconcile(id, s, clock))
+            .await
+        {
+            tracing::warn!("{e}");
+        }
+        return;
+    };
     let client = state.client();
-    let (generation_id, stream) = client
-        .stream_chat(&key, &out.request)
-        .await
-        .map_err(|e| Failure::new(Reason::Http, e.to_string()))?;
-    Ok(Sent {
-        generation_id,
-        stream,
-    })
+    let mut delay = Duration::from_millis(500);
+    let mut waited = Duration::ZERO;
+    loop {
+        for key in keys {
+            match client.generation(key, &gid).await {
+                Ok(Some(g)) => {
+                    let charged = g
+                        .total_cost
+                        .and_then(|c| Usd::from_cost_f64(c).ok())
+                        .unwrap_or(reserved);
+                    let s = Settlement {
+                        charged,
+                        tokens_in: g.tokens_prompt,
+                        tokens_out: g.tokens_completion,
+                        tokens_cached: g.native_tokens_cached,
+                        tokens_reasoning: g.native_tokens_reasoning,
+                        source: if g.total_cost.is_some() {
+                            ChargeSource::Generation
+                        } else {
+                            ChargeSource::Estimate
+                        },
+                    };
+                    match state
+                        .ledger(move |l, clock| l.reconcile(id, s, clock))
+                        .await
+                    {
+                        Ok(()) => {
+                            tracing::info!(request = %id, generation = %gid, cost = %charged, "reconciled")
+                        }
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::info!(generation = %gid, "generation lookup: {e}"),
+            }
+        }
+        if waited >= Duration::from_secs(15) {
+            tracing::warn!(request = %id, generation = %gid, "not reconciled yet; stays reserved until the next start");
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        waited += delay;
+        delay = (delay * 2).min(Duration::from_secs(4));
+    }
+}
+
+/// At start: reservations left by backends that died are looked up and reconciled.
+pub async fn reconcile_orphans(state: Arc<State>) {
+    let instance = crate::budget::ledger::process_instance().to_string();
+    let pid = std::process::id();
+    let orphans = match state.ledger(move |l, _| l.orphans(pid, &instance)).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!("{e}");
+            return;
+        }
+    };
+    if orphans.is_empty() {
+        return;
+    }
+    let cfg = state.config();
+    let mut keys = Vec::new();
+    if let Ok(k) = cfg.api_key.resolve().await {
+        keys.push(k);
+    }
+    for spec in cfg.keys.values() {
+        if let Ok(k) = spec.resolve().await {
+            keys.push(k);
+        }
+    }
+    tracing::info!(
+        count = orphans.len(),
+        "reconciling reservations left by a backend that stopped"
+    );
+    for o in orphans {
+        let state = state.clone();
+        let keys = keys.clone();
+        tokio::spawn(
+            async move { reconcile(&state, o.id, o.generation_id, &keys, o.reserved).await },
+        );
+    }
+}
+
+/// Tells the user, once per period, when spend crosses `warn_at` of a cap.
+async fn warn_if_crossed(state: &Arc<State>, project: &str, pb: &BudgetCaps, gb: &BudgetCaps) {
+    for (scope, budget, whose) in [(project, pb, "this project's"), ("", gb, "the global")] {
+        let Some(milli) = budget.warn_at_milli else {
+            continue;
+        };
+        let scope_s = scope.to_string();
+        let b = *budget;
+        let res = state
+            .ledger(move |l, clock| {
+                let now = clock.now();
+                let spend = l.spend(
+                    if scope_s.is_empty() {
+                        None
+                    } else {
+                        Some(&scope_s)
+                    },
+                    clock,
+                )?;
+                let mut crossed = Vec::new();
+                for (kind, cap, used, start) in [
+                    (
+                        CapKind::Daily,
+                        b.daily,
+                        spend.today,
+                        crate::budget::day_bounds(&now).0,
+                    ),
+                    (
+                        CapKind::Monthly,
+                        b.monthly,
+                        spend.month,
+                        crate::budget::month_bounds(&now).0,
+                    ),
+                    (CapKind::Total, b.total, spend.total, 0),
+                ] {
+                    let Some(cap) = cap else { continue };
+                    if cap.0 > 0
+                        && (used.0 as i128) * 1000 >= (cap.0 as i128) * (milli as i128)
+                        && l.warn_once(&scope_s, kind, start)?
+                    {
+                        crossed.push((kind, cap, used));
+                    }
+                }
+                Ok(crossed)
+            })
+            .await;
+        match res {
+            Ok(crossed) => {
+                for (kind, cap, used) in crossed {
+                    let pct = (used.0 as f64 / cap.0 as f64 * 100.0).floor();
+                    state.notify(
+                        3,
+                        format!(
+                            "{pct}% of {whose} {} cap used: {used} of {cap}",
+                            match kind {
+                                CapKind::Daily => "daily",
+                                CapKind::Monthly => "monthly",
+                                CapKind::Total => "total",
+                                CapKind::PerRequest => "per-request",
+                            }
+                        ),
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
 }

@@ -7,11 +7,33 @@ use serde::Deserialize;
 
 /// What the shim found at the project root.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+#[serde(from = "String")]
 pub enum FileState {
     Absent,
     Untrusted,
     Trusted,
+}
+
+/// From the shim's string (msgpack has no enums). Anything unknown counts as untrusted: the
+/// safe reading, since an untrusted file is ignored.
+impl From<String> for FileState {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "absent" => FileState::Absent,
+            "trusted" => FileState::Trusted,
+            _ => FileState::Untrusted,
+        }
+    }
+}
+
+impl FileState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FileState::Absent => "absent",
+            FileState::Untrusted => "untrusted",
+            FileState::Trusted => "trusted",
+        }
+    }
 }
 
 /// The project part of an edit request.

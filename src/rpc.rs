@@ -46,8 +46,9 @@ impl Handler {
         } else {
             rmpv::ext::from_value(cfg).map_err(|e| Value::from(format!("bad config: {e}")))?
         };
-        tracing::info!(base_url = %config.base_url, model = %config.model, api_key = ?config.api_key, "configured");
+        tracing::info!(base_url = %config.base_url, model = %config.model, api_key = ?config.api_key, data_dir = %config.data_dir.display(), "configured");
         self.state.set_config(config);
+        tokio::spawn(crate::gate::reconcile_orphans(self.state.clone()));
         let log_file = self.log_file.as_ref().map(|p| {
             let d = time::OffsetDateTime::now_utc().date();
             format!(
@@ -92,6 +93,56 @@ impl Handler {
         Ok(map(vec![("ok", Value::from(true))]))
     }
 
+    /// The catalogue for `:LlmModel`: `{ models = { {id, name, prompt_per_m, completion_per_m,
+    /// free, priced} … } }`, filtered by the project's allow-list when given.
+    async fn models(&self, args: Vec<Value>) -> Result<Value, Value> {
+        let project: Option<crate::project::ProjectInput> = args
+            .into_iter()
+            .next()
+            .filter(|v| !v.is_nil())
+            .and_then(|v| rmpv::ext::from_value(v).ok());
+        let allow = match project {
+            Some(crate::project::ProjectInput {
+                state: crate::project::FileState::Trusted,
+                content: Some(text),
+                file,
+                ..
+            }) => match crate::project::parse(&file, &text) {
+                Ok(s) => s.allow,
+                Err(e) => return Ok(refusal(e)),
+            },
+            _ => None,
+        };
+        let Some(cat) = self.state.catalogue().await else {
+            return Ok(refusal(
+                "the model catalogue could not be fetched (offline and no cache yet)".into(),
+            ));
+        };
+        let models: Vec<serde_json::Value> = cat
+            .models
+            .iter()
+            .filter(|m| {
+                allow
+                    .as_ref()
+                    .is_none_or(|a| crate::project::allowed(&m.id, a))
+            })
+            .map(|m| {
+                let per_m = |u: crate::budget::Usd| u.to_f64() * 1_000_000.0;
+                serde_json::json!({
+                    "id": m.id,
+                    "name": m.name,
+                    "priced": m.price.is_some(),
+                    "free": m.price.is_some_and(|p| p.is_free()),
+                    "prompt_per_m": m.price.map(|p| per_m(p.prompt)),
+                    "completion_per_m": m.price.map(|p| per_m(p.completion)),
+                })
+            })
+            .collect();
+        Ok(json_to_msgpack(
+            serde_json::json!({ "ok": true, "models": models, "filtered": allow.is_some() }),
+        ))
+    }
+
     fn cancel(&self, args: Vec<Value>) {
         let Some(id) = args.first().and_then(Value::as_u64) else {
             return;
@@ -122,6 +173,7 @@ impl nvim_rs::Handler for Handler {
             "hello" => self.hello(args),
             "edit" => self.edit(args),
             "version" => Ok(Value::from(env!("CARGO_PKG_VERSION"))),
+            "models" => self.models(args).await,
             other => Err(Value::from(format!("frugal: unknown request {other}"))),
         }
     }

@@ -1,6 +1,8 @@
 //! What the backend process holds between requests.
 
+use crate::budget::{Clock, Ledger, LedgerError, SystemClock};
 use crate::config::Config;
+use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::Client;
 use crate::ui::UiEvent;
 use std::collections::HashMap;
@@ -14,6 +16,12 @@ pub struct State {
     /// Edits in flight, by the shim's id, so `cancel` can abort them.
     edits: Mutex<HashMap<u64, (i64, AbortHandle)>>,
     ui: UnboundedSender<UiEvent>,
+    /// Opened on first use in `data_dir`; used from blocking threads only.
+    ledger: Arc<Mutex<Option<Ledger>>>,
+    catalogue: tokio::sync::Mutex<Option<Arc<Catalogue>>>,
+    /// Whether a background catalogue refresh is running.
+    refreshing: Arc<std::sync::atomic::AtomicBool>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl State {
@@ -25,6 +33,10 @@ impl State {
             client: RwLock::new(client),
             edits: Mutex::new(HashMap::new()),
             ui,
+            ledger: Arc::new(Mutex::new(None)),
+            catalogue: tokio::sync::Mutex::new(None),
+            refreshing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -34,11 +46,20 @@ impl State {
 
     pub fn set_config(&self, config: Config) {
         let client = Client::new(&config.base_url, &config.referer, config.connect_timeout());
+        let moved = self.config().data_dir != config.data_dir;
         if let Ok(mut c) = self.client.write() {
             *c = client;
         }
         if let Ok(mut c) = self.config.write() {
             *c = Arc::new(config);
+        }
+        if moved {
+            if let Ok(mut l) = self.ledger.lock() {
+                *l = None;
+            }
+            if let Ok(mut c) = self.catalogue.try_lock() {
+                *c = None;
+            }
         }
     }
 
@@ -52,6 +73,93 @@ impl State {
     pub fn send_ui(&self, ev: UiEvent) {
         // Fails only when the channel to Neovim is gone, i.e. we are shutting down.
         let _ = self.ui.send(ev);
+    }
+
+    pub fn notify(&self, level: u8, message: String) {
+        self.send_ui(UiEvent::Notify { level, message });
+    }
+
+    /// Runs `f` on the ledger in a blocking thread (SQLite waits on locks and fsyncs).
+    pub async fn ledger<T, F>(&self, f: F) -> Result<T, String>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Ledger, &dyn Clock) -> Result<T, LedgerError> + Send + 'static,
+    {
+        let ledger = self.ledger.clone();
+        let clock = self.clock.clone();
+        let path = self.config().data_dir.join("ledger.sqlite3");
+        tokio::task::spawn_blocking(move || {
+            let mut guard = ledger
+                .lock()
+                .map_err(|_| "the ledger lock is poisoned".to_string())?;
+            if guard.is_none() {
+                let opened = Ledger::open(&path)
+                    .map_err(|e| format!("cannot open the ledger {}: {e}", path.display()))?;
+                *guard = Some(opened);
+            }
+            let Some(l) = guard.as_mut() else {
+                return Err("the ledger is not open".to_string());
+            };
+            f(l, clock.as_ref()).map_err(|e| format!("ledger {}: {e}", path.display()))
+        })
+        .await
+        .map_err(|e| format!("ledger task failed: {e}"))?
+    }
+
+    /// The catalogue: from memory, else the disk cache, else fetched now. A stale one is
+    /// returned at once while a refresh runs in the background. `None` when none can be had.
+    pub async fn catalogue(self: &Arc<Self>) -> Option<Arc<Catalogue>> {
+        let mut slot = self.catalogue.lock().await;
+        let dir = self.config().data_dir.clone();
+        if slot.is_none() {
+            *slot = Catalogue::load(&dir).map(Arc::new);
+        }
+        match slot.as_ref() {
+            Some(c) if !c.is_stale() => return Some(c.clone()),
+            Some(c) => {
+                let stale = c.clone();
+                drop(slot);
+                self.refresh_catalogue_in_background();
+                return Some(stale);
+            }
+            None => {}
+        }
+        match self.fetch_catalogue().await {
+            Ok(c) => {
+                *slot = Some(c.clone());
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!("model catalogue unavailable: {e}");
+                None
+            }
+        }
+    }
+
+    async fn fetch_catalogue(&self) -> Result<Arc<Catalogue>, String> {
+        let body = self.client().models().await.map_err(|e| e.to_string())?;
+        let mut c = Catalogue::parse(&body)?;
+        c.fetched = Some(std::time::SystemTime::now());
+        let dir = self.config().data_dir.clone();
+        if let Err(e) = Catalogue::store(&dir, &body) {
+            tracing::warn!("cannot cache the catalogue in {}: {e}", dir.display());
+        }
+        Ok(Arc::new(c))
+    }
+
+    fn refresh_catalogue_in_background(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.refreshing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let state = self.clone();
+        tokio::spawn(async move {
+            match state.fetch_catalogue().await {
+                Ok(c) => *state.catalogue.lock().await = Some(c),
+                Err(e) => tracing::warn!("catalogue refresh failed: {e}"),
+            }
+            state.refreshing.store(false, Ordering::SeqCst);
+        });
     }
 
     /// Is an edit streaming for this buffer?
@@ -76,7 +184,7 @@ impl State {
             .map(|(buf, _)| buf)
     }
 
-    /// Aborts the edit; true when it was still running.
+    /// Aborts the edit; its buffer when it was still running.
     pub fn cancel_edit(&self, id: u64) -> Option<i64> {
         let entry = self.edits.lock().ok().and_then(|mut m| m.remove(&id));
         entry.map(|(buf, h)| {

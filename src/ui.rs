@@ -69,4 +69,6 @@ pub enum UiEvent {
         reason: Reason,
         message: String,
     },
+    /// A message for `vim.notify` (levels as `vim.log.levels`: 2 info, 3 warn, 4 error).
+    Notify { level: u8, message: String },
 }

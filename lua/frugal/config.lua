@@ -25,6 +25,15 @@ local H = {}
 ---@field temperature number
 ---@field context_lines integer
 ---@field keymaps frugal.Keymaps|false
+---@field max_price boolean
+---@field min_useful_tokens integer
+
+---@class frugal.Budget
+---@field daily_usd number|nil
+---@field monthly_usd number|nil
+---@field total_usd number|nil
+---@field per_request_usd number|nil
+---@field warn_at number|nil
 
 --- The plugin's root directory (this file is <root>/lua/frugal/config.lua).
 ---@return string
@@ -48,6 +57,8 @@ function M.defaults()
     max_tokens = 4096,
     temperature = 0,
     context_lines = 200,
+    max_price = true,
+    min_useful_tokens = 512,
     keymaps = {
       accept = "<localleader>a",
       reject = "<localleader>r",
@@ -77,8 +88,16 @@ H.schema = {
   model = { "string", function(v)
     return v == "" and "must not be empty" or nil
   end },
-  budget = { "table" },
-  global_budget = { "table" },
+  budget = { "table", function(v)
+    return H.check_budget(v)
+  end },
+  global_budget = { "table", function(v)
+    return H.check_budget(v)
+  end },
+  max_price = { "boolean" },
+  min_useful_tokens = { "number", function(v)
+    return (v < 16 or v % 1 ~= 0) and "must be a whole number of at least 16" or nil
+  end },
   data_dir = { "string" },
   log_level = { "string", function(v)
     local ok = ({ trace = 1, debug = 1, info = 1, warn = 1, error = 1 })[v]
@@ -113,6 +132,26 @@ H.schema = {
     end
   end },
 }
+
+H.budget_fields = { daily_usd = true, monthly_usd = true, total_usd = true, per_request_usd = true, warn_at = true }
+
+---@param v table
+---@return string|nil
+function H.check_budget(v)
+  for k, x in pairs(v) do
+    if not H.budget_fields[k] then
+      return ("has an unknown field %s (known: daily_usd, monthly_usd, total_usd, per_request_usd, warn_at)"):format(
+        vim.inspect(k)
+      )
+    end
+    if type(x) ~= "number" or x < 0 or x ~= x or x == math.huge then
+      return ("field %s must be a positive number"):format(k)
+    end
+    if k == "warn_at" and (x <= 0 or x > 1) then
+      return "field warn_at must be a fraction in (0, 1]"
+    end
+  end
+end
 
 ---@type frugal.Config
 M.options = M.defaults()
@@ -164,6 +203,11 @@ function M.backend()
     max_tokens = o.max_tokens,
     temperature = o.temperature,
     context_lines = o.context_lines,
+    budget = vim.tbl_isempty(o.budget) and vim.empty_dict() or o.budget,
+    global_budget = vim.tbl_isempty(o.global_budget) and vim.empty_dict() or o.global_budget,
+    data_dir = o.data_dir,
+    max_price = o.max_price,
+    min_useful_tokens = o.min_useful_tokens,
   }
 end
 

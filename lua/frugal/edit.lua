@@ -39,6 +39,39 @@ function M.project_root(buf)
   return vim.uv.fs_realpath(root) or root
 end
 
+---@type table<string, boolean>  untrusted project files already reported this session
+H.told_untrusted = {}
+
+---@class frugal.Project
+---@field root string
+---@field file string
+---@field state "absent"|"untrusted"|"trusted"
+---@field content string|nil
+
+--- The project of a buffer and its `.frugal.toml`, read through |vim.secure.read()| (the
+--- trust prompt of 'exrc'): an untrusted file is reported once and ignored.
+---@param buf integer
+---@return frugal.Project
+function M.project(buf)
+  local root = M.project_root(buf)
+  local file = root .. "/.frugal.toml"
+  if not vim.uv.fs_stat(file) then
+    return { root = root, file = file, state = "absent" }
+  end
+  local ok, content = pcall(vim.secure.read, file)
+  if ok and type(content) == "string" then
+    return { root = root, file = file, state = "trusted", content = content }
+  end
+  if not H.told_untrusted[file] then
+    H.told_untrusted[file] = true
+    notify(
+      ("%s is not trusted: it is ignored and your setup() defaults apply. To trust it: :edit it, then :trust"):format(file),
+      vim.log.levels.WARN
+    )
+  end
+  return { root = root, file = file, state = "untrusted" }
+end
+
 ---@param buf integer
 ---@return boolean
 function M.streaming(buf)
@@ -128,10 +161,11 @@ function H.send(buf, opts, instruction)
   H.next_id = H.next_id + 1
   local id = H.next_id
   local file = vim.api.nvim_buf_get_name(buf)
-  local root = M.project_root(buf)
-  local rel = file
-  if vim.startswith(file, root .. "/") then
-    rel = file:sub(#root + 2)
+  local project = M.project(buf)
+  local root = project.root
+  local rel = vim.uv.fs_realpath(file) or file
+  if vim.startswith(rel, root .. "/") then
+    rel = rel:sub(#root + 2)
   end
   local res, err = require("frugal.rpc").request("edit", {
     id = id,
@@ -143,7 +177,7 @@ function H.send(buf, opts, instruction)
     sel_end = sel_end,
     win_start = win_start,
     total_lines = n,
-    project = root,
+    project = project,
     model = require("frugal").session_model(),
     lines = vim.api.nvim_buf_get_lines(buf, win_start, win_end, false),
   })
@@ -209,8 +243,8 @@ function H.show_progress(edit, phase, tokens, elapsed_ms, cost)
   else
     text = ("%s frugal: %d tokens · %.1fs"):format(H.spinner[edit.spin], tokens, elapsed_ms / 1000)
   end
-  if cost then
-    text = text .. (" · $%.4f"):format(cost)
+  if cost and cost ~= vim.NIL then
+    text = text .. (" · ~$%.4f"):format(cost)
   end
   local row = H.map_row(edit, edit.progress_row) or 0
   row = math.min(row, vim.api.nvim_buf_line_count(edit.buf) - 1)
@@ -247,6 +281,9 @@ end
 --- Events from the backend (see src/ui.rs). Events of an edit that is over are ignored.
 ---@param ev table
 function M._on(ev)
+  if ev.kind == "notify" then
+    return notify(ev.message, ev.level)
+  end
   local edit = find(ev.id)
   if not edit then
     return

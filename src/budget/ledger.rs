@@ -677,6 +677,21 @@ impl Ledger {
         Ok(())
     }
 
+    /// Records that the `warn_at` notice for this cap and period was given. True the first time
+    /// only, across every process sharing the ledger: one notice per period.
+    pub fn warn_once(
+        &mut self,
+        scope: &str,
+        cap: CapKind,
+        period_start_ms: i64,
+    ) -> Result<bool, LedgerError> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO warnings (scope, cap, period_start) VALUES (?1, ?2, ?3)",
+            params![scope, cap.config_key(), period_start_ms],
+        )?;
+        Ok(n == 1)
+    }
+
     /// Reservations whose owner is gone: its pid no longer exists, or it is this process's pid
     /// under another instance id (a previous incarnation). They still count in full until
     /// reconciled.
@@ -1069,6 +1084,12 @@ fn schema_v1() -> String {
             scope    TEXT    PRIMARY KEY,
             spent    INTEGER NOT NULL,
             reserved INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE warnings (
+            scope        TEXT    NOT NULL,
+            cap          TEXT    NOT NULL,
+            period_start INTEGER NOT NULL,
+            PRIMARY KEY (scope, cap, period_start)
         ) WITHOUT ROWID;
 
         CREATE TRIGGER requests_rollup_insert AFTER INSERT ON requests BEGIN

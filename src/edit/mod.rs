@@ -4,8 +4,9 @@ pub mod blocks;
 pub mod locate;
 pub mod prompt;
 
-use crate::gate::{self, Outbound};
+use crate::gate::{self, Outbound, ProjectCtx};
 use crate::openrouter::{ChatEvent, ChatRequest};
+use crate::project::{FileState, ProjectInput, ProjectSettings};
 use crate::state::State;
 use crate::ui::{Failure, Reason, UiEvent};
 use blocks::{Block, BlockParser};
@@ -29,9 +30,8 @@ pub struct EditRequest {
     /// First buffer row of `lines`.
     pub win_start: usize,
     pub total_lines: usize,
-    /// The project root (git root or the file's directory).
-    #[serde(default)]
-    pub project: String,
+    /// The project: its root (git root or the file's directory) and `.frugal.toml`.
+    pub project: ProjectInput,
     /// The model to use instead of the configured one (`:LlmModel`).
     #[serde(default)]
     pub model: Option<String>,
@@ -115,10 +115,41 @@ pub async fn run(state: Arc<State>, req: EditRequest) {
     state.send_ui(ev);
 }
 
+/// The project's settings after the trust rules: an untrusted or absent file is ignored, a
+/// malformed trusted one stops the request (never a fall back to no caps).
+fn project_ctx(state: &State, p: &ProjectInput) -> Result<ProjectCtx, Failure> {
+    let settings = match (&p.state, &p.content) {
+        (FileState::Trusted, Some(text)) => {
+            let s = crate::project::parse(&p.file, text).map_err(|e| {
+                Failure::new(
+                    Reason::Config,
+                    format!("{e}. No request is sent for this project until the file is fixed"),
+                )
+            })?;
+            for w in &s.warnings {
+                state.notify(3, w.clone());
+            }
+            s
+        }
+        _ => ProjectSettings::default(),
+    };
+    Ok(ProjectCtx {
+        root: p.root.clone(),
+        file: p.file.clone(),
+        file_state: p.state.clone(),
+        settings,
+    })
+}
+
 async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Failure> {
     let started = Instant::now();
     let cfg = state.config();
-    let model = req.model.clone().unwrap_or_else(|| cfg.model.clone());
+    let project = project_ctx(state, &req.project)?;
+    let model = req
+        .model
+        .clone()
+        .or_else(|| project.settings.default_model.clone())
+        .unwrap_or_else(|| cfg.model.clone());
     let messages = prompt::build(&prompt::PromptInput {
         file: &req.file,
         filetype: &req.filetype,
@@ -129,8 +160,11 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
         sel_end: req.sel_end,
         total_lines: req.total_lines,
     });
+    let prompt_bound = prompt::prompt_token_bound(&messages);
+    let prompt_bytes: u64 = messages.iter().map(|m| m.content.len() as u64).sum();
     let outbound = Outbound {
-        project: req.project.clone(),
+        project,
+        prompt_bound,
         request: ChatRequest {
             model: model.clone(),
             messages,
@@ -149,14 +183,23 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
         phase: "waiting",
     });
     let sent = gate::send(state, outbound).await?;
+    let mut ticket = sent.ticket;
+    let price = sent.price;
     let mut stream = std::pin::pin!(sent.stream);
+    // A running estimate for the progress line (prompt ≈ 4 bytes a token); the usage chunk's
+    // figure replaces it at the end.
+    let estimate = |tokens: u64| -> Option<f64> {
+        price
+            .and_then(|p| p.worst_case(prompt_bytes / 4, tokens))
+            .map(|u| u.to_f64())
+    };
+    let mut usage = None;
 
     let mut parser = BlockParser::new();
     let mut taken: Vec<(usize, usize)> = Vec::new();
     let mut unmatched: Vec<String> = Vec::new();
     let mut hunks = 0usize;
     let mut tokens = 0u64;
-    let mut cost: Option<f64> = None;
     let mut ran_model = model;
     let mut finish: Option<String> = None;
     let mut done = false;
@@ -168,7 +211,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
             ev = stream.next() => {
                 let Some(ev) = ev else { break };
                 match ev {
-                    ChatEvent::Id(_) => {}
+                    ChatEvent::Id(g) => ticket.set_generation_id(&g).await,
                     ChatEvent::Model(m) => ran_model = m,
                     ChatEvent::Text(t) => {
                         tokens += 1;
@@ -179,7 +222,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
                     ChatEvent::Finish(r) => finish = Some(r),
                     ChatEvent::Usage(u) => {
                         tokens = u.completion_tokens.max(tokens);
-                        cost = u.cost;
+                        usage = Some(u);
                     }
                     ChatEvent::Error { code, message } => {
                         return Err(Failure::new(Reason::Stream, format!("the answer broke off ({code}): {message}")));
@@ -193,12 +236,21 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
                     buf: req.buf,
                     tokens,
                     elapsed_ms: started.elapsed().as_millis() as u64,
-                    cost_usd: cost,
+                    cost_usd: estimate(tokens),
                     phase: if tokens == 0 { "waiting" } else { "streaming" },
                 });
             }
         }
     }
+    // Settle as soon as the figures are in, whatever becomes of the blocks: the tokens were
+    // billed. Without usage the ticket is dropped and reconciled through /generation.
+    let cost = match usage {
+        Some(u) => ticket.settle(&u).await,
+        None => {
+            drop(ticket);
+            None
+        }
+    };
     if !done && finish.is_none() {
         return Err(Failure::new(
             Reason::Stream,

@@ -114,6 +114,74 @@ impl Client {
     }
 }
 
+/// `GET /generation?id=` figures (only those frugal records).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Generation {
+    #[serde(default)]
+    pub total_cost: Option<f64>,
+    #[serde(default)]
+    pub tokens_prompt: Option<u64>,
+    #[serde(default)]
+    pub tokens_completion: Option<u64>,
+    #[serde(default)]
+    pub native_tokens_reasoning: Option<u64>,
+    #[serde(default)]
+    pub native_tokens_cached: Option<u64>,
+}
+
+impl Client {
+    /// Looks a generation up. `Ok(None)` on 404: OpenRouter does not know it yet (or at all).
+    pub async fn generation(&self, key: &ApiKey, id: &str) -> Result<Option<Generation>, ApiError> {
+        let resp = self
+            .http
+            .get(format!("{}/generation", self.base_url))
+            .query(&[("id", id)])
+            .bearer_auth(key.expose())
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, key))?;
+        let status = resp.status();
+        if status.as_u16() == 404 {
+            return Ok(None);
+        }
+        let text = resp.text().await.map_err(|e| transport_error(&e, key))?;
+        if !status.is_success() {
+            return Err(error_from_body(status.as_u16(), &text, key));
+        }
+        #[derive(serde::Deserialize)]
+        struct Body {
+            data: Generation,
+        }
+        serde_json::from_str::<Body>(&text)
+            .map(|b| Some(b.data))
+            .map_err(|e| ApiError {
+                status: Some(status.as_u16()),
+                code: None,
+                message: format!("unreadable generation stats: {e}"),
+                error_type: None,
+            })
+    }
+
+    /// `GET /models`, the raw body (the caller caches it as is).
+    pub async fn models(&self) -> Result<String, ApiError> {
+        let none = ApiKey::new(String::new());
+        let resp = self
+            .http
+            .get(format!("{}/models", self.base_url))
+            .timeout(Duration::from_secs(15))
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, &none))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| transport_error(&e, &none))?;
+        if !status.is_success() {
+            return Err(error_from_body(status.as_u16(), &text, &none));
+        }
+        Ok(text)
+    }
+}
+
 /// Removes the key from any text that came from elsewhere (an echoing proxy, an error chain).
 pub fn redact(text: &str, key: &ApiKey) -> String {
     let k = key.expose();
