@@ -3,12 +3,17 @@
 vim.opt.rtp:prepend(vim.env.FRUGAL_ROOT)
 vim.opt.swapfile = false
 vim.opt.shadafile = "NONE"
-require("frugal").setup({
+local opts = {
   binary = vim.env.FRUGAL_BIN,
   base_url = vim.env.FRUGAL_URL,
   log_level = "debug",
   context_lines = tonumber(vim.env.FRUGAL_CONTEXT or "200"),
-})
+}
+-- Per-test options, as JSON.
+if vim.env.FRUGAL_SETUP and vim.env.FRUGAL_SETUP ~= "" then
+  opts = vim.tbl_extend("force", opts, vim.json.decode(vim.env.FRUGAL_SETUP))
+end
+require("frugal").setup(opts)
 
 -- Forwarding of what the plugin tells the user to the test (the embedding client's channel).
 package.loaded["frugal_test"] = {

@@ -527,3 +527,85 @@ pub async fn wait_dead(pid: u32) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Budget helpers
+// ---------------------------------------------------------------------------------------------
+
+/// A `/models` body: a priced model ($3 / $15 per M), a cheaper one, a free one, a variable one.
+pub const MODELS: &str = r#"{"data":[
+ {"id":"anthropic/claude-sonnet-4.5","name":"Anthropic: Claude Sonnet 4.5","context_length":200000,
+  "pricing":{"prompt":"0.000003","completion":"0.000015","request":"0","image":"0","web_search":"0","internal_reasoning":"0","input_cache_read":"0.0000003","input_cache_write":"0.00000375"},
+  "top_provider":{"context_length":200000,"max_completion_tokens":64000,"is_moderated":true},"supported_parameters":["max_tokens"],"expiration_date":null},
+ {"id":"mistralai/mistral-medium-3","name":"Mistral: Mistral Medium 3","context_length":131072,
+  "pricing":{"prompt":"0.0000004","completion":"0.000002","request":"0"},"top_provider":{"context_length":131072,"max_completion_tokens":null}},
+ {"id":"meta-llama/llama-3.3-70b-instruct:free","name":"Meta: Llama 3.3 70B (free)","context_length":65536,
+  "pricing":{"prompt":"0","completion":"0","request":"0"},"top_provider":{}},
+ {"id":"openrouter/auto","name":"Auto Router","pricing":{"prompt":"-1","completion":"-1"}}
+]}"#;
+
+/// The ledger file of a data dir.
+pub fn ledger_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("ledger.sqlite3")
+}
+
+/// One ledger row, as tests read it with plain SQL.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub project: String,
+    pub model: String,
+    pub state: String,
+    pub reserved: i64,
+    pub charged: Option<i64>,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub generation_id: Option<String>,
+    pub charge_source: Option<String>,
+}
+
+pub fn rows(data_dir: &Path) -> Vec<Row> {
+    let path = ledger_path(data_dir);
+    if !path.exists() {
+        return Vec::new();
+    }
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    // The backend may still be creating the schema.
+    let Ok(mut st) = conn.prepare("SELECT project, model, state, reserved, charged, tokens_in, tokens_out, generation_id, charge_source FROM requests ORDER BY id") else {
+        return Vec::new();
+    };
+    st.query_map([], |r| {
+        Ok(Row {
+            project: r.get(0)?,
+            model: r.get(1)?,
+            state: r.get(2)?,
+            reserved: r.get(3)?,
+            charged: r.get(4)?,
+            tokens_in: r.get(5)?,
+            tokens_out: r.get(6)?,
+            generation_id: r.get(7)?,
+            charge_source: r.get(8)?,
+        })
+    })
+    .unwrap()
+    .map(|r| r.unwrap())
+    .collect()
+}
+
+/// Polls the ledger until `f` holds.
+pub async fn wait_rows(data_dir: &Path, what: &str, f: impl Fn(&[Row]) -> bool) -> Vec<Row> {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let r = rows(data_dir);
+        if f(&r) {
+            return r;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out waiting for the ledger: {what}; rows: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub const PS: f64 = 1e12;

@@ -1,0 +1,503 @@
+//! Budgets end to end: a real headless Neovim, the real backend, a real SQLite ledger, and the
+//! loopback OpenRouter (which counts what reaches it).
+
+mod common;
+use common::*;
+use std::sync::Arc;
+
+const SRC: &[&str] = &["def f(x):", "    return x + 1", ""];
+
+fn edit_reply(server: &FakeOpenRouter, cost: f64) {
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(
+            &block("    return x + 1\n", "    return x + 2\n"),
+            6,
+            cost,
+        )),
+    );
+}
+
+async fn start(server: &FakeOpenRouter, setup: &str) -> (Nvim, std::path::PathBuf) {
+    server.push("/models", Reply::json(200, MODELS));
+    let n = Nvim::start_with(&server.url, &[("FRUGAL_SETUP", setup)]).await;
+    let dir = n.home.path().join("data/nvim/frugal");
+    (n, dir)
+}
+
+#[tokio::test]
+async fn normal_edit_is_reserved_then_settled_with_usage_cost() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.00123);
+    let (mut n, dir) = start(&server, "{}").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert!((field(&done, "cost_usd").as_f64().unwrap() - 0.00123).abs() < 1e-12);
+    let rows = rows(&dir);
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r.state, "settled");
+    assert_eq!(r.charged, Some(1_230_000_000), "exact picodollars");
+    assert_eq!(r.charge_source.as_deref(), Some("usage"));
+    assert_eq!(r.tokens_in, Some(120));
+    assert_eq!(r.tokens_out, Some(40));
+    assert_eq!(r.generation_id.as_deref(), Some("gen-test-1"));
+    assert_eq!(r.model, "anthropic/claude-sonnet-4.5");
+    assert!(r.project.ends_with("/proj"), "{}", r.project);
+    // Worst case: at least max_tokens × $15/M.
+    assert!(r.reserved as f64 >= 4096.0 * 15e-6 * PS);
+    // Routing never picks a pricier provider than the price reserved for.
+    let body: serde_json::Value = serde_json::from_str(&server.chat_requests()[0].body).unwrap();
+    assert_eq!(body["provider"]["max_price"]["prompt"], 3.0);
+    assert_eq!(body["provider"]["max_price"]["completion"], 15.0);
+    // No secret in the ledger file.
+    let raw = std::fs::read(ledger_path(&dir)).unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains(API_KEY));
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn refusal_sends_no_http_request_and_names_the_cap() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.001);
+    let (mut n, dir) = start(&server, r#"{"budget":{"daily_usd":0.005}}"#).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("budget"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("daily cap $0.0050"), "{msg}");
+    assert!(msg.contains("budget.daily_usd"), "{msg}");
+    assert!(
+        server.chat_requests().is_empty(),
+        "a refused request reached the server"
+    );
+    assert!(rows(&dir).is_empty(), "a refusal writes nothing");
+    assert_eq!(n.lines().await, SRC);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn max_tokens_lowered_to_fit_the_cap() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.001);
+    let (mut n, dir) = start(&server, r#"{"budget":{"daily_usd":0.03}}"#).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    n.wait_notify("max_tokens lowered from 4096").await;
+    let body: serde_json::Value = serde_json::from_str(&server.chat_requests()[0].body).unwrap();
+    let sent = body["max_tokens"].as_u64().unwrap();
+    assert!((512..4096).contains(&sent), "max_tokens {sent}");
+    let r = &rows(&dir)[0];
+    assert!(r.reserved as f64 <= 0.03 * PS, "reserved {}", r.reserved);
+    n.quit().await;
+}
+
+async fn write_project_file(n: &Nvim, text: &str, action: &str) -> std::path::PathBuf {
+    let path = n.home.path().join("proj/.frugal.toml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    // `allow` trusts a buffer's exact content (a later change of the file untrusts it).
+    let code = if action == "allow" {
+        format!(
+            "local b = vim.fn.bufadd('{0}') vim.fn.bufload(b) assert(vim.secure.trust({{ action = 'allow', bufnr = b }})) vim.api.nvim_buf_delete(b, {{ force = true }})",
+            path.display()
+        )
+    } else {
+        format!(
+            "assert(vim.secure.trust({{ action = '{action}', path = '{}' }}))",
+            path.display()
+        )
+    };
+    n.lua(&code).await;
+    path
+}
+
+#[tokio::test]
+async fn trusted_project_file_sets_caps_model_and_privacy() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.0002);
+    let (mut n, dir) = start(&server, "{}").await;
+    write_project_file(
+        &n,
+        "[budget]\ndaily_usd = 1.00\n\n[model]\ndefault = \"mistralai/mistral-medium-3\"\nallow = [\"mistralai/*\"]\n\n[privacy]\ndata_collection = \"deny\"\n",
+        "allow",
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    let body: serde_json::Value = serde_json::from_str(&server.chat_requests()[0].body).unwrap();
+    assert_eq!(body["model"], "mistralai/mistral-medium-3");
+    assert_eq!(body["provider"]["data_collection"], "deny");
+    assert_eq!(rows(&dir)[0].model, "mistralai/mistral-medium-3");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn trusted_file_cap_refuses_and_points_at_the_file() {
+    let server = FakeOpenRouter::start().await;
+    let (mut n, _dir) = start(&server, r#"{"budget":{"daily_usd":100}}"#).await;
+    let file = write_project_file(&n, "[budget]\nper_request_usd = 0.001\n", "allow").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("budget"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("per-request cap $0.0010"), "{msg}");
+    assert!(
+        msg.contains(&format!("[budget] per_request_usd in {}", file.display())),
+        "{msg}"
+    );
+    assert!(server.chat_requests().is_empty());
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn untrusted_file_is_ignored_and_reported() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.0002);
+    let (mut n, _dir) = start(&server, "{}").await;
+    // A hostile file: a tiny cap would be harmless, but a model switch and base_url must not apply.
+    write_project_file(
+        &n,
+        "base_url = \"http://evil\"\n[model]\ndefault = \"mistralai/mistral-medium-3\"\n",
+        "deny",
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    n.wait_notify("is not trusted").await;
+    let body: serde_json::Value = serde_json::from_str(&server.chat_requests()[0].body).unwrap();
+    assert_eq!(
+        body["model"], "anthropic/claude-sonnet-4.5",
+        "the untrusted default was ignored"
+    );
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn malformed_file_blocks_the_project_with_its_line() {
+    let server = FakeOpenRouter::start().await;
+    let (mut n, _dir) = start(&server, "{}").await;
+    write_project_file(&n, "[budget]\ndaily_usd = \"a lot\"\n", "allow").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("config"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains(".frugal.toml line 2"), "{msg}");
+    assert!(msg.contains("daily_usd"), "{msg}");
+    assert!(server.chat_requests().is_empty());
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn project_file_cannot_redirect_requests() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.0002);
+    let (mut n, _dir) = start(&server, "{}").await;
+    write_project_file(
+        &n,
+        "base_url = \"http://127.0.0.1:9/evil\"\napi_key = \"cmd:touch /tmp/pwned\"\n",
+        "allow",
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    assert_eq!(
+        server.chat_requests().len(),
+        1,
+        "the request went to the user's endpoint"
+    );
+    n.wait_notify("unknown field \"base_url\"").await;
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn allow_list_refuses_other_models() {
+    let server = FakeOpenRouter::start().await;
+    let (mut n, _dir) = start(&server, "{}").await;
+    write_project_file(&n, "[model]\nallow = [\"mistralai/*\"]\n", "allow").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("not allowed"), "{msg}");
+    assert!(server.chat_requests().is_empty());
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn free_model_stays_usable_at_a_cap() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.0);
+    let (mut n, dir) = start(
+        &server,
+        r#"{"budget":{"daily_usd":0.000001},"model":"meta-llama/llama-3.3-70b-instruct:free"}"#,
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    let r = &rows(&dir)[0];
+    assert_eq!((r.reserved, r.charged), (0, Some(0)));
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn unknown_model_names_close_alternatives() {
+    let server = FakeOpenRouter::start().await;
+    let (mut n, _dir) = start(&server, r#"{"model":"mistralai/mistral-large-2411"}"#).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("not in OpenRouter's catalogue"), "{msg}");
+    assert!(msg.contains("mistralai/mistral-medium-3"), "{msg}");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn variable_price_model_is_refused_while_a_cap_applies() {
+    let server = FakeOpenRouter::start().await;
+    let (mut n, _dir) = start(
+        &server,
+        r#"{"model":"openrouter/auto","budget":{"monthly_usd":5}}"#,
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("budget"));
+    assert!(field(&failed, "message")
+        .as_str()
+        .unwrap()
+        .contains("price of openrouter/auto is unknown"));
+    assert!(server.chat_requests().is_empty());
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn warn_at_notifies_once_per_period() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.05);
+    edit_reply(&server, 0.01);
+    let (mut n, _dir) = start(&server, r#"{"budget":{"daily_usd":1.0,"warn_at":0.04}}"#).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    n.wait_notify("of this project's daily cap used").await;
+    n.cmd("LlmReject!").await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    n.drain();
+    let warned = n
+        .notifications()
+        .iter()
+        .filter(|(m, _)| m.contains("daily cap used"))
+        .count();
+    assert_eq!(warned, 1);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn cancelled_stream_is_reconciled_through_generation() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![
+            Part::Bytes(chunk("<<<<<<< SEARCH\n").into_bytes()),
+            Part::Hang,
+        ]),
+    );
+    server.push(
+        "/generation",
+        Reply::json(
+            404,
+            r#"{"error":{"code":404,"message":"Generation not found"}}"#,
+        ),
+    );
+    server.push("/generation", Reply::json(200, r#"{"data":{"id":"gen-test-1","total_cost":0.0042,"tokens_prompt":100,"tokens_completion":7,"native_tokens_reasoning":0,"cancelled":true}}"#));
+    let (mut n, dir) = start(&server, "{}").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    server
+        .wait_until("the request", |s| s.chat_requests().len() == 1)
+        .await;
+    wait_rows(&dir, "the generation id", |r| {
+        r.len() == 1 && r[0].generation_id.is_some()
+    })
+    .await;
+    n.cmd("LlmCancel").await;
+    n.wait_event("FrugalEditFailed").await;
+    let rows = wait_rows(&dir, "reconciled", |r| r[0].state == "reconciled").await;
+    assert_eq!(rows[0].charged, Some(4_200_000_000));
+    assert_eq!(rows[0].charge_source.as_deref(), Some("generation"));
+    let lookups: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/generation?id=gen-test-1"))
+        .collect();
+    assert_eq!(lookups.len(), 2, "retried after the 404");
+    assert_eq!(
+        lookups[1].headers.get("authorization").map(String::as_str),
+        Some(&*format!("Bearer {API_KEY}"))
+    );
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn sigkilled_backend_leaves_a_reservation_the_next_start_reconciles() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![
+            Part::Bytes(chunk("<<<<<<< SEARCH\n").into_bytes()),
+            Part::Hang,
+        ]),
+    );
+    let (mut n, dir) = start(&server, "{}").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    wait_rows(&dir, "the reservation with its generation id", |r| {
+        r.len() == 1 && r[0].generation_id.is_some()
+    })
+    .await;
+    let pid = n.backend_pid().await.unwrap();
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    n.wait_event("FrugalEditFailed").await;
+    wait_dead(pid).await;
+    assert_eq!(
+        rows(&dir)[0].state,
+        "reserved",
+        "counts in full until reconciled"
+    );
+    server.push("/generation", Reply::json(200, r#"{"data":{"id":"gen-test-1","total_cost":0.0031,"tokens_prompt":90,"tokens_completion":3}}"#));
+    // Any command starts the backend again; its start reconciles.
+    edit_reply(&server, 0.001);
+    n.cmd("LlmEdit again").await;
+    n.wait_event("FrugalEditDone").await;
+    let rows = wait_rows(&dir, "reconciled", |r| r[0].state == "reconciled").await;
+    assert_eq!(rows[0].charged, Some(3_100_000_000));
+    assert_eq!(rows[1].state, "settled");
+    n.quit().await;
+}
+
+/// Several Neovims (several backends, several processes) race on one project against a daily
+/// cap; the server answers random costs. The ledger never counts more than the cap, and refused
+/// requests never reach the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_neovims_never_cross_the_cap_together() {
+    const NVIMS: usize = 4;
+    const EDITS: usize = 6;
+    let server = Arc::new(FakeOpenRouter::start().await);
+    let shared = tempfile::tempdir().unwrap();
+    let data = shared.path().join("data");
+    let proj = shared.path().join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    for i in 0..NVIMS {
+        std::fs::write(proj.join(format!("f{i}.py")), SRC.join("\n")).unwrap();
+    }
+    server.push("/models", Reply::json(200, MODELS));
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..NVIMS * EDITS {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let cost = 0.002 + (seed % 10_000) as f64 / 10_000.0 * 0.008;
+        edit_reply(&server, (cost * 1e6).round() / 1e6);
+    }
+    let setup = serde_json::json!({
+        "data_dir": data,
+        "max_tokens": 600,
+        "budget": { "daily_usd": 0.06 },
+    })
+    .to_string();
+    let mut tasks = Vec::new();
+    for i in 0..NVIMS {
+        let server = server.clone();
+        let setup = setup.clone();
+        let file = proj.join(format!("f{i}.py"));
+        tasks.push(tokio::spawn(async move {
+            let mut n = Nvim::start_with(&server.url, &[("FRUGAL_SETUP", &setup)]).await;
+            n.cmd(&format!("edit {}", file.display())).await;
+            let (mut done, mut refused) = (0, 0);
+            for _ in 0..EDITS {
+                n.cmd("LlmEdit bump").await;
+                let end = std::time::Instant::now() + DEADLINE;
+                loop {
+                    assert!(std::time::Instant::now() < end);
+                    n.drain();
+                    let last = n
+                        .seen
+                        .iter()
+                        .rev()
+                        .find(|(name, _)| name == "event")
+                        .cloned();
+                    n.seen.retain(|(name, _)| name != "event");
+                    match last
+                        .as_ref()
+                        .and_then(|(_, a)| a.first())
+                        .and_then(|v| v.as_str())
+                    {
+                        Some("FrugalEditDone") => {
+                            done += 1;
+                            n.cmd("LlmReject!").await;
+                            break;
+                        }
+                        Some("FrugalEditFailed") => {
+                            let data = &last.as_ref().unwrap().1[1];
+                            assert_eq!(field(data, "reason").as_str(), Some("budget"), "{data:?}");
+                            refused += 1;
+                            break;
+                        }
+                        _ => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+                    }
+                }
+            }
+            n.quit().await;
+            (done, refused)
+        }));
+    }
+    let (mut done, mut refused) = (0, 0);
+    for t in tasks {
+        let (d, r) = t.await.unwrap();
+        done += d;
+        refused += r;
+    }
+    let rows = rows(&data);
+    let counted: i64 = rows
+        .iter()
+        .map(|r| {
+            if r.state == "reserved" {
+                r.reserved
+            } else {
+                r.charged.unwrap_or(0)
+            }
+        })
+        .sum();
+    assert!(
+        counted as f64 <= 0.06 * PS,
+        "ledger counts {counted} ps over the cap"
+    );
+    assert!(refused > 0, "the cap was reached (done {done})");
+    assert!(done > 0);
+    assert_eq!(
+        server.chat_requests().len(),
+        done,
+        "only accepted requests reached the server"
+    );
+    assert_eq!(rows.len(), done, "one ledger row per request sent");
+    assert!(rows.iter().all(|r| r.state == "settled"));
+    let projects: std::collections::HashSet<_> = rows.iter().map(|r| r.project.clone()).collect();
+    assert_eq!(projects.len(), 1, "one project");
+}
