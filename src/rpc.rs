@@ -143,6 +143,65 @@ impl Handler {
         ))
     }
 
+    /// For `:checkhealth frugal`: the ledger, the endpoint, and the project file's validity.
+    async fn health(&self, args: Vec<Value>) -> Value {
+        let cfg = self.state.config();
+        let ledger_path = cfg.data_dir.join("ledger.sqlite3");
+        let ledger = self
+            .state
+            .ledger(|l, _| {
+                l.connection()
+                    .query_row("SELECT COUNT(*) FROM requests", [], |r| r.get::<_, i64>(0))
+                    .map_err(Into::into)
+            })
+            .await;
+        let client = self.state.client();
+        let endpoint =
+            tokio::time::timeout(std::time::Duration::from_secs(5), client.models()).await;
+        let endpoint = match endpoint {
+            Ok(Ok(body)) => match crate::openrouter::catalogue::Catalogue::parse(&body) {
+                Ok(c) => Ok(format!(
+                    "{} answered: {} models in the catalogue",
+                    cfg.base_url,
+                    c.models.len()
+                )),
+                Err(e) => Err(format!("{} answered, but {e}", cfg.base_url)),
+            },
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("{} did not answer within 5 s", cfg.base_url)),
+        };
+        let project: Option<crate::project::ProjectInput> = args
+            .into_iter()
+            .next()
+            .filter(|v| !v.is_nil())
+            .and_then(|v| rmpv::ext::from_value(v).ok());
+        let project_error = project.and_then(|p| match (p.state, p.content) {
+            (crate::project::FileState::Trusted, Some(text)) => {
+                crate::project::parse(&p.file, &text).err()
+            }
+            _ => None,
+        });
+        let opt = |s: Option<String>| s.map(Value::from).unwrap_or(Value::Nil);
+        map(vec![
+            ("version", Value::from(env!("CARGO_PKG_VERSION"))),
+            (
+                "ledger_path",
+                Value::from(ledger_path.display().to_string()),
+            ),
+            (
+                "ledger_rows",
+                ledger
+                    .as_ref()
+                    .map(|n| Value::from(*n))
+                    .unwrap_or(Value::Nil),
+            ),
+            ("ledger_error", opt(ledger.err())),
+            ("endpoint_ok", Value::from(endpoint.is_ok())),
+            ("endpoint", Value::from(endpoint.unwrap_or_else(|e| e))),
+            ("project_error", opt(project_error)),
+        ])
+    }
+
     fn cancel(&self, args: Vec<Value>) {
         let Some(id) = args.first().and_then(Value::as_u64) else {
             return;
@@ -174,6 +233,7 @@ impl nvim_rs::Handler for Handler {
             "edit" => self.edit(args),
             "version" => Ok(Value::from(env!("CARGO_PKG_VERSION"))),
             "models" => self.models(args).await,
+            "health" => Ok(self.health(args).await),
             other => Err(Value::from(format!("frugal: unknown request {other}"))),
         }
     }

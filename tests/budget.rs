@@ -501,3 +501,62 @@ async fn concurrent_neovims_never_cross_the_cap_together() {
     let projects: std::collections::HashSet<_> = rows.iter().map(|r| r.project.clone()).collect();
     assert_eq!(projects.len(), 1, "one project");
 }
+
+#[tokio::test]
+async fn llm_model_sets_the_session_model() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.0001);
+    let (mut n, _dir) = start(&server, "{}").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmModel mistralai/mistral-medium-3").await;
+    n.wait_notify("model for this session: mistralai/mistral-medium-3")
+        .await;
+    n.cmd("LlmModel nosuch/model").await;
+    n.wait_notify("model nosuch/model is not in the catalogue")
+        .await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    let body: serde_json::Value = serde_json::from_str(&server.chat_requests()[0].body).unwrap();
+    assert_eq!(body["model"], "mistralai/mistral-medium-3");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn llm_model_picker_shows_prices_and_honours_the_allow_list() {
+    let server = FakeOpenRouter::start().await;
+    let (mut n, _dir) = start(&server, "{}").await;
+    n.open("a.py", SRC).await;
+    let pick = "local out = {} vim.ui.select = function(items, opts, cb) for _, it in ipairs(items) do table.insert(out, opts.format_item(it)) end cb(items[#items]) end return out";
+    n.lua(&format!("_G.frugal_items = (function() {pick} end)()"))
+        .await;
+    n.cmd("LlmModel").await;
+    let items = n.lua("return _G.frugal_items").await;
+    let items: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        items.contains(&"anthropic/claude-sonnet-4.5  $3.00 in / $15.00 out per M tokens"),
+        "{items:?}"
+    );
+    assert!(
+        items.contains(&"meta-llama/llama-3.3-70b-instruct:free  free"),
+        "{items:?}"
+    );
+    assert!(
+        items.contains(&"openrouter/auto  price unknown"),
+        "{items:?}"
+    );
+    n.wait_notify("model for this session: openrouter/auto")
+        .await;
+    // With an allow-list, only allowed models are offered.
+    write_project_file(&n, "[model]\nallow = [\"mistralai/*\"]\n", "allow").await;
+    n.lua(&format!("_G.frugal_items = (function() {pick} end)()"))
+        .await;
+    n.cmd("LlmModel").await;
+    let items = n.lua("return _G.frugal_items").await;
+    assert_eq!(items.as_array().unwrap().len(), 1, "{items:?}");
+    n.quit().await;
+}

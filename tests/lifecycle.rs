@@ -143,7 +143,9 @@ async fn setup_warns_once_per_bad_key_and_keeps_defaults() {
 #[tokio::test]
 async fn checkhealth_reports_binary_version_and_key_presence_only() {
     let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, MODELS));
     let n = Nvim::start(&server.url).await;
+    n.open("k.py", SRC).await;
     n.cmd("checkhealth frugal").await;
     let text = n
         .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
@@ -159,7 +161,35 @@ async fn checkhealth_reports_binary_version_and_key_presence_only() {
     );
     assert!(text.contains("Neovim 0."), "{text}");
     assert!(!text.contains(API_KEY), "the key leaked into checkhealth");
+    assert!(text.contains("4 models in the catalogue"), "{text}");
+    assert!(text.contains("ledger.sqlite3 (0 requests)"), "{text}");
+    assert!(text.contains("no .frugal.toml"), "{text}");
     assert!(!text.contains("ERROR"), "{text}");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn checkhealth_reports_an_invalid_project_file_and_an_unreachable_endpoint() {
+    let server = FakeOpenRouter::start().await;
+    let n = Nvim::start(&server.url).await;
+    let file = n.home.path().join("proj/.frugal.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "[budget]\nmonthly_usd = -1\n").unwrap();
+    n.lua(&format!(
+        "local b = vim.fn.bufadd('{0}') vim.fn.bufload(b) vim.secure.trust({{ action = 'allow', bufnr = b }}) vim.api.nvim_buf_delete(b, {{ force = true }})",
+        file.display()
+    ))
+    .await;
+    n.open("k.py", SRC).await;
+    n.cmd("checkhealth frugal").await;
+    let text = n
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(text.contains(".frugal.toml is trusted"), "{text}");
+    assert!(text.contains("line 2"), "{text}");
+    assert!(text.contains("monthly_usd"), "{text}");
+    assert!(text.contains("answered 500"), "{text}");
     n.quit().await;
 }
 

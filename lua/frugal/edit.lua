@@ -72,6 +72,42 @@ function M.project(buf)
   return { root = root, file = file, state = "untrusted" }
 end
 
+--- The trust state of a project file without asking: "absent", "trusted", "denied" or
+--- "untrusted" (never decided, or changed since it was trusted). Reads Neovim's trust database
+--- the way |vim.secure.read()| does, so status views never pop up the trust prompt.
+---@param file string
+---@return "absent"|"trusted"|"denied"|"untrusted", string|nil content
+function M.trust_state(file)
+  local full = vim.uv.fs_realpath(file)
+  if not full then
+    return "absent"
+  end
+  local f = io.open(vim.fn.stdpath("state") .. "/trust", "r")
+  local hash
+  if f then
+    for line in f:lines() do
+      local h, p = line:match("^(%S+) (.+)$")
+      if p == full then
+        hash = h
+      end
+    end
+    f:close()
+  end
+  if hash == "!" then
+    return "denied"
+  end
+  local fh = io.open(full, "rb")
+  if not fh then
+    return "absent"
+  end
+  local content = fh:read("*a")
+  fh:close()
+  if hash and hash == vim.fn.sha256(content) then
+    return "trusted", content
+  end
+  return "untrusted"
+end
+
 ---@param buf integer
 ---@return boolean
 function M.streaming(buf)

@@ -58,6 +58,58 @@ function M.check()
     check_key(("keys.%s"):format(name), spec)
   end
 
+  h.start("frugal: project")
+  local buf = vim.api.nvim_get_current_buf()
+  -- :checkhealth opens its own buffer: report the window we came from.
+  local alt = vim.fn.bufnr("#")
+  if vim.bo[buf].buftype ~= "" and alt > 0 then
+    buf = alt
+  end
+  local project_input = vim.NIL
+  if vim.api.nvim_buf_get_name(buf) == "" then
+    h.info("the current buffer has no file: no project")
+  else
+    local edit = require("frugal.edit")
+    local root = edit.project_root(buf)
+    local file = root .. "/.frugal.toml"
+    local state, content = edit.trust_state(file)
+    h.info(("project: %s"):format(root))
+    if state == "absent" then
+      h.info("no .frugal.toml: your setup() budget applies")
+    elseif state == "trusted" then
+      h.ok(("%s is trusted"):format(file))
+      project_input = { root = root, file = file, state = "trusted", content = content }
+    elseif state == "denied" then
+      h.warn(("%s is denied: ignored, your setup() budget applies"):format(file))
+    else
+      h.warn(("%s is not trusted: ignored, your setup() budget applies"):format(file), {
+        "open it, read it, and run :trust to use it",
+      })
+    end
+  end
+
+  h.start("frugal: ledger and endpoint")
+  if vim.fn.executable(o.binary) == 1 then
+    local res, err = require("frugal.rpc").request("health", project_input)
+    if not res then
+      h.error(err or "the backend did not answer")
+    else
+      if res.project_error and res.project_error ~= vim.NIL then
+        h.error(res.project_error, { "no request is sent for this project until the file is fixed" })
+      end
+      if res.ledger_error and res.ledger_error ~= vim.NIL then
+        h.error(res.ledger_error)
+      else
+        h.ok(("ledger %s (%d requests)"):format(res.ledger_path, res.ledger_rows))
+      end
+      if res.endpoint_ok then
+        h.ok(res.endpoint)
+      else
+        h.warn(res.endpoint, { "check base_url and the network; edits fail until it answers" })
+      end
+    end
+  end
+
   h.start("frugal: settings")
   h.info(("endpoint: %s"):format(o.base_url))
   h.info(("model: %s"):format(require("frugal").session_model() or o.model))
