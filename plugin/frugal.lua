@@ -26,3 +26,13 @@ end, { desc = "frugal: stop the request in flight for this buffer" })
 cmd("LlmModel", function(o)
   require("frugal").model(o.args ~= "" and o.args or nil)
 end, { nargs = "?", desc = "frugal: show or set the model for this session" })
+
+cmd("LlmUsage", function(o)
+  require("frugal").usage({ all = o.args == "all" })
+end, {
+  nargs = "?",
+  complete = function()
+    return { "all" }
+  end,
+  desc = "frugal: spend, caps, models and footprint",
+})

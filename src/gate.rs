@@ -107,15 +107,19 @@ pub async fn send(
         }
     }
 
-    // Caps: a trusted file's [budget] replaces the user's defaults; global caps always apply.
-    let (project_budget, governed_by_file) = match &p.settings.budget {
-        Some(b) => (*b, true),
-        None => (
-            cfg.budget
-                .caps()
-                .map_err(|e| Failure::new(Reason::Config, format!("setup budget: {e}")))?,
-            false,
-        ),
+    // Caps: each field of a trusted file's [budget] overrides the user's default for that field;
+    // fields it leaves out keep the default (a file setting only warn_at must not lift the caps).
+    let defaults = cfg
+        .budget
+        .caps()
+        .map_err(|e| Failure::new(Reason::Config, format!("setup budget: {e}")))?;
+    let file_budget = p.settings.budget.unwrap_or_default();
+    let project_budget = BudgetCaps {
+        daily: file_budget.daily.or(defaults.daily),
+        monthly: file_budget.monthly.or(defaults.monthly),
+        total: file_budget.total.or(defaults.total),
+        per_request: file_budget.per_request.or(defaults.per_request),
+        warn_at_milli: file_budget.warn_at_milli.or(defaults.warn_at_milli),
     };
     let global_budget = cfg
         .global_budget
@@ -155,26 +159,45 @@ pub async fn send(
     let reserve_price = price.unwrap_or_default();
 
     // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
+    // The reservation runs in a task of its own: if this edit is cancelled while the ledger
+    // works, nobody receives the reservation, and the task releases it (nothing was sent).
     let decision = {
         let root = p.root.clone();
         let model = model.clone();
         let max_tokens = out.request.max_tokens;
         let min_useful = cfg.min_useful_tokens.clamp(16, max_tokens);
         let bound = out.prompt_bound;
-        state
-            .ledger(move |l, clock| {
-                let mut input = ReserveInput::new(&root, &model, bound, max_tokens, reserve_price);
-                input.min_useful_tokens = min_useful;
-                input.project_caps = project_caps;
-                input.global_caps = global_caps;
-                l.reserve(&input, clock)
-            })
-            .await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let st = state.clone();
+        tokio::spawn(async move {
+            let d = st
+                .ledger(move |l, clock| {
+                    let mut input =
+                        ReserveInput::new(&root, &model, bound, max_tokens, reserve_price);
+                    input.min_useful_tokens = min_useful;
+                    input.project_caps = project_caps;
+                    input.global_caps = global_caps;
+                    l.reserve(&input, clock)
+                })
+                .await;
+            if let Err(Ok(Decision::Reserved { id, .. })) = tx.send(d) {
+                let _ = st.ledger(move |l, clock| l.fail(id, clock)).await;
+            }
+        });
+        rx.await
+            .map_err(|_| Failure::new(Reason::Budget, "the reservation was lost".into()))?
             .map_err(|e| Failure::new(Reason::Budget, format!("{e}; nothing was sent")))?
     };
     let (id, max_tokens, worst_case) = match decision {
         Decision::Refused(r) => {
-            let file = governed_by_file.then_some(p.file.as_str());
+            // Point at where this cap was set: the project file, or the user's setup().
+            let from_file = match r.cap {
+                CapKind::Daily => file_budget.daily.is_some(),
+                CapKind::Monthly => file_budget.monthly.is_some(),
+                CapKind::Total => file_budget.total.is_some(),
+                CapKind::PerRequest => file_budget.per_request.is_some(),
+            };
+            let file = from_file.then_some(p.file.as_str());
             tracing::info!(project = %p.root, %model, "refused: {r}");
             return Err(Failure::new(
                 Reason::Budget,
@@ -244,10 +267,16 @@ pub async fn send(
                 max_tokens,
             })
         }
-        Err(e) => {
-            // Refused before any generation: nothing was billed.
+        Err(e) if !e.maybe_sent => {
+            // Refused with a status, or never connected: nothing was generated or billed.
             ticket.id = None;
             let _ = state.ledger(move |l, clock| l.fail(id, clock)).await;
+            Err(Failure::new(Reason::Http, e.to_string()))
+        }
+        Err(e) => {
+            // Sent, but no answer: it may be billed. The ticket's drop keeps the reservation
+            // counted (reconciled when a generation id is known).
+            drop(ticket);
             Err(Failure::new(Reason::Http, e.to_string()))
         }
     }

@@ -560,3 +560,61 @@ async fn llm_model_picker_shows_prices_and_honours_the_allow_list() {
     assert_eq!(items.as_array().unwrap().len(), 1, "{items:?}");
     n.quit().await;
 }
+
+#[tokio::test]
+async fn global_cap_spans_projects() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.02);
+    edit_reply(&server, 0.001);
+    let (mut n, dir) = start(
+        &server,
+        r#"{"max_tokens":600,"global_budget":{"daily_usd":0.03}}"#,
+    )
+    .await;
+    n.open("one/a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    // Another project: another directory with its own git root.
+    let other = n.home.path().join("other");
+    std::fs::create_dir_all(other.join(".git")).unwrap();
+    std::fs::write(other.join("b.py"), SRC.join("\n")).unwrap();
+    n.cmd(&format!("edit {}", other.join("b.py").display()))
+        .await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("for all projects together"), "{msg}");
+    assert!(msg.contains("global_budget.daily_usd"), "{msg}");
+    assert_eq!(server.chat_requests().len(), 1);
+    assert_eq!(rows(&dir).len(), 1);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn project_picks_a_named_key_only_from_the_users_keys() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.001);
+    let (mut n, _dir) = start(&server, r#"{"keys":{"client":"env:FRUGAL_CLIENT_KEY"}}"#).await;
+    n.lua("vim.env.FRUGAL_CLIENT_KEY = 'sk-or-v1-CLIENTKEY-42'")
+        .await;
+    write_project_file(&n, "key = \"client\"\n", "allow").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    let auth = server.chat_requests()[0]
+        .headers
+        .get("authorization")
+        .cloned();
+    assert_eq!(auth.as_deref(), Some("Bearer sk-or-v1-CLIENTKEY-42"));
+    n.cmd("LlmReject!").await;
+    write_project_file(&n, "key = \"nosuch\"\n", "allow").await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("config"));
+    assert!(field(&failed, "message")
+        .as_str()
+        .unwrap()
+        .contains("\"nosuch\""));
+    assert_eq!(server.chat_requests().len(), 1);
+    n.quit().await;
+}

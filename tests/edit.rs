@@ -608,3 +608,99 @@ async fn large_file_sends_bounded_context_and_lands_right() {
     );
     n.quit().await;
 }
+
+#[tokio::test]
+async fn closing_the_buffer_mid_stream_cancels_the_request() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![
+            Part::Bytes(chunk("<<<<<<< SEARCH\n").into_bytes()),
+            Part::Hang,
+        ]),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    server
+        .wait_until("the request", |s| s.chat_requests().len() == 1)
+        .await;
+    n.cmd("bwipeout!").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("cancelled"));
+    assert!(field(&failed, "message")
+        .as_str()
+        .unwrap()
+        .contains("closed"));
+    server
+        .wait_until("the client to hang up", |s| s.client_closed() == 1)
+        .await;
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn accept_waits_for_the_whole_answer() {
+    let server = FakeOpenRouter::start().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let first = block("local M = {}\n", "local M = {1}\n");
+    let mut parts = vec![
+        Part::Bytes(chunk(&first).into_bytes()),
+        Part::Gate(gate.clone()),
+    ];
+    parts.extend(answer(&block("return M\n", "return M -- end\n"), 5, 0.0));
+    server.push("/chat/completions", Reply::sse(parts));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let end = std::time::Instant::now() + DEADLINE;
+    while hunk_count(&n).await == 0 {
+        assert!(
+            std::time::Instant::now() < end,
+            "the first hunk never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    n.cmd("LlmAccept!").await;
+    n.wait_notify("still streaming").await;
+    assert_eq!(n.lines().await, SRC);
+    gate.notify_one();
+    n.wait_event("FrugalEditDone").await;
+    n.cmd("LlmAccept!").await;
+    assert_eq!(n.lines().await[0], "local M = {1}");
+    assert_eq!(n.lines().await[10], "return M -- end");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn a_hunk_whose_lines_were_edited_during_the_stream_is_not_guessed_elsewhere() {
+    let server = FakeOpenRouter::start().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    // `end` appears three times: the block targets the first function's lines.
+    let mut parts = vec![Part::Gate(gate.clone())];
+    parts.extend(answer(
+        &block(
+            "function M.add(a, b)\n  return a + b\nend\n",
+            "function M.add(a, b)\n  return b + a\nend\n",
+        ),
+        5,
+        0.0,
+    ));
+    server.push("/chat/completions", Reply::sse(parts));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    server
+        .wait_until("the request", |s| s.chat_requests().len() == 1)
+        .await;
+    n.lua("vim.api.nvim_buf_set_lines(0, 3, 4, false, {'  return a + b + 1'})")
+        .await;
+    gate.notify_one();
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("no_match"));
+    assert!(field(&failed, "message")
+        .as_str()
+        .unwrap()
+        .contains("function M.add(a, b)"));
+    assert_eq!(hunk_count(&n).await, 0);
+    n.quit().await;
+}

@@ -203,6 +203,45 @@ function H.send(buf, opts, instruction)
   if vim.startswith(rel, root .. "/") then
     rel = rel:sub(#root + 2)
   end
+  ---@type frugal.Edit
+  local edit = {
+    id = id,
+    buf = buf,
+    changes = {},
+    tracking = true,
+    progress_row = sel_start,
+    spin = 0,
+    placed = 0,
+    lost = {},
+  }
+  -- Registered before the request: the backend may report a quick refusal before its answer
+  -- to `edit` arrives, and that event must find the edit.
+  H.by_buf[buf] = edit
+  -- Record edits the user makes while the answer streams, to re-anchor hunks computed on the
+  -- snapshot. Returning true detaches once the edit is over.
+  vim.api.nvim_buf_attach(buf, false, {
+    on_lines = function(_, _, _, first, last_old, last_new)
+      if not edit.tracking then
+        return true
+      end
+      table.insert(edit.changes, { first, last_old, last_new })
+    end,
+    on_reload = function()
+      if edit.tracking then
+        vim.schedule(function()
+          H.abort(edit, "the buffer was reloaded: edit cancelled, nothing applied")
+        end)
+      end
+    end,
+    on_detach = function()
+      if edit.tracking then
+        edit.tracking = false
+        vim.schedule(function()
+          H.abort(edit, "the buffer was closed: edit cancelled, nothing applied")
+        end)
+      end
+    end,
+  })
   local res, err = require("frugal.rpc").request("edit", {
     id = id,
     buf = buf,
@@ -217,37 +256,16 @@ function H.send(buf, opts, instruction)
     model = require("frugal").session_model(),
     lines = vim.api.nvim_buf_get_lines(buf, win_start, win_end, false),
   })
-  if not res then
-    return notify(err or "the backend did not answer", vim.log.levels.ERROR)
+  if not res or not res.ok then
+    if H.by_buf[buf] == edit then
+      H.clear(edit)
+      notify((res and res.message) or err or "the backend did not answer", vim.log.levels.ERROR)
+    end
+    return
   end
-  if not res.ok then
-    return notify(res.message or "the edit was refused", vim.log.levels.ERROR)
+  if H.by_buf[buf] ~= edit then
+    return -- already over (a quick refusal came first)
   end
-  ---@type frugal.Edit
-  local edit = {
-    id = id,
-    buf = buf,
-    changes = {},
-    tracking = true,
-    progress_row = sel_start,
-    spin = 0,
-    placed = 0,
-    lost = {},
-  }
-  H.by_buf[buf] = edit
-  -- Record edits the user makes while the answer streams, to re-anchor hunks computed on the
-  -- snapshot. Returning true detaches once the edit is over.
-  vim.api.nvim_buf_attach(buf, false, {
-    on_lines = function(_, _, _, first, last_old, last_new)
-      if not edit.tracking then
-        return true
-      end
-      table.insert(edit.changes, { first, last_old, last_new })
-    end,
-    on_detach = function()
-      edit.tracking = false
-    end,
-  })
   H.show_progress(edit, "waiting", 0, 0, nil)
 end
 
@@ -319,9 +337,17 @@ end
 function M._on(ev)
   if ev.kind == "notify" then
     return notify(ev.message, ev.level)
+  elseif ev.kind == "usage" then
+    return require("frugal.usage")._update(ev)
+  elseif ev.kind == "status" then
+    return require("frugal.status")._update(ev)
   end
   local edit = find(ev.id)
   if not edit then
+    return
+  end
+  if not vim.api.nvim_buf_is_valid(edit.buf) then
+    H.clear(edit)
     return
   end
   if ev.kind == "progress" then
@@ -341,7 +367,12 @@ function M._on(ev)
     H.clear(edit)
     local unmatched = vim.list_extend(vim.deepcopy(ev.unmatched or {}), edit.lost)
     if edit.placed == 0 then
-      return M.fail(edit, "no_match", "the lines of every block changed while the answer streamed: " .. H.quote(unmatched))
+      return M.fail(
+        edit,
+        "no_match",
+        #unmatched > 0 and ("no block could be placed (their lines changed while the answer streamed): " .. H.quote(unmatched))
+          or "no block could be placed in the buffer"
+      )
     end
     local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
     local msg = ("%d hunk%s proposed by %s%s"):format(
@@ -359,6 +390,7 @@ function M._on(ev)
       notify("matched nowhere in the buffer, not shown: " .. H.quote(unmatched), vim.log.levels.WARN)
     end
     fire("FrugalEditDone", { buf = edit.buf, hunks = edit.placed, cost_usd = cost, model = ev.model, unmatched = unmatched })
+    require("frugal.status").refresh(edit.buf)
   elseif ev.kind == "failed" then
     H.clear(edit)
     M.fail(edit, ev.reason, ev.message)
@@ -381,6 +413,19 @@ function M.fail(edit, reason, message)
   require("frugal.hunks").drop_edit(edit.buf, edit.id)
   notify(message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
   fire("FrugalEditFailed", { buf = edit.buf, reason = reason, message = message })
+  require("frugal.status").refresh(edit.buf)
+end
+
+--- Stops an edit from this side: tells the backend to drop the connection, and fails it.
+---@param edit frugal.Edit
+---@param message string
+function H.abort(edit, message)
+  if H.by_buf[edit.buf] ~= edit then
+    return
+  end
+  require("frugal.rpc").notify("cancel", edit.id)
+  H.clear(edit)
+  M.fail(edit, "cancelled", message)
 end
 
 --- `:LlmCancel`: drops the connection of this buffer's edit. The buffer is left as it was.
@@ -391,9 +436,7 @@ function M.cancel(buf)
   if not edit then
     return notify("no edit is streaming in this buffer", vim.log.levels.WARN)
   end
-  require("frugal.rpc").notify("cancel", edit.id)
-  H.clear(edit)
-  M.fail(edit, "cancelled", "cancelled; the buffer is unchanged")
+  H.abort(edit, "cancelled; the buffer is unchanged")
 end
 
 --- The backend died: every edit in flight fails.

@@ -61,8 +61,9 @@ local function lines_at(buf, row, lines)
   return true
 end
 
---- Where the hunk's old lines are now: at the mapped row when they are still there, else the
---- nearest place holding exactly those lines (the user edited around them), else nil.
+--- Where the hunk's old lines are now: the row its snapshot position maps to, provided those
+--- lines are still exactly there. A hunk whose lines were edited while the answer streamed is
+--- not placed (nil) rather than guessed elsewhere: a wrong place would be worse than none.
 ---@param buf integer
 ---@param old string[]
 ---@param start integer|nil  mapped first row
@@ -72,25 +73,7 @@ function M.anchor(buf, old, start, last)
   if start and last and last - start + 1 == #old and lines_at(buf, start, old) then
     return start
   end
-  local n = vim.api.nvim_buf_line_count(buf)
-  local all = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
-  local best, best_dist = nil, math.huge
-  local origin = start or last or 0
-  for row = 0, n - #old do
-    if all[row + 1] == old[1] then
-      local ok = true
-      for i = 2, #old do
-        if all[row + i] ~= old[i] then
-          ok = false
-          break
-        end
-      end
-      if ok and not M.at(buf, row) and math.abs(row - origin) < best_dist then
-        best, best_dist = row, math.abs(row - origin)
-      end
-    end
-  end
-  return best
+  return nil
 end
 
 --- Shows one hunk whose old lines start at `row`.
@@ -199,6 +182,13 @@ function M.accept(opts)
   local list = H.by_buf[buf]
   if not list or #list == 0 then
     return notify("no proposed hunk in this buffer", vim.log.levels.WARN)
+  end
+  if require("frugal.edit").streaming(buf) then
+    -- The answer may still break off, withdrawing its hunks: nothing is applied half-way.
+    return notify("the answer is still streaming: accept once it is complete (or :LlmCancel)", vim.log.levels.WARN)
+  end
+  if not vim.bo[buf].modifiable then
+    return notify("this buffer is not modifiable ('modifiable' is off)", vim.log.levels.ERROR)
   end
   undo_break(buf)
   if opts.all then

@@ -16,6 +16,11 @@ function M.setup(opts)
   for _, w in ipairs(warnings) do
     vim.notify(w, vim.log.levels.WARN, { title = "frugal" })
   end
+  -- A running backend gets the new settings at once (a lowered cap applies to the next request).
+  local rpc = package.loaded["frugal.rpc"]
+  if rpc and rpc.running() then
+    rpc.request("hello", config.backend())
+  end
 end
 
 --- `:LlmEdit`
@@ -101,6 +106,19 @@ end
 ---@return string
 function M.current_model()
   return H.session_model or require("frugal.config").options.model
+end
+
+--- `:LlmUsage [all]`
+---@param opts { all: boolean }|nil
+function M.usage(opts)
+  require("frugal.usage").open(opts or {})
+end
+
+--- A short string for the statusline, e.g. `$0.42/$1.00 today`: read from a cache that events
+--- refresh, so it costs nothing per redraw and never starts the backend.
+---@return string
+function M.statusline()
+  return require("frugal.status").get()
 end
 
 --- The model of this session (`:LlmModel`), or nil for the configured one.

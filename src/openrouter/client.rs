@@ -37,6 +37,9 @@ pub struct ApiError {
     pub message: String,
     /// `metadata.error_type` when OpenRouter gives it.
     pub error_type: Option<String>,
+    /// The request may have reached the server without our seeing an answer (a reset or a
+    /// timeout after sending): it may be billed, so its reservation must not be released.
+    pub maybe_sent: bool,
 }
 
 impl ApiError {
@@ -160,6 +163,38 @@ impl Client {
                 code: None,
                 message: format!("unreadable generation stats: {e}"),
                 error_type: None,
+                maybe_sent: false,
+            })
+    }
+
+    /// `GET /key`: the key's own usage and limit. Short timeout: it decorates `:LlmUsage`,
+    /// which must never wait on it.
+    pub async fn key_info(&self, key: &ApiKey, timeout: Duration) -> Result<KeyData, ApiError> {
+        let resp = self
+            .http
+            .get(format!("{}/key", self.base_url))
+            .bearer_auth(key.expose())
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, key))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| transport_error(&e, key))?;
+        if !status.is_success() {
+            return Err(error_from_body(status.as_u16(), &text, key));
+        }
+        #[derive(serde::Deserialize)]
+        struct Body {
+            data: KeyData,
+        }
+        serde_json::from_str::<Body>(&text)
+            .map(|b| b.data)
+            .map_err(|e| ApiError {
+                status: Some(status.as_u16()),
+                code: None,
+                message: format!("unreadable key info: {e}"),
+                error_type: None,
+                maybe_sent: false,
             })
     }
 
@@ -180,6 +215,25 @@ impl Client {
         }
         Ok(text)
     }
+}
+
+/// `GET /key` figures. `label` is OpenRouter's masked form of the key (`sk-or-v1-au7...890`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct KeyData {
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub limit: Option<f64>,
+    #[serde(default)]
+    pub limit_remaining: Option<f64>,
+    #[serde(default)]
+    pub limit_reset: Option<String>,
+    #[serde(default)]
+    pub usage: f64,
+    #[serde(default)]
+    pub usage_daily: f64,
+    #[serde(default)]
+    pub usage_monthly: f64,
 }
 
 /// Removes the key from any text that came from elsewhere (an echoing proxy, an error chain).
@@ -206,6 +260,7 @@ fn transport_error(e: &reqwest::Error, key: &ApiKey) -> ApiError {
         code: None,
         message: redact(&msg, key),
         error_type: None,
+        maybe_sent: !e.is_connect() && !e.is_builder(),
     }
 }
 
@@ -240,5 +295,6 @@ pub fn error_from_body(status: u16, body: &str, key: &ApiKey) -> ApiError {
         code,
         message: redact(&message, key),
         error_type,
+        maybe_sent: false,
     }
 }

@@ -1,0 +1,71 @@
+--- The statusline component: a cached string per project, refreshed on events (edits ending,
+--- entering a buffer), never computed on redraw and never starting the backend.
+local M = {}
+local H = {}
+
+---@type table<string, string>  project root → text
+H.text = {}
+---@type table<integer, string|false>  buffer → project root (false: no project)
+H.root_of = {}
+H.armed = false
+
+---@param buf integer
+---@return string|nil
+local function root(buf)
+  local r = H.root_of[buf]
+  if r == nil then
+    local input = require("frugal.usage").project_input(buf)
+    r = input and input.root or false
+    H.root_of[buf] = r
+  end
+  return r or nil
+end
+
+--- Asks the backend for the buffer's project figures, if the backend runs.
+---@param buf integer|nil
+function M.refresh(buf)
+  buf = buf or vim.api.nvim_get_current_buf()
+  local rpc = require("frugal.rpc")
+  if not rpc.running() then
+    return
+  end
+  local input = require("frugal.usage").project_input(buf)
+  if input then
+    rpc.notify("status", input)
+  end
+end
+
+--- From the backend.
+---@param ev { root: string, text: string }
+function M._update(ev)
+  if H.text[ev.root] ~= ev.text then
+    H.text[ev.root] = ev.text
+    vim.cmd.redrawstatus({ bang = true })
+  end
+end
+
+--- e.g. `$0.42/$1.00 today`; "" when nothing is known yet.
+---@return string
+function M.get()
+  if not H.armed then
+    H.armed = true
+    local group = vim.api.nvim_create_augroup("frugal_status", { clear = true })
+    vim.api.nvim_create_autocmd("BufEnter", {
+      group = group,
+      callback = function(ev)
+        M.refresh(ev.buf)
+      end,
+    })
+    vim.api.nvim_create_autocmd("BufWipeout", {
+      group = group,
+      callback = function(ev)
+        H.root_of[ev.buf] = nil
+      end,
+    })
+    M.refresh()
+  end
+  local r = root(vim.api.nvim_get_current_buf())
+  return r and H.text[r] or ""
+end
+
+return M

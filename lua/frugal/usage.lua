@@ -1,0 +1,249 @@
+--- `:LlmUsage`: a floating dashboard of spend, caps, models and footprint. The backend builds
+--- the report (lines and highlight ranges); this module only displays it.
+local M = {}
+local H = {}
+
+H.ns = vim.api.nvim_create_namespace("frugal_usage")
+
+---@class frugal.UsageView
+---@field buf integer
+---@field win integer
+---@field all boolean
+---@field source integer  the buffer whose project is shown
+---@field token integer
+---@field augroup integer
+
+---@type frugal.UsageView|nil
+H.view = nil
+H.token = 0
+
+function H.set_highlights()
+  local links = {
+    FrugalUsageTitle = "Title",
+    FrugalUsageLabel = "Label",
+    FrugalUsageMoney = "Number",
+    FrugalUsageBarFill = "DiagnosticOk",
+    FrugalUsageBarEmpty = "NonText",
+    FrugalUsageWarn = "DiagnosticWarn",
+    FrugalUsageOver = "DiagnosticError",
+    FrugalUsageDim = "Comment",
+    FrugalUsageSpark = "Special",
+  }
+  for name, link in pairs(links) do
+    vim.api.nvim_set_hl(0, name, { link = link, default = true })
+  end
+end
+H.set_highlights()
+vim.api.nvim_create_autocmd("ColorScheme", {
+  group = vim.api.nvim_create_augroup("frugal_usage_hl", { clear = true }),
+  callback = H.set_highlights,
+})
+
+local function notify(msg, level)
+  vim.notify(msg, level or vim.log.levels.INFO, { title = "frugal" })
+end
+
+--- The project of a buffer for the report, read without the trust prompt.
+---@param buf integer
+---@return table|nil
+function M.project_input(buf)
+  if not vim.api.nvim_buf_is_valid(buf) or vim.api.nvim_buf_get_name(buf) == "" or vim.bo[buf].buftype ~= "" then
+    return nil
+  end
+  local edit = require("frugal.edit")
+  local root = edit.project_root(buf)
+  local file = root .. "/.frugal.toml"
+  local state, content = edit.trust_state(file)
+  return {
+    root = root,
+    file = file,
+    state = state == "denied" and "untrusted" or state,
+    content = content,
+    denied = state == "denied",
+  }
+end
+
+---@return integer width, integer height
+local function editor_size()
+  return vim.o.columns, vim.o.lines - vim.o.cmdheight - (vim.o.laststatus > 0 and 1 or 0)
+end
+
+---@param report table
+---@return table config for nvim_open_win / nvim_win_set_config
+local function layout(report)
+  local cols, rows = editor_size()
+  local width = math.max(20, math.min((report.width or 60) + 2, cols - 4))
+  local height = math.max(1, math.min(#report.lines, rows - 4))
+  local border = vim.o.winborder
+  if border == nil or border == "" then
+    border = "rounded"
+  end
+  return {
+    relative = "editor",
+    style = "minimal",
+    border = border,
+    title = (" %s "):format(report.title or "frugal usage"),
+    title_pos = "center",
+    width = width,
+    height = height,
+    row = math.floor((rows - height) / 2) - 1,
+    col = math.floor((cols - width) / 2),
+    zindex = 60,
+  }
+end
+
+---@param view frugal.UsageView
+---@param report table
+local function render(view, report)
+  local buf = view.buf
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, report.lines)
+  vim.api.nvim_buf_clear_namespace(buf, H.ns, 0, -1)
+  for _, h in ipairs(report.highlights or {}) do
+    pcall(vim.api.nvim_buf_set_extmark, buf, H.ns, h[1], h[2], { end_col = h[3], hl_group = h[4] })
+  end
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].modified = false
+  view.report = report
+  if vim.api.nvim_win_is_valid(view.win) then
+    vim.api.nvim_win_set_config(view.win, layout(report))
+  end
+end
+
+---@param view frugal.UsageView
+---@return table|nil report, string|nil err
+local function fetch(view)
+  H.token = H.token + 1
+  view.token = H.token
+  local cols = editor_size()
+  local res, err = require("frugal.rpc").request("usage", {
+    project = (not view.all) and M.project_input(view.source) or vim.NIL,
+    all = view.all,
+    width = math.min(cols - 6, 78),
+    token = view.token,
+  })
+  if not res then
+    return nil, err
+  end
+  if not res.ok then
+    return nil, res.message
+  end
+  return res
+end
+
+function M.close()
+  local view = H.view
+  H.view = nil
+  if not view then
+    return
+  end
+  pcall(vim.api.nvim_del_augroup_by_id, view.augroup)
+  if vim.api.nvim_win_is_valid(view.win) then
+    pcall(vim.api.nvim_win_close, view.win, true)
+  end
+  if vim.api.nvim_buf_is_valid(view.buf) then
+    pcall(vim.api.nvim_buf_delete, view.buf, { force = true })
+  end
+end
+
+--- Opens (or refreshes) the dashboard.
+---@param opts { all: boolean }|nil
+function M.open(opts)
+  opts = opts or {}
+  local source = vim.api.nvim_get_current_buf()
+  if H.view then
+    source = H.view.source
+    M.close()
+  end
+  local all = opts.all or (M.project_input(source) == nil)
+  ---@type frugal.UsageView
+  local view = { all = all, source = source, token = 0 }
+  local report, err = fetch(view)
+  if not report then
+    return notify(err or "no usage report", vim.log.levels.ERROR)
+  end
+  view.buf = vim.api.nvim_create_buf(false, true)
+  vim.bo[view.buf].bufhidden = "wipe"
+  vim.bo[view.buf].filetype = "frugalusage"
+  view.win = vim.api.nvim_open_win(view.buf, true, layout(report))
+  vim.wo[view.win].wrap = false
+  vim.wo[view.win].cursorline = false
+  H.view = view
+  render(view, report)
+
+  local map = function(lhs, fn, desc)
+    vim.keymap.set("n", lhs, fn, { buffer = view.buf, nowait = true, desc = desc })
+  end
+  map("q", M.close, "frugal: close")
+  map("<Esc>", M.close, "frugal: close")
+  map("r", function()
+    M.refresh()
+  end, "frugal: refresh")
+  map("a", function()
+    M.toggle_all()
+  end, "frugal: this project / all projects")
+
+  view.augroup = vim.api.nvim_create_augroup("frugal_usage_view", { clear = true })
+  vim.api.nvim_create_autocmd("VimResized", {
+    group = view.augroup,
+    callback = function()
+      if H.view and H.view.report then
+        render(H.view, H.view.report)
+      end
+    end,
+  })
+  vim.api.nvim_create_autocmd({ "WinClosed", "BufWipeout" }, {
+    group = view.augroup,
+    buffer = view.buf,
+    callback = function()
+      vim.schedule(M.close)
+    end,
+  })
+  vim.api.nvim_create_autocmd("WinLeave", {
+    group = view.augroup,
+    buffer = view.buf,
+    callback = function()
+      vim.schedule(M.close)
+    end,
+  })
+end
+
+function M.refresh()
+  local view = H.view
+  if not view then
+    return
+  end
+  local report, err = fetch(view)
+  if not report then
+    return notify(err or "no usage report", vim.log.levels.ERROR)
+  end
+  render(view, report)
+end
+
+function M.toggle_all()
+  local view = H.view
+  if not view then
+    return
+  end
+  if view.all and M.project_input(view.source) == nil then
+    return notify("the buffer behind this window has no project", vim.log.levels.WARN)
+  end
+  view.all = not view.all
+  M.refresh()
+end
+
+--- A newer report (e.g. once the key's figures arrived) for the open window, if still open.
+---@param ev table
+function M._update(ev)
+  local view = H.view
+  if view and ev.token == view.token and vim.api.nvim_buf_is_valid(view.buf) then
+    render(view, ev.report)
+  end
+end
+
+---@return frugal.UsageView|nil
+function M.view()
+  return H.view
+end
+
+return M
