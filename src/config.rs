@@ -39,6 +39,16 @@ pub struct Config {
     pub max_price: bool,
     /// Below this many answer tokens, lowering `max_tokens` to fit a cap is pointless: refuse.
     pub min_useful_tokens: u32,
+    /// Footprint factors for `:LlmUsage` (defaults: Mistral's published figures).
+    pub footprint: Option<FootprintSpec>,
+}
+
+/// `setup({ footprint = { gco2e_per_token, ml_water_per_token, source } })`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FootprintSpec {
+    pub gco2e_per_token: f64,
+    pub ml_water_per_token: f64,
+    pub source: String,
 }
 
 impl Default for Config {
@@ -58,6 +68,7 @@ impl Default for Config {
             data_dir: std::env::temp_dir().join("frugal"),
             max_price: true,
             min_useful_tokens: 512,
+            footprint: None,
         }
     }
 }

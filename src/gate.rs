@@ -81,6 +81,39 @@ async fn key_for(cfg: &Config, p: &ProjectCtx) -> Result<ApiKey, Failure> {
         .map_err(|e| Failure::new(Reason::Config, e.to_string()))
 }
 
+/// The caps that apply to a project.
+pub struct EffectiveCaps {
+    pub project: BudgetCaps,
+    pub global: BudgetCaps,
+    /// What the project file itself set (to say where a cap comes from).
+    pub from_file: BudgetCaps,
+}
+
+/// Each field of a trusted file's `[budget]` overrides the user's default for that field;
+/// fields it leaves out keep the default (a file setting only `warn_at` must not lift caps).
+pub fn effective_caps(cfg: &Config, settings: &ProjectSettings) -> Result<EffectiveCaps, String> {
+    let defaults = cfg
+        .budget
+        .caps()
+        .map_err(|e| format!("setup budget: {e}"))?;
+    let file = settings.budget.unwrap_or_default();
+    let global = cfg
+        .global_budget
+        .caps()
+        .map_err(|e| format!("setup global_budget: {e}"))?;
+    Ok(EffectiveCaps {
+        project: BudgetCaps {
+            daily: file.daily.or(defaults.daily),
+            monthly: file.monthly.or(defaults.monthly),
+            total: file.total.or(defaults.total),
+            per_request: file.per_request.or(defaults.per_request),
+            warn_at_milli: file.warn_at_milli.or(defaults.warn_at_milli),
+        },
+        global,
+        from_file: file,
+    })
+}
+
 pub async fn send(
     state: &Arc<State>,
     mut out: Outbound,
@@ -107,24 +140,11 @@ pub async fn send(
         }
     }
 
-    // Caps: each field of a trusted file's [budget] overrides the user's default for that field;
-    // fields it leaves out keep the default (a file setting only warn_at must not lift the caps).
-    let defaults = cfg
-        .budget
-        .caps()
-        .map_err(|e| Failure::new(Reason::Config, format!("setup budget: {e}")))?;
-    let file_budget = p.settings.budget.unwrap_or_default();
-    let project_budget = BudgetCaps {
-        daily: file_budget.daily.or(defaults.daily),
-        monthly: file_budget.monthly.or(defaults.monthly),
-        total: file_budget.total.or(defaults.total),
-        per_request: file_budget.per_request.or(defaults.per_request),
-        warn_at_milli: file_budget.warn_at_milli.or(defaults.warn_at_milli),
-    };
-    let global_budget = cfg
-        .global_budget
-        .caps()
-        .map_err(|e| Failure::new(Reason::Config, format!("setup global_budget: {e}")))?;
+    let EffectiveCaps {
+        project: project_budget,
+        global: global_budget,
+        from_file: file_budget,
+    } = effective_caps(&cfg, &p.settings).map_err(|e| Failure::new(Reason::Config, e))?;
     let project_caps = caps_of(&project_budget);
     let global_caps = caps_of(&global_budget);
     let capped = !is_uncapped(&project_caps) || !is_uncapped(&global_caps);

@@ -10,3 +10,5 @@ pub mod project;
 pub mod rpc;
 pub mod state;
 pub mod ui;
+pub mod usage;
+pub mod usage_rpc;

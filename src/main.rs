@@ -29,7 +29,8 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--help" | "-h" => {
                 println!(
                     "frugal {}: the backend of frugal.nvim, started by Neovim.\n\
-                     usage: frugal [--log-file PATH] [--log-level LEVEL]\n       frugal --version",
+                     usage: frugal [--log-file PATH] [--log-level LEVEL]\n       frugal --version\n       \
+                     frugal usage [--project DIR] [--all] [--json] [--data-dir DIR]",
                     env!("CARGO_PKG_VERSION")
                 );
                 return Ok(None);
@@ -69,6 +70,11 @@ fn init_logging(args: &Args) -> Option<tracing_appender::non_blocking::WorkerGua
 }
 
 fn main() {
+    // `frugal usage …`: a person at a terminal, not Neovim; no RPC, no logging.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "usage") {
+        std::process::exit(frugal::usage::cli::run(&argv[1..]));
+    }
     let args = match parse_args() {
         Ok(Some(a)) => a,
         Ok(None) => return,

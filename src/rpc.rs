@@ -202,6 +202,25 @@ impl Handler {
         ])
     }
 
+    async fn usage(&self, args: Vec<Value>) -> Value {
+        let parsed = args
+            .into_iter()
+            .next()
+            .ok_or_else(|| "usage: missing arguments".to_string())
+            .and_then(|v| {
+                rmpv::ext::from_value::<crate::usage_rpc::UsageArgs>(v)
+                    .map_err(|e| format!("usage: malformed request: {e}"))
+            });
+        let res = match parsed {
+            Ok(a) => crate::usage_rpc::usage(&self.state, a).await,
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok(v) => json_to_msgpack(v),
+            Err(e) => refusal(e),
+        }
+    }
+
     fn cancel(&self, args: Vec<Value>) {
         let Some(id) = args.first().and_then(Value::as_u64) else {
             return;
@@ -234,6 +253,7 @@ impl nvim_rs::Handler for Handler {
             "version" => Ok(Value::from(env!("CARGO_PKG_VERSION"))),
             "models" => self.models(args).await,
             "health" => Ok(self.health(args).await),
+            "usage" => Ok(self.usage(args).await),
             other => Err(Value::from(format!("frugal: unknown request {other}"))),
         }
     }
@@ -241,6 +261,16 @@ impl nvim_rs::Handler for Handler {
     async fn handle_notify(&self, name: String, args: Vec<Value>, _nvim: Neovim<Writer>) {
         match name.as_str() {
             "cancel" => self.cancel(args),
+            "status" => {
+                let project = args
+                    .into_iter()
+                    .next()
+                    .and_then(|v| rmpv::ext::from_value::<crate::project::ProjectInput>(v).ok());
+                if let Some(p) = project {
+                    let state = self.state.clone();
+                    tokio::spawn(async move { crate::usage_rpc::status(&state, p).await });
+                }
+            }
             other => tracing::warn!("unknown notification {other}"),
         }
     }

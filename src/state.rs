@@ -22,6 +22,13 @@ pub struct State {
     /// Whether a background catalogue refresh is running.
     refreshing: Arc<std::sync::atomic::AtomicBool>,
     pub clock: Arc<dyn Clock>,
+    /// `GET /key` figures and when they were fetched (`None` inside: unreachable).
+    pub key_info: Mutex<
+        Option<(
+            std::time::Instant,
+            Option<crate::openrouter::client::KeyData>,
+        )>,
+    >,
 }
 
 impl State {
@@ -37,6 +44,7 @@ impl State {
             catalogue: tokio::sync::Mutex::new(None),
             refreshing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             clock: Arc::new(SystemClock),
+            key_info: Mutex::new(None),
         }
     }
 

@@ -69,6 +69,13 @@ pub enum UiEvent {
         reason: Reason,
         message: String,
     },
+    /// A newer `:LlmUsage` report for the window that asked with `token`.
+    Usage {
+        token: u64,
+        report: serde_json::Value,
+    },
+    /// The statusline text of a project.
+    Status { root: String, text: String },
     /// A message for `vim.notify` (levels as `vim.log.levels`: 2 info, 3 warn, 4 error).
     Notify { level: u8, message: String },
 }

@@ -27,6 +27,12 @@ local H = {}
 ---@field keymaps frugal.Keymaps|false
 ---@field max_price boolean
 ---@field min_useful_tokens integer
+---@field footprint frugal.Footprint|false
+
+---@class frugal.Footprint
+---@field gco2e_per_token number
+---@field ml_water_per_token number
+---@field source string
 
 ---@class frugal.Budget
 ---@field daily_usd number|nil
@@ -59,6 +65,7 @@ function M.defaults()
     context_lines = 200,
     max_price = true,
     min_useful_tokens = 512,
+    footprint = false,
     keymaps = {
       accept = "<localleader>a",
       reject = "<localleader>r",
@@ -95,6 +102,16 @@ H.schema = {
     return H.check_budget(v)
   end },
   max_price = { "boolean" },
+  footprint = { { "table", "boolean" }, function(v)
+    if v == true then
+      return "must be a table or false"
+    end
+    if type(v) == "table" then
+      if type(v.gco2e_per_token) ~= "number" or type(v.ml_water_per_token) ~= "number" or type(v.source) ~= "string" then
+        return "needs gco2e_per_token (number), ml_water_per_token (number) and source (string)"
+      end
+    end
+  end },
   min_useful_tokens = { "number", function(v)
     return (v < 16 or v % 1 ~= 0) and "must be a whole number of at least 16" or nil
   end },
@@ -208,6 +225,7 @@ function M.backend()
     data_dir = o.data_dir,
     max_price = o.max_price,
     min_useful_tokens = o.min_useful_tokens,
+    footprint = o.footprint or nil,
   }
 end
 

@@ -34,7 +34,15 @@
 //! month. Triggers on `requests` keep, for every project (`scope` = its path) and for all projects
 //! together (`scope` = `''`), `spent` (sum of `charged` over rows no longer `reserved`) and
 //! `reserved` (sum of `reserved` over `reserved` rows) in UTC buckets of one day, one hour and
-//! fifteen minutes (`width_ms`, `bucket_ms` = the bucket's start), and all-time in `totals`.
+//! fifteen minutes (`width_ms`, `bucket_ms` = the bucket's start), and all-time in `totals`; both
+//! also sum `tokens_out` (completion tokens, 0 where unknown) for the footprint estimate.
+//!
+//! ## `model_totals`: all-time figures per model, kept by triggers
+//!
+//! For every project (`scope` = its path) and all projects (`scope` = `''`) and every `model`:
+//! `requests` (rows, whatever their state), `tokens_in`, `tokens_out` (0 where unknown), `spent`
+//! and `reserved` (counted like the rollups), so `:LlmUsage` lists models without a scan.
+//!
 //! Because they are triggers, they stay exact even when a user edits or deletes rows with
 //! `sqlite3` (e.g. to forgive a mistaken charge).
 //!
@@ -381,11 +389,124 @@ pub struct Spend {
     pub reserved_unsettled: Usd,
 }
 
-/// A sum split the way a refusal reports it.
+/// Spent and reserved over a period, and the completion tokens of the same rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeriodUsage {
+    /// Billed (rows no longer `reserved`).
+    pub spent: Usd,
+    /// Still only reserved (in flight or orphaned), counted in full.
+    pub reserved: Usd,
+    /// Completion tokens of the period's rows (0 for rows that never reported them).
+    pub tokens_out: i64,
+}
+
+impl PeriodUsage {
+    /// What the caps count: spent + reserved.
+    pub fn counted(&self) -> Usd {
+        self.spent + self.reserved
+    }
+}
+
+impl From<Amounts> for PeriodUsage {
+    fn from(a: Amounts) -> Self {
+        PeriodUsage {
+            spent: a.spent,
+            reserved: a.reserved,
+            tokens_out: a.tokens_out,
+        }
+    }
+}
+
+/// One model's all-time figures in a scope (the `model_totals` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelUsage {
+    /// Model id.
+    pub model: String,
+    /// Rows, whatever their state (failed requests included).
+    pub requests: i64,
+    /// Prompt tokens (rows that reported them).
+    pub tokens_in: i64,
+    /// Completion tokens (rows that reported them).
+    pub tokens_out: i64,
+    /// Billed.
+    pub spent: Usd,
+    /// Still only reserved.
+    pub reserved: Usd,
+}
+
+impl ModelUsage {
+    fn zero(model: &str) -> ModelUsage {
+        ModelUsage {
+            model: model.to_string(),
+            requests: 0,
+            tokens_in: 0,
+            tokens_out: 0,
+            spent: Usd::ZERO,
+            reserved: Usd::ZERO,
+        }
+    }
+
+    fn is_zero(&self) -> bool {
+        *self == ModelUsage::zero(&self.model)
+    }
+
+    /// What the model counts: charged if settled, else reserved (as the caps count).
+    pub fn cost(&self) -> Usd {
+        self.spent + self.reserved
+    }
+}
+
+/// One local calendar day's spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaySpend {
+    /// The local date.
+    pub date: jiff::civil::Date,
+    /// `[start_ms, end_ms)`: the day's instants in unix ms (23 or 25 hours across DST).
+    pub start_ms: i64,
+    /// End of the day, exclusive.
+    pub end_ms: i64,
+    /// What the day's rows count.
+    pub usage: PeriodUsage,
+}
+
+/// The figures of one scope for `:LlmUsage`, read in one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageFigures {
+    /// The local calendar day.
+    pub today: PeriodUsage,
+    /// The local calendar month.
+    pub month: PeriodUsage,
+    /// All time.
+    pub total: PeriodUsage,
+    /// All-time per-model rows, by cost (descending), then model id.
+    pub models: Vec<ModelUsage>,
+    /// The last local days, oldest first, today last.
+    pub daily: Vec<DaySpend>,
+}
+
+/// One project's line in the `all` view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectSpend {
+    /// The project's canonical path.
+    pub project: String,
+    /// Counted in the local calendar day.
+    pub today: Usd,
+    /// Counted in the local calendar month.
+    pub month: Usd,
+    /// Counted, all time.
+    pub total: Usd,
+    /// Of `total`, what is still only reserved.
+    pub reserved_unsettled: Usd,
+    /// Rows, all time.
+    pub requests: i64,
+}
+
+/// A sum split the way a refusal reports it, with the completion tokens of the same rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Amounts {
     spent: Usd,
     reserved: Usd,
+    tokens_out: i64,
 }
 
 impl Amounts {
@@ -393,6 +514,7 @@ impl Amounts {
         Amounts {
             spent: self.spent + o.spent,
             reserved: self.reserved + o.reserved,
+            tokens_out: self.tokens_out + o.tokens_out,
         }
     }
     fn counted(self) -> Usd {
@@ -749,6 +871,105 @@ impl Ledger {
         })
     }
 
+    /// One scope's figures for `:LlmUsage` (a project, or all projects with `None`): today,
+    /// this month and all time, the per-model rows and the spend of the last `days` local
+    /// calendar days (oldest first, today last), all from one read snapshot. Reads only the
+    /// trigger-kept tables: its cost does not grow with the number of requests.
+    pub fn usage(
+        &self,
+        project: Option<&str>,
+        clock: &dyn Clock,
+        days: usize,
+    ) -> Result<UsageFigures, LedgerError> {
+        let scope = project.unwrap_or("");
+        let now = clock.now();
+        let tx = self.conn.unchecked_transaction()?;
+        let (d0, d1) = day_bounds(&now);
+        let (m0, m1) = month_bounds(&now);
+        let today = window(&tx, scope, d0, d1)?.into();
+        let month = window(&tx, scope, m0, m1)?.into();
+        let total = totals(&tx, scope)?.into();
+        let models = model_rows(&tx, scope)?;
+        let daily = daily_rows(&tx, scope, &now, days)?;
+        tx.finish()?;
+        Ok(UsageFigures {
+            today,
+            month,
+            total,
+            models,
+            daily,
+        })
+    }
+
+    /// All-time per-model figures of a project (`None`: all projects), by cost (descending).
+    pub fn model_usage(&self, project: Option<&str>) -> Result<Vec<ModelUsage>, LedgerError> {
+        model_rows(&self.conn, project.unwrap_or(""))
+    }
+
+    /// The spend of the last `days` local calendar days of a project (`None`: all projects),
+    /// oldest first, today last; summed from the rollups like the daily cap.
+    pub fn daily_spend(
+        &self,
+        project: Option<&str>,
+        clock: &dyn Clock,
+        days: usize,
+    ) -> Result<Vec<DaySpend>, LedgerError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let out = daily_rows(&tx, project.unwrap_or(""), &clock.now(), days)?;
+        tx.finish()?;
+        Ok(out)
+    }
+
+    /// Every project with its spend today, this month and all time, by total (descending),
+    /// then path. Projects whose rows were all deleted are left out.
+    pub fn projects(&self, clock: &dyn Clock) -> Result<Vec<ProjectSpend>, LedgerError> {
+        let now = clock.now();
+        let (d0, d1) = day_bounds(&now);
+        let (m0, m1) = month_bounds(&now);
+        let tx = self.conn.unchecked_transaction()?;
+        let mut requests: HashMap<String, i64> = HashMap::new();
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT scope, SUM(requests) FROM model_totals WHERE scope <> '' GROUP BY scope",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                requests.insert(r.get(0)?, r.get(1)?);
+            }
+        }
+        let mut out = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT scope, spent, reserved FROM totals WHERE scope <> '' ORDER BY scope",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let project: String = r.get(0)?;
+                let spent = Usd(r.get(1)?);
+                let reserved = Usd(r.get(2)?);
+                let n = requests.get(&project).copied().unwrap_or(0);
+                if n == 0 && spent == Usd::ZERO && reserved == Usd::ZERO {
+                    continue;
+                }
+                out.push(ProjectSpend {
+                    today: window(&tx, &project, d0, d1)?.counted(),
+                    month: window(&tx, &project, m0, m1)?.counted(),
+                    project,
+                    total: spent + reserved,
+                    reserved_unsettled: reserved,
+                    requests: n,
+                });
+            }
+        }
+        tx.finish()?;
+        out.sort_by(|a, b| {
+            b.total
+                .cmp(&a.total)
+                .then_with(|| a.project.cmp(&b.project))
+        });
+        Ok(out)
+    }
+
     /// Compares the rollups with sums recomputed from `requests`; returns one line per
     /// difference (empty when consistent). Slow (scans everything): for tests and
     /// `:checkhealth`, never on a request's path.
@@ -756,8 +977,11 @@ impl Ledger {
         let mut diffs = Vec::new();
         let mut expected = HashMap::new();
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT project, created_at, {SPENT_NEW}, {RESERVED_NEW} FROM requests AS NEW"
+            "SELECT project, created_at, {SPENT_NEW}, {RESERVED_NEW}, {TOKENS_OUT_NEW}, model,
+                    IFNULL(tokens_in, 0)
+             FROM requests AS NEW"
         ))?;
+        let mut expected_models: HashMap<(String, String), ModelUsage> = HashMap::new();
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let project: String = r.get(0)?;
@@ -765,7 +989,20 @@ impl Ledger {
             let a = Amounts {
                 spent: Usd(r.get(2)?),
                 reserved: Usd(r.get(3)?),
+                tokens_out: r.get(4)?,
             };
+            let model: String = r.get(5)?;
+            let tokens_in: i64 = r.get(6)?;
+            for scope in [project.as_str(), ""] {
+                let m = expected_models
+                    .entry((scope.to_string(), model.clone()))
+                    .or_insert_with(|| ModelUsage::zero(&model));
+                m.requests += 1;
+                m.tokens_in += tokens_in;
+                m.tokens_out += a.tokens_out;
+                m.spent += a.spent;
+                m.reserved += a.reserved;
+            }
             for scope in [project.as_str(), ""] {
                 for w in WIDTHS.iter().copied().map(Some).chain([None]) {
                     let bucket = w.map(|w| at - at.rem_euclid(w));
@@ -777,14 +1014,15 @@ impl Ledger {
             }
         }
         let mut actual = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT scope, width_ms, bucket_ms, spent, reserved FROM rollups")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT scope, width_ms, bucket_ms, spent, reserved, tokens_out FROM rollups",
+        )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let a = Amounts {
                 spent: Usd(r.get(3)?),
                 reserved: Usd(r.get(4)?),
+                tokens_out: r.get(5)?,
             };
             actual.insert(
                 (r.get::<_, String>(0)?, Some(r.get(1)?), Some(r.get(2)?)),
@@ -793,12 +1031,13 @@ impl Ledger {
         }
         let mut stmt = self
             .conn
-            .prepare("SELECT scope, spent, reserved FROM totals")?;
+            .prepare("SELECT scope, spent, reserved, tokens_out FROM totals")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let a = Amounts {
                 spent: Usd(r.get(1)?),
                 reserved: Usd(r.get(2)?),
+                tokens_out: r.get(3)?,
             };
             actual.insert((r.get::<_, String>(0)?, None, None), a);
         }
@@ -811,6 +1050,26 @@ impl Ledger {
         for (k, a) in &actual {
             if !expected.contains_key(k) && *a != Amounts::default() {
                 diffs.push(format!("{k:?}: rollup {a:?}, no requests"));
+            }
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT scope, model, requests, tokens_in, tokens_out, spent, reserved FROM model_totals",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut actual_models = HashMap::new();
+        while let Some(r) = rows.next()? {
+            let m = model_row(r, 1)?;
+            actual_models.insert((r.get::<_, String>(0)?, m.model.clone()), m);
+        }
+        for (k, e) in &expected_models {
+            match actual_models.get(k) {
+                Some(a) if a == e => {}
+                a => diffs.push(format!("model_totals {k:?}: {a:?}, requests {e:?}")),
+            }
+        }
+        for (k, a) in &actual_models {
+            if !expected_models.contains_key(k) && !a.is_zero() {
+                diffs.push(format!("model_totals {k:?}: {a:?}, no requests"));
             }
         }
         diffs.sort();
@@ -928,15 +1187,11 @@ fn sum_level(
     }
     let mid = conn
         .prepare_cached(
-            "SELECT IFNULL(SUM(spent), 0), IFNULL(SUM(reserved), 0) FROM rollups
+            "SELECT IFNULL(SUM(spent), 0), IFNULL(SUM(reserved), 0), IFNULL(SUM(tokens_out), 0)
+             FROM rollups
              WHERE scope = ?1 AND width_ms = ?2 AND bucket_ms >= ?3 AND bucket_ms < ?4",
         )?
-        .query_row(params![scope, w, lo, hi], |r| {
-            Ok(Amounts {
-                spent: Usd(r.get(0)?),
-                reserved: Usd(r.get(1)?),
-            })
-        })?;
+        .query_row(params![scope, w, lo, hi], amounts_row)?;
     let left = sum_level(conn, scope, level + 1, start, lo)?;
     let right = sum_level(conn, scope, level + 1, hi, end)?;
     Ok(mid.add(left).add(right))
@@ -945,36 +1200,95 @@ fn sum_level(
 fn raw_sum(conn: &Connection, scope: &str, start: i64, end: i64) -> Result<Amounts, LedgerError> {
     let sql = if scope.is_empty() {
         format!(
-            "SELECT IFNULL(SUM({SPENT_NEW}), 0), IFNULL(SUM({RESERVED_NEW}), 0) FROM requests AS NEW
+            "SELECT IFNULL(SUM({SPENT_NEW}), 0), IFNULL(SUM({RESERVED_NEW}), 0),
+                    IFNULL(SUM({TOKENS_OUT_NEW}), 0)
+             FROM requests AS NEW
              WHERE ?1 = '' AND created_at >= ?2 AND created_at < ?3"
         )
     } else {
         format!(
-            "SELECT IFNULL(SUM({SPENT_NEW}), 0), IFNULL(SUM({RESERVED_NEW}), 0) FROM requests AS NEW
+            "SELECT IFNULL(SUM({SPENT_NEW}), 0), IFNULL(SUM({RESERVED_NEW}), 0),
+                    IFNULL(SUM({TOKENS_OUT_NEW}), 0)
+             FROM requests AS NEW
              WHERE project = ?1 AND created_at >= ?2 AND created_at < ?3"
         )
     };
     Ok(conn
         .prepare_cached(&sql)?
-        .query_row(params![scope, start, end], |r| {
-            Ok(Amounts {
-                spent: Usd(r.get(0)?),
-                reserved: Usd(r.get(1)?),
-            })
-        })?)
+        .query_row(params![scope, start, end], amounts_row)?)
+}
+
+/// An [`Amounts`] from columns 0..3 (spent, reserved, tokens_out).
+fn amounts_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Amounts> {
+    Ok(Amounts {
+        spent: Usd(r.get(0)?),
+        reserved: Usd(r.get(1)?),
+        tokens_out: r.get(2)?,
+    })
 }
 
 fn totals(conn: &Connection, scope: &str) -> Result<Amounts, LedgerError> {
     Ok(conn
-        .prepare_cached("SELECT spent, reserved FROM totals WHERE scope = ?1")?
-        .query_row([scope], |r| {
-            Ok(Amounts {
-                spent: Usd(r.get(0)?),
-                reserved: Usd(r.get(1)?),
-            })
-        })
+        .prepare_cached("SELECT spent, reserved, tokens_out FROM totals WHERE scope = ?1")?
+        .query_row([scope], amounts_row)
         .optional()?
         .unwrap_or_default())
+}
+
+/// A `model_totals` row from columns `at..at+6` (model, requests, tokens_in, tokens_out,
+/// spent, reserved).
+fn model_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ModelUsage> {
+    Ok(ModelUsage {
+        model: r.get(at)?,
+        requests: r.get(at + 1)?,
+        tokens_in: r.get(at + 2)?,
+        tokens_out: r.get(at + 3)?,
+        spent: Usd(r.get(at + 4)?),
+        reserved: Usd(r.get(at + 5)?),
+    })
+}
+
+fn model_rows(conn: &Connection, scope: &str) -> Result<Vec<ModelUsage>, LedgerError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT model, requests, tokens_in, tokens_out, spent, reserved FROM model_totals
+         WHERE scope = ?1",
+    )?;
+    let rows = stmt.query_map([scope], |r| model_row(r, 0))?;
+    let mut out = Vec::new();
+    for m in rows {
+        let m = m?;
+        if !m.is_zero() {
+            out.push(m);
+        }
+    }
+    out.sort_by(|a, b| b.cost().cmp(&a.cost()).then_with(|| a.model.cmp(&b.model)));
+    Ok(out)
+}
+
+/// The last `days` local calendar days ending with the one holding `now`, oldest first.
+fn daily_rows(
+    conn: &Connection,
+    scope: &str,
+    now: &jiff::Zoned,
+    days: usize,
+) -> Result<Vec<DaySpend>, LedgerError> {
+    let mut out = Vec::with_capacity(days);
+    let mut z = now.clone();
+    for _ in 0..days {
+        let (start_ms, end_ms) = day_bounds(&z);
+        out.push(DaySpend {
+            date: z.date(),
+            start_ms,
+            end_ms,
+            usage: window(conn, scope, start_ms, end_ms)?.into(),
+        });
+        match z.yesterday() {
+            Ok(y) => z = y,
+            Err(_) => break,
+        }
+    }
+    out.reverse();
+    Ok(out)
 }
 
 /// Whether a process with this pid exists. `kill(pid, 0)` sends nothing; ESRCH means no such
@@ -1002,30 +1316,69 @@ fn pid_alive(_pid: i64) -> bool {
 /// What a row (`NEW` or `OLD` in triggers) counts as spent / reserved.
 const SPENT_NEW: &str = "(CASE WHEN NEW.state = 'reserved' THEN 0 ELSE IFNULL(NEW.charged, 0) END)";
 const RESERVED_NEW: &str = "(CASE WHEN NEW.state = 'reserved' THEN NEW.reserved ELSE 0 END)";
+/// The completion tokens a row counts (0 while unknown).
+const TOKENS_OUT_NEW: &str = "IFNULL(NEW.tokens_out, 0)";
+/// The prompt tokens a row counts (0 while unknown).
+const TOKENS_IN_NEW: &str = "IFNULL(NEW.tokens_in, 0)";
 
-/// An upsert adding `spent`/`reserved` (SQL expressions over `r`, i.e. `NEW` or `OLD`) to the
-/// rollups and totals of `r.project` and of all projects.
-fn apply_sql(r: &str, spent: &str, reserved: &str) -> String {
+/// An upsert adding `spent`/`reserved`/`tokens_out` (SQL expressions over `r`, i.e. `NEW` or
+/// `OLD`) to the rollups and totals of `r.project` and of all projects.
+fn apply_sql(r: &str, spent: &str, reserved: &str, tokens_out: &str) -> String {
     let widths = WIDTHS
         .iter()
         .map(|w| format!("SELECT {w} AS width"))
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
     format!(
-        "INSERT INTO rollups (scope, width_ms, bucket_ms, spent, reserved)
+        "INSERT INTO rollups (scope, width_ms, bucket_ms, spent, reserved, tokens_out)
            SELECT s.scope, w.width, {r}.created_at - ((({r}.created_at % w.width) + w.width) % w.width),
-                  {spent}, {reserved}
+                  {spent}, {reserved}, {tokens_out}
            FROM (SELECT {r}.project AS scope UNION ALL SELECT '') AS s, ({widths}) AS w
            WHERE 1
          ON CONFLICT (scope, width_ms, bucket_ms) DO UPDATE
-           SET spent = spent + excluded.spent, reserved = reserved + excluded.reserved;
-         INSERT INTO totals (scope, spent, reserved)
-           SELECT s.scope, {spent}, {reserved}
+           SET spent = spent + excluded.spent, reserved = reserved + excluded.reserved,
+               tokens_out = tokens_out + excluded.tokens_out;
+         INSERT INTO totals (scope, spent, reserved, tokens_out)
+           SELECT s.scope, {spent}, {reserved}, {tokens_out}
            FROM (SELECT {r}.project AS scope UNION ALL SELECT '') AS s
            WHERE 1
          ON CONFLICT (scope) DO UPDATE
-           SET spent = spent + excluded.spent, reserved = reserved + excluded.reserved;"
+           SET spent = spent + excluded.spent, reserved = reserved + excluded.reserved,
+               tokens_out = tokens_out + excluded.tokens_out;"
     )
+}
+
+/// An upsert adding `requests` (a row count: 1, -1 or 0) and the figures of `r` (`NEW` or
+/// `OLD`, negated when `sign` is `-`) to `model_totals` for `r.project` and for all projects.
+fn model_apply_sql(r: &str, requests: &str, figures: [String; 4]) -> String {
+    let [tokens_in, tokens_out, spent, reserved] = figures;
+    format!(
+        "INSERT INTO model_totals (scope, model, requests, tokens_in, tokens_out, spent, reserved)
+           SELECT s.scope, {r}.model, {requests}, {tokens_in}, {tokens_out}, {spent}, {reserved}
+           FROM (SELECT {r}.project AS scope UNION ALL SELECT '') AS s
+           WHERE 1
+         ON CONFLICT (scope, model) DO UPDATE
+           SET requests = requests + excluded.requests,
+               tokens_in = tokens_in + excluded.tokens_in,
+               tokens_out = tokens_out + excluded.tokens_out,
+               spent = spent + excluded.spent,
+               reserved = reserved + excluded.reserved;"
+    )
+}
+
+/// The four per-row figures of `model_totals` for `r`, negated with `sign` = `-`.
+fn model_figures(r: &str, sign: &str) -> [String; 4] {
+    [TOKENS_IN_NEW, TOKENS_OUT_NEW, SPENT_NEW, RESERVED_NEW].map(|e| {
+        let e = e.replace("NEW.", &format!("{r}."));
+        format!("{sign}{e}")
+    })
+}
+
+/// The difference NEW − OLD of the four per-row figures.
+fn model_delta() -> [String; 4] {
+    let new = model_figures("NEW", "");
+    let old = model_figures("OLD", "");
+    [0, 1, 2, 3].map(|i| format!("{} - {}", new[i], old[i]))
 }
 
 fn spent_of(r: &str) -> String {
@@ -1036,18 +1389,32 @@ fn reserved_of(r: &str) -> String {
     RESERVED_NEW.replace("NEW.", &format!("{r}."))
 }
 
+fn tokens_out_of(r: &str) -> String {
+    TOKENS_OUT_NEW.replace("NEW.", &format!("{r}."))
+}
+
 fn schema_v1() -> String {
-    let add_new = apply_sql("NEW", &spent_of("NEW"), &reserved_of("NEW"));
+    let add_new = apply_sql(
+        "NEW",
+        &spent_of("NEW"),
+        &reserved_of("NEW"),
+        &tokens_out_of("NEW"),
+    );
     let sub_old = apply_sql(
         "OLD",
         &format!("-{}", spent_of("OLD")),
         &format!("-{}", reserved_of("OLD")),
+        &format!("-{}", tokens_out_of("OLD")),
     );
     let delta = apply_sql(
         "NEW",
         &format!("{} - {}", spent_of("NEW"), spent_of("OLD")),
         &format!("{} - {}", reserved_of("NEW"), reserved_of("OLD")),
+        &format!("{} - {}", tokens_out_of("NEW"), tokens_out_of("OLD")),
     );
+    let model_add = model_apply_sql("NEW", "1", model_figures("NEW", ""));
+    let model_sub = model_apply_sql("OLD", "-1", model_figures("OLD", "-"));
+    let model_delta = model_apply_sql("NEW", "0", model_delta());
     format!(
         "CREATE TABLE requests (
             id               INTEGER PRIMARY KEY,
@@ -1076,14 +1443,26 @@ fn schema_v1() -> String {
             scope     TEXT    NOT NULL,
             width_ms  INTEGER NOT NULL,
             bucket_ms INTEGER NOT NULL,
-            spent     INTEGER NOT NULL,
-            reserved  INTEGER NOT NULL,
+            spent      INTEGER NOT NULL,
+            reserved   INTEGER NOT NULL,
+            tokens_out INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (scope, width_ms, bucket_ms)
         ) WITHOUT ROWID;
         CREATE TABLE totals (
-            scope    TEXT    PRIMARY KEY,
-            spent    INTEGER NOT NULL,
-            reserved INTEGER NOT NULL
+            scope      TEXT    PRIMARY KEY,
+            spent      INTEGER NOT NULL,
+            reserved   INTEGER NOT NULL,
+            tokens_out INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE TABLE model_totals (
+            scope      TEXT    NOT NULL,
+            model      TEXT    NOT NULL,
+            requests   INTEGER NOT NULL,
+            tokens_in  INTEGER NOT NULL,
+            tokens_out INTEGER NOT NULL,
+            spent      INTEGER NOT NULL,
+            reserved   INTEGER NOT NULL,
+            PRIMARY KEY (scope, model)
         ) WITHOUT ROWID;
         CREATE TABLE warnings (
             scope        TEXT    NOT NULL,
@@ -1096,7 +1475,7 @@ fn schema_v1() -> String {
             {add_new}
         END;
         CREATE TRIGGER requests_rollup_update
-        AFTER UPDATE OF state, reserved, charged ON requests
+        AFTER UPDATE OF state, reserved, charged, tokens_out ON requests
         WHEN OLD.project IS NEW.project AND OLD.created_at IS NEW.created_at BEGIN
             {delta}
         END;
@@ -1108,26 +1487,50 @@ fn schema_v1() -> String {
         END;
         CREATE TRIGGER requests_rollup_delete AFTER DELETE ON requests BEGIN
             {sub_old}
+        END;
+
+        CREATE TRIGGER requests_models_insert AFTER INSERT ON requests BEGIN
+            {model_add}
+        END;
+        CREATE TRIGGER requests_models_update
+        AFTER UPDATE OF state, reserved, charged, tokens_in, tokens_out ON requests
+        WHEN OLD.project IS NEW.project AND OLD.model IS NEW.model BEGIN
+            {model_delta}
+        END;
+        CREATE TRIGGER requests_models_move
+        AFTER UPDATE OF project, model ON requests
+        WHEN OLD.project IS NOT NEW.project OR OLD.model IS NOT NEW.model BEGIN
+            {model_sub}
+            {model_add}
+        END;
+        CREATE TRIGGER requests_models_delete AFTER DELETE ON requests BEGIN
+            {model_sub}
         END;"
     )
 }
 
 fn rebuild_sql() -> String {
-    let mut sql = String::from("DELETE FROM rollups; DELETE FROM totals;");
+    let mut sql =
+        String::from("DELETE FROM rollups; DELETE FROM totals; DELETE FROM model_totals;");
     for w in WIDTHS {
         for scope in ["project", "''"] {
             sql.push_str(&format!(
-                "INSERT INTO rollups (scope, width_ms, bucket_ms, spent, reserved)
+                "INSERT INTO rollups (scope, width_ms, bucket_ms, spent, reserved, tokens_out)
                  SELECT {scope}, {w}, created_at - (((created_at % {w}) + {w}) % {w}) AS b,
-                        SUM({SPENT_NEW}), SUM({RESERVED_NEW})
+                        SUM({SPENT_NEW}), SUM({RESERVED_NEW}), SUM({TOKENS_OUT_NEW})
                  FROM requests AS NEW GROUP BY 1, 3;"
             ));
         }
     }
     for scope in ["project", "''"] {
         sql.push_str(&format!(
-            "INSERT INTO totals (scope, spent, reserved)
-             SELECT {scope}, SUM({SPENT_NEW}), SUM({RESERVED_NEW}) FROM requests AS NEW GROUP BY 1;"
+            "INSERT INTO totals (scope, spent, reserved, tokens_out)
+             SELECT {scope}, SUM({SPENT_NEW}), SUM({RESERVED_NEW}), SUM({TOKENS_OUT_NEW})
+             FROM requests AS NEW GROUP BY 1;
+             INSERT INTO model_totals (scope, model, requests, tokens_in, tokens_out, spent, reserved)
+             SELECT {scope}, model, COUNT(*), SUM({TOKENS_IN_NEW}), SUM({TOKENS_OUT_NEW}),
+                    SUM({SPENT_NEW}), SUM({RESERVED_NEW})
+             FROM requests AS NEW GROUP BY 1, 2;"
         ));
     }
     sql
@@ -1759,6 +2162,106 @@ mod tests {
         // And damaged rollups can be rebuilt.
         l.connection()
             .execute_batch("UPDATE rollups SET spent = spent + 1; DELETE FROM totals;")
+            .unwrap();
+        assert!(!l.check_rollups().unwrap().is_empty());
+        l.rebuild_rollups().unwrap();
+        assert_consistent(&l);
+    }
+
+    #[test]
+    fn usage_figures_follow_models_tokens_and_days() {
+        let (_d, _p, mut l) = temp_ledger();
+        let c = clock("2025-06-15T12:00:00+02:00[Europe/Paris]");
+        let mut add =
+            |project: &str, model: &str, charged: Option<i64>, out: u64, c: &FixedClock| {
+                let mut inp = input(project, 100, 100);
+                inp.model = model;
+                let (id, ..) = reserved(l.reserve(&inp, c).unwrap());
+                if let Some(ch) = charged {
+                    let mut s = Settlement::charged(cents(ch), ChargeSource::Usage);
+                    s.tokens_in = Some(1000);
+                    s.tokens_out = Some(out);
+                    l.settle(id, s, c).unwrap();
+                }
+            };
+        add("/a", "m/cheap", Some(1), 10, &c);
+        add("/a", "m/dear", Some(5), 20, &c);
+        add("/a", "m/cheap", None, 0, &c); // in flight: reserved 100 × 1e-6 + 100 × 1e-5 = $0.0011
+        add("/b", "m/cheap", Some(2), 40, &c);
+        c.set("2025-06-14T23:59:00+02:00[Europe/Paris]".parse().unwrap());
+        add("/a", "m/cheap", Some(3), 80, &c);
+        c.set("2025-05-31T23:59:00+02:00[Europe/Paris]".parse().unwrap());
+        add("/a", "m/dear", Some(7), 160, &c);
+        c.set("2025-06-15T12:00:00+02:00[Europe/Paris]".parse().unwrap());
+
+        let u = l.usage(Some("/a"), &c, 30).unwrap();
+        let inflight = Usd(1_100_000_000);
+        assert_eq!(u.today.spent, cents(6));
+        assert_eq!(u.today.reserved, inflight);
+        assert_eq!(u.today.tokens_out, 30);
+        assert_eq!(u.month.counted(), cents(9) + inflight);
+        assert_eq!(u.month.tokens_out, 110);
+        assert_eq!(u.total.counted(), cents(16) + inflight);
+        assert_eq!(u.total.tokens_out, 270);
+        let models: Vec<_> = u
+            .models
+            .iter()
+            .map(|m| {
+                (
+                    m.model.as_str(),
+                    m.requests,
+                    m.tokens_in,
+                    m.tokens_out,
+                    m.cost(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            models,
+            vec![
+                ("m/dear", 2, 2000, 180, cents(12)),
+                ("m/cheap", 3, 2000, 90, cents(4) + inflight),
+            ]
+        );
+        assert_eq!(u.daily.len(), 30);
+        assert_eq!(u.daily[29].date, jiff::civil::date(2025, 6, 15));
+        assert_eq!(u.daily[29].usage.counted(), cents(6) + inflight);
+        assert_eq!(u.daily[28].usage.counted(), cents(3));
+        assert_eq!(u.daily[14].date, jiff::civil::date(2025, 5, 31));
+        assert_eq!(u.daily[14].usage.counted(), cents(7));
+        assert_eq!(u.daily[0].date, jiff::civil::date(2025, 5, 17));
+
+        let all = l.usage(None, &c, 1).unwrap();
+        assert_eq!(all.total.counted(), cents(18) + inflight);
+        let counts: Vec<_> = all.models.iter().map(|m| m.requests).collect();
+        assert_eq!(counts, vec![2, 4]);
+
+        let p = l.projects(&c).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].project.as_str(), p[0].requests), ("/a", 5));
+        assert_eq!(p[0].today, cents(6) + inflight);
+        assert_eq!(p[0].month, cents(9) + inflight);
+        assert_eq!(p[0].reserved_unsettled, inflight);
+        assert_eq!((p[1].project.as_str(), p[1].total), ("/b", cents(2)));
+        assert_consistent(&l);
+
+        // Hand edits move model rows and tokens too; a project emptied by hand disappears.
+        l.connection()
+            .execute_batch(
+                "UPDATE requests SET model = 'm/renamed' WHERE model = 'm/dear';
+                 UPDATE requests SET tokens_in = 5 WHERE project = '/a';
+                 UPDATE requests SET tokens_out = tokens_out + 1 WHERE project = '/a';
+                 DELETE FROM requests WHERE project = '/b';",
+            )
+            .unwrap();
+        assert_consistent(&l);
+        assert_eq!(l.projects(&c).unwrap().len(), 1);
+        let m = l.model_usage(Some("/a")).unwrap();
+        assert_eq!(m[0].model, "m/renamed");
+        assert_eq!(m[0].tokens_in, 10);
+        assert!(l.model_usage(Some("/b")).unwrap().is_empty());
+        l.connection()
+            .execute_batch("DELETE FROM model_totals; UPDATE totals SET tokens_out = 0;")
             .unwrap();
         assert!(!l.check_rollups().unwrap().is_empty());
         l.rebuild_rollups().unwrap();

@@ -1,0 +1,237 @@
+//! `:LlmUsage` on a large ledger: `cargo bench --bench usage`.
+//!
+//! Builds a ledger of `FRUGAL_BENCH_ROWS` rows (default 1,000,000) over 100 projects and the
+//! last 12 months, one heavy project holding a tenth of them in the current month (the same
+//! shape as `benches/ledger.rs`), or reuses the file named by `FRUGAL_BENCH_LEDGER` when it
+//! exists (it is built there when it does not). Then times `usage::build` for the heavy
+//! project and for `all` over `FRUGAL_BENCH_ITERS` runs (default 50). The spec asks for an
+//! instant window: the target is under 50 ms.
+
+use std::time::{Duration, Instant};
+
+use frugal::budget::{Ledger, SystemClock, Usd};
+use frugal::usage::{self, CapsView, KeyInfo, ReportRequest};
+use rusqlite::{params, Connection};
+
+const HEAVY: &str = "/home/dev/heavy-project";
+const DAY_MS: i64 = 86_400_000;
+
+/// Deterministic xorshift: the same ledger on every run.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// Inserts `rows` rows in one transaction through a plain connection (the triggers keep the
+/// rollups and model totals as they would in use).
+fn populate(path: &std::path::Path, rows: usize) -> Duration {
+    let start = Instant::now();
+    let mut conn = Connection::open(path).expect("open");
+    conn.pragma_update(None, "synchronous", "OFF").unwrap();
+    let tx = conn.transaction().unwrap();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let month_start = frugal::budget::month_bounds(&jiff::Zoned::now()).0;
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    {
+        let mut ins = tx
+            .prepare(
+                "INSERT INTO requests (project, model, created_at, settled_at, state, reserved,
+                    charged, tokens_in, tokens_out, tokens_cached, tokens_reasoning, generation_id,
+                    charge_source, owner_pid, owner_instance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 0, ?10, ?11, 1, 'bench')",
+            )
+            .unwrap();
+        let projects: Vec<String> = (0..99)
+            .map(|i| format!("/home/dev/project-{i:02}"))
+            .collect();
+        let models = [
+            "anthropic/claude-sonnet-4.5",
+            "mistralai/mistral-medium-3",
+            "openai/gpt-4o",
+        ];
+        let heavy_rows = rows / 10;
+        for i in 0..rows {
+            let (project, created) = if i < heavy_rows {
+                let span = (now - month_start).max(1) as u64;
+                (HEAVY, month_start + rng.below(span) as i64)
+            } else {
+                let p = &projects[rng.below(projects.len() as u64) as usize];
+                (p.as_str(), now - rng.below(365 * DAY_MS as u64) as i64)
+            };
+            let tokens_in = 500 + rng.below(20_000) as i64;
+            let tokens_out = 50 + rng.below(2_000) as i64;
+            let reserved = tokens_in * 3_000_000 + 4_000 * 15_000_000;
+            let charged = tokens_in * 3_000_000 + tokens_out * 15_000_000;
+            let failed = rng.below(50) == 0;
+            ins.execute(params![
+                project,
+                models[rng.below(3) as usize],
+                created,
+                created + 2_000,
+                if failed { "failed" } else { "settled" },
+                reserved,
+                if failed { 0 } else { charged },
+                tokens_in,
+                tokens_out,
+                format!("gen-{i}"),
+                if failed { None } else { Some("usage") },
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    let _: (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    start.elapsed()
+}
+
+struct Stats {
+    mean: Duration,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+fn stats(mut v: Vec<Duration>) -> Stats {
+    v.sort();
+    let pick = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    Stats {
+        mean: v.iter().sum::<Duration>() / v.len() as u32,
+        p50: pick(0.5),
+        p99: pick(0.99),
+        max: *v.last().unwrap(),
+    }
+}
+
+fn line(name: &str, s: &Stats) {
+    println!(
+        "{name:<34} mean {:>7.2} ms   p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms{}",
+        s.mean.as_secs_f64() * 1e3,
+        s.p50.as_secs_f64() * 1e3,
+        s.p99.as_secs_f64() * 1e3,
+        s.max.as_secs_f64() * 1e3,
+        if s.p99 < Duration::from_millis(50) {
+            ""
+        } else {
+            "   (over the 50 ms target)"
+        }
+    );
+}
+
+fn time(iters: usize, mut f: impl FnMut()) -> Stats {
+    let mut t = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t0 = Instant::now();
+        f();
+        t.push(t0.elapsed());
+    }
+    stats(t)
+}
+
+fn main() {
+    let rows = env_usize("FRUGAL_BENCH_ROWS", 1_000_000);
+    let iters = env_usize("FRUGAL_BENCH_ITERS", 50).max(1);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = match std::env::var_os("FRUGAL_BENCH_LEDGER") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => tmp.path().join("ledger.sqlite3"),
+    };
+    if path.exists() {
+        println!("ledger: reusing {}", path.display());
+    } else {
+        drop(Ledger::open(&path).expect("create ledger"));
+        let built = populate(&path, rows);
+        println!(
+            "ledger: {rows} rows (100 projects, 12 months, {} in {HEAVY} this month) built in {:.1} s",
+            rows / 10,
+            built.as_secs_f64()
+        );
+    }
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let ledger = Ledger::open(&path).expect("open");
+    let n: i64 = ledger
+        .connection()
+        .query_row("SELECT COUNT(*) FROM requests", [], |r| r.get(0))
+        .unwrap();
+    println!("ledger: {n} rows, {:.0} MB", size as f64 / 1e6);
+
+    let caps = CapsView {
+        daily: Some(Usd::from_dollars(5)),
+        monthly: Some(Usd::from_dollars(100)),
+        total: Some(Usd::from_dollars(10_000)),
+        per_request: Some(Usd::from_dollars(1)),
+    };
+    let project = ReportRequest {
+        project: Some(HEAVY.into()),
+        all: false,
+        project_caps: caps,
+        global_caps: caps,
+        file_state: "trusted".into(),
+        file_path: Some(format!("{HEAVY}/.frugal.toml")),
+        key_info: KeyInfo::Unknown,
+        width: 80,
+        ..ReportRequest::default()
+    };
+    let all = ReportRequest {
+        all: true,
+        global_caps: caps,
+        ..project.clone()
+    };
+    let clock = SystemClock;
+
+    let t0 = Instant::now();
+    let r = usage::build(&ledger, &clock, &project).unwrap();
+    println!(
+        "first build after open (cold statement cache): {:.2} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let t0 = Instant::now();
+    let a = usage::build(&ledger, &clock, &all).unwrap();
+    println!(
+        "first `all` build: {:.2} ms ({} projects)",
+        t0.elapsed().as_secs_f64() * 1e3,
+        a.json["projects"].as_array().map_or(0, Vec::len)
+    );
+    println!("\n{}\n{}\n", r.title, r.lines.join("\n"));
+
+    println!("timed {iters} runs each:");
+    line(
+        "usage::build (heavy project)",
+        &time(iters, || {
+            std::hint::black_box(usage::build(&ledger, &clock, &project).unwrap());
+        }),
+    );
+    line(
+        "usage::build (all)",
+        &time(iters, || {
+            std::hint::black_box(usage::build(&ledger, &clock, &all).unwrap());
+        }),
+    );
+    line(
+        "Ledger::usage (heavy, 30 days)",
+        &time(iters, || {
+            std::hint::black_box(ledger.usage(Some(HEAVY), &clock, 30).unwrap());
+        }),
+    );
+    line(
+        "Ledger::projects",
+        &time(iters, || {
+            std::hint::black_box(ledger.projects(&clock).unwrap());
+        }),
+    );
+}

@@ -1,0 +1,307 @@
+//! `frugal usage [--project DIR] [--all] [--json] [--data-dir DIR]`: the `:LlmUsage` report
+//! in a terminal, or as JSON for scripts.
+//!
+//! Reads `<data_dir>/ledger.sqlite3` (never creates it). The project is DIR's git root (the
+//! nearest ancestor with a `.git` entry, after resolving symlinks), else DIR itself; without
+//! `--project` and `--all`, the current directory's. The project's `.frugal.toml` is read for
+//! its caps: the person running the CLI is its user, so no trust prompt applies. The CLI knows
+//! no global caps (they live in the user's Neovim setup) and does not call OpenRouter.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{build, CapsView, KeyInfo, ReportRequest};
+use crate::budget::{Ledger, SystemClock};
+
+/// The usage text shown with `--help` and after a bad argument.
+pub const USAGE: &str = "usage: frugal usage [--project DIR] [--all] [--json] [--data-dir DIR]
+
+Shows what frugal.nvim has spent, as :LlmUsage does.
+  --project DIR   the project holding DIR (its git root, else DIR); default: the current directory
+  --all           every project
+  --json          the same report as JSON, for scripts
+  --data-dir DIR  where the ledger is; default: $XDG_DATA_HOME/$NVIM_APPNAME/frugal
+                  (~/.local/share/nvim/frugal), Neovim's stdpath(\"data\") .. \"/frugal\"";
+
+/// The parsed arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Args {
+    /// `--project DIR`.
+    pub project: Option<PathBuf>,
+    /// `--all`.
+    pub all: bool,
+    /// `--json`.
+    pub json: bool,
+    /// `--data-dir DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--help`.
+    pub help: bool,
+}
+
+/// Parses the arguments after `usage`.
+pub fn parse_args(args: &[OsString]) -> Result<Args, String> {
+    let mut out = Args::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        let (flag, inline) = match s.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(OsString::from(v))),
+            _ => (s.to_string(), None),
+        };
+        let mut value = |name: &str| -> Result<PathBuf, String> {
+            match inline.clone().or_else(|| it.next().cloned()) {
+                Some(v) if !v.is_empty() => Ok(PathBuf::from(v)),
+                _ => Err(format!("{name} needs a directory")),
+            }
+        };
+        match flag.as_str() {
+            "--project" | "-p" => out.project = Some(value("--project")?),
+            "--data-dir" => out.data_dir = Some(value("--data-dir")?),
+            "--all" | "-a" if inline.is_none() => out.all = true,
+            "--json" if inline.is_none() => out.json = true,
+            "--help" | "-h" if inline.is_none() => out.help = true,
+            _ => return Err(format!("unknown argument {s:?}")),
+        }
+    }
+    if out.all && out.project.is_some() {
+        return Err("--all and --project exclude each other".into());
+    }
+    Ok(out)
+}
+
+/// Neovim's `stdpath("data") .. "/frugal"`: `$XDG_DATA_HOME/$NVIM_APPNAME/frugal`, with
+/// `XDG_DATA_HOME` defaulting to `~/.local/share` and `NVIM_APPNAME` to `nvim`. `None` without
+/// a home directory.
+pub fn default_data_dir(env: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let set = |k: &str| env(k).filter(|v| !v.is_empty());
+    let base = match set("XDG_DATA_HOME").map(PathBuf::from) {
+        Some(p) if p.is_absolute() => p,
+        _ => PathBuf::from(set("HOME")?).join(".local").join("share"),
+    };
+    let app = set("NVIM_APPNAME").unwrap_or_else(|| "nvim".into());
+    Some(base.join(app).join("frugal"))
+}
+
+/// The project of `dir` as the plugin finds it: the nearest ancestor (or `dir`) holding a
+/// `.git` entry, else `dir`; symlinks resolved first.
+pub fn project_root(dir: &Path) -> std::io::Result<PathBuf> {
+    let dir = dir.canonicalize()?;
+    Ok(dir
+        .ancestors()
+        .find(|d| d.join(".git").symlink_metadata().is_ok())
+        .map(Path::to_path_buf)
+        .unwrap_or(dir))
+}
+
+/// The project file's state and caps, read directly (the CLI's user is the file's user).
+fn read_project_file(root: &Path) -> (String, Option<String>, CapsView) {
+    let file = root.join(".frugal.toml");
+    let shown = file.to_string_lossy().into_owned();
+    if file.symlink_metadata().is_err() {
+        return ("absent".into(), Some(shown), CapsView::default());
+    }
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                format!("invalid: cannot read {shown}: {e}"),
+                Some(shown),
+                CapsView::default(),
+            )
+        }
+    };
+    match crate::project::parse(&shown, &text) {
+        Ok(settings) => (
+            "read by the CLI".into(),
+            Some(shown),
+            settings.budget.map(CapsView::from).unwrap_or_default(),
+        ),
+        Err(msg) => (format!("invalid: {msg}"), Some(shown), CapsView::default()),
+    }
+}
+
+/// Runs `frugal usage` with the arguments after `usage`; returns the exit code (0 shown,
+/// 1 no ledger or a ledger error, 2 bad arguments).
+pub fn run(args: &[OsString]) -> i32 {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    run_with(args, &mut stdout.lock(), &mut stderr.lock())
+}
+
+/// [`run`] writing to the given streams.
+pub fn run_with(args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args = match parse_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = writeln!(err, "frugal usage: {e}\n\n{USAGE}");
+            return 2;
+        }
+    };
+    if args.help {
+        let _ = writeln!(out, "{USAGE}");
+        return 0;
+    }
+    let data_dir = match args
+        .data_dir
+        .clone()
+        .or_else(|| default_data_dir(|k| std::env::var_os(k)))
+    {
+        Some(d) => d,
+        None => {
+            let _ = writeln!(
+                err,
+                "frugal usage: no HOME or XDG_DATA_HOME to find the ledger; use --data-dir\n\n{USAGE}"
+            );
+            return 2;
+        }
+    };
+    let mut req = ReportRequest {
+        key_info: KeyInfo::NotFetched,
+        width: terminal_width(),
+        ..ReportRequest::default()
+    };
+    if args.all {
+        req.all = true;
+    } else {
+        let dir = match args.project.clone() {
+            Some(d) => d,
+            None => match std::env::current_dir() {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = writeln!(err, "frugal usage: no current directory: {e}");
+                    return 2;
+                }
+            },
+        };
+        let root = match project_root(&dir) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "frugal usage: cannot use {} as the project: {e}\n\n{USAGE}",
+                    dir.display()
+                );
+                return 2;
+            }
+        };
+        let (state, file, caps) = read_project_file(&root);
+        req.all = false;
+        req.project = Some(root.to_string_lossy().into_owned());
+        req.file_state = state;
+        req.file_path = file;
+        req.project_caps = caps;
+    }
+    let path = data_dir.join("ledger.sqlite3");
+    if !path.is_file() {
+        let _ = writeln!(err, "no ledger at {} yet", path.display());
+        return 1;
+    }
+    let ledger = match Ledger::open(&path) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(err, "frugal usage: {}: {e}", path.display());
+            return 1;
+        }
+    };
+    let report = match build(&ledger, &SystemClock, &req) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "frugal usage: {e}");
+            return 1;
+        }
+    };
+    let written = if args.json {
+        serde_json::to_string_pretty(&report.json)
+            .map_err(std::io::Error::other)
+            .and_then(|s| writeln!(out, "{s}"))
+    } else {
+        writeln!(out, "{}\n\n{}", report.title, report.lines.join("\n"))
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        // A closed pipe (`frugal usage | head`) is not worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            let _ = writeln!(err, "frugal usage: {e}");
+            1
+        }
+    }
+}
+
+/// `$COLUMNS` when set, else 80.
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c >= 40)
+        .unwrap_or(80)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_arguments() {
+        let a = parse_args(&os(&["--project", "/x", "--json", "--data-dir=/d"])).unwrap();
+        assert_eq!(a.project, Some(PathBuf::from("/x")));
+        assert_eq!(a.data_dir, Some(PathBuf::from("/d")));
+        assert!(a.json && !a.all);
+        assert!(parse_args(&os(&["--all"])).unwrap().all);
+        assert!(parse_args(&os(&["--project"])).is_err());
+        assert!(parse_args(&os(&["--bogus"])).is_err());
+        assert!(parse_args(&os(&["--all", "--project", "/x"])).is_err());
+        assert!(parse_args(&os(&["--json=1"])).is_err());
+    }
+
+    #[test]
+    fn data_dir_follows_xdg_and_appname() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        assert_eq!(
+            default_data_dir(env(&[("HOME", "/home/u")])),
+            Some(PathBuf::from("/home/u/.local/share/nvim/frugal"))
+        );
+        assert_eq!(
+            default_data_dir(env(&[
+                ("HOME", "/home/u"),
+                ("XDG_DATA_HOME", "/data"),
+                ("NVIM_APPNAME", "lazyvim")
+            ])),
+            Some(PathBuf::from("/data/lazyvim/frugal"))
+        );
+        // A relative XDG_DATA_HOME is invalid per the spec and ignored, as Neovim does.
+        assert_eq!(
+            default_data_dir(env(&[("HOME", "/h"), ("XDG_DATA_HOME", "rel")])),
+            Some(PathBuf::from("/h/.local/share/nvim/frugal"))
+        );
+        assert_eq!(default_data_dir(env(&[])), None);
+    }
+
+    #[test]
+    fn finds_the_git_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().canonicalize().unwrap().join("repo");
+        std::fs::create_dir_all(root.join("src/deep")).unwrap();
+        std::fs::create_dir(root.join(".git")).unwrap();
+        assert_eq!(project_root(&root.join("src/deep")).unwrap(), root);
+        let plain = d.path().canonicalize().unwrap().join("plain");
+        std::fs::create_dir(&plain).unwrap();
+        // No .git above a temp dir (normally): the directory itself.
+        if !d.path().ancestors().any(|a| a.join(".git").exists()) {
+            assert_eq!(project_root(&plain).unwrap(), plain);
+        }
+        assert!(project_root(&d.path().join("missing")).is_err());
+    }
+}

@@ -1,0 +1,674 @@
+use super::*;
+use crate::budget::{ChargeSource, Decision, Price, ReserveInput, Settlement};
+use jiff::Zoned;
+
+const TZ: &str = "Europe/Paris";
+
+fn at(s: &str) -> FixedClock {
+    FixedClock::new(format!("{s}[{TZ}]").parse::<Zoned>().unwrap())
+}
+
+fn temp() -> (tempfile::TempDir, Ledger) {
+    let d = tempfile::tempdir().unwrap();
+    let l = Ledger::open(d.path().join("ledger.sqlite3")).unwrap();
+    (d, l)
+}
+
+fn cents(c: i64) -> Usd {
+    Usd(c * 10_000_000_000)
+}
+
+/// Reserves (worst case $0.0011) and, unless `charged` is `None`, settles a request at `when`.
+fn add(l: &mut Ledger, project: &str, model: &str, charged: Option<Usd>, out: u64, when: &str) {
+    let c = at(when);
+    let price = Price {
+        prompt: Usd(1_000_000),
+        completion: Usd(10_000_000),
+        request: Usd::ZERO,
+    };
+    let input = ReserveInput::new(project, model, 100, 100, price);
+    let Decision::Reserved { id, .. } = l.reserve(&input, &c).unwrap() else {
+        panic!("refused")
+    };
+    if let Some(ch) = charged {
+        let mut s = Settlement::charged(ch, ChargeSource::Usage);
+        s.tokens_in = Some(1000);
+        s.tokens_out = Some(out);
+        l.settle(id, s, &c).unwrap();
+    }
+}
+
+fn project_req(p: &str) -> ReportRequest {
+    ReportRequest {
+        project: Some(p.into()),
+        all: false,
+        file_state: "trusted".into(),
+        file_path: Some(format!("{p}/.frugal.toml")),
+        ..ReportRequest::default()
+    }
+}
+
+fn line_with<'a>(r: &'a Report, needle: &str) -> (usize, &'a str) {
+    r.lines
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.contains(needle))
+        .map(|(i, l)| (i, l.as_str()))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{}", r.lines.join("\n")))
+}
+
+fn groups_on(r: &Report, line: usize) -> Vec<(&str, &'static str)> {
+    r.highlights
+        .iter()
+        .filter(|h| h.0 == line)
+        .map(|h| (&r.lines[line][h.1..h.2], h.3))
+        .collect()
+}
+
+/// Every highlight lies on char boundaries of its line and is not empty.
+fn assert_highlights_valid(r: &Report) {
+    for &(line, a, b, g) in &r.highlights {
+        let text = &r.lines[line];
+        assert!(a < b && b <= text.len(), "{g} {a}..{b} on {text:?}");
+        assert!(
+            text.is_char_boundary(a) && text.is_char_boundary(b),
+            "{g} {a}..{b} splits a character of {text:?}"
+        );
+        assert!(g.starts_with("FrugalUsage"));
+    }
+    for l in &r.lines {
+        assert!(text::cells(l) <= r.width);
+        assert_eq!(l.trim_end(), l, "trailing spaces");
+    }
+}
+
+#[test]
+fn money_is_shown_exactly_at_cent_and_sub_cent_amounts() {
+    let (_d, mut l) = temp();
+    let amounts = [
+        ("m/a", Usd(4_200_000_000), "$0.0042"),
+        ("m/b", cents(1), "$0.0100"),
+        ("m/c", cents(99), "$0.9900"),
+        ("m/d", cents(100), "$1.00"),
+        ("m/e", cents(1235), "$12.35"),
+    ];
+    for (m, u, _) in amounts {
+        add(&mut l, "/p", m, Some(u), 10, "2025-06-15T10:00:00+02:00");
+    }
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
+    for (m, u, shown) in amounts {
+        assert_eq!(u.to_string(), shown);
+        let (_, line) = line_with(&r, m);
+        assert!(line.trim_end().ends_with(shown), "{line:?}");
+        let j = r.json["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["model"] == m)
+            .unwrap();
+        assert_eq!(j["cost"]["text"], shown);
+        assert_eq!(j["cost"]["picos"], u.0);
+    }
+    let total = cents(1435) + Usd(4_200_000_000);
+    assert_eq!(total.to_string(), "$14.35");
+    assert!(line_with(&r, "  total ").1.contains("$14.35"));
+    assert_eq!(r.json["spend"]["total"]["counted"]["picos"], total.0);
+    assert_highlights_valid(&r);
+}
+
+#[test]
+fn bars_and_percentages() {
+    let cap = cents(100);
+    assert_eq!(text::percent(Usd::ZERO, cap), (0, text::Level::Normal));
+    assert_eq!(text::percent(cents(50), cap), (50, text::Level::Normal));
+    assert_eq!(text::percent(cents(80), cap), (80, text::Level::Warn));
+    assert_eq!(
+        text::percent(cents(100) - Usd(1), cap),
+        (99, text::Level::Warn)
+    );
+    assert_eq!(text::percent(cents(100), cap), (100, text::Level::Over));
+    assert_eq!(text::percent(cents(130), cap), (130, text::Level::Over));
+    assert_eq!(
+        text::percent(Usd::ZERO, Usd::ZERO),
+        (100, text::Level::Over)
+    );
+    assert_eq!(text::bar_fill(Usd::ZERO, cap, 20), 0);
+    assert_eq!(text::bar_fill(cents(50), cap, 20), 10);
+    assert_eq!(text::bar_fill(cents(100) - Usd(1), cap, 20), 19);
+    assert_eq!(text::bar_fill(cents(100), cap, 20), 20);
+    assert_eq!(text::bar_fill(cents(130), cap, 20), 20);
+
+    // In the report: nothing today (0 %), half the month (50 %), the total over its cap.
+    let (_d, mut l) = temp();
+    add(
+        &mut l,
+        "/p",
+        "m/a",
+        Some(cents(250)),
+        10,
+        "2025-06-02T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/p",
+        "m/a",
+        Some(cents(300)),
+        10,
+        "2025-05-02T10:00:00+02:00",
+    );
+    let mut req = project_req("/p");
+    req.project_caps = CapsView {
+        daily: Some(cents(100)),
+        monthly: Some(cents(500)),
+        total: Some(cents(500)),
+        per_request: None,
+    };
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &req).unwrap();
+    let (i, today) = line_with(&r, "today");
+    assert!(
+        today.contains(&format!("{}   0%", "░".repeat(20))),
+        "{today}"
+    );
+    assert!(groups_on(&r, i).contains(&(&"░".repeat(20)[..], hl::BAR_EMPTY)));
+    let (i, month) = line_with(&r, "this month");
+    assert!(
+        month.contains(&format!("{}{}  50%", "█".repeat(10), "░".repeat(10))),
+        "{month}"
+    );
+    assert!(groups_on(&r, i).contains(&(&"█".repeat(10)[..], hl::BAR_FILL)));
+    let (i, total) = line_with(&r, "  total");
+    assert!(
+        total.contains(&format!("{} 110%", "█".repeat(20))),
+        "{total}"
+    );
+    let g = groups_on(&r, i);
+    assert!(g.contains(&(&"█".repeat(20)[..], hl::OVER)), "{g:?}");
+    assert!(g.contains(&("110%", hl::OVER)), "{g:?}");
+    assert_eq!(r.json["spend"]["total"]["percent"], 110);
+    assert_eq!(r.json["spend"]["total"]["level"], "over");
+    assert_eq!(r.json["spend"]["month"]["level"], "ok");
+    assert_highlights_valid(&r);
+
+    // No cap: no bar.
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
+    let (_, today) = line_with(&r, "today");
+    assert!(today.ends_with("no cap") && !today.contains('░'), "{today}");
+    assert_eq!(r.json["spend"]["today"]["cap"], Value::Null);
+}
+
+#[test]
+fn periods_follow_the_local_calendar() {
+    let (_d, mut l) = temp();
+    // Yesterday 23:59 local: not today. The last minute of May: not this month.
+    add(
+        &mut l,
+        "/p",
+        "m/a",
+        Some(cents(1)),
+        1,
+        "2025-05-31T23:59:00+02:00",
+    );
+    add(
+        &mut l,
+        "/p",
+        "m/a",
+        Some(cents(2)),
+        2,
+        "2025-06-01T00:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/p",
+        "m/a",
+        Some(cents(4)),
+        4,
+        "2025-06-14T23:59:00+02:00",
+    );
+    add(
+        &mut l,
+        "/p",
+        "m/a",
+        Some(cents(8)),
+        8,
+        "2025-06-15T00:00:00+02:00",
+    );
+    add(&mut l, "/p", "m/a", None, 0, "2025-06-15T09:00:00+02:00");
+    let r = build(&l, &at("2025-06-15T23:59:59+02:00"), &project_req("/p")).unwrap();
+    let s = &r.json["spend"];
+    let inflight = Usd(1_100_000_000);
+    assert_eq!(s["today"]["spent"]["picos"], cents(8).0);
+    assert_eq!(s["today"]["reserved"]["picos"], inflight.0);
+    assert_eq!(s["today"]["completion_tokens"], 8);
+    assert_eq!(s["month"]["counted"]["picos"], (cents(14) + inflight).0);
+    assert_eq!(s["total"]["counted"]["picos"], (cents(15) + inflight).0);
+    assert_eq!(s["total"]["reserved"]["text"], "$0.0011");
+    let (_, reserved) = line_with(&r, "reserved");
+    assert!(reserved.contains("$0.0011"), "{reserved}");
+    // On the 1st of July, June is last month.
+    let r = build(&l, &at("2025-07-01T00:00:00+02:00"), &project_req("/p")).unwrap();
+    assert_eq!(r.json["spend"]["month"]["counted"]["picos"], 0);
+    assert_eq!(r.json["spend"]["today"]["counted"]["picos"], 0);
+    // Seen from New York, 2025-06-15T00:00+02:00 is still the 14th.
+    let ny = FixedClock::new(
+        "2025-06-14T20:00:00-04:00[America/New_York]"
+            .parse()
+            .unwrap(),
+    );
+    let r = build(&l, &ny, &project_req("/p")).unwrap();
+    assert_eq!(
+        r.json["spend"]["today"]["counted"]["picos"],
+        (cents(4) + cents(8)).0
+    );
+}
+
+#[test]
+fn models_are_sorted_by_cost() {
+    let (_d, mut l) = temp();
+    add(
+        &mut l,
+        "/p",
+        "b/mid",
+        Some(cents(5)),
+        100,
+        "2025-06-15T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/p",
+        "a/cheap",
+        Some(cents(1)),
+        100,
+        "2025-06-15T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/p",
+        "c/dear",
+        Some(cents(9)),
+        100,
+        "2025-06-15T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/p",
+        "a/cheap",
+        Some(cents(2)),
+        50,
+        "2025-06-15T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/q",
+        "z/other",
+        Some(cents(90)),
+        1,
+        "2025-06-15T10:00:00+02:00",
+    );
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
+    let names: Vec<_> = r.json["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["model"].as_str().unwrap(),
+                m["requests"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(names, vec![("c/dear", 1), ("b/mid", 1), ("a/cheap", 2)]);
+    let (h, _) = line_with(&r, "Models (all time)");
+    assert!(r.lines[h + 1].starts_with("  c/dear"));
+    assert!(r.lines[h + 3].starts_with("  a/cheap"));
+    let cheap = &r.lines[h + 3];
+    // requests, prompt tokens, completion tokens, cost.
+    let cols: Vec<_> = cheap.split_whitespace().collect();
+    assert_eq!(cols, vec!["a/cheap", "2", "2,000", "150", "$0.0300"]);
+}
+
+#[test]
+fn sparkline_names_the_max_day() {
+    let (_d, mut l) = temp();
+    add(
+        &mut l,
+        "/p",
+        "m",
+        Some(cents(70)),
+        1,
+        "2025-06-03T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/p",
+        "m",
+        Some(cents(10)),
+        1,
+        "2025-06-15T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/p",
+        "m",
+        Some(Usd(1)),
+        1,
+        "2025-06-14T10:00:00+02:00",
+    );
+    // 31 days ago: outside the sparkline.
+    add(
+        &mut l,
+        "/p",
+        "m",
+        Some(cents(500)),
+        1,
+        "2025-05-15T10:00:00+02:00",
+    );
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
+    let (i, line) = line_with(&r, "max ");
+    let spark: String = line.trim_start().chars().take(30).collect();
+    let mut expect = ['▁'; 30];
+    expect[29 - 12] = '█'; // June 3rd
+    expect[28] = '▂'; // a picodollar is still something
+    expect[29] = '▂'; // ⌈10/70 × 7⌉ = 1 → ▂
+    assert_eq!(spark, expect.iter().collect::<String>());
+    assert!(line.ends_with("max $0.7000 on 2025-06-03"), "{line}");
+    let g = groups_on(&r, i);
+    assert!(g.contains(&("█", hl::SPARK)), "{g:?}");
+    assert!(g.contains(&("▂▂", hl::SPARK)), "{g:?}");
+    assert!(g
+        .iter()
+        .any(|(t, grp)| *grp == hl::DIM && t.starts_with("▁▁")));
+    assert_eq!(r.json["daily"].as_array().unwrap().len(), 30);
+    assert_eq!(r.json["daily"][0]["date"], "2025-05-17");
+    assert_eq!(r.json["daily"][29]["date"], "2025-06-15");
+    assert_eq!(r.json["daily_max"]["date"], "2025-06-03");
+    assert_eq!(text::spark(Usd::ZERO, cents(1)), '▁');
+    assert_eq!(text::spark(cents(1), cents(1)), '█');
+    assert_eq!(text::spark(cents(1), cents(2)), '▅');
+    assert_eq!(text::spark(cents(6), cents(7)), '▇');
+    assert_highlights_valid(&r);
+
+    let (_d2, l2) = temp();
+    let r = build(&l2, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
+    assert!(line_with(&r, "nothing spent").1.contains(&"▁".repeat(30)));
+    assert_eq!(r.json["daily_max"], Value::Null);
+    assert!(line_with(&r, "no requests yet").0 > 0);
+}
+
+#[test]
+fn footprint_from_completion_tokens() {
+    let f = FootprintFactors::default();
+    assert!((400.0 * f.gco2e_per_token - 1.14).abs() < 1e-12);
+    assert!((400.0 * f.ml_water_per_token - 45.0).abs() < 1e-12);
+    assert!(f.source.contains("Mistral"));
+    let (_d, mut l) = temp();
+    add(
+        &mut l,
+        "/p",
+        "m",
+        Some(cents(1)),
+        400,
+        "2025-06-15T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/p",
+        "m",
+        Some(cents(1)),
+        3600,
+        "2025-06-01T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/p",
+        "m",
+        Some(cents(1)),
+        36000,
+        "2025-01-01T10:00:00+01:00",
+    );
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
+    let fp = &r.json["footprint"];
+    assert_eq!(fp["today"]["completion_tokens"], 400);
+    assert!((fp["today"]["gco2e"].as_f64().unwrap() - 1.14).abs() < 1e-9);
+    assert!((fp["today"]["ml_water"].as_f64().unwrap() - 45.0).abs() < 1e-9);
+    assert!((fp["month"]["gco2e"].as_f64().unwrap() - 11.4).abs() < 1e-9);
+    assert!((fp["total"]["ml_water"].as_f64().unwrap() - 4500.0).abs() < 1e-6);
+    let cols = |needle: &str| -> Vec<String> {
+        line_with(&r, needle)
+            .1
+            .split("  ")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(cols("CO2e"), vec!["CO2e", "1.14 g", "11.4 g", "114 g"]);
+    assert_eq!(
+        cols("water"),
+        vec!["water", "45.0 mL", "450 mL", "4,500 mL"]
+    );
+    assert_eq!(
+        cols("completion tokens"),
+        vec!["completion tokens", "400", "4,000", "40,000"]
+    );
+    assert!(line_with(&r, "factors: Mistral").0 > 0);
+
+    // Other factors, named.
+    let mut req = project_req("/p");
+    req.footprint = FootprintFactors {
+        gco2e_per_token: 0.01,
+        ml_water_per_token: 1.0,
+        source: "my own estimate".into(),
+    };
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &req).unwrap();
+    assert!(line_with(&r, "factors: my own estimate").0 > 0);
+    assert_eq!(r.json["footprint"]["today"]["gco2e"], 4.0);
+}
+
+#[test]
+fn multibyte_text_keeps_highlight_columns_right() {
+    let (_d, mut l) = temp();
+    let p = "/home/zoé/プロジェクト";
+    add(
+        &mut l,
+        p,
+        "mistralai/mistral-médium",
+        Some(cents(80)),
+        1,
+        "2025-06-15T10:00:00+02:00",
+    );
+    let mut req = project_req(p);
+    req.project_caps.daily = Some(cents(100));
+    req.key_info = KeyInfo::Known {
+        label: "sk-or-v1-…é".into(),
+        limit: Some(10.0),
+        limit_remaining: Some(1.5),
+        limit_reset: Some("monthly".into()),
+        usage: 8.5,
+        usage_daily: 0.8,
+        usage_monthly: 8.5,
+    };
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &req).unwrap();
+    assert_highlights_valid(&r);
+    let (i, first) = line_with(&r, "Project");
+    assert_eq!(first, format!("Project  {p}"));
+    assert_eq!(groups_on(&r, i), vec![("Project", hl::LABEL)]);
+    let (i, today) = line_with(&r, "today");
+    let g = groups_on(&r, i);
+    assert!(g.contains(&(&"█".repeat(16)[..], hl::WARN)), "{g:?}");
+    assert!(g.contains(&(&"░".repeat(4)[..], hl::BAR_EMPTY)), "{g:?}");
+    assert!(g.contains(&("80%", hl::WARN)), "{g:?}");
+    // The byte column of the bar is past the 3-byte characters before it.
+    let start = r
+        .highlights
+        .iter()
+        .find(|h| h.0 == i && h.3 == hl::WARN)
+        .unwrap()
+        .1;
+    assert_eq!(&today[start..start + 3], "█");
+    assert_eq!(r.title, "frugal usage: プロジェクト");
+    let (i, _) = line_with(&r, "remaining");
+    assert!(groups_on(&r, i).contains(&("$1.50", hl::WARN)));
+    assert!(line_with(&r, "usage")
+        .1
+        .contains("today $0.8000 · month $8.50 · all time $8.50"));
+    assert!(line_with(&r, "limit")
+        .1
+        .contains("$10.00 · remaining $1.50 · resets monthly"));
+    assert_eq!(r.json["key"]["limit"]["text"], "$10.00");
+    assert_eq!(r.json["key"]["status"], "known");
+    // Widths are display cells: the Japanese characters count twice.
+    let (_, first) = line_with(&r, "Project");
+    assert_eq!(text::cells(first), 9 + 10 + 12);
+}
+
+#[test]
+fn key_and_file_states() {
+    let (_d, l) = temp();
+    let c = at("2025-06-15T12:00:00+02:00");
+    let mut req = project_req("/p");
+    for (key, shown, status) in [
+        (KeyInfo::Unknown, "OpenRouter key  …", "unknown"),
+        (
+            KeyInfo::Unreachable,
+            "OpenRouter key  unreachable",
+            "unreachable",
+        ),
+        (
+            KeyInfo::NotFetched,
+            "OpenRouter key  not fetched by the CLI",
+            "not_fetched",
+        ),
+    ] {
+        req.key_info = key;
+        let r = build(&l, &c, &req).unwrap();
+        line_with(&r, shown);
+        assert_eq!(r.json["key"]["status"], status);
+    }
+    for (state, shown) in [
+        ("trusted", "trusted"),
+        ("untrusted", "untrusted, ignored: open it and run :trust"),
+        ("absent", "none (no .frugal.toml"),
+        (
+            "invalid: /p/.frugal.toml line 3: bad",
+            "invalid: /p/.frugal.toml line 3: bad",
+        ),
+        ("read by the CLI", "read by the CLI"),
+    ] {
+        req.file_state = state.into();
+        let r = build(&l, &c, &req).unwrap();
+        let (i, _) = line_with(&r, shown);
+        assert_eq!(r.json["file"]["state"], state);
+        if state == "untrusted" {
+            assert!(groups_on(&r, i).iter().any(|g| g.1 == hl::WARN));
+        }
+        if state.starts_with("invalid") {
+            assert!(groups_on(&r, i).iter().any(|g| g.1 == hl::OVER));
+        }
+        assert_highlights_valid(&r);
+    }
+    req.project = None;
+    assert!(matches!(build(&l, &c, &req), Err(LedgerError::Invalid(_))));
+}
+
+#[test]
+fn all_view_lists_projects_by_total() {
+    let (_d, mut l) = temp();
+    add(
+        &mut l,
+        "/small",
+        "m",
+        Some(cents(1)),
+        1,
+        "2025-06-15T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/big",
+        "m",
+        Some(cents(300)),
+        1,
+        "2025-04-15T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/big",
+        "m",
+        Some(cents(20)),
+        1,
+        "2025-06-15T10:00:00+02:00",
+    );
+    add(
+        &mut l,
+        "/mid",
+        "m",
+        Some(cents(50)),
+        1,
+        "2025-06-10T10:00:00+02:00",
+    );
+    let mut req = ReportRequest {
+        global_caps: CapsView {
+            monthly: Some(cents(100)),
+            ..CapsView::default()
+        },
+        ..ReportRequest::default()
+    };
+    req.width = 80;
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &req).unwrap();
+    assert_eq!(r.title, "frugal usage: all projects");
+    assert_eq!(r.json["view"], "all");
+    let names: Vec<_> = r.json["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["project"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["/big", "/mid", "/small"]);
+    let (h, _) = line_with(&r, "Projects");
+    let big: Vec<_> = r.lines[h + 1].split_whitespace().collect();
+    assert_eq!(big, vec!["/big", "$0.2000", "$0.2000", "$3.20", "2"]);
+    // The global monthly cap: 71 % of $1.00.
+    let (_, month) = line_with(&r, "this month");
+    let words: Vec<_> = month.split_whitespace().collect();
+    assert_eq!(
+        words,
+        vec![
+            "this",
+            "month",
+            "$0.7100",
+            "of",
+            "$1.00",
+            "██████████████░░░░░░",
+            "71%"
+        ]
+    );
+    assert_eq!(r.json["global"]["month"]["percent"], 71);
+    assert_eq!(r.json["spend"]["month"]["percent"], 71);
+    assert_highlights_valid(&r);
+}
+
+#[test]
+fn narrow_and_wide_widths() {
+    let (_d, mut l) = temp();
+    add(
+        &mut l,
+        "/p",
+        "some-provider/a-very-long-model-name-that-goes-on-and-on",
+        Some(cents(3)),
+        1,
+        "2025-06-15T10:00:00+02:00",
+    );
+    for w in [0, 40, 60, 100] {
+        let mut req = project_req("/p");
+        req.width = w;
+        req.project_caps.daily = Some(cents(10));
+        let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &req).unwrap();
+        assert_highlights_valid(&r);
+        let w = if w == 0 { DEFAULT_WIDTH } else { w };
+        for line in &r.lines {
+            assert!(text::cells(line) <= w.max(60), "{w}: {line:?}");
+        }
+        let (_, model) = line_with(&r, "some-provid");
+        assert_eq!(model.contains('…'), w < 100, "{model}");
+        line_with(&r, "  completion tokens ");
+    }
+}

@@ -1,0 +1,181 @@
+//! `:LlmUsage` and the statusline on the backend side: the report is built here from the ledger
+//! (lines + highlight ranges); the shim only displays it.
+
+use crate::config::Config;
+use crate::gate::effective_caps;
+use crate::project::{FileState, ProjectInput, ProjectSettings};
+use crate::state::State;
+use crate::ui::UiEvent;
+use crate::usage::{self, FootprintFactors, KeyInfo, Report, ReportRequest};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long `GET /key` figures are reused, and how long the fetch may take.
+const KEY_TTL: Duration = Duration::from_secs(60);
+const KEY_TIMEOUT: Duration = Duration::from_millis(2500);
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct UsageArgs {
+    #[serde(default)]
+    pub project: Option<ProjectInput>,
+    #[serde(default)]
+    pub all: bool,
+    #[serde(default)]
+    pub width: usize,
+    #[serde(default)]
+    pub token: u64,
+}
+
+fn settings_of(p: &ProjectInput) -> (ProjectSettings, String) {
+    match (&p.state, &p.content) {
+        (FileState::Trusted, Some(text)) => match crate::project::parse(&p.file, text) {
+            Ok(s) => (s, "trusted".into()),
+            Err(e) => (ProjectSettings::default(), format!("invalid: {e}")),
+        },
+        (FileState::Trusted, None) => (ProjectSettings::default(), "trusted".into()),
+        (state, _) => (ProjectSettings::default(), state.as_str().into()),
+    }
+}
+
+fn key_info_now(state: &State) -> Option<KeyInfo> {
+    let slot = state.key_info.lock().ok()?;
+    let (at, data) = slot.as_ref()?;
+    if at.elapsed() > KEY_TTL {
+        return None;
+    }
+    Some(match data {
+        Some(d) => KeyInfo::Known {
+            label: d.label.clone(),
+            limit: d.limit,
+            limit_remaining: d.limit_remaining,
+            limit_reset: d.limit_reset.clone(),
+            usage: d.usage,
+            usage_daily: d.usage_daily,
+            usage_monthly: d.usage_monthly,
+        },
+        None => KeyInfo::Unreachable,
+    })
+}
+
+fn request_for(cfg: &Config, args: &UsageArgs, key_info: KeyInfo) -> Result<ReportRequest, String> {
+    let (settings, file_state, file_path) = match &args.project {
+        Some(p) => {
+            let (s, st) = settings_of(p);
+            (s, st, Some(p.file.clone()))
+        }
+        None => (ProjectSettings::default(), "absent".into(), None),
+    };
+    let caps = effective_caps(cfg, &settings)?;
+    Ok(ReportRequest {
+        project: args.project.as_ref().map(|p| p.root.clone()),
+        all: args.all || args.project.is_none(),
+        project_caps: caps.project.into(),
+        global_caps: caps.global.into(),
+        file_state,
+        file_path,
+        key_info,
+        footprint: cfg
+            .footprint
+            .as_ref()
+            .map(|f| FootprintFactors {
+                gco2e_per_token: f.gco2e_per_token,
+                ml_water_per_token: f.ml_water_per_token,
+                source: f.source.clone(),
+            })
+            .unwrap_or_default(),
+        width: args.width,
+    })
+}
+
+/// The report as the shim wants it.
+pub fn report_json(r: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "ok": true,
+        "title": r.title,
+        "lines": r.lines,
+        "highlights": r.highlights.iter().map(|(l, a, b, g)| serde_json::json!([l, a, b, g])).collect::<Vec<_>>(),
+        "width": r.width,
+        "data": r.json,
+    })
+}
+
+async fn build(state: &Arc<State>, req: ReportRequest) -> Result<Report, String> {
+    state
+        .ledger(move |l, clock| usage::build(l, clock, &req))
+        .await
+}
+
+/// Builds the report now from what is known; when the key's figures are stale, fetches them in
+/// the background and sends the window a fresh report once they are in (never a wait).
+pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<serde_json::Value, String> {
+    let cfg = state.config();
+    let cached = key_info_now(state);
+    let stale = cached.is_none();
+    let req = request_for(&cfg, &args, cached.unwrap_or(KeyInfo::Unknown))?;
+    let started = Instant::now();
+    let report = build(state, req).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "usage report built"
+    );
+    if stale {
+        let state = state.clone();
+        tokio::spawn(async move {
+            fetch_key_info(&state).await;
+            let cfg = state.config();
+            let info = key_info_now(&state).unwrap_or(KeyInfo::Unreachable);
+            let Ok(req) = request_for(&cfg, &args, info) else {
+                return;
+            };
+            match build(&state, req).await {
+                Ok(r) => state.send_ui(UiEvent::Usage {
+                    token: args.token,
+                    report: report_json(&r),
+                }),
+                Err(e) => tracing::warn!("usage report: {e}"),
+            }
+        });
+    }
+    Ok(report_json(&report))
+}
+
+async fn fetch_key_info(state: &Arc<State>) {
+    let cfg = state.config();
+    let data = match cfg.api_key.resolve().await {
+        Ok(key) => match state.client().key_info(&key, KEY_TIMEOUT).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::info!("key info unavailable: {e}");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::info!("key info unavailable: {e}");
+            None
+        }
+    };
+    if let Ok(mut slot) = state.key_info.lock() {
+        *slot = Some((Instant::now(), data));
+    }
+}
+
+/// `$0.42/$1.00 today` when a daily cap applies, `$0.42 today` otherwise.
+pub async fn status(state: &Arc<State>, project: ProjectInput) {
+    let cfg = state.config();
+    let (settings, _) = settings_of(&project);
+    let daily = effective_caps(&cfg, &settings)
+        .ok()
+        .and_then(|c| c.project.daily);
+    let root = project.root.clone();
+    let r = root.clone();
+    match state.ledger(move |l, clock| l.spend(Some(&r), clock)).await {
+        Ok(spend) => {
+            let text = match daily {
+                Some(cap) => format!("{}/{} today", spend.today, cap),
+                None => format!("{} today", spend.today),
+            };
+            state.send_ui(UiEvent::Status { root, text });
+        }
+        Err(e) => tracing::warn!("status: {e}"),
+    }
+}
