@@ -8,127 +8,14 @@
 //! The spec asks for `reserve` under 1 ms at a million rows; the figures include the WAL fsync
 //! of `synchronous=FULL`, so they depend on the disk as much as on the code.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use frugal::budget::{
     Caps, ChargeSource, Decision, Ledger, Price, ReserveInput, Settlement, SystemClock, Usd,
 };
-use rusqlite::{params, Connection};
 
-const HEAVY: &str = "/home/dev/heavy-project";
-const DAY_MS: i64 = 86_400_000;
-
-/// Deterministic xorshift: the same ledger on every run.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-/// Inserts `rows` rows in one transaction through a plain connection (the triggers keep the
-/// rollups as they would in use).
-fn populate(path: &std::path::Path, rows: usize) -> Duration {
-    let start = Instant::now();
-    let mut conn = Connection::open(path).expect("open");
-    conn.pragma_update(None, "synchronous", "OFF").unwrap();
-    let tx = conn.transaction().unwrap();
-    let now = jiff::Timestamp::now().as_millisecond();
-    let month_start = {
-        let z = jiff::Zoned::now();
-        frugal::budget::month_bounds(&z).0
-    };
-    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
-    {
-        let mut ins = tx
-            .prepare(
-                "INSERT INTO requests (project, model, created_at, settled_at, state, reserved,
-                    charged, tokens_in, tokens_out, tokens_cached, tokens_reasoning, generation_id,
-                    charge_source, owner_pid, owner_instance)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 0, ?10, ?11, 1, 'bench')",
-            )
-            .unwrap();
-        let projects: Vec<String> = (0..99)
-            .map(|i| format!("/home/dev/project-{i:02}"))
-            .collect();
-        let models = [
-            "anthropic/claude-sonnet-4.5",
-            "mistralai/mistral-medium-3",
-            "openai/gpt-4o",
-        ];
-        let heavy_rows = rows / 10;
-        for i in 0..rows {
-            let (project, created) = if i < heavy_rows {
-                let span = (now - month_start).max(1) as u64;
-                (HEAVY, month_start + rng.below(span) as i64)
-            } else {
-                let p = &projects[rng.below(projects.len() as u64) as usize];
-                (p.as_str(), now - rng.below(365 * DAY_MS as u64) as i64)
-            };
-            let tokens_in = 500 + rng.below(20_000) as i64;
-            let tokens_out = 50 + rng.below(2_000) as i64;
-            let reserved = tokens_in * 3_000_000 + 4_000 * 15_000_000;
-            let charged = tokens_in * 3_000_000 + tokens_out * 15_000_000;
-            let failed = rng.below(50) == 0;
-            ins.execute(params![
-                project,
-                models[rng.below(3) as usize],
-                created,
-                created + 2_000,
-                if failed { "failed" } else { "settled" },
-                reserved,
-                if failed { 0 } else { charged },
-                tokens_in,
-                tokens_out,
-                format!("gen-{i}"),
-                if failed { None } else { Some("usage") },
-            ])
-            .unwrap();
-        }
-    }
-    tx.commit().unwrap();
-    // Fold the bulk WAL into the file now, not during the first timed request.
-    let _: (i64, i64, i64) = conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .unwrap();
-    drop(conn);
-    // Built with synchronous=OFF: flush it now so that the first timed fsync does not pay for
-    // 250 MB of dirty pages.
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .unwrap();
-    start.elapsed()
-}
-
-struct Stats {
-    mean: Duration,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-}
-
-fn stats(mut v: Vec<Duration>) -> Stats {
-    v.sort();
-    let pick = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
-    Stats {
-        mean: v.iter().sum::<Duration>() / v.len() as u32,
-        p50: pick(0.5),
-        p99: pick(0.99),
-        max: *v.last().unwrap(),
-    }
-}
+mod shared;
+use shared::{env_usize, populate, stats, Stats, HEAVY};
 
 fn line(name: &str, s: &Stats) {
     println!(

@@ -369,11 +369,7 @@ async fn sigkilled_backend_leaves_a_reservation_the_next_start_reconciles() {
     })
     .await;
     let pid = n.backend_pid().await.unwrap();
-    assert!(std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
+    kill9(pid);
     n.wait_event("FrugalEditFailed").await;
     wait_dead(pid).await;
     assert_eq!(

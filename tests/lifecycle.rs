@@ -45,7 +45,7 @@ async fn killed_backend_is_reported_once_and_restarted_by_the_next_command() {
     n.wait_event("FrugalEditDone").await;
     n.cmd("LlmReject!").await;
     let pid = n.backend_pid().await.expect("running");
-    unsafe_kill(pid);
+    kill9(pid);
     let (msg, level) = n.wait_notify("backend stopped").await;
     assert!(msg.contains("frugal.log"), "names the log: {msg}");
     assert_eq!(level, 3);
@@ -82,7 +82,7 @@ async fn backend_killed_mid_stream_fails_the_edit() {
         .wait_until("the request", |s| s.chat_requests().len() == 1)
         .await;
     let pid = n.backend_pid().await.expect("running");
-    unsafe_kill(pid);
+    kill9(pid);
     let failed = n.wait_event("FrugalEditFailed").await;
     assert_eq!(field(&failed, "reason").as_str(), Some("stream"));
     assert_eq!(n.lines().await, SRC);
@@ -191,12 +191,4 @@ async fn checkhealth_reports_an_invalid_project_file_and_an_unreachable_endpoint
     assert!(text.contains("monthly_usd"), "{text}");
     assert!(text.contains("answered 500"), "{text}");
     n.quit().await;
-}
-
-fn unsafe_kill(pid: u32) {
-    let st = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
 }

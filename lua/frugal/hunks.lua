@@ -176,12 +176,31 @@ local function undo_break(buf)
   end)
 end
 
+--- The hunks an accept or reject acts on: all of the buffer's, or the one under the cursor.
+--- Nil (after telling why) when there are none.
 ---@param opts { all: boolean, buf: integer|nil }
-function M.accept(opts)
+---@return integer|nil buf, frugal.Hunk[]|nil hunks
+local function targets(opts)
   local buf = (opts.buf == nil or opts.buf == 0) and vim.api.nvim_get_current_buf() or opts.buf
   local list = H.by_buf[buf]
   if not list or #list == 0 then
     return notify("no proposed hunk in this buffer", vim.log.levels.WARN)
+  end
+  if opts.all then
+    return buf, vim.list_slice(list)
+  end
+  local hunk = M.at(buf, vim.api.nvim_win_get_cursor(0)[1] - 1)
+  if not hunk then
+    return notify("no hunk under the cursor (]h / [h jump to one)", vim.log.levels.WARN)
+  end
+  return buf, { hunk }
+end
+
+---@param opts { all: boolean, buf: integer|nil }
+function M.accept(opts)
+  local buf, hunks = targets(opts)
+  if not buf or not hunks then
+    return
   end
   if require("frugal.edit").streaming(buf) then
     -- The answer may still break off, withdrawing its hunks: nothing is applied half-way.
@@ -191,47 +210,20 @@ function M.accept(opts)
     return notify("this buffer is not modifiable ('modifiable' is off)", vim.log.levels.ERROR)
   end
   undo_break(buf)
-  if opts.all then
-    local failed = {}
-    for _, h in ipairs(vim.list_slice(list)) do
-      local ok, err = apply(buf, h)
-      if not ok then
-        table.insert(failed, err)
-      end
-    end
-    for _, err in ipairs(failed) do
+  for _, h in ipairs(hunks) do
+    local ok, err = apply(buf, h)
+    if not ok then
       notify(err, vim.log.levels.WARN)
     end
-    return
-  end
-  local hunk = M.at(buf, vim.api.nvim_win_get_cursor(0)[1] - 1)
-  if not hunk then
-    return notify("no hunk under the cursor (]h / [h jump to one)", vim.log.levels.WARN)
-  end
-  local ok, err = apply(buf, hunk)
-  if not ok then
-    notify(err, vim.log.levels.WARN)
   end
 end
 
 ---@param opts { all: boolean, buf: integer|nil }
 function M.reject(opts)
-  local buf = (opts.buf == nil or opts.buf == 0) and vim.api.nvim_get_current_buf() or opts.buf
-  local list = H.by_buf[buf]
-  if not list or #list == 0 then
-    return notify("no proposed hunk in this buffer", vim.log.levels.WARN)
+  local buf, hunks = targets(opts)
+  for _, h in ipairs(hunks or {}) do
+    remove(buf, h)
   end
-  if opts.all then
-    for _, h in ipairs(vim.list_slice(list)) do
-      remove(buf, h)
-    end
-    return
-  end
-  local hunk = M.at(buf, vim.api.nvim_win_get_cursor(0)[1] - 1)
-  if not hunk then
-    return notify("no hunk under the cursor (]h / [h jump to one)", vim.log.levels.WARN)
-  end
-  remove(buf, hunk)
 end
 
 --- Withdraws every hunk an edit proposed (it failed or was cancelled).

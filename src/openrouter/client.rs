@@ -133,87 +133,92 @@ pub struct Generation {
 }
 
 impl Client {
-    /// Looks a generation up. `Ok(None)` on 404: OpenRouter does not know it yet (or at all).
-    pub async fn generation(&self, key: &ApiKey, id: &str) -> Result<Option<Generation>, ApiError> {
-        let resp = self
+    /// `GET {path}` with the key (none for public endpoints), within `timeout`. `Ok(None)` on
+    /// 404; a success body is returned as text.
+    async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        key: Option<&ApiKey>,
+        timeout: Duration,
+    ) -> Result<Option<(u16, String)>, ApiError> {
+        let none = ApiKey::new(String::new());
+        let k = key.unwrap_or(&none);
+        let mut req = self
             .http
-            .get(format!("{}/generation", self.base_url))
-            .query(&[("id", id)])
-            .bearer_auth(key.expose())
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| transport_error(&e, key))?;
-        let status = resp.status();
-        if status.as_u16() == 404 {
+            .get(format!("{}{path}", self.base_url))
+            .query(query)
+            .timeout(timeout);
+        if let Some(key) = key {
+            req = req.bearer_auth(key.expose());
+        }
+        let resp = req.send().await.map_err(|e| transport_error(&e, k))?;
+        let status = resp.status().as_u16();
+        if status == 404 {
             return Ok(None);
         }
-        let text = resp.text().await.map_err(|e| transport_error(&e, key))?;
-        if !status.is_success() {
-            return Err(error_from_body(status.as_u16(), &text, key));
+        let text = resp.text().await.map_err(|e| transport_error(&e, k))?;
+        if !(200..300).contains(&status) {
+            return Err(error_from_body(status, &text, k));
         }
+        Ok(Some((status, text)))
+    }
+
+    /// Reads `{"data": …}`, naming `what` when it cannot.
+    fn data<T: serde::de::DeserializeOwned>(
+        status: u16,
+        text: &str,
+        what: &str,
+    ) -> Result<T, ApiError> {
         #[derive(serde::Deserialize)]
-        struct Body {
-            data: Generation,
+        struct Body<T> {
+            data: T,
         }
-        serde_json::from_str::<Body>(&text)
-            .map(|b| Some(b.data))
+        serde_json::from_str::<Body<T>>(text)
+            .map(|b| b.data)
             .map_err(|e| ApiError {
-                status: Some(status.as_u16()),
+                status: Some(status),
                 code: None,
-                message: format!("unreadable generation stats: {e}"),
+                message: format!("unreadable {what}: {e}"),
                 error_type: None,
                 maybe_sent: false,
             })
+    }
+
+    /// Looks a generation up. `Ok(None)` on 404: OpenRouter does not know it yet (or at all).
+    pub async fn generation(&self, key: &ApiKey, id: &str) -> Result<Option<Generation>, ApiError> {
+        match self
+            .get(
+                "/generation",
+                &[("id", id)],
+                Some(key),
+                Duration::from_secs(10),
+            )
+            .await?
+        {
+            Some((status, text)) => Self::data(status, &text, "generation stats").map(Some),
+            None => Ok(None),
+        }
     }
 
     /// `GET /key`: the key's own usage and limit. Short timeout: it decorates `:LlmUsage`,
     /// which must never wait on it.
     pub async fn key_info(&self, key: &ApiKey, timeout: Duration) -> Result<KeyData, ApiError> {
-        let resp = self
-            .http
-            .get(format!("{}/key", self.base_url))
-            .bearer_auth(key.expose())
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e, key))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| transport_error(&e, key))?;
-        if !status.is_success() {
-            return Err(error_from_body(status.as_u16(), &text, key));
+        match self.get("/key", &[], Some(key), timeout).await? {
+            Some((status, text)) => Self::data(status, &text, "key info"),
+            None => Err(error_from_body(404, "", key)),
         }
-        #[derive(serde::Deserialize)]
-        struct Body {
-            data: KeyData,
-        }
-        serde_json::from_str::<Body>(&text)
-            .map(|b| b.data)
-            .map_err(|e| ApiError {
-                status: Some(status.as_u16()),
-                code: None,
-                message: format!("unreadable key info: {e}"),
-                error_type: None,
-                maybe_sent: false,
-            })
     }
 
-    /// `GET /models`, the raw body (the caller caches it as is).
+    /// `GET /models`, the raw body (the caller caches it as is). Public: sent without the key.
     pub async fn models(&self) -> Result<String, ApiError> {
-        let none = ApiKey::new(String::new());
-        let resp = self
-            .http
-            .get(format!("{}/models", self.base_url))
-            .timeout(Duration::from_secs(15))
-            .send()
-            .await
-            .map_err(|e| transport_error(&e, &none))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| transport_error(&e, &none))?;
-        if !status.is_success() {
-            return Err(error_from_body(status.as_u16(), &text, &none));
+        match self
+            .get("/models", &[], None, Duration::from_secs(15))
+            .await?
+        {
+            Some((_, text)) => Ok(text),
+            None => Err(error_from_body(404, "", &ApiKey::new(String::new()))),
         }
-        Ok(text)
     }
 }
 

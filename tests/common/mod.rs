@@ -520,6 +520,15 @@ pub fn alive(pid: u32) -> bool {
             .unwrap_or(true)
 }
 
+/// SIGKILL, as a crash would.
+pub fn kill9(pid: u32) {
+    let st = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(st.success(), "kill -9 {pid}");
+}
+
 pub async fn wait_dead(pid: u32) {
     let end = Instant::now() + DEADLINE;
     while alive(pid) {
