@@ -308,13 +308,7 @@ async fn warn_at_notifies_once_per_period() {
 #[tokio::test]
 async fn cancelled_stream_is_reconciled_through_generation() {
     let server = FakeOpenRouter::start().await;
-    server.push(
-        "/chat/completions",
-        Reply::sse(vec![
-            Part::Bytes(chunk("<<<<<<< SEARCH\n").into_bytes()),
-            Part::Hang,
-        ]),
-    );
+    server.push("/chat/completions", Reply::hanging());
     server.push(
         "/generation",
         Reply::json(
@@ -354,13 +348,7 @@ async fn cancelled_stream_is_reconciled_through_generation() {
 #[tokio::test]
 async fn sigkilled_backend_leaves_a_reservation_the_next_start_reconciles() {
     let server = FakeOpenRouter::start().await;
-    server.push(
-        "/chat/completions",
-        Reply::sse(vec![
-            Part::Bytes(chunk("<<<<<<< SEARCH\n").into_bytes()),
-            Part::Hang,
-        ]),
-    );
+    server.push("/chat/completions", Reply::hanging());
     let (mut n, dir) = start(&server, "{}").await;
     n.open("a.py", SRC).await;
     n.cmd("LlmEdit bump").await;

@@ -612,13 +612,7 @@ async fn large_file_sends_bounded_context_and_lands_right() {
 #[tokio::test]
 async fn closing_the_buffer_mid_stream_cancels_the_request() {
     let server = FakeOpenRouter::start().await;
-    server.push(
-        "/chat/completions",
-        Reply::sse(vec![
-            Part::Bytes(chunk("<<<<<<< SEARCH\n").into_bytes()),
-            Part::Hang,
-        ]),
-    );
+    server.push("/chat/completions", Reply::hanging());
     let mut n = Nvim::start(&server.url).await;
     n.open("m.lua", SRC).await;
     n.cmd("LlmEdit x").await;

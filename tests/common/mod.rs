@@ -51,6 +51,14 @@ impl Reply {
         }
     }
 
+    /// An answer that starts a block, then keeps the connection open until the client leaves.
+    pub fn hanging() -> Reply {
+        Reply::sse(vec![
+            Part::Bytes(chunk("<<<<<<< SEARCH\n").into_bytes()),
+            Part::Hang,
+        ])
+    }
+
     pub fn json(status: u16, body: &str) -> Reply {
         Reply {
             status,
