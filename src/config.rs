@@ -41,6 +41,9 @@ pub struct Config {
     pub min_useful_tokens: u32,
     /// Footprint factors for `:LlmUsage` (defaults: Mistral's published figures).
     pub footprint: Option<FootprintSpec>,
+    /// Bad caps in `setup()`: every request is refused until they are fixed (a cap that could
+    /// not be read must not become no cap).
+    pub config_errors: Vec<String>,
 }
 
 /// `setup({ footprint = { gco2e_per_token, ml_water_per_token, source } })`.
@@ -69,6 +72,7 @@ impl Default for Config {
             max_price: true,
             min_useful_tokens: 512,
             footprint: None,
+            config_errors: Vec::new(),
         }
     }
 }
@@ -154,7 +158,13 @@ impl KeySpec {
                 if !out.status.success() {
                     return Err(KeyError::CmdFailed(format!("exit status {}", out.status)));
                 }
-                let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                // The first line: `pass show` and friends print notes after the secret.
+                let key = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .unwrap_or("")
+                    .to_string();
                 if key.is_empty() {
                     return Err(KeyError::CmdEmpty);
                 }
@@ -185,7 +195,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(k.expose(), "sk-or-v1-abc");
-        let k = KeySpec("cmd:printf 'sk-or-v1-cmd\\n'".into())
+        let k = KeySpec("cmd:printf 'sk-or-v1-cmd\\nurl: openrouter.ai\\n'".into())
             .resolve()
             .await
             .unwrap();

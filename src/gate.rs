@@ -119,6 +119,12 @@ pub async fn send(
     mut out: Outbound,
 ) -> Result<Sent<impl Stream<Item = ChatEvent>>, Failure> {
     let cfg = state.config();
+    if let Some(e) = cfg.config_errors.first() {
+        return Err(Failure::new(
+            Reason::Config,
+            format!("refused, nothing sent: {e} (in your frugal setup())"),
+        ));
+    }
     let p = &out.project;
     let model = out.request.model.clone();
     let key = key_for(&cfg, p).await?;
@@ -151,9 +157,9 @@ pub async fn send(
 
     // Price from the catalogue.
     let catalogue = state.catalogue().await;
-    let price = match catalogue.as_ref() {
+    let (price, list_price) = match catalogue.as_ref() {
         Some(c) => match c.get(&model) {
-            Some(info) => info.price,
+            Some(info) => (info.price, info.list_price),
             None => {
                 let near = c.suggest(&model);
                 return Err(Failure::new(
@@ -165,7 +171,7 @@ pub async fn send(
                 ));
             }
         },
-        None => None,
+        None => (None, None),
     };
     if price.is_none() && capped {
         return Err(Failure::new(
@@ -179,8 +185,10 @@ pub async fn send(
     let reserve_price = price.unwrap_or_default();
 
     // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
-    // The reservation runs in a task of its own: if this edit is cancelled while the ledger
-    // works, nobody receives the reservation, and the task releases it (nothing was sent).
+    // The reservation runs in a task of its own and comes back as a `Ticket`: if this edit is
+    // cancelled while the ledger works, or before the request leaves, the ticket is dropped
+    // unsent and releases the reservation (nothing was sent).
+    let slot = state.ledger_slot();
     let decision = {
         let root = p.root.clone();
         let model = model.clone();
@@ -189,9 +197,11 @@ pub async fn send(
         let bound = out.prompt_bound;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let st = state.clone();
+        let key = key.clone();
         tokio::spawn(async move {
-            let d = st
-                .ledger(move |l, clock| {
+            let project = root.clone();
+            let d = slot
+                .run(st.clock.clone(), move |l, clock| {
                     let mut input =
                         ReserveInput::new(&root, &model, bound, max_tokens, reserve_price);
                     input.min_useful_tokens = min_useful;
@@ -200,16 +210,40 @@ pub async fn send(
                     l.reserve(&input, clock)
                 })
                 .await;
-            if let Err(Ok(Decision::Reserved { id, .. })) = tx.send(d) {
-                let _ = st.ledger(move |l, clock| l.fail(id, clock)).await;
-            }
+            let outcome = d.map(|d| match d {
+                Decision::Refused(r) => Err(r),
+                Decision::Reserved {
+                    id,
+                    max_tokens,
+                    worst_case,
+                    lowered_from,
+                } => Ok((
+                    Ticket {
+                        state: st.clone(),
+                        slot,
+                        id: Some(id),
+                        sent: false,
+                        key,
+                        generation_id: None,
+                        price: reserve_price,
+                        reserved: worst_case,
+                        project,
+                        project_budget,
+                        global_budget,
+                    },
+                    max_tokens,
+                    lowered_from,
+                )),
+            });
+            // A receiver gone drops the outcome here, and with it the unsent ticket.
+            let _ = tx.send(outcome);
         });
         rx.await
             .map_err(|_| Failure::new(Reason::Budget, "the reservation was lost".into()))?
             .map_err(|e| Failure::new(Reason::Budget, format!("{e}; nothing was sent")))?
     };
-    let (id, max_tokens, worst_case) = match decision {
-        Decision::Refused(r) => {
+    let (mut ticket, max_tokens) = match decision {
+        Err(r) => {
             // Point at where this cap was set: the project file, or the user's setup().
             let from_file = match r.cap {
                 CapKind::Daily => file_budget.daily.is_some(),
@@ -224,26 +258,24 @@ pub async fn send(
                 format!("refused, nothing sent: {}", r.message(file)),
             ));
         }
-        Decision::Reserved {
-            id,
-            max_tokens,
-            worst_case,
-            lowered_from,
-        } => {
+        Ok((ticket, max_tokens, lowered_from)) => {
             if let Some(from) = lowered_from {
                 state.notify(
                     2,
-                    format!("max_tokens lowered from {from} to {max_tokens} so the answer fits the budget (worst case {worst_case})"),
+                    format!(
+                        "max_tokens lowered from {from} to {max_tokens} so the answer fits the budget (worst case {})",
+                        ticket.reserved
+                    ),
                 );
             }
-            (id, max_tokens, worst_case)
+            (ticket, max_tokens)
         }
     };
     out.request.max_tokens = max_tokens;
 
     // Routing: never a pricier provider than the price the worst case used; privacy.
     let mut provider = serde_json::Map::new();
-    if let Some(pr) = price.filter(|pr| !pr.is_free() && cfg.max_price) {
+    if let Some(pr) = list_price.filter(|pr| !pr.is_free() && cfg.max_price) {
         provider.insert(
             "max_price".into(),
             serde_json::json!({
@@ -263,18 +295,9 @@ pub async fn send(
         out.request.provider = Some(serde_json::Value::Object(provider));
     }
 
-    let mut ticket = Ticket {
-        state: state.clone(),
-        id: Some(id),
-        key: key.clone(),
-        generation_id: None,
-        price: reserve_price,
-        reserved: worst_case,
-        project: p.root.clone(),
-        project_budget,
-        global_budget,
-    };
-    tracing::info!(project = %p.root, %model, max_tokens, reserved = %worst_case, "sending chat request");
+    tracing::info!(project = %p.root, %model, max_tokens, reserved = %ticket.reserved, "sending chat request");
+    // From here the request may reach the server: a dropped ticket is reconciled, not released.
+    ticket.sent = true;
     match state.client().stream_chat(&key, &out.request).await {
         Ok((generation_id, stream)) => {
             if let Some(g) = generation_id {
@@ -289,8 +312,8 @@ pub async fn send(
         }
         Err(e) if !e.maybe_sent => {
             // Refused with a status, or never connected: nothing was generated or billed.
-            ticket.id = None;
-            let _ = state.ledger(move |l, clock| l.fail(id, clock)).await;
+            ticket.sent = false;
+            drop(ticket);
             Err(Failure::new(Reason::Http, e.to_string()))
         }
         Err(e) => {
@@ -306,8 +329,13 @@ pub async fn send(
 /// (cancel, cut stream, error) it is reconciled through `GET /generation` in the background.
 pub struct Ticket {
     state: Arc<State>,
+    /// The ledger the reservation is in (even if `data_dir` changes meanwhile).
+    slot: Arc<crate::state::LedgerSlot>,
     /// `None` once settled.
     id: Option<RequestId>,
+    /// Whether the request may have left: a dropped unsent ticket releases its reservation, a
+    /// sent one is reconciled.
+    sent: bool,
     key: ApiKey,
     generation_id: Option<String>,
     price: Price,
@@ -326,13 +354,20 @@ impl Ticket {
         if let Some(id) = self.id {
             let g = gid.to_string();
             if let Err(e) = self
-                .state
-                .ledger(move |l, _| l.set_generation_id(id, &g))
+                .slot
+                .run(self.state.clock.clone(), move |l, _| {
+                    l.set_generation_id(id, &g)
+                })
                 .await
             {
                 tracing::warn!("{e}");
             }
         }
+    }
+
+    /// The key this request uses, to redact provider text that might echo it.
+    pub fn key(&self) -> ApiKey {
+        self.key.clone()
     }
 
     /// Settles with the usage chunk; returns the charge in USD.
@@ -362,8 +397,10 @@ impl Ticket {
             source,
         };
         match self
-            .state
-            .ledger(move |l, clock| l.settle(id, s, clock))
+            .slot
+            .run(self.state.clock.clone(), move |l, clock| {
+                l.settle(id, s, clock)
+            })
             .await
         {
             Ok(()) => {
@@ -391,10 +428,23 @@ impl Drop for Ticket {
             return;
         };
         let state = self.state.clone();
+        let slot = self.slot.clone();
+        if !self.sent {
+            // Never left: nothing can have been billed.
+            rt.spawn(async move {
+                if let Err(e) = slot
+                    .run(state.clock.clone(), move |l, c| l.fail(id, c))
+                    .await
+                {
+                    tracing::warn!("{e}");
+                }
+            });
+            return;
+        }
         let gid = self.generation_id.take();
         let keys = vec![self.key.clone()];
         let reserved = self.reserved;
-        rt.spawn(async move { reconcile(&state, id, gid, &keys, reserved).await });
+        rt.spawn(async move { reconcile(&state, &slot, id, gid, &keys, reserved).await });
     }
 }
 
@@ -404,6 +454,7 @@ impl Drop for Ticket {
 /// lookup keeps failing, the reservation stays counted in full until the next start.
 pub async fn reconcile(
     state: &Arc<State>,
+    slot: &Arc<crate::state::LedgerSlot>,
     id: RequestId,
     generation_id: Option<String>,
     keys: &[ApiKey],
@@ -411,8 +462,10 @@ pub async fn reconcile(
 ) {
     let Some(gid) = generation_id else {
         let s = Settlement::charged(reserved, ChargeSource::Estimate);
-        if let Err(e) = state
-            .ledger(move |l, clock| l.reconcile(id, s, clock))
+        if let Err(e) = slot
+            .run(state.clock.clone(), move |l, clock| {
+                l.reconcile(id, s, clock)
+            })
             .await
         {
             tracing::warn!("{e}");
@@ -442,8 +495,10 @@ pub async fn reconcile(
                             ChargeSource::Estimate
                         },
                     };
-                    match state
-                        .ledger(move |l, clock| l.reconcile(id, s, clock))
+                    match slot
+                        .run(state.clock.clone(), move |l, clock| {
+                            l.reconcile(id, s, clock)
+                        })
                         .await
                     {
                         Ok(()) => {
@@ -495,12 +550,14 @@ pub async fn reconcile_orphans(state: Arc<State>) {
         count = orphans.len(),
         "reconciling reservations left by a backend that stopped"
     );
+    let slot = state.ledger_slot();
     for o in orphans {
         let state = state.clone();
         let keys = keys.clone();
-        tokio::spawn(
-            async move { reconcile(&state, o.id, o.generation_id, &keys, o.reserved).await },
-        );
+        let slot = slot.clone();
+        tokio::spawn(async move {
+            reconcile(&state, &slot, o.id, o.generation_id, &keys, o.reserved).await
+        });
     }
 }
 

@@ -93,54 +93,58 @@ impl Handler {
         Ok(map(vec![("ok", Value::from(true))]))
     }
 
-    /// The catalogue for `:LlmModel`: `{ models = { {id, name, prompt_per_m, completion_per_m,
-    /// free, priced} … } }`, filtered by the project's allow-list when given.
+    /// The catalogue for `:LlmModel`: `{ ok, models = { {id, name, prompt_per_m,
+    /// completion_per_m, free, priced} … }, filtered, project_default }`, filtered by the
+    /// project's allow-list. Never waits on the network: without any catalogue at hand it
+    /// answers `{ ok = false, pending = true }` and sends the list later as a `models` event
+    /// with the caller's `token`.
     async fn models(&self, args: Vec<Value>) -> Result<Value, Value> {
-        let project: Option<crate::project::ProjectInput> = args
+        #[derive(serde::Deserialize)]
+        struct Args {
+            #[serde(default)]
+            project: Option<crate::project::ProjectInput>,
+            #[serde(default)]
+            token: u64,
+        }
+        let args: Args = args
             .into_iter()
             .next()
-            .filter(|v| !v.is_nil())
-            .and_then(|v| rmpv::ext::from_value(v).ok());
-        let allow = match project {
+            .and_then(|v| rmpv::ext::from_value(v).ok())
+            .unwrap_or(Args {
+                project: None,
+                token: 0,
+            });
+        let settings = match args.project {
             Some(crate::project::ProjectInput {
                 state: crate::project::FileState::Trusted,
                 content: Some(text),
                 file,
                 ..
             }) => match crate::project::parse(&file, &text) {
-                Ok(s) => s.allow,
+                Ok(s) => s,
                 Err(e) => return Ok(refusal(e)),
             },
-            _ => None,
+            _ => crate::project::ProjectSettings::default(),
         };
-        let Some(cat) = self.state.catalogue().await else {
-            return Ok(refusal(
-                "the model catalogue could not be fetched (offline and no cache yet)".into(),
-            ));
-        };
-        let models: Vec<serde_json::Value> = cat
-            .models
-            .iter()
-            .filter(|m| {
-                allow
-                    .as_ref()
-                    .is_none_or(|a| crate::project::allowed(&m.id, a))
-            })
-            .map(|m| {
-                let per_m = |u: crate::budget::Usd| u.to_f64() * 1_000_000.0;
-                serde_json::json!({
-                    "id": m.id,
-                    "name": m.name,
-                    "priced": m.price.is_some(),
-                    "free": m.price.is_some_and(|p| p.is_free()),
-                    "prompt_per_m": m.price.map(|p| per_m(p.prompt)),
-                    "completion_per_m": m.price.map(|p| per_m(p.completion)),
-                })
-            })
-            .collect();
-        Ok(json_to_msgpack(
-            serde_json::json!({ "ok": true, "models": models, "filtered": allow.is_some() }),
-        ))
+        if let Some(cat) = self.state.catalogue_at_hand().await {
+            return Ok(json_to_msgpack(model_list(&cat, &settings)));
+        }
+        let state = self.state.clone();
+        let token = args.token;
+        tokio::spawn(async move {
+            let list = match state.catalogue().await {
+                Some(cat) => model_list(&cat, &settings),
+                None => serde_json::json!({
+                    "ok": false,
+                    "message": "the model catalogue could not be fetched (offline, or base_url wrong?) and none is cached yet",
+                }),
+            };
+            state.send_ui(UiEvent::Models { token, list });
+        });
+        Ok(map(vec![
+            ("ok", Value::from(false)),
+            ("pending", Value::from(true)),
+        ]))
     }
 
     /// For `:checkhealth frugal`: the ledger, the endpoint, and the project file's validity.
@@ -324,4 +328,34 @@ pub fn json_to_msgpack(v: serde_json::Value) -> Value {
                 .collect(),
         ),
     }
+}
+
+/// The picker's list: plain catalogue prices per million tokens.
+fn model_list(
+    cat: &crate::openrouter::catalogue::Catalogue,
+    settings: &crate::project::ProjectSettings,
+) -> serde_json::Value {
+    let allow = settings.allow.as_ref();
+    let per_m = |u: crate::budget::Usd| u.to_f64() * 1_000_000.0;
+    let models: Vec<serde_json::Value> = cat
+        .models
+        .iter()
+        .filter(|m| allow.is_none_or(|a| crate::project::allowed(&m.id, a)))
+        .map(|m| {
+            serde_json::json!({
+                "id": m.id,
+                "name": m.name,
+                "priced": m.list_price.is_some(),
+                "free": m.list_price.is_some_and(|p| p.is_free()),
+                "prompt_per_m": m.list_price.map(|p| per_m(p.prompt)),
+                "completion_per_m": m.list_price.map(|p| per_m(p.completion)),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "ok": true,
+        "models": models,
+        "filtered": allow.is_some(),
+        "project_default": settings.default_model,
+    })
 }

@@ -10,25 +10,30 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
 
+pub type KeyInfoCache = HashMap<
+    String,
+    (
+        std::time::Instant,
+        Option<crate::openrouter::client::KeyData>,
+    ),
+>;
+
 pub struct State {
     config: RwLock<Arc<Config>>,
     client: RwLock<Client>,
     /// Edits in flight, by the shim's id, so `cancel` can abort them.
     edits: Mutex<HashMap<u64, (i64, AbortHandle)>>,
     ui: UnboundedSender<UiEvent>,
-    /// Opened on first use in `data_dir`; used from blocking threads only.
-    ledger: Arc<Mutex<Option<Ledger>>>,
+    /// The ledger of the current `data_dir`, opened on first use. A request in flight keeps
+    /// the slot it reserved in, so a `data_dir` change never settles it in another file.
+    ledger: RwLock<Arc<LedgerSlot>>,
     catalogue: tokio::sync::Mutex<Option<Arc<Catalogue>>>,
     /// Whether a background catalogue refresh is running.
     refreshing: Arc<std::sync::atomic::AtomicBool>,
     pub clock: Arc<dyn Clock>,
-    /// `GET /key` figures and when they were fetched (`None` inside: unreachable).
-    pub key_info: Mutex<
-        Option<(
-            std::time::Instant,
-            Option<crate::openrouter::client::KeyData>,
-        )>,
-    >,
+    /// `GET /key` figures by key source (`env:…`/`cmd:…`) and when they were fetched (`None`
+    /// inside: unreachable).
+    pub key_info: Mutex<KeyInfoCache>,
 }
 
 impl State {
@@ -40,11 +45,13 @@ impl State {
             client: RwLock::new(client),
             edits: Mutex::new(HashMap::new()),
             ui,
-            ledger: Arc::new(Mutex::new(None)),
+            ledger: RwLock::new(Arc::new(LedgerSlot::new(
+                Config::default().data_dir.join("ledger.sqlite3"),
+            ))),
             catalogue: tokio::sync::Mutex::new(None),
             refreshing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             clock: Arc::new(SystemClock),
-            key_info: Mutex::new(None),
+            key_info: Mutex::new(HashMap::new()),
         }
     }
 
@@ -61,9 +68,11 @@ impl State {
         if let Ok(mut c) = self.config.write() {
             *c = Arc::new(config);
         }
-        if moved {
-            if let Ok(mut l) = self.ledger.lock() {
-                *l = None;
+        if moved || self.ledger_slot().path != self.config().data_dir.join("ledger.sqlite3") {
+            if let Ok(mut l) = self.ledger.write() {
+                *l = Arc::new(LedgerSlot::new(
+                    self.config().data_dir.join("ledger.sqlite3"),
+                ));
             }
             if let Ok(mut c) = self.catalogue.try_lock() {
                 *c = None;
@@ -87,31 +96,22 @@ impl State {
         self.send_ui(UiEvent::Notify { level, message });
     }
 
-    /// Runs `f` on the ledger in a blocking thread (SQLite waits on locks and fsyncs).
+    /// The ledger slot of the current `data_dir`.
+    pub fn ledger_slot(&self) -> Arc<LedgerSlot> {
+        self.ledger.read().map(|l| l.clone()).unwrap_or_else(|_| {
+            Arc::new(LedgerSlot::new(
+                self.config().data_dir.join("ledger.sqlite3"),
+            ))
+        })
+    }
+
+    /// Runs `f` on the current ledger in a blocking thread (SQLite waits on locks and fsyncs).
     pub async fn ledger<T, F>(&self, f: F) -> Result<T, String>
     where
         T: Send + 'static,
         F: FnOnce(&mut Ledger, &dyn Clock) -> Result<T, LedgerError> + Send + 'static,
     {
-        let ledger = self.ledger.clone();
-        let clock = self.clock.clone();
-        let path = self.config().data_dir.join("ledger.sqlite3");
-        tokio::task::spawn_blocking(move || {
-            let mut guard = ledger
-                .lock()
-                .map_err(|_| "the ledger lock is poisoned".to_string())?;
-            if guard.is_none() {
-                let opened = Ledger::open(&path)
-                    .map_err(|e| format!("cannot open the ledger {}: {e}", path.display()))?;
-                *guard = Some(opened);
-            }
-            let Some(l) = guard.as_mut() else {
-                return Err("the ledger is not open".to_string());
-            };
-            f(l, clock.as_ref()).map_err(|e| format!("ledger {}: {e}", path.display()))
-        })
-        .await
-        .map_err(|e| format!("ledger task failed: {e}"))?
+        self.ledger_slot().run(self.clock.clone(), f).await
     }
 
     /// The catalogue: from memory, else the disk cache, else fetched now. A stale one is
@@ -142,6 +142,21 @@ impl State {
                 None
             }
         }
+    }
+
+    /// The catalogue in memory or on disk, stale or not, without touching the network (a
+    /// stale one starts a background refresh).
+    pub async fn catalogue_at_hand(self: &Arc<Self>) -> Option<Arc<Catalogue>> {
+        let mut slot = self.catalogue.lock().await;
+        if slot.is_none() {
+            *slot = Catalogue::load(&self.config().data_dir).map(Arc::new);
+        }
+        let c = slot.clone()?;
+        drop(slot);
+        if c.is_stale() {
+            self.refresh_catalogue_in_background();
+        }
+        Some(c)
     }
 
     async fn fetch_catalogue(&self) -> Result<Arc<Catalogue>, String> {
@@ -199,5 +214,46 @@ impl State {
             h.abort();
             buf
         })
+    }
+}
+
+/// One ledger file and its connection, opened on first use.
+pub struct LedgerSlot {
+    pub path: std::path::PathBuf,
+    conn: Arc<Mutex<Option<Ledger>>>,
+}
+
+impl LedgerSlot {
+    pub fn new(path: std::path::PathBuf) -> Self {
+        LedgerSlot {
+            path,
+            conn: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Runs `f` on this ledger in a blocking thread.
+    pub async fn run<T, F>(&self, clock: Arc<dyn Clock>, f: F) -> Result<T, String>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Ledger, &dyn Clock) -> Result<T, LedgerError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| "the ledger lock is poisoned".to_string())?;
+            if guard.is_none() {
+                let opened = Ledger::open(&path)
+                    .map_err(|e| format!("cannot open the ledger {}: {e}", path.display()))?;
+                *guard = Some(opened);
+            }
+            let Some(l) = guard.as_mut() else {
+                return Err("the ledger is not open".to_string());
+            };
+            f(l, clock.as_ref()).map_err(|e| format!("ledger {}: {e}", path.display()))
+        })
+        .await
+        .map_err(|e| format!("ledger task failed: {e}"))?
     }
 }

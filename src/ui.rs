@@ -74,6 +74,8 @@ pub enum UiEvent {
         token: u64,
         report: serde_json::Value,
     },
+    /// The `:LlmModel` list that was not at hand when asked for.
+    Models { token: u64, list: serde_json::Value },
     /// The statusline text of a project.
     Status { root: String, text: String },
     /// A message for `vim.notify` (levels as `vim.log.levels`: 2 info, 3 warn, 4 error).

@@ -1,7 +1,7 @@
 //! `:LlmUsage` and the statusline on the backend side: the report is built here from the ledger
 //! (lines + highlight ranges); the shim only displays it.
 
-use crate::config::Config;
+use crate::config::{Config, KeySpec};
 use crate::gate::effective_caps;
 use crate::project::{FileState, ProjectInput, ProjectSettings};
 use crate::state::State;
@@ -37,9 +37,19 @@ fn settings_of(p: &ProjectInput) -> (ProjectSettings, String) {
     }
 }
 
-fn key_info_now(state: &State) -> Option<KeyInfo> {
-    let slot = state.key_info.lock().ok()?;
-    let (at, data) = slot.as_ref()?;
+/// The key a project uses: a name from the user's `keys` when its file picks one.
+fn key_spec(cfg: &Config, settings: &ProjectSettings) -> KeySpec {
+    settings
+        .key_name
+        .as_ref()
+        .and_then(|n| cfg.keys.get(n))
+        .unwrap_or(&cfg.api_key)
+        .clone()
+}
+
+fn key_info_now(state: &State, spec: &KeySpec) -> Option<KeyInfo> {
+    let cache = state.key_info.lock().ok()?;
+    let (at, data) = cache.get(&spec.0)?;
     if at.elapsed() > KEY_TTL {
         return None;
     }
@@ -57,14 +67,19 @@ fn key_info_now(state: &State) -> Option<KeyInfo> {
     })
 }
 
-fn request_for(cfg: &Config, args: &UsageArgs, key_info: KeyInfo) -> Result<ReportRequest, String> {
-    let (settings, file_state, file_path) = match &args.project {
+/// The project's settings, its file state and path.
+fn project_of(args: &UsageArgs) -> (ProjectSettings, String, Option<String>) {
+    match &args.project {
         Some(p) => {
             let (s, st) = settings_of(p);
             (s, st, Some(p.file.clone()))
         }
         None => (ProjectSettings::default(), "absent".into(), None),
-    };
+    }
+}
+
+fn request_for(cfg: &Config, args: &UsageArgs, key_info: KeyInfo) -> Result<ReportRequest, String> {
+    let (settings, file_state, file_path) = project_of(args);
     let caps = effective_caps(cfg, &settings)?;
     Ok(ReportRequest {
         project: args.project.as_ref().map(|p| p.root.clone()),
@@ -109,7 +124,8 @@ async fn build(state: &Arc<State>, req: ReportRequest) -> Result<Report, String>
 /// the background and sends the window a fresh report once they are in (never a wait).
 pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<serde_json::Value, String> {
     let cfg = state.config();
-    let cached = key_info_now(state);
+    let spec = key_spec(&cfg, &project_of(&args).0);
+    let cached = key_info_now(state, &spec);
     let stale = cached.is_none();
     let req = request_for(&cfg, &args, cached.unwrap_or(KeyInfo::Unknown))?;
     let started = Instant::now();
@@ -121,9 +137,9 @@ pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<serde_json::Va
     if stale {
         let state = state.clone();
         tokio::spawn(async move {
-            fetch_key_info(&state).await;
+            fetch_key_info(&state, &spec).await;
             let cfg = state.config();
-            let info = key_info_now(&state).unwrap_or(KeyInfo::Unreachable);
+            let info = key_info_now(&state, &spec).unwrap_or(KeyInfo::Unreachable);
             let Ok(req) = request_for(&cfg, &args, info) else {
                 return;
             };
@@ -139,9 +155,8 @@ pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<serde_json::Va
     Ok(report_json(&report))
 }
 
-async fn fetch_key_info(state: &Arc<State>) {
-    let cfg = state.config();
-    let data = match cfg.api_key.resolve().await {
+async fn fetch_key_info(state: &Arc<State>, spec: &KeySpec) {
+    let data = match spec.resolve().await {
         Ok(key) => match state.client().key_info(&key, KEY_TIMEOUT).await {
             Ok(d) => Some(d),
             Err(e) => {
@@ -154,8 +169,8 @@ async fn fetch_key_info(state: &Arc<State>) {
             None
         }
     };
-    if let Ok(mut slot) = state.key_info.lock() {
-        *slot = Some((Instant::now(), data));
+    if let Ok(mut cache) = state.key_info.lock() {
+        cache.insert(spec.0.clone(), (Instant::now(), data));
     }
 }
 

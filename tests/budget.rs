@@ -513,7 +513,11 @@ async fn llm_model_picker_shows_prices_and_honours_the_allow_list() {
     let pick = "local out = {} vim.ui.select = function(items, opts, cb) for _, it in ipairs(items) do table.insert(out, opts.format_item(it)) end cb(items[#items]) end return out";
     n.lua(&format!("_G.frugal_items = (function() {pick} end)()"))
         .await;
+    // No catalogue yet: the backend fetches it without blocking the editor, then the picker opens.
     n.cmd("LlmModel").await;
+    n.wait_notify("fetching OpenRouter's model catalogue").await;
+    n.wait_notify("model for this session: openrouter/auto")
+        .await;
     let items = n.lua("return _G.frugal_items").await;
     let items: Vec<&str> = items
         .as_array()
@@ -600,5 +604,30 @@ async fn project_picks_a_named_key_only_from_the_users_keys() {
         .unwrap()
         .contains("\"nosuch\""));
     assert_eq!(server.chat_requests().len(), 1);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn a_misspelt_cap_in_setup_blocks_requests_instead_of_lifting_caps() {
+    let server = FakeOpenRouter::start().await;
+    let (mut n, dir) = start(&server, "{}").await;
+    n.lua("require('frugal').setup({ base_url = vim.env.FRUGAL_URL, binary = vim.env.FRUGAL_BIN, budget = { daily_usd = 1, monthly = 5 } })").await;
+    let (msg, _) = n
+        .wait_notify("setup key budget has an unknown field \"monthly\"")
+        .await;
+    assert!(
+        msg.contains("no request is sent until it is fixed"),
+        "{msg}"
+    );
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("config"));
+    assert!(field(&failed, "message")
+        .as_str()
+        .unwrap()
+        .contains("\"monthly\""));
+    assert!(server.chat_requests().is_empty());
+    assert!(rows(&dir).is_empty());
     n.quit().await;
 }

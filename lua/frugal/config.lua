@@ -173,14 +173,21 @@ end
 ---@type frugal.Config
 M.options = M.defaults()
 
---- Merges `opts` over the defaults. Bad keys are dropped with one warning each, naming the key.
+--- Bad caps from the last `setup()`: the backend refuses every request until they are fixed
+--- (a cap that could not be read must not become no cap).
+---@type string[]
+M.errors = {}
+
+--- Merges `opts` over the defaults. Bad keys are dropped with one warning each, naming the key;
+--- bad caps are also returned as errors.
 ---@param opts table|nil
----@return frugal.Config, string[] warnings
+---@return frugal.Config, string[] warnings, string[] errors
 function M.resolve(opts)
   local out = M.defaults()
   local warnings = {}
+  local errors = {}
   if opts ~= nil and type(opts) ~= "table" then
-    return out, { ("setup() takes a table, got %s"):format(type(opts)) }
+    return out, { ("setup() takes a table, got %s"):format(type(opts)) }, errors
   end
   for key, value in pairs(opts or {}) do
     local rule = H.schema[key]
@@ -188,15 +195,28 @@ function M.resolve(opts)
       table.insert(warnings, ("unknown setup key %s (ignored)"):format(vim.inspect(key)))
     else
       local types = type(rule[1]) == "table" and rule[1] or { rule[1] }
+      -- A bad cap must not fall back to no cap: it blocks requests until fixed.
+      local is_cap = key == "budget" or key == "global_budget"
+      local fallback = is_cap and "no request is sent until it is fixed" or "default used"
       if not vim.tbl_contains(types, type(value)) then
-        table.insert(
-          warnings,
-          ("setup key %s must be a %s, got %s (default used)"):format(key, table.concat(types, " or "), type(value))
+        local msg = ("setup key %s must be a %s, got %s (%s)"):format(
+          key,
+          table.concat(types, " or "),
+          type(value),
+          fallback
         )
+        table.insert(warnings, msg)
+        if is_cap then
+          table.insert(errors, msg)
+        end
       else
         local err = rule[2] and rule[2](value)
         if err then
-          table.insert(warnings, ("setup key %s %s (default used)"):format(key, err))
+          local msg = ("setup key %s %s (%s)"):format(key, err, fallback)
+          table.insert(warnings, msg)
+          if is_cap then
+            table.insert(errors, msg)
+          end
         elseif key == "keymaps" and type(value) == "table" then
           out.keymaps = vim.tbl_extend("force", out.keymaps, value)
         else
@@ -205,7 +225,7 @@ function M.resolve(opts)
       end
     end
   end
-  return out, warnings
+  return out, warnings, errors
 end
 
 --- What the backend receives in `hello`: everything it decides with, nothing it does not need.
@@ -226,6 +246,7 @@ function M.backend()
     max_price = o.max_price,
     min_useful_tokens = o.min_useful_tokens,
     footprint = o.footprint or nil,
+    config_errors = M.errors,
   }
 end
 

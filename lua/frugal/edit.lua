@@ -341,6 +341,8 @@ function M._on(ev)
     return require("frugal.usage")._update(ev)
   elseif ev.kind == "status" then
     return require("frugal.status")._update(ev)
+  elseif ev.kind == "models" then
+    return require("frugal")._models(ev)
   end
   local edit = find(ev.id)
   if not edit then

@@ -31,7 +31,7 @@ function M.check()
     if info then
       h.ok(("running: pid %s, log %s"):format(tostring(info.pid), require("frugal.rpc").log_path()))
     else
-      h.info("not running yet (it starts with the first command)")
+      h.info("not running yet: started now for the checks below")
     end
   end
 
@@ -48,7 +48,7 @@ function M.check()
         })
       end
     elseif kind == "cmd" then
-      h.info(("%s: read from a command when first needed (not run here)"):format(label))
+      h.info(("%s: read from a command when first needed (the checks below may run it)"):format(label))
     else
       h.error(("%s: %s"):format(label, 'must be "env:NAME" or "cmd:<command>"'))
     end

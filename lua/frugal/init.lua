@@ -11,8 +11,9 @@ H.session_model = nil
 ---@param opts table|nil
 function M.setup(opts)
   local config = require("frugal.config")
-  local resolved, warnings = config.resolve(opts)
+  local resolved, warnings, errors = config.resolve(opts)
   config.options = resolved
+  config.errors = errors
   for _, w in ipairs(warnings) do
     vim.notify(w, vim.log.levels.WARN, { title = "frugal" })
   end
@@ -20,6 +21,10 @@ function M.setup(opts)
   local rpc = package.loaded["frugal.rpc"]
   if rpc and rpc.running() then
     rpc.request("hello", config.backend())
+    local status = package.loaded["frugal.status"]
+    if status then
+      status.backend_ready()
+    end
   end
 end
 
@@ -47,39 +52,77 @@ function M.cancel()
 end
 
 --- `:LlmModel [id]`: sets the session's model, or picks one from the catalogue (prices per
---- million tokens, filtered by the project's allow-list).
+--- million tokens, filtered by the project's allow-list). Never waits on the network: when no
+--- catalogue is at hand yet, the picker opens once the backend has fetched one.
 ---@param id string|nil
 function M.model(id)
-  local notify = function(msg, level)
-    vim.notify(msg, level or vim.log.levels.INFO, { title = "frugal" })
-  end
-  local buf = vim.api.nvim_get_current_buf()
-  local project = vim.api.nvim_buf_get_name(buf) ~= "" and require("frugal.edit").project(buf) or vim.NIL
-  local res, err = require("frugal.rpc").request("models", project)
+  local project = require("frugal.usage").project_input(vim.api.nvim_get_current_buf()) or vim.NIL
+  H.token = H.token + 1
+  local token = H.token
+  local res, err = require("frugal.rpc").request("models", { project = project, token = token })
   if not res then
-    return notify(err, vim.log.levels.ERROR)
+    return H.notify(err, vim.log.levels.ERROR)
   end
+  if res.pending then
+    H.notify("fetching OpenRouter's model catalogue…")
+    H.model_waiters[token] = function(list)
+      H.pick(id, list)
+    end
+    return
+  end
+  H.pick(id, res)
+end
+
+--- The list that was not at hand when `:LlmModel` asked (see `M.model`).
+---@param ev { token: integer, list: table }
+function M._models(ev)
+  local cb = H.model_waiters[ev.token]
+  H.model_waiters[ev.token] = nil
+  if cb then
+    cb(ev.list)
+  end
+end
+
+H.token = 0
+---@type table<integer, fun(list: table)>
+H.model_waiters = {}
+
+function H.notify(msg, level)
+  vim.notify(msg, level or vim.log.levels.INFO, { title = "frugal" })
+end
+
+---@param id string|nil
+---@param res table  the backend's model list
+function H.pick(id, res)
+  local default = res.project_default
+  H.project_default = (default ~= nil and default ~= vim.NIL) and default or nil
   if not res.ok then
     if id then
       H.session_model = id
-      return notify(("model for this session: %s (%s)"):format(id, res.message), vim.log.levels.WARN)
+      return H.notify(
+        ("model for this session: %s (not checked: %s)"):format(id, res.message or "no catalogue"),
+        vim.log.levels.WARN
+      )
     end
-    return notify(res.message, vim.log.levels.ERROR)
+    return H.notify(res.message or "no model catalogue", vim.log.levels.ERROR)
   end
-  local by_id = {}
+  local known = {}
   for _, m in ipairs(res.models) do
-    by_id[m.id] = m
+    known[m.id] = true
   end
   if id then
-    if not by_id[id] then
-      return notify(("model %s is not in the catalogue%s; the model stays %s"):format(
-        id,
-        res.filtered and " (or not allowed in this project)" or "",
-        M.current_model()
-      ), vim.log.levels.ERROR)
+    if not known[id] then
+      return H.notify(
+        ("model %s is not in the catalogue%s; the model stays %s"):format(
+          id,
+          res.filtered and " (or not allowed in this project)" or "",
+          M.current_model()
+        ),
+        vim.log.levels.ERROR
+      )
     end
     H.session_model = id
-    return notify(("model for this session: %s"):format(id))
+    return H.notify(("model for this session: %s"):format(id))
   end
   table.sort(res.models, function(a, b)
     return a.id < b.id
@@ -97,15 +140,16 @@ function M.model(id)
   }, function(choice)
     if choice then
       H.session_model = choice.id
-      notify(("model for this session: %s"):format(choice.id))
+      H.notify(("model for this session: %s"):format(choice.id))
     end
   end)
 end
 
---- The model the next edit would use when no project default applies.
+--- The model the next edit would use: the session's, else the project's `[model] default`
+--- (as last seen by :LlmModel), else the configured one.
 ---@return string
 function M.current_model()
-  return H.session_model or require("frugal.config").options.model
+  return H.session_model or H.project_default or require("frugal.config").options.model
 end
 
 --- `:LlmUsage [all]`

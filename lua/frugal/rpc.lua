@@ -83,6 +83,10 @@ function M.ensure()
   end
   H.info = info
   H.log_file = info.log_file
+  local status = package.loaded["frugal.status"]
+  if status then
+    vim.schedule(status.backend_ready)
+  end
   return chan
 end
 

@@ -35,6 +35,13 @@ function M.refresh(buf)
   end
 end
 
+--- The backend (re)started or got new settings: refresh what is shown, if anything is.
+function M.backend_ready()
+  if H.armed then
+    M.refresh()
+  end
+end
+
 --- From the backend.
 ---@param ev { root: string, text: string }
 function M._update(ev)
@@ -56,15 +63,22 @@ function M.get()
         M.refresh(ev.buf)
       end,
     })
-    vim.api.nvim_create_autocmd("BufWipeout", {
+    vim.api.nvim_create_autocmd({ "BufWipeout", "BufFilePost" }, {
       group = group,
       callback = function(ev)
         H.root_of[ev.buf] = nil
+        if ev.event == "BufFilePost" then
+          M.refresh(ev.buf)
+        end
       end,
     })
     M.refresh()
   end
-  local r = root(vim.api.nvim_get_current_buf())
+  -- In a %!-evaluated statusline, the window being drawn, not necessarily the current one.
+  local win = vim.g.statusline_winid
+  local buf = (win and vim.api.nvim_win_is_valid(win)) and vim.api.nvim_win_get_buf(win)
+    or vim.api.nvim_get_current_buf()
+  local r = root(buf)
   return r and H.text[r] or ""
 end
 

@@ -74,8 +74,11 @@ local function layout(report)
   local cols, rows = editor_size()
   local width = math.max(20, math.min((report.width or 60) + 2, cols - 4))
   local height = math.max(1, math.min(#report.lines, rows - 4))
-  local border = vim.o.winborder
-  if border == nil or border == "" then
+  -- 'winborder' exists from Neovim 0.11 on.
+  local ok, border = pcall(function()
+    return vim.o.winborder
+  end)
+  if not ok or border == nil or border == "" then
     border = "rounded"
   end
   return {
@@ -119,7 +122,7 @@ local function fetch(view)
   local res, err = require("frugal.rpc").request("usage", {
     project = (not view.all) and M.project_input(view.source) or vim.NIL,
     all = view.all,
-    width = math.min(cols - 6, 78),
+    width = math.max(20, math.min(cols - 6, 78)),
     token = view.token,
   })
   if not res then
@@ -187,9 +190,8 @@ function M.open(opts)
   vim.api.nvim_create_autocmd("VimResized", {
     group = view.augroup,
     callback = function()
-      if H.view and H.view.report then
-        render(H.view, H.view.report)
-      end
+      -- The backend lays the report out for a width: ask again for the new one.
+      vim.schedule(M.refresh)
     end,
   })
   vim.api.nvim_create_autocmd({ "WinClosed", "BufWipeout" }, {

@@ -183,7 +183,11 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
         phase: "waiting",
     });
     let sent = gate::send(state, outbound).await?;
-    let mut ticket = sent.ticket;
+    // Settled the moment the usage chunk arrives, whatever happens after; dropped unsettled
+    // (error, cut stream, cancel) it is reconciled through /generation.
+    let key = sent.ticket.key();
+    let mut ticket = Some(sent.ticket);
+    let mut cost: Option<f64> = None;
     let price = sent.price;
     let mut stream = std::pin::pin!(sent.stream);
     // A running estimate for the progress line (prompt ≈ 4 bytes a token); the usage chunk's
@@ -193,7 +197,6 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
             .and_then(|p| p.worst_case(prompt_bytes / 4, tokens))
             .map(|u| u.to_f64())
     };
-    let mut usage = None;
 
     let mut parser = BlockParser::new();
     let mut taken: Vec<(usize, usize)> = Vec::new();
@@ -211,7 +214,11 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
             ev = stream.next() => {
                 let Some(ev) = ev else { break };
                 match ev {
-                    ChatEvent::Id(g) => ticket.set_generation_id(&g).await,
+                    ChatEvent::Id(g) => {
+                        if let Some(t) = ticket.as_mut() {
+                            t.set_generation_id(&g).await;
+                        }
+                    }
                     ChatEvent::Model(m) => ran_model = m,
                     ChatEvent::Text(t) => {
                         tokens += 1;
@@ -222,9 +229,12 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
                     ChatEvent::Finish(r) => finish = Some(r),
                     ChatEvent::Usage(u) => {
                         tokens = u.completion_tokens.max(tokens);
-                        usage = Some(u);
+                        if let Some(t) = ticket.take() {
+                            cost = t.settle(&u).await;
+                        }
                     }
                     ChatEvent::Error { code, message } => {
+                        let message = crate::openrouter::client::redact(&message, &key);
                         return Err(Failure::new(Reason::Stream, format!("the answer broke off ({code}): {message}")));
                     }
                     ChatEvent::Done => { done = true; break; }
@@ -242,15 +252,8 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
             }
         }
     }
-    // Settle as soon as the figures are in, whatever becomes of the blocks: the tokens were
-    // billed. Without usage the ticket is dropped and reconciled through /generation.
-    let cost = match usage {
-        Some(u) => ticket.settle(&u).await,
-        None => {
-            drop(ticket);
-            None
-        }
-    };
+    // No usage chunk: reconciled through /generation in the background.
+    drop(ticket);
     if !done && finish.is_none() {
         return Err(Failure::new(
             Reason::Stream,

@@ -1,7 +1,7 @@
 //! The model catalogue (`GET /models`): prices for the pre-flight worst case, names for
 //! `:LlmModel`. Cached on disk in `data_dir` for a day and used offline from there.
 
-use crate::budget::money::{MoneyError, Price};
+use crate::budget::money::{MoneyError, Price, Usd};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -14,8 +14,14 @@ pub struct ModelInfo {
     pub id: String,
     pub name: String,
     pub context_length: Option<u64>,
-    /// `None` when the catalogue gives no usable price (missing, or `-1`: variable).
+    /// The price the worst case is computed with: per prompt token the higher of `prompt` and
+    /// `input_cache_write` (a provider may write the prompt to its cache), per answer token the
+    /// higher of `completion` and `internal_reasoning`. `None` when the catalogue gives no
+    /// usable price (missing, or `-1`: variable).
     pub price: Option<Price>,
+    /// The plain `prompt` / `completion` / `request` prices: what `provider.max_price` allows
+    /// and what the picker shows.
+    pub list_price: Option<Price>,
     pub max_completion_tokens: Option<u64>,
 }
 
@@ -52,6 +58,10 @@ struct RawPricing {
     completion: Option<String>,
     #[serde(default)]
     request: Option<String>,
+    #[serde(default)]
+    input_cache_write: Option<String>,
+    #[serde(default)]
+    internal_reasoning: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +77,21 @@ fn price_of(p: &RawPricing) -> Result<Price, MoneyError> {
     Price::from_catalogue(prompt, completion, p.request.as_deref().unwrap_or("0"))
 }
 
+/// The list price raised by the dearer per-token variants a request may be billed at.
+fn worst_price(list: Price, p: &RawPricing) -> Price {
+    let higher = |base: Usd, other: &Option<String>| {
+        other
+            .as_deref()
+            .and_then(|o| Usd::parse_decimal(o).ok())
+            .map_or(base, |o| base.max(o))
+    };
+    Price {
+        prompt: higher(list.prompt, &p.input_cache_write),
+        completion: higher(list.completion, &p.internal_reasoning),
+        request: list.request,
+    }
+}
+
 impl Catalogue {
     /// Parses a `/models` body. Prices are decimal strings, USD per token, read exactly.
     pub fn parse(body: &str) -> Result<Catalogue, String> {
@@ -75,9 +100,18 @@ impl Catalogue {
         let models = body
             .data
             .into_iter()
-            .map(|m| ModelInfo {
+            .map(|m| {
+                let list_price = m.pricing.as_ref().and_then(|p| price_of(p).ok());
+                let price = match (list_price, m.pricing.as_ref()) {
+                    (Some(l), Some(p)) => Some(worst_price(l, p)),
+                    _ => None,
+                };
+                (m, list_price, price)
+            })
+            .map(|(m, list_price, price)| ModelInfo {
                 name: m.name.unwrap_or_else(|| m.id.clone()),
-                price: m.pricing.as_ref().and_then(|p| price_of(p).ok()),
+                price,
+                list_price,
                 max_completion_tokens: m.top_provider.and_then(|t| t.max_completion_tokens),
                 context_length: m.context_length,
                 id: m.id,
@@ -143,11 +177,10 @@ impl Catalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::budget::money::Usd;
 
     const BODY: &str = r#"{"data":[
       {"id":"anthropic/claude-sonnet-4.5","name":"Claude Sonnet 4.5","context_length":200000,
-       "pricing":{"prompt":"0.000003","completion":"0.000015","request":"0","image":"0"},
+       "pricing":{"prompt":"0.000003","completion":"0.000015","request":"0","image":"0","input_cache_write":"0.00000375","internal_reasoning":"0"},
        "top_provider":{"context_length":200000,"max_completion_tokens":64000,"is_moderated":true}},
       {"id":"mistralai/mistral-medium-3","pricing":{"prompt":"0.0000004","completion":"0.000002"}},
       {"id":"openrouter/auto","pricing":{"prompt":"-1","completion":"-1"}},
@@ -158,10 +191,13 @@ mod tests {
     fn parses_prices_exactly() {
         let c = Catalogue::parse(BODY).unwrap();
         let s = c.get("anthropic/claude-sonnet-4.5").unwrap();
-        let p = s.price.unwrap();
+        let p = s.list_price.unwrap();
         assert_eq!(p.prompt, Usd(3_000_000));
         assert_eq!(p.completion, Usd(15_000_000));
         assert_eq!(s.max_completion_tokens, Some(64000));
+        // The worst case uses the dearer cache-write price per prompt token.
+        assert_eq!(s.price.unwrap().prompt, Usd(3_750_000));
+        assert_eq!(s.price.unwrap().completion, Usd(15_000_000));
         assert_eq!(
             c.get("mistralai/mistral-medium-3")
                 .unwrap()
