@@ -168,7 +168,12 @@ function M.open(opts)
   view.buf = vim.api.nvim_create_buf(false, true)
   vim.bo[view.buf].bufhidden = "wipe"
   vim.bo[view.buf].filetype = "frugalusage"
-  view.win = vim.api.nvim_open_win(view.buf, true, layout(report))
+  local ok, win = pcall(vim.api.nvim_open_win, view.buf, true, layout(report))
+  if not ok then
+    pcall(vim.api.nvim_buf_delete, view.buf, { force = true })
+    return notify(("cannot open the usage window here: %s"):format(win), vim.log.levels.ERROR)
+  end
+  view.win = win
   vim.wo[view.win].wrap = false
   vim.wo[view.win].cursorline = false
   H.view = view
