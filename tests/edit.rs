@@ -81,6 +81,13 @@ async fn one_block_preview_accept_undo() {
     assert!(user.contains("Selected lines 3-5"));
     assert!(user.contains("m.lua"));
 
+    // Highlight groups are linked by default and survive a colorscheme change.
+    n.cmd("colorscheme default").await;
+    let link = n
+        .lua("return vim.api.nvim_get_hl(0, { name = 'FrugalDelete' }).link")
+        .await;
+    assert_eq!(link.as_str(), Some("DiffDelete"));
+
     // Accept the hunk under the cursor.
     n.cmd("call cursor(4, 1)").await;
     n.cmd("LlmAccept").await;

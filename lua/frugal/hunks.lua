@@ -18,19 +18,11 @@ H.by_buf = {}
 ---@type table<integer, table<string, table|false>>  keymaps we replaced, to restore
 H.saved_maps = {}
 
-function H.set_highlights()
-  local set = function(name, link)
-    vim.api.nvim_set_hl(0, name, { link = link, default = true })
-  end
-  set("FrugalDelete", "DiffDelete")
-  set("FrugalAdd", "DiffAdd")
-  set("FrugalHunkHeader", "DiagnosticVirtualTextInfo")
-  set("FrugalProgress", "Comment")
-end
-H.set_highlights()
-vim.api.nvim_create_autocmd("ColorScheme", {
-  group = vim.api.nvim_create_augroup("frugal_hl", { clear = true }),
-  callback = H.set_highlights,
+require("frugal.highlight").link("frugal_hl", {
+  FrugalDelete = "DiffDelete",
+  FrugalAdd = "DiffAdd",
+  FrugalHunkHeader = "DiagnosticVirtualTextInfo",
+  FrugalProgress = "Comment",
 })
 
 local function notify(msg, level)

@@ -17,26 +17,16 @@ H.ns = vim.api.nvim_create_namespace("frugal_usage")
 H.view = nil
 H.token = 0
 
-function H.set_highlights()
-  local links = {
-    FrugalUsageTitle = "Title",
-    FrugalUsageLabel = "Label",
-    FrugalUsageMoney = "Number",
-    FrugalUsageBarFill = "DiagnosticOk",
-    FrugalUsageBarEmpty = "NonText",
-    FrugalUsageWarn = "DiagnosticWarn",
-    FrugalUsageOver = "DiagnosticError",
-    FrugalUsageDim = "Comment",
-    FrugalUsageSpark = "Special",
-  }
-  for name, link in pairs(links) do
-    vim.api.nvim_set_hl(0, name, { link = link, default = true })
-  end
-end
-H.set_highlights()
-vim.api.nvim_create_autocmd("ColorScheme", {
-  group = vim.api.nvim_create_augroup("frugal_usage_hl", { clear = true }),
-  callback = H.set_highlights,
+require("frugal.highlight").link("frugal_usage_hl", {
+  FrugalUsageTitle = "Title",
+  FrugalUsageLabel = "Label",
+  FrugalUsageMoney = "Number",
+  FrugalUsageBarFill = "DiagnosticOk",
+  FrugalUsageBarEmpty = "NonText",
+  FrugalUsageWarn = "DiagnosticWarn",
+  FrugalUsageOver = "DiagnosticError",
+  FrugalUsageDim = "Comment",
+  FrugalUsageSpark = "Special",
 })
 
 local function notify(msg, level)
