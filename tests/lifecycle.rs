@@ -192,3 +192,24 @@ async fn checkhealth_reports_an_invalid_project_file_and_an_unreachable_endpoint
     assert!(text.contains("answered 500"), "{text}");
     n.quit().await;
 }
+
+#[tokio::test]
+async fn plugin_modules_define_no_globals() {
+    let server = FakeOpenRouter::start().await;
+    let n = Nvim::start(&server.url).await;
+    let leaked = n
+        .lua(
+            "local before = {} for k in pairs(_G) do before[k] = true end \
+             for _, m in ipairs({ 'frugal', 'frugal.config', 'frugal.rpc', 'frugal.edit', 'frugal.hunks', \
+               'frugal.usage', 'frugal.status', 'frugal.health', 'frugal.highlight' }) do require(m) end \
+             local new = {} for k in pairs(_G) do if not before[k] then table.insert(new, k) end end \
+             return new",
+        )
+        .await;
+    assert_eq!(
+        leaked.as_array().map(Vec::len),
+        Some(0),
+        "globals: {leaked:?}"
+    );
+    n.quit().await;
+}
