@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use frugal::budget::{Ledger, SystemClock, Usd};
-use frugal::usage::{self, CapsView, KeyInfo, ReportRequest};
+use frugal::budget::{Caps, Ledger, SystemClock, Usd};
+use frugal::usage::{self, KeyInfo, ReportRequest};
 
 mod shared;
 use shared::{env_usize, populate, stats, Stats, HEAVY};
@@ -67,7 +67,7 @@ fn main() {
         .unwrap();
     println!("ledger: {n} rows, {:.0} MB", size as f64 / 1e6);
 
-    let caps = CapsView {
+    let caps = Caps {
         daily: Some(Usd::from_dollars(5)),
         monthly: Some(Usd::from_dollars(100)),
         total: Some(Usd::from_dollars(10_000)),

@@ -78,6 +78,11 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The ledger file in `data_dir`.
+    pub fn ledger_path(&self) -> PathBuf {
+        self.data_dir.join(crate::budget::ledger::LEDGER_FILE)
+    }
+
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout_s.max(1))
     }

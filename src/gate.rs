@@ -44,19 +44,6 @@ pub struct Sent<S> {
     pub max_tokens: u32,
 }
 
-fn caps_of(b: &BudgetCaps) -> Caps {
-    Caps {
-        per_request: b.per_request,
-        daily: b.daily,
-        monthly: b.monthly,
-        total: b.total,
-    }
-}
-
-fn is_uncapped(c: &Caps) -> bool {
-    c.per_request.is_none() && c.daily.is_none() && c.monthly.is_none() && c.total.is_none()
-}
-
 /// Per million tokens, as `provider.max_price` wants it.
 fn per_million(u: Usd) -> f64 {
     u.to_f64() * 1_000_000.0
@@ -151,9 +138,9 @@ pub async fn send(
         global: global_budget,
         from_file: file_budget,
     } = effective_caps(&cfg, &p.settings).map_err(|e| Failure::new(Reason::Config, e))?;
-    let project_caps = caps_of(&project_budget);
-    let global_caps = caps_of(&global_budget);
-    let capped = !is_uncapped(&project_caps) || !is_uncapped(&global_caps);
+    let project_caps = Caps::from(project_budget);
+    let global_caps = Caps::from(global_budget);
+    let capped = project_caps.any() || global_caps.any();
 
     // Price from the catalogue.
     let catalogue = state.catalogue().await;

@@ -58,12 +58,15 @@ pub struct BudgetCaps {
     pub warn_at_milli: Option<u32>,
 }
 
-impl BudgetCaps {
-    pub fn is_empty(&self) -> bool {
-        self.daily.is_none()
-            && self.monthly.is_none()
-            && self.total.is_none()
-            && self.per_request.is_none()
+/// The caps alone, as the ledger checks them and the report shows them.
+impl From<BudgetCaps> for crate::budget::Caps {
+    fn from(b: BudgetCaps) -> Self {
+        crate::budget::Caps {
+            per_request: b.per_request,
+            daily: b.daily,
+            monthly: b.monthly,
+            total: b.total,
+        }
     }
 }
 

@@ -150,7 +150,7 @@ impl Handler {
     /// For `:checkhealth frugal`: the ledger, the endpoint, and the project file's validity.
     async fn health(&self, args: Vec<Value>) -> Value {
         let cfg = self.state.config();
-        let ledger_path = cfg.data_dir.join("ledger.sqlite3");
+        let ledger_path = cfg.ledger_path();
         let ledger = self
             .state
             .ledger(|l, _| {

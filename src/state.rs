@@ -40,14 +40,13 @@ impl State {
     pub fn new(ui: UnboundedSender<UiEvent>) -> Self {
         let config = Config::default();
         let client = Client::new(&config.base_url, &config.referer, config.connect_timeout());
+        let ledger = RwLock::new(Arc::new(LedgerSlot::new(config.ledger_path())));
         State {
             config: RwLock::new(Arc::new(config)),
             client: RwLock::new(client),
             edits: Mutex::new(HashMap::new()),
             ui,
-            ledger: RwLock::new(Arc::new(LedgerSlot::new(
-                Config::default().data_dir.join("ledger.sqlite3"),
-            ))),
+            ledger,
             catalogue: tokio::sync::Mutex::new(None),
             refreshing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             clock: Arc::new(SystemClock),
@@ -61,18 +60,17 @@ impl State {
 
     pub fn set_config(&self, config: Config) {
         let client = Client::new(&config.base_url, &config.referer, config.connect_timeout());
-        let moved = self.config().data_dir != config.data_dir;
+        let ledger_path = config.ledger_path();
         if let Ok(mut c) = self.client.write() {
             *c = client;
         }
         if let Ok(mut c) = self.config.write() {
             *c = Arc::new(config);
         }
-        if moved || self.ledger_slot().path != self.config().data_dir.join("ledger.sqlite3") {
+        // Another data_dir: a new ledger slot (requests in flight keep theirs) and catalogue.
+        if self.ledger_slot().path != ledger_path {
             if let Ok(mut l) = self.ledger.write() {
-                *l = Arc::new(LedgerSlot::new(
-                    self.config().data_dir.join("ledger.sqlite3"),
-                ));
+                *l = Arc::new(LedgerSlot::new(ledger_path));
             }
             if let Ok(mut c) = self.catalogue.try_lock() {
                 *c = None;
@@ -98,11 +96,10 @@ impl State {
 
     /// The ledger slot of the current `data_dir`.
     pub fn ledger_slot(&self) -> Arc<LedgerSlot> {
-        self.ledger.read().map(|l| l.clone()).unwrap_or_else(|_| {
-            Arc::new(LedgerSlot::new(
-                self.config().data_dir.join("ledger.sqlite3"),
-            ))
-        })
+        self.ledger
+            .read()
+            .map(|l| l.clone())
+            .unwrap_or_else(|_| Arc::new(LedgerSlot::new(self.config().ledger_path())))
     }
 
     /// Runs `f` on the current ledger in a blocking thread (SQLite waits on locks and fsyncs).

@@ -62,6 +62,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use crate::budget::clock::{day_bounds, month_bounds, unix_ms, Clock};
 use crate::budget::money::{Price, Usd};
 
+/// The ledger's file name inside `data_dir`, where the plugin and `frugal usage` look for it.
+pub const LEDGER_FILE: &str = "ledger.sqlite3";
+
 /// The schema version this code writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -143,6 +146,16 @@ pub struct Caps {
     pub monthly: Option<Usd>,
     /// Spent + reserved, all time.
     pub total: Option<Usd>,
+}
+
+impl Caps {
+    /// Is any cap set?
+    pub fn any(&self) -> bool {
+        self.per_request.is_some()
+            || self.daily.is_some()
+            || self.monthly.is_some()
+            || self.total.is_some()
+    }
 }
 
 /// Which cap a refusal is about.

@@ -11,7 +11,8 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{build, CapsView, KeyInfo, ReportRequest};
+use super::{build, KeyInfo, ReportRequest};
+use crate::budget::Caps;
 use crate::budget::{Ledger, SystemClock};
 
 /// The usage text shown with `--help` and after a bad argument.
@@ -95,11 +96,11 @@ pub fn project_root(dir: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// The project file's state and caps, read directly (the CLI's user is the file's user).
-fn read_project_file(root: &Path) -> (String, Option<String>, CapsView) {
+fn read_project_file(root: &Path) -> (String, Option<String>, Caps) {
     let file = root.join(".frugal.toml");
     let shown = file.to_string_lossy().into_owned();
     if file.symlink_metadata().is_err() {
-        return ("absent".into(), Some(shown), CapsView::default());
+        return ("absent".into(), Some(shown), Caps::default());
     }
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
@@ -107,7 +108,7 @@ fn read_project_file(root: &Path) -> (String, Option<String>, CapsView) {
             return (
                 format!("invalid: cannot read {shown}: {e}"),
                 Some(shown),
-                CapsView::default(),
+                Caps::default(),
             )
         }
     };
@@ -115,9 +116,9 @@ fn read_project_file(root: &Path) -> (String, Option<String>, CapsView) {
         Ok(settings) => (
             "read by the CLI".into(),
             Some(shown),
-            settings.budget.map(CapsView::from).unwrap_or_default(),
+            settings.budget.map(Caps::from).unwrap_or_default(),
         ),
-        Err(msg) => (format!("invalid: {msg}"), Some(shown), CapsView::default()),
+        Err(msg) => (format!("invalid: {msg}"), Some(shown), Caps::default()),
     }
 }
 
@@ -192,7 +193,7 @@ pub fn run_with(args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> 
         req.file_path = file;
         req.project_caps = caps;
     }
-    let path = data_dir.join("ledger.sqlite3");
+    let path = data_dir.join(crate::budget::ledger::LEDGER_FILE);
     if !path.is_file() {
         let _ = writeln!(err, "no ledger at {} yet", path.display());
         return 1;

@@ -68,7 +68,6 @@ use serde_json::{json, Value};
 
 use crate::budget::ledger::{ProjectSpend, UsageFigures};
 use crate::budget::{Caps, Clock, FixedClock, Ledger, LedgerError, Usd};
-use crate::project::BudgetCaps;
 use text::{Level, Line};
 
 /// Days in the sparkline.
@@ -100,50 +99,6 @@ pub mod hl {
     pub const DIM: &str = "FrugalUsageDim";
     /// Sparkline days with spend.
     pub const SPARK: &str = "FrugalUsageSpark";
-}
-
-/// The caps shown against the spend; `None` = no cap of that kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CapsView {
-    /// Local calendar day.
-    pub daily: Option<Usd>,
-    /// Local calendar month.
-    pub monthly: Option<Usd>,
-    /// All time.
-    pub total: Option<Usd>,
-    /// One request's worst case.
-    pub per_request: Option<Usd>,
-}
-
-impl CapsView {
-    fn any(&self) -> bool {
-        self.daily.is_some()
-            || self.monthly.is_some()
-            || self.total.is_some()
-            || self.per_request.is_some()
-    }
-}
-
-impl From<Caps> for CapsView {
-    fn from(c: Caps) -> Self {
-        CapsView {
-            daily: c.daily,
-            monthly: c.monthly,
-            total: c.total,
-            per_request: c.per_request,
-        }
-    }
-}
-
-impl From<BudgetCaps> for CapsView {
-    fn from(c: BudgetCaps) -> Self {
-        CapsView {
-            daily: c.daily,
-            monthly: c.monthly,
-            total: c.total,
-            per_request: c.per_request,
-        }
-    }
 }
 
 /// The OpenRouter key's own figures (`GET /key`), in USD as OpenRouter sends them.
@@ -207,9 +162,9 @@ pub struct ReportRequest {
     /// Every project instead of one.
     pub all: bool,
     /// The caps that apply to this project.
-    pub project_caps: CapsView,
+    pub project_caps: Caps,
     /// The caps over all projects together.
-    pub global_caps: CapsView,
+    pub global_caps: Caps,
     /// `trusted` | `untrusted` | `absent` | `invalid: <message>`, or any other text shown as is.
     pub file_state: String,
     /// The project file's path.
@@ -227,8 +182,8 @@ impl Default for ReportRequest {
         ReportRequest {
             project: None,
             all: true,
-            project_caps: CapsView::default(),
-            global_caps: CapsView::default(),
+            project_caps: Caps::default(),
+            global_caps: Caps::default(),
             file_state: "absent".into(),
             file_path: None,
             key_info: KeyInfo::Unknown,
@@ -351,7 +306,7 @@ impl Data<'_> {
         }
     }
 
-    fn periods(&self, f: &UsageFigures, caps: &CapsView) -> [Period; 3] {
+    fn periods(&self, f: &UsageFigures, caps: &Caps) -> [Period; 3] {
         let day = crate::budget::day_bounds(&self.now);
         let month = crate::budget::month_bounds(&self.now);
         [
@@ -379,7 +334,7 @@ impl Data<'_> {
         ]
     }
 
-    fn spend_json(&self, f: &UsageFigures, caps: &CapsView) -> Value {
+    fn spend_json(&self, f: &UsageFigures, caps: &Caps) -> Value {
         let mut obj = serde_json::Map::new();
         for p in self.periods(f, caps) {
             let counted = p.usage.counted();
@@ -610,14 +565,7 @@ impl Data<'_> {
         }
     }
 
-    fn spend_block(
-        &self,
-        doc: &mut Doc,
-        heading: &str,
-        f: &UsageFigures,
-        caps: &CapsView,
-        w: usize,
-    ) {
+    fn spend_block(&self, doc: &mut Doc, heading: &str, f: &UsageFigures, caps: &Caps, w: usize) {
         let mut h = Line::default();
         h.hl(heading, Some(hl::TITLE));
         doc.push(h);

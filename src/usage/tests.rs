@@ -157,7 +157,7 @@ fn bars_and_percentages() {
         "2025-05-02T10:00:00+02:00",
     );
     let mut req = project_req("/p");
-    req.project_caps = CapsView {
+    req.project_caps = Caps {
         daily: Some(cents(100)),
         monthly: Some(cents(500)),
         total: Some(cents(500)),
@@ -606,9 +606,9 @@ fn all_view_lists_projects_by_total() {
         "2025-06-10T10:00:00+02:00",
     );
     let mut req = ReportRequest {
-        global_caps: CapsView {
+        global_caps: Caps {
             monthly: Some(cents(100)),
-            ..CapsView::default()
+            ..Caps::default()
         },
         ..ReportRequest::default()
     };
