@@ -72,6 +72,27 @@ function M.project(buf)
   return { root = root, file = file, state = "untrusted" }
 end
 
+--- The project of a buffer for status views (`:LlmUsage`, the statusline, `:LlmModel`,
+--- `:checkhealth`): like |M.project()| but never asking for trust and never notifying. Nil for
+--- a buffer without a file. A denied file counts as untrusted, with `denied` set.
+---@param buf integer
+---@return (frugal.Project|{ denied: boolean })|nil
+function M.project_quiet(buf)
+  if not vim.api.nvim_buf_is_valid(buf) or vim.api.nvim_buf_get_name(buf) == "" or vim.bo[buf].buftype ~= "" then
+    return nil
+  end
+  local root = M.project_root(buf)
+  local file = root .. "/.frugal.toml"
+  local state, content = M.trust_state(file)
+  return {
+    root = root,
+    file = file,
+    state = state == "denied" and "untrusted" or state,
+    content = content,
+    denied = state == "denied",
+  }
+end
+
 --- The trust state of a project file without asking: "absent", "trusted", "denied" or
 --- "untrusted" (never decided, or changed since it was trusted). Reads Neovim's trust database
 --- the way |vim.secure.read()| does, so status views never pop up the trust prompt.

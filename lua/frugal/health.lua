@@ -66,23 +66,20 @@ function M.check()
     buf = alt
   end
   local project_input = vim.NIL
-  if vim.api.nvim_buf_get_name(buf) == "" then
+  local project = require("frugal.edit").project_quiet(buf)
+  if not project then
     h.info("the current buffer has no file: no project")
   else
-    local edit = require("frugal.edit")
-    local root = edit.project_root(buf)
-    local file = root .. "/.frugal.toml"
-    local state, content = edit.trust_state(file)
-    h.info(("project: %s"):format(root))
-    if state == "absent" then
+    h.info(("project: %s"):format(project.root))
+    if project.state == "absent" then
       h.info("no .frugal.toml: your setup() budget applies")
-    elseif state == "trusted" then
-      h.ok(("%s is trusted"):format(file))
-      project_input = { root = root, file = file, state = "trusted", content = content }
-    elseif state == "denied" then
-      h.warn(("%s is denied: ignored, your setup() budget applies"):format(file))
+    elseif project.state == "trusted" then
+      h.ok(("%s is trusted"):format(project.file))
+      project_input = project
+    elseif project.denied then
+      h.warn(("%s is denied: ignored, your setup() budget applies"):format(project.file))
     else
-      h.warn(("%s is not trusted: ignored, your setup() budget applies"):format(file), {
+      h.warn(("%s is not trusted: ignored, your setup() budget applies"):format(project.file), {
         "open it, read it, and run :trust to use it",
       })
     end

@@ -56,7 +56,7 @@ end
 --- catalogue is at hand yet, the picker opens once the backend has fetched one.
 ---@param id string|nil
 function M.model(id)
-  local project = require("frugal.usage").project_input(vim.api.nvim_get_current_buf()) or vim.NIL
+  local project = require("frugal.edit").project_quiet(vim.api.nvim_get_current_buf()) or vim.NIL
   H.token = H.token + 1
   local token = H.token
   local res, err = require("frugal.rpc").request("models", { project = project, token = token })

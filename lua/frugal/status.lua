@@ -14,7 +14,7 @@ H.armed = false
 local function root(buf)
   local r = H.root_of[buf]
   if r == nil then
-    local input = require("frugal.usage").project_input(buf)
+    local input = require("frugal.edit").project_quiet(buf)
     r = input and input.root or false
     H.root_of[buf] = r
   end
@@ -29,7 +29,7 @@ function M.refresh(buf)
   if not rpc.running() then
     return
   end
-  local input = require("frugal.usage").project_input(buf)
+  local input = require("frugal.edit").project_quiet(buf)
   if input then
     rpc.notify("status", input)
   end

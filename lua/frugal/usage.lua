@@ -33,26 +33,6 @@ local function notify(msg, level)
   vim.notify(msg, level or vim.log.levels.INFO, { title = "frugal" })
 end
 
---- The project of a buffer for the report, read without the trust prompt.
----@param buf integer
----@return table|nil
-function M.project_input(buf)
-  if not vim.api.nvim_buf_is_valid(buf) or vim.api.nvim_buf_get_name(buf) == "" or vim.bo[buf].buftype ~= "" then
-    return nil
-  end
-  local edit = require("frugal.edit")
-  local root = edit.project_root(buf)
-  local file = root .. "/.frugal.toml"
-  local state, content = edit.trust_state(file)
-  return {
-    root = root,
-    file = file,
-    state = state == "denied" and "untrusted" or state,
-    content = content,
-    denied = state == "denied",
-  }
-end
-
 ---@return integer width, integer height
 local function editor_size()
   return vim.o.columns, vim.o.lines - vim.o.cmdheight - (vim.o.laststatus > 0 and 1 or 0)
@@ -110,7 +90,7 @@ local function fetch(view)
   view.token = H.token
   local cols = editor_size()
   local res, err = require("frugal.rpc").request("usage", {
-    project = (not view.all) and M.project_input(view.source) or vim.NIL,
+    project = (not view.all) and require("frugal.edit").project_quiet(view.source) or vim.NIL,
     all = view.all,
     width = math.max(20, math.min(cols - 6, 78)),
     token = view.token,
@@ -148,7 +128,7 @@ function M.open(opts)
     source = H.view.source
     M.close()
   end
-  local all = opts.all or (M.project_input(source) == nil)
+  local all = opts.all or (require("frugal.edit").project_quiet(source) == nil)
   ---@type frugal.UsageView
   local view = { all = all, source = source, token = 0 }
   local report, err = fetch(view)
@@ -222,7 +202,7 @@ function M.toggle_all()
   if not view then
     return
   end
-  if view.all and M.project_input(view.source) == nil then
+  if view.all and require("frugal.edit").project_quiet(view.source) == nil then
     return notify("the buffer behind this window has no project", vim.log.levels.WARN)
   end
   view.all = not view.all
