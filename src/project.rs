@@ -47,6 +47,17 @@ pub struct ProjectInput {
     pub content: Option<String>,
 }
 
+impl ProjectInput {
+    /// The settings that apply under the trust rules: a trusted file's, parsed (an error names
+    /// the file, line and field); the defaults for an absent or untrusted file.
+    pub fn settings(&self) -> Result<ProjectSettings, String> {
+        match (&self.state, &self.content) {
+            (FileState::Trusted, Some(text)) => parse(&self.file, text),
+            _ => Ok(ProjectSettings::default()),
+        }
+    }
+}
+
 /// Caps in exact dollars; `None` = no cap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BudgetCaps {

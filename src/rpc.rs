@@ -114,17 +114,9 @@ impl Handler {
                 project: None,
                 token: 0,
             });
-        let settings = match args.project {
-            Some(crate::project::ProjectInput {
-                state: crate::project::FileState::Trusted,
-                content: Some(text),
-                file,
-                ..
-            }) => match crate::project::parse(&file, &text) {
-                Ok(s) => s,
-                Err(e) => return Ok(refusal(e)),
-            },
-            _ => crate::project::ProjectSettings::default(),
+        let settings = match args.project.as_ref().map(|p| p.settings()).transpose() {
+            Ok(s) => s.unwrap_or_default(),
+            Err(e) => return Ok(refusal(e)),
         };
         if let Some(cat) = self.state.catalogue_at_hand().await {
             return Ok(json_to_msgpack(model_list(&cat, &settings)));
@@ -179,12 +171,7 @@ impl Handler {
             .next()
             .filter(|v| !v.is_nil())
             .and_then(|v| rmpv::ext::from_value(v).ok());
-        let project_error = project.and_then(|p| match (p.state, p.content) {
-            (crate::project::FileState::Trusted, Some(text)) => {
-                crate::project::parse(&p.file, &text).err()
-            }
-            _ => None,
-        });
+        let project_error = project.and_then(|p| p.settings().err());
         let opt = |s: Option<String>| s.map(Value::from).unwrap_or(Value::Nil);
         map(vec![
             ("version", Value::from(env!("CARGO_PKG_VERSION"))),

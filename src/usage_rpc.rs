@@ -3,7 +3,7 @@
 
 use crate::config::{Config, KeySpec};
 use crate::gate::effective_caps;
-use crate::project::{FileState, ProjectInput, ProjectSettings};
+use crate::project::{ProjectInput, ProjectSettings};
 use crate::state::State;
 use crate::ui::UiEvent;
 use crate::usage::{self, FootprintFactors, KeyInfo, Report, ReportRequest};
@@ -27,13 +27,9 @@ pub struct UsageArgs {
 }
 
 fn settings_of(p: &ProjectInput) -> (ProjectSettings, String) {
-    match (&p.state, &p.content) {
-        (FileState::Trusted, Some(text)) => match crate::project::parse(&p.file, text) {
-            Ok(s) => (s, "trusted".into()),
-            Err(e) => (ProjectSettings::default(), format!("invalid: {e}")),
-        },
-        (FileState::Trusted, None) => (ProjectSettings::default(), "trusted".into()),
-        (state, _) => (ProjectSettings::default(), state.as_str().into()),
+    match p.settings() {
+        Ok(s) => (s, p.state.as_str().into()),
+        Err(e) => (ProjectSettings::default(), format!("invalid: {e}")),
     }
 }
 

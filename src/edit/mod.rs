@@ -6,7 +6,7 @@ pub mod prompt;
 
 use crate::gate::{self, Outbound, ProjectCtx};
 use crate::openrouter::{ChatEvent, ChatRequest};
-use crate::project::{FileState, ProjectInput, ProjectSettings};
+use crate::project::ProjectInput;
 use crate::state::State;
 use crate::ui::{Failure, Reason, UiEvent};
 use blocks::{Block, BlockParser};
@@ -118,21 +118,15 @@ pub async fn run(state: Arc<State>, req: EditRequest) {
 /// The project's settings after the trust rules: an untrusted or absent file is ignored, a
 /// malformed trusted one stops the request (never a fall back to no caps).
 fn project_ctx(state: &State, p: &ProjectInput) -> Result<ProjectCtx, Failure> {
-    let settings = match (&p.state, &p.content) {
-        (FileState::Trusted, Some(text)) => {
-            let s = crate::project::parse(&p.file, text).map_err(|e| {
-                Failure::new(
-                    Reason::Config,
-                    format!("{e}. No request is sent for this project until the file is fixed"),
-                )
-            })?;
-            for w in &s.warnings {
-                state.notify(3, w.clone());
-            }
-            s
-        }
-        _ => ProjectSettings::default(),
-    };
+    let settings = p.settings().map_err(|e| {
+        Failure::new(
+            Reason::Config,
+            format!("{e}. No request is sent for this project until the file is fixed"),
+        )
+    })?;
+    for w in &settings.warnings {
+        state.notify(3, w.clone());
+    }
     Ok(ProjectCtx {
         root: p.root.clone(),
         file: p.file.clone(),
