@@ -5,11 +5,11 @@
 use crate::budget::{
     CapKind, Caps, ChargeSource, Decision, Price, RequestId, ReserveInput, Settlement, Usd,
 };
-use crate::config::{ApiKey, Config};
+use crate::settings::{ApiKey, Config};
 use crate::openrouter::{ChatEvent, ChatRequest, Usage};
-use crate::project::{self, BudgetCaps, FileState, ProjectSettings};
+use crate::settings::{project, BudgetCaps, FileState, ProjectSettings};
 use crate::state::State;
-use crate::ui::{Failure, Reason};
+use crate::protocol::{Failure, Level, Reason};
 use futures::Stream;
 use std::sync::Arc;
 use std::time::Duration;
@@ -248,7 +248,7 @@ pub async fn send(
         Ok((ticket, max_tokens, lowered_from)) => {
             if let Some(from) = lowered_from {
                 state.notify(
-                    2,
+                    Level::Info,
                     format!(
                         "max_tokens lowered from {from} to {max_tokens} so the answer fits the budget (worst case {})",
                         ticket.reserved
@@ -599,7 +599,7 @@ async fn warn_if_crossed(state: &Arc<State>, project: &str, pb: &BudgetCaps, gb:
                 for (kind, cap, used) in crossed {
                     let pct = (used.0 as f64 / cap.0 as f64 * 100.0).floor();
                     state.notify(
-                        3,
+                        Level::Warn,
                         format!(
                             "{pct}% of {whose} {} cap used: {used} of {cap}",
                             match kind {

@@ -1,14 +1,17 @@
 //! frugal: the backend of frugal.nvim. It speaks msgpack-RPC with its parent Neovim, streams
 //! edits from OpenRouter, and keeps every request inside the project's budget.
+//!
+//! The data flow reads from the module names: `:LlmEdit` → [`rpc`] (decoded by [`protocol`])
+//! → [`edit`] → [`gate`] (policy, reservation in the [`budget`] ledger) → [`openrouter`] →
+//! `edit::blocks` → `edit::locate` → hunks back to the shim. [`settings`] turns `setup()` and
+//! `.frugal.toml` into what a request runs with; [`usage`] builds `:LlmUsage`.
 
 pub mod budget;
-pub mod config;
 pub mod edit;
 pub mod gate;
 pub mod openrouter;
-pub mod project;
+pub mod protocol;
 pub mod rpc;
+pub mod settings;
 pub mod state;
-pub mod ui;
 pub mod usage;
-pub mod usage_rpc;

@@ -1,7 +1,8 @@
 //! `frugal`: started by the shim with `jobstart({bin, "--log-file", …}, { rpc = true })`.
 //! Stdout is the RPC channel: nothing else may ever be printed there.
 
-use frugal::rpc::{forward_ui, Handler};
+use frugal::rpc::{forward_events, Handler};
+use frugal::settings::LogLevel;
 use frugal::state::State;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,13 +55,10 @@ fn init_logging(args: &Args) -> Option<tracing_appender::non_blocking::WorkerGua
         .build(dir)
         .ok()?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
-    let level = match args.log_level.to_ascii_lowercase().as_str() {
-        "trace" => tracing::Level::TRACE,
-        "debug" => tracing::Level::DEBUG,
-        "warn" => tracing::Level::WARN,
-        "error" => tracing::Level::ERROR,
-        _ => tracing::Level::INFO,
-    };
+    // A bad level is reported by `hello` (it is a `setup()` key); the default serves meanwhile.
+    let level = LogLevel::parse(&args.log_level)
+        .unwrap_or_default()
+        .tracing();
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)
@@ -109,7 +107,7 @@ async fn serve(log_file: Option<PathBuf>) -> i32 {
     );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(State::new(tx));
-    let handler = Handler { state, log_file };
+    let handler = Handler::new(state, log_file);
     let (nvim, io) = match nvim_rs::create::tokio::new_parent(handler).await {
         Ok(x) => x,
         Err(e) => {
@@ -117,7 +115,7 @@ async fn serve(log_file: Option<PathBuf>) -> i32 {
             return 1;
         }
     };
-    tokio::spawn(forward_ui(nvim, rx));
+    tokio::spawn(forward_events(nvim, rx));
     match io.await {
         Ok(Ok(())) => 0,
         Ok(Err(e)) if e.is_channel_closed() => {

@@ -1,10 +1,10 @@
 //! What the backend process holds between requests.
 
 use crate::budget::{Clock, Ledger, LedgerError, SystemClock};
-use crate::config::Config;
+use crate::settings::Config;
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::Client;
-use crate::ui::UiEvent;
+use crate::protocol::{Event, Level};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::mpsc::UnboundedSender;
@@ -23,7 +23,7 @@ pub struct State {
     client: RwLock<Client>,
     /// Edits in flight, by the shim's id, so `cancel` can abort them.
     edits: Mutex<HashMap<u64, (i64, AbortHandle)>>,
-    ui: UnboundedSender<UiEvent>,
+    ui: UnboundedSender<Event>,
     /// The ledger of the current `data_dir`, opened on first use. A request in flight keeps
     /// the slot it reserved in, so a `data_dir` change never settles it in another file.
     ledger: RwLock<Arc<LedgerSlot>>,
@@ -37,7 +37,7 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(ui: UnboundedSender<UiEvent>) -> Self {
+    pub fn new(ui: UnboundedSender<Event>) -> Self {
         let config = Config::default();
         let client = Client::new(&config.base_url, &config.referer, config.connect_timeout());
         let ledger = RwLock::new(Arc::new(LedgerSlot::new(config.ledger_path())));
@@ -85,13 +85,13 @@ impl State {
             .unwrap_or_else(|_| Client::new("", "", std::time::Duration::from_secs(30)))
     }
 
-    pub fn send_ui(&self, ev: UiEvent) {
+    pub fn send_ui(&self, ev: Event) {
         // Fails only when the channel to Neovim is gone, i.e. we are shutting down.
         let _ = self.ui.send(ev);
     }
 
-    pub fn notify(&self, level: u8, message: String) {
-        self.send_ui(UiEvent::Notify { level, message });
+    pub fn notify(&self, level: Level, message: String) {
+        self.send_ui(Event::Notify { level, message });
     }
 
     /// The ledger slot of the current `data_dir`.

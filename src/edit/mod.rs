@@ -6,94 +6,13 @@ pub mod prompt;
 
 use crate::gate::{self, Outbound, ProjectCtx};
 use crate::openrouter::{ChatEvent, ChatRequest};
-use crate::project::ProjectInput;
+use crate::settings::ProjectInput;
 use crate::state::State;
-use crate::ui::{Failure, Reason, UiEvent};
+use crate::protocol::{EditRequest, Event, Failure, Level, Reason};
 use blocks::{Block, BlockParser};
 use futures::StreamExt;
-use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// What the shim sends for `:LlmEdit` (all rows 0-based, ranges end-exclusive).
-#[derive(Debug, Clone, Deserialize)]
-pub struct EditRequest {
-    /// Chosen by the shim, unique within its session.
-    pub id: u64,
-    pub buf: i64,
-    pub file: String,
-    #[serde(default)]
-    pub filetype: String,
-    pub instruction: String,
-    pub sel_start: usize,
-    pub sel_end: usize,
-    /// First buffer row of `lines`.
-    pub win_start: usize,
-    pub total_lines: usize,
-    /// The project: its root (git root or the file's directory) and `.frugal.toml`.
-    pub project: ProjectInput,
-    /// The model to use instead of the configured one (`:LlmModel`).
-    #[serde(default)]
-    pub model: Option<String>,
-    /// Filled from the raw message: the context window, checked to be UTF-8.
-    #[serde(skip)]
-    pub lines: Vec<String>,
-}
-
-impl EditRequest {
-    /// Decodes the shim's map, refusing non-UTF-8 text with a message naming the line.
-    pub fn from_value(v: rmpv::Value) -> Result<EditRequest, String> {
-        let rmpv::Value::Map(entries) = v else {
-            return Err("edit: expected a map".into());
-        };
-        let mut raw_lines = None;
-        let mut rest = Vec::with_capacity(entries.len());
-        for (k, v) in entries {
-            if k.as_str() == Some("lines") {
-                raw_lines = Some(v);
-            } else {
-                rest.push((k, v));
-            }
-        }
-        let mut req: EditRequest = rmpv::ext::from_value(rmpv::Value::Map(rest))
-            .map_err(|e| format!("edit: malformed request: {e}"))?;
-        let Some(rmpv::Value::Array(items)) = raw_lines else {
-            return Err("edit: missing lines".into());
-        };
-        let mut lines = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            let text = match item {
-                rmpv::Value::String(s) => s.into_str(),
-                rmpv::Value::Binary(b) => String::from_utf8(b).ok(),
-                _ => None,
-            };
-            match text {
-                Some(t) => lines.push(t),
-                None => {
-                    return Err(format!(
-                        "line {} is not valid UTF-8: frugal edits UTF-8 text only (:set fileencoding? and reload with :e ++enc=…)",
-                        req.win_start + i + 1
-                    ))
-                }
-            }
-        }
-        req.lines = lines;
-        let win_end = req.win_start + req.lines.len();
-        if req.sel_start >= req.sel_end || req.sel_start < req.win_start || req.sel_end > win_end {
-            return Err(format!(
-                "edit: selection {}-{} is outside the lines sent ({}-{})",
-                req.sel_start + 1,
-                req.sel_end,
-                req.win_start + 1,
-                win_end
-            ));
-        }
-        if req.instruction.trim().is_empty() {
-            return Err("the instruction is empty: say what to change".into());
-        }
-        Ok(req)
-    }
-}
 
 /// How often progress reaches Neovim: a few updates a second, never one per token.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
@@ -104,7 +23,7 @@ pub async fn run(state: Arc<State>, req: EditRequest) {
     let outcome = run_inner(&state, &req).await;
     let ev = match outcome {
         Ok(done) => done,
-        Err(f) => UiEvent::Failed {
+        Err(f) => Event::Failed {
             id: req.id,
             buf: req.buf,
             reason: f.reason,
@@ -125,7 +44,7 @@ fn project_ctx(state: &State, p: &ProjectInput) -> Result<ProjectCtx, Failure> {
         )
     })?;
     for w in &settings.warnings {
-        state.notify(3, w.clone());
+        state.notify(Level::Warn, w.clone());
     }
     Ok(ProjectCtx {
         root: p.root.clone(),
@@ -135,7 +54,7 @@ fn project_ctx(state: &State, p: &ProjectInput) -> Result<ProjectCtx, Failure> {
     })
 }
 
-async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Failure> {
+async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failure> {
     let started = Instant::now();
     let cfg = state.config();
     let project = project_ctx(state, &req.project)?;
@@ -168,7 +87,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
             provider: None,
         },
     };
-    state.send_ui(UiEvent::Progress {
+    state.send_ui(Event::Progress {
         id: req.id,
         buf: req.buf,
         tokens: 0,
@@ -235,7 +154,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
                 }
             }
             _ = ticker.tick() => {
-                state.send_ui(UiEvent::Progress {
+                state.send_ui(Event::Progress {
                     id: req.id,
                     buf: req.buf,
                     tokens,
@@ -277,7 +196,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<UiEvent, Fai
         };
         return Err(Failure::new(Reason::NoMatch, message));
     }
-    Ok(UiEvent::Done {
+    Ok(Event::Done {
         id: req.id,
         buf: req.buf,
         hunks,
@@ -312,9 +231,10 @@ fn place(
         Ok(found) => {
             taken.push((found.start, found.end));
             *hunks += 1;
-            state.send_ui(UiEvent::Hunk {
+            state.send_ui(Event::Hunk {
                 id: req.id,
                 buf: req.buf,
+                path: req.file.clone(),
                 index: *hunks,
                 start: ws + found.start,
                 end: ws + found.end,

@@ -1,7 +1,7 @@
 //! HTTP to OpenRouter (or any OpenAI-compatible endpoint): one streamed chat completion.
 
 use super::sse::{self, ChatEvent};
-use crate::config::ApiKey;
+use crate::settings::ApiKey;
 use futures::Stream;
 use serde::Serialize;
 use std::time::Duration;

@@ -112,7 +112,7 @@ fn read_project_file(root: &Path) -> (String, Option<String>, Caps) {
             )
         }
     };
-    match crate::project::parse(&shown, &text) {
+    match crate::settings::project::parse(&shown, &text) {
         Ok(settings) => (
             "read by the CLI".into(),
             Some(shown),

@@ -1,92 +1,9 @@
-//! The effective settings the shim hands the backend, and the API key behind them.
-//!
-//! The shim validates `setup()` keys (so the user sees warnings at start-up without the backend
-//! running); here they are decoded leniently with defaults, so an older shim never breaks us.
+//! Where an API key comes from (`env:NAME`, `cmd:<command>`) and the key itself, which never
+//! reaches a log line, a message or the ledger.
 
-use crate::project::BudgetSpec;
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// Settings from the user's (trusted) `setup()`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct Config {
-    pub base_url: String,
-    /// `env:NAME` or `cmd:<shell command>`.
-    pub api_key: KeySpec,
-    /// Named extra keys a project file may pick by name.
-    pub keys: HashMap<String, KeySpec>,
-    pub model: String,
-    /// Upper bound on the answer's length, always sent as `max_tokens`.
-    pub max_tokens: u32,
-    pub temperature: Option<f64>,
-    /// Lines of context sent on each side of the selection.
-    pub context_lines: usize,
-    /// Sent as `HTTP-Referer` for OpenRouter's app attribution.
-    pub referer: String,
-    /// Seconds to wait for the response headers.
-    pub connect_timeout_s: u64,
-    /// Default caps for projects whose file sets no `[budget]` (or is absent or untrusted).
-    pub budget: BudgetSpec,
-    /// Caps over all projects together.
-    pub global_budget: BudgetSpec,
-    /// Holds the ledger and the catalogue cache.
-    pub data_dir: PathBuf,
-    /// Send `provider.max_price` at the catalogue price used for the worst case.
-    pub max_price: bool,
-    /// Below this many answer tokens, lowering `max_tokens` to fit a cap is pointless: refuse.
-    pub min_useful_tokens: u32,
-    /// Footprint factors for `:LlmUsage` (defaults: Mistral's published figures).
-    pub footprint: Option<FootprintSpec>,
-    /// Bad caps in `setup()`: every request is refused until they are fixed (a cap that could
-    /// not be read must not become no cap).
-    pub config_errors: Vec<String>,
-}
-
-/// `setup({ footprint = { gco2e_per_token, ml_water_per_token, source } })`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct FootprintSpec {
-    pub gco2e_per_token: f64,
-    pub ml_water_per_token: f64,
-    pub source: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            base_url: "https://openrouter.ai/api/v1".into(),
-            api_key: KeySpec("env:OPENROUTER_API_KEY".into()),
-            keys: HashMap::new(),
-            model: "anthropic/claude-sonnet-4.5".into(),
-            max_tokens: 4096,
-            temperature: Some(0.0),
-            context_lines: 200,
-            referer: "https://github.com/frugal-nvim/frugal.nvim".into(),
-            connect_timeout_s: 30,
-            budget: BudgetSpec::default(),
-            global_budget: BudgetSpec::default(),
-            data_dir: std::env::temp_dir().join("frugal"),
-            max_price: true,
-            min_useful_tokens: 512,
-            footprint: None,
-            config_errors: Vec::new(),
-        }
-    }
-}
-
-impl Config {
-    /// The ledger file in `data_dir`.
-    pub fn ledger_path(&self) -> PathBuf {
-        self.data_dir.join(crate::budget::ledger::LEDGER_FILE)
-    }
-
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_secs(self.connect_timeout_s.max(1))
-    }
-}
 
 /// Where the API key comes from: `env:NAME` or `cmd:<shell command>`. Never the key itself.
 #[derive(Clone, Deserialize, PartialEq, Eq, Default)]
@@ -97,7 +14,7 @@ impl fmt::Debug for KeySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A `cmd:` may embed a literal secret (`cmd:echo sk-…`): only its kind is shown.
         match self.0.split_once(':') {
-            Some(("env", name)) => write!(f, "env:{name}"),
+            Some(("env", name)) if is_env_name(name) => write!(f, "env:{name}"),
             Some(("cmd", _)) => f.write_str("cmd:<command>"),
             _ => f.write_str("<invalid>"),
         }
@@ -134,15 +51,28 @@ pub enum KeyError {
     CmdFailed(String),
     #[error("the api_key command printed nothing; check setup({{ api_key = \"cmd:…\" }})")]
     CmdEmpty,
-    #[error("api_key must be \"env:NAME\" or \"cmd:<command>\", got {0:?}")]
-    BadSpec(String),
+    #[error("must be \"env:NAME\" or \"cmd:<command>\"")]
+    BadSpec,
+    #[error("must be \"env:NAME\" with NAME an environment variable's name (letters, digits, _), not the key itself")]
+    BadEnvName,
 }
 
 impl KeySpec {
+    /// Is this a well-formed spec? `env:` must name a variable (a key pasted after it would
+    /// otherwise be treated as a name and echoed); the error never quotes the value.
+    pub fn check(&self) -> Result<(), KeyError> {
+        match self.0.split_once(':') {
+            Some(("env", name)) if is_env_name(name) => Ok(()),
+            Some(("env", _)) => Err(KeyError::BadEnvName),
+            Some(("cmd", cmd)) if !cmd.trim().is_empty() => Ok(()),
+            _ => Err(KeyError::BadSpec),
+        }
+    }
+
     /// Resolve the key now. `cmd:` runs through `sh -c` with a time limit.
     pub async fn resolve(&self) -> Result<ApiKey, KeyError> {
         match self.0.split_once(':') {
-            Some(("env", name)) => match std::env::var(name) {
+            Some(("env", name)) if is_env_name(name) => match std::env::var(name) {
                 Ok(v) if !v.trim().is_empty() => Ok(ApiKey(v.trim().to_string())),
                 _ => Err(KeyError::EnvMissing(name.to_string())),
             },
@@ -175,9 +105,18 @@ impl KeySpec {
                 }
                 Ok(ApiKey(key))
             }
-            _ => Err(KeyError::BadSpec(format!("{self:?}"))),
+            _ => Err(self.check().err().unwrap_or(KeyError::BadSpec)),
         }
     }
+}
+
+/// A POSIX environment variable name.
+fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

@@ -5,23 +5,28 @@
 use crate::budget::money::Usd;
 use serde::Deserialize;
 
-/// What the shim found at the project root.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(from = "String")]
+/// How the shim found the project file (`state` in the protocol: `"absent"`, `"untrusted"`,
+/// `"trusted"`), and, once parsed, whether a trusted file is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileState {
     Absent,
     Untrusted,
     Trusted,
+    /// Trusted but malformed: no request is sent for the project until it is fixed.
+    Invalid(ConfigError),
 }
 
-/// From the shim's string (msgpack has no enums). Anything unknown counts as untrusted: the
-/// safe reading, since an untrusted file is ignored.
-impl From<String> for FileState {
-    fn from(s: String) -> Self {
+impl<'de> Deserialize<'de> for FileState {
+    /// Only the three states the shim can know; anything else is a malformed request.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
         match s.as_str() {
-            "absent" => FileState::Absent,
-            "trusted" => FileState::Trusted,
-            _ => FileState::Untrusted,
+            "absent" => Ok(FileState::Absent),
+            "untrusted" => Ok(FileState::Untrusted),
+            "trusted" => Ok(FileState::Trusted),
+            other => Err(serde::de::Error::custom(format!(
+                "state must be \"absent\", \"untrusted\" or \"trusted\", got {other:?}"
+            ))),
         }
     }
 }
@@ -32,12 +37,46 @@ impl FileState {
             FileState::Absent => "absent",
             FileState::Untrusted => "untrusted",
             FileState::Trusted => "trusted",
+            FileState::Invalid(_) => "invalid",
         }
     }
 }
 
-/// The project part of an edit request.
+/// What is wrong with a project file: the file, the line and the field when known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based.
+    pub line: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    /// `/p/.frugal.toml line 2 (daily_usd): invalid type: string "lots", expected f64`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, " line {line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, " ({field})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A bad `[budget]` field (shared by `.frugal.toml` and `setup()`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {problem}")]
+pub struct CapError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+/// The project part of a request.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProjectInput {
     pub root: String,
     pub file: String,
@@ -45,15 +84,28 @@ pub struct ProjectInput {
     /// The file's text, only when trusted.
     #[serde(default)]
     pub content: Option<String>,
+    /// The shim's read-only trust lookup saw the file denied (`:trust ++deny`); for display.
+    #[serde(default)]
+    pub denied: bool,
 }
 
 impl ProjectInput {
     /// The settings that apply under the trust rules: a trusted file's, parsed (an error names
     /// the file, line and field); the defaults for an absent or untrusted file.
-    pub fn settings(&self) -> Result<ProjectSettings, String> {
+    pub fn settings(&self) -> Result<ProjectSettings, ConfigError> {
         match (&self.state, &self.content) {
             (FileState::Trusted, Some(text)) => parse(&self.file, text),
+            (FileState::Invalid(e), _) => Err(e.clone()),
             _ => Ok(ProjectSettings::default()),
+        }
+    }
+
+    /// The file's state after parsing, and the settings that apply (the defaults unless the
+    /// file is trusted and valid).
+    pub fn resolve(&self) -> (FileState, ProjectSettings) {
+        match self.settings() {
+            Ok(s) => (self.state.clone(), s),
+            Err(e) => (FileState::Invalid(e), ProjectSettings::default()),
         }
     }
 }
@@ -93,24 +145,37 @@ pub struct BudgetSpec {
 }
 
 impl BudgetSpec {
+    /// The fields, as written in `[budget]` and `setup({ budget })`.
+    pub const FIELDS: &'static [&'static str] =
+        &["daily_usd", "monthly_usd", "total_usd", "per_request_usd", "warn_at"];
+
     /// Exact caps. A float is read through its shortest decimal form, so `0.1` is exactly ten
     /// cents. Negative or non-finite amounts are errors naming the field.
-    pub fn caps(&self) -> Result<BudgetCaps, String> {
-        let usd = |name: &str, v: Option<f64>| -> Result<Option<Usd>, String> {
+    pub fn caps(&self) -> Result<BudgetCaps, CapError> {
+        let usd = |field: &'static str, v: Option<f64>| -> Result<Option<Usd>, CapError> {
             match v {
                 None => Ok(None),
-                Some(x) if !x.is_finite() || x < 0.0 => {
-                    Err(format!("{name} must be a positive amount of USD, got {x}"))
-                }
+                Some(x) if !x.is_finite() || x < 0.0 => Err(CapError {
+                    field,
+                    problem: format!("must be a positive amount of USD, got {x}"),
+                }),
                 Some(x) => Usd::parse_decimal(&format!("{x}"))
                     .map(Some)
-                    .map_err(|e| format!("{name}: {e}")),
+                    .map_err(|e| CapError {
+                        field,
+                        problem: format!("is not an amount of USD: {e}"),
+                    }),
             }
         };
         let warn_at_milli = match self.warn_at {
             None => None,
             Some(w) if w > 0.0 && w <= 1.0 => Some((w * 1000.0).round() as u32),
-            Some(w) => return Err(format!("warn_at must be a fraction in (0, 1], got {w}")),
+            Some(w) => {
+                return Err(CapError {
+                    field: "warn_at",
+                    problem: format!("must be a fraction in (0, 1], got {w}"),
+                })
+            }
         };
         Ok(BudgetCaps {
             daily: usd("daily_usd", self.daily_usd)?,
@@ -160,7 +225,7 @@ pub struct ProjectSettings {
 const KNOWN_TOP: &[&str] = &["key", "budget", "model", "privacy"];
 
 /// Parses a trusted file's text. Errors name the file, the line and the field.
-pub fn parse(file: &str, text: &str) -> Result<ProjectSettings, String> {
+pub fn parse(file: &str, text: &str) -> Result<ProjectSettings, ConfigError> {
     let table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| locate(file, text, &e))?;
@@ -173,17 +238,17 @@ pub fn parse(file: &str, text: &str) -> Result<ProjectSettings, String> {
         }
     }
     let body: FileBody = toml::from_str(text).map_err(|e| locate(file, text, &e))?;
-    let fail = |field: &str, msg: String| -> String {
-        let line = line_of(text, field)
-            .map(|l| format!(" line {l}"))
-            .unwrap_or_default();
-        format!("{file}{line}: {msg}")
+    let fail = |field: &str, message: String| ConfigError {
+        file: file.to_string(),
+        line: line_of(text, field),
+        field: Some(field.to_string()),
+        message,
     };
     let budget = match &body.budget {
-        Some(b) => Some(b.caps().map_err(|m| {
-            let field = m.split([' ', ':']).next().unwrap_or("budget").to_string();
-            fail(&field, m)
-        })?),
+        Some(b) => Some(
+            b.caps()
+                .map_err(|e| fail(e.field, e.problem))?,
+        ),
         None => None,
     };
     let (default_model, allow) = match body.model {
@@ -194,7 +259,7 @@ pub fn parse(file: &str, text: &str) -> Result<ProjectSettings, String> {
         if allow.iter().any(|p| p.trim().is_empty()) {
             return Err(fail(
                 "allow",
-                "allow: an empty pattern matches nothing".into(),
+                "an empty pattern matches nothing".into(),
             ));
         }
     }
@@ -204,7 +269,7 @@ pub fn parse(file: &str, text: &str) -> Result<ProjectSettings, String> {
         Some(v) => {
             return Err(fail(
                 "data_collection",
-                format!("data_collection must be \"deny\" or \"allow\", got {v:?}"),
+                format!("must be \"deny\" or \"allow\", got {v:?}"),
             ))
         }
     };
@@ -218,24 +283,29 @@ pub fn parse(file: &str, text: &str) -> Result<ProjectSettings, String> {
     })
 }
 
-/// `toml`'s error with the file name and a 1-based line.
-fn locate(file: &str, text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim().to_string();
-    match e.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            let field = text
-                .lines()
-                .nth(line - 1)
-                .and_then(|l| l.split('=').next())
-                .map(|f| f.trim().trim_matches(['[', ']']).to_string())
-                .filter(|f| !f.is_empty());
-            match field {
-                Some(f) => format!("{file} line {line} ({f}): {msg}"),
-                None => format!("{file} line {line}: {msg}"),
-            }
-        }
-        None => format!("{file}: {msg}"),
+/// `toml`'s error with the file name, a 1-based line and the field on that line.
+fn locate(file: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    let message = e.message().trim().to_string();
+    let Some(span) = e.span() else {
+        return ConfigError {
+            file: file.to_string(),
+            line: None,
+            field: None,
+            message,
+        };
+    };
+    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let field = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.split('=').next())
+        .map(|f| f.trim().trim_matches(['[', ']']).to_string())
+        .filter(|f| !f.is_empty());
+    ConfigError {
+        file: file.to_string(),
+        line: Some(line),
+        field,
+        message,
     }
 }
 
@@ -326,24 +396,24 @@ data_collection = "deny"
 
     #[test]
     fn malformed_files_name_file_line_and_field() {
-        let e = parse("/p/.frugal.toml", "[budget]\ndaily_usd = \"lots\"\n").unwrap_err();
+        let e = parse("/p/.frugal.toml", "[budget]\ndaily_usd = \"lots\"\n").unwrap_err().to_string();
         assert!(e.starts_with("/p/.frugal.toml line 2"), "{e}");
         assert!(e.contains("daily_usd"), "{e}");
         let e = parse(
             "/p/.frugal.toml",
             "[budget]\ndaily_usd = 1.0\nmonthly_usd = -3.0\n",
         )
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("monthly_usd"), "{e}");
-        let e = parse("/p/.frugal.toml", "[budget\n").unwrap_err();
+        let e = parse("/p/.frugal.toml", "[budget\n").unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
-        let e = parse("/p/.frugal.toml", "[budget]\ndayly_usd = 1\n").unwrap_err();
+        let e = parse("/p/.frugal.toml", "[budget]\ndayly_usd = 1\n").unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("dayly_usd"), "{e}");
         let e = parse(
             "/p/.frugal.toml",
             "[privacy]\ndata_collection = \"maybe\"\n",
         )
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("data_collection"), "{e}");
     }
 

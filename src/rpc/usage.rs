@@ -1,11 +1,10 @@
 //! `:LlmUsage` and the statusline on the backend side: the report is built here from the ledger
 //! (lines + highlight ranges); the shim only displays it.
 
-use crate::config::{Config, KeySpec};
 use crate::gate::effective_caps;
-use crate::project::{ProjectInput, ProjectSettings};
+use crate::protocol::{Event, StatusReply, UsageArgs, UsageReport};
+use crate::settings::{Config, KeySpec, ProjectInput, ProjectSettings};
 use crate::state::State;
-use crate::ui::UiEvent;
 use crate::usage::{self, FootprintFactors, KeyInfo, Report, ReportRequest};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,22 +13,11 @@ use std::time::{Duration, Instant};
 const KEY_TTL: Duration = Duration::from_secs(60);
 const KEY_TIMEOUT: Duration = Duration::from_millis(2500);
 
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct UsageArgs {
-    #[serde(default)]
-    pub project: Option<ProjectInput>,
-    #[serde(default)]
-    pub all: bool,
-    #[serde(default)]
-    pub width: usize,
-    #[serde(default)]
-    pub token: u64,
-}
-
+/// The project's settings and its file's state, as the report words it.
 fn settings_of(p: &ProjectInput) -> (ProjectSettings, String) {
-    match p.settings() {
-        Ok(s) => (s, p.state.as_str().into()),
-        Err(e) => (ProjectSettings::default(), format!("invalid: {e}")),
+    match p.resolve() {
+        (crate::settings::FileState::Invalid(e), s) => (s, format!("invalid: {e}")),
+        (state, s) => (s, state.as_str().into()),
     }
 }
 
@@ -98,16 +86,16 @@ fn request_for(cfg: &Config, args: &UsageArgs, key_info: KeyInfo) -> Result<Repo
     })
 }
 
-/// The report as the shim wants it.
-pub fn report_json(r: &Report) -> serde_json::Value {
-    serde_json::json!({
-        "ok": true,
-        "title": r.title,
-        "lines": r.lines,
-        "highlights": r.highlights.iter().map(|(l, a, b, g)| serde_json::json!([l, a, b, g])).collect::<Vec<_>>(),
-        "width": r.width,
-        "data": r.json,
-    })
+/// The report as the float shows it.
+pub fn report_reply(r: Report) -> UsageReport {
+    UsageReport {
+        ok: true,
+        title: r.title,
+        lines: r.lines,
+        highlights: r.highlights,
+        width: r.width,
+        data: r.json,
+    }
 }
 
 async fn build(state: &Arc<State>, req: ReportRequest) -> Result<Report, String> {
@@ -118,7 +106,7 @@ async fn build(state: &Arc<State>, req: ReportRequest) -> Result<Report, String>
 
 /// Builds the report now from what is known; when the key's figures are stale, fetches them in
 /// the background and sends the window a fresh report once they are in (never a wait).
-pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<serde_json::Value, String> {
+pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, String> {
     let cfg = state.config();
     let spec = key_spec(&cfg, &project_of(&args).0);
     let cached = key_info_now(state, &spec);
@@ -140,15 +128,15 @@ pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<serde_json::Va
                 return;
             };
             match build(&state, req).await {
-                Ok(r) => state.send_ui(UiEvent::Usage {
+                Ok(r) => state.send_ui(Event::Usage {
                     token: args.token,
-                    report: report_json(&r),
+                    report: Box::new(report_reply(r)),
                 }),
                 Err(e) => tracing::warn!("usage report: {e}"),
             }
         });
     }
-    Ok(report_json(&report))
+    Ok(report_reply(report))
 }
 
 async fn fetch_key_info(state: &Arc<State>, spec: &KeySpec) {
@@ -171,7 +159,7 @@ async fn fetch_key_info(state: &Arc<State>, spec: &KeySpec) {
 }
 
 /// `$0.42/$1.00 today` when a daily cap applies, `$0.42 today` otherwise.
-pub async fn status(state: &Arc<State>, project: ProjectInput) {
+pub async fn status(state: &Arc<State>, project: ProjectInput) -> Result<StatusReply, String> {
     let cfg = state.config();
     let (settings, _) = settings_of(&project);
     let daily = effective_caps(&cfg, &settings)
@@ -179,14 +167,12 @@ pub async fn status(state: &Arc<State>, project: ProjectInput) {
         .and_then(|c| c.project.daily);
     let root = project.root.clone();
     let r = root.clone();
-    match state.ledger(move |l, clock| l.spend(Some(&r), clock)).await {
-        Ok(spend) => {
-            let text = match daily {
-                Some(cap) => format!("{}/{} today", spend.today, cap),
-                None => format!("{} today", spend.today),
-            };
-            state.send_ui(UiEvent::Status { root, text });
-        }
-        Err(e) => tracing::warn!("status: {e}"),
-    }
+    let spend = state
+        .ledger(move |l, clock| l.spend(Some(&r), clock))
+        .await?;
+    let text = match daily {
+        Some(cap) => format!("{}/{} today", spend.today, cap),
+        None => format!("{} today", spend.today),
+    };
+    Ok(StatusReply { root, text })
 }

@@ -1,0 +1,40 @@
+//! `edit` and `cancel`: start an edit in a task of its own, or abort one.
+
+use crate::edit;
+use crate::protocol::{Accepted, Answer, Cancel, EditRequest, Event, ProtocolError, Reason};
+use crate::state::State;
+use std::sync::Arc;
+
+pub(super) fn start(state: &Arc<State>, req: EditRequest) -> Result<Answer, ProtocolError> {
+    if state.busy(req.buf) {
+        return Err(ProtocolError::Refused(
+            "an edit is still streaming in this buffer: wait for it or :LlmCancel it".into(),
+        ));
+    }
+    tracing::info!(edit = req.id, buf = req.buf, file = %req.file, lines = req.lines.len(), "edit");
+    let (id, buf) = (req.id, req.buf);
+    // Registered before the task can finish, so a quick failure cannot race the insert.
+    let task = tokio::spawn({
+        let state = state.clone();
+        async move {
+            // Yield once so `start_edit` below has run.
+            tokio::task::yield_now().await;
+            edit::run(state, req).await
+        }
+    });
+    state.start_edit(id, buf, task.abort_handle());
+    Ok(Answer::Accepted(Accepted {}))
+}
+
+pub(super) fn cancel(state: &State, c: Cancel) -> Answer {
+    if let Some(buf) = state.cancel_edit(c.id) {
+        tracing::info!(edit = c.id, "cancelled");
+        state.send_ui(Event::Failed {
+            id: c.id,
+            buf,
+            reason: Reason::Cancelled,
+            message: "cancelled; the buffer is unchanged".into(),
+        });
+    }
+    Answer::Accepted(Accepted {})
+}

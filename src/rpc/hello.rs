@@ -1,0 +1,44 @@
+//! `hello`: the shim's `setup()` and where Neovim keeps its data → the effective settings, and
+//! the warnings about `setup()` that the shim shows at the first command.
+
+use super::Handler;
+use crate::protocol::{Answer, Hello, HelloReply, Level, Notice, ProtocolError};
+use crate::settings::Config;
+
+impl Handler {
+    pub(super) fn hello(&self, hello: Hello) -> Result<Answer, ProtocolError> {
+        let given = hello.config_map()?;
+        let (config, warnings) = Config::resolve(&given, hello.data_home.as_deref());
+        tracing::info!(base_url = %config.base_url, model = %config.model, api_key = ?config.api_key, data_dir = %config.data_dir.display(), "configured");
+        let notices: Vec<Notice> = warnings
+            .into_iter()
+            .map(|w| Notice {
+                level: w.level,
+                message: w.message,
+            })
+            .collect();
+        for n in &notices {
+            if n.level != Level::Info {
+                tracing::warn!("setup: {}", n.message);
+            }
+        }
+        *self.warnings.lock().expect("warnings lock poisoned") = notices.clone();
+        self.state.set_config(config);
+        tokio::spawn(crate::gate::reconcile_orphans(self.state.clone()));
+        Ok(Answer::Hello(HelloReply {
+            version: env!("CARGO_PKG_VERSION"),
+            pid: std::process::id(),
+            log_file: self.log_file.as_ref().map(|p| {
+                let d = time::OffsetDateTime::now_utc().date();
+                format!(
+                    "{}.{:04}-{:02}-{:02}",
+                    p.display(),
+                    d.year(),
+                    d.month() as u8,
+                    d.day()
+                )
+            }),
+            warnings: notices,
+        }))
+    }
+}

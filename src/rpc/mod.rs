@@ -1,0 +1,187 @@
+//! The msgpack-RPC surface: one `call` notification decoded into a [`Call`], one handler per
+//! call, every answer a `reply` event on the ordered event path (see `protocol.rs` for the
+//! wire format).
+
+mod ask;
+mod edit;
+mod health;
+mod hello;
+mod models;
+pub mod usage;
+
+pub use ask::Asks;
+
+use crate::protocol::{Answer, Call, Event, Notice, ProtocolError};
+use crate::state::State;
+use async_trait::async_trait;
+use nvim_rs::{compat::tokio::Compat, Neovim};
+use rmpv::Value;
+use std::sync::{Arc, Mutex};
+
+pub type Writer = Compat<tokio::fs::File>;
+
+#[derive(Clone)]
+pub struct Handler {
+    pub state: Arc<State>,
+    /// The `--log-file` base path; the file written today carries the UTC date as suffix.
+    pub log_file: Option<std::path::PathBuf>,
+    /// What is wrong in the last `setup()`.
+    warnings: Arc<Mutex<Vec<Notice>>>,
+    /// Questions waiting on the user.
+    pub asks: Arc<Asks>,
+}
+
+impl Handler {
+    pub fn new(state: Arc<State>, log_file: Option<std::path::PathBuf>) -> Self {
+        Handler {
+            state,
+            log_file,
+            warnings: Arc::new(Mutex::new(Vec::new())),
+            asks: Arc::new(Asks::default()),
+        }
+    }
+
+    /// Serves a quick call at once; `Err` is said to the user as is. `Ok(None)`: a slow call,
+    /// for [`Handler::serve_slow`].
+    fn serve_now(&self, call: Call) -> Result<Result<Answer, ProtocolError>, Call> {
+        Ok(match call {
+            Call::Hello(h) => self.hello(h),
+            Call::Edit(req) => edit::start(&self.state, *req),
+            Call::Cancel(c) => Ok(edit::cancel(&self.state, c)),
+            Call::Answer(a) => {
+                self.asks.answer(a.ask, a.choice);
+                Ok(Answer::Accepted(crate::protocol::Accepted {}))
+            }
+            Call::Version => Ok(Answer::Version(env!("CARGO_PKG_VERSION"))),
+            slow => return Err(slow),
+        })
+    }
+
+    /// Serves a call that waits on the network or the ledger.
+    async fn serve_slow(&self, call: Call) -> Result<Answer, ProtocolError> {
+        match call {
+            Call::Models(a) => models::models(&self.state, a).await,
+            Call::Usage(a) => usage::usage(&self.state, a)
+                .await
+                .map(|r| Answer::Usage(Box::new(r)))
+                .map_err(ProtocolError::Refused),
+            Call::Status(a) => usage::status(&self.state, a.project)
+                .await
+                .map(Answer::Status)
+                .map_err(ProtocolError::Refused),
+            Call::Health(a) => Ok(Answer::Health(
+                health::health(&self.state, a, self.warnings()).await,
+            )),
+            quick => self.serve_now(quick).unwrap_or_else(|_| {
+                unreachable!("serve_now serves every call that is not slow")
+            }),
+        }
+    }
+
+    fn warnings(&self) -> Vec<Notice> {
+        self.warnings.lock().expect("warnings lock poisoned").clone()
+    }
+
+    /// Decodes the call `seq` and serves it: quick calls inline, so that they keep their
+    /// order (a `cancel` never overtakes the `edit` it cancels, an `edit` never runs on the
+    /// settings of before the `hello` sent ahead of it); calls that wait on the network or the
+    /// ledger in a task of their own, so they never hold up the next. The answer is a `reply`
+    /// event.
+    fn call(&self, args: Vec<Value>) {
+        let mut it = args.into_iter();
+        let (Some(seq), Some(method)) = (it.next().and_then(|v| v.as_u64()), it.next()) else {
+            tracing::warn!("a call without a sequence number or method: ignored");
+            return;
+        };
+        let method = method.as_str().unwrap_or_default().to_string();
+        let call = match Call::decode(&method, it.next().unwrap_or(Value::Nil)) {
+            Ok(call) => call,
+            Err(e) => return self.reply(seq, &method, Err(e)),
+        };
+        match self.serve_now(call) {
+            Ok(outcome) => self.reply(seq, &method, outcome),
+            Err(slow) => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let outcome = me.serve_slow(slow).await;
+                    me.reply(seq, &method, outcome);
+                });
+            }
+        }
+    }
+
+    fn reply(&self, seq: u64, method: &str, outcome: Result<Answer, ProtocolError>) {
+        let reply = match outcome {
+            Ok(result) => Event::Reply {
+                seq,
+                ok: true,
+                result: Some(result),
+                message: None,
+            },
+            Err(e) => {
+                tracing::info!(%method, "refused: {e}");
+                Event::Reply {
+                    seq,
+                    ok: false,
+                    result: None,
+                    message: Some(e.to_string()),
+                }
+            }
+        };
+        self.state.send_ui(reply);
+    }
+}
+
+#[async_trait]
+impl nvim_rs::Handler for Handler {
+    type Writer = Writer;
+
+    async fn handle_request(
+        &self,
+        name: String,
+        _args: Vec<Value>,
+        _nvim: Neovim<Writer>,
+    ) -> Result<Value, Value> {
+        match name.as_str() {
+            // For a person or a script poking at the process; the shim uses `call`.
+            "version" => Ok(Value::from(env!("CARGO_PKG_VERSION"))),
+            other => Err(Value::from(format!(
+                "frugal: unknown request {other:?} (calls are sent as the `call` notification)"
+            ))),
+        }
+    }
+
+    async fn handle_notify(&self, name: String, args: Vec<Value>, _nvim: Neovim<Writer>) {
+        match name.as_str() {
+            // Notifications run inline in arrival order: serve each call in a task of its own
+            // so a slow one (the network, the ledger) never holds up the next.
+            "call" => self.call(args),
+            other => tracing::warn!("unknown notification {other}"),
+        }
+    }
+}
+
+/// Delivers events to Neovim one at a time, in order.
+pub async fn forward_events(
+    nvim: Neovim<Writer>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
+) {
+    while let Some(ev) = rx.recv().await {
+        let value = match ev.encode() {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("cannot encode an event: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = nvim
+            .exec_lua("require('frugal.rpc')._dispatch(...)", vec![value])
+            .await
+        {
+            if e.is_channel_closed() {
+                break;
+            }
+            tracing::warn!("event not delivered: {e}");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! `models`: the catalogue for `:LlmModel`, filtered by the project's allow-list. Never waits
+//! on the network: without any catalogue at hand it answers `pending` and sends the list later
+//! as a `models` event with the caller's `token`.
+
+use crate::openrouter::catalogue::Catalogue;
+use crate::protocol::{Answer, Event, ModelEntry, ModelList, ModelsArgs, ProtocolError};
+use crate::settings::{project, ProjectSettings};
+use crate::state::State;
+use std::sync::Arc;
+
+pub(super) async fn models(state: &Arc<State>, args: ModelsArgs) -> Result<Answer, ProtocolError> {
+    let settings = match args.project.as_ref().map(|p| p.settings()).transpose() {
+        Ok(s) => s.unwrap_or_default(),
+        Err(e) => return Err(ProtocolError::Refused(e.to_string())),
+    };
+    if let Some(cat) = state.catalogue_at_hand().await {
+        return Ok(Answer::Models(model_list(&cat, &settings)));
+    }
+    let state = state.clone();
+    let token = args.token;
+    tokio::spawn(async move {
+        let list = match state.catalogue().await {
+            Some(cat) => model_list(&cat, &settings),
+            None => ModelList {
+                message: Some("the model catalogue could not be fetched (offline, or base_url wrong?) and none is cached yet".into()),
+                ..ModelList::none()
+            },
+        };
+        state.send_ui(Event::Models { token, list });
+    });
+    Ok(Answer::Models(ModelList {
+        pending: true,
+        ..ModelList::none()
+    }))
+}
+
+impl ModelList {
+    /// No list (yet).
+    fn none() -> Self {
+        ModelList {
+            ok: false,
+            models: None,
+            filtered: false,
+            project_default: None,
+            pending: false,
+            message: None,
+        }
+    }
+}
+
+/// The picker's list: plain catalogue prices per million tokens.
+fn model_list(cat: &Catalogue, settings: &ProjectSettings) -> ModelList {
+    let allow = settings.allow.as_ref();
+    let per_m = |u: crate::budget::Usd| u.to_f64() * 1_000_000.0;
+    let models = cat
+        .models
+        .iter()
+        .filter(|m| allow.is_none_or(|a| project::allowed(&m.id, a)))
+        .map(|m| ModelEntry {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            priced: m.list_price.is_some(),
+            free: m.list_price.is_some_and(|p| p.is_free()),
+            prompt_per_m: m.list_price.map(|p| per_m(p.prompt)),
+            completion_per_m: m.list_price.map(|p| per_m(p.completion)),
+        })
+        .collect();
+    ModelList {
+        ok: true,
+        models: Some(models),
+        filtered: allow.is_some(),
+        project_default: settings.default_model.clone(),
+        pending: false,
+        message: None,
+    }
+}

@@ -1,0 +1,12 @@
+//! Settings: the user's `setup()` (trusted) and a project's `.frugal.toml` (trusted only when
+//! the user trusts it) → the settings a request runs with. The rules live here only: the shim
+//! checks types and shape, and shows what this module decides.
+
+pub mod keys;
+pub mod paths;
+pub mod project;
+pub mod user;
+
+pub use keys::{ApiKey, KeyError, KeySpec};
+pub use project::{BudgetCaps, BudgetSpec, FileState, ProjectInput, ProjectSettings};
+pub use user::{Config, FootprintSpec, LogLevel, Warning};

@@ -1,0 +1,467 @@
+//! The user's settings: what `setup()` gave, resolved against the defaults.
+//!
+//! The shim checks only the types and shape of `setup()` (so a typo warns at once, without
+//! starting the backend) and sends what it got in `hello`. The meaning lives here: defaults
+//! (`lua/frugal/defaults.json`, read by both sides so they cannot drift), ranges, key-spec
+//! forms and budget rules. A bad value keeps its default and gives one warning naming the key;
+//! a bad cap also blocks every request until fixed (a cap that could not be read must not
+//! become no cap).
+
+use super::keys::KeySpec;
+use super::project::BudgetSpec;
+use crate::protocol::Level;
+use rmpv::Value;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The defaults of every setting both sides know, shared with `lua/frugal/config.lua`.
+pub const DEFAULTS_JSON: &str = include_str!("../../lua/frugal/defaults.json");
+
+/// Sent as `HTTP-Referer` for OpenRouter's app attribution.
+pub const REFERER: &str = "https://github.com/frugal-nvim/frugal.nvim";
+
+/// Seconds to wait for the response headers.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings from the user's (trusted) `setup()`, resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub base_url: String,
+    /// `env:NAME` or `cmd:<shell command>`.
+    pub api_key: KeySpec,
+    /// Named extra keys a project file may pick by name.
+    pub keys: HashMap<String, KeySpec>,
+    pub model: String,
+    /// Upper bound on the answer's length, always sent as `max_tokens`.
+    pub max_tokens: u32,
+    pub temperature: Option<f64>,
+    /// Lines of context sent on each side of the selection.
+    pub context_lines: usize,
+    /// Sent as `HTTP-Referer` for OpenRouter's app attribution.
+    pub referer: String,
+    /// Default caps for projects whose file sets no `[budget]` (or is absent or untrusted).
+    pub budget: BudgetSpec,
+    /// Caps over all projects together.
+    pub global_budget: BudgetSpec,
+    /// Holds the ledger and the catalogue cache.
+    pub data_dir: PathBuf,
+    /// The backend's log level.
+    pub log_level: LogLevel,
+    /// Send `provider.max_price` at the catalogue price used for the worst case.
+    pub max_price: bool,
+    /// Below this many answer tokens, lowering `max_tokens` to fit a cap is pointless: refuse.
+    pub min_useful_tokens: u32,
+    /// Footprint factors for `:LlmUsage` (defaults: Mistral's published figures).
+    pub footprint: Option<FootprintSpec>,
+    /// Bad caps in `setup()`: every request is refused until they are fixed (a cap that could
+    /// not be read must not become no cap).
+    pub config_errors: Vec<String>,
+}
+
+/// `setup({ footprint = { gco2e_per_token, ml_water_per_token, source } })`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FootprintSpec {
+    pub gco2e_per_token: f64,
+    pub ml_water_per_token: f64,
+    pub source: String,
+}
+
+/// The backend's log level (`setup({ log_level })`, passed as `--log-level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        Some(match s {
+            "trace" => LogLevel::Trace,
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warn" => LogLevel::Warn,
+            "error" => LogLevel::Error,
+            _ => return None,
+        })
+    }
+
+    pub fn tracing(self) -> tracing::Level {
+        match self {
+            LogLevel::Trace => tracing::Level::TRACE,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Error => tracing::Level::ERROR,
+        }
+    }
+}
+
+/// A warning about `setup()`, shown by the shim at the first command and in `:checkhealth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub level: Level,
+    pub message: String,
+}
+
+impl Default for Config {
+    /// The defaults alone, `data_dir` under Neovim's data directory found from the environment.
+    fn default() -> Self {
+        Config::resolve(&HashMap::new(), None).0
+    }
+}
+
+/// What a bad value does: keeps the default, or (caps) blocks every request until fixed.
+const DEFAULT_USED: &str = "default used";
+const BLOCKED: &str = "no request is sent until it is fixed";
+
+impl Config {
+    /// The ledger file in `data_dir`.
+    pub fn ledger_path(&self) -> PathBuf {
+        self.data_dir.join(crate::budget::ledger::LEDGER_FILE)
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        CONNECT_TIMEOUT
+    }
+
+    /// Resolves what `setup()` gave over the defaults. `data_home` is Neovim's
+    /// `stdpath("data")` (from the shim); without it, it is found the way Neovim finds it.
+    /// Never fails: every bad value is a warning and keeps its default.
+    pub fn resolve(given: &HashMap<String, Value>, data_home: Option<&Path>) -> (Config, Vec<Warning>) {
+        let defaults: HashMap<String, serde_json::Value> =
+            serde_json::from_str(DEFAULTS_JSON).expect("lua/frugal/defaults.json is valid JSON");
+        let d = |k: &str| defaults.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        let dstr = |k: &str| d(k).as_str().unwrap_or_default().to_string();
+        let dnum = |k: &str| d(k).as_f64().unwrap_or_default();
+        let data_dir = data_home
+            .map(Path::to_path_buf)
+            .or_else(|| super::paths::nvim_data_home(|k| std::env::var_os(k)))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("frugal");
+        let mut c = Config {
+            base_url: dstr("base_url"),
+            api_key: KeySpec(dstr("api_key")),
+            keys: HashMap::new(),
+            model: dstr("model"),
+            max_tokens: dnum("max_tokens") as u32,
+            temperature: Some(dnum("temperature")),
+            context_lines: dnum("context_lines") as usize,
+            referer: REFERER.into(),
+            budget: BudgetSpec::default(),
+            global_budget: BudgetSpec::default(),
+            data_dir,
+            log_level: LogLevel::parse(&dstr("log_level")).unwrap_or_default(),
+            max_price: d("max_price").as_bool().unwrap_or(true),
+            min_useful_tokens: dnum("min_useful_tokens") as u32,
+            footprint: None,
+            config_errors: Vec::new(),
+        };
+        let mut warnings = Vec::new();
+        let mut keys: Vec<&String> = given.keys().collect();
+        keys.sort();
+        for key in keys {
+            let v = &given[key];
+            if v.is_nil() {
+                continue;
+            }
+            let is_cap = key == "budget" || key == "global_budget";
+            if let Err(problem) = c.set(key, v) {
+                let message = match problem {
+                    Problem::Unknown => format!("unknown setup key {key:?} (ignored)"),
+                    Problem::Type(want) => format!(
+                        "setup key {key} must be a {want}, got {} ({})",
+                        type_name(v),
+                        if is_cap { BLOCKED } else { DEFAULT_USED }
+                    ),
+                    Problem::Value(what) => format!(
+                        "setup key {key} {what} ({})",
+                        if is_cap { BLOCKED } else { DEFAULT_USED }
+                    ),
+                };
+                if is_cap {
+                    c.config_errors.push(message.clone());
+                }
+                warnings.push(Warning {
+                    level: Level::Warn,
+                    message,
+                });
+            }
+        }
+        (c, warnings)
+    }
+
+    /// Sets one key from `setup()`, or says what is wrong with the value.
+    fn set(&mut self, key: &str, v: &Value) -> Result<(), Problem> {
+        match key {
+            "base_url" => {
+                let s = string(v)?;
+                if !(s.starts_with("http://") || s.starts_with("https://")) {
+                    return Err(Problem::Value("must start with http:// or https://".into()));
+                }
+                self.base_url = s;
+            }
+            "api_key" => {
+                let spec = KeySpec(string(v)?);
+                spec.check().map_err(|e| Problem::Value(e.to_string()))?;
+                self.api_key = spec;
+            }
+            "keys" => {
+                let Value::Map(entries) = v else {
+                    return Err(Problem::Type("table"));
+                };
+                let mut keys = HashMap::new();
+                for (name, spec) in entries {
+                    let name = name.as_str().map(str::to_string);
+                    let spec = spec.as_str().map(|s| KeySpec(s.to_string()));
+                    match (name, spec) {
+                        (Some(name), Some(spec)) if spec.check().is_ok() => {
+                            keys.insert(name, spec);
+                        }
+                        (name, _) => {
+                            return Err(Problem::Value(format!(
+                                "entry {:?} must be \"env:NAME\" or \"cmd:<command>\"",
+                                name.unwrap_or_default()
+                            )))
+                        }
+                    }
+                }
+                self.keys = keys;
+            }
+            "model" => {
+                let s = string(v)?;
+                if s.trim().is_empty() {
+                    return Err(Problem::Value("must not be empty".into()));
+                }
+                self.model = s;
+            }
+            "budget" | "global_budget" => {
+                let spec = budget(v)?;
+                if key == "budget" {
+                    self.budget = spec;
+                } else {
+                    self.global_budget = spec;
+                }
+            }
+            "data_dir" => self.data_dir = PathBuf::from(string(v)?),
+            "log_level" => {
+                self.log_level = LogLevel::parse(&string(v)?).ok_or_else(|| {
+                    Problem::Value("must be one of trace, debug, info, warn, error".into())
+                })?
+            }
+            "max_tokens" => self.max_tokens = whole(v, 16, u32::MAX as u64)? as u32,
+            "min_useful_tokens" => self.min_useful_tokens = whole(v, 16, u32::MAX as u64)? as u32,
+            "context_lines" => self.context_lines = whole(v, 0, 1_000_000)? as usize,
+            "temperature" => {
+                let t = number(v)?;
+                if !(0.0..=2.0).contains(&t) {
+                    return Err(Problem::Value("must be between 0 and 2".into()));
+                }
+                self.temperature = Some(t);
+            }
+            "max_price" => {
+                self.max_price = v.as_bool().ok_or(Problem::Type("boolean"))?;
+            }
+            "footprint" => {
+                self.footprint = match v {
+                    Value::Boolean(false) => None,
+                    Value::Map(_) => Some(rmpv::ext::from_value(v.clone()).map_err(|_| {
+                        Problem::Value(
+                            "needs gco2e_per_token (number), ml_water_per_token (number) and source (string)"
+                                .into(),
+                        )
+                    })?),
+                    Value::Boolean(true) => {
+                        return Err(Problem::Value("must be a table or false".into()))
+                    }
+                    _ => return Err(Problem::Type("table or boolean")),
+                }
+            }
+            _ => return Err(Problem::Unknown),
+        }
+        Ok(())
+    }
+}
+
+/// What is wrong with one `setup()` value.
+enum Problem {
+    Unknown,
+    Type(&'static str),
+    /// The rest of "setup key X …": what the value must be.
+    Value(String),
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Boolean(_) => "boolean",
+        Value::Integer(_) | Value::F32(_) | Value::F64(_) => "number",
+        Value::String(_) | Value::Binary(_) => "string",
+        Value::Array(_) | Value::Map(_) => "table",
+        Value::Ext(..) => "userdata",
+    }
+}
+
+fn string(v: &Value) -> Result<String, Problem> {
+    v.as_str().map(str::to_string).ok_or(Problem::Type("string"))
+}
+
+fn number(v: &Value) -> Result<f64, Problem> {
+    match v {
+        Value::Integer(i) => Ok(i.as_f64().unwrap_or(f64::NAN)),
+        Value::F32(x) => Ok(*x as f64),
+        Value::F64(x) => Ok(*x),
+        _ => Err(Problem::Type("number")),
+    }
+    .and_then(|x| {
+        if x.is_finite() {
+            Ok(x)
+        } else {
+            Err(Problem::Value("must be a finite number".into()))
+        }
+    })
+}
+
+/// A whole number in `min..=max`.
+fn whole(v: &Value, min: u64, max: u64) -> Result<u64, Problem> {
+    let x = number(v)?;
+    let what = || {
+        if min == 0 {
+            Problem::Value(format!("must be a whole number from 0 to {max}"))
+        } else {
+            Problem::Value(format!("must be a whole number of at least {min} (at most {max})"))
+        }
+    };
+    if x.fract() != 0.0 || x < min as f64 || x > max as f64 {
+        return Err(what());
+    }
+    Ok(x as u64)
+}
+
+/// A `budget` / `global_budget` table: known fields, each a valid amount.
+fn budget(v: &Value) -> Result<BudgetSpec, Problem> {
+    let Value::Map(entries) = v else {
+        return Err(Problem::Type("table"));
+    };
+    // An empty Lua table may arrive as an array.
+    let spec: BudgetSpec = if entries.is_empty() {
+        BudgetSpec::default()
+    } else {
+        for (k, _) in entries {
+            let k = k.as_str().unwrap_or_default();
+            if !BudgetSpec::FIELDS.contains(&k) {
+                return Err(Problem::Value(format!(
+                    "has an unknown field {k:?} (known: {})",
+                    BudgetSpec::FIELDS.join(", ")
+                )));
+            }
+        }
+        rmpv::ext::from_value(v.clone()).map_err(|e| Problem::Value(format!("has a bad field: {e}")))?
+    };
+    spec.caps().map_err(|e| Problem::Value(format!("field {e}")))?;
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn given(pairs: &[(&str, Value)]) -> HashMap<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_come_from_the_shared_file() {
+        let (c, w) = Config::resolve(&HashMap::new(), Some(Path::new("/data")));
+        assert!(w.is_empty());
+        assert_eq!(c.base_url, "https://openrouter.ai/api/v1");
+        assert_eq!(c.model, "anthropic/claude-sonnet-4.5");
+        assert_eq!(c.max_tokens, 4096);
+        assert_eq!(c.context_lines, 200);
+        assert_eq!(c.min_useful_tokens, 512);
+        assert_eq!(c.data_dir, PathBuf::from("/data/frugal"));
+        assert!(c.max_price);
+        assert_eq!(c.log_level, LogLevel::Info);
+    }
+
+    #[test]
+    fn bad_values_keep_their_defaults_with_one_warning_each() {
+        let (c, w) = Config::resolve(
+            &given(&[
+                ("max_tokens", Value::from(8)),
+                ("log_level", Value::from("loud")),
+                ("model", Value::from(42)),
+                ("temperature", Value::from(3.5)),
+                ("api_key", Value::from("sk-or-v1-literal")),
+                ("nosuch", Value::from(1)),
+            ]),
+            None,
+        );
+        assert_eq!(c.max_tokens, 4096);
+        assert_eq!(c.model, "anthropic/claude-sonnet-4.5");
+        assert_eq!(w.len(), 6, "{w:?}");
+        let all: Vec<&str> = w.iter().map(|w| w.message.as_str()).collect();
+        assert!(all.iter().any(|m| m.starts_with("setup key max_tokens must be a whole number of at least 16")));
+        assert!(all.iter().any(|m| m.starts_with("setup key log_level must be one of")));
+        assert!(all.iter().any(|m| m.starts_with("setup key model must be a string, got number")));
+        assert!(all.iter().any(|m| m.starts_with("unknown setup key \"nosuch\"")));
+        assert!(all.iter().all(|m| !m.contains("literal")), "{all:?}");
+        assert!(c.config_errors.is_empty());
+    }
+
+    #[test]
+    fn a_huge_max_tokens_is_a_warning_not_a_dead_backend() {
+        let (c, w) = Config::resolve(&given(&[("max_tokens", Value::from(5e9))]), None);
+        assert_eq!(c.max_tokens, 4096);
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn bad_caps_block_requests() {
+        let mut b = Vec::new();
+        b.push((Value::from("daily_usd"), Value::from(1)));
+        b.push((Value::from("monthly"), Value::from(5)));
+        let (c, w) = Config::resolve(&given(&[("budget", Value::Map(b))]), None);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].message.starts_with("setup key budget has an unknown field \"monthly\""), "{w:?}");
+        assert!(w[0].message.contains("no request is sent until it is fixed"));
+        assert_eq!(c.config_errors.len(), 1);
+        let neg = vec![(Value::from("daily_usd"), Value::from(-1))];
+        let (c, _) = Config::resolve(&given(&[("global_budget", Value::Map(neg))]), None);
+        assert_eq!(c.config_errors.len(), 1, "{:?}", c.config_errors);
+    }
+
+    #[test]
+    fn good_values_are_taken() {
+        let budget = Value::Map(vec![(Value::from("daily_usd"), Value::from(0.5))]);
+        let keys = Value::Map(vec![(Value::from("client"), Value::from("env:OR_CLIENT"))]);
+        let (c, w) = Config::resolve(
+            &given(&[
+                ("base_url", Value::from("http://127.0.0.1:9/api/v1/")),
+                ("max_tokens", Value::from(100)),
+                ("temperature", Value::from(0.7)),
+                ("budget", budget),
+                ("keys", keys),
+                ("max_price", Value::from(false)),
+                ("footprint", Value::from(false)),
+            ]),
+            None,
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.base_url, "http://127.0.0.1:9/api/v1/");
+        assert_eq!(c.max_tokens, 100);
+        assert_eq!(c.temperature, Some(0.7));
+        assert_eq!(c.budget.daily_usd, Some(0.5));
+        assert!(c.keys.contains_key("client"));
+        assert!(!c.max_price);
+    }
+}
