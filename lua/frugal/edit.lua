@@ -16,119 +16,15 @@ local H = {}
 
 ---@type table<integer, frugal.Edit>  edits streaming, by buffer
 H.by_buf = {}
+---@type integer  the id of the last edit sent
 H.next_id = 0
 H.ns = vim.api.nvim_create_namespace("frugal_progress")
 H.spinner = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏" }
 
-local function notify(msg, level)
-  vim.notify(msg, level or vim.log.levels.INFO, { title = "frugal" })
-end
+local util = require("frugal.util")
+local notify, fire = util.notify, util.fire
 
----@param pattern string
----@param data table
-local function fire(pattern, data)
-  vim.api.nvim_exec_autocmds("User", { pattern = pattern, data = data, modeline = false })
-end
-
---- The project of a buffer: the git root of its file, else the file's directory (canonical).
----@param buf integer
----@return string
-function M.project_root(buf)
-  local name = vim.api.nvim_buf_get_name(buf)
-  local root = vim.fs.root(buf, ".git") or vim.fs.dirname(name)
-  return vim.uv.fs_realpath(root) or root
-end
-
----@type table<string, boolean>  untrusted project files already reported this session
-H.told_untrusted = {}
-
----@class frugal.Project
----@field root string
----@field file string
----@field state "absent"|"untrusted"|"trusted"
----@field content string|nil
-
---- The project of a buffer and its `.frugal.toml`, read through |vim.secure.read()| (the
---- trust prompt of 'exrc'): an untrusted file is reported once and ignored.
----@param buf integer
----@return frugal.Project
-function M.project(buf)
-  local root = M.project_root(buf)
-  local file = root .. "/.frugal.toml"
-  if not vim.uv.fs_stat(file) then
-    return { root = root, file = file, state = "absent" }
-  end
-  local ok, content = pcall(vim.secure.read, file)
-  if ok and type(content) == "string" then
-    return { root = root, file = file, state = "trusted", content = content }
-  end
-  if not H.told_untrusted[file] then
-    H.told_untrusted[file] = true
-    notify(
-      ("%s is not trusted: it is ignored and your setup() defaults apply. To trust it: :edit it, then :trust"):format(file),
-      vim.log.levels.WARN
-    )
-  end
-  return { root = root, file = file, state = "untrusted" }
-end
-
---- The project of a buffer for status views (`:LlmUsage`, the statusline, `:LlmModel`,
---- `:checkhealth`): like |M.project()| but never asking for trust and never notifying. Nil for
---- a buffer without a file. A denied file counts as untrusted, with `denied` set.
----@param buf integer
----@return (frugal.Project|{ denied: boolean })|nil
-function M.project_quiet(buf)
-  if not vim.api.nvim_buf_is_valid(buf) or vim.api.nvim_buf_get_name(buf) == "" or vim.bo[buf].buftype ~= "" then
-    return nil
-  end
-  local root = M.project_root(buf)
-  local file = root .. "/.frugal.toml"
-  local state, content = M.trust_state(file)
-  return {
-    root = root,
-    file = file,
-    state = state == "denied" and "untrusted" or state,
-    content = content,
-    denied = state == "denied",
-  }
-end
-
---- The trust state of a project file without asking: "absent", "trusted", "denied" or
---- "untrusted" (never decided, or changed since it was trusted). Reads Neovim's trust database
---- the way |vim.secure.read()| does, so status views never pop up the trust prompt.
----@param file string
----@return "absent"|"trusted"|"denied"|"untrusted", string|nil content
-function M.trust_state(file)
-  local full = vim.uv.fs_realpath(file)
-  if not full then
-    return "absent"
-  end
-  local f = io.open(vim.fn.stdpath("state") .. "/trust", "r")
-  local hash
-  if f then
-    for line in f:lines() do
-      local h, p = line:match("^(%S+) (.+)$")
-      if p == full then
-        hash = h
-      end
-    end
-    f:close()
-  end
-  if hash == "!" then
-    return "denied"
-  end
-  local fh = io.open(full, "rb")
-  if not fh then
-    return "absent"
-  end
-  local content = fh:read("*a")
-  fh:close()
-  if hash and hash == vim.fn.sha256(content) then
-    return "trusted", content
-  end
-  return "untrusted"
-end
-
+--- Whether an edit is streaming in the buffer.
 ---@param buf integer
 ---@return boolean
 function M.streaming(buf)
@@ -145,7 +41,7 @@ end
 --- `:LlmEdit`: validates, asks for the instruction when missing, and starts the request.
 ---@param opts frugal.EditOpts
 function M.start(opts)
-  local buf = (opts.buf == nil or opts.buf == 0) and vim.api.nvim_get_current_buf() or opts.buf
+  local buf = util.buf(opts.buf)
   local err = H.check_buffer(buf, opts)
   if err then
     return notify(err, vim.log.levels.ERROR)
@@ -168,6 +64,9 @@ function M.start(opts)
   end)
 end
 
+--- Why an edit of this buffer and range cannot start, or nil when it can.
+---@param buf integer
+---@param opts frugal.EditOpts
 ---@return string|nil err
 function H.check_buffer(buf, opts)
   if not vim.api.nvim_buf_is_valid(buf) then
@@ -198,13 +97,15 @@ function H.check_buffer(buf, opts)
   end
   local pending = require("frugal.hunks").count(buf)
   if pending > 0 then
-    return ("%d proposed hunk%s still pending in this buffer: accept or reject first (:LlmAccept! / :LlmReject!)"):format(
-      pending,
-      pending == 1 and " is" or "s are"
-    )
+    return ("%d proposed hunk%s still pending in this buffer: "):format(pending, pending == 1 and " is" or "s are")
+      .. "accept or reject first (:LlmAccept! / :LlmReject!)"
   end
 end
 
+--- Sends the edit request and registers the edit, whose answer comes as events (|M._on()|).
+---@param buf integer
+---@param opts frugal.EditOpts
+---@param instruction string
 function H.send(buf, opts, instruction)
   local config = require("frugal.config").options
   local n = vim.api.nvim_buf_line_count(buf)
@@ -218,7 +119,7 @@ function H.send(buf, opts, instruction)
   H.next_id = H.next_id + 1
   local id = H.next_id
   local file = vim.api.nvim_buf_get_name(buf)
-  local project = M.project(buf)
+  local project = require("frugal.project").project(buf)
   local root = project.root
   local rel = vim.uv.fs_realpath(file) or file
   if vim.startswith(rel, root .. "/") then
@@ -306,7 +207,12 @@ function H.map_row(edit, row)
   return row
 end
 
+--- The progress line at the end of the selection's first line (where it is now).
 ---@param edit frugal.Edit
+---@param phase "waiting"|"streaming"
+---@param tokens integer
+---@param elapsed_ms number
+---@param cost number|userdata|nil  estimated cost so far (vim.NIL: unknown)
 function H.show_progress(edit, phase, tokens, elapsed_ms, cost)
   if not vim.api.nvim_buf_is_valid(edit.buf) then
     return
@@ -332,6 +238,7 @@ function H.show_progress(edit, phase, tokens, elapsed_ms, cost)
   M.last_progress = text
 end
 
+--- The edit is over: stops tracking changes, removes its progress line, forgets it.
 ---@param edit frugal.Edit
 function H.clear(edit)
   edit.tracking = false
@@ -393,7 +300,8 @@ function M._on(ev)
       return M.fail(
         edit,
         "no_match",
-        #unmatched > 0 and ("no block could be placed (their lines changed while the answer streamed): " .. H.quote(unmatched))
+        #unmatched > 0
+            and ("no block could be placed (their lines changed while the answer streamed): " .. H.quote(unmatched))
           or "no block could be placed in the buffer"
       )
     end
@@ -412,7 +320,10 @@ function M._on(ev)
     if #unmatched > 0 then
       notify("matched nowhere in the buffer, not shown: " .. H.quote(unmatched), vim.log.levels.WARN)
     end
-    fire("FrugalEditDone", { buf = edit.buf, hunks = edit.placed, cost_usd = cost, model = ev.model, unmatched = unmatched })
+    fire(
+      "FrugalEditDone",
+      { buf = edit.buf, hunks = edit.placed, cost_usd = cost, model = ev.model, unmatched = unmatched }
+    )
     require("frugal.status").refresh(edit.buf)
   elseif ev.kind == "failed" then
     H.clear(edit)
@@ -454,7 +365,7 @@ end
 --- `:LlmCancel`: drops the connection of this buffer's edit. The buffer is left as it was.
 ---@param buf integer|nil
 function M.cancel(buf)
-  buf = (buf == nil or buf == 0) and vim.api.nvim_get_current_buf() or buf
+  buf = util.buf(buf)
   local edit = H.by_buf[buf]
   if not edit then
     return notify("no edit is streaming in this buffer", vim.log.levels.WARN)

@@ -1,6 +1,8 @@
 --- `:checkhealth frugal`
 local M = {}
 
+--- Reports Neovim, the backend, the API keys, the current project's file, the ledger and the
+--- endpoint. Starts the backend if it is not running (the ledger and endpoint checks need it).
 function M.check()
   local h = vim.health
   local config = require("frugal.config")
@@ -66,7 +68,7 @@ function M.check()
     buf = alt
   end
   local project_input = vim.NIL
-  local project = require("frugal.edit").project_quiet(buf)
+  local project = require("frugal.project").project_quiet(buf)
   if not project then
     h.info("the current buffer has no file: no project")
   else

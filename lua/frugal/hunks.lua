@@ -12,11 +12,8 @@ local H = {}
 ---@field new string[]
 ---@field title string
 
-H.ns = vim.api.nvim_create_namespace("frugal_hunks")
----@type table<integer, frugal.Hunk[]>
-H.by_buf = {}
----@type table<integer, table<string, table|false>>  keymaps we replaced, to restore
-H.saved_maps = {}
+local util = require("frugal.util")
+local notify = util.notify
 
 require("frugal.highlight").link("frugal_hl", {
   FrugalDelete = "DiffDelete",
@@ -25,32 +22,12 @@ require("frugal.highlight").link("frugal_hl", {
   FrugalProgress = "Comment",
 })
 
-local function notify(msg, level)
-  vim.notify(msg, level or vim.log.levels.INFO, { title = "frugal" })
-end
-
----@param buf integer
+--- How many hunks are pending in a buffer.
+---@param buf integer|nil  nil or 0: the current buffer
 ---@return integer
 function M.count(buf)
-  buf = (buf == nil or buf == 0) and vim.api.nvim_get_current_buf() or buf
+  buf = util.buf(buf)
   return #(H.by_buf[buf] or {})
-end
-
----@param buf integer
----@param row integer
----@param lines string[]
----@return boolean
-local function lines_at(buf, row, lines)
-  if row < 0 or row + #lines > vim.api.nvim_buf_line_count(buf) then
-    return false
-  end
-  local cur = vim.api.nvim_buf_get_lines(buf, row, row + #lines, false)
-  for i, l in ipairs(lines) do
-    if cur[i] ~= l then
-      return false
-    end
-  end
-  return true
 end
 
 --- Where the hunk's old lines are now: the row its snapshot position maps to, provided those
@@ -62,7 +39,7 @@ end
 ---@param last integer|nil  mapped last row
 ---@return integer|nil
 function M.anchor(buf, old, start, last)
-  if start and last and last - start + 1 == #old and lines_at(buf, start, old) then
+  if start and last and last - start + 1 == #old and H.lines_at(buf, start, old) then
     return start
   end
   return nil
@@ -104,93 +81,25 @@ function M.add(buf, edit, row, old, new, title)
   end
 end
 
---- The current span of a hunk: first row and one past its last row.
----@return integer|nil start, integer|nil stop
-local function span(buf, hunk)
-  local m = vim.api.nvim_buf_get_extmark_by_id(buf, H.ns, hunk.mark, { details = true })
-  if not m or not m[1] then
-    return nil
-  end
-  return m[1], m[3].end_row
-end
-
 --- The hunk at a row (its old lines), if any.
 ---@param buf integer
 ---@param row integer  0-based
----@return frugal.Hunk|nil, integer|nil index
+---@return frugal.Hunk|nil hunk
+---@return integer|nil index
 function M.at(buf, row)
   for i, h in ipairs(H.by_buf[buf] or {}) do
-    local s, e = span(buf, h)
+    local s, e = H.span(buf, h)
     if s and row >= s and row < math.max(e, s + 1) then
       return h, i
     end
   end
 end
 
-local function remove(buf, hunk)
-  pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, hunk.mark)
-  if hunk.vmark then
-    pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, hunk.vmark)
-  end
-  local list = H.by_buf[buf] or {}
-  for i, h in ipairs(list) do
-    if h == hunk then
-      table.remove(list, i)
-      break
-    end
-  end
-  if #list == 0 then
-    H.by_buf[buf] = nil
-    H.unmap_keys(buf)
-  end
-end
-
---- Applies one hunk where its old lines are now. Refuses, leaving the hunk, when those lines
---- were edited since the preview.
----@return boolean ok, string|nil err
-local function apply(buf, hunk)
-  local s, e = span(buf, hunk)
-  if not s then
-    return false, ("hunk \"%s\" lost its place"):format(hunk.title)
-  end
-  if e - s ~= #hunk.old or not lines_at(buf, s, hunk.old) then
-    return false, ("the lines of hunk \"%s\" were edited since the preview: reject it and ask again"):format(hunk.title)
-  end
-  vim.api.nvim_buf_set_lines(buf, s, e, true, hunk.new)
-  remove(buf, hunk)
-  return true
-end
-
---- Starts a new undo block, so an accept never merges with the user's previous change.
-local function undo_break(buf)
-  vim.api.nvim_buf_call(buf, function()
-    vim.cmd("let &l:undolevels = &l:undolevels")
-  end)
-end
-
---- The hunks an accept or reject acts on: all of the buffer's, or the one under the cursor.
---- Nil (after telling why) when there are none.
----@param opts { all: boolean, buf: integer|nil }
----@return integer|nil buf, frugal.Hunk[]|nil hunks
-local function targets(opts)
-  local buf = (opts.buf == nil or opts.buf == 0) and vim.api.nvim_get_current_buf() or opts.buf
-  local list = H.by_buf[buf]
-  if not list or #list == 0 then
-    return notify("no proposed hunk in this buffer", vim.log.levels.WARN)
-  end
-  if opts.all then
-    return buf, vim.list_slice(list)
-  end
-  local hunk = M.at(buf, vim.api.nvim_win_get_cursor(0)[1] - 1)
-  if not hunk then
-    return notify("no hunk under the cursor (]h / [h jump to one)", vim.log.levels.WARN)
-  end
-  return buf, { hunk }
-end
-
+--- `:LlmAccept[!]`: applies the hunk under the cursor (all: every hunk), each as one undo step
+--- apart from the user's changes. Refused while the answer still streams.
 ---@param opts { all: boolean, buf: integer|nil }
 function M.accept(opts)
-  local buf, hunks = targets(opts)
+  local buf, hunks = H.targets(opts)
   if not buf or not hunks then
     return
   end
@@ -201,20 +110,21 @@ function M.accept(opts)
   if not vim.bo[buf].modifiable then
     return notify("this buffer is not modifiable ('modifiable' is off)", vim.log.levels.ERROR)
   end
-  undo_break(buf)
+  H.undo_break(buf)
   for _, h in ipairs(hunks) do
-    local ok, err = apply(buf, h)
+    local ok, err = H.apply(buf, h)
     if not ok then
       notify(err, vim.log.levels.WARN)
     end
   end
 end
 
+--- `:LlmReject[!]`: withdraws the hunk under the cursor (all: every hunk); the text stays.
 ---@param opts { all: boolean, buf: integer|nil }
 function M.reject(opts)
-  local buf, hunks = targets(opts)
+  local buf, hunks = H.targets(opts)
   for _, h in ipairs(hunks or {}) do
-    remove(buf, h)
+    H.remove(buf, h)
   end
 end
 
@@ -224,7 +134,7 @@ end
 function M.drop_edit(buf, edit)
   for _, h in ipairs(vim.list_slice(H.by_buf[buf] or {})) do
     if h.edit == edit then
-      remove(buf, h)
+      H.remove(buf, h)
     end
   end
 end
@@ -235,7 +145,7 @@ function M.jump(dir)
   local buf = vim.api.nvim_get_current_buf()
   local rows = {}
   for _, h in ipairs(H.by_buf[buf] or {}) do
-    local s = span(buf, h)
+    local s = H.span(buf, h)
     if s then
       table.insert(rows, s)
     end
@@ -266,19 +176,129 @@ function M.jump(dir)
   vim.api.nvim_win_set_cursor(0, { target + 1, 0 })
 end
 
+-- Private ---------------------------------------------------------------------------------
+
+H.ns = vim.api.nvim_create_namespace("frugal_hunks")
+---@type table<integer, frugal.Hunk[]>
+H.by_buf = {}
+---@type table<integer, table<string, table|false>>  keymaps we replaced, to restore
+H.saved_maps = {}
+
+--- Whether `lines` are exactly the buffer's lines from `row` on.
+---@param buf integer
+---@param row integer
+---@param lines string[]
+---@return boolean
+function H.lines_at(buf, row, lines)
+  if row < 0 or row + #lines > vim.api.nvim_buf_line_count(buf) then
+    return false
+  end
+  local cur = vim.api.nvim_buf_get_lines(buf, row, row + #lines, false)
+  for i, l in ipairs(lines) do
+    if cur[i] ~= l then
+      return false
+    end
+  end
+  return true
+end
+
+--- The current span of a hunk: first row and one past its last row.
+---@param buf integer
+---@param hunk frugal.Hunk
+---@return integer|nil start
+---@return integer|nil stop
+function H.span(buf, hunk)
+  local m = vim.api.nvim_buf_get_extmark_by_id(buf, H.ns, hunk.mark, { details = true })
+  if not m or not m[1] then
+    return nil
+  end
+  return m[1], m[3].end_row
+end
+
+--- Takes a hunk off the buffer (its preview and its entry); the last one unmaps the keys.
+---@param buf integer
+---@param hunk frugal.Hunk
+function H.remove(buf, hunk)
+  pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, hunk.mark)
+  if hunk.vmark then
+    pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, hunk.vmark)
+  end
+  local list = H.by_buf[buf] or {}
+  for i, h in ipairs(list) do
+    if h == hunk then
+      table.remove(list, i)
+      break
+    end
+  end
+  if #list == 0 then
+    H.by_buf[buf] = nil
+    H.unmap_keys(buf)
+  end
+end
+
+--- Applies one hunk where its old lines are now. Refuses, leaving the hunk, when those lines
+--- were edited since the preview.
+---@param buf integer
+---@param hunk frugal.Hunk
+---@return boolean ok
+---@return string|nil err
+function H.apply(buf, hunk)
+  local s, e = H.span(buf, hunk)
+  if not s then
+    return false, ('hunk "%s" lost its place'):format(hunk.title)
+  end
+  if e - s ~= #hunk.old or not H.lines_at(buf, s, hunk.old) then
+    return false, ('the lines of hunk "%s" were edited since the preview: reject it and ask again'):format(hunk.title)
+  end
+  vim.api.nvim_buf_set_lines(buf, s, e, true, hunk.new)
+  H.remove(buf, hunk)
+  return true
+end
+
+--- Starts a new undo block, so an accept never merges with the user's previous change.
+---@param buf integer
+function H.undo_break(buf)
+  vim.api.nvim_buf_call(buf, function()
+    vim.cmd("let &l:undolevels = &l:undolevels")
+  end)
+end
+
+--- The hunks an accept or reject acts on: all of the buffer's, or the one under the cursor.
+--- Nil (after telling why) when there are none.
+---@param opts { all: boolean, buf: integer|nil }
+---@return integer|nil buf
+---@return frugal.Hunk[]|nil hunks
+function H.targets(opts)
+  local buf = util.buf(opts.buf)
+  local list = H.by_buf[buf]
+  if not list or #list == 0 then
+    return notify("no proposed hunk in this buffer", vim.log.levels.WARN)
+  end
+  if opts.all then
+    return buf, vim.list_slice(list)
+  end
+  local hunk = M.at(buf, vim.api.nvim_win_get_cursor(0)[1] - 1)
+  if not hunk then
+    return notify("no hunk under the cursor (]h / [h jump to one)", vim.log.levels.WARN)
+  end
+  return buf, { hunk }
+end
+
 --- Buffer-local keymaps while hunks are pending; whatever they shadowed comes back after.
+---@param buf integer
 function H.map_keys(buf)
   local km = require("frugal.config").options.keymaps
   if not km then
     return
   end
+  -- Key name in `keymaps` → { function of this module, its argument, description }.
   local actions = {
-    accept = { function() M.accept({ all = false }) end, "frugal: accept hunk" },
-    reject = { function() M.reject({ all = false }) end, "frugal: reject hunk" },
-    accept_all = { function() M.accept({ all = true }) end, "frugal: accept all hunks" },
-    reject_all = { function() M.reject({ all = true }) end, "frugal: reject all hunks" },
-    next = { function() M.jump(1) end, "frugal: next hunk" },
-    prev = { function() M.jump(-1) end, "frugal: previous hunk" },
+    accept = { "accept", { all = false }, "frugal: accept hunk" },
+    reject = { "reject", { all = false }, "frugal: reject hunk" },
+    accept_all = { "accept", { all = true }, "frugal: accept all hunks" },
+    reject_all = { "reject", { all = true }, "frugal: reject all hunks" },
+    next = { "jump", 1, "frugal: next hunk" },
+    prev = { "jump", -1, "frugal: previous hunk" },
   }
   local saved = {}
   vim.api.nvim_buf_call(buf, function()
@@ -286,13 +306,18 @@ function H.map_keys(buf)
       if lhs and actions[name] then
         local old = vim.fn.maparg(lhs, "n", false, true)
         saved[lhs] = (old.buffer == 1) and old or false
-        vim.keymap.set("n", lhs, actions[name][1], { buffer = buf, desc = actions[name][2], nowait = true })
+        local fn, arg, desc = unpack(actions[name])
+        vim.keymap.set("n", lhs, function()
+          M[fn](arg)
+        end, { buffer = buf, desc = desc, nowait = true })
       end
     end
   end)
   H.saved_maps[buf] = saved
 end
 
+--- Removes the keymaps of |H.map_keys()| and restores what they shadowed.
+---@param buf integer
 function H.unmap_keys(buf)
   local saved = H.saved_maps[buf]
   H.saved_maps[buf] = nil

@@ -1,10 +1,6 @@
 --- frugal.nvim: AI code edits through OpenRouter under per-project budgets.
 --- Public API. Every function here is safe to call before `setup()` (defaults apply).
 local M = {}
-local H = {}
-
----@type string|nil  the model chosen with :LlmModel for this session
-H.session_model = nil
 
 --- Optional: sets options (see `:h frugal-config`). Bad keys get one warning each and their
 --- defaults are kept. Starts nothing: the backend starts on the first command.
@@ -15,7 +11,7 @@ function M.setup(opts)
   config.options = resolved
   config.errors = errors
   for _, w in ipairs(warnings) do
-    vim.notify(w, vim.log.levels.WARN, { title = "frugal" })
+    require("frugal.util").notify(w, vim.log.levels.WARN)
   end
   -- A running backend gets the new settings at once (a lowered cap applies to the next request).
   local rpc = package.loaded["frugal.rpc"]
@@ -56,100 +52,20 @@ end
 --- catalogue is at hand yet, the picker opens once the backend has fetched one.
 ---@param id string|nil
 function M.model(id)
-  local project = require("frugal.edit").project_quiet(vim.api.nvim_get_current_buf()) or vim.NIL
-  H.token = H.token + 1
-  local token = H.token
-  local res, err = require("frugal.rpc").request("models", { project = project, token = token })
-  if not res then
-    return H.notify(err, vim.log.levels.ERROR)
-  end
-  if res.pending then
-    H.notify("fetching OpenRouter's model catalogue…")
-    H.model_waiters[token] = function(list)
-      H.pick(id, list)
-    end
-    return
-  end
-  H.pick(id, res)
+  require("frugal.model").choose(id)
 end
 
 --- The list that was not at hand when `:LlmModel` asked (see `M.model`).
----@param ev { token: integer, list: table }
+---@param ev { token: integer, list: frugal.ModelList }
 function M._models(ev)
-  local cb = H.model_waiters[ev.token]
-  H.model_waiters[ev.token] = nil
-  if cb then
-    cb(ev.list)
-  end
-end
-
-H.token = 0
----@type table<integer, fun(list: table)>
-H.model_waiters = {}
-
-function H.notify(msg, level)
-  vim.notify(msg, level or vim.log.levels.INFO, { title = "frugal" })
-end
-
----@param id string|nil
----@param res table  the backend's model list
-function H.pick(id, res)
-  local default = res.project_default
-  H.project_default = (default ~= nil and default ~= vim.NIL) and default or nil
-  if not res.ok then
-    if id then
-      H.session_model = id
-      return H.notify(
-        ("model for this session: %s (not checked: %s)"):format(id, res.message or "no catalogue"),
-        vim.log.levels.WARN
-      )
-    end
-    return H.notify(res.message or "no model catalogue", vim.log.levels.ERROR)
-  end
-  local known = {}
-  for _, m in ipairs(res.models) do
-    known[m.id] = true
-  end
-  if id then
-    if not known[id] then
-      return H.notify(
-        ("model %s is not in the catalogue%s; the model stays %s"):format(
-          id,
-          res.filtered and " (or not allowed in this project)" or "",
-          M.current_model()
-        ),
-        vim.log.levels.ERROR
-      )
-    end
-    H.session_model = id
-    return H.notify(("model for this session: %s"):format(id))
-  end
-  table.sort(res.models, function(a, b)
-    return a.id < b.id
-  end)
-  vim.ui.select(res.models, {
-    prompt = ("frugal model (now %s)"):format(M.current_model()),
-    format_item = function(m)
-      if m.free then
-        return ("%s  free"):format(m.id)
-      elseif not m.priced then
-        return ("%s  price unknown"):format(m.id)
-      end
-      return ("%s  $%.2f in / $%.2f out per M tokens"):format(m.id, m.prompt_per_m, m.completion_per_m)
-    end,
-  }, function(choice)
-    if choice then
-      H.session_model = choice.id
-      H.notify(("model for this session: %s"):format(choice.id))
-    end
-  end)
+  require("frugal.model")._models(ev)
 end
 
 --- The model the next edit would use: the session's, else the project's `[model] default`
 --- (as last seen by :LlmModel), else the configured one.
 ---@return string
 function M.current_model()
-  return H.session_model or H.project_default or require("frugal.config").options.model
+  return require("frugal.model").current()
 end
 
 --- `:LlmUsage [all]`
@@ -168,7 +84,7 @@ end
 --- The model of this session (`:LlmModel`), or nil for the configured one.
 ---@return string|nil
 function M.session_model()
-  return H.session_model
+  return require("frugal.model").session()
 end
 
 return M

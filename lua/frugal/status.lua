@@ -3,33 +3,15 @@
 local M = {}
 local H = {}
 
----@type table<string, string>  project root → text
-H.text = {}
----@type table<integer, string|false>  buffer → project root (false: no project)
-H.root_of = {}
-H.armed = false
-
----@param buf integer
----@return string|nil
-local function root(buf)
-  local r = H.root_of[buf]
-  if r == nil then
-    local input = require("frugal.edit").project_quiet(buf)
-    r = input and input.root or false
-    H.root_of[buf] = r
-  end
-  return r or nil
-end
-
 --- Asks the backend for the buffer's project figures, if the backend runs.
----@param buf integer|nil
+---@param buf integer|nil  nil: the current buffer
 function M.refresh(buf)
   buf = buf or vim.api.nvim_get_current_buf()
   local rpc = require("frugal.rpc")
   if not rpc.running() then
     return
   end
-  local input = require("frugal.edit").project_quiet(buf)
+  local input = require("frugal.project").project_quiet(buf)
   if input then
     rpc.notify("status", input)
   end
@@ -78,8 +60,30 @@ function M.get()
   local win = vim.g.statusline_winid
   local buf = (win and vim.api.nvim_win_is_valid(win)) and vim.api.nvim_win_get_buf(win)
     or vim.api.nvim_get_current_buf()
-  local r = root(buf)
+  local r = H.root(buf)
   return r and H.text[r] or ""
+end
+
+-- Private ---------------------------------------------------------------------------------
+
+---@type table<string, string>  project root → text
+H.text = {}
+---@type table<integer, string|false>  buffer → project root (false: no project)
+H.root_of = {}
+---@type boolean  the statusline asked once: the autocmds that keep the cache fresh are set
+H.armed = false
+
+--- The project root of a buffer (cached until the buffer is wiped or renamed), nil for none.
+---@param buf integer
+---@return string|nil
+function H.root(buf)
+  local r = H.root_of[buf]
+  if r == nil then
+    local input = require("frugal.project").project_quiet(buf)
+    r = input and input.root or false
+    H.root_of[buf] = r
+  end
+  return r or nil
 end
 
 return M

@@ -3,8 +3,6 @@
 local M = {}
 local H = {}
 
-H.ns = vim.api.nvim_create_namespace("frugal_usage")
-
 ---@class frugal.UsageView
 ---@field buf integer
 ---@field win integer
@@ -12,10 +10,9 @@ H.ns = vim.api.nvim_create_namespace("frugal_usage")
 ---@field source integer  the buffer whose project is shown
 ---@field token integer
 ---@field augroup integer
+---@field report table|nil  what is shown
 
----@type frugal.UsageView|nil
-H.view = nil
-H.token = 0
+local notify = require("frugal.util").notify
 
 require("frugal.highlight").link("frugal_usage_hl", {
   FrugalUsageTitle = "Title",
@@ -29,81 +26,7 @@ require("frugal.highlight").link("frugal_usage_hl", {
   FrugalUsageSpark = "Special",
 })
 
-local function notify(msg, level)
-  vim.notify(msg, level or vim.log.levels.INFO, { title = "frugal" })
-end
-
----@return integer width, integer height
-local function editor_size()
-  return vim.o.columns, vim.o.lines - vim.o.cmdheight - (vim.o.laststatus > 0 and 1 or 0)
-end
-
----@param report table
----@return table config for nvim_open_win / nvim_win_set_config
-local function layout(report)
-  local cols, rows = editor_size()
-  local width = math.max(20, math.min((report.width or 60) + 2, cols - 4))
-  local height = math.max(1, math.min(#report.lines, rows - 4))
-  -- 'winborder' exists from Neovim 0.11 on.
-  local ok, border = pcall(function()
-    return vim.o.winborder
-  end)
-  if not ok or border == nil or border == "" then
-    border = "rounded"
-  end
-  return {
-    relative = "editor",
-    style = "minimal",
-    border = border,
-    title = (" %s "):format(report.title or "frugal usage"),
-    title_pos = "center",
-    width = width,
-    height = height,
-    row = math.floor((rows - height) / 2) - 1,
-    col = math.floor((cols - width) / 2),
-    zindex = 60,
-  }
-end
-
----@param view frugal.UsageView
----@param report table
-local function render(view, report)
-  local buf = view.buf
-  vim.bo[buf].modifiable = true
-  vim.api.nvim_buf_set_lines(buf, 0, -1, false, report.lines)
-  vim.api.nvim_buf_clear_namespace(buf, H.ns, 0, -1)
-  for _, h in ipairs(report.highlights or {}) do
-    pcall(vim.api.nvim_buf_set_extmark, buf, H.ns, h[1], h[2], { end_col = h[3], hl_group = h[4] })
-  end
-  vim.bo[buf].modifiable = false
-  vim.bo[buf].modified = false
-  view.report = report
-  if vim.api.nvim_win_is_valid(view.win) then
-    vim.api.nvim_win_set_config(view.win, layout(report))
-  end
-end
-
----@param view frugal.UsageView
----@return table|nil report, string|nil err
-local function fetch(view)
-  H.token = H.token + 1
-  view.token = H.token
-  local cols = editor_size()
-  local res, err = require("frugal.rpc").request("usage", {
-    project = (not view.all) and require("frugal.edit").project_quiet(view.source) or vim.NIL,
-    all = view.all,
-    width = math.max(20, math.min(cols - 6, 78)),
-    token = view.token,
-  })
-  if not res then
-    return nil, err
-  end
-  if not res.ok then
-    return nil, res.message
-  end
-  return res
-end
-
+--- Closes the dashboard (window, buffer, autocmds), if open.
 function M.close()
   local view = H.view
   H.view = nil
@@ -128,17 +51,17 @@ function M.open(opts)
     source = H.view.source
     M.close()
   end
-  local all = opts.all or (require("frugal.edit").project_quiet(source) == nil)
+  local all = opts.all or (require("frugal.project").project_quiet(source) == nil)
   ---@type frugal.UsageView
   local view = { all = all, source = source, token = 0 }
-  local report, err = fetch(view)
+  local report, err = H.fetch(view)
   if not report then
     return notify(err or "no usage report", vim.log.levels.ERROR)
   end
   view.buf = vim.api.nvim_create_buf(false, true)
   vim.bo[view.buf].bufhidden = "wipe"
   vim.bo[view.buf].filetype = "frugalusage"
-  local ok, win = pcall(vim.api.nvim_open_win, view.buf, true, layout(report))
+  local ok, win = pcall(vim.api.nvim_open_win, view.buf, true, H.layout(report))
   if not ok then
     pcall(vim.api.nvim_buf_delete, view.buf, { force = true })
     return notify(("cannot open the usage window here: %s"):format(win), vim.log.levels.ERROR)
@@ -147,7 +70,7 @@ function M.open(opts)
   vim.wo[view.win].wrap = false
   vim.wo[view.win].cursorline = false
   H.view = view
-  render(view, report)
+  H.render(view, report)
 
   local map = function(lhs, fn, desc)
     vim.keymap.set("n", lhs, fn, { buffer = view.buf, nowait = true, desc = desc })
@@ -185,24 +108,26 @@ function M.open(opts)
   })
 end
 
+--- Asks the backend for the report again and redraws the open dashboard.
 function M.refresh()
   local view = H.view
   if not view then
     return
   end
-  local report, err = fetch(view)
+  local report, err = H.fetch(view)
   if not report then
     return notify(err or "no usage report", vim.log.levels.ERROR)
   end
-  render(view, report)
+  H.render(view, report)
 end
 
+--- Switches the open dashboard between the buffer's project and all projects.
 function M.toggle_all()
   local view = H.view
   if not view then
     return
   end
-  if view.all and require("frugal.edit").project_quiet(view.source) == nil then
+  if view.all and require("frugal.project").project_quiet(view.source) == nil then
     return notify("the buffer behind this window has no project", vim.log.levels.WARN)
   end
   view.all = not view.all
@@ -210,17 +135,104 @@ function M.toggle_all()
 end
 
 --- A newer report (e.g. once the key's figures arrived) for the open window, if still open.
----@param ev table
+---@param ev { token: integer, report: table }
 function M._update(ev)
   local view = H.view
   if view and ev.token == view.token and vim.api.nvim_buf_is_valid(view.buf) then
-    render(view, ev.report)
+    H.render(view, ev.report)
   end
 end
 
+--- The open dashboard, if any.
 ---@return frugal.UsageView|nil
 function M.view()
   return H.view
+end
+
+-- Private ---------------------------------------------------------------------------------
+
+H.ns = vim.api.nvim_create_namespace("frugal_usage")
+
+---@type frugal.UsageView|nil
+H.view = nil
+---@type integer  the last report asked for; a later `usage` event must match it
+H.token = 0
+
+--- The editor's size less the command line and a last status line.
+---@return integer width
+---@return integer height
+function H.editor_size()
+  return vim.o.columns, vim.o.lines - vim.o.cmdheight - (vim.o.laststatus > 0 and 1 or 0)
+end
+
+--- The float's placement for a report: centred, as wide as its lines, within the editor.
+---@param report table
+---@return table config for nvim_open_win / nvim_win_set_config
+function H.layout(report)
+  local cols, rows = H.editor_size()
+  local width = math.max(20, math.min((report.width or 60) + 2, cols - 4))
+  local height = math.max(1, math.min(#report.lines, rows - 4))
+  -- 'winborder' exists from Neovim 0.11 on.
+  local ok, border = pcall(function()
+    return vim.o.winborder
+  end)
+  if not ok or border == nil or border == "" then
+    border = "rounded"
+  end
+  return {
+    relative = "editor",
+    style = "minimal",
+    border = border,
+    title = (" %s "):format(report.title or "frugal usage"),
+    title_pos = "center",
+    width = width,
+    height = height,
+    row = math.floor((rows - height) / 2) - 1,
+    col = math.floor((cols - width) / 2),
+    zindex = 60,
+  }
+end
+
+--- Puts the report's lines and highlights in the view's buffer and fits the window to it.
+---@param view frugal.UsageView
+---@param report table
+function H.render(view, report)
+  local buf = view.buf
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, report.lines)
+  vim.api.nvim_buf_clear_namespace(buf, H.ns, 0, -1)
+  for _, h in ipairs(report.highlights or {}) do
+    pcall(vim.api.nvim_buf_set_extmark, buf, H.ns, h[1], h[2], { end_col = h[3], hl_group = h[4] })
+  end
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].modified = false
+  view.report = report
+  if vim.api.nvim_win_is_valid(view.win) then
+    vim.api.nvim_win_set_config(view.win, H.layout(report))
+  end
+end
+
+--- Asks the backend for the view's report, at a width that fits the editor.
+---@param view frugal.UsageView
+---@return table|nil report
+---@return string|nil err
+function H.fetch(view)
+  H.token = H.token + 1
+  view.token = H.token
+  local cols = H.editor_size()
+  local res, err = require("frugal.rpc").request("usage", {
+    project = (not view.all) and require("frugal.project").project_quiet(view.source) or vim.NIL,
+    all = view.all,
+    width = math.max(20, math.min(cols - 6, 78)),
+    token = view.token,
+  })
+  if not res then
+    return nil, err
+  end
+  if not res.ok then
+    return nil, res.message
+  end
+  return res
 end
 
 return M

@@ -1,0 +1,131 @@
+--- `:LlmModel`: the model of this session, set by id or picked from OpenRouter's catalogue
+--- (prices per million tokens, filtered by the project's allow-list).
+local M = {}
+local H = {}
+
+local notify = require("frugal.util").notify
+
+---@class frugal.ModelEntry
+---@field id string
+---@field free boolean
+---@field priced boolean
+---@field prompt_per_m number
+---@field completion_per_m number
+
+---@class frugal.ModelList  the backend's answer to `models`
+---@field ok boolean
+---@field message string|nil  why there is no catalogue (when not ok)
+---@field models frugal.ModelEntry[]
+---@field filtered boolean  the project's allow-list hid some models
+---@field project_default string|userdata|nil  the project's `[model] default` (vim.NIL: none)
+---@field pending boolean|nil  no catalogue at hand yet: it comes later as a `models` event
+
+--- `:LlmModel [id]`: sets the session's model, or picks one from the catalogue. Never waits on
+--- the network: when no catalogue is at hand yet, the picker opens once the backend has fetched
+--- one (|M._models()|).
+---@param id string|nil
+function M.choose(id)
+  local project = require("frugal.project").project_quiet(vim.api.nvim_get_current_buf()) or vim.NIL
+  H.token = H.token + 1
+  local token = H.token
+  local res, err = require("frugal.rpc").request("models", { project = project, token = token })
+  if not res then
+    return notify(err, vim.log.levels.ERROR)
+  end
+  if res.pending then
+    notify("fetching OpenRouter's model catalogue…")
+    H.waiters[token] = function(list)
+      H.pick(id, list)
+    end
+    return
+  end
+  H.pick(id, res)
+end
+
+--- The list that was not at hand when `:LlmModel` asked (see |M.choose()|).
+---@param ev { token: integer, list: frugal.ModelList }
+function M._models(ev)
+  local cb = H.waiters[ev.token]
+  H.waiters[ev.token] = nil
+  if cb then
+    cb(ev.list)
+  end
+end
+
+--- The model the next edit would use: the session's, else the project's `[model] default`
+--- (as last seen by :LlmModel), else the configured one.
+---@return string
+function M.current()
+  return H.session_model or H.project_default or require("frugal.config").options.model
+end
+
+--- The model of this session (`:LlmModel`), or nil for the configured one.
+---@return string|nil
+function M.session()
+  return H.session_model
+end
+
+---@type string|nil  the model chosen with :LlmModel for this session
+H.session_model = nil
+---@type string|nil  the project's `[model] default`, as last seen by :LlmModel
+H.project_default = nil
+---@type integer  the last `models` request, to match a later `models` event to its request
+H.token = 0
+---@type table<integer, fun(list: frugal.ModelList)>  requests waiting for the catalogue
+H.waiters = {}
+
+---@param id string|nil  the model asked for; nil: pick one
+---@param res frugal.ModelList
+function H.pick(id, res)
+  local default = res.project_default
+  H.project_default = (default ~= nil and default ~= vim.NIL) and default or nil
+  if not res.ok then
+    if id then
+      H.session_model = id
+      return notify(
+        ("model for this session: %s (not checked: %s)"):format(id, res.message or "no catalogue"),
+        vim.log.levels.WARN
+      )
+    end
+    return notify(res.message or "no model catalogue", vim.log.levels.ERROR)
+  end
+  local known = {}
+  for _, m in ipairs(res.models) do
+    known[m.id] = true
+  end
+  if id then
+    if not known[id] then
+      return notify(
+        ("model %s is not in the catalogue%s; the model stays %s"):format(
+          id,
+          res.filtered and " (or not allowed in this project)" or "",
+          M.current()
+        ),
+        vim.log.levels.ERROR
+      )
+    end
+    H.session_model = id
+    return notify(("model for this session: %s"):format(id))
+  end
+  table.sort(res.models, function(a, b)
+    return a.id < b.id
+  end)
+  vim.ui.select(res.models, {
+    prompt = ("frugal model (now %s)"):format(M.current()),
+    format_item = function(m)
+      if m.free then
+        return ("%s  free"):format(m.id)
+      elseif not m.priced then
+        return ("%s  price unknown"):format(m.id)
+      end
+      return ("%s  $%.2f in / $%.2f out per M tokens"):format(m.id, m.prompt_per_m, m.completion_per_m)
+    end,
+  }, function(choice)
+    if choice then
+      H.session_model = choice.id
+      notify(("model for this session: %s"):format(choice.id))
+    end
+  end)
+end
+
+return M

@@ -1,0 +1,122 @@
+--- The project of a buffer and its `.frugal.toml`: where it is, and whether Neovim trusts it.
+--- Edits read the file through |vim.secure.read()| (the trust prompt of 'exrc'); status views
+--- (`:LlmUsage`, the statusline, `:LlmModel`, `:checkhealth`) only look, never asking.
+local M = {}
+local H = {}
+
+---@class frugal.Project
+---@field root string  the git root of the buffer's file, else its directory (canonical)
+---@field file string  `<root>/.frugal.toml`
+---@field state "absent"|"untrusted"|"trusted"
+---@field content string|nil  the file's text when trusted
+---@field denied boolean|nil  set by |M.project_quiet()|: the file was explicitly denied
+
+--- The project of a buffer: the git root of its file, else the file's directory (canonical).
+---@param buf integer|nil  nil or 0: the current buffer
+---@return string
+function M.project_root(buf)
+  buf = require("frugal.util").buf(buf)
+  local name = vim.api.nvim_buf_get_name(buf)
+  local root = vim.fs.root(buf, ".git") or vim.fs.dirname(name)
+  return vim.uv.fs_realpath(root) or root
+end
+
+--- The project of a buffer and its `.frugal.toml`, read through |vim.secure.read()| (the
+--- trust prompt of 'exrc'): an untrusted file is reported once and ignored.
+---@param buf integer|nil  nil or 0: the current buffer
+---@return frugal.Project
+function M.project(buf)
+  local root = M.project_root(buf)
+  local file = root .. "/.frugal.toml"
+  if not vim.uv.fs_stat(file) then
+    return { root = root, file = file, state = "absent" }
+  end
+  local ok, content = pcall(vim.secure.read, file)
+  if ok and type(content) == "string" then
+    return { root = root, file = file, state = "trusted", content = content }
+  end
+  if not H.told_untrusted[file] then
+    H.told_untrusted[file] = true
+    require("frugal.util").notify(
+      ("%s is not trusted: it is ignored and your setup() defaults apply. To trust it: :edit it, then :trust"):format(
+        file
+      ),
+      vim.log.levels.WARN
+    )
+  end
+  return { root = root, file = file, state = "untrusted" }
+end
+
+--- The project of a buffer for status views (`:LlmUsage`, the statusline, `:LlmModel`,
+--- `:checkhealth`): like |M.project()| but never asking for trust and never notifying. Nil for
+--- a buffer without a file. A denied file counts as untrusted, with `denied` set.
+---@param buf integer|nil  nil or 0: the current buffer
+---@return frugal.Project|nil
+function M.project_quiet(buf)
+  buf = require("frugal.util").buf(buf)
+  if not vim.api.nvim_buf_is_valid(buf) or vim.api.nvim_buf_get_name(buf) == "" or vim.bo[buf].buftype ~= "" then
+    return nil
+  end
+  local root = M.project_root(buf)
+  local file = root .. "/.frugal.toml"
+  local state, content = M.trust_state(file)
+  return {
+    root = root,
+    file = file,
+    state = state == "denied" and "untrusted" or state,
+    content = content,
+    denied = state == "denied",
+  }
+end
+
+--- The trust state of a project file without asking: "absent", "trusted", "denied" or
+--- "untrusted" (never decided, or changed since it was trusted). Reads Neovim's trust database
+--- the way |vim.secure.read()| does, so status views never pop up the trust prompt.
+---@param file string
+---@return "absent"|"trusted"|"denied"|"untrusted" state
+---@return string|nil content  the file's text when trusted
+function M.trust_state(file)
+  local full = vim.uv.fs_realpath(file)
+  if not full then
+    return "absent"
+  end
+  local hash = H.trusted_hash(full)
+  if hash == "!" then
+    return "denied"
+  end
+  local fh = io.open(full, "rb")
+  if not fh then
+    return "absent"
+  end
+  local content = fh:read("*a")
+  fh:close()
+  if hash and hash == vim.fn.sha256(content) then
+    return "trusted", content
+  end
+  return "untrusted"
+end
+
+---@type table<string, boolean>  untrusted project files already reported this session
+H.told_untrusted = {}
+
+--- The entry of a file in Neovim's trust database: its SHA-256 when trusted, "!" when denied,
+--- nil when never decided. The last entry for a path wins, as in |vim.secure|.
+---@param full string  a canonical path
+---@return string|nil
+function H.trusted_hash(full)
+  local f = io.open(vim.fn.stdpath("state") .. "/trust", "r")
+  if not f then
+    return nil
+  end
+  local hash
+  for line in f:lines() do
+    local h, p = line:match("^(%S+) (.+)$")
+    if p == full then
+      hash = h
+    end
+  end
+  f:close()
+  return hash
+end
+
+return M
