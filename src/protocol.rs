@@ -3,10 +3,15 @@
 //!
 //! # Transport
 //!
-//! - **Calls** (shim → backend): the msgpack-RPC notification `call` with the arguments
-//!   `[seq, method, params]`. The backend answers every call exactly once with a `reply`
-//!   event carrying the same `seq`. A notification, not a request, so that the shim can bound
-//!   every wait (`vim.rpcrequest` cannot time out: a stopped backend would freeze Neovim).
+//! - **Calls** (shim → backend), two ways, the same methods:
+//!   - the msgpack-RPC request `call` with `[method, params]`, when the shim waits for the
+//!     answer. The response is always a reply map `{ ok, result }` / `{ ok = false, message }`
+//!     (never an RPC error, whose text Neovim would wrap). `vim.rpcrequest` cannot time out,
+//!     so the shim bounds the wait with a watchdog that kills a backend that does not answer
+//!     (a stopped or wedged process would otherwise freeze Neovim).
+//!   - the notification `call` with `[seq, method, params]`, when it does not wait: answered
+//!     exactly once by a `reply` event carrying the same `seq`.
+//!
 //!   Malformed params are refused with a message naming the method and the field.
 //! - **Events** (backend → shim): `require("frugal.rpc")._dispatch(event)`, one at a time and
 //!   in order; `event.kind` picks the handler that a module registered with `rpc.on(kind, fn)`.
@@ -17,13 +22,13 @@
 //!
 //! | method | params | result |
 //! |---|---|---|
-//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, pid, log_file, warnings = { {level, message} } }` |
+//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir } }` |
 //! | `edit` | [`EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
 //! | `cancel` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
 //! | `models` | `{ project?, token }` | `{ ok, models, filtered, project_default }`, or `{ ok = false, pending = true }` and later a `models` event with `token` |
 //! | `usage` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `{ project }` | `{ root, text }` for the statusline |
-//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings }` |
+//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys }` |
 //! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
 //! | `version` | `{}` | `"x.y.z"` |
 //!
@@ -333,6 +338,26 @@ pub struct HelloReply {
     pub log_file: Option<String>,
     /// What is wrong in `setup()`: the shim shows each once.
     pub warnings: Vec<Notice>,
+    /// The settings in effect that the shim needs or shows.
+    pub settings: SettingsView,
+}
+
+/// The effective settings the shim uses (`context_lines` for the window it sends) or shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    pub model: String,
+    pub context_lines: usize,
+    pub base_url: String,
+    pub data_dir: String,
+}
+
+/// One key's check for `:checkhealth`: never its value.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyCheck {
+    /// `"ok"`, `"info"` or `"error"`.
+    pub state: &'static str,
+    pub message: String,
+    pub advice: Option<String>,
 }
 
 /// A message with its level.
@@ -400,6 +425,8 @@ pub struct HealthReply {
     pub project_error: Option<String>,
     /// The `setup()` warnings of the last `hello`.
     pub warnings: Vec<Notice>,
+    /// `api_key` and every named key: present or not (never the value).
+    pub keys: Vec<KeyCheck>,
 }
 
 /// Everything a reply can carry.

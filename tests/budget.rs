@@ -612,6 +612,9 @@ async fn a_misspelt_cap_in_setup_blocks_requests_instead_of_lifting_caps() {
     let server = FakeOpenRouter::start().await;
     let (mut n, dir) = start(&server, "{}").await;
     n.lua("require('frugal').setup({ base_url = vim.env.FRUGAL_URL, binary = vim.env.FRUGAL_BIN, budget = { daily_usd = 1, monthly = 5 } })").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    // Budget rules are the backend's: their warning comes when it starts (this first command).
     let (msg, _) = n
         .wait_notify("setup key budget has an unknown field \"monthly\"")
         .await;
@@ -619,8 +622,6 @@ async fn a_misspelt_cap_in_setup_blocks_requests_instead_of_lifting_caps() {
         msg.contains("no request is sent until it is fixed"),
         "{msg}"
     );
-    n.open("a.py", SRC).await;
-    n.cmd("LlmEdit bump").await;
     let failed = n.wait_event("FrugalEditFailed").await;
     assert_eq!(field(&failed, "reason").as_str(), Some("config"));
     assert!(field(&failed, "message")

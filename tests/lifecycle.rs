@@ -122,10 +122,12 @@ async fn missing_binary_says_how_to_build() {
 async fn setup_warns_once_per_bad_key_and_keeps_defaults() {
     let server = FakeOpenRouter::start().await;
     let mut n = Nvim::start(&server.url).await;
-    n.lua("require('frugal').setup({ modle = 'x', model = 42, log_level = 'loud', max_tokens = 8, keymaps = { acept = 'x' }, api_key = 'sk-or-v1-literal' })").await;
+    n.lua("require('frugal').setup({ binary = vim.env.FRUGAL_BIN, base_url = vim.env.FRUGAL_URL, modle = 'x', model = 42, log_level = 'loud', max_tokens = 8, keymaps = { acept = 'x' }, api_key = 'sk-or-v1-literal' })").await;
     n.wait_notify("unknown setup key \"modle\"").await;
     n.wait_notify("setup key model must be a string, got number")
         .await;
+    // Types and shape warn at once; values (ranges, key-spec forms) when the backend starts.
+    n.lua("require('frugal.rpc').ensure()").await;
     n.wait_notify("setup key log_level must be one of").await;
     n.wait_notify("setup key max_tokens must be a whole number of at least 16")
         .await;

@@ -1,5 +1,10 @@
---- frugal.nvim configuration: defaults, validation, and what the backend receives.
---- One schema both validates `setup()` and documents the defaults (see doc/frugal.txt).
+--- frugal.nvim configuration on the Neovim side: the types and shape of `setup()`.
+---
+--- The meaning of the settings (ranges, key-spec forms, budget rules) lives in the backend,
+--- which answers `hello` with a warning for each bad value; this module only checks that each
+--- key is known and of the right type (so a typo warns at once, without starting anything),
+--- and owns the keys only Neovim uses (`binary`, `keymaps`). Defaults shared with the backend
+--- are in `lua/frugal/defaults.json`.
 local M = {}
 local H = {}
 
@@ -18,7 +23,7 @@ local H = {}
 ---@field model string
 ---@field budget table
 ---@field global_budget table
----@field data_dir string
+---@field data_dir string|nil  nil: `stdpath("data") .. "/frugal"`
 ---@field log_level string
 ---@field binary string
 ---@field max_tokens integer
@@ -27,19 +32,7 @@ local H = {}
 ---@field keymaps frugal.Keymaps|false
 ---@field max_price boolean
 ---@field min_useful_tokens integer
----@field footprint frugal.Footprint|false
-
----@class frugal.Footprint
----@field gco2e_per_token number
----@field ml_water_per_token number
----@field source string
-
----@class frugal.Budget
----@field daily_usd number|nil
----@field monthly_usd number|nil
----@field total_usd number|nil
----@field per_request_usd number|nil
----@field warn_at number|nil
+---@field footprint table|false
 
 --- The plugin's root directory (this file is <root>/lua/frugal/config.lua).
 ---@return string
@@ -48,124 +41,72 @@ function M.root()
   return vim.fn.fnamemodify(src, ":p:h:h:h")
 end
 
----@return frugal.Config
-function M.defaults()
-  return {
-    base_url = "https://openrouter.ai/api/v1",
-    api_key = "env:OPENROUTER_API_KEY",
-    keys = {},
-    model = "anthropic/claude-sonnet-4.5",
-    budget = {},
-    global_budget = {},
-    data_dir = vim.fn.stdpath("data") .. "/frugal",
-    log_level = "info",
-    binary = M.root() .. "/target/release/frugal",
-    max_tokens = 4096,
-    temperature = 0,
-    context_lines = 200,
-    max_price = true,
-    min_useful_tokens = 512,
-    footprint = false,
-    keymaps = {
-      accept = "<localleader>a",
-      reject = "<localleader>r",
-      accept_all = "<localleader>A",
-      reject_all = "<localleader>R",
-      next = "]h",
-      prev = "[h",
-    },
-  }
+--- The defaults shared with the backend, read once.
+---@return table
+function H.shared_defaults()
+  if not H.shared then
+    local path = M.root() .. "/lua/frugal/defaults.json"
+    local ok, decoded = pcall(function()
+      return vim.json.decode(table.concat(vim.fn.readfile(path), "\n"), { luanil = { object = true } })
+    end)
+    H.shared = ok and type(decoded) == "table" and decoded or {}
+  end
+  return H.shared
 end
 
---- Field checks: key → { expected type(s), extra check returning an error string or nil }.
-H.schema = {
-  base_url = { "string", function(v)
-    return not v:match("^https?://") and "must start with http:// or https://" or nil
-  end },
-  api_key = { "string", function(v)
-    return not (v:match("^env:.+") or v:match("^cmd:.+")) and 'must be "env:NAME" or "cmd:<command>"' or nil
-  end },
-  keys = { "table", function(v)
-    for name, spec in pairs(v) do
-      if type(name) ~= "string" or type(spec) ~= "string" or not (spec:match("^env:.+") or spec:match("^cmd:.+")) then
-        return ('entry %s must be "env:NAME" or "cmd:<command>"'):format(vim.inspect(name))
-      end
-    end
-  end },
-  model = { "string", function(v)
-    return v == "" and "must not be empty" or nil
-  end },
-  budget = { "table", function(v)
-    return H.check_budget(v)
-  end },
-  global_budget = { "table", function(v)
-    return H.check_budget(v)
-  end },
-  max_price = { "boolean" },
-  footprint = { { "table", "boolean" }, function(v)
-    if v == true then
-      return "must be a table or false"
-    end
-    if type(v) == "table" then
-      if type(v.gco2e_per_token) ~= "number" or type(v.ml_water_per_token) ~= "number" or type(v.source) ~= "string" then
-        return "needs gco2e_per_token (number), ml_water_per_token (number) and source (string)"
-      end
-    end
-  end },
-  min_useful_tokens = { "number", function(v)
-    return (v < 16 or v % 1 ~= 0) and "must be a whole number of at least 16" or nil
-  end },
+---@return frugal.Config
+function M.defaults()
+  local out = vim.deepcopy(H.shared_defaults())
+  out.binary = M.root() .. "/target/release/frugal"
+  out.keymaps = {
+    accept = "<localleader>a",
+    reject = "<localleader>r",
+    accept_all = "<localleader>A",
+    reject_all = "<localleader>R",
+    next = "]h",
+    prev = "[h",
+  }
+  return out
+end
+
+--- Each key's Lua type(s). Keys the backend does not need are marked `local`.
+H.types = {
+  base_url = { "string" },
+  api_key = { "string" },
+  keys = { "table" },
+  model = { "string" },
+  budget = { "table" },
+  global_budget = { "table" },
   data_dir = { "string" },
-  log_level = { "string", function(v)
-    local ok = ({ trace = 1, debug = 1, info = 1, warn = 1, error = 1 })[v]
-    return not ok and "must be one of trace, debug, info, warn, error" or nil
-  end },
-  binary = { "string" },
-  max_tokens = { "number", function(v)
-    return (v < 16 or v % 1 ~= 0) and "must be a whole number of at least 16" or nil
-  end },
-  temperature = { "number", function(v)
-    return (v < 0 or v > 2) and "must be between 0 and 2" or nil
-  end },
-  context_lines = { "number", function(v)
-    return (v < 0 or v % 1 ~= 0) and "must be a whole number, 0 or more" or nil
-  end },
-  keymaps = { { "table", "boolean" }, function(v)
-    if v == true then
-      return "must be a table or false"
-    end
-    if type(v) == "table" then
-      local known = M.defaults().keymaps
-      for k, lhs in pairs(v) do
-        if known[k] == nil then
-          return ("has an unknown entry %s (known: accept, reject, accept_all, reject_all, next, prev)"):format(
-            vim.inspect(k)
-          )
-        end
-        if type(lhs) ~= "string" and lhs ~= false then
-          return ("entry %s must be a string or false"):format(k)
-        end
-      end
-    end
-  end },
+  log_level = { "string" },
+  max_tokens = { "number" },
+  temperature = { "number" },
+  context_lines = { "number" },
+  max_price = { "boolean" },
+  min_useful_tokens = { "number" },
+  footprint = { "table", "boolean" },
+  binary = { "string", ["local"] = true },
+  keymaps = { "table", "boolean", ["local"] = true },
 }
 
-H.budget_fields = { daily_usd = true, monthly_usd = true, total_usd = true, per_request_usd = true, warn_at = true }
-
----@param v table
+--- The keymaps' shape (they mean nothing to the backend, so they are checked here in full).
+---@param v table|boolean
 ---@return string|nil
-function H.check_budget(v)
-  for k, x in pairs(v) do
-    if not H.budget_fields[k] then
-      return ("has an unknown field %s (known: daily_usd, monthly_usd, total_usd, per_request_usd, warn_at)"):format(
-        vim.inspect(k)
-      )
-    end
-    if type(x) ~= "number" or x < 0 or x ~= x or x == math.huge then
-      return ("field %s must be a positive number"):format(k)
-    end
-    if k == "warn_at" and (x <= 0 or x > 1) then
-      return "field warn_at must be a fraction in (0, 1]"
+function H.check_keymaps(v)
+  if v == true then
+    return "must be a table or false"
+  end
+  if type(v) == "table" then
+    local known = M.defaults().keymaps
+    for k, lhs in pairs(v) do
+      if known[k] == nil then
+        return ("has an unknown entry %s (known: accept, reject, accept_all, reject_all, next, prev)"):format(
+          vim.inspect(k)
+        )
+      end
+      if type(lhs) ~= "string" and lhs ~= false then
+        return ("entry %s must be a string or false"):format(k)
+      end
     end
   end
 end
@@ -173,80 +114,75 @@ end
 ---@type frugal.Config
 M.options = M.defaults()
 
---- Bad caps from the last `setup()`: the backend refuses every request until they are fixed
---- (a cap that could not be read must not become no cap).
----@type string[]
-M.errors = {}
+--- What `setup()` gave for the backend's keys, of the right types (sent in `hello`).
+---@type table
+M.given = {}
 
---- Merges `opts` over the defaults. Bad keys are dropped with one warning each, naming the key;
---- bad caps are also returned as errors.
+--- Warnings `setup()` already gave at once (the backend's `hello` does not repeat them).
+---@type table<string, boolean>
+M.warned = {}
+
+--- Merges `opts` over the defaults. A key that is unknown or of the wrong type is dropped with
+--- one warning naming it. A cap (`budget`, `global_budget`) of the wrong type is sent on as
+--- given, so the backend refuses requests until it is fixed: a cap that could not be read must
+--- not become no cap.
 ---@param opts table|nil
----@return frugal.Config, string[] warnings, string[] errors
+---@return frugal.Config options, string[] warnings, table given
 function M.resolve(opts)
   local out = M.defaults()
+  local given = {}
   local warnings = {}
-  local errors = {}
   if opts ~= nil and type(opts) ~= "table" then
-    return out, { ("setup() takes a table, got %s"):format(type(opts)) }, errors
+    return out, { ("setup() takes a table, got %s"):format(type(opts)) }, given
   end
   for key, value in pairs(opts or {}) do
-    local rule = H.schema[key]
-    if rule == nil then
+    local types = H.types[key]
+    if types == nil then
       table.insert(warnings, ("unknown setup key %s (ignored)"):format(vim.inspect(key)))
-    else
-      local types = type(rule[1]) == "table" and rule[1] or { rule[1] }
-      -- A bad cap must not fall back to no cap: it blocks requests until fixed.
+    elseif not vim.tbl_contains(types, type(value)) then
       local is_cap = key == "budget" or key == "global_budget"
-      local fallback = is_cap and "no request is sent until it is fixed" or "default used"
-      if not vim.tbl_contains(types, type(value)) then
-        local msg = ("setup key %s must be a %s, got %s (%s)"):format(
+      table.insert(
+        warnings,
+        ("setup key %s must be a %s, got %s (%s)"):format(
           key,
           table.concat(types, " or "),
           type(value),
-          fallback
+          is_cap and "no request is sent until it is fixed" or "default used"
         )
-        table.insert(warnings, msg)
-        if is_cap then
-          table.insert(errors, msg)
-        end
+      )
+      if is_cap then
+        given[key] = value
+      end
+    else
+      local err = key == "keymaps" and H.check_keymaps(value)
+      if err then
+        table.insert(warnings, ("setup key %s %s (default used)"):format(key, err))
+      elseif key == "keymaps" and type(value) == "table" then
+        out.keymaps = vim.tbl_extend("force", out.keymaps, value)
       else
-        local err = rule[2] and rule[2](value)
-        if err then
-          local msg = ("setup key %s %s (%s)"):format(key, err, fallback)
-          table.insert(warnings, msg)
-          if is_cap then
-            table.insert(errors, msg)
-          end
-        elseif key == "keymaps" and type(value) == "table" then
-          out.keymaps = vim.tbl_extend("force", out.keymaps, value)
-        else
-          out[key] = value
+        out[key] = value
+        if not types["local"] then
+          given[key] = value
         end
       end
     end
   end
-  return out, warnings, errors
+  return out, warnings, given
 end
 
---- What the backend receives in `hello`: everything it decides with, nothing it does not need.
+--- What the backend receives in `hello`: `setup()` as given (types checked), and where Neovim
+--- keeps its data.
 ---@return table
 function M.backend()
-  local o = M.options
+  local given = vim.deepcopy(M.given)
+  for key, value in pairs(given) do
+    if type(value) == "table" and vim.tbl_isempty(value) then
+      given[key] = vim.empty_dict()
+    end
+  end
   return {
-    base_url = o.base_url,
-    api_key = o.api_key,
-    keys = vim.tbl_isempty(o.keys) and vim.empty_dict() or o.keys,
-    model = o.model,
-    max_tokens = o.max_tokens,
-    temperature = o.temperature,
-    context_lines = o.context_lines,
-    budget = vim.tbl_isempty(o.budget) and vim.empty_dict() or o.budget,
-    global_budget = vim.tbl_isempty(o.global_budget) and vim.empty_dict() or o.global_budget,
-    data_dir = o.data_dir,
-    max_price = o.max_price,
-    min_useful_tokens = o.min_useful_tokens,
-    footprint = o.footprint or nil,
-    config_errors = M.errors,
+    config = vim.tbl_isempty(given) and vim.empty_dict() or given,
+    data_home = vim.fn.stdpath("data"),
   }
 end
 

@@ -102,20 +102,25 @@ function H.check_buffer(buf, opts)
   end
 end
 
---- Sends the edit request and registers the edit, whose answer comes as events (|M._on()|).
+--- Sends the edit request and registers the edit, whose answer comes as events (|H.events|).
 ---@param buf integer
 ---@param opts frugal.EditOpts
 ---@param instruction string
 function H.send(buf, opts, instruction)
-  local config = require("frugal.config").options
+  local rpc = require("frugal.rpc")
+  local _, start_err = rpc.ensure()
+  local settings = rpc.settings()
+  if not settings then
+    return notify(start_err or "the backend did not start", vim.log.levels.ERROR)
+  end
   local n = vim.api.nvim_buf_line_count(buf)
   local l1, l2 = opts.line1 or 1, opts.line2 or n
   if opts.range == 0 then
     l1, l2 = 1, n
   end
   local sel_start, sel_end = l1 - 1, l2
-  local win_start = math.max(0, sel_start - config.context_lines)
-  local win_end = math.min(n, sel_end + config.context_lines)
+  local win_start = math.max(0, sel_start - settings.context_lines)
+  local win_end = math.min(n, sel_end + settings.context_lines)
   H.next_id = H.next_id + 1
   local id = H.next_id
   local file = vim.api.nvim_buf_get_name(buf)
@@ -164,7 +169,7 @@ function H.send(buf, opts, instruction)
       end
     end,
   })
-  local res, err = require("frugal.rpc").request("edit", {
+  local res, err = rpc.request("edit", {
     id = id,
     buf = buf,
     file = rel,
@@ -178,10 +183,10 @@ function H.send(buf, opts, instruction)
     model = require("frugal").session_model(),
     lines = vim.api.nvim_buf_get_lines(buf, win_start, win_end, false),
   })
-  if not res or not res.ok then
+  if not res then
     if H.by_buf[buf] == edit then
       H.clear(edit)
-      notify((res and res.message) or err or "the backend did not answer", vim.log.levels.ERROR)
+      notify(err or "the backend did not answer", vim.log.levels.ERROR)
     end
     return
   end
@@ -260,75 +265,88 @@ local function find(id)
   end
 end
 
---- Events from the backend (see src/ui.rs). Events of an edit that is over are ignored.
----@param ev table
-function M._on(ev)
-  if ev.kind == "notify" then
-    return notify(ev.message, ev.level)
-  elseif ev.kind == "usage" then
-    return require("frugal.usage")._update(ev)
-  elseif ev.kind == "status" then
-    return require("frugal.status")._update(ev)
-  elseif ev.kind == "models" then
-    return require("frugal")._models(ev)
-  end
+--- The edit an event is about, if it is still running in a valid buffer. Events of an edit
+--- that is over are ignored.
+---@param ev { id: integer }
+---@return frugal.Edit|nil
+function H.live(ev)
   local edit = find(ev.id)
   if not edit then
-    return
+    return nil
   end
   if not vim.api.nvim_buf_is_valid(edit.buf) then
     H.clear(edit)
-    return
+    return nil
   end
-  if ev.kind == "progress" then
-    H.show_progress(edit, ev.phase, ev.tokens, ev.elapsed_ms, ev.cost_usd)
-  elseif ev.kind == "hunk" then
-    local start = H.map_row(edit, ev.start)
-    local last = H.map_row(edit, ev["end"] - 1)
-    local hunks = require("frugal.hunks")
-    local row = hunks.anchor(edit.buf, ev.old, start, last)
-    if row then
-      hunks.add(edit.buf, edit.id, row, ev.old, ev.new, ev.title)
-      edit.placed = edit.placed + 1
-    else
-      table.insert(edit.lost, ev.title)
-    end
-  elseif ev.kind == "done" then
-    H.clear(edit)
-    local unmatched = vim.list_extend(vim.deepcopy(ev.unmatched or {}), edit.lost)
-    if edit.placed == 0 then
-      return M.fail(
-        edit,
-        "no_match",
-        #unmatched > 0
-            and ("no block could be placed (their lines changed while the answer streamed): " .. H.quote(unmatched))
-          or "no block could be placed in the buffer"
-      )
-    end
-    local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
-    local msg = ("%d hunk%s proposed by %s%s"):format(
-      edit.placed,
-      edit.placed == 1 and "" or "s",
-      ev.model,
-      cost and (" ($%.4f)"):format(cost) or ""
-    )
-    local km = require("frugal.config").options.keymaps
-    if km and km.accept then
-      msg = msg .. (": %s accept, %s reject, :LlmAccept! all"):format(km.accept, km.reject or ":LlmReject")
-    end
-    notify(msg)
-    if #unmatched > 0 then
-      notify("matched nowhere in the buffer, not shown: " .. H.quote(unmatched), vim.log.levels.WARN)
-    end
-    fire(
-      "FrugalEditDone",
-      { buf = edit.buf, hunks = edit.placed, cost_usd = cost, model = ev.model, unmatched = unmatched }
-    )
-    require("frugal.status").refresh(edit.buf)
-  elseif ev.kind == "failed" then
-    H.clear(edit)
-    M.fail(edit, ev.reason, ev.message)
+  return edit
+end
+
+--- The backend's edit events (src/protocol.rs): progress, a located hunk, the end.
+H.events = {}
+
+function H.events.progress(edit, ev)
+  H.show_progress(edit, ev.phase, ev.tokens, ev.elapsed_ms, ev.cost_usd)
+end
+
+function H.events.hunk(edit, ev)
+  local start = H.map_row(edit, ev.start)
+  local last = H.map_row(edit, ev["end"] - 1)
+  local hunks = require("frugal.hunks")
+  local row = hunks.anchor(edit.buf, ev.old, start, last)
+  if row then
+    hunks.add(edit.buf, edit.id, row, ev.old, ev.new, ev.title)
+    edit.placed = edit.placed + 1
+  else
+    table.insert(edit.lost, ev.title)
   end
+end
+
+function H.events.done(edit, ev)
+  H.clear(edit)
+  local unmatched = vim.list_extend(vim.deepcopy(ev.unmatched or {}), edit.lost)
+  if edit.placed == 0 then
+    return M.fail(
+      edit,
+      "no_match",
+      #unmatched > 0
+          and ("no block could be placed (their lines changed while the answer streamed): " .. H.quote(unmatched))
+        or "no block could be placed in the buffer"
+    )
+  end
+  local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
+  local msg = ("%d hunk%s proposed by %s%s"):format(
+    edit.placed,
+    edit.placed == 1 and "" or "s",
+    ev.model,
+    cost and (" ($%.4f)"):format(cost) or ""
+  )
+  local km = require("frugal.config").options.keymaps
+  if km and km.accept then
+    msg = msg .. (": %s accept, %s reject, :LlmAccept! all"):format(km.accept, km.reject or ":LlmReject")
+  end
+  notify(msg)
+  if #unmatched > 0 then
+    notify("matched nowhere in the buffer, not shown: " .. H.quote(unmatched), vim.log.levels.WARN)
+  end
+  fire(
+    "FrugalEditDone",
+    { buf = edit.buf, hunks = edit.placed, cost_usd = cost, model = ev.model, unmatched = unmatched }
+  )
+  require("frugal.status").refresh(edit.buf)
+end
+
+function H.events.failed(edit, ev)
+  H.clear(edit)
+  M.fail(edit, ev.reason, ev.message)
+end
+
+for kind, handler in pairs(H.events) do
+  require("frugal.rpc").on(kind, function(ev)
+    local edit = H.live(ev)
+    if edit then
+      handler(edit, ev)
+    end
+  end)
 end
 
 function H.quote(titles)
@@ -357,7 +375,7 @@ function H.abort(edit, message)
   if H.by_buf[edit.buf] ~= edit then
     return
   end
-  require("frugal.rpc").notify("cancel", edit.id)
+  require("frugal.rpc").call("cancel", { id = edit.id })
   H.clear(edit)
   M.fail(edit, "cancelled", message)
 end

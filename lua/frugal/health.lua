@@ -1,5 +1,6 @@
 --- `:checkhealth frugal`
 local M = {}
+local H = {}
 
 --- Reports Neovim, the backend, the API keys, the current project's file, the ledger and the
 --- endpoint. Starts the backend if it is not running (the ledger and endpoint checks need it).
@@ -37,38 +38,35 @@ function M.check()
     end
   end
 
-  h.start("frugal: API key")
-  local function check_key(label, spec)
-    local kind, rest = spec:match("^(%a+):(.+)$")
-    if kind == "env" then
-      local v = vim.env[rest]
-      if v and vim.trim(v) ~= "" then
-        h.ok(("%s: environment variable %s is set (value not shown)"):format(label, rest))
-      else
-        h.error(("%s: environment variable %s is not set"):format(label, rest), {
-          ("export %s=sk-or-v1-… before starting Neovim"):format(rest),
-        })
-      end
-    elseif kind == "cmd" then
-      h.info(("%s: read from a command when first needed (the checks below may run it)"):format(label))
-    else
-      h.error(("%s: %s"):format(label, 'must be "env:NAME" or "cmd:<command>"'))
+  -- One call serves the key, ledger, endpoint and project checks (the backend owns the rules).
+  local project_input, project = H.project()
+  local res, err
+  if vim.fn.executable(o.binary) == 1 then
+    res, err = require("frugal.rpc").request("health", { project = project_input }, 15000)
+  end
+
+  h.start("frugal: setup()")
+  if res then
+    if #res.warnings == 0 then
+      h.ok("no problem found in setup()")
+    end
+    for _, w in ipairs(res.warnings) do
+      h.warn(w.message)
     end
   end
-  check_key("api_key", o.api_key)
-  for name, spec in pairs(o.keys) do
-    check_key(("keys.%s"):format(name), spec)
+
+  h.start("frugal: API key")
+  for _, k in ipairs(res and res.keys or {}) do
+    if k.state == "ok" then
+      h.ok(k.message)
+    elseif k.state == "info" then
+      h.info(k.message)
+    else
+      h.error(k.message, k.advice ~= vim.NIL and { k.advice } or nil)
+    end
   end
 
   h.start("frugal: project")
-  local buf = vim.api.nvim_get_current_buf()
-  -- :checkhealth opens its own buffer: report the window we came from.
-  local alt = vim.fn.bufnr("#")
-  if vim.bo[buf].buftype ~= "" and alt > 0 then
-    buf = alt
-  end
-  local project_input = vim.NIL
-  local project = require("frugal.project").project_quiet(buf)
   if not project then
     h.info("the current buffer has no file: no project")
   else
@@ -77,7 +75,6 @@ function M.check()
       h.info("no .frugal.toml: your setup() budget applies")
     elseif project.state == "trusted" then
       h.ok(("%s is trusted"):format(project.file))
-      project_input = project
     elseif project.denied then
       h.warn(("%s is denied: ignored, your setup() budget applies"):format(project.file))
     else
@@ -89,7 +86,6 @@ function M.check()
 
   h.start("frugal: ledger and endpoint")
   if vim.fn.executable(o.binary) == 1 then
-    local res, err = require("frugal.rpc").request("health", project_input)
     if not res then
       h.error(err or "the backend did not answer")
     else
@@ -110,9 +106,30 @@ function M.check()
   end
 
   h.start("frugal: settings")
-  h.info(("endpoint: %s"):format(o.base_url))
-  h.info(("model: %s"):format(require("frugal").session_model() or o.model))
+  local settings = require("frugal.rpc").settings()
+  if settings then
+    h.info(("endpoint: %s"):format(settings.base_url))
+    h.info(("data: %s"):format(settings.data_dir))
+  end
+  h.info(("model: %s"):format(require("frugal").current_model()))
   h.info(("log: %s"):format(require("frugal.rpc").log_path()))
+end
+
+--- The project of the window :checkhealth was opened from, as the backend wants it (trusted
+--- files only: the backend parses them), and as found.
+---@return table|userdata input, frugal.Project|nil project
+function H.project()
+  local buf = vim.api.nvim_get_current_buf()
+  -- :checkhealth opens its own buffer: report the window we came from.
+  local alt = vim.fn.bufnr("#")
+  if vim.bo[buf].buftype ~= "" and alt > 0 then
+    buf = alt
+  end
+  local project = require("frugal.project").project_quiet(buf)
+  if project and project.state == "trusted" then
+    return project, project
+  end
+  return vim.NIL, project
 end
 
 return M

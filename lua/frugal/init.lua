@@ -2,25 +2,25 @@
 --- Public API. Every function here is safe to call before `setup()` (defaults apply).
 local M = {}
 
---- Optional: sets options (see `:h frugal-config`). Bad keys get one warning each and their
---- defaults are kept. Starts nothing: the backend starts on the first command.
+--- Optional: sets options (see `:h frugal-config`). A key that is unknown or of the wrong type
+--- gets one warning at once; a bad value gets one when the backend starts (the first command).
+--- Bad keys keep their defaults. Starts nothing: the backend starts on the first command.
 ---@param opts table|nil
 function M.setup(opts)
   local config = require("frugal.config")
-  local resolved, warnings, errors = config.resolve(opts)
+  local resolved, warnings, given = config.resolve(opts)
   config.options = resolved
-  config.errors = errors
+  config.given = given
+  config.warned = {}
   for _, w in ipairs(warnings) do
+    config.warned[w] = true
     require("frugal.util").notify(w, vim.log.levels.WARN)
   end
-  -- A running backend gets the new settings at once (a lowered cap applies to the next request).
+  -- A running backend gets the new settings at once (a lowered cap applies to the next request);
+  -- what it finds wrong with the values is shown then, else at the first command.
   local rpc = package.loaded["frugal.rpc"]
-  if rpc and rpc.running() then
-    rpc.request("hello", config.backend())
-    local status = package.loaded["frugal.status"]
-    if status then
-      status.backend_ready()
-    end
+  if rpc then
+    rpc.reconfigure()
   end
 end
 

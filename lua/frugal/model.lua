@@ -56,7 +56,11 @@ end
 --- (as last seen by :LlmModel), else the configured one.
 ---@return string
 function M.current()
-  return H.session_model or H.project_default or require("frugal.config").options.model
+  local settings = require("frugal.rpc").settings()
+  return H.session_model
+    or H.project_default
+    or (settings and settings.model)
+    or require("frugal.config").options.model
 end
 
 --- The model of this session (`:LlmModel`), or nil for the configured one.
@@ -127,5 +131,7 @@ function H.pick(id, res)
     end
   end)
 end
+
+require("frugal.rpc").on("models", M._models)
 
 return M

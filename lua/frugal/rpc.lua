@@ -1,6 +1,18 @@
---- The backend process: started lazily on the first command, restarted after a crash.
+--- The channel to the backend: started lazily on the first command, restarted after a crash.
+---
+--- A call is either waited for (|M.request()|: the request `call(method, params)`) or not
+--- (|M.call()|: the notification `call(seq, method, params)`, answered by a `reply` event with
+--- the same `seq`); src/protocol.rs documents every call and event. Every wait is bounded: a
+--- backend that does not answer in time (stopped, wedged) is killed with a message, and the
+--- next command starts a fresh one. Events reach the handlers that modules register with
+--- |M.on()|.
 local M = {}
 local H = {}
+
+local notify = require("frugal.util").notify
+
+--- How long a call may take before the backend is taken for wedged (ms).
+M.timeout_ms = 10000
 
 ---@type integer|nil  the job/channel id of the running backend
 H.chan = nil
@@ -10,11 +22,38 @@ H.log_file = nil
 H.leaving = false
 ---@type string[]
 H.stderr = {}
----@type table|nil  what `hello` answered
+---@type frugal.Hello|nil  what `hello` answered
 H.info = nil
+H.seq = 0
+---@type table<integer, fun(reply: frugal.Reply)>  calls waiting for their reply, by seq
+H.pending = {}
+---@type table<string, fun(ev: table)>  event handlers by `kind`
+H.handlers = {}
+---@type table<string, boolean>  setup() warnings already shown since the last setup()
+H.shown = {}
 
-local function notify(msg, level)
-  vim.notify(msg, level, { title = "frugal" })
+---@class frugal.Reply
+---@field seq integer
+---@field ok boolean
+---@field result any
+---@field message string|nil
+
+---@class frugal.Notice
+---@field level "info"|"warn"|"error"
+---@field message string
+
+---@class frugal.Hello
+---@field version string
+---@field pid integer
+---@field log_file string|nil
+---@field warnings frugal.Notice[]
+---@field settings { model: string, context_lines: integer, base_url: string, data_dir: string }
+
+--- Registers the handler of an event kind (one per kind).
+---@param kind string
+---@param fn fun(ev: table)
+function M.on(kind, fn)
+  H.handlers[kind] = fn
 end
 
 --- The log file's directory and pattern, for messages before `hello` answered.
@@ -23,7 +62,7 @@ function M.log_path()
   return H.log_file or (vim.fn.stdpath("log") .. "/frugal.log.*")
 end
 
----@return table|nil info  `{ version, pid, log_file }` of the running backend
+---@return frugal.Hello|nil info  what the running backend said in `hello`
 function M.info()
   return H.chan and H.info or nil
 end
@@ -31,6 +70,12 @@ end
 ---@return integer|nil
 function M.running()
   return H.chan
+end
+
+--- The settings in effect (decided by the backend from setup()), once it runs.
+---@return { model: string, context_lines: integer, base_url: string, data_dir: string }|nil
+function M.settings()
+  return H.chan and H.info and H.info.settings or nil
 end
 
 --- Starts the backend if it is not running. Returns the channel, or nil and a message.
@@ -44,10 +89,10 @@ function M.ensure()
   local bin = o.binary
   if vim.fn.executable(bin) ~= 1 then
     return nil,
-      ("backend not found at %s. Build it: cd %s && cargo build --release (lazy.nvim: build = \"cargo build --release\"), or set setup({ binary = ... })"):format(
+      ("backend not found at %s. Build it: cd %s && cargo build --release "):format(
         bin,
         vim.fn.shellescape(config.root())
-      )
+      ) .. '(lazy.nvim: build = "cargo build --release"), or set setup({ binary = ... })'
   end
   local log = vim.fn.stdpath("log") .. "/frugal.log"
   H.stderr = {}
@@ -70,49 +115,211 @@ function M.ensure()
     return nil, ("cannot start the backend %s: %s"):format(bin, tostring(chan))
   end
   H.chan = chan
-  local ok2, info = pcall(vim.rpcrequest, chan, "hello", config.backend())
-  if not ok2 or type(info) ~= "table" then
-    pcall(vim.fn.jobstop, chan)
-    H.chan = nil
+  local info, err = H.wait(chan, "hello", config.backend(), M.timeout_ms)
+  if not info then
+    if H.chan == chan then
+      pcall(vim.fn.jobstop, chan)
+      H.chan = nil
+    end
     return nil,
       ("the backend did not answer (%s)%s. Log: %s"):format(
-        tostring(info),
+        tostring(err),
         #H.stderr > 0 and (": " .. table.concat(H.stderr, " ")) or "",
         M.log_path()
       )
   end
+  H.hello(info)
+  return chan
+end
+
+--- Sends `hello` again (new settings from setup()) if the backend runs.
+function M.reconfigure()
+  H.shown = {}
+  if H.chan then
+    M.call("hello", require("frugal.config").backend(), function(info)
+      if info then
+        H.hello(info)
+      end
+    end)
+  end
+end
+
+---@param info frugal.Hello
+function H.hello(info)
   H.info = info
-  H.log_file = info.log_file
+  H.log_file = info.log_file ~= vim.NIL and info.log_file or nil
+  local warned = require("frugal.config").warned
+  for _, w in ipairs(info.warnings or {}) do
+    if not H.shown[w.message] and not warned[w.message] then
+      H.shown[w.message] = true
+      notify(w.message, w.level)
+    end
+  end
   local status = package.loaded["frugal.status"]
   if status then
     vim.schedule(status.backend_ready)
   end
-  return chan
 end
 
---- Sends a request, starting the backend when needed.
+--- Calls `method` and waits for its result, at most `timeout_ms` (default |M.timeout_ms|),
+--- starting the backend when needed. Neovim stays responsive to the backend's events meanwhile.
 ---@param method string
----@param ... any
+---@param params table|nil
+---@param timeout_ms integer|nil
 ---@return any|nil result, string|nil err
-function M.request(method, ...)
+function M.request(method, params, timeout_ms)
   local chan, err = M.ensure()
   if not chan then
     return nil, err
   end
-  local ok, res = pcall(vim.rpcrequest, chan, method, ...)
-  if not ok then
-    return nil, ("backend request %s failed: %s"):format(method, tostring(res))
-  end
-  return res
+  return H.wait(chan, method, params, timeout_ms or M.timeout_ms)
 end
 
---- Sends a notification if the backend runs (nothing to tell a process that is not there).
+--- Calls `method` without waiting; `cb(result, err)` runs once, with the reply or after
+--- `timeout_ms`. Does nothing (and calls nothing back) when the backend does not run.
 ---@param method string
-function M.notify(method, ...)
-  if H.chan then
-    pcall(vim.rpcnotify, H.chan, method, ...)
+---@param params table|nil
+---@param cb fun(result: any|nil, err: string|nil)|nil
+---@param timeout_ms integer|nil
+function M.call(method, params, cb, timeout_ms)
+  local chan = H.chan
+  if not chan then
+    return
+  end
+  local seq = H.send(chan, method, params, function(reply)
+    if cb then
+      cb(H.result(reply))
+    end
+  end)
+  if not seq then
+    return
+  end
+  vim.defer_fn(function()
+    if H.pending[seq] then
+      H.pending[seq] = nil
+      if cb then
+        cb(nil, H.timed_out(chan, method, timeout_ms or M.timeout_ms))
+      end
+    end
+  end, timeout_ms or M.timeout_ms)
+end
+
+---@param chan integer
+---@param method string
+---@param params table|nil
+---@param on_reply fun(reply: frugal.Reply)
+---@return integer|nil seq
+function H.send(chan, method, params, on_reply)
+  H.seq = H.seq + 1
+  local seq = H.seq
+  H.pending[seq] = on_reply
+  local ok = pcall(vim.rpcnotify, chan, "call", seq, method, params or vim.empty_dict())
+  if not ok then
+    H.pending[seq] = nil
+    return nil
+  end
+  return seq
+end
+
+---@param reply frugal.Reply
+---@return any|nil result, string|nil err
+function H.result(reply)
+  if reply.ok then
+    return reply.result
+  end
+  return nil, reply.message or ("the backend refused the request")
+end
+
+--- Calls `method` as a request and waits for the answer. `vim.rpcrequest` cannot time out,
+--- so a watchdog timer (a libuv timer runs even while Neovim waits on the channel) kills a
+--- backend that has not answered within `timeout_ms`, which ends the wait.
+---@return any|nil result, string|nil err
+function H.wait(chan, method, params, timeout_ms)
+  local pid = vim.fn.jobpid(chan)
+  local fired = false
+  local timer = assert(vim.uv.new_timer())
+  timer:start(timeout_ms, 0, function()
+    fired = true
+    -- SIGKILL: a stopped process does not act on SIGTERM.
+    vim.uv.kill(pid, "sigkill")
+  end)
+  local ok, reply = pcall(vim.rpcrequest, chan, "call", method, params or vim.empty_dict())
+  timer:stop()
+  timer:close()
+  if fired then
+    return nil, H.timed_out(chan, method, timeout_ms)
+  end
+  if not ok then
+    return nil, ("backend request %s failed: %s"):format(method, tostring(reply))
+  end
+  if type(reply) ~= "table" then
+    return nil, ("backend request %s: unexpected answer %s"):format(method, vim.inspect(reply))
+  end
+  return H.result(reply)
+end
+
+--- A call went unanswered: the backend is stopped (the next command starts a fresh one).
+---@return string message
+function H.timed_out(chan, method, timeout_ms)
+  local msg = ("the backend did not answer %s within %d s (stopped or stuck?): it was stopped; the next command starts it again. Log: %s"):format(
+    method,
+    math.floor(timeout_ms / 1000 + 0.5),
+    M.log_path()
+  )
+  if H.chan == chan then
+    H.chan = nil
+    H.info = nil
+    -- SIGKILL: a stopped process does not act on SIGTERM.
+    local pid = vim.fn.jobpid(chan)
+    if pid and pid > 0 then
+      pcall(vim.uv.kill, pid, "sigkill")
+    end
+    pcall(vim.fn.jobstop, chan)
+    H.fail_pending()
+    local edit = package.loaded["frugal.edit"]
+    if edit then
+      edit.backend_gone()
+    end
+  end
+  return msg
+end
+
+--- Calls still waiting when the backend went away fail now rather than at their deadline.
+function H.fail_pending()
+  local pending = H.pending
+  H.pending = {}
+  for seq, cb in pairs(pending) do
+    cb({ seq = seq, ok = false, message = "the backend stopped before answering" })
   end
 end
+
+--- Events from the backend (src/protocol.rs), in order.
+---@param ev table
+function M._dispatch(ev)
+  if ev.kind == "reply" then
+    local cb = H.pending[ev.seq]
+    H.pending[ev.seq] = nil
+    if cb then
+      cb(ev)
+    end
+    return
+  end
+  local handler = H.handlers[ev.kind]
+  if handler then
+    handler(ev)
+  end
+end
+
+M.on("notify", function(ev)
+  notify(ev.message, ev.level)
+end)
+
+--- A question the backend waits on: answered with the 1-based choice, nil when dismissed.
+M.on("ask", function(ev)
+  vim.ui.select(ev.choices, { prompt = ev.prompt }, function(_, idx)
+    M.call("answer", { ask = ev.ask, choice = idx })
+  end)
+end)
 
 function H.on_exit(job, code)
   if H.chan ~= job then
@@ -120,7 +327,11 @@ function H.on_exit(job, code)
   end
   H.chan = nil
   H.info = nil
-  require("frugal.edit").backend_gone()
+  H.fail_pending()
+  local edit = package.loaded["frugal.edit"]
+  if edit then
+    edit.backend_gone()
+  end
   if H.leaving then
     return
   end

@@ -13,7 +13,11 @@ function M.refresh(buf)
   end
   local input = require("frugal.project").project_quiet(buf)
   if input then
-    rpc.notify("status", input)
+    rpc.call("status", { project = input }, function(res)
+      if res then
+        M._update(res)
+      end
+    end)
   end
 end
 
@@ -24,7 +28,7 @@ function M.backend_ready()
   end
 end
 
---- From the backend.
+--- The backend's figures for a project.
 ---@param ev { root: string, text: string }
 function M._update(ev)
   if H.text[ev.root] ~= ev.text then

@@ -135,6 +135,7 @@ function M.toggle_all()
 end
 
 --- A newer report (e.g. once the key's figures arrived) for the open window, if still open.
+--- Registered for the backend's `usage` event.
 ---@param ev { token: integer, report: table }
 function M._update(ev)
   local view = H.view
@@ -234,5 +235,7 @@ function H.fetch(view)
   end
   return res
 end
+
+require("frugal.rpc").on("usage", M._update)
 
 return M

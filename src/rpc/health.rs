@@ -2,7 +2,8 @@
 //! and the warnings about `setup()`.
 
 use crate::openrouter::catalogue::Catalogue;
-use crate::protocol::{HealthArgs, HealthReply, Notice};
+use crate::protocol::{HealthArgs, HealthReply, KeyCheck, Notice};
+use crate::settings::KeySpec;
 use crate::state::State;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,5 +54,44 @@ pub(super) async fn health(state: &Arc<State>, args: HealthArgs, warnings: Vec<N
         endpoint: endpoint.unwrap_or_else(|e| e),
         project_error,
         warnings,
+        keys: std::iter::once(("api_key".to_string(), &cfg.api_key))
+            .chain({
+                let mut named: Vec<_> = cfg.keys.iter().map(|(n, s)| (format!("keys.{n}"), s)).collect();
+                named.sort_by(|a, b| a.0.cmp(&b.0));
+                named
+            })
+            .map(|(label, spec)| key_check(&label, spec))
+            .collect(),
+    }
+}
+
+/// Is the key there? An `env:` key is looked up in the backend's environment (what requests
+/// will use); a `cmd:` key is not run here.
+fn key_check(label: &str, spec: &KeySpec) -> KeyCheck {
+    if let Some(name) = spec.env_name() {
+        return match std::env::var(name) {
+            Ok(v) if !v.trim().is_empty() => KeyCheck {
+                state: "ok",
+                message: format!("{label}: environment variable {name} is set (value not shown)"),
+                advice: None,
+            },
+            _ => KeyCheck {
+                state: "error",
+                message: format!("{label}: environment variable {name} is not set"),
+                advice: Some(format!("export {name}=sk-or-v1-… before starting Neovim")),
+            },
+        };
+    }
+    match spec.check() {
+        Ok(()) => KeyCheck {
+            state: "info",
+            message: format!("{label}: read from a command when first needed"),
+            advice: None,
+        },
+        Err(e) => KeyCheck {
+            state: "error",
+            message: format!("{label}: {e}"),
+            advice: None,
+        },
     }
 }

@@ -2,7 +2,7 @@
 //! the warnings about `setup()` that the shim shows at the first command.
 
 use super::Handler;
-use crate::protocol::{Answer, Hello, HelloReply, Level, Notice, ProtocolError};
+use crate::protocol::{Answer, Hello, HelloReply, Level, Notice, ProtocolError, SettingsView};
 use crate::settings::Config;
 
 impl Handler {
@@ -23,6 +23,12 @@ impl Handler {
             }
         }
         *self.warnings.lock().expect("warnings lock poisoned") = notices.clone();
+        let settings = SettingsView {
+            model: config.model.clone(),
+            context_lines: config.context_lines,
+            base_url: config.base_url.clone(),
+            data_dir: config.data_dir.display().to_string(),
+        };
         self.state.set_config(config);
         tokio::spawn(crate::gate::reconcile_orphans(self.state.clone()));
         Ok(Answer::Hello(HelloReply {
@@ -39,6 +45,7 @@ impl Handler {
                 )
             }),
             warnings: notices,
+            settings,
         }))
     }
 }

@@ -111,24 +111,28 @@ impl Handler {
     }
 
     fn reply(&self, seq: u64, method: &str, outcome: Result<Answer, ProtocolError>) {
-        let reply = match outcome {
-            Ok(result) => Event::Reply {
+        self.state.send_ui(reply_event(seq, method, outcome));
+    }
+}
+
+/// The `reply` to the call `seq`.
+fn reply_event(seq: u64, method: &str, outcome: Result<Answer, ProtocolError>) -> Event {
+    match outcome {
+        Ok(result) => Event::Reply {
+            seq,
+            ok: true,
+            result: Some(result),
+            message: None,
+        },
+        Err(e) => {
+            tracing::info!(%method, "refused: {e}");
+            Event::Reply {
                 seq,
-                ok: true,
-                result: Some(result),
-                message: None,
-            },
-            Err(e) => {
-                tracing::info!(%method, "refused: {e}");
-                Event::Reply {
-                    seq,
-                    ok: false,
-                    result: None,
-                    message: Some(e.to_string()),
-                }
+                ok: false,
+                result: None,
+                message: Some(e.to_string()),
             }
-        };
-        self.state.send_ui(reply);
+        }
     }
 }
 
@@ -139,15 +143,31 @@ impl nvim_rs::Handler for Handler {
     async fn handle_request(
         &self,
         name: String,
-        _args: Vec<Value>,
+        args: Vec<Value>,
         _nvim: Neovim<Writer>,
     ) -> Result<Value, Value> {
         match name.as_str() {
-            // For a person or a script poking at the process; the shim uses `call`.
+            // `call(method, params)` as a request: the shim waits for it (bounded by its own
+            // watchdog). The answer is a reply map, `{ ok, result }` or `{ ok = false, message }`,
+            // never an RPC error, whose text Neovim would wrap.
+            "call" => {
+                let mut it = args.into_iter();
+                let method = it.next();
+                let method = method.as_ref().and_then(Value::as_str).unwrap_or_default();
+                let outcome = match Call::decode(method, it.next().unwrap_or(Value::Nil)) {
+                    Ok(call) => match self.serve_now(call) {
+                        Ok(outcome) => outcome,
+                        Err(slow) => self.serve_slow(slow).await,
+                    },
+                    Err(e) => Err(e),
+                };
+                reply_event(0, method, outcome)
+                    .encode()
+                    .map_err(|e| Value::from(format!("frugal: cannot encode the reply: {e}")))
+            }
+            // For a person or a script poking at the process.
             "version" => Ok(Value::from(env!("CARGO_PKG_VERSION"))),
-            other => Err(Value::from(format!(
-                "frugal: unknown request {other:?} (calls are sent as the `call` notification)"
-            ))),
+            other => Err(Value::from(format!("frugal: unknown request {other:?}"))),
         }
     }
 

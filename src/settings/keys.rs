@@ -58,6 +58,14 @@ pub enum KeyError {
 }
 
 impl KeySpec {
+    /// The variable of a well-formed `env:` spec.
+    pub fn env_name(&self) -> Option<&str> {
+        match self.0.split_once(':') {
+            Some(("env", name)) if is_env_name(name) => Some(name),
+            _ => None,
+        }
+    }
+
     /// Is this a well-formed spec? `env:` must name a variable (a key pasted after it would
     /// otherwise be treated as a name and echoed); the error never quotes the value.
     pub fn check(&self) -> Result<(), KeyError> {
