@@ -186,7 +186,7 @@ impl Handler {
                     .map(|n| Value::from(*n))
                     .unwrap_or(Value::Nil),
             ),
-            ("ledger_error", opt(ledger.err())),
+            ("ledger_error", opt(ledger.err().map(|e| e.to_string()))),
             ("endpoint_ok", Value::from(endpoint.is_ok())),
             ("endpoint", Value::from(endpoint.unwrap_or_else(|e| e))),
             ("project_error", opt(project_error)),
