@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
 
+/// `GET /key` figures by key source (`env:…`/`cmd:…`) and when they were fetched (`None`
+/// inside: unreachable).
 pub type KeyInfoCache = HashMap<
     String,
     (
@@ -18,35 +20,55 @@ pub type KeyInfoCache = HashMap<
     ),
 >;
 
+/// The settings in force and what is built from them. `hello` replaces the whole snapshot in
+/// one assignment, so nobody sees the config of one `hello` with the client or the ledger of
+/// another.
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub client: Client,
+    /// The ledger of the config's `data_dir`, opened on first use. A request in flight keeps
+    /// the slot it reserved in, so a `data_dir` change never settles it in another file.
+    pub ledger: Arc<LedgerSlot>,
+}
+
+impl Snapshot {
+    /// The snapshot of `config`, keeping `ledger` when it is the slot of the same file.
+    fn new(config: Config, ledger: Option<&Arc<LedgerSlot>>) -> Self {
+        let client = Client::new(&config.base_url, &config.referer, config.connect_timeout());
+        let path = config.ledger_path();
+        let ledger = match ledger {
+            Some(l) if l.path == path => l.clone(),
+            _ => Arc::new(LedgerSlot::new(path)),
+        };
+        Snapshot {
+            config: Arc::new(config),
+            client,
+            ledger,
+        }
+    }
+}
+
+/// A poisoned lock means a thread panicked while holding it: a bug, not a state to run on.
+/// Every lock here is taken with `.expect(…)`, never with a silent fallback (an empty config
+/// or a fresh ledger slot would quietly lift caps or lose reservations).
 pub struct State {
-    config: RwLock<Arc<Config>>,
-    client: RwLock<Client>,
+    settings: RwLock<Arc<Snapshot>>,
     /// Edits in flight, by the shim's id, so `cancel` can abort them.
     edits: Mutex<HashMap<u64, (i64, AbortHandle)>>,
     ui: UnboundedSender<Event>,
-    /// The ledger of the current `data_dir`, opened on first use. A request in flight keeps
-    /// the slot it reserved in, so a `data_dir` change never settles it in another file.
-    ledger: RwLock<Arc<LedgerSlot>>,
     catalogue: tokio::sync::Mutex<Option<Arc<Catalogue>>>,
     /// Whether a background catalogue refresh is running.
     refreshing: Arc<std::sync::atomic::AtomicBool>,
     pub clock: Arc<dyn Clock>,
-    /// `GET /key` figures by key source (`env:…`/`cmd:…`) and when they were fetched (`None`
-    /// inside: unreachable).
-    pub key_info: Mutex<KeyInfoCache>,
+    key_info: Mutex<KeyInfoCache>,
 }
 
 impl State {
     pub fn new(ui: UnboundedSender<Event>) -> Self {
-        let config = Config::default();
-        let client = Client::new(&config.base_url, &config.referer, config.connect_timeout());
-        let ledger = RwLock::new(Arc::new(LedgerSlot::new(config.ledger_path())));
         State {
-            config: RwLock::new(Arc::new(config)),
-            client: RwLock::new(client),
+            settings: RwLock::new(Arc::new(Snapshot::new(Config::default(), None))),
             edits: Mutex::new(HashMap::new()),
             ui,
-            ledger,
             catalogue: tokio::sync::Mutex::new(None),
             refreshing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             clock: Arc::new(SystemClock),
@@ -54,24 +76,28 @@ impl State {
         }
     }
 
+    /// The settings in force now (a caller keeps them for the whole of what it does).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.settings
+            .read()
+            .expect("settings lock poisoned")
+            .clone()
+    }
+
     pub fn config(&self) -> Arc<Config> {
-        self.config.read().map(|c| c.clone()).unwrap_or_default()
+        self.snapshot().config.clone()
     }
 
     pub fn set_config(&self, config: Config) {
-        let client = Client::new(&config.base_url, &config.referer, config.connect_timeout());
-        let ledger_path = config.ledger_path();
-        if let Ok(mut c) = self.client.write() {
-            *c = client;
-        }
-        if let Ok(mut c) = self.config.write() {
-            *c = Arc::new(config);
-        }
+        let new_dir = {
+            let mut settings = self.settings.write().expect("settings lock poisoned");
+            let next = Snapshot::new(config, Some(&settings.ledger));
+            let new_dir = !Arc::ptr_eq(&next.ledger, &settings.ledger);
+            *settings = Arc::new(next);
+            new_dir
+        };
         // Another data_dir: a new ledger slot (requests in flight keep theirs) and catalogue.
-        if self.ledger_slot().path != ledger_path {
-            if let Ok(mut l) = self.ledger.write() {
-                *l = Arc::new(LedgerSlot::new(ledger_path));
-            }
+        if new_dir {
             if let Ok(mut c) = self.catalogue.try_lock() {
                 *c = None;
             }
@@ -79,10 +105,7 @@ impl State {
     }
 
     pub fn client(&self) -> Client {
-        self.client
-            .read()
-            .map(|c| c.clone())
-            .unwrap_or_else(|_| Client::new("", "", std::time::Duration::from_secs(30)))
+        self.snapshot().client.clone()
     }
 
     pub fn send_ui(&self, ev: Event) {
@@ -96,19 +119,44 @@ impl State {
 
     /// The ledger slot of the current `data_dir`.
     pub fn ledger_slot(&self) -> Arc<LedgerSlot> {
-        self.ledger
-            .read()
-            .map(|l| l.clone())
-            .unwrap_or_else(|_| Arc::new(LedgerSlot::new(self.config().ledger_path())))
+        self.snapshot().ledger.clone()
     }
 
     /// Runs `f` on the current ledger in a blocking thread (SQLite waits on locks and fsyncs).
-    pub async fn ledger<T, F>(&self, f: F) -> Result<T, String>
+    pub async fn ledger<T, F>(&self, f: F) -> Result<T, LedgerRunError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Ledger, &dyn Clock) -> Result<T, LedgerError> + Send + 'static,
     {
         self.ledger_slot().run(self.clock.clone(), f).await
+    }
+
+    /// The `GET /key` figures cached for a key source, and when they were fetched.
+    pub fn key_info(
+        &self,
+        source: &str,
+    ) -> Option<(
+        std::time::Instant,
+        Option<crate::openrouter::client::KeyData>,
+    )> {
+        self.key_info
+            .lock()
+            .expect("key_info lock poisoned")
+            .get(source)
+            .cloned()
+    }
+
+    /// Caches `GET /key` figures for a key source (`None`: unreachable).
+    pub fn set_key_info(
+        &self,
+        source: String,
+        fetched: std::time::Instant,
+        data: Option<crate::openrouter::client::KeyData>,
+    ) {
+        self.key_info
+            .lock()
+            .expect("key_info lock poisoned")
+            .insert(source, (fetched, data));
     }
 
     /// The catalogue: from memory, else the disk cache, else fetched now. A stale one is
@@ -157,11 +205,12 @@ impl State {
     }
 
     async fn fetch_catalogue(&self) -> Result<Arc<Catalogue>, String> {
-        let body = self.client().models().await.map_err(|e| e.to_string())?;
+        let settings = self.snapshot();
+        let body = settings.client.models().await.map_err(|e| e.to_string())?;
         let mut c = Catalogue::parse(&body)?;
         c.fetched = Some(std::time::SystemTime::now());
-        let dir = self.config().data_dir.clone();
-        if let Err(e) = Catalogue::store(&dir, &body) {
+        let dir = &settings.config.data_dir;
+        if let Err(e) = Catalogue::store(dir, &body) {
             tracing::warn!("cannot cache the catalogue in {}: {e}", dir.display());
         }
         Ok(Arc::new(c))
@@ -182,36 +231,49 @@ impl State {
         });
     }
 
+    fn edits(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (i64, AbortHandle)>> {
+        self.edits.lock().expect("edits lock poisoned")
+    }
+
     /// Is an edit streaming for this buffer?
     pub fn busy(&self, buf: i64) -> bool {
-        self.edits
-            .lock()
-            .map(|m| m.values().any(|(b, _)| *b == buf))
-            .unwrap_or(false)
+        self.edits().values().any(|(b, _)| *b == buf)
     }
 
     pub fn start_edit(&self, id: u64, buf: i64, handle: AbortHandle) {
-        if let Ok(mut m) = self.edits.lock() {
-            m.insert(id, (buf, handle));
-        }
+        self.edits().insert(id, (buf, handle));
     }
 
     pub fn finish_edit(&self, id: u64) -> Option<i64> {
-        self.edits
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(&id))
-            .map(|(buf, _)| buf)
+        self.edits().remove(&id).map(|(buf, _)| buf)
     }
 
     /// Aborts the edit; its buffer when it was still running.
     pub fn cancel_edit(&self, id: u64) -> Option<i64> {
-        let entry = self.edits.lock().ok().and_then(|mut m| m.remove(&id));
+        let entry = self.edits().remove(&id);
         entry.map(|(buf, h)| {
             h.abort();
             buf
         })
     }
+}
+
+/// Why the ledger could not be used (the messages name the file).
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerRunError {
+    #[error("cannot open the ledger {}: {source}", .path.display())]
+    Open {
+        path: std::path::PathBuf,
+        source: LedgerError,
+    },
+    #[error("ledger {}: {source}", .path.display())]
+    Ledger {
+        path: std::path::PathBuf,
+        source: LedgerError,
+    },
+    /// The blocking task panicked (a poisoned ledger lock is one such bug) or was cancelled.
+    #[error("ledger task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// One ledger file and its connection, opened on first use.
@@ -229,7 +291,7 @@ impl LedgerSlot {
     }
 
     /// Runs `f` on this ledger in a blocking thread.
-    pub async fn run<T, F>(&self, clock: Arc<dyn Clock>, f: F) -> Result<T, String>
+    pub async fn run<T, F>(&self, clock: Arc<dyn Clock>, f: F) -> Result<T, LedgerRunError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Ledger, &dyn Clock) -> Result<T, LedgerError> + Send + 'static,
@@ -237,20 +299,17 @@ impl LedgerSlot {
         let conn = self.conn.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| "the ledger lock is poisoned".to_string())?;
-            if guard.is_none() {
-                let opened = Ledger::open(&path)
-                    .map_err(|e| format!("cannot open the ledger {}: {e}", path.display()))?;
-                *guard = Some(opened);
-            }
-            let Some(l) = guard.as_mut() else {
-                return Err("the ledger is not open".to_string());
+            let mut guard = conn.lock().expect("ledger lock poisoned");
+            let ledger = match guard.take() {
+                Some(l) => l,
+                None => Ledger::open(&path).map_err(|source| LedgerRunError::Open {
+                    path: path.clone(),
+                    source,
+                })?,
             };
-            f(l, clock.as_ref()).map_err(|e| format!("ledger {}: {e}", path.display()))
+            let ledger = guard.insert(ledger);
+            f(ledger, clock.as_ref()).map_err(|source| LedgerRunError::Ledger { path, source })
         })
-        .await
-        .map_err(|e| format!("ledger task failed: {e}"))?
+        .await?
     }
 }

@@ -43,7 +43,7 @@ pub(super) async fn health(state: &Arc<State>, args: HealthArgs, warnings: Vec<N
         .map(|e| e.to_string());
     let (ledger_rows, ledger_error) = match ledger {
         Ok(n) => (Some(n), None),
-        Err(e) => (None, Some(e)),
+        Err(e) => (None, Some(e.to_string())),
     };
     HealthReply {
         version: env!("CARGO_PKG_VERSION"),

@@ -32,8 +32,7 @@ fn key_spec(cfg: &Config, settings: &ProjectSettings) -> KeySpec {
 }
 
 fn key_info_now(state: &State, spec: &KeySpec) -> Option<KeyInfo> {
-    let cache = state.key_info.lock().ok()?;
-    let (at, data) = cache.get(&spec.0)?;
+    let (at, data) = state.key_info(&spec.0)?;
     if at.elapsed() > KEY_TTL {
         return None;
     }
@@ -64,7 +63,7 @@ fn project_of(args: &UsageArgs) -> (ProjectSettings, String, Option<String>) {
 
 fn request_for(cfg: &Config, args: &UsageArgs, key_info: KeyInfo) -> Result<ReportRequest, String> {
     let (settings, file_state, file_path) = project_of(args);
-    let caps = effective_caps(cfg, &settings)?;
+    let caps = effective_caps(cfg, &settings).map_err(|e| e.to_string())?;
     Ok(ReportRequest {
         project: args.project.as_ref().map(|p| p.root.clone()),
         all: args.all || args.project.is_none(),
@@ -102,6 +101,7 @@ async fn build(state: &Arc<State>, req: ReportRequest) -> Result<Report, String>
     state
         .ledger(move |l, clock| usage::build(l, clock, &req))
         .await
+        .map_err(|e| e.to_string())
 }
 
 /// Builds the report now from what is known; when the key's figures are stale, fetches them in
@@ -153,9 +153,7 @@ async fn fetch_key_info(state: &Arc<State>, spec: &KeySpec) {
             None
         }
     };
-    if let Ok(mut cache) = state.key_info.lock() {
-        cache.insert(spec.0.clone(), (Instant::now(), data));
-    }
+    state.set_key_info(spec.0.clone(), Instant::now(), data);
 }
 
 /// `$0.42/$1.00 today` when a daily cap applies, `$0.42 today` otherwise.
@@ -169,7 +167,8 @@ pub async fn status(state: &Arc<State>, project: ProjectInput) -> Result<StatusR
     let r = root.clone();
     let spend = state
         .ledger(move |l, clock| l.spend(Some(&r), clock))
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
     let text = match daily {
         Some(cap) => format!("{}/{} today", spend.today, cap),
         None => format!("{} today", spend.today),

@@ -1,0 +1,670 @@
+//! What the gate decides before it touches the ledger: whether a request may go at all, with
+//! which key, under which caps, at which price, routed how. Pure: it takes values and returns
+//! values (no I/O, no clock, no `State`), so every refusal is unit-tested without a server.
+//!
+//! The checks run in three steps because two things in between need I/O, and the order of the
+//! refusals is part of the behaviour: [`check_setup`] (the setup is usable, and which key),
+//! then the orchestrator resolves the key, then [`Setup::admit`] (max_tokens, allow-list, caps),
+//! then it fetches the catalogue, then [`Admission::price`]. A request refused by a cheap check
+//! never waits on the network for the catalogue.
+
+use super::ProjectCtx;
+use crate::budget::{CapKind, Caps, Price, Usd};
+use crate::settings::{Config, KeySpec};
+use crate::openrouter::catalogue::Catalogue;
+use crate::settings::{project, BudgetCaps, ProjectSettings};
+
+/// The smallest `max_tokens` worth sending.
+pub const MIN_MAX_TOKENS: u32 = 16;
+
+/// Why a request is refused before anything is reserved or sent. Each variant carries what its
+/// message names; the messages are the user's, word for word.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// `setup()` has an error (a cap that could not be read): nothing goes until it is fixed.
+    #[error("refused, nothing sent: {0} (in your frugal setup())")]
+    Setup(String),
+    /// The project file picks a key name the user's `setup({ keys = … })` lacks.
+    #[error("{file} picks key {name:?}, which is not among your setup({{ keys = … }}); add it there or remove `key` from the file")]
+    UnknownKey { file: String, name: String },
+    #[error("max_tokens must be at least 16")]
+    MaxTokensTooLow { max_tokens: u32 },
+    #[error("model {model} is not allowed in this project ([model] allow = {allow:?} in {file}); pick another with :LlmModel")]
+    NotAllowed {
+        model: String,
+        allow: Vec<String>,
+        file: String,
+    },
+    #[error(transparent)]
+    Caps(#[from] CapsError),
+    #[error("model {model} is not in OpenRouter's catalogue (retired or misspelt?){}; set another with :LlmModel or setup({{ model = … }})", close(.suggestions))]
+    NotInCatalogue {
+        model: String,
+        /// Close ids, for the message.
+        suggestions: Vec<String>,
+    },
+    /// Without a price the worst case cannot be bounded, so no cap could hold.
+    #[error("the price of {model} is unknown ({}), and a budget cap applies: a request cannot be bounded. Pick a priced model with :LlmModel", if *.catalogue_fetched { "variable price in the catalogue" } else { "the model catalogue could not be fetched" })]
+    UnknownPrice {
+        model: String,
+        /// Whether there was a catalogue (the model's price is variable) or none at all.
+        catalogue_fetched: bool,
+    },
+}
+
+impl Refusal {
+    /// A budget refusal (the user's caps stop it) rather than a configuration one.
+    pub fn is_budget(&self) -> bool {
+        matches!(self, Refusal::UnknownPrice { .. })
+    }
+}
+
+fn close(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!(". Close: {}", suggestions.join(", "))
+    }
+}
+
+/// A cap in `setup({ budget })` or `setup({ global_budget })` that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setup {field}: {message}")]
+pub struct CapsError {
+    /// `budget` or `global_budget`.
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// The caps that apply to a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EffectiveCaps {
+    pub project: BudgetCaps,
+    pub global: BudgetCaps,
+    /// What the project file itself set (to say where a cap comes from).
+    pub from_file: BudgetCaps,
+}
+
+impl EffectiveCaps {
+    /// Whether any cap, project or global, applies.
+    pub fn any(&self) -> bool {
+        Caps::from(self.project).any() || Caps::from(self.global).any()
+    }
+
+    /// Whether the project file set this cap (else it came from the user's `setup()`).
+    pub fn set_in_file(&self, kind: CapKind) -> bool {
+        let f = &self.from_file;
+        match kind {
+            CapKind::Daily => f.daily.is_some(),
+            CapKind::Monthly => f.monthly.is_some(),
+            CapKind::Total => f.total.is_some(),
+            CapKind::PerRequest => f.per_request.is_some(),
+        }
+    }
+}
+
+/// Each field of a trusted file's `[budget]` overrides the user's default for that field;
+/// fields it leaves out keep the default (a file setting only `warn_at` must not lift caps).
+pub fn effective_caps(
+    cfg: &Config,
+    settings: &ProjectSettings,
+) -> Result<EffectiveCaps, CapsError> {
+    let defaults = cfg.budget.caps().map_err(|e| CapsError {
+        field: "budget",
+        message: e.to_string(),
+    })?;
+    let file = settings.budget.unwrap_or_default();
+    let global = cfg.global_budget.caps().map_err(|e| CapsError {
+        field: "global_budget",
+        message: e.to_string(),
+    })?;
+    Ok(EffectiveCaps {
+        project: BudgetCaps {
+            daily: file.daily.or(defaults.daily),
+            monthly: file.monthly.or(defaults.monthly),
+            total: file.total.or(defaults.total),
+            per_request: file.per_request.or(defaults.per_request),
+            warn_at_milli: file.warn_at_milli.or(defaults.warn_at_milli),
+        },
+        global,
+        from_file: file,
+    })
+}
+
+/// A usable setup, and the key the project's requests use (still to be resolved).
+#[derive(Debug, Clone, Copy)]
+pub struct Setup<'a> {
+    config: &'a Config,
+    key: &'a KeySpec,
+}
+
+/// The first step: refuses while `setup()` has errors, then picks the key: a name from the
+/// user's `keys` when the project file picks one, else `api_key`.
+pub fn check_setup<'a>(config: &'a Config, project: &ProjectCtx) -> Result<Setup<'a>, Refusal> {
+    if let Some(e) = config.config_errors.first() {
+        return Err(Refusal::Setup(e.clone()));
+    }
+    let key = match &project.settings.key_name {
+        Some(name) => config.keys.get(name).ok_or_else(|| Refusal::UnknownKey {
+            file: project.file.clone(),
+            name: name.clone(),
+        })?,
+        None => &config.api_key,
+    };
+    Ok(Setup { config, key })
+}
+
+/// A request let through the checks that need no price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    pub model: String,
+    /// As asked for (the ledger may lower it to fit a cap).
+    pub max_tokens: u32,
+    /// Below this many answer tokens, lowering `max_tokens` is pointless: the ledger refuses.
+    pub min_useful_tokens: u32,
+    pub caps: EffectiveCaps,
+    /// `setup({ max_price })`: route no dearer than the list price.
+    max_price: bool,
+    /// The project's `[privacy] data_collection`.
+    data_collection: Option<String>,
+}
+
+impl<'a> Setup<'a> {
+    pub fn key(&self) -> &'a KeySpec {
+        self.key
+    }
+
+    /// The second step: `max_tokens`, the project's allow-list, and the caps.
+    pub fn admit(
+        &self,
+        project: &ProjectCtx,
+        model: &str,
+        max_tokens: u32,
+    ) -> Result<Admission, Refusal> {
+        if max_tokens < MIN_MAX_TOKENS {
+            return Err(Refusal::MaxTokensTooLow { max_tokens });
+        }
+        if let Some(allow) = &project.settings.allow {
+            if !project::allowed(model, allow) {
+                return Err(Refusal::NotAllowed {
+                    model: model.to_string(),
+                    allow: allow.clone(),
+                    file: project.file.clone(),
+                });
+            }
+        }
+        let caps = effective_caps(self.config, &project.settings)?;
+        Ok(Admission {
+            model: model.to_string(),
+            max_tokens,
+            min_useful_tokens: self
+                .config
+                .min_useful_tokens
+                .clamp(MIN_MAX_TOKENS, max_tokens),
+            caps,
+            max_price: self.config.max_price,
+            data_collection: project.settings.data_collection.clone(),
+        })
+    }
+}
+
+/// A request ready for the ledger: its price and its routing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub model: String,
+    pub max_tokens: u32,
+    pub min_useful_tokens: u32,
+    pub caps: EffectiveCaps,
+    /// The price the worst case uses, when known (`None` only when no cap applies).
+    pub price: Option<Price>,
+    /// OpenRouter's `provider` object, when there is anything to route by.
+    pub provider: Option<serde_json::Value>,
+}
+
+impl Plan {
+    /// The price to reserve with: an unknown price (allowed only uncapped) reserves nothing.
+    pub fn reserve_price(&self) -> Price {
+        self.price.unwrap_or_default()
+    }
+}
+
+/// Per million tokens, as `provider.max_price` wants it.
+fn per_million(u: Usd) -> f64 {
+    u.to_f64() * 1_000_000.0
+}
+
+impl Admission {
+    /// The last step: the price from the catalogue (`None`: it could not be had), and the
+    /// routing.
+    pub fn price(self, catalogue: Option<&Catalogue>) -> Result<Plan, Refusal> {
+        let model = self.model;
+        let (price, list_price) = match catalogue {
+            Some(c) => match c.get(&model) {
+                Some(info) => (info.price, info.list_price),
+                None => {
+                    return Err(Refusal::NotInCatalogue {
+                        suggestions: c.suggest(&model),
+                        model,
+                    })
+                }
+            },
+            None => (None, None),
+        };
+        if price.is_none() && self.caps.any() {
+            return Err(Refusal::UnknownPrice {
+                model,
+                catalogue_fetched: catalogue.is_some(),
+            });
+        }
+
+        // Routing: never a pricier provider than the price the worst case used; privacy.
+        let mut provider = serde_json::Map::new();
+        if let Some(pr) = list_price.filter(|pr| !pr.is_free() && self.max_price) {
+            provider.insert(
+                "max_price".into(),
+                serde_json::json!({
+                    "prompt": per_million(pr.prompt),
+                    "completion": per_million(pr.completion),
+                    "request": pr.request.to_f64(),
+                }),
+            );
+        }
+        if let Some(dc) = self.data_collection {
+            provider.insert("data_collection".into(), serde_json::Value::String(dc));
+        }
+        Ok(Plan {
+            model,
+            max_tokens: self.max_tokens,
+            min_useful_tokens: self.min_useful_tokens,
+            caps: self.caps,
+            price,
+            provider: (!provider.is_empty()).then_some(serde_json::Value::Object(provider)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{BudgetSpec, FileState};
+
+    /// Sonnet is priced (its worst price per prompt token is the cache write, 3.75 $/M, above
+    /// the 3 $/M list price), `openrouter/auto` has a variable price, the `:free` model is free.
+    const CATALOGUE: &str = r#"{"data":[
+      {"id":"anthropic/claude-sonnet-4.5","pricing":{"prompt":"0.000003","completion":"0.000015","request":"0","input_cache_write":"0.00000375"}},
+      {"id":"anthropic/claude-opus-4.1","pricing":{"prompt":"0.000015","completion":"0.000075"}},
+      {"id":"mistralai/mistral-medium-3","pricing":{"prompt":"0.0000004","completion":"0.000002"}},
+      {"id":"openrouter/auto","pricing":{"prompt":"-1","completion":"-1"}},
+      {"id":"meta-llama/llama-3.3-70b-instruct:free","pricing":{"prompt":"0","completion":"0","request":"0"}}
+    ]}"#;
+    const SONNET: &str = "anthropic/claude-sonnet-4.5";
+    const FREE: &str = "meta-llama/llama-3.3-70b-instruct:free";
+    const FILE: &str = "/p/.frugal.toml";
+
+    fn catalogue() -> Catalogue {
+        Catalogue::parse(CATALOGUE).unwrap()
+    }
+
+    fn usd(s: &str) -> Usd {
+        Usd::parse_decimal(s).unwrap()
+    }
+
+    fn project(settings: ProjectSettings) -> ProjectCtx {
+        ProjectCtx {
+            root: "/p".into(),
+            file: FILE.into(),
+            file_state: FileState::Trusted,
+            settings,
+        }
+    }
+
+    fn daily_default(daily: f64) -> Config {
+        Config {
+            budget: BudgetSpec {
+                daily_usd: Some(daily),
+                ..BudgetSpec::default()
+            },
+            ..Config::default()
+        }
+    }
+
+    /// All three steps, as `send` runs them (minus the key's resolution).
+    fn admit_all(
+        cfg: &Config,
+        p: &ProjectCtx,
+        catalogue: Option<&Catalogue>,
+        model: &str,
+        max_tokens: u32,
+    ) -> Result<Plan, Refusal> {
+        check_setup(cfg, p)?
+            .admit(p, model, max_tokens)?
+            .price(catalogue)
+    }
+
+    #[test]
+    fn setup_errors_and_key_choice() {
+        let keys = [("client".to_string(), KeySpec("env:CLIENT_KEY".into()))];
+        let cfg = Config {
+            keys: keys.into_iter().collect(),
+            ..Config::default()
+        };
+        let named = |name: &str| ProjectSettings {
+            key_name: Some(name.into()),
+            ..ProjectSettings::default()
+        };
+        let broken = Config {
+            config_errors: vec!["budget.daily_usd must be a number".into()],
+            ..cfg.clone()
+        };
+        let cases: [(&Config, ProjectSettings, Result<&str, &str>); 4] = [
+            (&cfg, ProjectSettings::default(), Ok("env:OPENROUTER_API_KEY")),
+            (&cfg, named("client"), Ok("env:CLIENT_KEY")),
+            (
+                &cfg,
+                named("nosuch"),
+                Err("/p/.frugal.toml picks key \"nosuch\", which is not among your setup({ keys = … }); add it there or remove `key` from the file"),
+            ),
+            // Setup errors come first, whatever the project picks.
+            (
+                &broken,
+                named("nosuch"),
+                Err("refused, nothing sent: budget.daily_usd must be a number (in your frugal setup())"),
+            ),
+        ];
+        for (cfg, settings, want) in cases {
+            let got = check_setup(cfg, &project(settings))
+                .map(|s| s.key().0.as_str())
+                .map_err(|r| r.to_string());
+            assert_eq!(got, want.map_err(String::from));
+        }
+    }
+
+    #[test]
+    fn max_tokens_and_allow_list() {
+        let cfg = Config::default();
+        let allow = |patterns: &[&str]| ProjectSettings {
+            allow: Some(patterns.iter().map(|p| p.to_string()).collect()),
+            ..ProjectSettings::default()
+        };
+        let cases: [(ProjectSettings, &str, u32, Option<&str>); 6] = [
+            (ProjectSettings::default(), SONNET, 16, None),
+            (ProjectSettings::default(), SONNET, 15, Some("max_tokens must be at least 16")),
+            (allow(&["anthropic/*"]), SONNET, 4096, None),
+            (allow(&["mistralai/*", SONNET]), SONNET, 4096, None),
+            (
+                allow(&["mistralai/*"]),
+                SONNET,
+                4096,
+                Some("model anthropic/claude-sonnet-4.5 is not allowed in this project ([model] allow = [\"mistralai/*\"] in /p/.frugal.toml); pick another with :LlmModel"),
+            ),
+            // max_tokens is checked before the allow-list.
+            (allow(&["mistralai/*"]), SONNET, 8, Some("max_tokens must be at least 16")),
+        ];
+        for (settings, model, max_tokens, want) in cases {
+            let p = project(settings);
+            let got = check_setup(&cfg, &p)
+                .unwrap()
+                .admit(&p, model, max_tokens)
+                .err()
+                .map(|r| r.to_string());
+            assert_eq!(got.as_deref(), want, "{model} {max_tokens}");
+        }
+    }
+
+    #[test]
+    fn min_useful_tokens_is_clamped_into_16_to_max_tokens() {
+        for (min_useful, max_tokens, want) in [(512, 4096, 512), (512, 100, 100), (4, 4096, 16)] {
+            let cfg = Config {
+                min_useful_tokens: min_useful,
+                ..Config::default()
+            };
+            let p = project(ProjectSettings::default());
+            let a = check_setup(&cfg, &p)
+                .unwrap()
+                .admit(&p, SONNET, max_tokens)
+                .unwrap();
+            assert_eq!(a.min_useful_tokens, want, "{min_useful} {max_tokens}");
+            assert_eq!(a.max_tokens, max_tokens);
+        }
+    }
+
+    #[test]
+    fn file_caps_override_the_defaults_field_by_field() {
+        let cfg = Config {
+            budget: BudgetSpec {
+                daily_usd: Some(1.0),
+                monthly_usd: Some(10.0),
+                warn_at: Some(0.8),
+                ..BudgetSpec::default()
+            },
+            global_budget: BudgetSpec {
+                total_usd: Some(100.0),
+                ..BudgetSpec::default()
+            },
+            ..Config::default()
+        };
+        let file = |b: BudgetCaps| ProjectSettings {
+            budget: Some(b),
+            ..ProjectSettings::default()
+        };
+        let defaults = BudgetCaps {
+            daily: Some(usd("1")),
+            monthly: Some(usd("10")),
+            warn_at_milli: Some(800),
+            ..BudgetCaps::default()
+        };
+        let cases = [
+            // No file budget: the defaults.
+            (ProjectSettings::default(), defaults),
+            // A file setting only warn_at keeps every default cap.
+            (
+                file(BudgetCaps {
+                    warn_at_milli: Some(500),
+                    ..BudgetCaps::default()
+                }),
+                BudgetCaps {
+                    warn_at_milli: Some(500),
+                    ..defaults
+                },
+            ),
+            // A file daily cap replaces the default daily cap only.
+            (
+                file(BudgetCaps {
+                    daily: Some(usd("0.25")),
+                    per_request: Some(usd("0.01")),
+                    ..BudgetCaps::default()
+                }),
+                BudgetCaps {
+                    daily: Some(usd("0.25")),
+                    per_request: Some(usd("0.01")),
+                    ..defaults
+                },
+            ),
+        ];
+        for (settings, want) in cases {
+            let caps = effective_caps(&cfg, &settings).unwrap();
+            assert_eq!(caps.project, want);
+            assert_eq!(caps.from_file, settings.budget.unwrap_or_default());
+            assert_eq!(
+                caps.global,
+                BudgetCaps {
+                    total: Some(usd("100")),
+                    ..BudgetCaps::default()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn where_a_cap_was_set() {
+        let settings = ProjectSettings {
+            budget: Some(BudgetCaps {
+                monthly: Some(usd("5")),
+                ..BudgetCaps::default()
+            }),
+            ..ProjectSettings::default()
+        };
+        let caps = effective_caps(&daily_default(1.0), &settings).unwrap();
+        assert!(caps.set_in_file(CapKind::Monthly));
+        assert!(!caps.set_in_file(CapKind::Daily));
+        assert!(!caps.set_in_file(CapKind::Total));
+        assert!(!caps.set_in_file(CapKind::PerRequest));
+    }
+
+    #[test]
+    fn unreadable_setup_caps_are_refused() {
+        let bad = BudgetSpec {
+            daily_usd: Some(-1.0),
+            ..BudgetSpec::default()
+        };
+        let cases = [
+            (
+                Config {
+                    budget: bad.clone(),
+                    ..Config::default()
+                },
+                "setup budget: daily_usd must be a positive amount of USD, got -1",
+            ),
+            (
+                Config {
+                    global_budget: bad,
+                    ..Config::default()
+                },
+                "setup global_budget: daily_usd must be a positive amount of USD, got -1",
+            ),
+        ];
+        for (cfg, want) in cases {
+            let p = project(ProjectSettings::default());
+            let got = admit_all(&cfg, &p, Some(&catalogue()), SONNET, 4096).unwrap_err();
+            assert_eq!(got.to_string(), want);
+            assert!(!got.is_budget());
+        }
+    }
+
+    #[test]
+    fn prices_and_unknown_prices() {
+        let cat = catalogue();
+        let uncapped = Config::default();
+        let capped = daily_default(1.0);
+        let global_capped = Config {
+            global_budget: BudgetSpec {
+                monthly_usd: Some(3.0),
+                ..BudgetSpec::default()
+            },
+            ..Config::default()
+        };
+        let sonnet_worst = Price {
+            prompt: usd("0.00000375"),
+            completion: usd("0.000015"),
+            request: Usd::ZERO,
+        };
+        let variable = "the price of openrouter/auto is unknown (variable price in the catalogue), and a budget cap applies: a request cannot be bounded. Pick a priced model with :LlmModel";
+        let no_catalogue = "the price of anthropic/claude-sonnet-4.5 is unknown (the model catalogue could not be fetched), and a budget cap applies: a request cannot be bounded. Pick a priced model with :LlmModel";
+        /// The price admitted, or the refusal's message.
+        type Want = Result<Option<Price>, &'static str>;
+        let cases: [(&Config, Option<&Catalogue>, &str, Want); 7] = [
+            // The worst-case price, not the list price.
+            (&capped, Some(&cat), SONNET, Ok(Some(sonnet_worst))),
+            (&capped, Some(&cat), FREE, Ok(Some(Price::default()))),
+            (&capped, Some(&cat), "openrouter/auto", Err(variable)),
+            (&global_capped, Some(&cat), "openrouter/auto", Err(variable)),
+            (&capped, None, SONNET, Err(no_catalogue)),
+            // Without caps an unknown price goes (nothing to bound).
+            (&uncapped, Some(&cat), "openrouter/auto", Ok(None)),
+            (&uncapped, None, SONNET, Ok(None)),
+        ];
+        for (cfg, catalogue, model, want) in cases {
+            let p = project(ProjectSettings::default());
+            let got = admit_all(cfg, &p, catalogue, model, 4096);
+            match want {
+                Ok(price) => {
+                    let plan = got.unwrap();
+                    assert_eq!(plan.price, price, "{model}");
+                    assert_eq!(plan.reserve_price(), price.unwrap_or_default());
+                }
+                Err(msg) => {
+                    let r = got.unwrap_err();
+                    assert_eq!(r.to_string(), msg);
+                    assert!(r.is_budget());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_model_missing_from_the_catalogue_is_refused_with_close_ids() {
+        let cases = [
+            (
+                catalogue(),
+                "anthropic/claude-sonet-4.5",
+                "model anthropic/claude-sonet-4.5 is not in OpenRouter's catalogue (retired or misspelt?). Close: anthropic/claude-sonnet-4.5, anthropic/claude-opus-4.1, openrouter/auto; set another with :LlmModel or setup({ model = … })",
+            ),
+            (
+                Catalogue::default(),
+                "nosuch/model",
+                "model nosuch/model is not in OpenRouter's catalogue (retired or misspelt?); set another with :LlmModel or setup({ model = … })",
+            ),
+        ];
+        for (cat, model, want) in cases {
+            // Refused even without caps: the model does not exist.
+            let p = project(ProjectSettings::default());
+            let r = admit_all(&Config::default(), &p, Some(&cat), model, 4096).unwrap_err();
+            assert_eq!(r.to_string(), want);
+            assert!(!r.is_budget());
+        }
+    }
+
+    #[test]
+    fn routing_max_price_and_data_collection() {
+        let cat = catalogue();
+        let privacy = |dc: &str| ProjectSettings {
+            data_collection: Some(dc.into()),
+            ..ProjectSettings::default()
+        };
+        let no_max_price = Config {
+            max_price: false,
+            ..Config::default()
+        };
+        // The list price per million tokens, not the dearer cache-write price.
+        let sonnet_max = serde_json::json!({"prompt": 3.0, "completion": 15.0, "request": 0.0});
+        let cases = [
+            (
+                Config::default(),
+                ProjectSettings::default(),
+                SONNET,
+                Some(serde_json::json!({"max_price": sonnet_max})),
+            ),
+            (
+                no_max_price.clone(),
+                ProjectSettings::default(),
+                SONNET,
+                None,
+            ),
+            // A free model needs no ceiling.
+            (Config::default(), ProjectSettings::default(), FREE, None),
+            (
+                Config::default(),
+                privacy("deny"),
+                SONNET,
+                Some(serde_json::json!({"max_price": sonnet_max, "data_collection": "deny"})),
+            ),
+            (
+                no_max_price,
+                privacy("allow"),
+                SONNET,
+                Some(serde_json::json!({"data_collection": "allow"})),
+            ),
+            (
+                Config::default(),
+                privacy("deny"),
+                FREE,
+                Some(serde_json::json!({"data_collection": "deny"})),
+            ),
+        ];
+        for (cfg, settings, model, want) in cases {
+            let p = project(settings);
+            let plan = admit_all(&cfg, &p, Some(&cat), model, 4096).unwrap();
+            assert_eq!(plan.provider, want, "{model}");
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Reservations whose answer never settled them: looked up through `GET /generation`, from a
+//! dropped ticket or, at start, for the reservations of backends that stopped.
+
+use crate::budget::{ChargeSource, RequestId, Settlement, Usd};
+use crate::settings::ApiKey;
+use crate::state::{LedgerSlot, State};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Learns what an unsettled request cost from `GET /generation` (retried with backoff for
+/// about 15 s: OpenRouter answers 404 for a while after a completion). Without a generation id
+/// there is nothing to look up: the reservation is charged in full, as an estimate. When the
+/// lookup keeps failing, the reservation stays counted in full until the next start.
+pub async fn reconcile(
+    state: &Arc<State>,
+    slot: &Arc<LedgerSlot>,
+    id: RequestId,
+    generation_id: Option<String>,
+    keys: &[ApiKey],
+    reserved: Usd,
+) {
+    let Some(gid) = generation_id else {
+        let s = Settlement::charged(reserved, ChargeSource::Estimate);
+        if let Err(e) = slot
+            .run(state.clock.clone(), move |l, clock| {
+                l.reconcile(id, s, clock)
+            })
+            .await
+        {
+            tracing::warn!("{e}");
+        }
+        return;
+    };
+    let client = state.client();
+    let mut delay = Duration::from_millis(500);
+    let mut waited = Duration::ZERO;
+    loop {
+        for key in keys {
+            match client.generation(key, &gid).await {
+                Ok(Some(g)) => {
+                    let charged = g
+                        .total_cost
+                        .and_then(|c| Usd::from_cost_f64(c).ok())
+                        .unwrap_or(reserved);
+                    let s = Settlement {
+                        charged,
+                        tokens_in: g.tokens_prompt,
+                        tokens_out: g.tokens_completion,
+                        tokens_cached: g.native_tokens_cached,
+                        tokens_reasoning: g.native_tokens_reasoning,
+                        source: if g.total_cost.is_some() {
+                            ChargeSource::Generation
+                        } else {
+                            ChargeSource::Estimate
+                        },
+                    };
+                    match slot
+                        .run(state.clock.clone(), move |l, clock| {
+                            l.reconcile(id, s, clock)
+                        })
+                        .await
+                    {
+                        Ok(()) => {
+                            tracing::info!(request = %id, generation = %gid, cost = %charged, "reconciled")
+                        }
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::info!(generation = %gid, "generation lookup: {e}"),
+            }
+        }
+        if waited >= Duration::from_secs(15) {
+            tracing::warn!(request = %id, generation = %gid, "not reconciled yet; stays reserved until the next start");
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        waited += delay;
+        delay = (delay * 2).min(Duration::from_secs(4));
+    }
+}
+
+/// At start: reservations left by backends that died are looked up and reconciled.
+pub async fn reconcile_orphans(state: Arc<State>) {
+    let instance = crate::budget::ledger::process_instance().to_string();
+    let pid = std::process::id();
+    let orphans = match state.ledger(move |l, _| l.orphans(pid, &instance)).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!("{e}");
+            return;
+        }
+    };
+    if orphans.is_empty() {
+        return;
+    }
+    let cfg = state.config();
+    let mut keys = Vec::new();
+    if let Ok(k) = cfg.api_key.resolve().await {
+        keys.push(k);
+    }
+    for spec in cfg.keys.values() {
+        if let Ok(k) = spec.resolve().await {
+            keys.push(k);
+        }
+    }
+    tracing::info!(
+        count = orphans.len(),
+        "reconciling reservations left by a backend that stopped"
+    );
+    let slot = state.ledger_slot();
+    for o in orphans {
+        let state = state.clone();
+        let keys = keys.clone();
+        let slot = slot.clone();
+        tokio::spawn(async move {
+            reconcile(&state, &slot, o.id, o.generation_id, &keys, o.reserved).await
+        });
+    }
+}

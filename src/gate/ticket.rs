@@ -1,0 +1,238 @@
+//! The reservation of one request, from the ledger's `reserve` to its settlement: settled with
+//! the usage chunk; dropped unsent, released (nothing was billed); dropped sent and unsettled
+//! (cancel, cut stream, error), reconciled through `GET /generation` in the background.
+
+use super::policy::Plan;
+use super::reconcile::reconcile;
+use super::warn::warn_if_crossed;
+use crate::budget::{
+    ChargeSource, Decision, Price, Refusal, RequestId, ReserveInput, Settlement, Usd,
+};
+use crate::settings::ApiKey;
+use crate::openrouter::Usage;
+use crate::settings::BudgetCaps;
+use crate::state::{LedgerRunError, LedgerSlot, State};
+use std::sync::Arc;
+
+/// The reservation of a request in flight. Settled with the usage chunk; dropped unsettled
+/// (cancel, cut stream, error) it is reconciled through `GET /generation` in the background.
+pub struct Ticket {
+    state: Arc<State>,
+    /// The ledger the reservation is in (even if `data_dir` changes meanwhile).
+    slot: Arc<LedgerSlot>,
+    /// `None` once settled.
+    id: Option<RequestId>,
+    /// Whether the request may have left: a dropped unsent ticket releases its reservation, a
+    /// sent one is reconciled.
+    sent: bool,
+    key: ApiKey,
+    generation_id: Option<String>,
+    price: Price,
+    reserved: Usd,
+    project: String,
+    project_budget: BudgetCaps,
+    global_budget: BudgetCaps,
+}
+
+/// A reservation made: the ticket, and the `max_tokens` that fits the caps.
+pub struct Reserved {
+    pub ticket: Ticket,
+    pub max_tokens: u32,
+    /// The `max_tokens` asked for, when it had to be lowered to fit.
+    pub lowered_from: Option<u32>,
+}
+
+/// Why no reservation came back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReserveError {
+    /// The task making it ended without an answer.
+    #[error("the reservation was lost")]
+    Lost,
+    #[error(transparent)]
+    Ledger(#[from] LedgerRunError),
+}
+
+impl Ticket {
+    /// Reserves the worst case of `plan` for `project`'s request in the current ledger; the
+    /// ledger refuses, or lowers `max_tokens`, when a cap would be crossed.
+    ///
+    /// The reservation runs in a task of its own and comes back as a `Ticket`: if this edit is
+    /// cancelled while the ledger works, or before the request leaves, the ticket is dropped
+    /// unsent and releases the reservation (nothing was sent).
+    pub async fn reserve(
+        state: &Arc<State>,
+        key: ApiKey,
+        project: &str,
+        plan: &Plan,
+        prompt_bound: u64,
+    ) -> Result<Result<Reserved, Refusal>, ReserveError> {
+        let slot = state.ledger_slot();
+        let root = project.to_string();
+        let model = plan.model.clone();
+        let max_tokens = plan.max_tokens;
+        let min_useful = plan.min_useful_tokens;
+        let price = plan.reserve_price();
+        let caps = plan.caps;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let st = state.clone();
+        tokio::spawn(async move {
+            let project = root.clone();
+            let d = slot
+                .run(st.clock.clone(), move |l, clock| {
+                    let mut input =
+                        ReserveInput::new(&root, &model, prompt_bound, max_tokens, price);
+                    input.min_useful_tokens = min_useful;
+                    input.project_caps = caps.project.into();
+                    input.global_caps = caps.global.into();
+                    l.reserve(&input, clock)
+                })
+                .await;
+            let outcome = d.map(|d| match d {
+                Decision::Refused(r) => Err(r),
+                Decision::Reserved {
+                    id,
+                    max_tokens,
+                    worst_case,
+                    lowered_from,
+                } => Ok(Reserved {
+                    ticket: Ticket {
+                        state: st.clone(),
+                        slot,
+                        id: Some(id),
+                        sent: false,
+                        key,
+                        generation_id: None,
+                        price,
+                        reserved: worst_case,
+                        project,
+                        project_budget: caps.project,
+                        global_budget: caps.global,
+                    },
+                    max_tokens,
+                    lowered_from,
+                }),
+            });
+            // A receiver gone drops the outcome here, and with it the unsent ticket.
+            let _ = tx.send(outcome);
+        });
+        Ok(rx.await.map_err(|_| ReserveError::Lost)??)
+    }
+
+    /// The worst case reserved.
+    pub fn reserved(&self) -> Usd {
+        self.reserved
+    }
+
+    /// From here the request may reach the server: a dropped ticket is reconciled, not
+    /// released.
+    pub(super) fn mark_sent(&mut self) {
+        self.sent = true;
+    }
+
+    /// The request never reached the server (refused with a status, or never connected):
+    /// nothing was generated or billed, so the reservation is released.
+    pub(super) fn release(mut self) {
+        self.sent = false;
+    }
+
+    pub async fn set_generation_id(&mut self, gid: &str) {
+        if self.generation_id.as_deref() == Some(gid) {
+            return;
+        }
+        self.generation_id = Some(gid.to_string());
+        if let Some(id) = self.id {
+            let g = gid.to_string();
+            if let Err(e) = self
+                .slot
+                .run(self.state.clock.clone(), move |l, _| {
+                    l.set_generation_id(id, &g)
+                })
+                .await
+            {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
+    /// The key this request uses, to redact provider text that might echo it.
+    pub fn key(&self) -> ApiKey {
+        self.key.clone()
+    }
+
+    /// Settles with the usage chunk; returns the charge in USD.
+    pub async fn settle(mut self, usage: &Usage) -> Option<f64> {
+        let id = self.id.take()?;
+        let (charged, source) = match usage.cost.map(Usd::from_cost_f64) {
+            Some(Ok(c)) => (c, ChargeSource::Usage),
+            _ => (
+                self.price
+                    .worst_case(usage.prompt_tokens, usage.completion_tokens)
+                    .unwrap_or(self.reserved),
+                ChargeSource::Estimate,
+            ),
+        };
+        let s = Settlement {
+            charged,
+            tokens_in: Some(usage.prompt_tokens),
+            tokens_out: Some(usage.completion_tokens),
+            tokens_cached: usage
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens),
+            tokens_reasoning: usage
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens),
+            source,
+        };
+        match self
+            .slot
+            .run(self.state.clock.clone(), move |l, clock| {
+                l.settle(id, s, clock)
+            })
+            .await
+        {
+            Ok(()) => {
+                warn_if_crossed(
+                    &self.state,
+                    &self.project,
+                    &self.project_budget,
+                    &self.global_budget,
+                )
+                .await;
+                Some(charged.to_f64())
+            }
+            Err(e) => {
+                tracing::error!("settling request {id}: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let state = self.state.clone();
+        let slot = self.slot.clone();
+        if !self.sent {
+            // Never left: nothing can have been billed.
+            rt.spawn(async move {
+                if let Err(e) = slot
+                    .run(state.clock.clone(), move |l, c| l.fail(id, c))
+                    .await
+                {
+                    tracing::warn!("{e}");
+                }
+            });
+            return;
+        }
+        let gid = self.generation_id.take();
+        let keys = vec![self.key.clone()];
+        let reserved = self.reserved;
+        rt.spawn(async move { reconcile(&state, &slot, id, gid, &keys, reserved).await });
+    }
+}
