@@ -497,7 +497,10 @@ pub enum Event {
         message: String,
     },
     /// A newer `:LlmUsage` report for the window that asked with `token`.
-    Usage { token: u64, report: Box<UsageReport> },
+    Usage {
+        token: u64,
+        report: Box<UsageReport>,
+    },
     /// The `:LlmModel` list that was not at hand when asked for.
     Models { token: u64, list: ModelList },
     /// A message for `vim.notify`.
@@ -543,7 +546,10 @@ mod tests {
         let e = Call::decode("nosuch", Value::Nil).unwrap_err();
         assert_eq!(e.to_string(), "frugal: unknown request \"nosuch\"");
         let e = Call::decode("cancel", map(&[])).unwrap_err();
-        assert!(e.to_string().starts_with("cancel: malformed request"), "{e}");
+        assert!(
+            e.to_string().starts_with("cancel: malformed request"),
+            "{e}"
+        );
         assert!(e.to_string().contains("id"), "{e}");
         let e = Call::decode("cancel", map(&[("id", Value::from("x"))])).unwrap_err();
         assert!(e.to_string().contains("cancel"), "{e}");
@@ -567,7 +573,10 @@ mod tests {
 
     #[test]
     fn empty_params_are_an_empty_table() {
-        assert!(matches!(Call::decode("version", Value::Nil), Ok(Call::Version)));
+        assert!(matches!(
+            Call::decode("version", Value::Nil),
+            Ok(Call::Version)
+        ));
         assert!(matches!(
             Call::decode("models", Value::Array(vec![])),
             Ok(Call::Models(ModelsArgs { token: 0, .. }))
@@ -597,7 +606,10 @@ mod tests {
         };
         let ok = Call::decode(
             "edit",
-            base(Value::Array(vec![Value::from("a"), Value::from("b")]), (0, 2)),
+            base(
+                Value::Array(vec![Value::from("a"), Value::from("b")]),
+                (0, 2),
+            ),
         );
         assert!(matches!(ok, Ok(Call::Edit(r)) if r.lines == ["a", "b"]));
         let e = Call::decode(
@@ -605,9 +617,12 @@ mod tests {
             base(Value::Array(vec![Value::Binary(vec![0xff])]), (0, 1)),
         )
         .unwrap_err();
-        assert!(e.to_string().starts_with("line 1 is not valid UTF-8"), "{e}");
-        let e = Call::decode("edit", base(Value::Array(vec![Value::from("a")]), (0, 3)))
-            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("line 1 is not valid UTF-8"),
+            "{e}"
+        );
+        let e =
+            Call::decode("edit", base(Value::Array(vec![Value::from("a")]), (0, 3))).unwrap_err();
         assert!(e.to_string().contains("outside the lines sent"), "{e}");
     }
 
@@ -633,7 +648,10 @@ mod tests {
         assert_eq!(get(&v, "seq").and_then(Value::as_u64), Some(7));
         assert!(get(&v, "message").is_none());
         let result = get(&v, "result").unwrap();
-        assert_eq!(get(result, "text").and_then(Value::as_str), Some("$0.00 today"));
+        assert_eq!(
+            get(result, "text").and_then(Value::as_str),
+            Some("$0.00 today")
+        );
         let accepted = Event::Reply {
             seq: 1,
             ok: true,

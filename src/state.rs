@@ -1,10 +1,10 @@
 //! What the backend process holds between requests.
 
 use crate::budget::{Clock, Ledger, LedgerError, SystemClock};
-use crate::settings::Config;
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::Client;
 use crate::protocol::{Event, Level};
+use crate::settings::Config;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::mpsc::UnboundedSender;

@@ -215,3 +215,42 @@ async fn plugin_modules_define_no_globals() {
     );
     n.quit().await;
 }
+
+#[tokio::test]
+async fn a_stopped_backend_never_freezes_neovim_and_the_next_command_recovers() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, MODELS));
+    let mut n = Nvim::start(&server.url).await;
+    n.lua("require('frugal.rpc').timeout_ms = 1500").await;
+    n.open("k.py", SRC).await;
+    n.lua("require('frugal.rpc').ensure()").await;
+    let pid = n.backend_pid().await.expect("running");
+    // SIGSTOP: the process is there but answers nothing (a wedged backend).
+    let st = std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(st.success(), "kill -STOP {pid}");
+    let started = std::time::Instant::now();
+    // The command returns (bounded by the watchdog), with a message naming what happened.
+    n.cmd("LlmUsage").await;
+    let (msg, level) = n.wait_notify("did not answer usage within 2 s").await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{msg}"
+    );
+    assert!(msg.contains("next command starts it again"), "{msg}");
+    assert_eq!(level, 4);
+    wait_dead(pid).await;
+    // The next command starts a fresh backend and works.
+    n.cmd("LlmUsage").await;
+    let fresh = n.backend_pid().await.expect("restarted");
+    assert_ne!(fresh, pid);
+    let floats = n
+        .lua("return #vim.tbl_filter(function(w) return vim.api.nvim_win_get_config(w).relative ~= '' end, vim.api.nvim_list_wins())")
+        .await;
+    assert_eq!(floats.as_u64(), Some(1));
+    n.lua("require('frugal.usage').close()").await;
+    assert_eq!(n.lines().await, SRC);
+    n.quit().await;
+}

@@ -57,10 +57,7 @@ end
 ---@return string
 function M.current()
   local settings = require("frugal.rpc").settings()
-  return H.session_model
-    or H.project_default
-    or (settings and settings.model)
-    or require("frugal.config").options.model
+  return H.session_model or H.project_default or (settings and settings.model) or require("frugal.config").options.model
 end
 
 --- The model of this session (`:LlmModel`), or nil for the configured one.

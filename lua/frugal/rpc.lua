@@ -227,7 +227,7 @@ function H.result(reply)
   if reply.ok then
     return reply.result
   end
-  return nil, reply.message or ("the backend refused the request")
+  return nil, reply.message or "the backend refused the request"
 end
 
 --- Calls `method` as a request and waits for the answer. `vim.rpcrequest` cannot time out,
@@ -261,17 +261,16 @@ end
 --- A call went unanswered: the backend is stopped (the next command starts a fresh one).
 ---@return string message
 function H.timed_out(chan, method, timeout_ms)
-  local msg = ("the backend did not answer %s within %d s (stopped or stuck?): it was stopped; the next command starts it again. Log: %s"):format(
+  local msg = ("the backend did not answer %s within %d s (stopped or stuck?): "):format(
     method,
-    math.floor(timeout_ms / 1000 + 0.5),
-    M.log_path()
-  )
+    math.floor(timeout_ms / 1000 + 0.5)
+  ) .. ("it was stopped; the next command starts it again. Log: %s"):format(M.log_path())
   if H.chan == chan then
     H.chan = nil
     H.info = nil
     -- SIGKILL: a stopped process does not act on SIGTERM.
-    local pid = vim.fn.jobpid(chan)
-    if pid and pid > 0 then
+    local ok, pid = pcall(vim.fn.jobpid, chan)
+    if ok and pid > 0 then
       pcall(vim.uv.kill, pid, "sigkill")
     end
     pcall(vim.fn.jobstop, chan)

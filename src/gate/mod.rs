@@ -17,9 +17,9 @@ pub use ticket::Ticket;
 
 use crate::budget::Price;
 use crate::openrouter::{ChatEvent, ChatRequest};
+use crate::protocol::{Failure, Level, Reason};
 use crate::settings::{FileState, ProjectSettings};
 use crate::state::State;
-use crate::protocol::{Failure, Level, Reason};
 use futures::Stream;
 use std::sync::Arc;
 use ticket::{ReserveError, Reserved};

@@ -10,9 +10,9 @@
 
 use super::ProjectCtx;
 use crate::budget::{CapKind, Caps, Price, Usd};
-use crate::settings::{Config, KeySpec};
 use crate::openrouter::catalogue::Catalogue;
 use crate::settings::{project, BudgetCaps, ProjectSettings};
+use crate::settings::{Config, KeySpec};
 
 /// The smallest `max_tokens` worth sending.
 pub const MIN_MAX_TOKENS: u32 = 16;

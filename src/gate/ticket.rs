@@ -8,8 +8,8 @@ use super::warn::warn_if_crossed;
 use crate::budget::{
     ChargeSource, Decision, Price, Refusal, RequestId, ReserveInput, Settlement, Usd,
 };
-use crate::settings::ApiKey;
 use crate::openrouter::Usage;
+use crate::settings::ApiKey;
 use crate::settings::BudgetCaps;
 use crate::state::{LedgerRunError, LedgerSlot, State};
 use std::sync::Arc;

@@ -11,7 +11,11 @@ use std::time::Duration;
 /// How long the endpoint may take to answer before it is reported unreachable.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(super) async fn health(state: &Arc<State>, args: HealthArgs, warnings: Vec<Notice>) -> HealthReply {
+pub(super) async fn health(
+    state: &Arc<State>,
+    args: HealthArgs,
+    warnings: Vec<Notice>,
+) -> HealthReply {
     let cfg = state.config();
     let ledger = state
         .ledger(|l, _| {
@@ -56,7 +60,11 @@ pub(super) async fn health(state: &Arc<State>, args: HealthArgs, warnings: Vec<N
         warnings,
         keys: std::iter::once(("api_key".to_string(), &cfg.api_key))
             .chain({
-                let mut named: Vec<_> = cfg.keys.iter().map(|(n, s)| (format!("keys.{n}"), s)).collect();
+                let mut named: Vec<_> = cfg
+                    .keys
+                    .iter()
+                    .map(|(n, s)| (format!("keys.{n}"), s))
+                    .collect();
                 named.sort_by(|a, b| a.0.cmp(&b.0));
                 named
             })

@@ -43,7 +43,7 @@ impl Handler {
 
     /// Serves a quick call at once; `Err` is said to the user as is. `Ok(None)`: a slow call,
     /// for [`Handler::serve_slow`].
-    fn serve_now(&self, call: Call) -> Result<Result<Answer, ProtocolError>, Call> {
+    fn serve_now(&self, call: Call) -> Result<Result<Answer, ProtocolError>, Box<Call>> {
         Ok(match call {
             Call::Hello(h) => self.hello(h),
             Call::Edit(req) => edit::start(&self.state, *req),
@@ -53,13 +53,13 @@ impl Handler {
                 Ok(Answer::Accepted(crate::protocol::Accepted {}))
             }
             Call::Version => Ok(Answer::Version(env!("CARGO_PKG_VERSION"))),
-            slow => return Err(slow),
+            slow => return Err(Box::new(slow)),
         })
     }
 
     /// Serves a call that waits on the network or the ledger.
-    async fn serve_slow(&self, call: Call) -> Result<Answer, ProtocolError> {
-        match call {
+    async fn serve_slow(&self, call: Box<Call>) -> Result<Answer, ProtocolError> {
+        match *call {
             Call::Models(a) => models::models(&self.state, a).await,
             Call::Usage(a) => usage::usage(&self.state, a)
                 .await
@@ -72,14 +72,17 @@ impl Handler {
             Call::Health(a) => Ok(Answer::Health(
                 health::health(&self.state, a, self.warnings()).await,
             )),
-            quick => self.serve_now(quick).unwrap_or_else(|_| {
-                unreachable!("serve_now serves every call that is not slow")
-            }),
+            quick => self
+                .serve_now(quick)
+                .unwrap_or_else(|_| unreachable!("serve_now serves every call that is not slow")),
         }
     }
 
     fn warnings(&self) -> Vec<Notice> {
-        self.warnings.lock().expect("warnings lock poisoned").clone()
+        self.warnings
+            .lock()
+            .expect("warnings lock poisoned")
+            .clone()
     }
 
     /// Decodes the call `seq` and serves it: quick calls inline, so that they keep their

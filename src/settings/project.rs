@@ -146,8 +146,13 @@ pub struct BudgetSpec {
 
 impl BudgetSpec {
     /// The fields, as written in `[budget]` and `setup({ budget })`.
-    pub const FIELDS: &'static [&'static str] =
-        &["daily_usd", "monthly_usd", "total_usd", "per_request_usd", "warn_at"];
+    pub const FIELDS: &'static [&'static str] = &[
+        "daily_usd",
+        "monthly_usd",
+        "total_usd",
+        "per_request_usd",
+        "warn_at",
+    ];
 
     /// Exact caps. A float is read through its shortest decimal form, so `0.1` is exactly ten
     /// cents. Negative or non-finite amounts are errors naming the field.
@@ -245,10 +250,7 @@ pub fn parse(file: &str, text: &str) -> Result<ProjectSettings, ConfigError> {
         message,
     };
     let budget = match &body.budget {
-        Some(b) => Some(
-            b.caps()
-                .map_err(|e| fail(e.field, e.problem))?,
-        ),
+        Some(b) => Some(b.caps().map_err(|e| fail(e.field, e.problem))?),
         None => None,
     };
     let (default_model, allow) = match body.model {
@@ -257,10 +259,7 @@ pub fn parse(file: &str, text: &str) -> Result<ProjectSettings, ConfigError> {
     };
     if let Some(allow) = &allow {
         if allow.iter().any(|p| p.trim().is_empty()) {
-            return Err(fail(
-                "allow",
-                "an empty pattern matches nothing".into(),
-            ));
+            return Err(fail("allow", "an empty pattern matches nothing".into()));
         }
     }
     let data_collection = match body.privacy.and_then(|p| p.data_collection) {
@@ -396,24 +395,32 @@ data_collection = "deny"
 
     #[test]
     fn malformed_files_name_file_line_and_field() {
-        let e = parse("/p/.frugal.toml", "[budget]\ndaily_usd = \"lots\"\n").unwrap_err().to_string();
+        let e = parse("/p/.frugal.toml", "[budget]\ndaily_usd = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("/p/.frugal.toml line 2"), "{e}");
         assert!(e.contains("daily_usd"), "{e}");
         let e = parse(
             "/p/.frugal.toml",
             "[budget]\ndaily_usd = 1.0\nmonthly_usd = -3.0\n",
         )
-        .unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("line 3") && e.contains("monthly_usd"), "{e}");
-        let e = parse("/p/.frugal.toml", "[budget\n").unwrap_err().to_string();
+        let e = parse("/p/.frugal.toml", "[budget\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1"), "{e}");
-        let e = parse("/p/.frugal.toml", "[budget]\ndayly_usd = 1\n").unwrap_err().to_string();
+        let e = parse("/p/.frugal.toml", "[budget]\ndayly_usd = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("dayly_usd"), "{e}");
         let e = parse(
             "/p/.frugal.toml",
             "[privacy]\ndata_collection = \"maybe\"\n",
         )
-        .unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("line 2") && e.contains("data_collection"), "{e}");
     }
 

@@ -134,7 +134,10 @@ impl Config {
     /// Resolves what `setup()` gave over the defaults. `data_home` is Neovim's
     /// `stdpath("data")` (from the shim); without it, it is found the way Neovim finds it.
     /// Never fails: every bad value is a warning and keeps its default.
-    pub fn resolve(given: &HashMap<String, Value>, data_home: Option<&Path>) -> (Config, Vec<Warning>) {
+    pub fn resolve(
+        given: &HashMap<String, Value>,
+        data_home: Option<&Path>,
+    ) -> (Config, Vec<Warning>) {
         let defaults: HashMap<String, serde_json::Value> =
             serde_json::from_str(DEFAULTS_JSON).expect("lua/frugal/defaults.json is valid JSON");
         let d = |k: &str| defaults.get(k).cloned().unwrap_or(serde_json::Value::Null);
@@ -309,7 +312,9 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 fn string(v: &Value) -> Result<String, Problem> {
-    v.as_str().map(str::to_string).ok_or(Problem::Type("string"))
+    v.as_str()
+        .map(str::to_string)
+        .ok_or(Problem::Type("string"))
 }
 
 fn number(v: &Value) -> Result<f64, Problem> {
@@ -335,7 +340,9 @@ fn whole(v: &Value, min: u64, max: u64) -> Result<u64, Problem> {
         if min == 0 {
             Problem::Value(format!("must be a whole number from 0 to {max}"))
         } else {
-            Problem::Value(format!("must be a whole number of at least {min} (at most {max})"))
+            Problem::Value(format!(
+                "must be a whole number of at least {min} (at most {max})"
+            ))
         }
     };
     if x.fract() != 0.0 || x < min as f64 || x > max as f64 {
@@ -362,9 +369,11 @@ fn budget(v: &Value) -> Result<BudgetSpec, Problem> {
                 )));
             }
         }
-        rmpv::ext::from_value(v.clone()).map_err(|e| Problem::Value(format!("has a bad field: {e}")))?
+        rmpv::ext::from_value(v.clone())
+            .map_err(|e| Problem::Value(format!("has a bad field: {e}")))?
     };
-    spec.caps().map_err(|e| Problem::Value(format!("field {e}")))?;
+    spec.caps()
+        .map_err(|e| Problem::Value(format!("field {e}")))?;
     Ok(spec)
 }
 
@@ -410,10 +419,18 @@ mod tests {
         assert_eq!(c.model, "anthropic/claude-sonnet-4.5");
         assert_eq!(w.len(), 6, "{w:?}");
         let all: Vec<&str> = w.iter().map(|w| w.message.as_str()).collect();
-        assert!(all.iter().any(|m| m.starts_with("setup key max_tokens must be a whole number of at least 16")));
-        assert!(all.iter().any(|m| m.starts_with("setup key log_level must be one of")));
-        assert!(all.iter().any(|m| m.starts_with("setup key model must be a string, got number")));
-        assert!(all.iter().any(|m| m.starts_with("unknown setup key \"nosuch\"")));
+        assert!(all
+            .iter()
+            .any(|m| m.starts_with("setup key max_tokens must be a whole number of at least 16")));
+        assert!(all
+            .iter()
+            .any(|m| m.starts_with("setup key log_level must be one of")));
+        assert!(all
+            .iter()
+            .any(|m| m.starts_with("setup key model must be a string, got number")));
+        assert!(all
+            .iter()
+            .any(|m| m.starts_with("unknown setup key \"nosuch\"")));
         assert!(all.iter().all(|m| !m.contains("literal")), "{all:?}");
         assert!(c.config_errors.is_empty());
     }
@@ -427,13 +444,20 @@ mod tests {
 
     #[test]
     fn bad_caps_block_requests() {
-        let mut b = Vec::new();
-        b.push((Value::from("daily_usd"), Value::from(1)));
-        b.push((Value::from("monthly"), Value::from(5)));
+        let b = vec![
+            (Value::from("daily_usd"), Value::from(1)),
+            (Value::from("monthly"), Value::from(5)),
+        ];
         let (c, w) = Config::resolve(&given(&[("budget", Value::Map(b))]), None);
         assert_eq!(w.len(), 1);
-        assert!(w[0].message.starts_with("setup key budget has an unknown field \"monthly\""), "{w:?}");
-        assert!(w[0].message.contains("no request is sent until it is fixed"));
+        assert!(
+            w[0].message
+                .starts_with("setup key budget has an unknown field \"monthly\""),
+            "{w:?}"
+        );
+        assert!(w[0]
+            .message
+            .contains("no request is sent until it is fixed"));
         assert_eq!(c.config_errors.len(), 1);
         let neg = vec![(Value::from("daily_usd"), Value::from(-1))];
         let (c, _) = Config::resolve(&given(&[("global_budget", Value::Map(neg))]), None);
