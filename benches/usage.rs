@@ -102,7 +102,7 @@ fn main() {
     println!(
         "first `all` build: {:.2} ms ({} projects)",
         t0.elapsed().as_secs_f64() * 1e3,
-        a.json["projects"].as_array().map_or(0, Vec::len)
+        a.data.projects.len()
     );
     println!("\n{}\n{}\n", r.title, r.lines.join("\n"));
 

@@ -82,6 +82,8 @@ fn request_for(cfg: &Config, args: &UsageArgs, key_info: KeyInfo) -> Result<Repo
         all: args.all || args.project.is_none(),
         project_caps: caps.project.into(),
         global_caps: caps.global.into(),
+        project_warn_at_milli: caps.project.warn_at_milli,
+        global_warn_at_milli: caps.global.warn_at_milli,
         file_state,
         file_path,
         key_info,
@@ -106,7 +108,7 @@ pub fn report_json(r: &Report) -> serde_json::Value {
         "lines": r.lines,
         "highlights": r.highlights.iter().map(|(l, a, b, g)| serde_json::json!([l, a, b, g])).collect::<Vec<_>>(),
         "width": r.width,
-        "data": r.json,
+        "data": r.data,
     })
 }
 

@@ -213,7 +213,9 @@ pub fn run_with(args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> 
         }
     };
     let written = if args.json {
-        serde_json::to_string_pretty(&report.json)
+        report
+            .data
+            .to_pretty_json()
             .map_err(std::io::Error::other)
             .and_then(|s| writeln!(out, "{s}"))
     } else {
