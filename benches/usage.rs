@@ -78,7 +78,7 @@ fn main() {
         all: false,
         project_caps: caps,
         global_caps: caps,
-        file_state: "trusted".into(),
+        file_state: frugal::usage::FileStatus::Trusted,
         file_path: Some(format!("{HEAVY}/.frugal.toml")),
         key_info: KeyInfo::Unknown,
         width: 80,
@@ -102,7 +102,7 @@ fn main() {
     println!(
         "first `all` build: {:.2} ms ({} projects)",
         t0.elapsed().as_secs_f64() * 1e3,
-        a.json["projects"].as_array().map_or(0, Vec::len)
+        a.data.projects.len()
     );
     println!("\n{}\n{}\n", r.title, r.lines.join("\n"));
 

@@ -403,7 +403,7 @@ pub struct UsageReport {
     pub lines: Vec<String>,
     pub highlights: Vec<(usize, usize, usize, &'static str)>,
     pub width: usize,
-    pub data: serde_json::Value,
+    pub data: crate::usage::json::ReportData,
 }
 
 /// `status`' result: the statusline text of a project.

@@ -5,7 +5,7 @@ use crate::gate::effective_caps;
 use crate::protocol::{Event, StatusReply, UsageArgs, UsageReport};
 use crate::settings::{Config, KeySpec, ProjectInput, ProjectSettings};
 use crate::state::State;
-use crate::usage::{self, FootprintFactors, KeyInfo, Report, ReportRequest};
+use crate::usage::{self, FileStatus, FootprintFactors, KeyInfo, Report, ReportRequest};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,12 +13,10 @@ use std::time::{Duration, Instant};
 const KEY_TTL: Duration = Duration::from_secs(60);
 const KEY_TIMEOUT: Duration = Duration::from_millis(2500);
 
-/// The project's settings and its file's state, as the report words it.
-fn settings_of(p: &ProjectInput) -> (ProjectSettings, String) {
-    match p.resolve() {
-        (crate::settings::FileState::Invalid(e), s) => (s, format!("invalid: {e}")),
-        (state, s) => (s, state.as_str().into()),
-    }
+/// The project's settings and its file's state, as the report shows it.
+fn settings_of(p: &ProjectInput) -> (ProjectSettings, FileStatus) {
+    let (state, settings) = p.resolve();
+    (settings, FileStatus::from(&state))
 }
 
 /// The key a project uses: a name from the user's `keys` when its file picks one.
@@ -51,13 +49,13 @@ fn key_info_now(state: &State, spec: &KeySpec) -> Option<KeyInfo> {
 }
 
 /// The project's settings, its file state and path.
-fn project_of(args: &UsageArgs) -> (ProjectSettings, String, Option<String>) {
+fn project_of(args: &UsageArgs) -> (ProjectSettings, FileStatus, Option<String>) {
     match &args.project {
         Some(p) => {
             let (s, st) = settings_of(p);
             (s, st, Some(p.file.clone()))
         }
-        None => (ProjectSettings::default(), "absent".into(), None),
+        None => (ProjectSettings::default(), FileStatus::Absent, None),
     }
 }
 
@@ -69,6 +67,8 @@ fn request_for(cfg: &Config, args: &UsageArgs, key_info: KeyInfo) -> Result<Repo
         all: args.all || args.project.is_none(),
         project_caps: caps.project.into(),
         global_caps: caps.global.into(),
+        project_warn_at_milli: caps.project.warn_at_milli,
+        global_warn_at_milli: caps.global.warn_at_milli,
         file_state,
         file_path,
         key_info,
@@ -93,7 +93,7 @@ pub fn report_reply(r: Report) -> UsageReport {
         lines: r.lines,
         highlights: r.highlights,
         width: r.width,
-        data: r.json,
+        data: r.data,
     }
 }
 

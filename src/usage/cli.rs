@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{build, KeyInfo, ReportRequest};
+use super::{build, FileStatus, KeyInfo, ReportRequest};
 use crate::budget::Caps;
 use crate::budget::{Ledger, SystemClock};
 
@@ -96,17 +96,17 @@ pub fn project_root(dir: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// The project file's state and caps, read directly (the CLI's user is the file's user).
-fn read_project_file(root: &Path) -> (String, Option<String>, Caps) {
+fn read_project_file(root: &Path) -> (FileStatus, Option<String>, Caps) {
     let file = root.join(".frugal.toml");
     let shown = file.to_string_lossy().into_owned();
     if file.symlink_metadata().is_err() {
-        return ("absent".into(), Some(shown), Caps::default());
+        return (FileStatus::Absent, Some(shown), Caps::default());
     }
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
         Err(e) => {
             return (
-                format!("invalid: cannot read {shown}: {e}"),
+                FileStatus::Invalid(format!("cannot read {shown}: {e}")),
                 Some(shown),
                 Caps::default(),
             )
@@ -114,11 +114,15 @@ fn read_project_file(root: &Path) -> (String, Option<String>, Caps) {
     };
     match crate::settings::project::parse(&shown, &text) {
         Ok(settings) => (
-            "read by the CLI".into(),
+            FileStatus::ReadByCli,
             Some(shown),
             settings.budget.map(Caps::from).unwrap_or_default(),
         ),
-        Err(msg) => (format!("invalid: {msg}"), Some(shown), Caps::default()),
+        Err(e) => (
+            FileStatus::Invalid(e.to_string()),
+            Some(shown),
+            Caps::default(),
+        ),
     }
 }
 
@@ -213,7 +217,9 @@ pub fn run_with(args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> 
         }
     };
     let written = if args.json {
-        serde_json::to_string_pretty(&report.json)
+        report
+            .data
+            .to_pretty_json()
             .map_err(std::io::Error::other)
             .and_then(|s| writeln!(out, "{s}"))
     } else {

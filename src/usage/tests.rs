@@ -1,6 +1,10 @@
 use super::*;
-use crate::budget::{ChargeSource, Decision, Price, ReserveInput, Settlement};
+use crate::budget::{
+    Caps, ChargeSource, Decision, FixedClock, Ledger, LedgerError, Price, ReserveInput, Settlement,
+    Usd,
+};
 use jiff::Zoned;
+use serde_json::Value;
 
 const TZ: &str = "Europe/Paris";
 
@@ -42,10 +46,15 @@ fn project_req(p: &str) -> ReportRequest {
     ReportRequest {
         project: Some(p.into()),
         all: false,
-        file_state: "trusted".into(),
+        file_state: FileStatus::Trusted,
         file_path: Some(format!("{p}/.frugal.toml")),
         ..ReportRequest::default()
     }
+}
+
+/// The report's data as a JSON value, as `frugal usage --json` prints it.
+fn as_json(r: &Report) -> Value {
+    serde_json::to_value(&r.data).unwrap()
 }
 
 fn line_with<'a>(r: &'a Report, needle: &str) -> (usize, &'a str) {
@@ -96,11 +105,12 @@ fn money_is_shown_exactly_at_cent_and_sub_cent_amounts() {
         add(&mut l, "/p", m, Some(u), 10, "2025-06-15T10:00:00+02:00");
     }
     let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
+    let data = as_json(&r);
     for (m, u, shown) in amounts {
         assert_eq!(u.to_string(), shown);
         let (_, line) = line_with(&r, m);
         assert!(line.trim_end().ends_with(shown), "{line:?}");
-        let j = r.json["models"]
+        let j = data["models"]
             .as_array()
             .unwrap()
             .iter()
@@ -112,24 +122,39 @@ fn money_is_shown_exactly_at_cent_and_sub_cent_amounts() {
     let total = cents(1435) + Usd(4_200_000_000);
     assert_eq!(total.to_string(), "$14.35");
     assert!(line_with(&r, "  total ").1.contains("$14.35"));
-    assert_eq!(r.json["spend"]["total"]["counted"]["picos"], total.0);
+    assert_eq!(as_json(&r)["spend"]["total"]["counted"]["picos"], total.0);
     assert_highlights_valid(&r);
 }
 
 #[test]
 fn bars_and_percentages() {
     let cap = cents(100);
-    assert_eq!(text::percent(Usd::ZERO, cap), (0, text::Level::Normal));
-    assert_eq!(text::percent(cents(50), cap), (50, text::Level::Normal));
-    assert_eq!(text::percent(cents(80), cap), (80, text::Level::Warn));
     assert_eq!(
-        text::percent(cents(100) - Usd(1), cap),
+        text::percent(Usd::ZERO, cap, DEFAULT_WARN_AT_MILLI),
+        (0, text::Level::Normal)
+    );
+    assert_eq!(
+        text::percent(cents(50), cap, DEFAULT_WARN_AT_MILLI),
+        (50, text::Level::Normal)
+    );
+    assert_eq!(
+        text::percent(cents(80), cap, DEFAULT_WARN_AT_MILLI),
+        (80, text::Level::Warn)
+    );
+    assert_eq!(
+        text::percent(cents(100) - Usd(1), cap, DEFAULT_WARN_AT_MILLI),
         (99, text::Level::Warn)
     );
-    assert_eq!(text::percent(cents(100), cap), (100, text::Level::Over));
-    assert_eq!(text::percent(cents(130), cap), (130, text::Level::Over));
     assert_eq!(
-        text::percent(Usd::ZERO, Usd::ZERO),
+        text::percent(cents(100), cap, DEFAULT_WARN_AT_MILLI),
+        (100, text::Level::Over)
+    );
+    assert_eq!(
+        text::percent(cents(130), cap, DEFAULT_WARN_AT_MILLI),
+        (130, text::Level::Over)
+    );
+    assert_eq!(
+        text::percent(Usd::ZERO, Usd::ZERO, DEFAULT_WARN_AT_MILLI),
         (100, text::Level::Over)
     );
     assert_eq!(text::bar_fill(Usd::ZERO, cap, 20), 0);
@@ -184,16 +209,16 @@ fn bars_and_percentages() {
     let g = groups_on(&r, i);
     assert!(g.contains(&(&"█".repeat(20)[..], hl::OVER)), "{g:?}");
     assert!(g.contains(&("110%", hl::OVER)), "{g:?}");
-    assert_eq!(r.json["spend"]["total"]["percent"], 110);
-    assert_eq!(r.json["spend"]["total"]["level"], "over");
-    assert_eq!(r.json["spend"]["month"]["level"], "ok");
+    assert_eq!(as_json(&r)["spend"]["total"]["percent"], 110);
+    assert_eq!(as_json(&r)["spend"]["total"]["level"], "over");
+    assert_eq!(as_json(&r)["spend"]["month"]["level"], "ok");
     assert_highlights_valid(&r);
 
     // No cap: no bar.
     let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
     let (_, today) = line_with(&r, "today");
     assert!(today.ends_with("no cap") && !today.contains('░'), "{today}");
-    assert_eq!(r.json["spend"]["today"]["cap"], Value::Null);
+    assert_eq!(as_json(&r)["spend"]["today"]["cap"], Value::Null);
 }
 
 #[test]
@@ -234,7 +259,7 @@ fn periods_follow_the_local_calendar() {
     );
     add(&mut l, "/p", "m/a", None, 0, "2025-06-15T09:00:00+02:00");
     let r = build(&l, &at("2025-06-15T23:59:59+02:00"), &project_req("/p")).unwrap();
-    let s = &r.json["spend"];
+    let s = &as_json(&r)["spend"];
     let inflight = Usd(1_100_000_000);
     assert_eq!(s["today"]["spent"]["picos"], cents(8).0);
     assert_eq!(s["today"]["reserved"]["picos"], inflight.0);
@@ -246,8 +271,8 @@ fn periods_follow_the_local_calendar() {
     assert!(reserved.contains("$0.0011"), "{reserved}");
     // On the 1st of July, June is last month.
     let r = build(&l, &at("2025-07-01T00:00:00+02:00"), &project_req("/p")).unwrap();
-    assert_eq!(r.json["spend"]["month"]["counted"]["picos"], 0);
-    assert_eq!(r.json["spend"]["today"]["counted"]["picos"], 0);
+    assert_eq!(as_json(&r)["spend"]["month"]["counted"]["picos"], 0);
+    assert_eq!(as_json(&r)["spend"]["today"]["counted"]["picos"], 0);
     // Seen from New York, 2025-06-15T00:00+02:00 is still the 14th.
     let ny = FixedClock::new(
         "2025-06-14T20:00:00-04:00[America/New_York]"
@@ -256,7 +281,7 @@ fn periods_follow_the_local_calendar() {
     );
     let r = build(&l, &ny, &project_req("/p")).unwrap();
     assert_eq!(
-        r.json["spend"]["today"]["counted"]["picos"],
+        as_json(&r)["spend"]["today"]["counted"]["picos"],
         (cents(4) + cents(8)).0
     );
 }
@@ -305,7 +330,8 @@ fn models_are_sorted_by_cost() {
         "2025-06-15T10:00:00+02:00",
     );
     let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
-    let names: Vec<_> = r.json["models"]
+    let data = as_json(&r);
+    let names: Vec<_> = data["models"]
         .as_array()
         .unwrap()
         .iter()
@@ -377,10 +403,10 @@ fn sparkline_names_the_max_day() {
     assert!(g
         .iter()
         .any(|(t, grp)| *grp == hl::DIM && t.starts_with("▁▁")));
-    assert_eq!(r.json["daily"].as_array().unwrap().len(), 30);
-    assert_eq!(r.json["daily"][0]["date"], "2025-05-17");
-    assert_eq!(r.json["daily"][29]["date"], "2025-06-15");
-    assert_eq!(r.json["daily_max"]["date"], "2025-06-03");
+    assert_eq!(as_json(&r)["daily"].as_array().unwrap().len(), 30);
+    assert_eq!(as_json(&r)["daily"][0]["date"], "2025-05-17");
+    assert_eq!(as_json(&r)["daily"][29]["date"], "2025-06-15");
+    assert_eq!(as_json(&r)["daily_max"]["date"], "2025-06-03");
     assert_eq!(text::spark(Usd::ZERO, cents(1)), '▁');
     assert_eq!(text::spark(cents(1), cents(1)), '█');
     assert_eq!(text::spark(cents(1), cents(2)), '▅');
@@ -390,7 +416,7 @@ fn sparkline_names_the_max_day() {
     let (_d2, l2) = temp();
     let r = build(&l2, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
     assert!(line_with(&r, "nothing spent").1.contains(&"▁".repeat(30)));
-    assert_eq!(r.json["daily_max"], Value::Null);
+    assert_eq!(as_json(&r)["daily_max"], Value::Null);
     assert!(line_with(&r, "no requests yet").0 > 0);
 }
 
@@ -426,7 +452,7 @@ fn footprint_from_completion_tokens() {
         "2025-01-01T10:00:00+01:00",
     );
     let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
-    let fp = &r.json["footprint"];
+    let fp = &as_json(&r)["footprint"];
     assert_eq!(fp["today"]["completion_tokens"], 400);
     assert!((fp["today"]["gco2e"].as_f64().unwrap() - 1.14).abs() < 1e-9);
     assert!((fp["today"]["ml_water"].as_f64().unwrap() - 45.0).abs() < 1e-9);
@@ -461,7 +487,7 @@ fn footprint_from_completion_tokens() {
     };
     let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &req).unwrap();
     assert!(line_with(&r, "factors: my own estimate").0 > 0);
-    assert_eq!(r.json["footprint"]["today"]["gco2e"], 4.0);
+    assert_eq!(as_json(&r)["footprint"]["today"]["gco2e"], 4.0);
 }
 
 #[test]
@@ -514,8 +540,8 @@ fn multibyte_text_keeps_highlight_columns_right() {
     assert!(line_with(&r, "limit")
         .1
         .contains("$10.00 · remaining $1.50 · resets monthly"));
-    assert_eq!(r.json["key"]["limit"]["text"], "$10.00");
-    assert_eq!(r.json["key"]["status"], "known");
+    assert_eq!(as_json(&r)["key"]["limit"]["text"], "$10.00");
+    assert_eq!(as_json(&r)["key"]["status"], "known");
     // Widths are display cells: the Japanese characters count twice.
     let (_, first) = line_with(&r, "Project");
     assert_eq!(text::cells(first), 9 + 10 + 12);
@@ -542,22 +568,27 @@ fn key_and_file_states() {
         req.key_info = key;
         let r = build(&l, &c, &req).unwrap();
         line_with(&r, shown);
-        assert_eq!(r.json["key"]["status"], status);
+        assert_eq!(as_json(&r)["key"]["status"], status);
     }
-    for (state, shown) in [
-        ("trusted", "trusted"),
-        ("untrusted", "untrusted, ignored: open it and run :trust"),
-        ("absent", "none (no .frugal.toml"),
+    for (status, state, shown) in [
+        (FileStatus::Trusted, "trusted", "trusted"),
         (
+            FileStatus::Untrusted,
+            "untrusted",
+            "untrusted, ignored: open it and run :trust",
+        ),
+        (FileStatus::Absent, "absent", "none (no .frugal.toml"),
+        (
+            FileStatus::Invalid("/p/.frugal.toml line 3: bad".into()),
             "invalid: /p/.frugal.toml line 3: bad",
             "invalid: /p/.frugal.toml line 3: bad",
         ),
-        ("read by the CLI", "read by the CLI"),
+        (FileStatus::ReadByCli, "read by the CLI", "read by the CLI"),
     ] {
-        req.file_state = state.into();
+        req.file_state = status;
         let r = build(&l, &c, &req).unwrap();
         let (i, _) = line_with(&r, shown);
-        assert_eq!(r.json["file"]["state"], state);
+        assert_eq!(as_json(&r)["file"]["state"], state);
         if state == "untrusted" {
             assert!(groups_on(&r, i).iter().any(|g| g.1 == hl::WARN));
         }
@@ -615,8 +646,9 @@ fn all_view_lists_projects_by_total() {
     req.width = 80;
     let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &req).unwrap();
     assert_eq!(r.title, "frugal usage: all projects");
-    assert_eq!(r.json["view"], "all");
-    let names: Vec<_> = r.json["projects"]
+    assert_eq!(as_json(&r)["view"], "all");
+    let data = as_json(&r);
+    let names: Vec<_> = data["projects"]
         .as_array()
         .unwrap()
         .iter()
@@ -641,8 +673,8 @@ fn all_view_lists_projects_by_total() {
             "71%"
         ]
     );
-    assert_eq!(r.json["global"]["month"]["percent"], 71);
-    assert_eq!(r.json["spend"]["month"]["percent"], 71);
+    assert_eq!(as_json(&r)["global"]["month"]["percent"], 71);
+    assert_eq!(as_json(&r)["spend"]["month"]["percent"], 71);
     assert_highlights_valid(&r);
 }
 
@@ -671,4 +703,234 @@ fn narrow_and_wide_widths() {
         assert_eq!(model.contains('…'), w < 100, "{model}");
         line_with(&r, "  completion tokens ");
     }
+}
+
+#[test]
+fn warn_at_sets_where_a_bar_warns() {
+    let cap = cents(100);
+    assert_eq!(text::percent(cents(60), cap, 500), (60, text::Level::Warn));
+    assert_eq!(text::percent(cents(50), cap, 500), (50, text::Level::Warn));
+    assert_eq!(
+        text::percent(cents(50) - Usd(1), cap, 500),
+        (49, text::Level::Normal)
+    );
+    assert_eq!(
+        text::percent(cents(100), cap, 500),
+        (100, text::Level::Over)
+    );
+    assert_eq!(
+        text::percent(cents(95), cap, 1000),
+        (95, text::Level::Normal)
+    );
+
+    // 60 % of the project's daily cap and of the global one.
+    let (_d, mut l) = temp();
+    add(
+        &mut l,
+        "/p",
+        "m/a",
+        Some(cents(60)),
+        10,
+        "2025-06-15T10:00:00+02:00",
+    );
+    let c = at("2025-06-15T12:00:00+02:00");
+    let mut req = project_req("/p");
+    req.project_caps.daily = Some(cap);
+    req.global_caps.daily = Some(cap);
+    fn bar_groups(r: &Report, nth: usize) -> Vec<(&str, &'static str)> {
+        let (i, _) = r
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with("today"))
+            .nth(nth)
+            .unwrap();
+        groups_on(r, i)
+    }
+
+    // Unset: 80 %, as before; 60 % is fine.
+    let r = build(&l, &c, &req).unwrap();
+    for nth in [0, 1] {
+        let g = bar_groups(&r, nth);
+        assert!(g.contains(&(&"█".repeat(12)[..], hl::BAR_FILL)), "{g:?}");
+        assert!(!g.iter().any(|x| x.1 == hl::WARN), "{g:?}");
+    }
+    assert_eq!(as_json(&r)["spend"]["today"]["level"], "ok");
+    assert_eq!(as_json(&r)["global"]["today"]["level"], "ok");
+
+    // The project's warn_at of 0.5 turns its 60 % bar Warn; the global bar keeps 80 %.
+    req.project_warn_at_milli = Some(500);
+    let r = build(&l, &c, &req).unwrap();
+    let g = bar_groups(&r, 0);
+    assert!(g.contains(&(&"█".repeat(12)[..], hl::WARN)), "{g:?}");
+    assert!(g.contains(&("60%", hl::WARN)), "{g:?}");
+    assert!(!bar_groups(&r, 1).iter().any(|x| x.1 == hl::WARN));
+    assert_eq!(as_json(&r)["spend"]["today"]["level"], "warn");
+    assert_eq!(as_json(&r)["global"]["today"]["level"], "ok");
+    assert_highlights_valid(&r);
+
+    // The global warn_at applies to the global bar, and to the `all` view's bars.
+    req.project_warn_at_milli = None;
+    req.global_warn_at_milli = Some(500);
+    let r = build(&l, &c, &req).unwrap();
+    assert!(!bar_groups(&r, 0).iter().any(|x| x.1 == hl::WARN));
+    assert!(bar_groups(&r, 1).contains(&("60%", hl::WARN)));
+    assert_eq!(as_json(&r)["global"]["today"]["level"], "warn");
+    req.all = true;
+    let r = build(&l, &c, &req).unwrap();
+    assert!(bar_groups(&r, 0).contains(&("60%", hl::WARN)));
+    assert_eq!(as_json(&r)["spend"]["today"]["level"], "warn");
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<&str> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn json_has_the_documented_shape() {
+    let (_d, mut l) = temp();
+    add(
+        &mut l,
+        "/p",
+        "m/a",
+        Some(cents(30)),
+        10,
+        "2025-06-15T10:00:00+02:00",
+    );
+    let c = at("2025-06-15T12:00:00+02:00");
+    let mut req = project_req("/p");
+    req.project_caps.daily = Some(cents(100));
+    req.key_info = KeyInfo::Known {
+        label: "k".into(),
+        limit: None,
+        limit_remaining: Some(f64::NAN),
+        limit_reset: None,
+        usage: 1e300,
+        usage_daily: -1.5,
+        usage_monthly: 0.0,
+    };
+    let r = build(&l, &c, &req).unwrap();
+    let j = as_json(&r);
+    let money = ["picos", "text", "usd"];
+    assert_eq!(
+        keys(&j),
+        [
+            "daily",
+            "daily_max",
+            "file",
+            "footprint",
+            "global",
+            "key",
+            "models",
+            "now",
+            "project",
+            "projects",
+            "spend",
+            "version",
+            "view"
+        ]
+    );
+    assert_eq!(j["version"], 1);
+    assert_eq!(j["view"], "project");
+    assert_eq!(j["now"], "2025-06-15T12:00:00+02:00[Europe/Paris]");
+    assert_eq!(j["project"], "/p");
+    assert_eq!(keys(&j["file"]), ["path", "state"]);
+    for scope in ["spend", "global"] {
+        assert_eq!(
+            keys(&j[scope]),
+            ["month", "per_request_cap", "today", "total"]
+        );
+        assert_eq!(j[scope]["per_request_cap"], Value::Null);
+        for period in ["today", "month", "total"] {
+            let p = &j[scope][period];
+            assert_eq!(
+                keys(p),
+                [
+                    "cap",
+                    "completion_tokens",
+                    "counted",
+                    "end_ms",
+                    "level",
+                    "percent",
+                    "reserved",
+                    "spent",
+                    "start_ms"
+                ]
+            );
+            for m in ["counted", "reserved", "spent"] {
+                assert_eq!(keys(&p[m]), money);
+            }
+        }
+    }
+    assert_eq!(keys(&j["spend"]["today"]["cap"]), money);
+    assert_eq!(j["spend"]["today"]["percent"], 30);
+    assert_eq!(j["global"]["today"]["cap"], Value::Null);
+    assert_eq!(j["global"]["today"]["level"], Value::Null);
+    assert_eq!(j["spend"]["total"]["start_ms"], Value::Null);
+    assert!(j["spend"]["today"]["start_ms"].is_i64());
+    assert_eq!(
+        keys(&j["models"][0]),
+        [
+            "cost",
+            "model",
+            "requests",
+            "reserved",
+            "spent",
+            "tokens_in",
+            "tokens_out"
+        ]
+    );
+    assert_eq!(keys(&j["daily"][0]), ["cost", "date"]);
+    assert_eq!(keys(&j["daily_max"]), ["cost", "date"]);
+    assert_eq!(j["projects"], Value::Array(Vec::new()));
+    assert_eq!(
+        keys(&j["key"]),
+        [
+            "label",
+            "limit",
+            "limit_remaining",
+            "limit_reset",
+            "status",
+            "usage",
+            "usage_daily",
+            "usage_monthly"
+        ]
+    );
+    assert_eq!(j["key"]["limit"], Value::Null);
+    assert_eq!(j["key"]["limit_reset"], Value::Null);
+    // Not a number: null in JSON; out of the exact range: picos saturate.
+    assert_eq!(j["key"]["limit_remaining"]["usd"], Value::Null);
+    assert_eq!(j["key"]["limit_remaining"]["text"], "?");
+    assert_eq!(j["key"]["usage"]["picos"], i64::MAX);
+    assert_eq!(j["key"]["usage_daily"]["picos"], -1_500_000_000_000_i64);
+    assert_eq!(j["key"]["usage_daily"]["text"], "-$1.50");
+    assert_eq!(
+        keys(&j["footprint"]),
+        [
+            "gco2e_per_token",
+            "ml_water_per_token",
+            "month",
+            "source",
+            "today",
+            "total"
+        ]
+    );
+    assert_eq!(
+        keys(&j["footprint"]["today"]),
+        ["completion_tokens", "gco2e", "ml_water"]
+    );
+    req.key_info = KeyInfo::NotFetched;
+    let r = build(&l, &c, &req).unwrap();
+    assert_eq!(keys(&as_json(&r)["key"]), ["status"]);
+    // `frugal usage --json` prints the keys sorted, as it always has.
+    let printed = r.data.to_pretty_json().unwrap();
+    assert!(
+        printed.starts_with("{\n  \"daily\": [\n    {\n      \"cost\": {\n        \"picos\": 0,")
+    );
+    assert!(printed.ends_with("  \"version\": 1,\n  \"view\": \"project\"\n}"));
 }

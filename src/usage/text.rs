@@ -124,17 +124,19 @@ pub fn money_f64(x: f64) -> String {
 /// How full a cap is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
-    /// Below 80 %.
+    /// Below the warn threshold.
     Normal,
-    /// From 80 % (`FrugalUsageWarn`).
+    /// From the warn threshold: the user's `warn_at`, 80 % when unset (`FrugalUsageWarn`).
     Warn,
     /// From 100 % (`FrugalUsageOver`).
     Over,
 }
 
 /// `used` against `cap`: the whole percentage (rounded down, so 99.9 % never reads as 100 %),
-/// and the level. A cap of 0 is reached from the start.
-pub fn percent(used: Usd, cap: Usd) -> (u64, Level) {
+/// and the level: [`Level::Warn`] from `warn_at_milli` thousandths of the cap (the user's
+/// `warn_at`, as the once-per-period notice uses it), [`Level::Over`] from the cap. A cap of 0
+/// is reached from the start.
+pub fn percent(used: Usd, cap: Usd, warn_at_milli: u32) -> (u64, Level) {
     let (u, c) = (i128::from(used.0.max(0)), i128::from(cap.0.max(0)));
     let pct = if c == 0 {
         if u == 0 {
@@ -147,7 +149,7 @@ pub fn percent(used: Usd, cap: Usd) -> (u64, Level) {
     };
     let level = if u >= c {
         Level::Over
-    } else if u * 100 >= c * 80 {
+    } else if u * 1000 >= c * i128::from(warn_at_milli) {
         Level::Warn
     } else {
         Level::Normal
