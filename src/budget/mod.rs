@@ -1,22 +1,25 @@
-//! The budget core: exact money, the local calendar, and the SQLite ledger that keeps every
-//! request's reservation and charge so that per-project and global caps are never crossed, even
-//! by several Neovim instances at once or across a crash.
+//! The budget core: exact money, the local calendar, the cap arithmetic, and the SQLite ledger
+//! that keeps every request's reservation and charge so that per-project and global caps are
+//! never crossed, even by several Neovim instances at once or across a crash.
 //!
 //! The flow for one request:
-//! 1. [`Ledger::reserve`] checks the request's worst case against every cap and, in the same
-//!    transaction, records it as `reserved` (or lowers `max_tokens`, or refuses with no write).
+//! 1. [`Ledger::reserve`] checks the request's worst case against every cap ([`caps::decide`])
+//!    and, in the same transaction, records it as `reserved` (or lowers `max_tokens`, or
+//!    refuses with no write).
 //! 2. When the answer ends, [`Ledger::settle`] replaces the reservation with OpenRouter's
 //!    `usage.cost`; [`Ledger::fail`] records that nothing was billed.
 //! 3. A reservation whose owner died stays counted in full until [`Ledger::reconcile`] writes the
 //!    figure from `GET /generation` ([`Ledger::orphans`] lists them).
 
+pub mod caps;
 pub mod clock;
 pub mod ledger;
 pub mod money;
 
+pub use caps::{CapKind, Caps, Refusal, Scope};
 pub use clock::{day_bounds, month_bounds, Clock, FixedClock, SystemClock};
 pub use ledger::{
-    CapKind, Caps, ChargeSource, Decision, Ledger, LedgerError, Pending, Refusal, RequestId,
-    ReserveInput, Scope, Settlement, Spend,
+    ChargeSource, Decision, Ledger, LedgerError, Pending, RequestId, ReserveInput, Settlement,
+    Spend,
 };
 pub use money::{MoneyError, Price, Usd};
