@@ -40,6 +40,16 @@ impl Caps {
         }
     }
 
+    /// Each cap of `self` where set, else the one of `defaults`.
+    pub fn over(self, defaults: Caps) -> Caps {
+        Caps {
+            per_request: self.per_request.or(defaults.per_request),
+            daily: self.daily.or(defaults.daily),
+            monthly: self.monthly.or(defaults.monthly),
+            total: self.total.or(defaults.total),
+        }
+    }
+
     /// Is any cap set?
     pub fn any(&self) -> bool {
         CapKind::ALL.iter().any(|&k| self.get(k).is_some())

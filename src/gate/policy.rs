@@ -9,7 +9,7 @@
 //! never waits on the network for the catalogue.
 
 use super::ProjectCtx;
-use crate::budget::{CapKind, Caps, Price, Usd};
+use crate::budget::{CapKind, Price, Usd};
 use crate::openrouter::catalogue::Catalogue;
 use crate::settings::{project, BudgetCaps, ProjectSettings};
 use crate::settings::{Config, KeySpec};
@@ -88,18 +88,12 @@ pub struct EffectiveCaps {
 impl EffectiveCaps {
     /// Whether any cap, project or global, applies.
     pub fn any(&self) -> bool {
-        Caps::from(self.project).any() || Caps::from(self.global).any()
+        self.project.caps.any() || self.global.caps.any()
     }
 
     /// Whether the project file set this cap (else it came from the user's `setup()`).
     pub fn set_in_file(&self, kind: CapKind) -> bool {
-        let f = &self.from_file;
-        match kind {
-            CapKind::Daily => f.daily.is_some(),
-            CapKind::Monthly => f.monthly.is_some(),
-            CapKind::Total => f.total.is_some(),
-            CapKind::PerRequest => f.per_request.is_some(),
-        }
+        self.from_file.caps.get(kind).is_some()
     }
 }
 
@@ -119,13 +113,7 @@ pub fn effective_caps(
         message: e.to_string(),
     })?;
     Ok(EffectiveCaps {
-        project: BudgetCaps {
-            daily: file.daily.or(defaults.daily),
-            monthly: file.monthly.or(defaults.monthly),
-            total: file.total.or(defaults.total),
-            per_request: file.per_request.or(defaults.per_request),
-            warn_at_milli: file.warn_at_milli.or(defaults.warn_at_milli),
-        },
+        project: file.over(defaults),
         global,
         from_file: file,
     })
@@ -286,6 +274,7 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::budget::Caps;
     use crate::settings::{BudgetSpec, FileState};
 
     /// Sonnet is priced (its worst price per prompt token is the cache write, 3.75 $/M, above
@@ -448,10 +437,12 @@ mod tests {
             ..ProjectSettings::default()
         };
         let defaults = BudgetCaps {
-            daily: Some(usd("1")),
-            monthly: Some(usd("10")),
+            caps: Caps {
+                daily: Some(usd("1")),
+                monthly: Some(usd("10")),
+                ..Caps::default()
+            },
             warn_at_milli: Some(800),
-            ..BudgetCaps::default()
         };
         let cases = [
             // No file budget: the defaults.
@@ -470,13 +461,19 @@ mod tests {
             // A file daily cap replaces the default daily cap only.
             (
                 file(BudgetCaps {
-                    daily: Some(usd("0.25")),
-                    per_request: Some(usd("0.01")),
+                    caps: Caps {
+                        daily: Some(usd("0.25")),
+                        per_request: Some(usd("0.01")),
+                        ..Caps::default()
+                    },
                     ..BudgetCaps::default()
                 }),
                 BudgetCaps {
-                    daily: Some(usd("0.25")),
-                    per_request: Some(usd("0.01")),
+                    caps: Caps {
+                        daily: Some(usd("0.25")),
+                        per_request: Some(usd("0.01")),
+                        ..defaults.caps
+                    },
                     ..defaults
                 },
             ),
@@ -488,7 +485,10 @@ mod tests {
             assert_eq!(
                 caps.global,
                 BudgetCaps {
-                    total: Some(usd("100")),
+                    caps: Caps {
+                        total: Some(usd("100")),
+                        ..Caps::default()
+                    },
                     ..BudgetCaps::default()
                 }
             );
@@ -499,7 +499,10 @@ mod tests {
     fn where_a_cap_was_set() {
         let settings = ProjectSettings {
             budget: Some(BudgetCaps {
-                monthly: Some(usd("5")),
+                caps: Caps {
+                    monthly: Some(usd("5")),
+                    ..Caps::default()
+                },
                 ..BudgetCaps::default()
             }),
             ..ProjectSettings::default()

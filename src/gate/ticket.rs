@@ -82,8 +82,8 @@ impl Ticket {
                     let mut input =
                         ReserveInput::new(&root, &model, prompt_bound, max_tokens, price);
                     input.min_useful_tokens = min_useful;
-                    input.project_caps = caps.project.into();
-                    input.global_caps = caps.global.into();
+                    input.project_caps = caps.project.caps;
+                    input.global_caps = caps.global.caps;
                     l.reserve(&input, clock)
                 })
                 .await;

@@ -34,17 +34,17 @@ pub(super) async fn warn_if_crossed(
                 for (kind, cap, used, start) in [
                     (
                         CapKind::Daily,
-                        b.daily,
+                        b.caps.daily,
                         spend.today,
                         crate::budget::day_bounds(&now).0,
                     ),
                     (
                         CapKind::Monthly,
-                        b.monthly,
+                        b.caps.monthly,
                         spend.month,
                         crate::budget::month_bounds(&now).0,
                     ),
-                    (CapKind::Total, b.total, spend.total, 0),
+                    (CapKind::Total, b.caps.total, spend.total, 0),
                 ] {
                     let Some(cap) = cap else { continue };
                     if cap.0 > 0
@@ -65,12 +65,7 @@ pub(super) async fn warn_if_crossed(
                         Level::Warn,
                         format!(
                             "{pct}% of {whose} {} cap used: {used} of {cap}",
-                            match kind {
-                                CapKind::Daily => "daily",
-                                CapKind::Monthly => "monthly",
-                                CapKind::Total => "total",
-                                CapKind::PerRequest => "per-request",
-                            }
+                            kind.label()
                         ),
                     );
                 }

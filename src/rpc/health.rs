@@ -17,13 +17,7 @@ pub(super) async fn health(
     warnings: Vec<Notice>,
 ) -> HealthReply {
     let cfg = state.config();
-    let ledger = state
-        .ledger(|l, _| {
-            l.connection()
-                .query_row("SELECT COUNT(*) FROM requests", [], |r| r.get::<_, i64>(0))
-                .map_err(Into::into)
-        })
-        .await;
+    let ledger = state.ledger(|l, _| l.request_count()).await;
     let client = state.client();
     let endpoint = match tokio::time::timeout(ENDPOINT_TIMEOUT, client.models()).await {
         Ok(Ok(body)) => match Catalogue::parse(&body) {

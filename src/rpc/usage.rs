@@ -65,8 +65,8 @@ fn request_for(cfg: &Config, args: &UsageArgs, key_info: KeyInfo) -> Result<Repo
     Ok(ReportRequest {
         project: args.project.as_ref().map(|p| p.root.clone()),
         all: args.all || args.project.is_none(),
-        project_caps: caps.project.into(),
-        global_caps: caps.global.into(),
+        project_caps: caps.project.caps,
+        global_caps: caps.global.caps,
         project_warn_at_milli: caps.project.warn_at_milli,
         global_warn_at_milli: caps.global.warn_at_milli,
         file_state,
@@ -162,7 +162,7 @@ pub async fn status(state: &Arc<State>, project: ProjectInput) -> Result<StatusR
     let (settings, _) = settings_of(&project);
     let daily = effective_caps(&cfg, &settings)
         .ok()
-        .and_then(|c| c.project.daily);
+        .and_then(|c| c.project.caps.daily);
     let root = project.root.clone();
     let r = root.clone();
     let spend = state

@@ -3,6 +3,7 @@
 //! requests until fixed (never a fall back to *no* caps).
 
 use crate::budget::money::Usd;
+use crate::budget::Caps;
 use serde::Deserialize;
 
 /// How the shim found the project file (`state` in the protocol: `"absent"`, `"untrusted"`,
@@ -110,25 +111,22 @@ impl ProjectInput {
     }
 }
 
-/// Caps in exact dollars; `None` = no cap.
+/// A `[budget]` resolved: the caps in exact dollars (`None` = no cap), as the ledger checks
+/// them and the report shows them, and the fraction at which to warn.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BudgetCaps {
-    pub daily: Option<Usd>,
-    pub monthly: Option<Usd>,
-    pub total: Option<Usd>,
-    pub per_request: Option<Usd>,
+    pub caps: Caps,
     /// Fraction of a cap at which to warn, in thousandths (0.8 → 800).
     pub warn_at_milli: Option<u32>,
 }
 
-/// The caps alone, as the ledger checks them and the report shows them.
-impl From<BudgetCaps> for crate::budget::Caps {
-    fn from(b: BudgetCaps) -> Self {
-        crate::budget::Caps {
-            per_request: b.per_request,
-            daily: b.daily,
-            monthly: b.monthly,
-            total: b.total,
+impl BudgetCaps {
+    /// Each field of `self` where set, else `defaults`' (a file setting only `warn_at` must
+    /// not lift the user's caps).
+    pub fn over(self, defaults: BudgetCaps) -> BudgetCaps {
+        BudgetCaps {
+            caps: self.caps.over(defaults.caps),
+            warn_at_milli: self.warn_at_milli.or(defaults.warn_at_milli),
         }
     }
 }
@@ -183,10 +181,12 @@ impl BudgetSpec {
             }
         };
         Ok(BudgetCaps {
-            daily: usd("daily_usd", self.daily_usd)?,
-            monthly: usd("monthly_usd", self.monthly_usd)?,
-            total: usd("total_usd", self.total_usd)?,
-            per_request: usd("per_request_usd", self.per_request_usd)?,
+            caps: Caps {
+                daily: usd("daily_usd", self.daily_usd)?,
+                monthly: usd("monthly_usd", self.monthly_usd)?,
+                total: usd("total_usd", self.total_usd)?,
+                per_request: usd("per_request_usd", self.per_request_usd)?,
+            },
             warn_at_milli,
         })
     }
@@ -372,8 +372,8 @@ data_collection = "deny"
     fn parses_the_spec_example() {
         let s = parse("/p/.frugal.toml", FULL).unwrap();
         let b = s.budget.unwrap();
-        assert_eq!(b.daily, Some(Usd::from_dollars(1)));
-        assert_eq!(b.per_request, Some(Usd(250_000_000_000)));
+        assert_eq!(b.caps.daily, Some(Usd::from_dollars(1)));
+        assert_eq!(b.caps.per_request, Some(Usd(250_000_000_000)));
         assert_eq!(b.warn_at_milli, Some(800));
         assert_eq!(s.key_name.as_deref(), Some("client"));
         assert_eq!(

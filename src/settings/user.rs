@@ -144,10 +144,9 @@ impl Config {
         let dstr = |k: &str| d(k).as_str().unwrap_or_default().to_string();
         let dnum = |k: &str| d(k).as_f64().unwrap_or_default();
         let data_dir = data_home
-            .map(Path::to_path_buf)
-            .or_else(|| super::paths::nvim_data_home(|k| std::env::var_os(k)))
-            .unwrap_or_else(std::env::temp_dir)
-            .join("frugal");
+            .map(|home| home.join("frugal"))
+            .or_else(|| super::paths::default_data_dir(|k| std::env::var_os(k)))
+            .unwrap_or_else(|| std::env::temp_dir().join("frugal"));
         let mut c = Config {
             base_url: dstr("base_url"),
             api_key: KeySpec(dstr("api_key")),

@@ -71,19 +71,6 @@ pub fn parse_args(args: &[OsString]) -> Result<Args, String> {
     Ok(out)
 }
 
-/// Neovim's `stdpath("data") .. "/frugal"`: `$XDG_DATA_HOME/$NVIM_APPNAME/frugal`, with
-/// `XDG_DATA_HOME` defaulting to `~/.local/share` and `NVIM_APPNAME` to `nvim`. `None` without
-/// a home directory.
-pub fn default_data_dir(env: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
-    let set = |k: &str| env(k).filter(|v| !v.is_empty());
-    let base = match set("XDG_DATA_HOME").map(PathBuf::from) {
-        Some(p) if p.is_absolute() => p,
-        _ => PathBuf::from(set("HOME")?).join(".local").join("share"),
-    };
-    let app = set("NVIM_APPNAME").unwrap_or_else(|| "nvim".into());
-    Some(base.join(app).join("frugal"))
-}
-
 /// The project of `dir` as the plugin finds it: the nearest ancestor (or `dir`) holding a
 /// `.git` entry, else `dir`; symlinks resolved first.
 pub fn project_root(dir: &Path) -> std::io::Result<PathBuf> {
@@ -116,7 +103,7 @@ fn read_project_file(root: &Path) -> (FileStatus, Option<String>, Caps) {
         Ok(settings) => (
             FileStatus::ReadByCli,
             Some(shown),
-            settings.budget.map(Caps::from).unwrap_or_default(),
+            settings.budget.map(|b| b.caps).unwrap_or_default(),
         ),
         Err(e) => (
             FileStatus::Invalid(e.to_string()),
@@ -150,7 +137,7 @@ pub fn run_with(args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> 
     let data_dir = match args
         .data_dir
         .clone()
-        .or_else(|| default_data_dir(|k| std::env::var_os(k)))
+        .or_else(|| crate::settings::paths::default_data_dir(|k| std::env::var_os(k)))
     {
         Some(d) => d,
         None => {
@@ -264,36 +251,6 @@ mod tests {
         assert!(parse_args(&os(&["--bogus"])).is_err());
         assert!(parse_args(&os(&["--all", "--project", "/x"])).is_err());
         assert!(parse_args(&os(&["--json=1"])).is_err());
-    }
-
-    #[test]
-    fn data_dir_follows_xdg_and_appname() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| OsString::from(v))
-            }
-        };
-        assert_eq!(
-            default_data_dir(env(&[("HOME", "/home/u")])),
-            Some(PathBuf::from("/home/u/.local/share/nvim/frugal"))
-        );
-        assert_eq!(
-            default_data_dir(env(&[
-                ("HOME", "/home/u"),
-                ("XDG_DATA_HOME", "/data"),
-                ("NVIM_APPNAME", "lazyvim")
-            ])),
-            Some(PathBuf::from("/data/lazyvim/frugal"))
-        );
-        // A relative XDG_DATA_HOME is invalid per the spec and ignored, as Neovim does.
-        assert_eq!(
-            default_data_dir(env(&[("HOME", "/h"), ("XDG_DATA_HOME", "rel")])),
-            Some(PathBuf::from("/h/.local/share/nvim/frugal"))
-        );
-        assert_eq!(default_data_dir(env(&[])), None);
     }
 
     #[test]

@@ -139,6 +139,13 @@ pub struct ProjectSpend {
 }
 
 impl Ledger {
+    /// How many requests the ledger holds (for `:checkhealth`).
+    pub fn request_count(&self) -> Result<i64, LedgerError> {
+        Ok(self
+            .connection()
+            .query_row("SELECT COUNT(*) FROM requests", [], |r| r.get(0))?)
+    }
+
     /// Spend of one project (`Some(path)`) or of all projects (`None`), counted like the caps.
     pub fn spend(&self, project: Option<&str>, clock: &dyn Clock) -> Result<Spend, LedgerError> {
         let scope = project.unwrap_or("");
