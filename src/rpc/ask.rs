@@ -53,3 +53,54 @@ impl Asks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn an_answer_reaches_the_asker_and_a_silence_times_out() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let state = Arc::new(State::new(tx));
+        let asks = Arc::new(Asks::default());
+        let asking = {
+            let (state, asks) = (state.clone(), asks.clone());
+            tokio::spawn(async move {
+                asks.ask(
+                    &state,
+                    "send?".into(),
+                    vec!["yes".into(), "no".into()],
+                    Duration::from_secs(20),
+                )
+                .await
+            })
+        };
+        let Some(Event::Ask {
+            ask,
+            prompt,
+            choices,
+        }) = rx.recv().await
+        else {
+            panic!("no ask event");
+        };
+        assert_eq!(prompt, "send?");
+        assert_eq!(choices, ["yes", "no"]);
+        asks.answer(ask, Some(2));
+        assert_eq!(
+            asking.await.unwrap(),
+            Some(1),
+            "1-based from Lua, 0-based here"
+        );
+        // An answer to a question nobody waits on is ignored.
+        asks.answer(ask, Some(1));
+        let silent = asks.ask(
+            &state,
+            "again?".into(),
+            vec!["yes".into()],
+            Duration::from_millis(50),
+        );
+        assert_eq!(silent.await, None);
+        assert!(asks.waiting.lock().unwrap().is_empty());
+    }
+}
