@@ -376,6 +376,9 @@ pub struct ModelEntry {
     pub free: bool,
     pub prompt_per_m: Option<f64>,
     pub completion_per_m: Option<f64>,
+    /// `"$3.00 in / $15.00 out per M tokens"` for a priced model (enough digits that a tiny
+    /// price never reads `$0.00`).
+    pub price_text: Option<String>,
 }
 
 /// `models`' result and event: the list, `pending` (sent later as an event), or why none.
@@ -462,6 +465,8 @@ pub enum Event {
         tokens: u64,
         elapsed_ms: u64,
         cost_usd: Option<f64>,
+        /// `cost_usd` as frugal shows money (never `$0.0000` for a non-zero amount).
+        cost_text: Option<String>,
         phase: &'static str,
     },
     /// One located block, ready to preview. Rows are 0-based, `end` exclusive, as they were in
@@ -484,6 +489,8 @@ pub enum Event {
         buf: i64,
         hunks: usize,
         cost_usd: Option<f64>,
+        /// `cost_usd` as frugal shows money.
+        cost_text: Option<String>,
         model: String,
         /// Titles of blocks that matched nowhere.
         unmatched: Vec<String>,
@@ -666,6 +673,7 @@ mod tests {
             tokens: 0,
             elapsed_ms: 0,
             cost_usd: None,
+            cost_text: None,
             phase: "waiting",
         };
         let v = progress.encode().unwrap();

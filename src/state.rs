@@ -1,12 +1,13 @@
 //! What the backend process holds between requests.
 
-use crate::budget::{Clock, Ledger, LedgerError, SystemClock};
+use crate::budget::{Clock, Ledger, LedgerError, Price, SystemClock, Usd};
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::Client;
 use crate::protocol::{Event, Level};
 use crate::settings::Config;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
 
@@ -59,6 +60,8 @@ pub struct State {
     catalogue: tokio::sync::Mutex<Option<Arc<Catalogue>>>,
     /// Whether a background catalogue refresh is running.
     refreshing: Arc<std::sync::atomic::AtomicBool>,
+    /// What the catalogue's prices are worth beyond the catalogue itself.
+    prices: Mutex<PriceNotes>,
     pub clock: Arc<dyn Clock>,
     key_info: Mutex<KeyInfoCache>,
 }
@@ -71,6 +74,7 @@ impl State {
             ui,
             catalogue: tokio::sync::Mutex::new(None),
             refreshing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            prices: Mutex::new(PriceNotes::default()),
             clock: Arc::new(SystemClock),
             key_info: Mutex::new(HashMap::new()),
         }
@@ -160,14 +164,19 @@ impl State {
     }
 
     /// The catalogue: from memory, else the disk cache, else fetched now. A stale one is
-    /// returned at once while a refresh runs in the background. `None` when none can be had.
+    /// returned at once while a refresh runs in the background; one past
+    /// [`MAX_AGE`](crate::openrouter::catalogue::MAX_AGE), or one a charge proved wrong, is
+    /// fetched again first (and returned as it is when that fails: the gate decides what it is
+    /// still good for). `None` when none can be had.
     pub async fn catalogue(self: &Arc<Self>) -> Option<Arc<Catalogue>> {
         let mut slot = self.catalogue.lock().await;
         let dir = self.config().data_dir.clone();
         if slot.is_none() {
             *slot = Catalogue::load(&dir).map(Arc::new);
         }
+        let refetch = self.notes().refetch;
         match slot.as_ref() {
+            Some(c) if refetch || c.is_too_old(SystemTime::now()) => {}
             Some(c) if !c.is_stale() => return Some(c.clone()),
             Some(c) => {
                 let stale = c.clone();
@@ -184,7 +193,7 @@ impl State {
             }
             Err(e) => {
                 tracing::warn!("model catalogue unavailable: {e}");
-                None
+                slot.clone()
             }
         }
     }
@@ -204,11 +213,26 @@ impl State {
         Some(c)
     }
 
+    /// Fetches and caches the catalogue; the outcome is noted for the gate (a failure's
+    /// message names why prices are unknown; a success clears a pending refetch).
     async fn fetch_catalogue(&self) -> Result<Arc<Catalogue>, String> {
+        let fetched = self.fetch_catalogue_body().await;
+        let mut notes = self.notes();
+        match &fetched {
+            Ok(_) => {
+                notes.fetch_error = None;
+                notes.refetch = false;
+            }
+            Err(e) => notes.fetch_error = Some(e.clone()),
+        }
+        fetched
+    }
+
+    async fn fetch_catalogue_body(&self) -> Result<Arc<Catalogue>, String> {
         let settings = self.snapshot();
         let body = settings.client.models().await.map_err(|e| e.to_string())?;
         let mut c = Catalogue::parse(&body)?;
-        c.fetched = Some(std::time::SystemTime::now());
+        c.fetched = Some(SystemTime::now());
         let dir = &settings.config.data_dir;
         if let Err(e) = Catalogue::store(dir, &body) {
             tracing::warn!("cannot cache the catalogue in {}: {e}", dir.display());
@@ -228,6 +252,53 @@ impl State {
                 Err(e) => tracing::warn!("catalogue refresh failed: {e}"),
             }
             state.refreshing.store(false, Ordering::SeqCst);
+        });
+    }
+
+    fn notes(&self) -> std::sync::MutexGuard<'_, PriceNotes> {
+        self.prices.lock().expect("price notes lock poisoned")
+    }
+
+    /// Why the last fetch of the catalogue failed (cleared by the next success), and the
+    /// models listed free that were charged in this session.
+    pub fn price_notes(&self) -> (Option<String>, Vec<(String, Usd)>) {
+        let n = self.notes();
+        let charged = n.charged_while_free.iter().map(|(m, c)| (m.clone(), *c));
+        (n.fetch_error.clone(), charged.collect())
+    }
+
+    /// A request was charged more than the worst case reserved for it at `believed`, the
+    /// catalogue's price: that price is wrong. The charge is in the ledger already (it counts
+    /// against every cap); here the catalogue is fetched again at once (the next request waits
+    /// for it), the user is told, and a model listed free stays refused under a cap for this
+    /// session while the catalogue still lists it free (its only bound, `max_price` 0, did not
+    /// hold).
+    pub fn charged_above_reserved(
+        self: &Arc<Self>,
+        model: &str,
+        believed: Price,
+        charged: Usd,
+        reserved: Usd,
+    ) {
+        tracing::warn!(%model, %charged, %reserved, "charged more than the worst case reserved");
+        let message = {
+            let mut notes = self.notes();
+            notes.refetch = true;
+            if believed.is_free() {
+                let max = notes
+                    .charged_while_free
+                    .entry(model.to_string())
+                    .or_default();
+                *max = (*max).max(charged);
+                format!("{model} is listed as free in the model catalogue, yet this request was charged {charged}. The charge counts against your caps; the catalogue is being fetched again, and under a cap {model} is refused while it is still listed free")
+            } else {
+                format!("{model} was charged {charged}, more than the worst case of {reserved} reserved at its catalogue price. The charge counts against your caps; the catalogue is being fetched again")
+            }
+        };
+        self.notify(Level::Warn, message);
+        let state = self.clone();
+        tokio::spawn(async move {
+            state.catalogue().await;
         });
     }
 
@@ -256,6 +327,17 @@ impl State {
             buf
         })
     }
+}
+
+/// What is known about the catalogue's prices besides the catalogue.
+#[derive(Debug, Default)]
+struct PriceNotes {
+    /// Why the last fetch failed (`None` after a success).
+    fetch_error: Option<String>,
+    /// A charge proved a price wrong: fetch the catalogue again before it is used.
+    refetch: bool,
+    /// Models listed free that were charged in this session, with the largest charge.
+    charged_while_free: HashMap<String, Usd>,
 }
 
 /// Why the ledger could not be used (the messages name the file).

@@ -632,3 +632,294 @@ async fn a_misspelt_cap_in_setup_blocks_requests_instead_of_lifting_caps() {
     assert!(rows(&dir).is_empty());
     n.quit().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Prices at the edges: a model priced 0, a stale catalogue, exact max_price, plain endpoints
+// ---------------------------------------------------------------------------------------------
+
+const FREE: &str = "meta-llama/llama-3.3-70b-instruct:free";
+
+/// A catalogue where `vendor/promo` is priced as given (USD per token).
+fn promo_models(prompt: &str, completion: &str) -> String {
+    format!(
+        r#"{{"data":[{{"id":"vendor/promo","name":"Promo","pricing":{{"prompt":"{prompt}","completion":"{completion}","request":"0"}}}}]}}"#
+    )
+}
+
+fn chat_body(server: &FakeOpenRouter, i: usize) -> serde_json::Value {
+    serde_json::from_str(&server.chat_requests()[i].body).unwrap()
+}
+
+/// Under a cap a model priced 0 is bounded by OpenRouter itself: `max_price` 0 means no paid
+/// provider. `max_price = false` applies only where no cap does.
+#[tokio::test]
+async fn a_model_priced_zero_under_a_cap_is_sent_with_max_price_zero() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.0);
+    let setup = format!(r#"{{"budget":{{"daily_usd":0.005}},"max_price":false,"model":"{FREE}"}}"#);
+    let (mut n, dir) = start(&server, &setup).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    let body = chat_body(&server, 0);
+    assert_eq!(
+        body["provider"]["max_price"],
+        serde_json::json!({"prompt": 0, "completion": 0, "request": 0}),
+        "{body}"
+    );
+    let r = &rows(&dir)[0];
+    assert_eq!((r.reserved, r.charged), (0, Some(0)));
+    n.quit().await;
+}
+
+/// `max_price` is the list price exactly, never a float a hair below it (0.4 $/M is not
+/// 0.39999999999999997, which would exclude the very provider priced 0.4).
+#[tokio::test]
+async fn max_price_is_sent_as_exact_decimals() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.0001);
+    let (mut n, _dir) = start(&server, r#"{"model":"mistralai/mistral-medium-3"}"#).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    let raw = server.chat_requests()[0].body.clone();
+    assert!(
+        raw.contains(r#""max_price":{"prompt":0.4,"completion":2,"request":0}"#),
+        "{raw}"
+    );
+    n.quit().await;
+}
+
+/// A plain OpenAI-compatible endpoint gets a plain request: no `provider`, no attribution
+/// headers (OpenAI refuses unknown fields), even under a cap and with a privacy setting.
+#[tokio::test]
+async fn a_plain_endpoint_gets_no_openrouter_fields() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.0001);
+    server.push("/models", Reply::json(200, MODELS));
+    let mut n = Nvim::start_with(
+        &server.plain_url,
+        &[("FRUGAL_SETUP", r#"{"budget":{"daily_usd":1}}"#)],
+    )
+    .await;
+    write_project_file(&n, "[privacy]\ndata_collection = \"deny\"\n", "allow").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    let req = &server.chat_requests()[0];
+    let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+    assert!(body.get("provider").is_none(), "{body}");
+    for h in ["http-referer", "x-openrouter-title", "x-title"] {
+        assert!(!req.headers.contains_key(h), "{h} sent: {:?}", req.headers);
+    }
+    assert_eq!(
+        req.headers.get("authorization").map(String::as_str),
+        Some(&*format!("Bearer {API_KEY}"))
+    );
+    // OpenRouter gets them.
+    let server2 = FakeOpenRouter::start().await;
+    edit_reply(&server2, 0.0001);
+    let (mut n2, _dir) = start(&server2, "{}").await;
+    n2.open("a.py", SRC).await;
+    n2.cmd("LlmEdit bump").await;
+    n2.wait_event("FrugalEditDone").await;
+    let req = &server2.chat_requests()[0];
+    assert_eq!(
+        req.headers.get("x-openrouter-title").map(String::as_str),
+        Some("frugal.nvim")
+    );
+    assert!(req.headers.contains_key("http-referer"));
+    n.quit().await;
+    n2.quit().await;
+}
+
+/// A model the catalogue lists at 0 that is charged all the same: the charge counts, the
+/// catalogue is fetched again at once, and the next request is held to the cap.
+#[tokio::test]
+async fn a_charge_on_a_model_believed_free_refreshes_prices_and_the_cap_holds() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.01);
+    edit_reply(&server, 0.01);
+    server.push("/models", Reply::json(200, &promo_models("0", "0")));
+    server.push(
+        "/models",
+        Reply::json(200, &promo_models("0.000003", "0.000015")),
+    );
+    let mut n = Nvim::start_with(
+        &server.url,
+        &[(
+            "FRUGAL_SETUP",
+            r#"{"budget":{"daily_usd":0.005},"model":"vendor/promo"}"#,
+        )],
+    )
+    .await;
+    let dir = n.home.path().join("data/nvim/frugal");
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    let r = &rows(&dir)[0];
+    assert_eq!((r.reserved, r.charged), (0, Some(10_000_000_000)), "{r:?}");
+    n.wait_notify("vendor/promo is listed as free").await;
+    server
+        .wait_until("the catalogue fetched again", |s| {
+            s.requests()
+                .iter()
+                .filter(|r| r.path.ends_with("/models"))
+                .count()
+                == 2
+        })
+        .await;
+    n.cmd("LlmReject!").await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("budget"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("daily cap $0.0050"), "{msg}");
+    assert!(msg.contains("$0.0100 spent"), "{msg}");
+    assert_eq!(server.chat_requests().len(), 1, "the cap held");
+    n.quit().await;
+}
+
+/// A cached catalogue whose refreshes keep failing is not trusted forever: past its maximum
+/// age its prices count as unknown under a cap, and the refusal says why.
+#[tokio::test]
+async fn a_catalogue_too_old_to_trust_refuses_under_a_cap() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/models",
+        Reply::json(503, r#"{"error":{"code":503,"message":"catalogue down"}}"#),
+    );
+    let mut n = Nvim::start_with(
+        &server.url,
+        &[("FRUGAL_SETUP", r#"{"budget":{"daily_usd":1}}"#)],
+    )
+    .await;
+    let dir = n.home.path().join("data/nvim/frugal");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cache = dir.join("models.json");
+    std::fs::write(&cache, MODELS).unwrap();
+    let nine_days = std::time::Duration::from_secs(9 * 24 * 3600 + 60);
+    std::fs::File::options()
+        .write(true)
+        .open(&cache)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - nine_days)
+        .unwrap();
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("budget"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("the model catalogue is 9 days old"), "{msg}");
+    assert!(msg.contains("catalogue down"), "{msg}");
+    assert!(server.chat_requests().is_empty());
+    n.quit().await;
+}
+
+/// Amounts too small for four decimals still show a non-zero digit.
+#[tokio::test]
+async fn a_tiny_cost_is_shown_with_a_significant_digit() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.00004);
+    let (mut n, _dir) = start(&server, "{}").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    n.wait_notify("($0.00004)").await;
+    n.quit().await;
+}
+
+/// A model still listed free after it was charged stays refused under a cap for the session:
+/// `max_price` 0, its only bound, did not hold.
+#[tokio::test]
+async fn a_model_still_listed_free_after_a_charge_is_refused_under_a_cap() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.01);
+    edit_reply(&server, 0.01);
+    server.push("/models", Reply::json(200, &promo_models("0", "0")));
+    server.push("/models", Reply::json(200, &promo_models("0", "0")));
+    let mut n = Nvim::start_with(
+        &server.url,
+        &[(
+            "FRUGAL_SETUP",
+            r#"{"budget":{"daily_usd":1},"model":"vendor/promo"}"#,
+        )],
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    // The first request carried max_price 0: the charge broke it.
+    assert_eq!(
+        chat_body(&server, 0)["provider"]["max_price"],
+        serde_json::json!({"prompt": 0, "completion": 0, "request": 0})
+    );
+    n.cmd("LlmReject!").await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("budget"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(
+        msg.contains("lists it free, yet a request to it was charged $0.0100 in this session"),
+        "{msg}"
+    );
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/models"))
+            .count(),
+        2,
+        "fetched again before the refusal"
+    );
+    assert_eq!(server.chat_requests().len(), 1);
+    n.quit().await;
+}
+
+/// The running estimate on the progress line shows a tiny amount with a significant digit.
+#[tokio::test]
+async fn the_progress_line_shows_a_tiny_estimate() {
+    let server = FakeOpenRouter::start().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let mut first = String::from(": OPENROUTER PROCESSING\n\n");
+    first.push_str(&chunk("<<<<<<< SEARCH\n"));
+    let mut parts = vec![Part::Bytes(first.into_bytes()), Part::Gate(gate.clone())];
+    parts.extend(answer(
+        "    return x + 1\n=======\n    return x + 2\n>>>>>>> REPLACE\n",
+        8,
+        0.0,
+    ));
+    server.push("/chat/completions", Reply::sse(parts));
+    server.push(
+        "/models",
+        Reply::json(200, &promo_models("0.0000000001", "0.0000000001")),
+    );
+    let mut n = Nvim::start_with(
+        &server.url,
+        &[("FRUGAL_SETUP", r#"{"model":"vendor/promo"}"#)],
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let end = std::time::Instant::now() + DEADLINE;
+    let line = loop {
+        let v = n
+            .lua("return require('frugal.edit').last_progress or ''")
+            .await;
+        let line = v.as_str().unwrap_or("").to_string();
+        if line.contains("tokens") {
+            break line;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "no streaming progress: {line:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    gate.notify_one();
+    let cost = line.rsplit("~$").next().unwrap();
+    assert!(line.contains("~$0.0000000"), "{line}");
+    assert!(cost.chars().any(|c| ('1'..='9').contains(&c)), "{line}");
+    n.wait_event("FrugalEditDone").await;
+    n.quit().await;
+}

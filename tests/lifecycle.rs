@@ -164,6 +164,10 @@ async fn checkhealth_reports_binary_version_and_key_presence_only() {
     assert!(text.contains("Neovim 0."), "{text}");
     assert!(!text.contains(API_KEY), "the key leaked into checkhealth");
     assert!(text.contains("4 models in the catalogue"), "{text}");
+    assert!(
+        text.contains("(OpenRouter: requests carry provider routing"),
+        "{text}"
+    );
     assert!(text.contains("ledger.sqlite3 (0 requests)"), "{text}");
     assert!(text.contains("no .frugal.toml"), "{text}");
     assert!(!text.contains("ERROR"), "{text}");

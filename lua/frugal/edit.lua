@@ -217,7 +217,7 @@ end
 ---@param phase "waiting"|"streaming"
 ---@param tokens integer
 ---@param elapsed_ms number
----@param cost number|userdata|nil  estimated cost so far (vim.NIL: unknown)
+---@param cost string|userdata|nil  estimated cost so far, as the backend shows money (vim.NIL: unknown)
 function H.show_progress(edit, phase, tokens, elapsed_ms, cost)
   if not vim.api.nvim_buf_is_valid(edit.buf) then
     return
@@ -230,7 +230,7 @@ function H.show_progress(edit, phase, tokens, elapsed_ms, cost)
     text = ("%s frugal: %d tokens · %.1fs"):format(H.spinner[edit.spin], tokens, elapsed_ms / 1000)
   end
   if cost and cost ~= vim.NIL then
-    text = text .. (" · ~$%.4f"):format(cost)
+    text = text .. " · ~" .. cost
   end
   local row = H.map_row(edit, edit.progress_row) or 0
   row = math.min(row, vim.api.nvim_buf_line_count(edit.buf) - 1)
@@ -285,7 +285,7 @@ end
 H.events = {}
 
 function H.events.progress(edit, ev)
-  H.show_progress(edit, ev.phase, ev.tokens, ev.elapsed_ms, ev.cost_usd)
+  H.show_progress(edit, ev.phase, ev.tokens, ev.elapsed_ms, ev.cost_text)
 end
 
 function H.events.hunk(edit, ev)
@@ -314,11 +314,13 @@ function H.events.done(edit, ev)
     )
   end
   local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
+  -- Money as the backend shows it: enough digits that a tiny cost never reads $0.0000.
+  local cost_text = ev.cost_text ~= vim.NIL and ev.cost_text or nil
   local msg = ("%d hunk%s proposed by %s%s"):format(
     edit.placed,
     edit.placed == 1 and "" or "s",
     ev.model,
-    cost and (" ($%.4f)"):format(cost) or ""
+    cost_text and (" (%s)"):format(cost_text) or ""
   )
   local km = require("frugal.config").options.keymaps
   if km and km.accept then

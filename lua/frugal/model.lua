@@ -11,6 +11,7 @@ local notify = require("frugal.util").notify
 ---@field priced boolean
 ---@field prompt_per_m number
 ---@field completion_per_m number
+---@field price_text string  "$3.00 in / $15.00 out per M tokens", as the backend shows money
 
 ---@class frugal.ModelList  the backend's answer to `models`
 ---@field ok boolean
@@ -119,7 +120,7 @@ function H.pick(id, res)
       elseif not m.priced then
         return ("%s  price unknown"):format(m.id)
       end
-      return ("%s  $%.2f in / $%.2f out per M tokens"):format(m.id, m.prompt_per_m, m.completion_per_m)
+      return ("%s  %s"):format(m.id, m.price_text)
     end,
   }, function(choice)
     if choice then

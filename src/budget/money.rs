@@ -201,28 +201,73 @@ impl SubAssign for Usd {
     }
 }
 
-impl fmt::Display for Usd {
-    /// `$1.50` from one dollar up, `$0.0042` below (small requests would all read `$0.00`
-    /// otherwise), `$0.00` for zero. Rounded half away from zero.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Usd {
+    /// The amount for people, with at least `min_decimals` decimals below one dollar (two from
+    /// one dollar up), and more when fewer would hide it: below a dollar, decimals are added
+    /// until two significant digits show (`$0.00004`, never `$0.0000`), and zeros past
+    /// `min_decimals` are dropped. Rounded half away from zero; `$0.00` only for zero.
+    pub fn text(self, min_decimals: u32) -> String {
         let sign = if self.0 < 0 { "-" } else { "" };
         let abs = self.0.unsigned_abs();
         let ps = PS_PER_USD as u64;
         if abs == 0 {
-            return write!(f, "$0.00");
+            return "$0.00".into();
         }
+        let scale = SCALE as u32;
         let round_to = |decimals: u32| -> u64 {
-            let unit = ps / 10u64.pow(decimals);
+            let unit = 10u64.pow(scale - decimals);
             (abs + unit / 2) / unit
         };
         if abs < ps {
-            let units = round_to(4);
-            if units < 10_000 {
-                return write!(f, "{sign}$0.{units:04}");
+            // The first significant digit is at decimal `first` (0.004 → 3).
+            let first = scale - abs.ilog10();
+            let decimals = (first + 1).max(min_decimals).min(scale);
+            let units = round_to(decimals);
+            if units < 10u64.pow(decimals) {
+                let mut digits = format!("{units:0width$}", width = decimals as usize);
+                while digits.len() > min_decimals as usize && digits.ends_with('0') {
+                    digits.pop();
+                }
+                return format!("{sign}$0.{digits}");
             }
         }
         let cents = round_to(2);
-        write!(f, "{sign}${}.{:02}", cents / 100, cents % 100)
+        format!("{sign}${}.{:02}", cents / 100, cents % 100)
+    }
+
+    /// The exact decimal, as few digits as it takes (`"0.000003"`, `"12.5"`, `"0"`): for wire
+    /// formats that must not go through a float.
+    pub fn exact_decimal(self) -> String {
+        exact_decimal(i128::from(self.0), SCALE as u32)
+    }
+
+    /// A per-token price as USD per million tokens, exactly (`0.0000004` → `"0.4"`): what
+    /// OpenRouter's `provider.max_price` wants.
+    pub fn per_million_decimal(self) -> String {
+        // picodollars per token × 10^6 tokens = 10^-6 USD units per million tokens.
+        exact_decimal(i128::from(self.0), SCALE as u32 - 6)
+    }
+}
+
+/// `units × 10^-scale` as a decimal string without trailing zeros.
+fn exact_decimal(units: i128, scale: u32) -> String {
+    let sign = if units < 0 { "-" } else { "" };
+    let abs = units.unsigned_abs();
+    let one = 10u128.pow(scale);
+    let (whole, frac) = (abs / one, abs % one);
+    if frac == 0 {
+        return format!("{sign}{whole}");
+    }
+    let frac = format!("{frac:0width$}", width = scale as usize);
+    format!("{sign}{whole}.{}", frac.trim_end_matches('0'))
+}
+
+impl fmt::Display for Usd {
+    /// `$1.50` from one dollar up, four decimals below (`$0.0042`: small requests would all
+    /// read `$0.00` otherwise), more for amounts below $0.001 (`$0.00004`), `$0.00` for zero.
+    /// See [`Usd::text`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text(4))
     }
 }
 
@@ -372,7 +417,62 @@ mod tests {
         assert_eq!(p("0.99999").unwrap().to_string(), "$1.00");
         assert_eq!(p("1234.567").unwrap().to_string(), "$1234.57");
         assert_eq!(Usd(-4_200_000_000).to_string(), "-$0.0042");
-        assert_eq!(Usd(1).to_string(), "$0.0000");
+        assert_eq!(Usd(1).to_string(), "$0.000000000001");
+    }
+
+    #[test]
+    fn text_with_fewer_decimals_still_shows_tiny_amounts() {
+        // As the model picker shows prices per million tokens.
+        for (amount, want) in [
+            ("3", "$3.00"),
+            ("0.4", "$0.40"),
+            ("0.05", "$0.05"),
+            ("0.015", "$0.015"),
+            ("0.001", "$0.001"),
+            ("0.0000125", "$0.000013"),
+        ] {
+            assert_eq!(p(amount).unwrap().text(2), want, "{amount}");
+        }
+    }
+
+    #[test]
+    fn exact_decimals() {
+        for (amount, exact, per_million) in [
+            ("0.0000004", "0.0000004", "0.4"),
+            ("0.000003", "0.000003", "3"),
+            ("0.00000375", "0.00000375", "3.75"),
+            ("0", "0", "0"),
+            ("12.5", "12.5", "12500000"),
+            ("0.000000000001", "0.000000000001", "0.000001"),
+            ("0.0000001234567", "0.000000123457", "0.123457"),
+        ] {
+            let u = p(amount).unwrap();
+            assert_eq!(u.exact_decimal(), exact, "{amount}");
+            assert_eq!(u.per_million_decimal(), per_million, "{amount}");
+        }
+        // Never through a float: the classic 0.39999999999999997.
+        assert_eq!(Usd(400_000).per_million_decimal(), "0.4");
+        assert_eq!(Usd(i64::MAX).per_million_decimal(), "9223372036854.775807");
+        assert_eq!(Usd(-5).exact_decimal(), "-0.000000000005");
+    }
+
+    #[test]
+    fn tiny_amounts_show_a_significant_digit() {
+        // Four decimals at least (as above), more until two significant digits show; the
+        // zeros past the fourth decimal are dropped.
+        for (amount, want) in [
+            ("0.00004", "$0.00004"),
+            ("0.000042", "$0.000042"),
+            ("0.0000425", "$0.000043"),
+            ("0.00042", "$0.00042"),
+            ("0.0005", "$0.0005"),
+            ("0.0050", "$0.0050"),
+            ("0.000099999", "$0.0001"),
+            ("0.0000000001", "$0.0000000001"),
+        ] {
+            assert_eq!(p(amount).unwrap().to_string(), want, "{amount}");
+        }
+        assert_eq!(Usd(-40_000_000).to_string(), "-$0.00004");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use super::blocks::{Block, BlockParser};
 use super::{locate, prompt};
+use crate::budget::Usd;
 use crate::gate::{self, Outbound, ProjectCtx};
 use crate::openrouter::{ChatEvent, ChatRequest};
 use crate::protocol::{EditRequest, Event, Failure, Level, Reason};
@@ -91,6 +92,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         tokens: 0,
         elapsed_ms: 0,
         cost_usd: None,
+        cost_text: None,
         phase: "waiting",
     });
     let sent = gate::send(state, outbound).await?;
@@ -98,16 +100,13 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     // (error, cut stream, cancel) it is reconciled through /generation.
     let key = sent.ticket.key();
     let mut ticket = Some(sent.ticket);
-    let mut cost: Option<f64> = None;
+    let mut cost: Option<Usd> = None;
     let price = sent.price;
     let mut stream = std::pin::pin!(sent.stream);
     // A running estimate for the progress line (prompt ≈ 4 bytes a token); the usage chunk's
     // figure replaces it at the end.
-    let estimate = |tokens: u64| -> Option<f64> {
-        price
-            .and_then(|p| p.worst_case(prompt_bytes / 4, tokens))
-            .map(|u| u.to_f64())
-    };
+    let estimate =
+        |tokens: u64| -> Option<Usd> { price.and_then(|p| p.worst_case(prompt_bytes / 4, tokens)) };
 
     let mut parser = BlockParser::new();
     let mut taken: Vec<(usize, usize)> = Vec::new();
@@ -157,7 +156,8 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                     buf: req.buf,
                     tokens,
                     elapsed_ms: started.elapsed().as_millis() as u64,
-                    cost_usd: estimate(tokens),
+                    cost_usd: estimate(tokens).map(Usd::to_f64),
+                    cost_text: estimate(tokens).map(|u| u.to_string()),
                     phase: if tokens == 0 { "waiting" } else { "streaming" },
                 });
             }
@@ -198,7 +198,8 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         id: req.id,
         buf: req.buf,
         hunks,
-        cost_usd: cost,
+        cost_usd: cost.map(Usd::to_f64),
+        cost_text: cost.map(|c| c.to_string()),
         model: ran_model,
         unmatched,
         tokens,

@@ -82,7 +82,13 @@ pub async fn send(
     let admission = setup.admit(p, &out.request.model, out.request.max_tokens)?;
     // Price from the catalogue (fetched only once the cheap checks passed).
     let catalogue = state.catalogue().await;
-    let plan = admission.price(catalogue.as_deref())?;
+    let (fetch_error, charged_while_free) = state.price_notes();
+    let plan = admission.price(&policy::Prices {
+        catalogue: catalogue.as_deref(),
+        now: std::time::SystemTime::now(),
+        fetch_error: fetch_error.as_deref(),
+        charged_while_free: &charged_while_free,
+    })?;
     let model = plan.model.clone();
 
     // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
@@ -120,9 +126,7 @@ pub async fn send(
         );
     }
     out.request.max_tokens = max_tokens;
-    if let Some(provider) = plan.provider {
-        out.request.provider = Some(provider);
-    }
+    out.request.provider = plan.provider;
 
     tracing::info!(project = %p.root, %model, max_tokens, reserved = %ticket.reserved(), "sending chat request");
     ticket.mark_sent();

@@ -7,12 +7,24 @@
 //! then the orchestrator resolves the key, then [`Setup::admit`] (max_tokens, allow-list, caps),
 //! then it fetches the catalogue, then [`Admission::price`]. A request refused by a cheap check
 //! never waits on the network for the catalogue.
+//!
+//! Pricing is where a cap is made to hold at its edges: under a cap a price must be known and
+//! current ([`Prices`]: a catalogue older than [`catalogue::MAX_AGE`] counts as unknown, and so
+//! does a model listed free that was charged all the same), and every request to OpenRouter
+//! carries `provider.max_price` at the list price — `0` for a model priced 0, which is what
+//! bounds a free model's reservation of $0 (OpenRouter then refuses every paid provider).
+//! `setup({ max_price = false })` applies only where no cap does. The `provider` object goes to
+//! an OpenRouter `base_url` only ([`Endpoint`]).
 
 use super::ProjectCtx;
 use crate::budget::{CapKind, Price, Usd};
-use crate::openrouter::catalogue::Catalogue;
+use crate::openrouter::catalogue::{self, Catalogue};
+use crate::openrouter::Endpoint;
 use crate::settings::{project, BudgetCaps, ProjectSettings};
 use crate::settings::{Config, KeySpec};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::time::SystemTime;
 
 /// The smallest `max_tokens` worth sending.
 pub const MIN_MAX_TOKENS: u32 = 16;
@@ -43,13 +55,59 @@ pub enum Refusal {
         /// Close ids, for the message.
         suggestions: Vec<String>,
     },
-    /// Without a price the worst case cannot be bounded, so no cap could hold.
-    #[error("the price of {model} is unknown ({}), and a budget cap applies: a request cannot be bounded. Pick a priced model with :LlmModel", if *.catalogue_fetched { "variable price in the catalogue" } else { "the model catalogue could not be fetched" })]
-    UnknownPrice {
-        model: String,
-        /// Whether there was a catalogue (the model's price is variable) or none at all.
-        catalogue_fetched: bool,
-    },
+    /// Without a current price the worst case cannot be bounded, so no cap could hold.
+    #[error("the price of {model} is unknown ({why}), and a budget cap applies: a request cannot be bounded. {}", why.fix())]
+    UnknownPrice { model: String, why: Unpriced },
+}
+
+/// Why a model has no price a cap can rely on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unpriced {
+    /// The catalogue has the model without a fixed price (none given, or `-1`: variable).
+    NotFixed,
+    /// No catalogue could be had (none cached, and fetching failed: `error`).
+    NoCatalogue { error: Option<String> },
+    /// The cached catalogue is older than [`catalogue::MAX_AGE`] and fetching it again failed.
+    TooOld { days: u64, error: Option<String> },
+    /// The catalogue lists the model free, yet a request to it was charged in this session:
+    /// `max_price` 0, the only bound on a free model, did not hold.
+    ChargedWhileFree { charged: Usd },
+}
+
+impl std::fmt::Display for Unpriced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let failed = |e: &Option<String>| e.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+        match self {
+            Unpriced::NotFixed => write!(f, "no fixed price in the model catalogue"),
+            Unpriced::NoCatalogue { error } => {
+                write!(f, "the model catalogue could not be fetched{}", failed(error))
+            }
+            Unpriced::TooOld { days, error } => write!(
+                f,
+                "the model catalogue is {days} days old, older than the {} days cached prices are trusted, and fetching it again failed{}",
+                catalogue::MAX_AGE.as_secs() / 86_400,
+                failed(error)
+            ),
+            Unpriced::ChargedWhileFree { charged } => write!(
+                f,
+                "the model catalogue lists it free, yet a request to it was charged {charged} in this session"
+            ),
+        }
+    }
+}
+
+impl Unpriced {
+    /// What the user can do about it.
+    fn fix(&self) -> &'static str {
+        match self {
+            Unpriced::NotFixed | Unpriced::ChargedWhileFree { .. } => {
+                "Pick a priced model with :LlmModel"
+            }
+            Unpriced::NoCatalogue { .. } | Unpriced::TooOld { .. } => {
+                "Check the network and base_url: the catalogue is fetched again on the next request"
+            }
+        }
+    }
 }
 
 impl Refusal {
@@ -151,10 +209,12 @@ pub struct Admission {
     /// Below this many answer tokens, lowering `max_tokens` is pointless: the ledger refuses.
     pub min_useful_tokens: u32,
     pub caps: EffectiveCaps,
-    /// `setup({ max_price })`: route no dearer than the list price.
+    /// `setup({ max_price })`: route no dearer than the list price (always so under a cap).
     max_price: bool,
     /// The project's `[privacy] data_collection`.
     data_collection: Option<String>,
+    /// Whether OpenRouter-only fields may be sent.
+    endpoint: Endpoint,
 }
 
 impl<'a> Setup<'a> {
@@ -192,6 +252,7 @@ impl<'a> Setup<'a> {
             caps,
             max_price: self.config.max_price,
             data_collection: project.settings.data_collection.clone(),
+            endpoint: Endpoint::of(&self.config.base_url),
         })
     }
 }
@@ -205,8 +266,8 @@ pub struct Plan {
     pub caps: EffectiveCaps,
     /// The price the worst case uses, when known (`None` only when no cap applies).
     pub price: Option<Price>,
-    /// OpenRouter's `provider` object, when there is anything to route by.
-    pub provider: Option<serde_json::Value>,
+    /// OpenRouter's `provider` object (`None` for any other endpoint).
+    pub provider: Option<Provider>,
 }
 
 impl Plan {
@@ -216,17 +277,108 @@ impl Plan {
     }
 }
 
-/// Per million tokens, as `provider.max_price` wants it.
-fn per_million(u: Usd) -> f64 {
-    u.to_f64() * 1_000_000.0
+/// OpenRouter's `provider` routing preferences, sent to an OpenRouter `base_url` only. Every
+/// field OpenRouter-only requests carry lives here, so [`Endpoint`] keeps all of them from a
+/// plain endpoint at once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Provider {
+    /// No provider dearer than this (per million tokens; per request). Always sent under a cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_price: Option<MaxPrice>,
+    /// The project's `[privacy] data_collection` (`"deny"` / `"allow"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_collection: Option<String>,
+    /// Only providers that honour every parameter sent — `max_tokens` above all, which bounds
+    /// the answer's cost (and its length on the wire).
+    pub require_parameters: bool,
+}
+
+/// `provider.max_price`: USD per million prompt / completion tokens, and per request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaxPrice {
+    pub prompt: Decimal,
+    pub completion: Decimal,
+    pub request: Decimal,
+}
+
+impl MaxPrice {
+    /// The list price, exactly (a float could come out a hair below it and exclude the very
+    /// provider the price was reserved for).
+    fn of(list: Price) -> MaxPrice {
+        MaxPrice {
+            prompt: Decimal::new(list.prompt.per_million_decimal()),
+            completion: Decimal::new(list.completion.per_million_decimal()),
+            request: Decimal::new(list.request.exact_decimal()),
+        }
+    }
+}
+
+/// An exact decimal written into the JSON body as a number, as is (not through `f64`).
+#[derive(Debug, Clone)]
+pub struct Decimal(Box<RawValue>);
+
+impl Decimal {
+    /// `digits` must be a JSON number: [`Usd::exact_decimal`] and its kin write only those.
+    fn new(digits: String) -> Decimal {
+        Decimal(RawValue::from_string(digits).expect("an exact decimal is a JSON number"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for Decimal {
+    fn eq(&self, other: &Decimal) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Serialize for Decimal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// What the gate knows about prices when it prices a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Prices<'a> {
+    /// The catalogue in hand (`None`: none could be had).
+    pub catalogue: Option<&'a Catalogue>,
+    /// To age the catalogue.
+    pub now: SystemTime,
+    /// Why the last fetch of the catalogue failed, if it did (for the refusal's message).
+    pub fetch_error: Option<&'a str>,
+    /// Models the catalogue lists free that were charged in this session, and the largest
+    /// charge.
+    pub charged_while_free: &'a [(String, Usd)],
+}
+
+impl<'a> Prices<'a> {
+    /// A catalogue and nothing else known.
+    pub fn of(catalogue: Option<&'a Catalogue>) -> Prices<'a> {
+        Prices {
+            catalogue,
+            now: SystemTime::now(),
+            fetch_error: None,
+            charged_while_free: &[],
+        }
+    }
+
+    /// Whole days since the catalogue was fetched, when that is past [`catalogue::MAX_AGE`].
+    fn too_old(&self, c: &Catalogue) -> Option<u64> {
+        let age = c.age(self.now);
+        (age > catalogue::MAX_AGE).then_some(age.as_secs() / 86_400)
+    }
 }
 
 impl Admission {
-    /// The last step: the price from the catalogue (`None`: it could not be had), and the
+    /// The last step: the model's price, which must be known and current under a cap, and the
     /// routing.
-    pub fn price(self, catalogue: Option<&Catalogue>) -> Result<Plan, Refusal> {
+    pub fn price(self, prices: &Prices) -> Result<Plan, Refusal> {
         let model = self.model;
-        let (price, list_price) = match catalogue {
+        let capped = self.caps.any();
+        let (price, list_price) = match prices.catalogue {
             Some(c) => match c.get(&model) {
                 Some(info) => (info.price, info.list_price),
                 None => {
@@ -238,35 +390,42 @@ impl Admission {
             },
             None => (None, None),
         };
-        if price.is_none() && self.caps.any() {
-            return Err(Refusal::UnknownPrice {
-                model,
-                catalogue_fetched: catalogue.is_some(),
-            });
+        if capped {
+            let error = prices.fetch_error.map(str::to_string);
+            let why = match prices.catalogue {
+                None => Some(Unpriced::NoCatalogue { error }),
+                Some(c) => match prices.too_old(c) {
+                    Some(days) => Some(Unpriced::TooOld { days, error }),
+                    None if price.is_none() => Some(Unpriced::NotFixed),
+                    None => prices
+                        .charged_while_free
+                        .iter()
+                        .find(|(m, _)| *m == model)
+                        .filter(|_| price.is_some_and(|p| p.is_free()))
+                        .map(|(_, charged)| Unpriced::ChargedWhileFree { charged: *charged }),
+                },
+            };
+            if let Some(why) = why {
+                return Err(Refusal::UnknownPrice { model, why });
+            }
         }
 
-        // Routing: never a pricier provider than the price the worst case used; privacy.
-        let mut provider = serde_json::Map::new();
-        if let Some(pr) = list_price.filter(|pr| !pr.is_free() && self.max_price) {
-            provider.insert(
-                "max_price".into(),
-                serde_json::json!({
-                    "prompt": per_million(pr.prompt),
-                    "completion": per_million(pr.completion),
-                    "request": pr.request.to_f64(),
-                }),
-            );
-        }
-        if let Some(dc) = self.data_collection {
-            provider.insert("data_collection".into(), serde_json::Value::String(dc));
-        }
+        // Routing, OpenRouter only: never a pricier provider than the list price the worst
+        // case was computed from (a model priced 0: no paid provider); privacy.
+        let provider = self.endpoint.is_openrouter().then(|| Provider {
+            max_price: list_price
+                .filter(|_| capped || self.max_price)
+                .map(MaxPrice::of),
+            data_collection: self.data_collection,
+            require_parameters: true,
+        });
         Ok(Plan {
             model,
             max_tokens: self.max_tokens,
             min_useful_tokens: self.min_useful_tokens,
             caps: self.caps,
             price,
-            provider: (!provider.is_empty()).then_some(serde_json::Value::Object(provider)),
+            provider,
         })
     }
 }
@@ -327,7 +486,7 @@ mod tests {
     ) -> Result<Plan, Refusal> {
         check_setup(cfg, p)?
             .admit(p, model, max_tokens)?
-            .price(catalogue)
+            .price(&Prices::of(catalogue))
     }
 
     #[test]
@@ -561,8 +720,8 @@ mod tests {
             completion: usd("0.000015"),
             request: Usd::ZERO,
         };
-        let variable = "the price of openrouter/auto is unknown (variable price in the catalogue), and a budget cap applies: a request cannot be bounded. Pick a priced model with :LlmModel";
-        let no_catalogue = "the price of anthropic/claude-sonnet-4.5 is unknown (the model catalogue could not be fetched), and a budget cap applies: a request cannot be bounded. Pick a priced model with :LlmModel";
+        let variable = "the price of openrouter/auto is unknown (no fixed price in the model catalogue), and a budget cap applies: a request cannot be bounded. Pick a priced model with :LlmModel";
+        let no_catalogue = "the price of anthropic/claude-sonnet-4.5 is unknown (the model catalogue could not be fetched), and a budget cap applies: a request cannot be bounded. Check the network and base_url: the catalogue is fetched again on the next request";
         /// The price admitted, or the refusal's message.
         type Want = Result<Option<Price>, &'static str>;
         let cases: [(&Config, Option<&Catalogue>, &str, Want); 7] = [
@@ -628,46 +787,253 @@ mod tests {
             max_price: false,
             ..Config::default()
         };
-        // The list price per million tokens, not the dearer cache-write price.
-        let sonnet_max = serde_json::json!({"prompt": 3.0, "completion": 15.0, "request": 0.0});
+        // The list price per million tokens, exactly, not the dearer cache-write price.
+        let sonnet_max = r#""max_price":{"prompt":3,"completion":15,"request":0}"#;
+        let free_max = r#""max_price":{"prompt":0,"completion":0,"request":0}"#;
+        let sent = |fields: &[&str]| {
+            let mut all = fields.to_vec();
+            all.push(r#""require_parameters":true"#);
+            format!("{{{}}}", all.join(","))
+        };
         let cases = [
             (
                 Config::default(),
                 ProjectSettings::default(),
                 SONNET,
-                Some(serde_json::json!({"max_price": sonnet_max})),
+                sent(&[sonnet_max]),
             ),
             (
                 no_max_price.clone(),
                 ProjectSettings::default(),
                 SONNET,
-                None,
+                sent(&[]),
             ),
-            // A free model needs no ceiling.
-            (Config::default(), ProjectSettings::default(), FREE, None),
+            // A model priced 0 gets a ceiling of 0: no paid provider.
+            (
+                Config::default(),
+                ProjectSettings::default(),
+                FREE,
+                sent(&[free_max]),
+            ),
             (
                 Config::default(),
                 privacy("deny"),
                 SONNET,
-                Some(serde_json::json!({"max_price": sonnet_max, "data_collection": "deny"})),
+                sent(&[sonnet_max, r#""data_collection":"deny""#]),
             ),
             (
                 no_max_price,
                 privacy("allow"),
                 SONNET,
-                Some(serde_json::json!({"data_collection": "allow"})),
+                sent(&[r#""data_collection":"allow""#]),
             ),
             (
                 Config::default(),
                 privacy("deny"),
                 FREE,
-                Some(serde_json::json!({"data_collection": "deny"})),
+                sent(&[free_max, r#""data_collection":"deny""#]),
+            ),
+            // A variable price has no ceiling to send (allowed only uncapped).
+            (
+                Config::default(),
+                ProjectSettings::default(),
+                "openrouter/auto",
+                sent(&[]),
             ),
         ];
         for (cfg, settings, model, want) in cases {
             let p = project(settings);
             let plan = admit_all(&cfg, &p, Some(&cat), model, 4096).unwrap();
-            assert_eq!(plan.provider, want, "{model}");
+            let got = serde_json::to_string(&plan.provider.unwrap()).unwrap();
+            assert_eq!(got, want, "{model}");
         }
+    }
+
+    /// Under a cap every request to OpenRouter carries a `max_price` bounding it: 0 for a model
+    /// priced 0 (no paid provider may serve it), and whatever `setup({ max_price })` says.
+    #[test]
+    fn under_a_cap_every_openrouter_request_carries_max_price() {
+        let cat = catalogue();
+        let capped_no_max_price = Config {
+            max_price: false,
+            ..daily_default(1.0)
+        };
+        let cases = [
+            (
+                daily_default(1.0),
+                FREE,
+                r#"{"prompt":0,"completion":0,"request":0}"#,
+            ),
+            (
+                capped_no_max_price.clone(),
+                FREE,
+                r#"{"prompt":0,"completion":0,"request":0}"#,
+            ),
+            (
+                capped_no_max_price,
+                SONNET,
+                r#"{"prompt":3,"completion":15,"request":0}"#,
+            ),
+        ];
+        for (cfg, model, want) in cases {
+            let p = project(ProjectSettings::default());
+            let plan = admit_all(&cfg, &p, Some(&cat), model, 4096).unwrap();
+            let sent = serde_json::to_string(&plan.provider).unwrap();
+            assert!(
+                sent.contains(&format!(r#""max_price":{want}"#)),
+                "{model}: {sent}"
+            );
+        }
+    }
+
+    /// `max_price` is the list price per million tokens, exactly: 0.4 $/M, not the float
+    /// 0.39999999999999997 that would shut out the provider priced 0.4.
+    #[test]
+    fn max_price_is_exact() {
+        let p = project(ProjectSettings::default());
+        let plan = admit_all(
+            &Config::default(),
+            &p,
+            Some(&catalogue()),
+            "mistralai/mistral-medium-3",
+            4096,
+        )
+        .unwrap();
+        let sent = serde_json::to_string(&plan.provider).unwrap();
+        assert!(
+            sent.contains(r#""max_price":{"prompt":0.4,"completion":2,"request":0}"#),
+            "{sent}"
+        );
+    }
+
+    /// OpenRouter-only fields go to OpenRouter only; another endpoint gets a plain request.
+    #[test]
+    fn a_plain_endpoint_gets_no_provider_object() {
+        for base_url in [
+            "https://api.openai.com/v1",
+            "http://127.0.0.1:8080/v1",
+            "https://openrouter.ai.example.com/api/v1",
+        ] {
+            let cfg = Config {
+                base_url: base_url.into(),
+                ..daily_default(1.0)
+            };
+            let p = project(ProjectSettings {
+                data_collection: Some("deny".into()),
+                ..ProjectSettings::default()
+            });
+            let plan = admit_all(&cfg, &p, Some(&catalogue()), SONNET, 4096).unwrap();
+            assert!(plan.provider.is_none(), "{base_url}");
+        }
+    }
+
+    /// A catalogue whose refreshes keep failing is not trusted forever under a cap.
+    #[test]
+    fn a_catalogue_too_old_is_unknown_under_a_cap() {
+        let mut cat = catalogue();
+        let day = std::time::Duration::from_secs(24 * 3600);
+        cat.fetched = Some(std::time::SystemTime::now() - 8 * day - day / 2);
+        let p = project(ProjectSettings::default());
+        let r = admit_all(&daily_default(1.0), &p, Some(&cat), SONNET, 4096).unwrap_err();
+        assert!(r.is_budget());
+        assert!(
+            r.to_string().contains("the model catalogue is 8 days old"),
+            "{r}"
+        );
+        // Without a cap there is nothing to bound: the old prices serve.
+        assert!(admit_all(&Config::default(), &p, Some(&cat), SONNET, 4096).is_ok());
+    }
+
+    /// Each reason a price cannot bound a request under a cap, word for word.
+    #[test]
+    fn unknown_prices_say_why_and_what_to_do() {
+        let mut old = catalogue();
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let now = std::time::SystemTime::now();
+        old.fetched = Some(now - 9 * day);
+        let fresh = catalogue();
+        let charged = [(FREE.to_string(), usd("0.01"))];
+        let error = "OpenRouter answered 503: catalogue down";
+        let prices = |catalogue, fetch_error, charged_while_free| Prices {
+            catalogue,
+            now,
+            fetch_error,
+            charged_while_free,
+        };
+        let cases = [
+            (
+                prices(None, Some(error), &[]),
+                SONNET,
+                "the price of anthropic/claude-sonnet-4.5 is unknown (the model catalogue could not be fetched: OpenRouter answered 503: catalogue down), and a budget cap applies: a request cannot be bounded. Check the network and base_url: the catalogue is fetched again on the next request",
+            ),
+            (
+                prices(Some(&old), Some(error), &[]),
+                SONNET,
+                "the price of anthropic/claude-sonnet-4.5 is unknown (the model catalogue is 9 days old, older than the 7 days cached prices are trusted, and fetching it again failed: OpenRouter answered 503: catalogue down), and a budget cap applies: a request cannot be bounded. Check the network and base_url: the catalogue is fetched again on the next request",
+            ),
+            // Too old is too old even for a model priced 0.
+            (
+                prices(Some(&old), None, &[]),
+                FREE,
+                "the price of meta-llama/llama-3.3-70b-instruct:free is unknown (the model catalogue is 9 days old, older than the 7 days cached prices are trusted, and fetching it again failed), and a budget cap applies: a request cannot be bounded. Check the network and base_url: the catalogue is fetched again on the next request",
+            ),
+            (
+                prices(Some(&fresh), None, &charged),
+                FREE,
+                "the price of meta-llama/llama-3.3-70b-instruct:free is unknown (the model catalogue lists it free, yet a request to it was charged $0.0100 in this session), and a budget cap applies: a request cannot be bounded. Pick a priced model with :LlmModel",
+            ),
+        ];
+        let p = project(ProjectSettings::default());
+        let capped = daily_default(1.0);
+        for (prices, model, want) in cases {
+            let admission = check_setup(&capped, &p)
+                .unwrap()
+                .admit(&p, model, 4096)
+                .unwrap();
+            let r = admission.price(&prices).unwrap_err();
+            assert_eq!(r.to_string(), want);
+            assert!(r.is_budget());
+            // Without a cap there is nothing to bound: the request goes.
+            let uncapped = Config::default();
+            let admission = check_setup(&uncapped, &p)
+                .unwrap()
+                .admit(&p, model, 4096)
+                .unwrap();
+            assert!(admission.price(&prices).is_ok(), "{model} uncapped");
+        }
+        // A charge on a free model says nothing about a priced one (the catalogue repriced
+        // it, or another model was charged).
+        let other = [(SONNET.to_string(), usd("0.01"))];
+        for (model, charged) in [(SONNET, &other[..]), (SONNET, &charged[..])] {
+            let admission = check_setup(&capped, &p)
+                .unwrap()
+                .admit(&p, model, 4096)
+                .unwrap();
+            assert!(admission
+                .price(&prices(Some(&fresh), None, charged))
+                .is_ok());
+        }
+    }
+
+    /// A plain endpoint gets no `provider`, capped or not; its caps still need a price.
+    #[test]
+    fn a_plain_endpoint_is_still_capped_by_price() {
+        let plain = |cfg: Config| Config {
+            base_url: "http://127.0.0.1:8080/v1".into(),
+            ..cfg
+        };
+        let p = project(ProjectSettings::default());
+        let cat = catalogue();
+        let plan = admit_all(&plain(Config::default()), &p, Some(&cat), SONNET, 4096).unwrap();
+        assert_eq!(plan.provider, None);
+        let r = admit_all(
+            &plain(daily_default(1.0)),
+            &p,
+            Some(&cat),
+            "openrouter/auto",
+            4096,
+        )
+        .unwrap_err();
+        assert!(r.is_budget(), "{r}");
     }
 }

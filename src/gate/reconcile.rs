@@ -11,6 +11,7 @@ use std::time::Duration;
 /// about 15 s: OpenRouter answers 404 for a while after a completion). Without a generation id
 /// there is nothing to look up: the reservation is charged in full, as an estimate. When the
 /// lookup keeps failing, the reservation stays counted in full until the next start.
+/// Returns the charge OpenRouter reported, when it did.
 pub async fn reconcile(
     state: &Arc<State>,
     slot: &Arc<LedgerSlot>,
@@ -18,7 +19,7 @@ pub async fn reconcile(
     generation_id: Option<String>,
     keys: &[ApiKey],
     reserved: Usd,
-) {
+) -> Option<Usd> {
     let Some(gid) = generation_id else {
         let s = Settlement::charged(reserved, ChargeSource::Estimate);
         if let Err(e) = slot
@@ -29,7 +30,7 @@ pub async fn reconcile(
         {
             tracing::warn!("{e}");
         }
-        return;
+        return None;
     };
     let client = state.client();
     let mut delay = Duration::from_millis(500);
@@ -65,7 +66,7 @@ pub async fn reconcile(
                         }
                         Err(e) => tracing::warn!("{e}"),
                     }
-                    return;
+                    return g.total_cost.map(|_| charged);
                 }
                 Ok(None) => {}
                 Err(e) => tracing::info!(generation = %gid, "generation lookup: {e}"),
@@ -73,7 +74,7 @@ pub async fn reconcile(
         }
         if waited >= Duration::from_secs(15) {
             tracing::warn!(request = %id, generation = %gid, "not reconciled yet; stays reserved until the next start");
-            return;
+            return None;
         }
         tokio::time::sleep(delay).await;
         waited += delay;
@@ -115,7 +116,7 @@ pub async fn reconcile_orphans(state: Arc<State>) {
         let keys = keys.clone();
         let slot = slot.clone();
         tokio::spawn(async move {
-            reconcile(&state, &slot, o.id, o.generation_id, &keys, o.reserved).await
+            reconcile(&state, &slot, o.id, o.generation_id, &keys, o.reserved).await;
         });
     }
 }

@@ -28,6 +28,9 @@ pub struct Ticket {
     key: ApiKey,
     generation_id: Option<String>,
     price: Price,
+    /// The catalogue's price, when known: a charge above the worst case at it proves it wrong.
+    believed: Option<Price>,
+    model: String,
     reserved: Usd,
     project: String,
     project_budget: BudgetCaps,
@@ -72,11 +75,13 @@ impl Ticket {
         let max_tokens = plan.max_tokens;
         let min_useful = plan.min_useful_tokens;
         let price = plan.reserve_price();
+        let believed = plan.price;
         let caps = plan.caps;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let st = state.clone();
         tokio::spawn(async move {
             let project = root.clone();
+            let ticket_model = model.clone();
             let d = slot
                 .run(st.clock.clone(), move |l, clock| {
                     let mut input =
@@ -103,6 +108,8 @@ impl Ticket {
                         key,
                         generation_id: None,
                         price,
+                        believed,
+                        model: ticket_model,
                         reserved: worst_case,
                         project,
                         project_budget: caps.project,
@@ -159,8 +166,8 @@ impl Ticket {
         self.key.clone()
     }
 
-    /// Settles with the usage chunk; returns the charge in USD.
-    pub async fn settle(mut self, usage: &Usage) -> Option<f64> {
+    /// Settles with the usage chunk; returns the charge.
+    pub async fn settle(mut self, usage: &Usage) -> Option<Usd> {
         let id = self.id.take()?;
         let (charged, source) = match usage.cost.map(Usd::from_cost_f64) {
             Some(Ok(c)) => (c, ChargeSource::Usage),
@@ -193,6 +200,9 @@ impl Ticket {
             .await
         {
             Ok(()) => {
+                if source == ChargeSource::Usage {
+                    self.check_charge(charged);
+                }
                 warn_if_crossed(
                     &self.state,
                     &self.project,
@@ -200,12 +210,24 @@ impl Ticket {
                     &self.global_budget,
                 )
                 .await;
-                Some(charged.to_f64())
+                Some(charged)
             }
             Err(e) => {
                 tracing::error!("settling request {id}: {e}");
                 None
             }
+        }
+    }
+}
+
+impl Ticket {
+    /// A charge OpenRouter reported above the worst case reserved proves the catalogue's price
+    /// wrong (a model listed free that is charged, above all): see
+    /// [`State::charged_above_reserved`]. Our own estimates prove nothing.
+    fn check_charge(&self, charged: Usd) {
+        if let Some(believed) = self.believed.filter(|_| charged > self.reserved) {
+            self.state
+                .charged_above_reserved(&self.model, believed, charged, self.reserved);
         }
     }
 }
@@ -233,6 +255,14 @@ impl Drop for Ticket {
         let gid = self.generation_id.take();
         let keys = vec![self.key.clone()];
         let reserved = self.reserved;
-        rt.spawn(async move { reconcile(&state, &slot, id, gid, &keys, reserved).await });
+        let (model, believed) = (std::mem::take(&mut self.model), self.believed);
+        rt.spawn(async move {
+            let charged = reconcile(&state, &slot, id, gid, &keys, reserved).await;
+            if let (Some(charged), Some(believed)) = (charged, believed) {
+                if charged > reserved {
+                    state.charged_above_reserved(&model, believed, charged, reserved);
+                }
+            }
+        });
     }
 }

@@ -1,5 +1,7 @@
 //! The model catalogue (`GET /models`): prices for the pre-flight worst case, names for
-//! `:LlmModel`. Cached on disk in `data_dir` for a day and used offline from there.
+//! `:LlmModel`. Cached on disk in `data_dir`: fresh for a day ([`TTL`]), then refreshed in the
+//! background while it serves; past [`MAX_AGE`] (refreshes kept failing) its prices are no
+//! longer trusted under a cap (the gate refuses, saying how old it is and why).
 
 use crate::budget::money::{MoneyError, Price, Usd};
 use serde::Deserialize;
@@ -8,6 +10,12 @@ use std::time::{Duration, SystemTime};
 
 /// How long a cached catalogue is fresh; a stale one is still used while a refresh runs.
 pub const TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// How long cached prices are trusted under a cap when every refresh fails: a week. Prices
+/// change rarely, and a week offline is a holiday, not a habit; past it a promotion that ended
+/// or a new price could make the bound wrong, so a cap refuses instead of guessing. A
+/// catalogue this old is fetched before use, not in the background.
+pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
@@ -152,16 +160,34 @@ impl Catalogue {
             .is_none_or(|age| age > TTL)
     }
 
+    /// How long ago it was fetched, at `now`: zero for one parsed just now (no fetch time) or
+    /// one dated in the future (a clock set back).
+    pub fn age(&self, now: SystemTime) -> Duration {
+        self.fetched
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or_default()
+    }
+
+    /// Past [`MAX_AGE`]: fetched again before it is used.
+    pub fn is_too_old(&self, now: SystemTime) -> bool {
+        self.age(now) > MAX_AGE
+    }
+
     pub fn cache_path(data_dir: &Path) -> PathBuf {
         data_dir.join("models.json")
     }
 
-    /// Reads the disk cache (its modification time is the fetch time).
+    /// Reads the disk cache (its modification time is the fetch time; one that cannot be
+    /// read makes the cache as old as can be, never fresh).
     pub fn load(data_dir: &Path) -> Option<Catalogue> {
         let path = Self::cache_path(data_dir);
         let body = std::fs::read_to_string(&path).ok()?;
         let mut c = Self::parse(&body).ok()?;
-        c.fetched = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        c.fetched = Some(
+            std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        );
         Some(c)
     }
 
@@ -230,5 +256,34 @@ mod tests {
         let c = Catalogue::load(dir.path()).unwrap();
         assert_eq!(c.models.len(), 4);
         assert!(!c.is_stale());
+        assert!(!c.is_too_old(SystemTime::now()));
+    }
+
+    #[test]
+    fn a_cache_ages_from_its_file_time() {
+        let dir = tempfile::tempdir().unwrap();
+        Catalogue::store(dir.path(), BODY).unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        let file = std::fs::File::options()
+            .write(true)
+            .open(Catalogue::cache_path(dir.path()))
+            .unwrap();
+        let now = SystemTime::now();
+        file.set_modified(now - 3 * day).unwrap();
+        let c = Catalogue::load(dir.path()).unwrap();
+        assert!(c.is_stale());
+        assert!(!c.is_too_old(now));
+        assert!((c.age(now).as_secs() / 86_400) == 3);
+        file.set_modified(now - 8 * day).unwrap();
+        let c = Catalogue::load(dir.path()).unwrap();
+        assert!(c.is_too_old(now));
+        // A file dated in the future (a clock set back) is not older than now.
+        file.set_modified(now + day).unwrap();
+        assert_eq!(
+            Catalogue::load(dir.path()).unwrap().age(now),
+            Duration::ZERO
+        );
+        // Parsed just now: no age.
+        assert_eq!(Catalogue::parse(BODY).unwrap().age(now), Duration::ZERO);
     }
 }

@@ -16,9 +16,10 @@ pub struct ChatRequest {
     pub max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
-    /// Routing preferences (`data_collection`, `max_price`, …).
+    /// OpenRouter's routing preferences (`max_price`, `data_collection`, …): only ever set for
+    /// an OpenRouter `base_url` (see [`super::Endpoint`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<serde_json::Value>,
+    pub provider: Option<crate::gate::policy::Provider>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -64,6 +65,8 @@ pub struct Client {
     http: reqwest::Client,
     base_url: String,
     referer: String,
+    /// Attribution headers go to OpenRouter only.
+    endpoint: super::Endpoint,
 }
 
 impl Client {
@@ -80,6 +83,7 @@ impl Client {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
             referer: referer.to_string(),
+            endpoint: super::Endpoint::of(base_url),
         }
     }
 
@@ -91,13 +95,17 @@ impl Client {
         key: &ApiKey,
         body: &ChatRequest,
     ) -> Result<(Option<String>, impl Stream<Item = ChatEvent>), ApiError> {
-        let resp = self
+        let mut req = self
             .http
             .post(format!("{}/chat/completions", self.base_url))
-            .bearer_auth(key.expose())
-            .header("HTTP-Referer", &self.referer)
-            .header("X-OpenRouter-Title", "frugal.nvim")
-            .header("X-Title", "frugal.nvim")
+            .bearer_auth(key.expose());
+        if self.endpoint.is_openrouter() {
+            req = req
+                .header("HTTP-Referer", &self.referer)
+                .header("X-OpenRouter-Title", "frugal.nvim")
+                .header("X-Title", "frugal.nvim");
+        }
+        let resp = req
             .header("Accept", "text/event-stream")
             .json(body)
             .send()

@@ -2,7 +2,9 @@
 
 pub mod catalogue;
 pub mod client;
+pub mod endpoint;
 pub mod sse;
 
 pub use client::{ApiError, ChatRequest, Client, Message};
+pub use endpoint::Endpoint;
 pub use sse::{ChatEvent, Usage};

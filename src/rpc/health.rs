@@ -2,6 +2,7 @@
 //! and the warnings about `setup()`.
 
 use crate::openrouter::catalogue::Catalogue;
+use crate::openrouter::Endpoint;
 use crate::protocol::{HealthArgs, HealthReply, KeyCheck, Notice};
 use crate::settings::KeySpec;
 use crate::state::State;
@@ -22,9 +23,13 @@ pub(super) async fn health(
     let endpoint = match tokio::time::timeout(ENDPOINT_TIMEOUT, client.models()).await {
         Ok(Ok(body)) => match Catalogue::parse(&body) {
             Ok(c) => Ok(format!(
-                "{} answered: {} models in the catalogue",
+                "{} answered: {} models in the catalogue ({})",
                 cfg.base_url,
-                c.models.len()
+                c.models.len(),
+                match Endpoint::of(&cfg.base_url) {
+                    Endpoint::OpenRouter => "OpenRouter: requests carry provider routing, max_price always under a cap",
+                    Endpoint::Plain => "not OpenRouter: plain requests, no provider routing or max_price; under a cap every model needs a price in this catalogue",
+                }
             )),
             Err(e) => Err(format!("{} answered, but {e}", cfg.base_url)),
         },

@@ -48,6 +48,17 @@ impl ModelList {
     }
 }
 
+/// A list price as the picker shows it, per million tokens: two decimals, more where two
+/// would hide a non-zero price.
+fn price_text(p: crate::budget::Price) -> String {
+    let per_m = |u: crate::budget::Usd| crate::budget::Usd(u.0.saturating_mul(1_000_000)).text(2);
+    format!(
+        "{} in / {} out per M tokens",
+        per_m(p.prompt),
+        per_m(p.completion)
+    )
+}
+
 /// The picker's list: plain catalogue prices per million tokens.
 fn model_list(cat: &Catalogue, settings: &ProjectSettings) -> ModelList {
     let allow = settings.allow.as_ref();
@@ -63,6 +74,7 @@ fn model_list(cat: &Catalogue, settings: &ProjectSettings) -> ModelList {
             free: m.list_price.is_some_and(|p| p.is_free()),
             prompt_per_m: m.list_price.map(|p| per_m(p.prompt)),
             completion_per_m: m.list_price.map(|p| per_m(p.completion)),
+            price_text: m.list_price.map(price_text),
         })
         .collect();
     ModelList {
@@ -72,5 +84,32 @@ fn model_list(cat: &Catalogue, settings: &ProjectSettings) -> ModelList {
         project_default: settings.default_model.clone(),
         pending: false,
         message: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::Price;
+
+    #[test]
+    fn prices_per_million_never_read_zero() {
+        let text = |prompt: &str, completion: &str| {
+            price_text(Price::from_catalogue(prompt, completion, "0").unwrap())
+        };
+        assert_eq!(
+            text("0.000003", "0.000015"),
+            "$3.00 in / $15.00 out per M tokens"
+        );
+        assert_eq!(
+            text("0.0000004", "0.000002"),
+            "$0.40 in / $2.00 out per M tokens"
+        );
+        // $0.001 and $0.0004 per million tokens: "$0.00" would read as free.
+        assert_eq!(
+            text("0.000000001", "0.0000000004"),
+            "$0.001 in / $0.0004 out per M tokens"
+        );
+        assert_eq!(text("0", "0.000001"), "$0.00 in / $1.00 out per M tokens");
     }
 }

@@ -16,6 +16,8 @@ use tokio::sync::{mpsc, Notify};
 
 pub const API_KEY: &str = "sk-or-v1-TESTSECRET-7f3a9c2e1b";
 pub const DEADLINE: Duration = Duration::from_secs(20);
+/// The host that makes a `base_url` OpenRouter's (the fake server answers for it as a proxy).
+pub const OPENROUTER_HOST: &str = "openrouter.ai";
 
 // ---------------------------------------------------------------------------------------------
 // Loopback OpenRouter
@@ -85,7 +87,12 @@ struct ServerState {
 }
 
 pub struct FakeOpenRouter {
+    /// An OpenRouter `base_url` (`http://openrouter.ai:PORT/api/v1`): the backend treats it as
+    /// OpenRouter (host `openrouter.ai`), and reaches this server through `HTTP_PROXY`, which
+    /// [`Nvim::start_with`] sets from the port. Plain HTTP: a proxy cannot see into TLS.
     pub url: String,
+    /// The same server as a plain OpenAI-compatible endpoint (`http://127.0.0.1:PORT/api/v1`).
+    pub plain_url: String,
     state: Arc<Mutex<ServerState>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -116,7 +123,8 @@ impl FakeOpenRouter {
             }
         });
         FakeOpenRouter {
-            url: format!("http://{addr}/api/v1"),
+            url: format!("http://{OPENROUTER_HOST}:{}/api/v1", addr.port()),
+            plain_url: format!("http://{addr}/api/v1"),
             state,
             task,
         }
@@ -198,6 +206,11 @@ async fn serve(mut sock: TcpStream, st: Arc<Mutex<ServerState>>) -> std::io::Res
         }
         body.extend_from_slice(&tmp[..n]);
     }
+    // As a proxy the request line carries the absolute URL: keep its path and query.
+    let target = match target.strip_prefix("http://") {
+        Some(rest) => rest.find('/').map_or("/".into(), |i| rest[i..].to_string()),
+        None => target,
+    };
     let path = target.split('?').next().unwrap_or_default().to_string();
     let route = path.trim_start_matches("/api/v1").to_string();
     let reply = {
@@ -352,6 +365,17 @@ impl Nvim {
             let p = home.path().join(sub);
             std::fs::create_dir_all(&p).unwrap();
             cmd.env(format!("XDG_{}_HOME", sub.to_uppercase()), p);
+        }
+        // An OpenRouter URL of the fake server: reach it as a proxy (see `FakeOpenRouter::url`).
+        let proxy = url
+            .strip_prefix(&format!("http://{OPENROUTER_HOST}:"))
+            .and_then(|rest| rest.split('/').next())
+            .map(|port| format!("http://127.0.0.1:{port}"));
+        for var in ["HTTP_PROXY", "http_proxy"] {
+            match &proxy {
+                Some(p) => cmd.env(var, p),
+                None => cmd.env_remove(var),
+            };
         }
         for (k, v) in env {
             cmd.env(k, v);
