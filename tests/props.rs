@@ -360,9 +360,12 @@ proptest! {
         pieces in prop::collection::vec(garbage_piece(), 0..24),
         cuts in cuts(),
     ) {
-        let bytes: Vec<u8> = pieces.concat();
-        // A leading byte-order mark panics today: see `sse_a_leading_byte_order_mark`.
-        prop_assume!(!bytes.starts_with(BOM));
+        let mut bytes: Vec<u8> = pieces.concat();
+        // A leading byte-order mark panics today (see `sse_a_leading_byte_order_mark`): keep
+        // the mark, not at the very start.
+        if bytes.starts_with(BOM) {
+            bytes.insert(0, b'\n');
+        }
         let whole = decode_bounded(bytes.clone(), vec![]);
         let split = decode_bounded(bytes.clone(), cuts.clone());
         prop_assert_eq!(whole, split, "cut at {:?}: {:?}", cuts, String::from_utf8_lossy(&bytes));
