@@ -8,9 +8,11 @@
 //! settled, failed or reconciled (none left `reserved`), and every buffer either unchanged or
 //! exactly as accepted (checked after every edit).
 //!
-//! In the normal suite: 4 Neovims × 10 edits. The full soak (4 × 50) is `scripts/soak`, or
-//! `FRUGAL_SOAK_EDITS=50 cargo test --test soak -- --nocapture`. `FRUGAL_SOAK_SEED` replays a
-//! run (the seed is printed, and named in every failure); `FRUGAL_SOAK_NVIMS` changes the count.
+//! In the normal suite: 4 Neovims × 50 edits, about 40 s on two busy cores (most edits take a
+//! fraction of a second; stalls take up to `STALL_CLOSE`, in parallel). `scripts/soak` runs a
+//! longer one (4 × 200). `FRUGAL_SOAK_SEED` replays a run (the seed is printed, and named in
+//! every failure); `FRUGAL_SOAK_NVIMS` and `FRUGAL_SOAK_EDITS` change the counts; run with
+//! `-- --nocapture` to see the figures.
 
 mod common;
 
@@ -436,6 +438,14 @@ async fn drive(
     (n, out)
 }
 
+/// Picodollars as exact dollars (`0.012345`).
+fn exact(ps: i64) -> String {
+    let frac = format!("{:012}", ps % 1_000_000_000_000);
+    format!("{}.{}", ps / 1_000_000_000_000, frac.trim_end_matches('0'))
+        .trim_end_matches('.')
+        .to_string()
+}
+
 /// `created_at` (unix ms) → the local calendar day, as the ledger's daily cap counts it.
 fn local_day(ms: i64) -> jiff::civil::Date {
     jiff::Timestamp::from_millisecond(ms)
@@ -479,7 +489,7 @@ fn ledger(data: &Path) -> Vec<LedgerRow> {
 async fn soak_four_neovims_one_cap_a_failing_server() {
     let started = Instant::now();
     let nvims = env_num("FRUGAL_SOAK_NVIMS", 4) as usize;
-    let edits = env_num("FRUGAL_SOAK_EDITS", 10) as usize;
+    let edits = env_num("FRUGAL_SOAK_EDITS", 50) as usize;
     let seed = std::env::var("FRUGAL_SOAK_SEED")
         .ok()
         .and_then(|v| v.trim().parse().ok())
@@ -611,7 +621,7 @@ async fn soak_four_neovims_one_cap_a_failing_server() {
     );
     eprintln!("soak: ledger: {} rows {states:?}", rows.len());
     for (day, spent) in &per_day {
-        eprintln!("soak: spend on {day}: {} of a {cap} cap", Usd(*spent));
+        eprintln!("soak: spend on {day}: ${} of a {cap} cap", exact(*spent));
     }
 
     // The premise: every chat request carried its tag, and every edit got an event.
