@@ -140,7 +140,7 @@ impl Usd {
                 .ok_or_else(overflow)?;
         }
         if zeros_after > 0 {
-            if zeros_after > 19 {
+            if zeros_after > 18 {
                 return Err(overflow());
             }
             value = value

@@ -32,6 +32,11 @@ pub enum Part {
     Gate(Arc<Notify>),
     /// Keeps the connection open, sending nothing, until the client closes it.
     Hang,
+    /// Sends nothing until the client closes the connection or the time is up, then closes it
+    /// (a stalled stream that a server ends by itself eventually).
+    HangFor(Duration),
+    /// Cuts the connection abruptly (TCP reset) here.
+    Reset,
 }
 
 #[derive(Clone)]
@@ -61,6 +66,15 @@ impl Reply {
         ])
     }
 
+    /// Closes the connection after reading the request, before any status line.
+    pub fn close() -> Reply {
+        Reply {
+            status: 0,
+            headers: Vec::new(),
+            parts: Vec::new(),
+        }
+    }
+
     pub fn json(status: u16, body: &str) -> Reply {
         Reply {
             status,
@@ -78,9 +92,13 @@ pub struct Recorded {
     pub body: String,
 }
 
+/// Answers a request no scripted reply was queued for (see [`FakeOpenRouter::respond_with`]).
+pub type Responder = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
+
 #[derive(Default)]
 struct ServerState {
     replies: HashMap<String, VecDeque<Reply>>,
+    responder: Option<Responder>,
     requests: Vec<Recorded>,
     /// Connections the client closed while we were still answering.
     client_closed: usize,
@@ -139,6 +157,12 @@ impl FakeOpenRouter {
             .entry(path.to_string())
             .or_default()
             .push_back(reply);
+    }
+
+    /// Answers every request that finds no queued reply with `f` (called outside the server's
+    /// lock, once per request, on the connection's task).
+    pub fn respond_with(&self, f: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) {
+        self.state.lock().unwrap().responder = Some(Arc::new(f));
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -213,22 +237,31 @@ async fn serve(mut sock: TcpStream, st: Arc<Mutex<ServerState>>) -> std::io::Res
     };
     let path = target.split('?').next().unwrap_or_default().to_string();
     let route = path.trim_start_matches("/api/v1").to_string();
-    let reply = {
-        let mut s = st.lock().unwrap();
-        s.requests.push(Recorded {
-            method,
-            path: target.clone(),
-            headers,
-            body: String::from_utf8_lossy(&body).to_string(),
-        });
-        s.replies.get_mut(&route).and_then(|q| q.pop_front())
+    let recorded = Recorded {
+        method,
+        path: target.clone(),
+        headers,
+        body: String::from_utf8_lossy(&body).to_string(),
     };
-    let reply = reply.unwrap_or_else(|| {
-        Reply::json(
-            500,
-            r#"{"error":{"code":500,"message":"the test scripted no reply for this request"}}"#,
+    let (reply, responder) = {
+        let mut s = st.lock().unwrap();
+        s.requests.push(recorded.clone());
+        (
+            s.replies.get_mut(&route).and_then(|q| q.pop_front()),
+            s.responder.clone(),
         )
-    });
+    };
+    let reply = reply
+        .or_else(|| responder.map(|f| f(&recorded)))
+        .unwrap_or_else(|| {
+            Reply::json(
+                500,
+                r#"{"error":{"code":500,"message":"the test scripted no reply for this request"}}"#,
+            )
+        });
+    if reply.status == 0 {
+        return Ok(());
+    }
     let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -251,6 +284,17 @@ async fn serve(mut sock: TcpStream, st: Arc<Mutex<ServerState>>) -> std::io::Res
                 // Wait for the client to hang up (read returns 0 or fails).
                 let _ = tokio::time::timeout(DEADLINE, sock.read(&mut tmp)).await;
                 false
+            }
+            Part::HangFor(d) => {
+                if tokio::time::timeout(d, sock.read(&mut tmp)).await.is_ok() {
+                    // The client hung up first.
+                    st.lock().unwrap().client_closed += 1;
+                }
+                return Ok(());
+            }
+            Part::Reset => {
+                let _ = sock.set_zero_linger();
+                return Ok(());
             }
         };
         if !ok {
@@ -458,6 +502,29 @@ impl Nvim {
             }
             if name == "event" {
                 panic!("expected {pattern}, got {args:?}; seen: {:?}", self.seen);
+            }
+        }
+    }
+
+    /// Waits up to `within` for the next `User` event among `patterns`; returns its pattern
+    /// and data, or `None` at the deadline.
+    pub async fn wait_any_event(
+        &mut self,
+        patterns: &[&str],
+        within: Duration,
+    ) -> Option<(String, Value)> {
+        let end = Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let (name, args) = tokio::time::timeout(left, self.rx.recv()).await.ok()??;
+            self.seen.push((name.clone(), args.clone()));
+            if name != "event" {
+                continue;
+            }
+            if let Some(p) = args.first().and_then(Value::as_str) {
+                if patterns.contains(&p) {
+                    return Some((p.to_string(), args.get(1).cloned().unwrap_or(Value::Nil)));
+                }
             }
         }
     }
