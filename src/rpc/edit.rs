@@ -23,6 +23,23 @@ pub(super) fn start(state: &Arc<State>, req: EditRequest) -> Result<Answer, Prot
         }
     });
     state.start_edit(id, buf, task.abort_handle());
+    // A panic in the edit (a bug) must still end the edit for the user: nothing applied, the
+    // event fired, the buffer free again. (Its ticket was dropped while unwinding, which
+    // releases or reconciles the reservation.) An abort is `cancel`'s, which already said so.
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            if e.is_panic() && state.finish_edit(id).is_some() {
+                tracing::error!(edit = id, "the edit failed with an internal error: {e}");
+                state.send_ui(Event::Failed {
+                    id,
+                    buf,
+                    reason: Reason::Stream,
+                    message: "an internal error ended this edit (a bug in frugal; the log has the details): nothing was applied".into(),
+                });
+            }
+        }
+    });
     Ok(Answer::Accepted(Accepted {}))
 }
 

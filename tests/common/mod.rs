@@ -421,6 +421,18 @@ impl Nvim {
                 None => cmd.env_remove(var),
             };
         }
+        // Nothing may bypass the proxy: `openrouter.ai` must never be looked up or reached for
+        // real from a test (no traffic leaves the machine).
+        for var in [
+            "NO_PROXY",
+            "no_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
