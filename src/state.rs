@@ -4,7 +4,7 @@ use crate::budget::{Clock, Ledger, LedgerError, SystemClock};
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::Client;
 use crate::protocol::{Event, Level};
-use crate::settings::Config;
+use crate::settings::{Config, KeyCache};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::mpsc::UnboundedSender;
@@ -61,6 +61,8 @@ pub struct State {
     refreshing: Arc<std::sync::atomic::AtomicBool>,
     pub clock: Arc<dyn Clock>,
     key_info: Mutex<KeyInfoCache>,
+    /// The API keys of this session (a `cmd:` runs once, and again after a 401).
+    pub keys: KeyCache,
 }
 
 impl State {
@@ -73,6 +75,7 @@ impl State {
             refreshing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             clock: Arc::new(SystemClock),
             key_info: Mutex::new(HashMap::new()),
+            keys: KeyCache::default(),
         }
     }
 
