@@ -260,6 +260,9 @@ impl Admission {
         if let Some(dc) = self.data_collection {
             provider.insert("data_collection".into(), serde_json::Value::String(dc));
         }
+        // Only providers that honour every parameter sent, max_tokens first: the bound of the
+        // worst case reserved, and of the answer's bytes (`openrouter::client::Limits`).
+        provider.insert("require_parameters".into(), serde_json::Value::Bool(true));
         Ok(Plan {
             model,
             max_tokens: self.max_tokens,
@@ -667,7 +670,32 @@ mod tests {
         for (cfg, settings, model, want) in cases {
             let p = project(settings);
             let plan = admit_all(&cfg, &p, Some(&cat), model, 4096).unwrap();
-            assert_eq!(plan.provider, want, "{model}");
+            // require_parameters is in every routing object (routing_requires_parameters).
+            let mut got = plan.provider.unwrap();
+            got.as_object_mut().unwrap().remove("require_parameters");
+            let got = (!got.as_object().unwrap().is_empty()).then_some(got);
+            assert_eq!(got, want, "{model}");
+        }
+    }
+
+    #[test]
+    fn routing_requires_parameters() {
+        // A provider that ignored max_tokens could answer past the worst case reserved.
+        let cat = catalogue();
+        let no_max_price = Config {
+            max_price: false,
+            ..Config::default()
+        };
+        for cfg in [Config::default(), no_max_price] {
+            for model in [SONNET, FREE] {
+                let p = project(ProjectSettings::default());
+                let plan = admit_all(&cfg, &p, Some(&cat), model, 4096).unwrap();
+                assert_eq!(
+                    plan.provider.unwrap()["require_parameters"],
+                    serde_json::Value::Bool(true),
+                    "{model}"
+                );
+            }
         }
     }
 }
