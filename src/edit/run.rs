@@ -73,9 +73,24 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     });
     let prompt_bound = prompt::prompt_token_bound(&messages);
     let prompt_bytes: u64 = messages.iter().map(|m| m.content.len() as u64).sum();
+    let on_retry = {
+        let (state, id, buf) = (state.clone(), req.id, req.buf);
+        Box::new(move |note: String| {
+            state.send_ui(Event::Progress {
+                id,
+                buf,
+                tokens: 0,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                cost_usd: None,
+                phase: "retrying",
+                note: Some(note),
+            })
+        })
+    };
     let outbound = Outbound {
         project,
         prompt_bound,
+        on_retry,
         request: ChatRequest {
             model: model.clone(),
             messages,
@@ -92,6 +107,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         elapsed_ms: 0,
         cost_usd: None,
         phase: "waiting",
+        note: None,
     });
     let sent = gate::send(state, outbound).await?;
     // Settled the moment the usage chunk arrives, whatever happens after; dropped unsettled
@@ -145,8 +161,15 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                         }
                     }
                     ChatEvent::Error { code, message } => {
-                        let message = crate::openrouter::client::redact(&message, &key);
+                        let message = crate::openrouter::client::for_message(&message, &key);
                         return Err(Failure::new(Reason::Stream, format!("the answer broke off ({code}): {message}")));
+                    }
+                    // Cut by a bound (or a broken connection): returning drops the stream,
+                    // closing the connection, and the ticket, reconciling what it cost.
+                    ChatEvent::Broken(cut) => {
+                        let message = crate::openrouter::client::redact(&cut.to_string(), &key);
+                        tracing::info!(edit = req.id, "stream cut: {message}");
+                        return Err(Failure::new(Reason::Stream, message));
                     }
                     ChatEvent::Done => { done = true; break; }
                 }
@@ -159,6 +182,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                     elapsed_ms: started.elapsed().as_millis() as u64,
                     cost_usd: estimate(tokens),
                     phase: if tokens == 0 { "waiting" } else { "streaming" },
+                    note: None,
                 });
             }
         }

@@ -4,5 +4,5 @@ pub mod catalogue;
 pub mod client;
 pub mod sse;
 
-pub use client::{ApiError, ChatRequest, Client, Message};
-pub use sse::{ChatEvent, Usage};
+pub use client::{ApiError, ChatRequest, ChatStream, Client, Limits, Message};
+pub use sse::{ChatEvent, StreamCut, Usage};

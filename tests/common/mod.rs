@@ -30,6 +30,12 @@ pub enum Part {
     Gate(Arc<Notify>),
     /// Keeps the connection open, sending nothing, until the client closes it.
     Hang,
+    /// Writes `bytes` again and again, `total` bytes in all, or until the client hangs up: an
+    /// answer that does not end (as far as any client that bounds what it reads can tell).
+    Repeat {
+        bytes: Vec<u8>,
+        total: usize,
+    },
 }
 
 #[derive(Clone)]
@@ -59,6 +65,34 @@ impl Reply {
         ])
     }
 
+    /// A status with headers of the test's choosing and a JSON body.
+    pub fn status(status: u16, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut r = Reply::json(status, body);
+        r.headers
+            .extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        r
+    }
+
+    /// Reads the request, then closes the connection without a status line (a reset after
+    /// the request left).
+    pub fn reset() -> Reply {
+        Reply {
+            status: 0,
+            headers: Vec::new(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// Reads the request, then sends nothing at all (not even a status line) until the client
+    /// gives up.
+    pub fn silent() -> Reply {
+        Reply {
+            status: 0,
+            headers: Vec::new(),
+            parts: vec![Part::Hang],
+        }
+    }
+
     pub fn json(status: u16, body: &str) -> Reply {
         Reply {
             status,
@@ -82,6 +116,8 @@ struct ServerState {
     requests: Vec<Recorded>,
     /// Connections the client closed while we were still answering.
     client_closed: usize,
+    /// Connections accepted.
+    connections: usize,
 }
 
 pub struct FakeOpenRouter {
@@ -110,6 +146,7 @@ impl FakeOpenRouter {
                     break;
                 };
                 let st = st.clone();
+                st.lock().unwrap().connections += 1;
                 tokio::spawn(async move {
                     let _ = serve(sock, st).await;
                 });
@@ -146,6 +183,10 @@ impl FakeOpenRouter {
 
     pub fn client_closed(&self) -> usize {
         self.state.lock().unwrap().client_closed
+    }
+
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
     }
 
     /// Polls until `f` holds, failing the test at the deadline.
@@ -216,13 +257,16 @@ async fn serve(mut sock: TcpStream, st: Arc<Mutex<ServerState>>) -> std::io::Res
             r#"{"error":{"code":500,"message":"the test scripted no reply for this request"}}"#,
         )
     });
-    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
-    for (k, v) in &reply.headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+    // Status 0: no status line at all (`Reply::reset`, `Reply::silent`).
+    if reply.status != 0 {
+        let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
+        for (k, v) in &reply.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        sock.write_all(head.as_bytes()).await?;
+        sock.flush().await?;
     }
-    head.push_str("\r\n");
-    sock.write_all(head.as_bytes()).await?;
-    sock.flush().await?;
     for part in reply.parts {
         let ok = match part {
             Part::Bytes(b) => sock.write_all(&b).await.is_ok() && sock.flush().await.is_ok(),
@@ -238,6 +282,15 @@ async fn serve(mut sock: TcpStream, st: Arc<Mutex<ServerState>>) -> std::io::Res
                 // Wait for the client to hang up (read returns 0 or fails).
                 let _ = tokio::time::timeout(DEADLINE, sock.read(&mut tmp)).await;
                 false
+            }
+            Part::Repeat { bytes, total } => {
+                let mut sent = 0;
+                let mut ok = true;
+                while ok && sent < total {
+                    ok = sock.write_all(&bytes).await.is_ok();
+                    sent += bytes.len();
+                }
+                ok && sock.flush().await.is_ok()
             }
         };
         if !ok {
