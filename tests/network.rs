@@ -234,6 +234,31 @@ async fn a_stream_silent_for_stall_timeout_s_fails_and_is_reconciled() {
     n.quit().await;
 }
 
+/// The answer ended (finish reason, usage) but the server neither sent `[DONE]` nor closed: the
+/// silence that follows ends the stream, it does not throw the answer away.
+#[tokio::test]
+async fn a_finished_answer_whose_connection_stays_open_is_kept() {
+    let server = FakeOpenRouter::start().await;
+    let mut body = chunk(&block("    return x + 1\n", "    return x + 2\n"));
+    body.push_str(&finish_chunk("stop"));
+    body.push_str(&usage_chunk(100, 20, 0.0009));
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![Part::Bytes(body.into_bytes()), Part::Hang]),
+    );
+    let (mut n, dir) = start(&server, r#"{"stall_timeout_s":1}"#).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1));
+    server
+        .wait_until("the client to hang up", |s| s.client_closed() == 1)
+        .await;
+    let rows = wait_rows(&dir, "settled", |r| r.len() == 1 && r[0].state == "settled").await;
+    assert_eq!(rows[0].charged, Some(900_000_000));
+    n.quit().await;
+}
+
 /// No status line at all within `stall_timeout_s`: the request left, so it may be billed (its
 /// reservation is kept and counted in full, there being no generation id), and the retry goes
 /// through the caps again under a reservation of its own.

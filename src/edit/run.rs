@@ -116,7 +116,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     let mut ticket = Some(sent.ticket);
     let mut cost: Option<f64> = None;
     let price = sent.price;
-    let mut stream = std::pin::pin!(sent.stream);
+    let mut stream = sent.stream;
     // A running estimate for the progress line (prompt ≈ 4 bytes a token); the usage chunk's
     // figure replaces it at the end.
     let estimate = |tokens: u64| -> Option<f64> {
@@ -164,6 +164,12 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                         let message = crate::openrouter::client::for_message(&message, &key);
                         return Err(Failure::new(Reason::Stream, format!("the answer broke off ({code}): {message}")));
                     }
+                    // After the finish reason the answer is whole: a server that then neither
+                    // sends [DONE] nor closes is left (the stream is dropped below).
+                    ChatEvent::Broken(cut) if finish.is_some() => {
+                        tracing::info!(edit = req.id, "after the answer's end: {cut}");
+                        break;
+                    }
                     // Cut by a bound (or a broken connection): returning drops the stream,
                     // closing the connection, and the ticket, reconciling what it cost.
                     ChatEvent::Broken(cut) => {
@@ -187,7 +193,9 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
             }
         }
     }
-    // No usage chunk: reconciled through /generation in the background.
+    // No usage chunk: reconciled through /generation in the background. The connection is
+    // closed first (a server that did not close it after the end).
+    drop(stream);
     drop(ticket);
     if !done && finish.is_none() {
         return Err(Failure::new(

@@ -688,6 +688,7 @@ pub fn for_message(text: &str, key: &ApiKey) -> String {
 
 /// An error and its causes, in one line.
 fn error_chain(e: &reqwest::Error) -> String {
+    // reqwest's URLs carry no `user:password@` (it moves them to a header): nothing to hide.
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -873,6 +874,20 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[tokio::test]
+    async fn transport_errors_do_not_show_url_credentials() {
+        // Nothing listens on port 9 of loopback: refused at once.
+        let c = Client::new(
+            "http://proxyuser:proxypass@127.0.0.1:9/api/v1",
+            "r",
+            Duration::from_secs(5),
+        );
+        let e = c.models().await.unwrap_err();
+        assert!(e.message.contains("127.0.0.1:9"), "{e}");
+        assert!(!e.to_string().contains("proxypass"), "{e}");
+        assert!(!e.maybe_sent, "{e:?}");
     }
 
     #[test]
