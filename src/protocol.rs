@@ -22,7 +22,7 @@
 //!
 //! | method | params | result |
 //! |---|---|---|
-//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir } }` |
+//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir, stall_timeout_s } }` |
 //! | `edit` | [`EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
 //! | `cancel` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
 //! | `models` | `{ project?, token }` | `{ ok, models, filtered, project_default }`, or `{ ok = false, pending = true }` and later a `models` event with `token` |
@@ -349,6 +349,7 @@ pub struct SettingsView {
     pub context_lines: usize,
     pub base_url: String,
     pub data_dir: String,
+    pub stall_timeout_s: u64,
 }
 
 /// One key's check for `:checkhealth`: never its value.
@@ -458,7 +459,8 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
-    /// Batched progress (a few per second).
+    /// Batched progress (a few per second). `phase`: `waiting`, `streaming`, or `retrying`
+    /// with `note` saying why and when ("rate limited, retrying in 4 s (2/3)").
     Progress {
         id: u64,
         buf: i64,
@@ -468,6 +470,8 @@ pub enum Event {
         /// `cost_usd` as frugal shows money (never `$0.0000` for a non-zero amount).
         cost_text: Option<String>,
         phase: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// One located block, ready to preview. Rows are 0-based, `end` exclusive, as they were in
     /// the lines the shim sent; `old` is those lines, so the shim can re-anchor after edits.
@@ -675,8 +679,10 @@ mod tests {
             cost_usd: None,
             cost_text: None,
             phase: "waiting",
+            note: None,
         };
         let v = progress.encode().unwrap();
         assert_eq!(get(&v, "cost_usd"), Some(&Value::Nil));
+        assert_eq!(get(&v, "note"), None);
     }
 }

@@ -4,7 +4,7 @@ use crate::budget::{Clock, Ledger, LedgerError, Price, SystemClock, Usd};
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::Client;
 use crate::protocol::{Event, Level};
-use crate::settings::Config;
+use crate::settings::{Config, KeyCache};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
@@ -64,6 +64,8 @@ pub struct State {
     prices: Mutex<PriceNotes>,
     pub clock: Arc<dyn Clock>,
     key_info: Mutex<KeyInfoCache>,
+    /// The API keys of this session (a `cmd:` runs once, and again after a 401).
+    pub keys: KeyCache,
 }
 
 impl State {
@@ -77,6 +79,7 @@ impl State {
             prices: Mutex::new(PriceNotes::default()),
             clock: Arc::new(SystemClock),
             key_info: Mutex::new(HashMap::new()),
+            keys: KeyCache::default(),
         }
     }
 

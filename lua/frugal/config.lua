@@ -32,6 +32,7 @@ local H = {}
 ---@field keymaps frugal.Keymaps|false
 ---@field max_price boolean
 ---@field min_useful_tokens integer
+---@field stall_timeout_s integer
 ---@field footprint table|false
 
 --- The plugin's root directory (this file is <root>/lua/frugal/config.lua).
@@ -84,6 +85,7 @@ H.types = {
   context_lines = { "number" },
   max_price = { "boolean" },
   min_useful_tokens = { "number" },
+  stall_timeout_s = { "number" },
   footprint = { "table", "boolean" },
   binary = { "string", ["local"] = true },
   keymaps = { "table", "boolean", ["local"] = true },

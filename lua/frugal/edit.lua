@@ -214,17 +214,20 @@ end
 
 --- The progress line at the end of the selection's first line (where it is now).
 ---@param edit frugal.Edit
----@param phase "waiting"|"streaming"
+---@param phase "waiting"|"streaming"|"retrying"
 ---@param tokens integer
 ---@param elapsed_ms number
 ---@param cost string|userdata|nil  estimated cost so far, as the backend shows money (vim.NIL: unknown)
-function H.show_progress(edit, phase, tokens, elapsed_ms, cost)
+---@param note string|nil  why and when a retry comes ("rate limited, retrying in 4 s (2/3)")
+function H.show_progress(edit, phase, tokens, elapsed_ms, cost, note)
   if not vim.api.nvim_buf_is_valid(edit.buf) then
     return
   end
   edit.spin = edit.spin % #H.spinner + 1
   local text
-  if phase == "waiting" then
+  if phase == "retrying" and type(note) == "string" then
+    text = ("%s frugal: %s"):format(H.spinner[edit.spin], note)
+  elseif phase == "waiting" then
     text = ("%s frugal: waiting for the model… %.1fs"):format(H.spinner[edit.spin], elapsed_ms / 1000)
   else
     text = ("%s frugal: %d tokens · %.1fs"):format(H.spinner[edit.spin], tokens, elapsed_ms / 1000)
@@ -285,7 +288,7 @@ end
 H.events = {}
 
 function H.events.progress(edit, ev)
-  H.show_progress(edit, ev.phase, ev.tokens, ev.elapsed_ms, ev.cost_text)
+  H.show_progress(edit, ev.phase, ev.tokens, ev.elapsed_ms, ev.cost_text, ev.note)
 end
 
 function H.events.hunk(edit, ev)

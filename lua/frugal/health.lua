@@ -110,6 +110,13 @@ function M.check()
   if settings then
     h.info(("endpoint: %s"):format(settings.base_url))
     h.info(("data: %s"):format(settings.data_dir))
+    h.info(
+      ("network: an answer silent for %d s (stall_timeout_s) or longer than max_tokens allows is cut; "):format(
+        settings.stall_timeout_s or 60
+      )
+        .. "429, 408, 502, 529 and failed connections are retried up to 3 times (30 s of waiting at most); "
+        .. "OpenRouter routes only to providers that honour max_tokens (provider.require_parameters)"
+    )
   end
   h.info(("model: %s"):format(require("frugal").current_model()))
   h.info(("log: %s"):format(require("frugal.rpc").log_path()))

@@ -47,7 +47,14 @@ H.shown = {}
 ---@field pid integer
 ---@field log_file string|nil
 ---@field warnings frugal.Notice[]
----@field settings { model: string, context_lines: integer, base_url: string, data_dir: string }
+---@field settings frugal.Settings
+
+---@class frugal.Settings
+---@field model string
+---@field context_lines integer
+---@field base_url string
+---@field data_dir string
+---@field stall_timeout_s integer
 
 --- Registers the handler of an event kind (one per kind).
 ---@param kind string

@@ -74,9 +74,25 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     });
     let prompt_bound = prompt::prompt_token_bound(&messages);
     let prompt_bytes: u64 = messages.iter().map(|m| m.content.len() as u64).sum();
+    let on_retry = {
+        let (state, id, buf) = (state.clone(), req.id, req.buf);
+        Box::new(move |note: String| {
+            state.send_ui(Event::Progress {
+                id,
+                buf,
+                tokens: 0,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                cost_usd: None,
+                cost_text: None,
+                phase: "retrying",
+                note: Some(note),
+            })
+        })
+    };
     let outbound = Outbound {
         project,
         prompt_bound,
+        on_retry,
         request: ChatRequest {
             model: model.clone(),
             messages,
@@ -94,6 +110,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         cost_usd: None,
         cost_text: None,
         phase: "waiting",
+        note: None,
     });
     let sent = gate::send(state, outbound).await?;
     // Settled the moment the usage chunk arrives, whatever happens after; dropped unsettled
@@ -102,7 +119,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     let mut ticket = Some(sent.ticket);
     let mut cost: Option<Usd> = None;
     let price = sent.price;
-    let mut stream = std::pin::pin!(sent.stream);
+    let mut stream = sent.stream;
     // A running estimate for the progress line (prompt ≈ 4 bytes a token); the usage chunk's
     // figure replaces it at the end.
     let estimate =
@@ -144,8 +161,21 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                         }
                     }
                     ChatEvent::Error { code, message } => {
-                        let message = crate::openrouter::client::redact(&message, &key);
+                        let message = crate::openrouter::client::for_message(&message, &key);
                         return Err(Failure::new(Reason::Stream, format!("the answer broke off ({code}): {message}")));
+                    }
+                    // After the finish reason the answer is whole: a server that then neither
+                    // sends [DONE] nor closes is left (the stream is dropped below).
+                    ChatEvent::Broken(cut) if finish.is_some() => {
+                        tracing::info!(edit = req.id, "after the answer's end: {cut}");
+                        break;
+                    }
+                    // Cut by a bound (or a broken connection): returning drops the stream,
+                    // closing the connection, and the ticket, reconciling what it cost.
+                    ChatEvent::Broken(cut) => {
+                        let message = crate::openrouter::client::redact(&cut.to_string(), &key);
+                        tracing::info!(edit = req.id, "stream cut: {message}");
+                        return Err(Failure::new(Reason::Stream, message));
                     }
                     ChatEvent::Done => { done = true; break; }
                 }
@@ -159,11 +189,14 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                     cost_usd: estimate(tokens).map(Usd::to_f64),
                     cost_text: estimate(tokens).map(|u| u.to_string()),
                     phase: if tokens == 0 { "waiting" } else { "streaming" },
+                    note: None,
                 });
             }
         }
     }
-    // No usage chunk: reconciled through /generation in the background.
+    // No usage chunk: reconciled through /generation in the background. The connection is
+    // closed first (a server that did not close it after the end).
+    drop(stream);
     drop(ticket);
     if !done && finish.is_none() {
         return Err(Failure::new(

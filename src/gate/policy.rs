@@ -849,6 +849,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn routing_requires_parameters() {
+        // A provider that ignored max_tokens could answer past the worst case reserved.
+        let cat = catalogue();
+        let no_max_price = Config {
+            max_price: false,
+            ..Config::default()
+        };
+        for cfg in [Config::default(), no_max_price] {
+            for model in [SONNET, FREE] {
+                let p = project(ProjectSettings::default());
+                let plan = admit_all(&cfg, &p, Some(&cat), model, 4096).unwrap();
+                assert!(plan.provider.unwrap().require_parameters, "{model}");
+            }
+        }
+    }
+
     /// Under a cap every request to OpenRouter carries a `max_price` bounding it: 0 for a model
     /// priced 0 (no paid provider may serve it), and whatever `setup({ max_price })` says.
     #[test]

@@ -98,11 +98,11 @@ pub async fn reconcile_orphans(state: Arc<State>) {
     }
     let cfg = state.config();
     let mut keys = Vec::new();
-    if let Ok(k) = cfg.api_key.resolve().await {
+    if let Ok(k) = state.keys.get(&cfg.api_key).await {
         keys.push(k);
     }
     for spec in cfg.keys.values() {
-        if let Ok(k) = spec.resolve().await {
+        if let Ok(k) = state.keys.get(spec).await {
             keys.push(k);
         }
     }

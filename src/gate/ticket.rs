@@ -136,6 +136,13 @@ impl Ticket {
         self.sent = true;
     }
 
+    /// The attempt was answered with a status before any answer byte, or never connected:
+    /// nothing was generated or billed. Until it is sent again, dropping the ticket (a cancel
+    /// during the wait before a retry) releases the reservation.
+    pub(super) fn unsent(&mut self) {
+        self.sent = false;
+    }
+
     /// The request never reached the server (refused with a status, or never connected):
     /// nothing was generated or billed, so the reservation is released.
     pub(super) fn release(mut self) {
@@ -164,6 +171,12 @@ impl Ticket {
     /// The key this request uses, to redact provider text that might echo it.
     pub fn key(&self) -> ApiKey {
         self.key.clone()
+    }
+
+    /// The request goes again with another key (a `cmd:` key printed anew after a 401): the
+    /// one to look its generation up with, and to redact.
+    pub(super) fn set_key(&mut self, key: ApiKey) {
+        self.key = key;
     }
 
     /// Settles with the usage chunk; returns the charge.

@@ -1,10 +1,47 @@
 //! HTTP to OpenRouter (or any OpenAI-compatible endpoint): one streamed chat completion.
 
-use super::sse::{self, ChatEvent};
+use super::sse::{self, ChatEvent, StreamCut, Usage};
 use crate::settings::ApiKey;
-use futures::Stream;
-use serde::Serialize;
-use std::time::Duration;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime};
+
+/// Bytes of an error body read at most (OpenRouter's are a few hundred).
+const ERROR_BODY_BYTES: usize = 64 << 10;
+/// Bytes of `/generation` and `/key` answers read at most.
+const SMALL_BODY_BYTES: usize = 1 << 20;
+/// Bytes of the `/models` catalogue read at most (about 1 MB in 2025).
+const CATALOGUE_BYTES: usize = 64 << 20;
+
+/// What frugal reads of one answer at most, so an endpoint that never stops (or never speaks)
+/// can neither grow the backend's memory nor hold a reservation open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The `max_tokens` sent: the body bound is derived from it.
+    pub max_tokens: u32,
+    /// `stall_timeout_s`: the longest silence (no byte at all, not even a keep-alive comment)
+    /// before the headers or between reads.
+    pub stall: Duration,
+}
+
+impl Limits {
+    /// The most body bytes an answer of `max_tokens` tokens may take: 1 KiB a token plus 1 MiB.
+    /// Generous on purpose: each streamed token comes in a JSON chunk of 200 to 400 bytes
+    /// (ids, model, escaped text; reasoning tokens more), a token's text can be long, and
+    /// keep-alive comments and the usage chunk come on top. An answer past it is not one of
+    /// `max_tokens` tokens: the endpoint ignores the limit.
+    pub fn body_bytes(&self) -> u64 {
+        u64::from(self.max_tokens) * 1024 + (1 << 20)
+    }
+}
+
+/// An answer under way: its generation id (from the headers) and its events. Dropping it
+/// closes the connection, which is how a cancel reaches the server.
+pub struct ChatStream {
+    pub generation_id: Option<String>,
+    pub events: BoxStream<'static, ChatEvent>,
+}
 
 /// The request body of `POST /chat/completions`.
 #[derive(Debug, Clone, Serialize)]
@@ -39,17 +76,31 @@ pub struct ApiError {
     /// `metadata.error_type` when OpenRouter gives it.
     pub error_type: Option<String>,
     /// The request may have reached the server without our seeing an answer (a reset or a
-    /// timeout after sending): it may be billed, so its reservation must not be released.
+    /// timeout after sending, a 524): it may be billed, so its reservation must not be released.
     pub maybe_sent: bool,
+    /// How long the server asked to wait (`Retry-After`, else `X-RateLimit-Reset`).
+    pub retry_after: Option<Duration>,
+    /// A 200 whose body is no answer (an HTML page from a wrong `base_url` or a captive portal):
+    /// `message` says what came back. Nothing was generated, so nothing was billed.
+    pub not_an_answer: bool,
 }
 
 impl ApiError {
     fn describe(&self) -> String {
+        if self.not_an_answer {
+            return self.message.clone();
+        }
+        if self.status.is_none() && self.maybe_sent {
+            return format!(
+                "the connection broke after the request was sent, before any answer: {}",
+                self.message
+            );
+        }
         let hint = match self.status {
             None => " (is base_url right and the network up?)",
             Some(401) => " (the API key is wrong or disabled)",
             Some(402) => " (out of credits, or the key's own limit)",
-            Some(429) => " (rate limited: try again shortly)",
+            Some(429) => " (rate limited)",
             Some(503) => " (no provider meets the routing requirements)",
             _ => "",
         };
@@ -69,13 +120,27 @@ pub struct Client {
     endpoint: super::Endpoint,
 }
 
+impl ApiError {
+    /// The request left, and no status came back within the stall bound.
+    fn no_answer(stall: Duration) -> ApiError {
+        ApiError {
+            status: None,
+            code: None,
+            message: format!("no answer within {} s (stall_timeout_s)", stall.as_secs()),
+            error_type: None,
+            maybe_sent: true,
+            retry_after: None,
+            not_an_answer: false,
+        }
+    }
+}
+
 impl Client {
+    /// `connect_timeout` bounds connecting; the chat stream's silences are bounded per request
+    /// ([`Limits::stall`]), the other calls by a whole-request timeout.
     pub fn new(base_url: &str, referer: &str, connect_timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
-            // Keep-alive comments arrive every few seconds while a provider thinks; a stream
-            // silent for this long is dead.
-            .read_timeout(Duration::from_secs(120))
             .user_agent(concat!("frugal.nvim/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
@@ -88,13 +153,16 @@ impl Client {
     }
 
     /// Sends the request and, once the answer's headers arrived with a success status, returns
-    /// the generation id header (if any) and the decoded event stream. Dropping the stream closes
-    /// the connection, which is how a cancel reaches the server.
+    /// the answer's events: an event stream as it arrives, or a whole JSON completion (billed,
+    /// so it carries its usage like a stream's last chunk). The body is read within `limits`:
+    /// past them the events end with [`ChatEvent::Broken`] and the connection is closed. A 200
+    /// that is neither is an error saying what came back (`not_an_answer`).
     pub async fn stream_chat(
         &self,
         key: &ApiKey,
         body: &ChatRequest,
-    ) -> Result<(Option<String>, impl Stream<Item = ChatEvent>), ApiError> {
+        limits: Limits,
+    ) -> Result<ChatStream, ApiError> {
         let mut req = self
             .http
             .post(format!("{}/chat/completions", self.base_url))
@@ -105,24 +173,318 @@ impl Client {
                 .header("X-OpenRouter-Title", "frugal.nvim")
                 .header("X-Title", "frugal.nvim");
         }
-        let resp = req
-            .header("Accept", "text/event-stream")
-            .json(body)
-            .send()
+        let send = req.header("Accept", "text/event-stream").json(body).send();
+        let resp = tokio::time::timeout(limits.stall, send)
             .await
+            .map_err(|_| ApiError::no_answer(limits.stall))?
             .map_err(|e| transport_error(&e, key))?;
-        let status = resp.status();
-        if !status.is_success() {
-            let text = resp.text().await.unwrap_or_default();
-            return Err(error_from_body(status.as_u16(), &text, key));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let mut bytes = bounded(resp.bytes_stream(), limits);
+        if !(200..300).contains(&status) {
+            let (text, _) = read_up_to(&mut bytes, ERROR_BODY_BYTES).await;
+            let mut e = error_from_body(status, &text, key);
+            e.retry_after = retry_after(&headers, SystemTime::now());
+            return Err(e);
         }
-        let gen_id = resp
-            .headers()
-            .get("x-generation-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        Ok((gen_id, sse::decode(resp.bytes_stream())))
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let generation_id = header("x-generation-id");
+        let content_type = header("content-type").unwrap_or_default();
+        let events = if media_type(&content_type) == "text/event-stream" {
+            sse::decode(bytes).boxed()
+        } else {
+            self.sniff(bytes, &content_type, limits, key).await?
+        };
+        Ok(ChatStream {
+            generation_id,
+            events,
+        })
     }
+
+    /// A 200 that does not say it is an event stream: an event stream all the same (some
+    /// OpenAI-compatible servers label it otherwise), a JSON completion, or no answer at all.
+    async fn sniff(
+        &self,
+        mut bytes: BoxStream<'static, Result<Vec<u8>, StreamCut>>,
+        content_type: &str,
+        limits: Limits,
+        key: &ApiKey,
+    ) -> Result<BoxStream<'static, ChatEvent>, ApiError> {
+        // The first bytes that are not white space tell.
+        let mut head = Vec::new();
+        let mut cut = None;
+        while head.iter().all(u8::is_ascii_whitespace) || head.len() < 6 {
+            match bytes.next().await {
+                Some(Ok(b)) => head.extend_from_slice(&b),
+                Some(Err(c)) => {
+                    cut = Some(c);
+                    break;
+                }
+                None => break,
+            }
+        }
+        let start = head
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map_or(&[][..], |i| &head[i..]);
+        let looks_sse = [&b"data:"[..], b":", b"event:", b"id:", b"retry:"]
+            .iter()
+            .any(|p| start.starts_with(p));
+        if looks_sse {
+            let rest = futures::stream::iter([Ok(head)]).chain(bytes);
+            let mut events = sse::decode(rest).boxed();
+            if let Some(c) = cut {
+                events = events
+                    .chain(futures::stream::iter([ChatEvent::Broken(c)]))
+                    .boxed();
+            }
+            return Ok(events);
+        }
+        if cut.is_none() {
+            let limit = usize::try_from(limits.body_bytes()).unwrap_or(usize::MAX);
+            let (rest, c) = read_up_to(&mut bytes, limit.saturating_sub(head.len())).await;
+            head.extend_from_slice(rest.as_bytes());
+            cut = c;
+        }
+        drop(bytes);
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&head) {
+            if v.get("choices").is_some() || v.get("usage").is_some() || v.get("error").is_some() {
+                // A completion (billed: settled from its usage), or an error said with a 200.
+                let mut events = completion_events(&v);
+                if let Some(c) = cut {
+                    events.push(ChatEvent::Broken(c));
+                }
+                return Ok(futures::stream::iter(events).boxed());
+            }
+        } else if let Some(c) = cut {
+            // Cut while reading: whatever it was, it was under way.
+            return Ok(futures::stream::iter([ChatEvent::Broken(c)]).boxed());
+        }
+        Err(ApiError {
+            status: Some(200),
+            code: None,
+            message: self
+                .not_an_answer(content_type, &redact(&String::from_utf8_lossy(&head), key)),
+            error_type: None,
+            maybe_sent: false,
+            retry_after: None,
+            not_an_answer: true,
+        })
+    }
+
+    /// What came back instead of an answer, short and printable, and where to look.
+    fn not_an_answer(&self, content_type: &str, body: &str) -> String {
+        let what = match content_type.trim() {
+            "" => "no content type".to_string(),
+            t => printable(t, 60),
+        };
+        let first = printable(body, 120);
+        let first = if first.is_empty() {
+            "an empty body".to_string()
+        } else {
+            format!("\"{first}\"")
+        };
+        format!(
+            "{} answered 200 with {what}, not an event stream: {first}. Is base_url right? It must be an OpenAI-compatible API such as https://openrouter.ai/api/v1 (a captive portal or a proxy also answers like this). Nothing was charged",
+            without_credentials(&self.base_url)
+        )
+    }
+}
+
+/// The media type of a `Content-Type` value, lower case, without parameters.
+fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// At most `max` characters of `text` fit for one message line: control characters (escape
+/// sequences, line breaks) become spaces and runs of white space one space.
+fn printable(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut count = 0;
+    let mut space = false;
+    for c in text.chars() {
+        let c = if c.is_control() || c.is_whitespace() {
+            ' '
+        } else {
+            c
+        };
+        if c == ' ' {
+            if space || out.is_empty() {
+                continue;
+            }
+            space = true;
+        } else {
+            space = false;
+        }
+        if count == max {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        count += 1;
+    }
+    out.trim_end().to_string()
+}
+
+/// A URL for a message: without `user:password@`.
+fn without_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// A JSON completion (`"object": "chat.completion"`) as the events of a stream: id, model,
+/// text, finish, usage, done — or the error it holds.
+fn completion_events(v: &serde_json::Value) -> Vec<ChatEvent> {
+    #[derive(Deserialize, Default)]
+    struct Completion {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        model: Option<String>,
+        #[serde(default)]
+        choices: Vec<Choice>,
+        #[serde(default)]
+        usage: Option<Usage>,
+    }
+    #[derive(Deserialize)]
+    struct Choice {
+        #[serde(default)]
+        message: Option<Msg>,
+        #[serde(default)]
+        finish_reason: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Msg {
+        #[serde(default)]
+        content: Option<String>,
+    }
+    let mut out = Vec::new();
+    let c: Completion = serde_json::from_value(v.clone()).unwrap_or_default();
+    if let Some(id) = c.id.filter(|i| !i.is_empty()) {
+        out.push(ChatEvent::Id(id));
+    }
+    if let Some(m) = c.model.filter(|m| !m.is_empty()) {
+        out.push(ChatEvent::Model(m));
+    }
+    if let Some(err) = v.get("error") {
+        let e = error_from_body(
+            200,
+            &serde_json::json!({ "error": err }).to_string(),
+            &ApiKey::new(String::new()),
+        );
+        out.push(ChatEvent::Error {
+            code: e.code.unwrap_or_else(|| "error".into()),
+            message: e.message,
+        });
+    }
+    for choice in c.choices {
+        if let Some(text) = choice.message.and_then(|m| m.content) {
+            if !text.is_empty() {
+                out.push(ChatEvent::Text(text));
+            }
+        }
+        if let Some(r) = choice.finish_reason {
+            out.push(ChatEvent::Finish(r));
+        }
+    }
+    if let Some(u) = c.usage {
+        out.push(ChatEvent::Usage(u));
+    }
+    out.push(ChatEvent::Done);
+    out
+}
+
+/// The body's bytes within `limits`: an error ends it when it passes the byte bound or stays
+/// silent for the stall bound (the body is dropped there, closing the connection).
+fn bounded<S, B>(inner: S, limits: Limits) -> BoxStream<'static, Result<Vec<u8>, StreamCut>>
+where
+    S: Stream<Item = reqwest::Result<B>> + Send + 'static,
+    B: AsRef<[u8]> + Send + 'static,
+{
+    let limit = limits.body_bytes();
+    let start = Some((Box::pin(inner), 0u64));
+    futures::stream::unfold(start, move |st| async move {
+        let (mut inner, seen) = st?;
+        let cut = match tokio::time::timeout(limits.stall, inner.next()).await {
+            Err(_) => StreamCut::Stalled {
+                secs: limits.stall.as_secs(),
+            },
+            Ok(None) => return None,
+            Ok(Some(Err(e))) => StreamCut::Transport(error_chain(&e)),
+            Ok(Some(Ok(b))) => {
+                let seen = seen + b.as_ref().len() as u64;
+                if seen <= limit {
+                    return Some((Ok(b.as_ref().to_vec()), Some((inner, seen))));
+                }
+                StreamCut::TooLong {
+                    limit,
+                    max_tokens: limits.max_tokens,
+                }
+            }
+        };
+        Some((Err(cut), None))
+    })
+    .boxed()
+}
+
+/// Reads up to `max` bytes of a body, as text, and the cut that ended it early, if any.
+async fn read_up_to(
+    bytes: &mut BoxStream<'static, Result<Vec<u8>, StreamCut>>,
+    max: usize,
+) -> (String, Option<StreamCut>) {
+    let mut buf = Vec::new();
+    let mut cut = None;
+    while buf.len() < max {
+        match bytes.next().await {
+            Some(Ok(b)) => buf.extend_from_slice(&b),
+            Some(Err(c)) => {
+                cut = Some(c);
+                break;
+            }
+            None => break,
+        }
+    }
+    buf.truncate(max);
+    (String::from_utf8_lossy(&buf).into_owned(), cut)
+}
+
+/// How long the server asked to wait: `Retry-After` (seconds, or an HTTP date), else
+/// `X-RateLimit-Reset` (epoch milliseconds, as OpenRouter sends it on free-model limits).
+pub fn retry_after(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Option<Duration> {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
+    let until = |t: SystemTime| Some(t.duration_since(now).unwrap_or(Duration::ZERO));
+    if let Some(v) = get("retry-after") {
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(ts) = jiff::fmt::rfc2822::parse(v).map(|z| z.timestamp()) {
+            return until(SystemTime::from(ts));
+        }
+    }
+    let reset = get("x-ratelimit-reset")?.parse::<u64>().ok()?;
+    // Epoch milliseconds; a value too small to be (before 1973) is taken as seconds.
+    let ms = if reset < 100_000_000_000 {
+        reset.saturating_mul(1000)
+    } else {
+        reset
+    };
+    until(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
 }
 
 /// `GET /generation?id=` figures (only those frugal records).
@@ -149,6 +511,7 @@ impl Client {
         query: &[(&str, &str)],
         key: Option<&ApiKey>,
         timeout: Duration,
+        max_bytes: usize,
     ) -> Result<Option<(u16, String)>, ApiError> {
         let none = ApiKey::new(String::new());
         let k = key.unwrap_or(&none);
@@ -165,8 +528,35 @@ impl Client {
         if status == 404 {
             return Ok(None);
         }
-        let text = resp.text().await.map_err(|e| transport_error(&e, k))?;
-        if !(200..300).contains(&status) {
+        let ok = (200..300).contains(&status);
+        let max = if ok { max_bytes } else { ERROR_BODY_BYTES };
+        // Read within a bound: an endless answer must not grow the memory until the timeout.
+        let mut body = Vec::new();
+        let mut chunks = resp.bytes_stream();
+        while let Some(b) = chunks.next().await {
+            let b = b.map_err(|e| transport_error(&e, k))?;
+            body.extend_from_slice(&b);
+            if body.len() > max {
+                if !ok {
+                    body.truncate(max);
+                    break;
+                }
+                return Err(ApiError {
+                    status: Some(status),
+                    code: None,
+                    message: format!(
+                        "the answer of {path} passed {}; not read",
+                        sse::mib(max as u64)
+                    ),
+                    error_type: None,
+                    maybe_sent: false,
+                    retry_after: None,
+                    not_an_answer: false,
+                });
+            }
+        }
+        let text = String::from_utf8_lossy(&body).into_owned();
+        if !ok {
             return Err(error_from_body(status, &text, k));
         }
         Ok(Some((status, text)))
@@ -190,6 +580,8 @@ impl Client {
                 message: format!("unreadable {what}: {e}"),
                 error_type: None,
                 maybe_sent: false,
+                retry_after: None,
+                not_an_answer: false,
             })
     }
 
@@ -201,6 +593,7 @@ impl Client {
                 &[("id", id)],
                 Some(key),
                 Duration::from_secs(10),
+                SMALL_BODY_BYTES,
             )
             .await?
         {
@@ -212,7 +605,10 @@ impl Client {
     /// `GET /key`: the key's own usage and limit. Short timeout: it decorates `:LlmUsage`,
     /// which must never wait on it.
     pub async fn key_info(&self, key: &ApiKey, timeout: Duration) -> Result<KeyData, ApiError> {
-        match self.get("/key", &[], Some(key), timeout).await? {
+        match self
+            .get("/key", &[], Some(key), timeout, SMALL_BODY_BYTES)
+            .await?
+        {
             Some((status, text)) => Self::data(status, &text, "key info"),
             None => Err(error_from_body(404, "", key)),
         }
@@ -221,7 +617,13 @@ impl Client {
     /// `GET /models`, the raw body (the caller caches it as is). Public: sent without the key.
     pub async fn models(&self) -> Result<String, ApiError> {
         match self
-            .get("/models", &[], None, Duration::from_secs(15))
+            .get(
+                "/models",
+                &[],
+                None,
+                Duration::from_secs(15),
+                CATALOGUE_BYTES,
+            )
             .await?
         {
             Some((_, text)) => Ok(text),
@@ -250,17 +652,48 @@ pub struct KeyData {
 }
 
 /// Removes the key from any text that came from elsewhere (an echoing proxy, an error chain).
+/// Anything shaped like an API key (`sk-` and at least 16 key characters, as a word of its
+/// own) is masked too: an echo may hold another key than the one sent (a named key, a key
+/// before rotation).
 pub fn redact(text: &str, key: &ApiKey) -> String {
     let k = key.expose();
-    if k.len() >= 4 && text.contains(k) {
+    let text = if k.len() >= 4 && text.contains(k) {
         text.replace(k, "<redacted>")
     } else {
         text.to_string()
+    };
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("sk-") {
+        let word_start = rest[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_key_char(c));
+        let tail = &rest[i + 3..];
+        let len = tail.find(|c: char| !is_key_char(c)).unwrap_or(tail.len());
+        out.push_str(&rest[..i]);
+        if word_start && len >= 16 {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(&rest[i..i + 3 + len]);
+        }
+        rest = &tail[len..];
     }
+    out.push_str(rest);
+    out
 }
 
-fn transport_error(e: &reqwest::Error, key: &ApiKey) -> ApiError {
-    // `without_url` keeps query strings out; the key is in a header, never in the URL.
+/// Text from the other end (an error message, a body) made fit for a message: keys masked
+/// first (so that shortening cannot leave a key's prefix), then at most 300 printable
+/// characters on one line.
+pub fn for_message(text: &str, key: &ApiKey) -> String {
+    printable(&redact(text, key), 300)
+}
+
+/// An error and its causes, in one line.
+fn error_chain(e: &reqwest::Error) -> String {
+    // reqwest's URLs carry no `user:password@` (it moves them to a header): nothing to hide.
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -268,12 +701,20 @@ fn transport_error(e: &reqwest::Error, key: &ApiKey) -> ApiError {
         msg.push_str(&s.to_string());
         source = s.source();
     }
+    msg
+}
+
+fn transport_error(e: &reqwest::Error, key: &ApiKey) -> ApiError {
+    // The key is in a header, never in the URL, but an error chain is redacted all the same.
     ApiError {
         status: None,
         code: None,
-        message: redact(&msg, key),
+        message: redact(&error_chain(e), key),
         error_type: None,
+        // Not connected (or not built): the request never left.
         maybe_sent: !e.is_connect() && !e.is_builder(),
+        retry_after: None,
+        not_an_answer: false,
     }
 }
 
@@ -285,15 +726,11 @@ pub fn error_from_body(status: u16, body: &str, key: &ApiKey) -> ApiError {
     let message = err
         .and_then(|e| e.get("message"))
         .and_then(|m| m.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            let t = body.trim();
-            if t.is_empty() {
-                "no error message".to_string()
-            } else {
-                t.chars().take(300).collect()
-            }
-        });
+        .unwrap_or(body);
+    let message = match for_message(message, key) {
+        m if m.is_empty() => "no error message".to_string(),
+        m => m,
+    };
     let code = err.and_then(|e| e.get("code")).map(|c| match c {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -305,9 +742,167 @@ pub fn error_from_body(status: u16, body: &str, key: &ApiKey) -> ApiError {
         .map(str::to_string);
     ApiError {
         status: Some(status),
-        code,
-        message: redact(&message, key),
+        code: code.map(|c| for_message(&c, key)),
+        message,
         error_type,
-        maybe_sent: false,
+        // A gateway that gave up waiting (Cloudflare's 524) after the request reached
+        // OpenRouter: it may have run, and be billed.
+        maybe_sent: status == 524,
+        retry_after: None,
+        not_an_answer: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn the_body_bound_grows_with_max_tokens() {
+        let l = |max_tokens| Limits {
+            max_tokens,
+            stall: Duration::from_secs(60),
+        };
+        assert_eq!(l(100).body_bytes(), 100 * 1024 + 1_048_576);
+        assert_eq!(l(4096).body_bytes(), 5 << 20);
+        assert_eq!(sse::mib(l(100).body_bytes()), "1.1 MiB");
+    }
+
+    #[test]
+    fn retry_after_in_seconds_as_a_date_or_as_a_reset_time() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_760_000_000);
+        let h = |pairs: &[(&'static str, &str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_str(v).unwrap());
+            }
+            retry_after(&m, now)
+        };
+        assert_eq!(h(&[("retry-after", "7")]), Some(Duration::from_secs(7)));
+        // 1_760_000_000 is Thu, 09 Oct 2025 08:53:20 GMT.
+        assert_eq!(
+            h(&[("retry-after", "Thu, 09 Oct 2025 08:53:32 GMT")]),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            h(&[("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT")]),
+            Some(Duration::ZERO),
+            "a date past is no wait"
+        );
+        assert_eq!(
+            h(&[("x-ratelimit-reset", "1760000002500")]),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(
+            h(&[("x-ratelimit-reset", "1760000003")]),
+            Some(Duration::from_secs(3)),
+            "seconds, when too small to be milliseconds"
+        );
+        assert_eq!(
+            h(&[("retry-after", "2"), ("x-ratelimit-reset", "1760000009000")]),
+            Some(Duration::from_secs(2)),
+            "Retry-After wins"
+        );
+        assert_eq!(h(&[("retry-after", "soon")]), None);
+        assert_eq!(h(&[]), None);
+    }
+
+    #[test]
+    fn what_came_back_is_short_printable_and_without_credentials() {
+        let c = Client::new(
+            "https://user:pw@portal.example/api/v1",
+            "r",
+            Duration::from_secs(1),
+        );
+        let body = format!("<html>\n\x1b[31m<title>Log  in</title>{}", "x".repeat(500));
+        let m = c.not_an_answer("text/html; charset=utf-8", &body);
+        assert!(m.starts_with("https://portal.example/api/v1 answered 200 with text/html; charset=utf-8, not an event stream: \"<html> [31m<title>Log in</title>xxx"), "{m}");
+        assert!(!m.contains('\x1b') && !m.contains("pw"), "{m}");
+        assert!(m.contains("…\"") && m.contains("base_url"), "{m}");
+        let m = c.not_an_answer("", "");
+        assert!(
+            m.contains("with no content type, not an event stream: an empty body"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_json_completion_reads_as_the_events_of_a_stream() {
+        let v = serde_json::json!({
+            "id": "gen-9", "object": "chat.completion", "model": "m/x",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "cost": 0.5}
+        });
+        let ev = completion_events(&v);
+        assert_eq!(ev[0], ChatEvent::Id("gen-9".into()));
+        assert_eq!(ev[1], ChatEvent::Model("m/x".into()));
+        assert_eq!(ev[2], ChatEvent::Text("hi".into()));
+        assert_eq!(ev[3], ChatEvent::Finish("stop".into()));
+        assert!(matches!(&ev[4], ChatEvent::Usage(u) if u.cost == Some(0.5)));
+        assert_eq!(ev[5], ChatEvent::Done);
+        let e = completion_events(&serde_json::json!({"error": {"code": 400, "message": "no"}}));
+        assert!(
+            matches!(&e[0], ChatEvent::Error { code, message } if code == "400" && message == "no")
+        );
+    }
+
+    #[test]
+    fn redaction_masks_the_key_and_anything_shaped_like_one() {
+        let k = ApiKey::new("sk-or-v1-0123456789abcdef".into());
+        assert_eq!(
+            redact(
+                "bad key sk-or-v1-0123456789abcdef; also sk-or-v1-ffffffffffffffffffff.",
+                &k
+            ),
+            "bad key <redacted>; also <redacted>."
+        );
+        // Not a key: too short, or inside a word.
+        assert_eq!(
+            redact("risk-assessment-model-v2 sk-short", &k),
+            "risk-assessment-model-v2 sk-short"
+        );
+        // Masked before shortening: no prefix of a key survives the cut.
+        let long = format!("{}Bearer sk-or-v1-0123456789abcdef", "x".repeat(290));
+        let m = for_message(&long, &ApiKey::new(String::new()));
+        assert!(!m.contains("sk-or"), "{m}");
+        let e = error_from_body(
+            400,
+            &format!(
+                r#"{{"error":{{"message":"{}\u001b[2J"}}}}"#,
+                "y".repeat(5000)
+            ),
+            &k,
+        );
+        assert!(
+            e.message.chars().count() <= 301 && !e.message.contains('\x1b'),
+            "{}",
+            e.message
+        );
+    }
+
+    #[tokio::test]
+    async fn transport_errors_do_not_show_url_credentials() {
+        // Nothing listens on port 9 of loopback: refused at once.
+        let c = Client::new(
+            "http://proxyuser:proxypass@127.0.0.1:9/api/v1",
+            "r",
+            Duration::from_secs(5),
+        );
+        let e = c.models().await.unwrap_err();
+        assert!(e.message.contains("127.0.0.1:9"), "{e}");
+        assert!(!e.to_string().contains("proxypass"), "{e}");
+        assert!(!e.maybe_sent, "{e:?}");
+    }
+
+    #[test]
+    fn a_524_may_have_been_billed() {
+        let k = ApiKey::new("sk-x".into());
+        assert!(error_from_body(524, "<html>timeout</html>", &k).maybe_sent);
+        assert!(!error_from_body(502, "", &k).maybe_sent);
+        assert_eq!(
+            media_type("Text/Event-Stream; charset=utf-8"),
+            "text/event-stream"
+        );
     }
 }

@@ -5,6 +5,6 @@ pub mod client;
 pub mod endpoint;
 pub mod sse;
 
-pub use client::{ApiError, ChatRequest, Client, Message};
+pub use client::{ApiError, ChatRequest, ChatStream, Client, Limits, Message};
 pub use endpoint::Endpoint;
-pub use sse::{ChatEvent, Usage};
+pub use sse::{ChatEvent, StreamCut, Usage};

@@ -1,8 +1,12 @@
-//! Decoding the streamed answer: SSE framing by `eventsource-stream` (comments such as
-//! `: OPENROUTER PROCESSING` are dropped there, and events split across reads are reassembled),
-//! and OpenRouter's chunk JSON into [`ChatEvent`]s here.
+//! Decoding the streamed answer: SSE framing (comments such as `: OPENROUTER PROCESSING`
+//! dropped, events split anywhere across reads reassembled, LF, CRLF or CR line ends), and
+//! OpenRouter's chunk JSON into [`ChatEvent`]s.
+//!
+//! The framing is done here, in one pass over each byte, rather than by a crate: the one we
+//! used re-parsed its whole buffer on every read, so one long line cost time quadratic in its
+//! length. What reaches the framer is already bounded (see `client::Limits`), so the line and
+//! event it holds are too.
 
-use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
@@ -23,6 +27,27 @@ pub enum ChatEvent {
     Error { code: String, message: String },
     /// `data: [DONE]`.
     Done,
+    /// The stream stopped without its end: frugal's bounds cut it, or the connection broke.
+    Broken(StreamCut),
+}
+
+/// Why an answer's stream stopped before its end, as frugal saw it. The connection is closed by
+/// then: the body was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamCut {
+    /// More bytes than any answer of `max_tokens` tokens needs (`client::Limits::body_bytes`).
+    #[error("the answer passed {}, the most frugal reads for max_tokens = {max_tokens} ({max_tokens} × 1 KiB + 1 MiB), without ending, so the connection was closed: the endpoint does not honour max_tokens (check base_url, or pick another model)", mib(*limit))]
+    TooLong { limit: u64, max_tokens: u32 },
+    /// Nothing at all (not even a keep-alive comment) for `stall_timeout_s`.
+    #[error("nothing arrived for {secs} s (stall_timeout_s), so the connection was closed: try again, or raise stall_timeout_s for a slow model")]
+    Stalled { secs: u64 },
+    #[error("the connection broke: {0}")]
+    Transport(String),
+}
+
+/// `1.1 MiB`.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -146,25 +171,112 @@ pub fn interpret(data: &str, seen_id: &mut bool, out: &mut Vec<ChatEvent>) {
     }
 }
 
-/// Turns a byte stream (split anywhere) into chat events. A transport error ends the stream with
-/// an [`ChatEvent::Error`] of code `transport`.
-pub fn decode<S, B, E>(bytes: S) -> impl Stream<Item = ChatEvent>
+/// SSE framing, one byte at a time in effect (a line is scanned once, whatever the reads).
+#[derive(Default)]
+struct Framer {
+    /// The line so far.
+    line: Vec<u8>,
+    /// The event's data so far (`data:` lines joined by LF), when it has any.
+    data: Option<String>,
+    /// The last byte was a CR: an LF right after it ends nothing more.
+    after_cr: bool,
+    /// A first line was seen (a byte-order mark may only start the stream).
+    started: bool,
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+impl Framer {
+    /// Feeds bytes; each event completed by them has its data pushed to `out`.
+    fn push(&mut self, mut bytes: &[u8], out: &mut Vec<Result<String, String>>) {
+        while !bytes.is_empty() {
+            if std::mem::take(&mut self.after_cr) && bytes[0] == b'\n' {
+                bytes = &bytes[1..];
+                continue;
+            }
+            match bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+                None => {
+                    self.line.extend_from_slice(bytes);
+                    return;
+                }
+                Some(i) => {
+                    self.line.extend_from_slice(&bytes[..i]);
+                    self.after_cr = bytes[i] == b'\r';
+                    bytes = &bytes[i + 1..];
+                    self.end_line(out);
+                }
+            }
+        }
+    }
+
+    fn end_line(&mut self, out: &mut Vec<Result<String, String>>) {
+        let line = std::mem::take(&mut self.line);
+        let mut l = &line[..];
+        if !std::mem::replace(&mut self.started, true) {
+            l = l.strip_prefix(BOM).unwrap_or(l);
+        }
+        if l.is_empty() {
+            if let Some(data) = self.data.take() {
+                out.push(Ok(data));
+            }
+            return;
+        }
+        if l[0] == b':' {
+            return; // a comment
+        }
+        let (name, value) = match l.iter().position(|&b| b == b':') {
+            Some(i) => {
+                let v = &l[i + 1..];
+                (&l[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (l, &[][..]),
+        };
+        // `event`, `id` and `retry` mean nothing to a chat stream.
+        if name != b"data" {
+            return;
+        }
+        match std::str::from_utf8(value) {
+            Ok(v) => {
+                // Each data line ends with an LF; the event's last one is dropped on dispatch.
+                let data = self.data.get_or_insert_with(String::new);
+                data.push_str(v);
+                data.push('\n');
+            }
+            Err(_) => out.push(Err("the stream is not valid UTF-8".into())),
+        }
+    }
+}
+
+/// Turns a byte stream (split anywhere) into chat events. An error of the byte stream (a bound,
+/// a broken connection) ends the events with [`ChatEvent::Broken`].
+pub fn decode<S, B>(bytes: S) -> impl Stream<Item = ChatEvent>
 where
-    S: Stream<Item = Result<B, E>> + Send + 'static,
+    S: Stream<Item = Result<B, StreamCut>> + Send + 'static,
     B: AsRef<[u8]> + Send,
-    E: std::fmt::Display + Send,
 {
+    let mut framer = Framer::default();
     let mut seen_id = false;
     bytes
-        .eventsource()
-        .map(move |ev| {
+        .map(move |item| {
             let mut out = Vec::new();
-            match ev {
-                Ok(ev) => interpret(&ev.data, &mut seen_id, &mut out),
-                Err(e) => out.push(ChatEvent::Error {
-                    code: "transport".into(),
-                    message: e.to_string(),
-                }),
+            match item {
+                Ok(b) => {
+                    let mut datas = Vec::new();
+                    framer.push(b.as_ref(), &mut datas);
+                    for d in datas {
+                        match d {
+                            Ok(mut data) => {
+                                data.pop(); // the LF after the last data line
+                                interpret(&data, &mut seen_id, &mut out)
+                            }
+                            Err(message) => out.push(ChatEvent::Error {
+                                code: "bad_chunk".into(),
+                                message,
+                            }),
+                        }
+                    }
+                }
+                Err(cut) => out.push(ChatEvent::Broken(cut)),
             }
             futures::stream::iter(out)
         })
@@ -184,7 +296,7 @@ data: {\"id\":\"gen-1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"us
 data: [DONE]\n\n";
 
     fn run(pieces: Vec<Vec<u8>>) -> Vec<ChatEvent> {
-        let s = futures::stream::iter(pieces.into_iter().map(Ok::<_, std::io::Error>));
+        let s = futures::stream::iter(pieces.into_iter().map(Ok::<_, StreamCut>));
         futures::executor::block_on(decode(s).collect::<Vec<_>>())
     }
 
@@ -262,5 +374,69 @@ data: {\"id\":\"gen-2\",\"object\":\"chat.completion.chunk\",\"error\":{\"code\"
         let got = run(vec![s.as_bytes().to_vec()]);
         assert!(matches!(&got[0], ChatEvent::Error { code, .. } if code == "502"));
         assert!(matches!(&got[1], ChatEvent::Error { code, .. } if code == "bad_chunk"));
+    }
+
+    #[test]
+    fn cr_line_ends_bom_and_fields_other_than_data() {
+        // Lone CRs end lines too, and a CR then LF is one line end even when split apart.
+        let cr = format!("\u{FEFF}event: x\rid: 7\r{}", SAMPLE.replace('\n', "\r"));
+        assert_eq!(run(vec![cr.as_bytes().to_vec()]), expected());
+        let bytes = cr.as_bytes();
+        for i in 0..=bytes.len() {
+            let got = run(vec![bytes[..i].to_vec(), bytes[i..].to_vec()]);
+            assert_eq!(got, expected(), "split at byte {i}");
+        }
+    }
+
+    #[test]
+    fn data_lines_join_and_a_trailing_event_without_blank_line_is_dropped() {
+        let s = "data: {\"id\":\"g\",\ndata: \"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]";
+        assert_eq!(
+            run(vec![s.as_bytes().to_vec()]),
+            vec![ChatEvent::Id("g".into()), ChatEvent::Text("a".into())]
+        );
+    }
+
+    #[test]
+    fn a_long_line_in_many_pieces_is_one_event() {
+        let text = "é".repeat(200_000);
+        let s = chunk_line(&text);
+        let pieces: Vec<Vec<u8>> = s.as_bytes().chunks(7).map(<[u8]>::to_vec).collect();
+        assert_eq!(run(pieces), vec![ChatEvent::Text(text)]);
+    }
+
+    fn chunk_line(content: &str) -> String {
+        let v = serde_json::json!({"choices": [{"delta": {"content": content}}]});
+        format!("data: {v}\n\n")
+    }
+
+    #[test]
+    fn invalid_utf8_and_a_cut_are_reported() {
+        let mut bytes = b"data: {\"x\": \"".to_vec();
+        bytes.extend_from_slice(&[0xff, 0xfe]);
+        bytes.extend_from_slice(b"\"}\n\n");
+        let got = run(vec![bytes]);
+        assert!(matches!(&got[0], ChatEvent::Error { code, .. } if code == "bad_chunk"));
+        let s = futures::stream::iter(vec![
+            Ok(chunk_line("a").into_bytes()),
+            Err(StreamCut::Stalled { secs: 60 }),
+        ]);
+        let got = futures::executor::block_on(decode(s).collect::<Vec<_>>());
+        assert_eq!(
+            got,
+            vec![
+                ChatEvent::Text("a".into()),
+                ChatEvent::Broken(StreamCut::Stalled { secs: 60 })
+            ]
+        );
+        let m = StreamCut::TooLong {
+            limit: 100 * 1024 + (1 << 20),
+            max_tokens: 100,
+        }
+        .to_string();
+        assert!(
+            m.contains("1.1 MiB") && m.contains("max_tokens = 100"),
+            "{m}"
+        );
     }
 }

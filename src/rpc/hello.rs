@@ -28,6 +28,7 @@ impl Handler {
             context_lines: config.context_lines,
             base_url: config.base_url.clone(),
             data_dir: config.data_dir.display().to_string(),
+            stall_timeout_s: config.stall_timeout_s,
         };
         self.state.set_config(config);
         tokio::spawn(crate::gate::reconcile_orphans(self.state.clone()));

@@ -140,7 +140,7 @@ pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, S
 }
 
 async fn fetch_key_info(state: &Arc<State>, spec: &KeySpec) {
-    let data = match spec.resolve().await {
+    let data = match state.keys.get(spec).await {
         Ok(key) => match state.client().key_info(&key, KEY_TIMEOUT).await {
             Ok(d) => Some(d),
             Err(e) => {

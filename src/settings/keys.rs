@@ -2,7 +2,9 @@
 //! reaches a log line, a message or the ledger.
 
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Where the API key comes from: `env:NAME` or `cmd:<shell command>`. Never the key itself.
@@ -58,6 +60,11 @@ pub enum KeyError {
 }
 
 impl KeySpec {
+    /// Is the key printed by a command (`cmd:`)?
+    pub fn is_cmd(&self) -> bool {
+        matches!(self.0.split_once(':'), Some(("cmd", _)))
+    }
+
     /// The variable of a well-formed `env:` spec.
     pub fn env_name(&self) -> Option<&str> {
         match self.0.split_once(':') {
@@ -85,24 +92,11 @@ impl KeySpec {
                 _ => Err(KeyError::EnvMissing(name.to_string())),
             },
             Some(("cmd", cmd)) => {
-                let out = tokio::time::timeout(
-                    Duration::from_secs(20),
-                    tokio::process::Command::new("sh")
-                        .arg("-c")
-                        .arg(cmd)
-                        .stdin(std::process::Stdio::null())
-                        .stderr(std::process::Stdio::null())
-                        .kill_on_drop(true)
-                        .output(),
-                )
-                .await
-                .map_err(|_| KeyError::CmdFailed("timed out after 20 s".into()))?
-                .map_err(|e| KeyError::CmdFailed(e.to_string()))?;
-                if !out.status.success() {
-                    return Err(KeyError::CmdFailed(format!("exit status {}", out.status)));
-                }
+                let out = tokio::time::timeout(Duration::from_secs(20), run_key_command(cmd))
+                    .await
+                    .map_err(|_| KeyError::CmdFailed("timed out after 20 s".into()))??;
                 // The first line: `pass show` and friends print notes after the secret.
-                let key = String::from_utf8_lossy(&out.stdout)
+                let key = String::from_utf8_lossy(&out)
                     .lines()
                     .map(str::trim)
                     .find(|l| !l.is_empty())
@@ -114,6 +108,93 @@ impl KeySpec {
                 Ok(ApiKey(key))
             }
             _ => Err(self.check().err().unwrap_or(KeyError::BadSpec)),
+        }
+    }
+}
+
+/// The most a key command may print: a key and a few notes (`pass show`), never more.
+const CMD_OUTPUT_BYTES: usize = 64 << 10;
+
+/// Runs a key command through `sh -c` and returns what it printed, read within a bound (an
+/// endless printer must not grow the memory until the time limit). Killed when dropped.
+async fn run_key_command(cmd: &str) -> Result<Vec<u8>, KeyError> {
+    use tokio::io::AsyncReadExt;
+    let failed = |e: std::io::Error| KeyError::CmdFailed(e.to_string());
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(failed)?;
+    let mut out = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        stdout
+            .take(CMD_OUTPUT_BYTES as u64 + 1)
+            .read_to_end(&mut out)
+            .await
+            .map_err(failed)?;
+    }
+    if out.len() > CMD_OUTPUT_BYTES {
+        return Err(KeyError::CmdFailed(
+            "it printed more than 64 KiB; it must print the key on its first line".into(),
+        ));
+    }
+    let status = child.wait().await.map_err(failed)?;
+    if !status.success() {
+        return Err(KeyError::CmdFailed(format!("exit status {status}")));
+    }
+    Ok(out)
+}
+
+/// The keys of this session, by spec. A `cmd:` key's command (a password manager, often slow
+/// or asking for a passphrase) runs once per session, and again after a 401 says its key was
+/// refused; the key is held in memory only, never written anywhere. `env:` keys are read each
+/// time (that costs nothing).
+#[derive(Default)]
+pub struct KeyCache {
+    /// One slot per `cmd:` spec; its lock is held while the command runs, so two requests
+    /// wanting the key at once run it once.
+    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<ApiKey>>>>>,
+}
+
+impl KeyCache {
+    fn slot(&self, spec: &KeySpec) -> Arc<tokio::sync::Mutex<Option<ApiKey>>> {
+        self.slots
+            .lock()
+            .expect("key cache lock poisoned")
+            .entry(spec.0.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// The key of `spec`: a `cmd:` key from this session's cache, running the command once.
+    pub async fn get(&self, spec: &KeySpec) -> Result<ApiKey, KeyError> {
+        if !spec.is_cmd() {
+            return spec.resolve().await;
+        }
+        let slot = self.slot(spec);
+        let mut held = slot.lock().await;
+        if let Some(k) = held.as_ref() {
+            return Ok(k.clone());
+        }
+        let k = spec.resolve().await?;
+        *held = Some(k.clone());
+        Ok(k)
+    }
+
+    /// `key` was refused (401): the next [`KeyCache::get`] runs the command again (unless
+    /// another request already did, and holds a different key).
+    pub async fn forget(&self, spec: &KeySpec, key: &ApiKey) {
+        if !spec.is_cmd() {
+            return;
+        }
+        let slot = self.slot(spec);
+        let mut held = slot.lock().await;
+        if held.as_ref() == Some(key) {
+            *held = None;
         }
     }
 }
@@ -164,5 +245,57 @@ mod tests {
             .await
             .unwrap_err();
         assert!(!e.to_string().contains("literal"));
+    }
+
+    #[tokio::test]
+    async fn a_cmd_key_runs_once_until_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let spec = KeySpec(format!(
+            "cmd:echo x >> '{0}'; printf 'sk-or-v1-%s' $(wc -l < '{0}')",
+            runs.display()
+        ));
+        let count = || std::fs::read_to_string(&runs).unwrap().lines().count();
+        let cache = KeyCache::default();
+        let (a, b) = tokio::join!(cache.get(&spec), cache.get(&spec));
+        let k1 = a.unwrap();
+        assert_eq!(b.unwrap(), k1);
+        assert_eq!(count(), 1, "two requests at once run the command once");
+        // Forgetting another key (a stale 401) keeps the cached one.
+        cache.forget(&spec, &ApiKey("sk-or-v1-other".into())).await;
+        assert_eq!(cache.get(&spec).await.unwrap(), k1);
+        assert_eq!(count(), 1);
+        cache.forget(&spec, &k1).await;
+        let k2 = cache.get(&spec).await.unwrap();
+        assert_eq!(count(), 2);
+        assert_ne!(k1, k2);
+        // env: keys are not cached (nothing to save).
+        std::env::set_var("FRUGAL_TEST_KEY_CACHE", "sk-or-v1-env");
+        let env = KeySpec("env:FRUGAL_TEST_KEY_CACHE".into());
+        assert_eq!(cache.get(&env).await.unwrap().expose(), "sk-or-v1-env");
+        assert!(cache.slots.lock().unwrap().len() == 1);
+    }
+
+    #[tokio::test]
+    async fn a_cmd_that_prints_too_much_is_refused() {
+        // 8 MB without a line break: not a key. Refused, with its size, never its output.
+        let e = KeySpec("cmd:head -c 8000000 /dev/zero | tr '\\0' k".into())
+            .resolve()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, KeyError::CmdFailed(m) if m.contains("64 KiB")),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("kkkk"));
+        // Endless output is cut at the bound, not read until the time limit.
+        let e = KeySpec("cmd:yes sk-or-v1-endless".into())
+            .resolve()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, KeyError::CmdFailed(m) if m.contains("64 KiB")),
+            "{e}"
+        );
     }
 }

@@ -7,6 +7,6 @@ pub mod paths;
 pub mod project;
 pub mod user;
 
-pub use keys::{ApiKey, KeyError, KeySpec};
+pub use keys::{ApiKey, KeyCache, KeyError, KeySpec};
 pub use project::{BudgetCaps, BudgetSpec, FileState, ProjectInput, ProjectSettings};
 pub use user::{Config, FootprintSpec, LogLevel, Warning};

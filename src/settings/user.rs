@@ -55,6 +55,9 @@ pub struct Config {
     pub min_useful_tokens: u32,
     /// Footprint factors for `:LlmUsage` (defaults: Mistral's published figures).
     pub footprint: Option<FootprintSpec>,
+    /// Seconds an answer may stay silent (no byte at all, not even a keep-alive comment)
+    /// before it is given up.
+    pub stall_timeout_s: u64,
     /// Bad caps in `setup()`: every request is refused until they are fixed (a cap that could
     /// not be read must not become no cap).
     pub config_errors: Vec<String>,
@@ -127,8 +130,13 @@ impl Config {
         self.data_dir.join(crate::budget::ledger::LEDGER_FILE)
     }
 
+    /// Connecting never takes longer than an answer may stay silent.
     pub fn connect_timeout(&self) -> Duration {
-        CONNECT_TIMEOUT
+        CONNECT_TIMEOUT.min(self.stall_timeout())
+    }
+
+    pub fn stall_timeout(&self) -> Duration {
+        Duration::from_secs(self.stall_timeout_s)
     }
 
     /// Resolves what `setup()` gave over the defaults. `data_home` is Neovim's
@@ -163,6 +171,7 @@ impl Config {
             max_price: d("max_price").as_bool().unwrap_or(true),
             min_useful_tokens: dnum("min_useful_tokens") as u32,
             footprint: None,
+            stall_timeout_s: dnum("stall_timeout_s") as u64,
             config_errors: Vec::new(),
         };
         let mut warnings = Vec::new();
@@ -260,6 +269,7 @@ impl Config {
             "max_tokens" => self.max_tokens = whole(v, 16, u32::MAX as u64)? as u32,
             "min_useful_tokens" => self.min_useful_tokens = whole(v, 16, u32::MAX as u64)? as u32,
             "context_lines" => self.context_lines = whole(v, 0, 1_000_000)? as usize,
+            "stall_timeout_s" => self.stall_timeout_s = whole(v, 1, 3600)?,
             "temperature" => {
                 let t = number(v)?;
                 if !(0.0..=2.0).contains(&t) {
@@ -399,6 +409,31 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/data/frugal"));
         assert!(c.max_price);
         assert_eq!(c.log_level, LogLevel::Info);
+        assert_eq!(c.stall_timeout(), Duration::from_secs(60));
+        assert_eq!(c.connect_timeout(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn stall_timeout_s_is_checked() {
+        for bad in [
+            Value::from(0),
+            Value::from(1.5),
+            Value::from(86_400),
+            Value::from("60"),
+        ] {
+            let (c, w) = Config::resolve(&given(&[("stall_timeout_s", bad)]), None);
+            assert_eq!(c.stall_timeout_s, 60);
+            assert_eq!(w.len(), 1);
+            assert!(
+                w[0].message
+                    .starts_with("setup key stall_timeout_s must be"),
+                "{w:?}"
+            );
+        }
+        let (c, w) = Config::resolve(&given(&[("stall_timeout_s", Value::from(5))]), None);
+        assert!(w.is_empty());
+        assert_eq!(c.stall_timeout(), Duration::from_secs(5));
+        assert_eq!(c.connect_timeout(), Duration::from_secs(5));
     }
 
     #[test]

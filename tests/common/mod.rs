@@ -37,6 +37,12 @@ pub enum Part {
     HangFor(Duration),
     /// Cuts the connection abruptly (TCP reset) here.
     Reset,
+    /// Writes `bytes` again and again, `total` bytes in all, or until the client hangs up: an
+    /// answer that does not end (as far as any client that bounds what it reads can tell).
+    Repeat {
+        bytes: Vec<u8>,
+        total: usize,
+    },
 }
 
 #[derive(Clone)]
@@ -68,10 +74,34 @@ impl Reply {
 
     /// Closes the connection after reading the request, before any status line.
     pub fn close() -> Reply {
+        Reply::reset()
+    }
+
+    /// A status with headers of the test's choosing and a JSON body.
+    pub fn status(status: u16, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut r = Reply::json(status, body);
+        r.headers
+            .extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        r
+    }
+
+    /// Reads the request, then closes the connection without a status line (a reset after
+    /// the request left).
+    pub fn reset() -> Reply {
         Reply {
             status: 0,
             headers: Vec::new(),
             parts: Vec::new(),
+        }
+    }
+
+    /// Reads the request, then sends nothing at all (not even a status line) until the client
+    /// gives up.
+    pub fn silent() -> Reply {
+        Reply {
+            status: 0,
+            headers: Vec::new(),
+            parts: vec![Part::Hang],
         }
     }
 
@@ -102,6 +132,8 @@ struct ServerState {
     requests: Vec<Recorded>,
     /// Connections the client closed while we were still answering.
     client_closed: usize,
+    /// Connections accepted.
+    connections: usize,
 }
 
 pub struct FakeOpenRouter {
@@ -135,6 +167,7 @@ impl FakeOpenRouter {
                     break;
                 };
                 let st = st.clone();
+                st.lock().unwrap().connections += 1;
                 tokio::spawn(async move {
                     let _ = serve(sock, st).await;
                 });
@@ -178,6 +211,10 @@ impl FakeOpenRouter {
 
     pub fn client_closed(&self) -> usize {
         self.state.lock().unwrap().client_closed
+    }
+
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
     }
 
     /// Polls until `f` holds, failing the test at the deadline.
@@ -259,16 +296,16 @@ async fn serve(mut sock: TcpStream, st: Arc<Mutex<ServerState>>) -> std::io::Res
                 r#"{"error":{"code":500,"message":"the test scripted no reply for this request"}}"#,
             )
         });
-    if reply.status == 0 {
-        return Ok(());
+    // Status 0: no status line at all (`Reply::reset`, `Reply::silent`).
+    if reply.status != 0 {
+        let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
+        for (k, v) in &reply.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        sock.write_all(head.as_bytes()).await?;
+        sock.flush().await?;
     }
-    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
-    for (k, v) in &reply.headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    sock.write_all(head.as_bytes()).await?;
-    sock.flush().await?;
     for part in reply.parts {
         let ok = match part {
             Part::Bytes(b) => sock.write_all(&b).await.is_ok() && sock.flush().await.is_ok(),
@@ -295,6 +332,15 @@ async fn serve(mut sock: TcpStream, st: Arc<Mutex<ServerState>>) -> std::io::Res
             Part::Reset => {
                 let _ = sock.set_zero_linger();
                 return Ok(());
+            }
+            Part::Repeat { bytes, total } => {
+                let mut sent = 0;
+                let mut ok = true;
+                while ok && sent < total {
+                    ok = sock.write_all(&bytes).await.is_ok();
+                    sent += bytes.len();
+                }
+                ok && sock.flush().await.is_ok()
             }
         };
         if !ok {

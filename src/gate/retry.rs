@@ -1,0 +1,248 @@
+//! When a failed attempt is tried again, and how long to wait first (pure).
+//!
+//! Two kinds of failure are retried, at most [`MAX_RETRIES`] times and [`MAX_WAIT`] of waiting
+//! in all, with exponential backoff and jitter (or the wait the server asked for):
+//! - answered before any answer byte with 429, 408, 502 or 529, or not connected at all: the
+//!   request was not billed, so the retry goes under the same reservation;
+//! - cut after the request left without a status (a reset, a timeout, a 524): it may have been
+//!   billed, so its reservation is kept until reconciled and the retry needs a new one.
+//!
+//! Everything else is final: other statuses (a 503 routing refusal among them) are explained,
+//! not retried.
+
+use crate::openrouter::ApiError;
+use std::time::Duration;
+
+pub const MAX_RETRIES: u32 = 3;
+/// The most waited between attempts, in all, for one edit.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// Why an attempt is worth another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    RateLimited,
+    /// 408, 502 or 529 (the status).
+    Busy(u16),
+    /// Not connected: the request never left.
+    Unreachable,
+    /// Cut after the request left: a reset, a timeout, a 524.
+    Cut,
+}
+
+impl Why {
+    /// The failure's class, or `None` when it is final.
+    pub fn of(e: &ApiError) -> Option<Why> {
+        if e.not_an_answer {
+            return None;
+        }
+        if e.maybe_sent {
+            return Some(Why::Cut);
+        }
+        match e.status {
+            None => Some(Why::Unreachable),
+            Some(429) => Some(Why::RateLimited),
+            Some(s @ (408 | 502 | 529)) => Some(Why::Busy(s)),
+            Some(_) => None,
+        }
+    }
+
+    /// Nothing was billed: the retry may go under the same reservation.
+    pub fn unbilled(self) -> bool {
+        !matches!(self, Why::Cut)
+    }
+
+    /// For the progress line: "rate limited, retrying in 4 s (2/3)".
+    pub fn label(self) -> String {
+        match self {
+            Why::RateLimited => "rate limited".into(),
+            Why::Busy(408) => "timed out (408)".into(),
+            Why::Busy(529) => "overloaded (529)".into(),
+            Why::Busy(s) => format!("upstream error ({s})"),
+            Why::Unreachable => "could not connect".into(),
+            Why::Cut => "the connection was cut".into(),
+        }
+    }
+
+    fn base(self) -> Duration {
+        match self {
+            // A refused connection is usually quick to clear, or not at all.
+            Why::Unreachable => Duration::from_millis(500),
+            _ => Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why there is no retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// [`MAX_RETRIES`] were made.
+    Exhausted,
+    /// The server asked for a longer wait than is left of [`MAX_WAIT`].
+    TooLong(Duration),
+}
+
+/// The retries of one edit so far.
+#[derive(Debug, Clone, Default)]
+pub struct Retries {
+    done: u32,
+    waited: Duration,
+}
+
+impl Retries {
+    /// Retries made so far.
+    pub fn done(&self) -> u32 {
+        self.done
+    }
+
+    /// The wait before the next attempt after a failure of class `why`, or why there is none.
+    /// `asked` is the server's `Retry-After`; `jitter` is uniform in [0, 1).
+    pub fn next(
+        &mut self,
+        why: Why,
+        asked: Option<Duration>,
+        jitter: f64,
+    ) -> Result<Duration, Stop> {
+        if self.done >= MAX_RETRIES {
+            return Err(Stop::Exhausted);
+        }
+        let jitter = jitter.clamp(0.0, 1.0);
+        let wait = match asked {
+            // At least what was asked, and a little more so that clients told the same time
+            // do not all come back at once.
+            Some(a) => a + (a / 10 + Duration::from_millis(250)).mul_f64(jitter),
+            // 1 s, 2 s, 4 s (0.5 s, 1 s, 2 s to connect), each ± 25 %.
+            None => why
+                .base()
+                .mul_f64(f64::from(1u32 << self.done) * (0.75 + 0.5 * jitter)),
+        };
+        if self.waited + wait > MAX_WAIT {
+            return Err(if asked.is_some() {
+                Stop::TooLong(wait)
+            } else {
+                Stop::Exhausted
+            });
+        }
+        self.done += 1;
+        self.waited += wait;
+        Ok(wait)
+    }
+}
+
+/// "4 s", "2 min": how long, for a message.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs_f64().round() as u64;
+    if s >= 120 {
+        format!("{} min", (s + 30) / 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// A number in [0, 1) that differs between calls and processes (no need for a generator).
+pub fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(status: Option<u16>, maybe_sent: bool) -> ApiError {
+        ApiError {
+            status,
+            code: None,
+            message: String::new(),
+            error_type: None,
+            maybe_sent,
+            retry_after: None,
+            not_an_answer: false,
+        }
+    }
+
+    #[test]
+    fn classes() {
+        assert_eq!(Why::of(&err(Some(429), false)), Some(Why::RateLimited));
+        for s in [408, 502, 529] {
+            assert_eq!(Why::of(&err(Some(s), false)), Some(Why::Busy(s)));
+        }
+        assert_eq!(Why::of(&err(None, false)), Some(Why::Unreachable));
+        assert_eq!(Why::of(&err(None, true)), Some(Why::Cut));
+        assert_eq!(Why::of(&err(Some(524), true)), Some(Why::Cut));
+        for s in [400, 401, 402, 403, 404, 500, 503] {
+            assert_eq!(Why::of(&err(Some(s), false)), None, "{s}");
+        }
+        let mut html = err(Some(200), false);
+        html.not_an_answer = true;
+        assert_eq!(Why::of(&html), None);
+        assert!(Why::RateLimited.unbilled() && Why::Unreachable.unbilled());
+        assert!(!Why::Cut.unbilled());
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stops_after_three() {
+        for j in [0.0, 0.5, 0.999] {
+            let mut r = Retries::default();
+            let waits: Vec<_> = (0..3)
+                .map(|_| r.next(Why::Busy(502), None, j).unwrap())
+                .collect();
+            for (i, w) in waits.iter().enumerate() {
+                let base = 1u64 << i;
+                assert!(*w >= Duration::from_millis(750 * base), "{w:?}");
+                assert!(*w <= Duration::from_millis(1250 * base), "{w:?}");
+            }
+            assert_eq!(r.next(Why::Busy(502), None, j), Err(Stop::Exhausted));
+            assert_eq!(r.done(), 3);
+        }
+        let mut r = Retries::default();
+        assert!(r.next(Why::Unreachable, None, 0.0).unwrap() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_asked_wait_is_honoured_within_the_bound() {
+        let mut r = Retries::default();
+        let w = r
+            .next(Why::RateLimited, Some(Duration::from_secs(4)), 0.999)
+            .unwrap();
+        assert!(
+            w >= Duration::from_secs(4) && w < Duration::from_millis(4650),
+            "{w:?}"
+        );
+        assert_eq!(
+            r.next(Why::RateLimited, Some(Duration::ZERO), 0.0),
+            Ok(Duration::ZERO)
+        );
+        let long = Duration::from_secs(120);
+        assert_eq!(
+            r.next(Why::RateLimited, Some(long), 0.0),
+            Err(Stop::TooLong(long))
+        );
+        // 4 s were waited: 26 s more are allowed, 27 s are not.
+        assert!(r
+            .next(Why::RateLimited, Some(Duration::from_secs(25)), 0.0)
+            .is_ok());
+        let mut r = Retries::default();
+        r.next(Why::RateLimited, Some(Duration::from_secs(4)), 0.0)
+            .unwrap();
+        assert!(r
+            .next(Why::RateLimited, Some(Duration::from_secs(27)), 0.0)
+            .is_err());
+    }
+
+    #[test]
+    fn human_and_jitter() {
+        assert_eq!(human(Duration::from_millis(1300)), "1 s");
+        assert_eq!(human(Duration::from_secs(120)), "2 min");
+        for _ in 0..100 {
+            let j = jitter();
+            assert!((0.0..1.0).contains(&j));
+        }
+    }
+}
