@@ -258,3 +258,34 @@ async fn a_stopped_backend_never_freezes_neovim_and_the_next_command_recovers() 
     assert_eq!(n.lines().await, SRC);
     n.quit().await;
 }
+
+/// The key pasted after `env:` (a common slip) is refused as a spec, and its value reaches no
+/// notification, no :checkhealth line and no log line.
+#[tokio::test]
+async fn a_key_pasted_after_env_never_leaks() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, MODELS));
+    let pasted = format!("env:{API_KEY}");
+    let setup = format!("{{\"api_key\": \"{pasted}\"}}");
+    let mut n = Nvim::start_with(&server.url, &[("FRUGAL_SETUP", &setup)]).await;
+    n.open("k.py", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let (msg, _) = n.wait_notify("setup key api_key").await;
+    assert!(msg.contains("not the key itself"), "{msg}");
+    n.cmd("checkhealth frugal").await;
+    let text = n
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await;
+    let text = text.as_str().unwrap().to_string();
+    assert!(text.contains("setup key api_key"), "{text}");
+    n.drain();
+    let secret = &API_KEY["sk-or-v1-".len()..];
+    for (m, _) in n.notifications() {
+        assert!(!m.contains(secret), "the key leaked into a notification: {m}");
+    }
+    assert!(!text.contains(secret), "the key leaked into checkhealth");
+    let log = n.log_text();
+    assert!(!log.is_empty(), "the backend logged nothing");
+    assert!(!log.contains(secret), "the key leaked into the log");
+    n.quit().await;
+}
