@@ -421,7 +421,6 @@ fn file_name(trimmed: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     fn s(lines: &[&str]) -> Vec<String> {
         lines.iter().map(|l| l.to_string()).collect()
@@ -842,8 +841,9 @@ mod tests {
     }
 
     #[test]
-    fn long_answer_one_char_at_a_time_is_fast() {
-        // ~5,000 tokens ≈ 20,000 chars, mostly inside a few long blocks.
+    fn long_answer_one_char_at_a_time() {
+        // ~5,000 tokens ≈ 20,000 chars, mostly inside a few long blocks. Its time, at 1× and
+        // 10×, is in `cargo bench --bench edit_parse`.
         let mut answer = String::from("Edits follow.\n");
         for i in 0..10 {
             answer.push_str(&format!("src/f{i}.rs\n```rust\n<<<<<<< SEARCH\n"));
@@ -857,7 +857,6 @@ mod tests {
             answer.push_str(">>>>>>> REPLACE\n```\n");
         }
         assert!(answer.len() > 20_000);
-        let started = Instant::now();
         let mut parser = BlockParser::new();
         let mut blocks = Vec::new();
         let mut buf = [0u8; 4];
@@ -870,7 +869,5 @@ mod tests {
             .iter()
             .all(|b| b.search.len() == 40 && b.replace.len() == 40));
         assert_eq!(blocks[3].file.as_deref(), Some("src/f3.rs"));
-        // Generous bound (debug build, loaded CI); a quadratic rescan would blow it.
-        assert!(started.elapsed() < Duration::from_secs(2));
     }
 }
