@@ -870,4 +870,163 @@ mod tests {
             .all(|b| b.search.len() == 40 && b.replace.len() == 40));
         assert_eq!(blocks[3].file.as_deref(), Some("src/f3.rs"));
     }
+
+    /// Property tests: `PROPTEST_CASES` sets how many cases (128 by default; the long run
+    /// before a release uses far more).
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn config() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(128);
+            ProptestConfig {
+                cases,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// Lines that exercise every state: markers in their variants, fences, names,
+        /// prose, blanks, and arbitrary text.
+        fn any_line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => prop::sample::select(vec![
+                    "<<<<<<< SEARCH", "  <<<<<<< SEARCH>", "<<<<< search:", "<<<<<<<<<< SEARCH",
+                    "=======", "  =======", "=====", "==========", ">>>>>>> REPLACE",
+                    "  >>>>>>> REPLACE", ">>>>>>>>> Replace>", "```", "```rust", "~~~~", "x.py",
+                    "**src/a.rs**", "", "   ", "Here is the fix.", "é🦀 ünï", "\t=======",
+                ])
+                .prop_map(str::to_string),
+                2 => "\\PC{0,12}",
+                1 => "[<=>` ]{0,10}",
+            ]
+        }
+
+        fn any_answer() -> impl Strategy<Value = String> {
+            (
+                prop::collection::vec(any_line(), 0..40),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(lines, crlf, last_newline)| {
+                    let nl = if crlf { "\r\n" } else { "\n" };
+                    let mut s = lines.join(nl);
+                    if last_newline {
+                        s.push_str(nl);
+                    }
+                    s
+                })
+        }
+
+        /// Everything the parser says about an answer fed in `pieces`.
+        fn parse<'a>(pieces: impl IntoIterator<Item = &'a str>) -> (Vec<Block>, Finish) {
+            let mut parser = BlockParser::new();
+            let mut blocks = Vec::new();
+            for piece in pieces {
+                blocks.extend(parser.push(piece));
+            }
+            let fin = parser.finish();
+            assert_eq!(parser.completed(), blocks.len() + fin.blocks.len());
+            (blocks, fin)
+        }
+
+        /// Cut `s` at the given fractions (on char boundaries).
+        fn split(s: &str, cuts: &[usize]) -> Vec<String> {
+            let mut at: Vec<usize> = cuts
+                .iter()
+                .map(|c| c % (s.len() + 1))
+                .map(|mut i| {
+                    while !s.is_char_boundary(i) {
+                        i -= 1;
+                    }
+                    i
+                })
+                .collect();
+            at.push(0);
+            at.push(s.len());
+            at.sort_unstable();
+            at.windows(2).map(|w| s[w[0]..w[1]].to_string()).collect()
+        }
+
+        /// A content line: anything but a marker.
+        fn content() -> impl Strategy<Value = String> {
+            "[a-zA-Z0-9 _(){};=#.<>`-]{0,12}".prop_filter("not a marker", |l| marker(l).is_none())
+        }
+
+        type Spec = (Vec<String>, Vec<String>, Option<String>, bool);
+
+        fn any_block() -> impl Strategy<Value = Spec> {
+            (
+                prop::collection::vec(content(), 0..6),
+                prop::collection::vec(content(), 0..6),
+                prop::option::of("[a-z]{1,6}/[a-z]{1,6}\\.rs"),
+                any::<bool>(),
+            )
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// However the answer is split into pieces, the parser says the same, and never
+            /// panics.
+            #[test]
+            fn same_result_however_split(
+                answer in any_answer(),
+                cuts in prop::collection::vec(any::<usize>(), 0..12),
+            ) {
+                let (whole_blocks, whole_fin) = parse([answer.as_str()]);
+                let pieces = split(&answer, &cuts);
+                let (blocks, fin) = parse(pieces.iter().map(String::as_str));
+                let mut all = blocks;
+                all.extend(fin.blocks.clone());
+                let mut whole = whole_blocks;
+                whole.extend(whole_fin.blocks.clone());
+                prop_assert_eq!(all, whole);
+                prop_assert_eq!(fin.unterminated, whole_fin.unterminated);
+                prop_assert_eq!(fin.malformed, whole_fin.malformed);
+            }
+
+            /// Well-formed blocks, dressed as models dress them (fences, file names, prose,
+            /// CRLF, marker lengths, indented markers, trailing junk), come back exactly.
+            #[test]
+            fn well_formed_blocks_come_back_exactly(
+                specs in prop::collection::vec(any_block(), 1..5),
+                crlf in any::<bool>(),
+                marks in prop::collection::vec((5usize..=9, 0usize..3, any::<bool>()), 5),
+                cuts in prop::collection::vec(any::<usize>(), 0..6),
+            ) {
+                let mut lines: Vec<String> = vec!["Here you go.".into()];
+                let mut expected = Vec::new();
+                for (i, (search, replace, file, fenced)) in specs.iter().enumerate() {
+                    let (n, indent, junk) = marks[i % marks.len()];
+                    let pad = " ".repeat(indent);
+                    if let Some(f) = file {
+                        lines.push(f.clone());
+                    }
+                    if *fenced {
+                        lines.push("```rust".into());
+                    }
+                    lines.push(format!("{pad}{} SEARCH{}", "<".repeat(n), if junk { ">" } else { "" }));
+                    lines.extend(search.iter().cloned());
+                    lines.push(format!("{pad}{}", "=".repeat(n)));
+                    lines.extend(replace.iter().cloned());
+                    lines.push(format!("{pad}{} REPLACE", ">".repeat(n)));
+                    if *fenced {
+                        lines.push("```".into());
+                    }
+                    lines.push("Then this.".into());
+                    expected.push(Block { file: file.clone(), search: search.clone(), replace: replace.clone() });
+                }
+                let answer = lines.join(if crlf { "\r\n" } else { "\n" });
+                let pieces = split(&answer, &cuts);
+                let (mut blocks, fin) = parse(pieces.iter().map(String::as_str));
+                blocks.extend(fin.blocks);
+                prop_assert_eq!(blocks, expected);
+                prop_assert_eq!(fin.unterminated, None);
+                prop_assert!(fin.malformed.is_empty());
+            }
+        }
+    }
 }

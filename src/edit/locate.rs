@@ -1469,4 +1469,205 @@ mod tests {
             Err(LocateError::NotFound)
         );
     }
+
+    /// Property tests: `PROPTEST_CASES` sets how many cases (128 by default; the long run
+    /// before a release uses far more).
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn config() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(128);
+            ProptestConfig {
+                cases,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// Few distinct texts, so that matches (and near-matches) are frequent.
+        fn line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                6 => (0usize..3, prop::sample::select(vec!["a", "b", "c", "x = 1", "}", "日本"]), 0usize..2)
+                    .prop_map(|(i, t, trail)| format!("{}{t}{}", "  ".repeat(i), " ".repeat(trail))),
+                1 => prop::sample::select(vec!["", "   ", "\t", "...", "# ... existing code ...", "\tb"])
+                    .prop_map(str::to_string),
+            ]
+        }
+
+        fn lines(max: usize) -> impl Strategy<Value = Vec<String>> {
+            prop::collection::vec(line(), 0..max)
+        }
+
+        /// Whether `window` is what SEARCH (or its core without blank ends) finds with `how`.
+        fn matches_as(window: &[String], search: &[String], how: MatchKind) -> bool {
+            let lead = search.iter().take_while(|l| is_blank(l)).count();
+            let trail = search[lead..]
+                .iter()
+                .rev()
+                .take_while(|l| is_blank(l))
+                .count();
+            let core = &search[lead..search.len() - trail];
+            [search, core].iter().any(|s| {
+                s.len() == window.len()
+                    && window.iter().zip(s.iter()).all(|(b, s)| match how {
+                        MatchKind::Exact => b == s,
+                        MatchKind::TrailingWhitespace => b.trim_end() == s.trim_end(),
+                        MatchKind::Indentation => b.trim() == s.trim(),
+                    })
+            })
+        }
+
+        /// The plan's hunks are sorted, disjoint, inside the lines, and numbered uniquely.
+        fn check_plan(plan: &Plan, n: usize) -> Result<(), TestCaseError> {
+            let hunks = plan.hunks();
+            for w in hunks.windows(2) {
+                prop_assert!(w[0].end <= w[1].start, "overlapping hunks {:?}", hunks);
+            }
+            for h in hunks {
+                prop_assert!(h.start < h.end && h.end <= n, "{:?}", h);
+            }
+            let mut idx: Vec<usize> = hunks.iter().map(|h| h.index).collect();
+            idx.sort_unstable();
+            idx.dedup();
+            prop_assert_eq!(idx.len(), hunks.len());
+            Ok(())
+        }
+
+        /// Unique lines: every SEARCH taken from the text matches there only.
+        fn unique(n: usize) -> Vec<String> {
+            (0..n).map(|i| format!("line {i}")).collect()
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// Any input: no panic, and a match is inside the buffer, off the claimed
+            /// ranges, and (without elisions) really the SEARCH under its strategy.
+            #[test]
+            fn locate_is_consistent(
+                buf in lines(30),
+                search in lines(6),
+                replace in lines(4),
+                prefer in (0usize..40, 0usize..40),
+                taken in prop::collection::vec((0usize..32, 0usize..6), 0..3),
+            ) {
+                let taken: Vec<(usize, usize)> = taken.iter().map(|&(s, l)| (s, s + l)).collect();
+                match locate(&buf, &search, &replace, prefer, &taken) {
+                    Ok(found) => {
+                        prop_assert!(found.start < found.end && found.end <= buf.len());
+                        prop_assert!(!overlaps_taken(found.start, found.end, &taken));
+                        if search.iter().all(|l| elision(l).is_none()) {
+                            prop_assert!(
+                                matches_as(&buf[found.start..found.end], &search, found.how),
+                                "{:?} is not {:?}", &buf[found.start..found.end], found
+                            );
+                        }
+                    }
+                    Err(LocateError::EmptySearch) => {
+                        prop_assert!(search.iter().all(|l| is_blank(l) || elision(l).is_some()));
+                    }
+                    Err(_) => {}
+                }
+            }
+
+            /// Any sequence of blocks: no panic, and the hunks stay disjoint, each over the
+            /// original lines, so each can be accepted on its own.
+            #[test]
+            fn plan_keeps_hunks_disjoint(
+                buf in lines(30),
+                blocks in prop::collection::vec((lines(5), lines(4)), 0..8),
+            ) {
+                let mut plan = Plan::default();
+                let mut live: Vec<usize> = Vec::new();
+                for (i, (search, replace)) in blocks.iter().enumerate() {
+                    if let Ok(p) = plan.place(&buf, search, replace, (0, buf.len()), &format!("b{i}")) {
+                        for r in &p.replaces {
+                            prop_assert!(live.contains(r), "replaces {} of {:?}", r, live);
+                        }
+                        live.retain(|i| !p.replaces.contains(i));
+                        live.push(p.hunk.index);
+                    }
+                    check_plan(&plan, buf.len())?;
+                    let mut shown: Vec<usize> = plan.hunks().iter().map(|h| h.index).collect();
+                    shown.sort_unstable();
+                    let mut want = live.clone();
+                    want.sort_unstable();
+                    prop_assert_eq!(shown, want);
+                }
+                let _ = plan.apply(&buf);
+            }
+
+            /// Blocks whose SEARCH is taken from the text as the blocks before left it (the
+            /// model editing its own edits): the hunks give exactly that text.
+            #[test]
+            fn plan_equals_applying_blocks_in_turn(
+                n in 1usize..25,
+                steps in prop::collection::vec((any::<prop::sample::Index>(), 1usize..4, 0usize..3), 1..8),
+            ) {
+                let buf = unique(n);
+                let mut text = buf.clone();
+                let mut plan = Plan::default();
+                for (k, (at, len, grow)) in steps.iter().enumerate() {
+                    if text.is_empty() {
+                        break;
+                    }
+                    let start = at.index(text.len());
+                    let end = (start + len).min(text.len());
+                    let search = text[start..end].to_vec();
+                    let replace: Vec<String> = (0..grow + (end - start) % 2)
+                        .map(|j| format!("new {k}.{j}"))
+                        .collect();
+                    let placed = plan.place(&buf, &search, &replace, (0, n), "t");
+                    prop_assert!(placed.is_ok(), "{:?} for {:?}", placed, search);
+                    text.splice(start..end, replace);
+                    check_plan(&plan, n)?;
+                    prop_assert_eq!(&plan.apply(&buf), &text);
+                }
+            }
+
+            /// SEARCH with its middle lines elided, REPLACE eliding the same: the elided
+            /// lines are kept and the rest replaced.
+            #[test]
+            fn elided_lines_are_kept(
+                pre in 0usize..5,
+                post in 0usize..5,
+                mut shape in prop::collection::vec(1usize..4, 3..6),
+                dots in prop::sample::select(vec!["...", "    # ... existing code ...", "// ... rest unchanged ..."]),
+            ) {
+                // Parts and gaps alternating, part first and last, each at least one line.
+                if shape.len() % 2 == 0 {
+                    shape.pop();
+                }
+                let n = pre + shape.iter().sum::<usize>() + post;
+                let buf = unique(n);
+                let (start, end) = (pre, n - post);
+                let mut ranges = Vec::new();
+                let mut at = start;
+                for len in &shape {
+                    ranges.push((at, at + len));
+                    at += len;
+                }
+                let mut search = Vec::new();
+                let mut replace = Vec::new();
+                let mut expected = Vec::new();
+                for (i, &(a, b)) in ranges.iter().enumerate() {
+                    if i % 2 == 1 {
+                        search.push(dots.to_string());
+                        replace.push(dots.to_string());
+                        expected.extend_from_slice(&buf[a..b]);
+                    } else {
+                        search.extend_from_slice(&buf[a..b]);
+                        let new: Vec<String> = buf[a..b].iter().map(|l| format!("{l}!")).collect();
+                        replace.extend(new.iter().cloned());
+                        expected.extend(new);
+                    }
+                }
+                let found = locate(&buf, &search, &replace, (0, n), &[]);
+                prop_assert_eq!(found.map(|f| (f.start, f.end, f.new_lines)), Ok((start, end, expected)));
+            }
+        }
+    }
 }
