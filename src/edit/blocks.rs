@@ -195,6 +195,7 @@ impl BlockParser {
             (false, Some(Marker::Divider)) => open.in_replace = true,
             (false, Some(Marker::Search)) if open.search.iter().all(|l| is_blank(l)) => {
                 // The marker repeated before any SEARCH text: nothing lost.
+                open.search.clear();
             }
             (false, Some(Marker::Search)) => {
                 let open = self.open.take().expect("a block is open");

@@ -471,11 +471,7 @@ impl Plan {
         let to_original = |row: usize, is_end: bool| -> usize {
             let mut shift: isize = 0;
             for (h, &(s, e)) in self.hunks.iter().zip(&spans) {
-                let before = if is_end {
-                    s < row
-                } else {
-                    e <= row && (s < e || s <= row)
-                };
+                let before = if is_end { s < row } else { e <= row };
                 if !before {
                     break;
                 }
@@ -567,7 +563,6 @@ pub fn elision(line: &str) -> Option<Elision> {
         }
         None => (false, text),
     };
-    let dots = |t: &str| t.trim_start_matches(['.', '…']).len() < t.len();
     let is_dots =
         |t: &str| t.chars().all(|c| c == '.' || c == '…') && (t.contains('…') || t.len() >= 3);
     if inner.is_empty() || !inner.starts_with(['.', '…']) {
@@ -585,7 +580,7 @@ pub fn elision(line: &str) -> Option<Elision> {
         return None;
     }
     let words = inner.trim_matches(['.', '…']).trim();
-    let ends_in_dots = inner.trim_end_matches(['.', '…']).len() < inner.len() && dots(inner);
+    let ends_in_dots = inner.trim_end_matches(['.', '…']).len() < inner.len();
     let wordy = !words.is_empty()
         && words.chars().count() <= 80
         && words.chars().any(char::is_alphabetic)
