@@ -13,6 +13,20 @@
 //! strict inside them: SEARCH/REPLACE lines are kept verbatim because the
 //! SEARCH text must later be found in the buffer and the REPLACE text is what
 //! ends up in it.
+//!
+//! Markers may be 5 to 9 chars long, indented (inside a block: as its SEARCH
+//! marker, or not at all) and followed by punctuation (`<<<<<<< SEARCH>`). What
+//! models get wrong about them, and how it is read:
+//! - `=======` repeated directly before `>>>>>>> REPLACE`: dropped. Anywhere
+//!   else in a replacement it is text (Markdown headings, conflict markers).
+//! - `<<<<<<< SEARCH` inside a replacement (the REPLACE marker forgotten):
+//!   closes the block before it. Its replacement ends at its code block's
+//!   closing fence (or before a file-name line after a blank line), without
+//!   the blank lines and a stray divider that separated it from the next block.
+//! - A block with no `=======` before its REPLACE marker or the next SEARCH
+//!   marker is not an edit: it is reported by title ([`Finish::malformed`]).
+//! - A block still open when the answer ends is reported by title
+//!   ([`Finish::unterminated`]).
 
 use std::mem;
 
