@@ -859,3 +859,23 @@ async fn a_block_overlapping_an_earlier_one_is_named_with_the_reason() {
     );
     n.quit().await;
 }
+
+#[tokio::test]
+async fn an_answer_cut_at_max_tokens_before_any_block_says_so() {
+    let server = FakeOpenRouter::start().await;
+    let mut s = chunk("Let me think about this carefully. First, the function");
+    s.push_str(&finish_chunk("length"));
+    s.push_str("data: [DONE]\n\n");
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![Part::Bytes(s.into_bytes())]),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("no_match"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("max_tokens"), "{msg}");
+    n.quit().await;
+}
