@@ -552,9 +552,13 @@ pub fn elision(line: &str) -> Option<Elision> {
     const OPEN: &[&str] = &["<!--", "{/*", "/*", "(*", "//", "#", "--", ";", "%", "*"];
     const CLOSE: &[&str] = &["-->", "*/}", "*/", "*)"];
     let text = line.trim();
-    let (comment, inner) = match OPEN.iter().find_map(|o| text.strip_prefix(o)) {
-        Some(rest) => {
-            let rest = rest.trim();
+    let opened = OPEN
+        .iter()
+        .find_map(|o| text.strip_prefix(o).map(|rest| (o, rest)));
+    let (comment, inner) = match opened {
+        Some((open, rest)) => {
+            // `;; ...`, `## ...`: the leader doubled.
+            let rest = rest.trim_start_matches(|c| open.contains(c)).trim();
             let rest = CLOSE
                 .iter()
                 .find_map(|c| rest.strip_suffix(c))
@@ -1292,6 +1296,8 @@ mod tests {
             "<!-- ... -->",
             "... existing code ...",
             "// ...existing code",
+            ";; ...",
+            "## ... helpers ...",
         ] {
             assert!(elision(yes).is_some(), "{yes}");
         }
