@@ -39,6 +39,13 @@
 //! (`level`: `"info"`, `"warn"`, `"error"`), and `ask { ask, prompt, choices }`: a question
 //! the backend waits on (answered with the `answer` call; unanswered asks time out in the
 //! backend).
+//!
+//! An edit's `hunk` events carry increasing `index`es. A `hunk` whose `replaces` lists
+//! earlier indices supersedes those hunks (a later block of the answer edited their text):
+//! the shim withdraws them and shows this one, which covers their lines and includes their
+//! changes, so every hunk still shown is accepted or rejected on its own. `done` carries
+//! `unmatched` (titles of blocks that matched nowhere) and `problems` (`{ title, why }` for
+//! blocks not shown for another reason).
 
 use crate::settings::ProjectInput;
 use rmpv::Value;
@@ -433,6 +440,13 @@ pub struct HealthReply {
     pub keys: Vec<KeyCheck>,
 }
 
+/// A block of an answer that is not shown, and why (said after its title).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub title: String,
+    pub why: String,
+}
+
 /// Everything a reply can carry.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
@@ -487,6 +501,10 @@ pub enum Event {
         old: Vec<String>,
         new: Vec<String>,
         title: String,
+        /// Indices of earlier hunks of this edit that this one replaces: the block edited
+        /// their text, so this hunk covers their lines too and its `new` includes their
+        /// changes. The shim withdraws them before showing this one.
+        replaces: Vec<usize>,
     },
     Done {
         id: u64,
@@ -498,6 +516,9 @@ pub enum Event {
         model: String,
         /// Titles of blocks that matched nowhere.
         unmatched: Vec<String>,
+        /// Blocks not shown for another reason (no divider, overlapping another block, an
+        /// unclear elision, ...), each with it.
+        problems: Vec<Problem>,
         tokens: u64,
         elapsed_ms: u64,
     },

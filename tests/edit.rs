@@ -705,3 +705,177 @@ async fn a_hunk_whose_lines_were_edited_during_the_stream_is_not_guessed_elsewhe
     assert_eq!(hunk_count(&n).await, 0);
     n.quit().await;
 }
+
+async fn pending_marks(n: &Nvim) -> u64 {
+    n.lua("return #vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_get_namespaces().frugal_hunks, 0, -1, {})")
+        .await
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_repeated_divider_is_not_applied_as_text() {
+    let server = FakeOpenRouter::start().await;
+    // The model wrote `=======` again right before `>>>>>>> REPLACE`.
+    let text =
+        "<<<<<<< SEARCH\nlocal M = {}\n=======\nlocal M = { v = 1 }\n=======\n>>>>>>> REPLACE\n";
+    server.push("/chat/completions", Reply::sse(answer(text, 4, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit version").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1));
+    n.cmd("LlmAccept!").await;
+    let mut want = owned(SRC);
+    want[0] = "local M = { v = 1 }".into();
+    assert_eq!(n.lines().await, want);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn a_forgotten_replace_marker_ends_at_the_next_block() {
+    let server = FakeOpenRouter::start().await;
+    let text = format!(
+        "m.lua\n```lua\n<<<<<<< SEARCH\nlocal M = {{}}\n=======\nlocal M = {{ v = 1 }}\n```\n\nm.lua\n```lua\n{}```\n",
+        block("return M\n", "return M -- end\n")
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 5, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(2));
+    assert_eq!(field(&done, "unmatched").as_array().map(Vec::len), Some(0));
+    n.cmd("LlmAccept!").await;
+    let mut want = owned(SRC);
+    want[0] = "local M = { v = 1 }".into();
+    want[10] = "return M -- end".into();
+    assert_eq!(n.lines().await, want);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn an_answer_ending_inside_a_block_is_not_blamed_on_max_tokens() {
+    let server = FakeOpenRouter::start().await;
+    let text = format!(
+        "{}<<<<<<< SEARCH\nreturn M\n=======\nreturn M -- end\n",
+        block("local M = {}\n", "local M = {1}\n")
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 6, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("stream"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("\"return M\""), "{msg}");
+    assert!(msg.contains(">>>>>>> REPLACE"), "{msg}");
+    assert!(!msg.contains("max_tokens"), "{msg}");
+    assert_eq!(hunk_count(&n).await, 0);
+    assert_eq!(n.lines().await, SRC);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn a_block_editing_an_earlier_blocks_text_yields_the_combined_result() {
+    let server = FakeOpenRouter::start().await;
+    // The second block's SEARCH exists only in the first block's replacement.
+    let text = format!(
+        "{}{}",
+        block(
+            "function M.add(a, b)\n  return a + b\nend\n",
+            "function M.add(a, b)\n  return a + b\nend\n\nfunction M.mul(a, b)\n  return a * b\nend\n"
+        ),
+        block(
+            "function M.mul(a, b)\n  return a * b\n",
+            "function M.mul(a, b)\n  -- product\n  return a * b\n"
+        ),
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 7, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit add mul").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1), "{done:?}");
+    assert_eq!(field(&done, "unmatched").as_array().map(Vec::len), Some(0));
+    assert_eq!(hunk_count(&n).await, 1);
+    assert_eq!(
+        pending_marks(&n).await,
+        2,
+        "one preview: range + virtual lines"
+    );
+    assert_eq!(n.lines().await, SRC, "previewed, not applied");
+    n.cmd("call cursor(4, 1)").await;
+    n.cmd("LlmAccept").await;
+    let mut want = owned(SRC);
+    let added = [
+        "",
+        "function M.mul(a, b)",
+        "  -- product",
+        "  return a * b",
+        "end",
+    ];
+    for (i, l) in added.iter().enumerate() {
+        want.insert(5 + i, l.to_string());
+    }
+    assert_eq!(n.lines().await, want);
+    assert_eq!(hunk_count(&n).await, 0);
+    assert_eq!(pending_marks(&n).await, 0);
+    n.cmd("undo").await;
+    assert_eq!(n.lines().await, SRC, "one undo step");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn a_block_overlapping_an_earlier_one_is_named_with_the_reason() {
+    let server = FakeOpenRouter::start().await;
+    // Both written against the original text, both changing `  return a + b`.
+    let text = format!(
+        "{}{}",
+        block(
+            "function M.add(a, b)\n  return a + b\n",
+            "function M.add(a, b)\n  return (a + b)\n"
+        ),
+        block("  return a + b\nend\n", "  return a + b + 0\nend\n"),
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 7, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit three").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1));
+    let unmatched = field(&done, "unmatched").as_array().unwrap();
+    assert_eq!(unmatched.len(), 1);
+    assert_eq!(unmatched[0].as_str(), Some("return a + b"));
+    let (note, _) = n.wait_notify("changes some of the lines").await;
+    assert!(note.contains("\"function M.add(a, b)\""), "{note}");
+    n.drain();
+    assert!(
+        n.notifications()
+            .iter()
+            .all(|(m, _)| !m.contains("matched nowhere")),
+        "{:?}",
+        n.notifications()
+    );
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn an_answer_cut_at_max_tokens_before_any_block_says_so() {
+    let server = FakeOpenRouter::start().await;
+    let mut s = chunk("Let me think about this carefully. First, the function");
+    s.push_str(&finish_chunk("length"));
+    s.push_str("data: [DONE]\n\n");
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![Part::Bytes(s.into_bytes())]),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("no_match"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("max_tokens"), "{msg}");
+    n.quit().await;
+}

@@ -12,7 +12,7 @@ local H = {}
 ---@field progress_row integer
 ---@field spin integer
 ---@field placed integer
----@field lost string[]  titles of hunks that could not be re-anchored
+---@field lost { index: integer, title: string }[]  hunks that could not be re-anchored
 
 ---@type table<integer, frugal.Edit>  edits streaming, by buffer
 H.by_buf = {}
@@ -292,29 +292,51 @@ function H.events.progress(edit, ev)
 end
 
 function H.events.hunk(edit, ev)
+  local hunks = require("frugal.hunks")
+  -- A later block edited the text of these hunks: this one covers them (src/protocol.rs).
+  for _, index in ipairs(ev.replaces or {}) do
+    if hunks.withdraw(edit.buf, edit.id, index) then
+      edit.placed = edit.placed - 1
+    end
+    edit.lost = vim.tbl_filter(function(l)
+      return l.index ~= index
+    end, edit.lost)
+  end
   local start = H.map_row(edit, ev.start)
   local last = H.map_row(edit, ev["end"] - 1)
-  local hunks = require("frugal.hunks")
   local row = hunks.anchor(edit.buf, ev.old, start, last)
   if row then
-    hunks.add(edit.buf, edit.id, row, ev.old, ev.new, ev.title)
+    hunks.add(edit.buf, edit.id, ev.index, row, ev.old, ev.new, ev.title)
     edit.placed = edit.placed + 1
   else
-    table.insert(edit.lost, ev.title)
+    table.insert(edit.lost, { index = ev.index, title = ev.title })
   end
 end
 
 function H.events.done(edit, ev)
   H.clear(edit)
-  local unmatched = vim.list_extend(vim.deepcopy(ev.unmatched or {}), edit.lost)
+  local nowhere = vim.deepcopy(ev.unmatched or {})
+  local lost = vim.tbl_map(function(l)
+    return l.title
+  end, edit.lost)
+  local problems = ev.problems or {}
+  -- Every block not shown, for the event's data.
+  local unmatched = vim.list_extend(vim.deepcopy(nowhere), lost)
+  for _, p in ipairs(problems) do
+    table.insert(unmatched, p.title)
+  end
+  local reasons = {}
+  if #nowhere > 0 then
+    table.insert(reasons, H.quote(nowhere) .. " matched nowhere in the buffer")
+  end
+  if #lost > 0 then
+    table.insert(reasons, H.quote(lost) .. ": the lines changed while the answer streamed")
+  end
+  for _, p in ipairs(problems) do
+    table.insert(reasons, ('"%s": %s'):format(p.title, p.why))
+  end
   if edit.placed == 0 then
-    return M.fail(
-      edit,
-      "no_match",
-      #unmatched > 0
-          and ("no block could be placed (their lines changed while the answer streamed): " .. H.quote(unmatched))
-        or "no block could be placed in the buffer"
-    )
+    return M.fail(edit, "no_match", "no block could be placed: " .. table.concat(reasons, "; "))
   end
   local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
   -- Money as the backend shows it: enough digits that a tiny cost never reads $0.0000.
@@ -330,8 +352,8 @@ function H.events.done(edit, ev)
     msg = msg .. (": %s accept, %s reject, :LlmAccept! all"):format(km.accept, km.reject or ":LlmReject")
   end
   notify(msg)
-  if #unmatched > 0 then
-    notify("matched nowhere in the buffer, not shown: " .. H.quote(unmatched), vim.log.levels.WARN)
+  for _, reason in ipairs(reasons) do
+    notify("not shown: " .. reason, vim.log.levels.WARN)
   end
   fire(
     "FrugalEditDone",

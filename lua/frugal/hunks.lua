@@ -8,6 +8,7 @@ local H = {}
 ---@field mark integer  range extmark over the old lines
 ---@field vmark integer|nil  extmark on the last old line holding the new lines as virt_lines
 ---@field edit integer  the edit that proposed it
+---@field index integer  its index among the edit's hunks (the backend's)
 ---@field old string[]
 ---@field new string[]
 ---@field title string
@@ -48,11 +49,12 @@ end
 --- Shows one hunk whose old lines start at `row`.
 ---@param buf integer
 ---@param edit integer
+---@param index integer  the hunk's index in its edit
 ---@param row integer
 ---@param old string[]
 ---@param new string[]
 ---@param title string
-function M.add(buf, edit, row, old, new, title)
+function M.add(buf, edit, index, row, old, new, title)
   local list = H.by_buf[buf] or {}
   H.by_buf[buf] = list
   local last = row + #old - 1
@@ -75,7 +77,7 @@ function M.add(buf, edit, row, old, new, title)
     virt = { { { "(lines deleted)", "FrugalHunkHeader" } } }
   end
   vmark = vim.api.nvim_buf_set_extmark(buf, H.ns, last, 0, { virt_lines = virt, priority = 200 })
-  table.insert(list, { mark = mark, vmark = vmark, edit = edit, old = old, new = new, title = title })
+  table.insert(list, { mark = mark, vmark = vmark, edit = edit, index = index, old = old, new = new, title = title })
   if #list == 1 then
     H.map_keys(buf)
   end
@@ -137,6 +139,21 @@ function M.drop_edit(buf, edit)
       H.remove(buf, h)
     end
   end
+end
+
+--- Withdraws one hunk of an edit, by its index (a later hunk of the edit replaces it).
+---@param buf integer
+---@param edit integer
+---@param index integer
+---@return boolean withdrawn  false when no such hunk is shown
+function M.withdraw(buf, edit, index)
+  for _, h in ipairs(H.by_buf[buf] or {}) do
+    if h.edit == edit and h.index == index then
+      H.remove(buf, h)
+      return true
+    end
+  end
+  return false
 end
 
 --- Moves the cursor to the next (dir = 1) or previous (dir = -1) hunk, wrapping around.

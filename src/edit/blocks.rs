@@ -13,6 +13,20 @@
 //! strict inside them: SEARCH/REPLACE lines are kept verbatim because the
 //! SEARCH text must later be found in the buffer and the REPLACE text is what
 //! ends up in it.
+//!
+//! Markers may be 5 to 9 chars long, indented (inside a block: as its SEARCH
+//! marker, or not at all) and followed by punctuation (`<<<<<<< SEARCH>`). What
+//! models get wrong about them, and how it is read:
+//! - `=======` repeated directly before `>>>>>>> REPLACE`: dropped. Anywhere
+//!   else in a replacement it is text (Markdown headings, conflict markers).
+//! - `<<<<<<< SEARCH` inside a replacement (the REPLACE marker forgotten):
+//!   closes the block before it. Its replacement ends at its code block's
+//!   closing fence (or before a file-name line after a blank line), without
+//!   the blank lines and a stray divider that separated it from the next block.
+//! - A block with no `=======` before its REPLACE marker or the next SEARCH
+//!   marker is not an edit: it is reported by title ([`Finish::malformed`]).
+//! - A block still open when the answer ends is reported by title
+//!   ([`Finish::unterminated`]).
 
 use std::mem;
 
@@ -62,6 +76,17 @@ pub struct Finish {
     pub blocks: Vec<Block>,
     /// Title of a block that was opened but never closed, if any.
     pub unterminated: Option<String>,
+    /// Blocks that cannot be read as SEARCH/REPLACE edits, in answer order.
+    pub malformed: Vec<Malformed>,
+}
+
+/// A block that is not an edit (e.g. no `=======` between its SEARCH and REPLACE markers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// As [`Block::title`].
+    pub title: String,
+    /// What is wrong, said to the user after the title.
+    pub why: String,
 }
 
 /// A block whose SEARCH marker was seen but whose REPLACE marker wasn't yet.
@@ -72,6 +97,22 @@ struct OpenBlock {
     replace: Vec<String>,
     /// Whether the `=======` divider was seen, i.e. lines now go to `replace`.
     in_replace: bool,
+    /// The leading whitespace of the SEARCH marker line: markers inside the block may carry
+    /// it (a block indented as a whole, e.g. under a list item) or none.
+    indent: String,
+    /// The fence the block was opened in (its char and length), if any.
+    fence: Option<(char, usize)>,
+}
+
+/// The three marker lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    /// `<<<<<<< SEARCH`
+    Search,
+    /// `=======`
+    Divider,
+    /// `>>>>>>> REPLACE`
+    Replace,
 }
 
 /// Streaming parser: feed it the answer piece by piece with [`push`](Self::push),
@@ -85,13 +126,15 @@ pub struct BlockParser {
     /// A file-name line seen outside blocks, waiting for a block (or fence) to claim it.
     /// Prose lines clear it; blank lines and fence lines don't.
     pending_file: Option<String>,
-    /// Whether we are between an opening and a closing fence (outside a block).
-    in_fence: bool,
+    /// The fence we are in (outside a block): its char and length.
+    in_fence: Option<(char, usize)>,
     /// The file name claimed by the current fence, inherited by every block in it
     /// (models often put several blocks for one file in one fence).
     fence_file: Option<String>,
     /// Blocks returned so far.
     completed: usize,
+    /// Blocks that were not edits, reported by [`finish`](Self::finish).
+    malformed: Vec<Malformed>,
 }
 
 impl BlockParser {
@@ -101,7 +144,8 @@ impl BlockParser {
 
     /// Feed the next piece of the answer. Returns the blocks this piece
     /// completed, in order — a block is returned as soon as its
-    /// `>>>>>>> REPLACE` line is complete (its line terminator seen).
+    /// `>>>>>>> REPLACE` line is complete (its line terminator seen), or the
+    /// next block's `<<<<<<< SEARCH` line when the model forgot that marker.
     ///
     /// Only the new piece is scanned for line ends; earlier text is never
     /// rescanned, which keeps streaming one char at a time linear overall.
@@ -111,9 +155,7 @@ impl BlockParser {
         while let Some(nl) = rest.find('\n') {
             self.partial.push_str(&rest[..nl]);
             let line = mem::take(&mut self.partial);
-            if let Some(block) = self.line(line) {
-                done.push(block);
-            }
+            self.line(line, &mut done);
             rest = &rest[nl + 1..];
         }
         self.partial.push_str(rest);
@@ -130,17 +172,16 @@ impl BlockParser {
         let mut blocks = Vec::new();
         if !self.partial.is_empty() {
             let line = mem::take(&mut self.partial);
-            if let Some(block) = self.line(line) {
-                blocks.push(block);
-            }
+            self.line(line, &mut blocks);
         }
         let unterminated = self.open.take().map(|open| title_of(&open.search));
         self.pending_file = None;
-        self.in_fence = false;
+        self.in_fence = None;
         self.fence_file = None;
         Finish {
             blocks,
             unterminated,
+            malformed: mem::take(&mut self.malformed),
         }
     }
 
@@ -150,7 +191,7 @@ impl BlockParser {
     }
 
     /// Advance the state machine by one complete line (terminator already removed).
-    fn line(&mut self, mut line: String) -> Option<Block> {
+    fn line(&mut self, mut line: String, out: &mut Vec<Block>) {
         // CRLF answers: the "\r" may have arrived in an earlier piece than the
         // "\n", which is why it is stripped here and not while splitting.
         if line.ends_with('\r') {
@@ -158,36 +199,104 @@ impl BlockParser {
         }
         let Some(open) = self.open.as_mut() else {
             self.outside(&line);
-            return None;
+            return;
         };
-        if !open.in_replace {
-            if is_marker(&line, '=', None) {
-                open.in_replace = true;
-            } else {
-                open.search.push(line);
+        // Inside a block a marker counts only at the block's own indentation (or none):
+        // an indented `=======` is more likely content there.
+        let marker = marker(&line)
+            .and_then(|(m, indent)| (indent.is_empty() || indent == open.indent).then_some(m));
+        match (open.in_replace, marker) {
+            (false, Some(Marker::Divider)) => open.in_replace = true,
+            (false, Some(Marker::Search)) if open.search.iter().all(|l| is_blank(l)) => {
+                // The marker repeated before any SEARCH text: nothing lost.
+                open.search.clear();
             }
-            return None;
+            (false, Some(Marker::Search)) => {
+                let open = self.open.take().expect("a block is open");
+                self.malformed(&open, "a new <<<<<<< SEARCH began before its ======= line");
+                self.outside(&line);
+            }
+            (false, Some(Marker::Replace)) => {
+                let open = self.open.take().expect("a block is open");
+                self.malformed(&open, "it has no ======= line between SEARCH and REPLACE");
+            }
+            (true, Some(Marker::Replace)) => {
+                let mut open = self.open.take().expect("a block is open");
+                drop_divider(&mut open);
+                out.push(self.close(open));
+            }
+            (true, Some(Marker::Search)) => {
+                // The model forgot the REPLACE marker and began the next block.
+                let open = self.open.take().expect("a block is open");
+                out.push(self.close_before_next(open));
+                self.outside(&line);
+            }
+            // A `=======` inside the replacement is text unless it ends it (see drop_divider).
+            (false, _) => open.search.push(line),
+            (true, _) => open.replace.push(line),
         }
-        if !is_marker(&line, '>', Some("REPLACE")) {
-            // A `=======` here is just text: only the REPLACE marker ends the block.
-            open.replace.push(line);
-            return None;
-        }
-        let open = self.open.take()?;
+    }
+
+    fn close(&mut self, open: OpenBlock) -> Block {
         self.completed += 1;
-        Some(Block {
+        Block {
             file: open.file,
             search: open.search,
             replace: open.replace,
-        })
+        }
+    }
+
+    /// Closes a block whose replacement ran into the next `<<<<<<< SEARCH` line: what
+    /// follows its code block's closing fence, or a file-name line after a blank line, is
+    /// the answer's text around the blocks (read again as such, so the next block gets its
+    /// file name and fence), and blank lines beyond those SEARCH ends with are separators.
+    fn close_before_next(&mut self, mut open: OpenBlock) -> Block {
+        let mut after = Vec::new();
+        if let Some((ch, len)) = open.fence {
+            let closing = open.replace.iter().position(|l| {
+                fence_of(l.trim())
+                    .is_some_and(|(c, n, info)| c == ch && n >= len && info.is_empty())
+            });
+            if let Some(at) = closing {
+                after = open.replace.split_off(at);
+            }
+        }
+        if after.is_empty() {
+            let content = open.replace.iter().rposition(|l| !is_blank(l));
+            if let Some(at) = content.filter(|&at| at > 0) {
+                let named = file_name(open.replace[at].trim()).is_some();
+                if named && is_blank(&open.replace[at - 1]) {
+                    after = open.replace.split_off(at);
+                }
+            }
+        }
+        // A stray divider may sit among the separators: it goes too.
+        let content = open.replace.iter().rposition(|l| !is_blank(l));
+        if let Some(at) = content.filter(|&at| is_divider(&open.replace[at], &open.indent)) {
+            open.replace.truncate(at);
+        }
+        let keep_blank = open.search.iter().rev().take_while(|l| is_blank(l)).count();
+        trim_blank_end(&mut open.replace, keep_blank);
+        let block = self.close(open);
+        for line in after {
+            self.outside(&line);
+        }
+        block
+    }
+
+    fn malformed(&mut self, open: &OpenBlock, why: &str) {
+        self.malformed.push(Malformed {
+            title: title_of(&open.search),
+            why: why.to_string(),
+        });
     }
 
     /// A line outside any block: a SEARCH marker, a fence, a file name, or prose.
     fn outside(&mut self, line: &str) {
-        if is_marker(line, '<', Some("SEARCH")) {
+        if let Some((Marker::Search, indent)) = marker(line) {
             let file = match self.pending_file.take() {
                 Some(file) => Some(file),
-                None if self.in_fence => self.fence_file.clone(),
+                None if self.in_fence.is_some() => self.fence_file.clone(),
                 None => None,
             };
             self.open = Some(OpenBlock {
@@ -195,6 +304,8 @@ impl BlockParser {
                 search: Vec::new(),
                 replace: Vec::new(),
                 in_replace: false,
+                indent: indent.to_string(),
+                fence: self.in_fence,
             });
             return;
         }
@@ -203,15 +314,15 @@ impl BlockParser {
             // A blank line between the file name and the fence/block is common.
             return;
         }
-        if let Some(info) = fence_info(trimmed) {
-            if self.in_fence && info.is_empty() {
-                self.in_fence = false;
+        if let Some((ch, len, info)) = fence_of(trimmed) {
+            if self.in_fence.is_some() && info.is_empty() {
+                self.in_fence = None;
                 self.fence_file = None;
                 self.pending_file = None;
             } else {
                 // An info string means a new fence even if we think one is
                 // open: better than swallowing the rest of the answer.
-                self.in_fence = true;
+                self.in_fence = Some((ch, len));
                 self.fence_file = self.pending_file.take();
             }
             return;
@@ -220,33 +331,75 @@ impl BlockParser {
     }
 }
 
-/// Whether `line` is a marker: 5 to 9 `ch` chars, then (for SEARCH/REPLACE)
-/// optional blanks and the word, then only trailing whitespace.
-///
-/// Models vary the marker length and leave trailing blanks, so both are
-/// tolerated; leading whitespace is not, because inside a block such a line is
-/// more likely content than a marker.
-fn is_marker(line: &str, ch: char, word: Option<&str>) -> bool {
-    let line = line.trim_end();
-    let rest = line.trim_start_matches(ch);
-    // `ch` is ASCII, so the byte difference is the count of marker chars.
-    let count = line.len() - rest.len();
-    if !(5..=9).contains(&count) {
-        return false;
-    }
-    match word {
-        None => rest.is_empty(),
-        Some(word) => rest.trim_start() == word,
+/// A divider directly before the REPLACE marker is the model repeating it, not text
+/// (anywhere else in the replacement it is text: Markdown headings, conflict markers).
+fn drop_divider(open: &mut OpenBlock) {
+    if open
+        .replace
+        .last()
+        .is_some_and(|l| is_divider(l, &open.indent))
+    {
+        open.replace.pop();
     }
 }
 
-/// If `trimmed` is a markdown fence line (3+ backticks or tildes), its info
-/// string (e.g. `python`, possibly empty).
-fn fence_info(trimmed: &str) -> Option<&str> {
+/// Whether `line` is a divider a block indented by `indent` recognises.
+fn is_divider(line: &str, indent: &str) -> bool {
+    matches!(marker(line), Some((Marker::Divider, i)) if i.is_empty() || i == indent)
+}
+
+/// Drops blank lines at the end of `lines` beyond the first `keep`.
+fn trim_blank_end(lines: &mut Vec<String>, keep: usize) {
+    let blank = lines.iter().rev().take_while(|l| is_blank(l)).count();
+    lines.truncate(lines.len() - blank.saturating_sub(keep));
+}
+
+fn is_blank(line: &str) -> bool {
+    line.trim().is_empty()
+}
+
+/// Which marker `line` is, with its leading whitespace: 5 to 9 marker chars, then (for
+/// SEARCH/REPLACE) optional blanks and the word in any case, then nothing but punctuation
+/// and whitespace (models write `<<<<<<< SEARCH>` or `SEARCH:`).
+///
+/// Models vary the marker length, indent it and leave trailing junk, so all are tolerated;
+/// whether an indented marker counts inside a block is the caller's decision.
+fn marker(line: &str) -> Option<(Marker, &str)> {
+    let text = line.trim_start();
+    let indent = &line[..line.len() - text.len()];
+    let text = text.trim_end();
+    let ch = text.chars().next()?;
+    let (kind, word) = match ch {
+        '<' => (Marker::Search, "SEARCH"),
+        '=' => (Marker::Divider, ""),
+        '>' => (Marker::Replace, "REPLACE"),
+        _ => return None,
+    };
+    let rest = text.trim_start_matches(ch);
+    // `ch` is ASCII, so the byte difference is the count of marker chars.
+    if !(5..=9).contains(&(text.len() - rest.len())) {
+        return None;
+    }
+    if word.is_empty() {
+        return rest.is_empty().then_some((kind, indent));
+    }
+    let rest = rest.trim_start();
+    let head = rest.get(..word.len())?;
+    let junk = &rest[word.len()..];
+    let is_junk = junk
+        .chars()
+        .all(|c| c.is_ascii_punctuation() || c.is_whitespace());
+    (head.eq_ignore_ascii_case(word) && is_junk).then_some((kind, indent))
+}
+
+/// If `trimmed` is a markdown fence line (3+ backticks or tildes): its char, its length and
+/// its info string (e.g. `python`, possibly empty).
+fn fence_of(trimmed: &str) -> Option<(char, usize, &str)> {
     for ch in ['`', '~'] {
         let rest = trimmed.trim_start_matches(ch);
-        if trimmed.len() - rest.len() >= 3 {
-            return Some(rest.trim());
+        let len = trimmed.len() - rest.len();
+        if len >= 3 {
+            return Some((ch, len, rest.trim()));
         }
     }
     None
@@ -283,7 +436,6 @@ fn file_name(trimmed: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     fn s(lines: &[&str]) -> Vec<String> {
         lines.iter().map(|l| l.to_string()).collect()
@@ -474,6 +626,124 @@ mod tests {
     }
 
     #[test]
+    fn divider_repeated_before_the_replace_marker_is_dropped() {
+        let answer = "<<<<<<< SEARCH\na\n=======\nb\n=======\n>>>>>>> REPLACE\n";
+        assert_eq!(run([answer]), (vec![block(None, &["a"], &["b"])], None));
+        // Only the one directly before the marker: a divider inside stays text.
+        let answer = "<<<<<<< SEARCH\na\n=======\nb\n=======\nc\n=======\n>>>>>>> REPLACE\n";
+        assert_eq!(
+            run([answer]).0,
+            vec![block(None, &["a"], &["b", "=======", "c"])]
+        );
+    }
+
+    #[test]
+    fn search_marker_inside_a_replacement_closes_the_block_before_it() {
+        let answer = concat!(
+            "<<<<<<< SEARCH\na\n=======\nb\n",
+            "<<<<<<< SEARCH\nc\n=======\nd\n>>>>>>> REPLACE\n",
+        );
+        assert_eq!(
+            run([answer]),
+            (
+                vec![block(None, &["a"], &["b"]), block(None, &["c"], &["d"])],
+                None
+            )
+        );
+        // Blank separators and a stray divider before the next block are not text of it;
+        // blank lines SEARCH ends with are kept.
+        let answer = concat!(
+            "<<<<<<< SEARCH\na\n\n=======\nb\n\n=======\n\n\n",
+            "<<<<<<< SEARCH\nc\n=======\nd\n>>>>>>> REPLACE\n",
+        );
+        assert_eq!(
+            run([answer]).0,
+            vec![
+                block(None, &["a", ""], &["b", ""]),
+                block(None, &["c"], &["d"])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fenced_block_without_replace_marker_ends_at_its_fence() {
+        let answer = concat!(
+            "x.py\n```python\n<<<<<<< SEARCH\na\n=======\nb\n```\n",
+            "\nThen:\n\ny.py\n```python\n",
+            "<<<<<<< SEARCH\nc\n=======\nd\n>>>>>>> REPLACE\n```\n",
+        );
+        let expected = vec![
+            block(Some("x.py"), &["a"], &["b"]),
+            block(Some("y.py"), &["c"], &["d"]),
+        ];
+        assert_eq!(run([answer]), (expected.clone(), None));
+        let chars: Vec<String> = answer.chars().map(String::from).collect();
+        assert_eq!(run(chars.iter().map(String::as_str)), (expected, None));
+        // Unfenced: a file-name line after a blank line names the next block.
+        let answer = concat!(
+            "x.py\n<<<<<<< SEARCH\na\n=======\nb\n\ny.py\n",
+            "<<<<<<< SEARCH\nc\n=======\nd\n>>>>>>> REPLACE\n",
+        );
+        assert_eq!(
+            run([answer]).0,
+            vec![
+                block(Some("x.py"), &["a"], &["b"]),
+                block(Some("y.py"), &["c"], &["d"])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_block_without_divider_is_reported_and_the_rest_parsed() {
+        let answer = concat!(
+            "<<<<<<< SEARCH\nlost()\n>>>>>>> REPLACE\n",
+            "<<<<<<< SEARCH\nmissing()\n",
+            "<<<<<<< SEARCH\nc\n=======\nd\n>>>>>>> REPLACE\n",
+        );
+        let mut parser = BlockParser::new();
+        let blocks = parser.push(answer);
+        assert_eq!(blocks, vec![block(None, &["c"], &["d"])]);
+        let fin = parser.finish();
+        assert_eq!(fin.unterminated, None);
+        let titles: Vec<&str> = fin.malformed.iter().map(|m| m.title.as_str()).collect();
+        assert_eq!(titles, ["lost()", "missing()"]);
+        assert!(fin.malformed.iter().all(|m| m.why.contains("=======")));
+        // A repeated SEARCH marker before any SEARCH text is just a repeat.
+        assert_eq!(
+            run(["<<<<<<< SEARCH\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n"]),
+            (vec![block(None, &["a"], &["b"])], None)
+        );
+    }
+
+    #[test]
+    fn indented_markers() {
+        // A block indented as a whole (e.g. under a list item).
+        let answer = "1. First:\n   <<<<<<< SEARCH\n   a\n   =======\n   b\n   >>>>>>> REPLACE\n";
+        assert_eq!(run([answer]).0, vec![block(None, &["   a"], &["   b"])]);
+        // Unindented markers around an indented one: that one is text.
+        let answer = "<<<<<<< SEARCH\nx\n    =======\n=======\n  =====\n>>>>>>> REPLACE\n";
+        assert_eq!(
+            run([answer]).0,
+            vec![block(None, &["x", "    ======="], &["  ====="])]
+        );
+        // Any indentation for the SEARCH marker outside a block.
+        let answer = "\t<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n";
+        assert_eq!(run([answer]).0, vec![block(None, &["a"], &["b"])]);
+    }
+
+    #[test]
+    fn markers_with_trailing_junk_or_another_case() {
+        let answer = "<<<<<<< SEARCH>\na\n=======\nb\n>>>>>>> REPLACE>\n<<<<<<< search:\nc\n=======\nd\n>>>>>>> Replace\n";
+        assert_eq!(
+            run([answer]).0,
+            vec![block(None, &["a"], &["b"]), block(None, &["c"], &["d"])]
+        );
+        // A word after the marker's word is not junk.
+        let answer = "<<<<<<< SEARCH here\na\n=======\nb\n>>>>>>> REPLACE\n";
+        assert_eq!(run([answer]), (vec![], None));
+    }
+
+    #[test]
     fn empty_search_is_returned() {
         let answer = "new.txt\n<<<<<<< SEARCH\n=======\nhello\n>>>>>>> REPLACE\n";
         let blocks = run([answer]).0;
@@ -586,8 +856,9 @@ mod tests {
     }
 
     #[test]
-    fn long_answer_one_char_at_a_time_is_fast() {
-        // ~5,000 tokens ≈ 20,000 chars, mostly inside a few long blocks.
+    fn long_answer_one_char_at_a_time() {
+        // ~5,000 tokens ≈ 20,000 chars, mostly inside a few long blocks. Its time, at 1× and
+        // 10×, is in `cargo bench --bench edit_parse`.
         let mut answer = String::from("Edits follow.\n");
         for i in 0..10 {
             answer.push_str(&format!("src/f{i}.rs\n```rust\n<<<<<<< SEARCH\n"));
@@ -601,7 +872,6 @@ mod tests {
             answer.push_str(">>>>>>> REPLACE\n```\n");
         }
         assert!(answer.len() > 20_000);
-        let started = Instant::now();
         let mut parser = BlockParser::new();
         let mut blocks = Vec::new();
         let mut buf = [0u8; 4];
@@ -614,7 +884,164 @@ mod tests {
             .iter()
             .all(|b| b.search.len() == 40 && b.replace.len() == 40));
         assert_eq!(blocks[3].file.as_deref(), Some("src/f3.rs"));
-        // Generous bound (debug build, loaded CI); a quadratic rescan would blow it.
-        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    /// Property tests: `PROPTEST_CASES` sets how many cases (128 by default; the long run
+    /// before a release uses far more).
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn config() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(128);
+            ProptestConfig {
+                cases,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// Lines that exercise every state: markers in their variants, fences, names,
+        /// prose, blanks, and arbitrary text.
+        fn any_line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => prop::sample::select(vec![
+                    "<<<<<<< SEARCH", "  <<<<<<< SEARCH>", "<<<<< search:", "<<<<<<<<<< SEARCH",
+                    "=======", "  =======", "=====", "==========", ">>>>>>> REPLACE",
+                    "  >>>>>>> REPLACE", ">>>>>>>>> Replace>", "```", "```rust", "~~~~", "x.py",
+                    "**src/a.rs**", "", "   ", "Here is the fix.", "é🦀 ünï", "\t=======",
+                ])
+                .prop_map(str::to_string),
+                2 => "\\PC{0,12}",
+                1 => "[<=>` ]{0,10}",
+            ]
+        }
+
+        fn any_answer() -> impl Strategy<Value = String> {
+            (
+                prop::collection::vec(any_line(), 0..40),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(lines, crlf, last_newline)| {
+                    let nl = if crlf { "\r\n" } else { "\n" };
+                    let mut s = lines.join(nl);
+                    if last_newline {
+                        s.push_str(nl);
+                    }
+                    s
+                })
+        }
+
+        /// Everything the parser says about an answer fed in `pieces`.
+        fn parse<'a>(pieces: impl IntoIterator<Item = &'a str>) -> (Vec<Block>, Finish) {
+            let mut parser = BlockParser::new();
+            let mut blocks = Vec::new();
+            for piece in pieces {
+                blocks.extend(parser.push(piece));
+            }
+            let fin = parser.finish();
+            assert_eq!(parser.completed(), blocks.len() + fin.blocks.len());
+            (blocks, fin)
+        }
+
+        /// Cut `s` at the given fractions (on char boundaries).
+        fn split(s: &str, cuts: &[usize]) -> Vec<String> {
+            let mut at: Vec<usize> = cuts
+                .iter()
+                .map(|c| c % (s.len() + 1))
+                .map(|mut i| {
+                    while !s.is_char_boundary(i) {
+                        i -= 1;
+                    }
+                    i
+                })
+                .collect();
+            at.push(0);
+            at.push(s.len());
+            at.sort_unstable();
+            at.windows(2).map(|w| s[w[0]..w[1]].to_string()).collect()
+        }
+
+        /// A content line: anything but a marker.
+        fn content() -> impl Strategy<Value = String> {
+            "[a-zA-Z0-9 _(){};=#.<>`-]{0,12}".prop_filter("not a marker", |l| marker(l).is_none())
+        }
+
+        type Spec = (Vec<String>, Vec<String>, Option<String>, bool);
+
+        fn any_block() -> impl Strategy<Value = Spec> {
+            (
+                prop::collection::vec(content(), 0..6),
+                prop::collection::vec(content(), 0..6),
+                prop::option::of("[a-z]{1,6}/[a-z]{1,6}\\.rs"),
+                any::<bool>(),
+            )
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// However the answer is split into pieces, the parser says the same, and never
+            /// panics.
+            #[test]
+            fn same_result_however_split(
+                answer in any_answer(),
+                cuts in prop::collection::vec(any::<usize>(), 0..12),
+            ) {
+                let (whole_blocks, whole_fin) = parse([answer.as_str()]);
+                let pieces = split(&answer, &cuts);
+                let (blocks, fin) = parse(pieces.iter().map(String::as_str));
+                let mut all = blocks;
+                all.extend(fin.blocks.clone());
+                let mut whole = whole_blocks;
+                whole.extend(whole_fin.blocks.clone());
+                prop_assert_eq!(all, whole);
+                prop_assert_eq!(fin.unterminated, whole_fin.unterminated);
+                prop_assert_eq!(fin.malformed, whole_fin.malformed);
+            }
+
+            /// Well-formed blocks, dressed as models dress them (fences, file names, prose,
+            /// CRLF, marker lengths, indented markers, trailing junk), come back exactly.
+            #[test]
+            fn well_formed_blocks_come_back_exactly(
+                specs in prop::collection::vec(any_block(), 1..5),
+                crlf in any::<bool>(),
+                marks in prop::collection::vec((5usize..=9, 0usize..3, any::<bool>()), 5),
+                cuts in prop::collection::vec(any::<usize>(), 0..6),
+            ) {
+                let mut lines: Vec<String> = vec!["Here you go.".into()];
+                let mut expected = Vec::new();
+                for (i, (search, replace, file, fenced)) in specs.iter().enumerate() {
+                    let (n, indent, junk) = marks[i % marks.len()];
+                    let pad = " ".repeat(indent);
+                    if let Some(f) = file {
+                        lines.push(f.clone());
+                    }
+                    if *fenced {
+                        lines.push("```rust".into());
+                    }
+                    lines.push(format!("{pad}{} SEARCH{}", "<".repeat(n), if junk { ">" } else { "" }));
+                    lines.extend(search.iter().cloned());
+                    lines.push(format!("{pad}{}", "=".repeat(n)));
+                    lines.extend(replace.iter().cloned());
+                    lines.push(format!("{pad}{} REPLACE", ">".repeat(n)));
+                    if *fenced {
+                        lines.push("```".into());
+                    }
+                    lines.push("Then this.".into());
+                    expected.push(Block { file: file.clone(), search: search.clone(), replace: replace.clone() });
+                }
+                let answer = lines.join(if crlf { "\r\n" } else { "\n" });
+                let pieces = split(&answer, &cuts);
+                let (mut blocks, fin) = parse(pieces.iter().map(String::as_str));
+                blocks.extend(fin.blocks);
+                prop_assert_eq!(blocks, expected);
+                prop_assert_eq!(fin.unterminated, None);
+                prop_assert!(fin.malformed.is_empty());
+            }
+        }
     }
 }

@@ -2,11 +2,12 @@
 //! sent to Neovim. The pure parts it calls are its siblings.
 
 use super::blocks::{Block, BlockParser};
-use super::{locate, prompt};
+use super::locate::{LocateError, Plan};
+use super::prompt;
 use crate::budget::Usd;
 use crate::gate::{self, Outbound, ProjectCtx};
 use crate::openrouter::{ChatEvent, ChatRequest};
-use crate::protocol::{EditRequest, Event, Failure, Level, Reason};
+use crate::protocol::{EditRequest, Event, Failure, Level, Problem, Reason};
 use crate::settings::ProjectInput;
 use crate::state::State;
 use futures::StreamExt;
@@ -126,9 +127,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         |tokens: u64| -> Option<Usd> { price.and_then(|p| p.worst_case(prompt_bytes / 4, tokens)) };
 
     let mut parser = BlockParser::new();
-    let mut taken: Vec<(usize, usize)> = Vec::new();
-    let mut unmatched: Vec<String> = Vec::new();
-    let mut hunks = 0usize;
+    let mut placing = Placing::default();
     let mut tokens = 0u64;
     let mut ran_model = model;
     let mut finish: Option<String> = None;
@@ -150,7 +149,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                     ChatEvent::Text(t) => {
                         tokens += 1;
                         for block in parser.push(&t) {
-                            place(state, req, &block, &mut taken, &mut unmatched, &mut hunks);
+                            placing.place(state, req, &block);
                         }
                     }
                     ChatEvent::Finish(r) => finish = Some(r),
@@ -206,26 +205,26 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     }
     let end = parser.finish();
     for block in end.blocks {
-        place(state, req, &block, &mut taken, &mut unmatched, &mut hunks);
+        placing.place(state, req, &block);
     }
+    let cut = finish.as_deref() == Some("length");
     if let Some(title) = end.unterminated {
-        let why = if finish.as_deref() == Some("length") {
-            "the answer was cut at max_tokens"
+        let message = if cut {
+            format!("the answer was cut at max_tokens inside the block \"{title}\": nothing applied; raise max_tokens (setup) or ask for a smaller change")
         } else {
-            "the answer ended"
+            format!("the answer ended inside the block \"{title}\" (it has no >>>>>>> REPLACE line): nothing applied; try again")
         };
-        return Err(Failure::new(
-            Reason::Stream,
-            format!("{why} inside the block \"{title}\": nothing applied; try again or raise max_tokens"),
-        ));
+        return Err(Failure::new(Reason::Stream, message));
     }
+    placing
+        .problems
+        .extend(end.malformed.into_iter().map(|m| Problem {
+            title: m.title,
+            why: m.why,
+        }));
+    let hunks = placing.plan.hunks().len();
     if hunks == 0 {
-        let message = if unmatched.is_empty() {
-            "the answer held no SEARCH/REPLACE block".to_string()
-        } else {
-            format!("no block matched the buffer: {}", quote_list(&unmatched))
-        };
-        return Err(Failure::new(Reason::NoMatch, message));
+        return Err(Failure::new(Reason::NoMatch, placing.nothing_shown(cut)));
     }
     Ok(Event::Done {
         id: req.id,
@@ -234,7 +233,8 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         cost_usd: cost.map(Usd::to_f64),
         cost_text: cost.map(|c| c.to_string()),
         model: ran_model,
-        unmatched,
+        unmatched: placing.unmatched,
+        problems: placing.problems,
         tokens,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
@@ -248,36 +248,84 @@ fn quote_list(titles: &[String]) -> String {
         .join(", ")
 }
 
-/// Locates a finished block in the window and sends it as a hunk, or records it as unmatched.
-fn place(
-    state: &State,
-    req: &EditRequest,
-    block: &Block,
-    taken: &mut Vec<(usize, usize)>,
-    unmatched: &mut Vec<String>,
-    hunks: &mut usize,
-) {
-    let ws = req.win_start;
-    let prefer = (req.sel_start - ws, req.sel_end - ws);
-    match locate::locate(&req.lines, &block.search, &block.replace, prefer, taken) {
-        Ok(found) => {
-            taken.push((found.start, found.end));
-            *hunks += 1;
-            state.send_ui(Event::Hunk {
-                id: req.id,
-                buf: req.buf,
-                path: req.file.clone(),
-                index: *hunks,
-                start: ws + found.start,
-                end: ws + found.end,
-                old: req.lines[found.start..found.end].to_vec(),
-                new: found.new_lines,
-                title: block.title(),
-            });
+/// The answer's blocks as they are placed: the hunks, sent as they come, and the blocks not
+/// shown.
+#[derive(Default)]
+struct Placing {
+    plan: Plan,
+    /// Titles of blocks that matched nowhere.
+    unmatched: Vec<String>,
+    /// Blocks not shown for another reason, with it.
+    problems: Vec<Problem>,
+}
+
+impl Placing {
+    /// Places a finished block in the window and sends its hunk (replacing the earlier hunks
+    /// whose text it edits), or records why it is not shown.
+    fn place(&mut self, state: &State, req: &EditRequest, block: &Block) {
+        let ws = req.win_start;
+        let prefer = (req.sel_start - ws, req.sel_end - ws);
+        let title = block.title();
+        match self
+            .plan
+            .place(&req.lines, &block.search, &block.replace, prefer, &title)
+        {
+            Ok(placed) => {
+                let h = placed.hunk;
+                state.send_ui(Event::Hunk {
+                    id: req.id,
+                    buf: req.buf,
+                    path: req.file.clone(),
+                    index: h.index,
+                    start: ws + h.start,
+                    end: ws + h.end,
+                    old: req.lines[h.start..h.end].to_vec(),
+                    new: h.new,
+                    title: h.title,
+                    replaces: placed.replaces,
+                });
+            }
+            Err(LocateError::NotFound) => {
+                tracing::info!(edit = req.id, %title, "block not located");
+                self.unmatched.push(title);
+            }
+            Err(e) => {
+                tracing::info!(edit = req.id, %title, why = %e, "block not shown");
+                self.problems.push(Problem {
+                    title,
+                    why: e.to_string(),
+                });
+            }
         }
-        Err(e) => {
-            tracing::info!(edit = req.id, ?e, title = %block.title(), "block not located");
-            unmatched.push(block.title());
+    }
+
+    /// Why an answer gave no hunk. `cut`: it ended at max_tokens.
+    fn nothing_shown(&self, cut: bool) -> String {
+        if self.unmatched.is_empty() && self.problems.is_empty() {
+            return if cut {
+                "the answer was cut at max_tokens before its first SEARCH/REPLACE block ended: raise max_tokens (setup) or ask for a smaller change".to_string()
+            } else {
+                "the answer held no SEARCH/REPLACE block".to_string()
+            };
         }
+        if self.problems.is_empty() {
+            return format!(
+                "no block matched the buffer: {}",
+                quote_list(&self.unmatched)
+            );
+        }
+        let mut parts = Vec::new();
+        if !self.unmatched.is_empty() {
+            parts.push(format!(
+                "{} matched nowhere in the buffer",
+                quote_list(&self.unmatched)
+            ));
+        }
+        parts.extend(
+            self.problems
+                .iter()
+                .map(|p| format!("\"{}\": {}", p.title, p.why)),
+        );
+        format!("no block could be shown: {}", parts.join("; "))
     }
 }
