@@ -67,20 +67,17 @@ function M.check()
   end
 
   h.start("frugal: project")
+  local project_error = res and res.project_error ~= vim.NIL and res.project_error or nil
   if not project then
     h.info("the current buffer has no file: no project")
   else
     h.info(("project: %s"):format(project.root))
-    if project.state == "absent" then
-      h.info("no .frugal.toml: your setup() budget applies")
-    elseif project.state == "trusted" then
-      h.ok(("%s is trusted"):format(project.file))
-    elseif project.denied then
-      h.warn(("%s is denied: ignored, your setup() budget applies"):format(project.file))
-    else
-      h.warn(("%s is not trusted: ignored, your setup() budget applies"):format(project.file), {
-        "open it, read it, and run :trust to use it",
-      })
+    if project_error then
+      h.error(project_error, { "no request is sent for this project until the file is fixed" })
+    end
+    -- A symbolic link is never read: the error above says why.
+    if not require("frugal.project").is_link(project.file) then
+      H.trust(project)
     end
   end
 
@@ -89,9 +86,6 @@ function M.check()
     if not res then
       h.error(err or "the backend did not answer")
     else
-      if res.project_error and res.project_error ~= vim.NIL then
-        h.error(res.project_error, { "no request is sent for this project until the file is fixed" })
-      end
       if res.ledger_error and res.ledger_error ~= vim.NIL then
         h.error(res.ledger_error)
       else
@@ -115,8 +109,25 @@ function M.check()
   h.info(("log: %s"):format(require("frugal.rpc").log_path()))
 end
 
---- The project of the window :checkhealth was opened from, as the backend wants it (trusted
---- files only: the backend parses them), and as found.
+--- The trust state of the project file.
+---@param project frugal.Project
+function H.trust(project)
+  local h = vim.health
+  if project.state == "absent" then
+    h.info("no .frugal.toml: your setup() budget applies")
+  elseif project.state == "trusted" then
+    h.ok(("%s is trusted"):format(project.file))
+  elseif project.denied then
+    h.warn(("%s is denied: ignored, your setup() budget applies"):format(project.file))
+  else
+    h.warn(("%s is not trusted: ignored, your setup() budget applies"):format(project.file), {
+      "open it, read it, and run :trust to use it",
+    })
+  end
+end
+
+--- The project of the window :checkhealth was opened from, as the backend wants it (it parses
+--- a trusted file, and refuses a symbolic link whatever its state), and as found.
 ---@return table|userdata input, frugal.Project|nil project
 function H.project()
   local buf = vim.api.nvim_get_current_buf()
@@ -126,10 +137,7 @@ function H.project()
     buf = alt
   end
   local project = require("frugal.project").project_quiet(buf)
-  if project and project.state == "trusted" then
-    return project, project
-  end
-  return vim.NIL, project
+  return project or vim.NIL, project
 end
 
 return M

@@ -28,6 +28,11 @@ end
 function M.project(buf)
   local root = M.project_root(buf)
   local file = root .. "/.frugal.toml"
+  if M.is_link(file) then
+    -- Never through the trust prompt: trust is keyed by the real path, so a link would borrow
+    -- the trust of the file it points to. The backend refuses the project with a message.
+    return { root = root, file = file, state = "untrusted" }
+  end
   if not vim.uv.fs_stat(file) then
     return { root = root, file = file, state = "absent" }
   end
@@ -70,12 +75,17 @@ function M.project_quiet(buf)
 end
 
 --- The trust state of a project file without asking: "absent", "trusted", "denied" or
---- "untrusted" (never decided, or changed since it was trusted). Reads Neovim's trust database
+--- "untrusted" (never decided, changed since it was trusted, or a symbolic link, which is never
+--- read). Reads Neovim's trust database
 --- the way |vim.secure.read()| does, so status views never pop up the trust prompt.
 ---@param file string
 ---@return "absent"|"trusted"|"denied"|"untrusted" state
 ---@return string|nil content  the file's text when trusted
 function M.trust_state(file)
+  if M.is_link(file) then
+    -- Never read: the backend reports the project file as invalid.
+    return "untrusted"
+  end
   local full = vim.uv.fs_realpath(file)
   if not full then
     return "absent"
@@ -94,6 +104,15 @@ function M.trust_state(file)
     return "trusted", content
   end
   return "untrusted"
+end
+
+--- Whether the project file is a symbolic link (even a dangling one). Such a file is never
+--- read: the backend refuses the project until the link is replaced with a file.
+---@param file string
+---@return boolean
+function M.is_link(file)
+  local st = vim.uv.fs_lstat(file)
+  return st ~= nil and st.type == "link"
 end
 
 ---@type table<string, boolean>  untrusted project files already reported this session

@@ -89,6 +89,14 @@ fn read_project_file(root: &Path) -> (FileStatus, Option<String>, Caps) {
     if file.symlink_metadata().is_err() {
         return (FileStatus::Absent, Some(shown), Caps::default());
     }
+    // A link is refused as the plugin refuses it, whatever it points to.
+    if let Err(e) = crate::settings::project::refuse_link(&file) {
+        return (
+            FileStatus::Invalid(e.to_string()),
+            Some(shown),
+            Caps::default(),
+        );
+    }
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
         Err(e) => {
