@@ -376,13 +376,13 @@ fn a_worktree_reports_the_spend_of_its_main_repository_and_reads_its_own_file() 
     );
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["project"], main.to_str().unwrap());
-    assert_eq!(v["spend"]["today"]["spent"]["text"], "$0.25", "{v:#}");
+    assert_eq!(v["spend"]["today"]["spent"]["picos"], cents(25).0, "{v:#}");
     assert_eq!(
         v["file"]["path"],
         wt.join(".frugal.toml").to_str().unwrap(),
         "{v:#}"
     );
-    assert_eq!(v["spend"]["today"]["cap"]["text"], "$2.00", "{v:#}");
+    assert_eq!(v["spend"]["today"]["cap"]["picos"], cents(200).0, "{v:#}");
 }
 
 #[test]

@@ -368,6 +368,21 @@ async fn worktrees_of_one_repository_share_one_cap() {
         );
         assert_eq!(cli_project(&dir, d), main.to_str().unwrap());
     }
+    // :checkhealth names the mapping.
+    n.cmd(&format!("edit {}", wt2.join("a.py").display())).await;
+    let health = checkhealth(&n).await;
+    assert!(
+        health.contains(&format!(
+            "git worktree {} of the repository {}",
+            wt2.display(),
+            main.display()
+        )),
+        "{health}"
+    );
+    assert!(
+        health.contains(&format!("{} is trusted", file.display())),
+        "{health}"
+    );
     n.quit().await;
 }
 

@@ -125,7 +125,8 @@ function H.send(buf, opts, instruction)
   local id = H.next_id
   local file = vim.api.nvim_buf_get_name(buf)
   local project = require("frugal.project").project(buf)
-  local root = project.root
+  -- The path the model sees is relative to the checkout (a worktree's own root).
+  local root = vim.fs.dirname(project.file)
   local rel = vim.uv.fs_realpath(file) or file
   if vim.startswith(rel, root .. "/") then
     rel = rel:sub(#root + 2)

@@ -72,6 +72,12 @@ function M.check()
     h.info("the current buffer has no file: no project")
   else
     h.info(("project: %s"):format(project.root))
+    local checkout = vim.fs.dirname(project.file)
+    if checkout ~= project.root then
+      local msg = "git worktree %s of the repository %s: their spend counts as one project; "
+        .. "this worktree's own .frugal.toml applies"
+      h.info(msg:format(checkout, project.root))
+    end
     if project_error then
       h.error(project_error, { "no request is sent for this project until the file is fixed" })
     end

@@ -1,8 +1,9 @@
-//! Where Neovim keeps its data, found the way Neovim finds it, for when the shim cannot say
-//! (`frugal usage` at a terminal).
+//! Paths: where Neovim keeps its data, found the way Neovim finds it, for when the shim cannot
+//! say (`frugal usage` at a terminal); a `setup()` path expanded; and the project of a
+//! directory, as `lua/frugal/project.lua` finds it (the two must agree).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Neovim's `stdpath("data")`: `$XDG_DATA_HOME/$NVIM_APPNAME`, with `XDG_DATA_HOME`
 /// defaulting to `~/.local/share` and `NVIM_APPNAME` to `nvim`. `None` without a home
@@ -86,9 +87,113 @@ pub fn expand(given: &str, env: impl Fn(&str) -> Option<OsString>) -> Result<Pat
     Ok(path)
 }
 
+/// The project of a directory: where its spend counts and whose `.frugal.toml` applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectDirs {
+    /// The ledger's project key: the git root, or, for a git worktree, the root of its main
+    /// repository (so the worktrees of one repository share its caps); else the directory.
+    pub root: PathBuf,
+    /// The checkout the directory is in (its git root, or the directory): its `.frugal.toml`
+    /// is the project file, read and trusted per path.
+    pub checkout: PathBuf,
+}
+
+/// The project of `dir` (symlinks resolved first): the nearest ancestor (or `dir`) holding a
+/// `.git` entry, else `dir`; a git worktree (a `.git` file whose git directory has a
+/// `commondir`) counts under its main repository. A submodule (a `.git` file without
+/// `commondir`) stays a project of its own.
+pub fn project_dirs(dir: &Path) -> std::io::Result<ProjectDirs> {
+    let dir = dir.canonicalize()?;
+    let checkout = dir
+        .ancestors()
+        .find(|d| d.join(".git").symlink_metadata().is_ok())
+        .map(Path::to_path_buf)
+        .unwrap_or(dir);
+    let root = main_repository(&checkout).unwrap_or_else(|| checkout.clone());
+    Ok(ProjectDirs { root, checkout })
+}
+
+/// The main repository's root of a worktree checkout, `None` for anything else. A bare
+/// repository (whose common directory is not a `.git` inside a checkout) is the repository
+/// directory itself.
+fn main_repository(checkout: &Path) -> Option<PathBuf> {
+    let dotgit = checkout.join(".git");
+    if !std::fs::metadata(&dotgit).ok()?.is_file() {
+        return None;
+    }
+    let text = std::fs::read_to_string(&dotgit).ok()?;
+    let gitdir = text.lines().next()?.strip_prefix("gitdir:")?.trim();
+    // A relative gitdir is relative to the checkout; join keeps an absolute one as is.
+    let gitdir = checkout.join(gitdir);
+    let common = std::fs::read_to_string(gitdir.join("commondir")).ok()?;
+    let common = gitdir
+        .join(common.lines().next()?.trim())
+        .canonicalize()
+        .ok()?;
+    if common.file_name().is_some_and(|n| n == ".git") {
+        common.parent().map(Path::to_path_buf)
+    } else {
+        Some(common)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worktrees_count_under_their_main_repository_and_submodules_stay_apart() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().canonicalize().unwrap();
+        let w = |p: &Path, text: &str| {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        // The main checkout.
+        let main = base.join("main");
+        std::fs::create_dir_all(main.join(".git/worktrees/wt")).unwrap();
+        std::fs::create_dir_all(main.join("src")).unwrap();
+        let plain = project_dirs(&main.join("src")).unwrap();
+        assert_eq!((plain.root, plain.checkout), (main.clone(), main.clone()));
+        // A worktree, with an absolute gitdir as `git worktree add` writes it.
+        let wt = base.join("wt");
+        std::fs::create_dir_all(wt.join("deep")).unwrap();
+        w(
+            &wt.join(".git"),
+            &format!("gitdir: {}\n", main.join(".git/worktrees/wt").display()),
+        );
+        w(&main.join(".git/worktrees/wt/commondir"), "../..\n");
+        let p = project_dirs(&wt.join("deep")).unwrap();
+        assert_eq!((p.root, p.checkout), (main.clone(), wt.clone()));
+        // A relative gitdir (worktree.useRelativePaths).
+        let rel = base.join("rel");
+        std::fs::create_dir_all(&rel).unwrap();
+        std::fs::create_dir_all(main.join(".git/worktrees/rel")).unwrap();
+        w(&rel.join(".git"), "gitdir: ../main/.git/worktrees/rel\n");
+        w(&main.join(".git/worktrees/rel/commondir"), "../..\n");
+        assert_eq!(project_dirs(&rel).unwrap().root, main);
+        // A submodule: a .git file without commondir.
+        let sub = main.join("vendor/lib");
+        std::fs::create_dir_all(main.join(".git/modules/lib")).unwrap();
+        w(&sub.join(".git"), "gitdir: ../../.git/modules/lib\n");
+        let p = project_dirs(&sub).unwrap();
+        assert_eq!((p.root, p.checkout), (sub.clone(), sub.clone()));
+        // A worktree of a bare repository counts under the repository directory.
+        let bare = base.join("bare.git");
+        std::fs::create_dir_all(bare.join("worktrees/b")).unwrap();
+        w(&bare.join("worktrees/b/commondir"), "../..\n");
+        let bw = base.join("bw");
+        w(
+            &bw.join(".git"),
+            &format!("gitdir: {}\n", bare.join("worktrees/b").display()),
+        );
+        assert_eq!(project_dirs(&bw).unwrap().root, bare);
+        // A .git file that says nothing usable: the checkout itself.
+        let odd = base.join("odd");
+        w(&odd.join(".git"), "not a gitdir line\n");
+        assert_eq!(project_dirs(&odd).unwrap().root, odd);
+        assert!(project_dirs(&base.join("missing")).is_err());
+    }
 
     #[test]
     fn expands_home_and_variables_and_refuses_relative_paths() {
