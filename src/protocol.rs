@@ -65,6 +65,8 @@ pub enum Reason {
     Cancelled,
     NoMatch,
     Config,
+    /// The ledger cannot be read or written: corrupt, locked too long, read-only.
+    Ledger,
 }
 
 /// Why an edit ended without hunks.

@@ -541,7 +541,7 @@ async fn a_corrupt_ledger_fails_with_reason_ledger_and_says_to_move_it_aside() {
         "{msg}"
     );
     assert!(msg.contains("damaged"), "{msg}");
-    assert!(msg.contains("move it aside"), "{msg}");
+    assert!(msg.contains("Move it aside"), "{msg}");
     assert!(msg.contains("nothing was sent"), "{msg}");
     assert!(server.chat_requests().is_empty());
     n.quit().await;

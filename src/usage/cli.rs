@@ -198,14 +198,14 @@ pub fn run_with(args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> 
     let ledger = match Ledger::open(&path) {
         Ok(l) => l,
         Err(e) => {
-            let _ = writeln!(err, "frugal usage: {}: {e}", path.display());
+            let _ = writeln!(err, "frugal usage: {}", e.explain(&path));
             return 1;
         }
     };
     let report = match build(&ledger, &SystemClock, &req) {
         Ok(r) => r,
         Err(e) => {
-            let _ = writeln!(err, "frugal usage: {e}");
+            let _ = writeln!(err, "frugal usage: {}", e.explain(&path));
             return 1;
         }
     };
