@@ -300,13 +300,24 @@ impl Ledger {
     ///   at every commit: once `settle` returns, the record survives anything short of disk loss.
     /// - `busy_timeout=5s`: another process's transaction is short (well under a millisecond);
     ///   waiting for it beats failing a request.
+    ///
+    /// Private: its directory is created (or tightened to) 0700, the file and its `-wal`/`-shm`
+    /// are tightened to 0600 before SQLite opens them (SQLite gives the `-wal` and `-shm` it
+    /// creates the database's mode). The backend's umask (077) covers anything created later.
     pub fn open(path: impl AsRef<Path>) -> Result<Ledger, LedgerError> {
         let path = path.as_ref();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| LedgerError::Io {
+            crate::settings::paths::private_dir(dir).map_err(|source| LedgerError::Io {
                 path: dir.to_path_buf(),
                 source,
             })?;
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            if let Err(e) = crate::settings::paths::private_file(Path::new(&p)) {
+                tracing::warn!("cannot make {} private: {e}", Path::new(&p).display());
+            }
         }
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
