@@ -461,6 +461,22 @@ async fn what_frugal_creates_is_private() {
         0o755,
         "Neovim's shared log directory is left alone"
     );
+    // :checkhealth reports the modes, and a file opened up since.
+    let health = checkhealth(&n).await;
+    assert!(
+        health.contains(&format!("data_dir {}: mode 0700 (private)", dir.display())),
+        "{health}"
+    );
+    assert!(
+        health.contains("ledger.sqlite3: mode 0600 (private)"),
+        "{health}"
+    );
+    chmod(&ledger_path(&dir), 0o644);
+    let health = checkhealth(&n).await;
+    assert!(
+        health.contains("ledger.sqlite3: mode 0644, other users can read it"),
+        "{health}"
+    );
     n.quit().await;
 }
 

@@ -105,6 +105,18 @@ function M.check()
     end
   end
 
+  h.start("frugal: files")
+  for _, f in ipairs(res and res.files or {}) do
+    local advice = f.advice ~= vim.NIL and { f.advice } or nil
+    if f.state == "ok" then
+      h.ok(f.message)
+    elseif f.state == "info" then
+      h.info(f.message)
+    else
+      h.warn(f.message, advice)
+    end
+  end
+
   h.start("frugal: settings")
   local settings = require("frugal.rpc").settings()
   if settings then
