@@ -167,6 +167,28 @@ async fn a_symlinked_project_file_is_refused_and_never_read_through_trust() {
     n.quit().await;
 }
 
+#[tokio::test]
+async fn a_fifo_project_file_is_refused_without_freezing_neovim() {
+    let server = FakeOpenRouter::start().await;
+    let (mut n, _dir) = start(&server, "{}", &[]).await;
+    // A FIFO (a tarball can carry one) would block whoever opens it for reading.
+    let file = n.home.path().join("proj/.frugal.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let c = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    n.open("a.py", SRC).await;
+    tokio::time::timeout(DEADLINE, n.cmd("LlmEdit bump"))
+        .await
+        .expect("Neovim froze on the project file");
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("config"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("not a regular file"), "{msg}");
+    assert!(server.chat_requests().is_empty());
+    n.quit().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // data_dir
 // ---------------------------------------------------------------------------------------------
@@ -599,6 +621,10 @@ async fn a_ledger_moved_away_while_open_fails_with_reason_ledger_then_a_new_one_
     edit_reply(&server, 0.001);
     edit_reply(&server, 0.001);
     let (mut n, dir) = start(&server, "{}", &[]).await;
+    // The statusline's refresh after an edit reads the ledger too, and would be the one to
+    // notice the move (silently): keep the edit the first to use the ledger after it.
+    n.lua("require('frugal.status').refresh = function() end")
+        .await;
     n.open("a.py", SRC).await;
     n.cmd("LlmEdit bump").await;
     n.wait_event("FrugalEditDone").await;

@@ -81,8 +81,8 @@ function M.check()
     if project_error then
       h.error(project_error, { "no request is sent for this project until the file is fixed" })
     end
-    -- A symbolic link is never read: the error above says why.
-    if not require("frugal.project").is_link(project.file) then
+    -- A symbolic link (or a directory, a FIFO) is never read: the error above says why.
+    if not require("frugal.project").special(project.file) then
       H.trust(project)
     end
   end
@@ -145,7 +145,8 @@ function H.trust(project)
 end
 
 --- The project of the window :checkhealth was opened from, as the backend wants it (it parses
---- a trusted file, and refuses a symbolic link whatever its state), and as found.
+--- a trusted file, and refuses a symbolic link or other non-file whatever its state), and as
+--- found.
 ---@return table|userdata input, frugal.Project|nil project
 function H.project()
   local buf = vim.api.nvim_get_current_buf()

@@ -92,9 +92,10 @@ function M.project(buf)
   local checkout = M.checkout_root(buf)
   local root = H.main_repository(checkout) or checkout
   local file = checkout .. "/.frugal.toml"
-  if M.is_link(file) then
+  if M.special(file) then
     -- Never through the trust prompt: trust is keyed by the real path, so a link would borrow
-    -- the trust of the file it points to. The backend refuses the project with a message.
+    -- the trust of the file it points to (and a FIFO would block the reader). The backend
+    -- refuses the project with a message.
     return { root = root, file = file, state = "untrusted" }
   end
   if not vim.uv.fs_stat(file) then
@@ -140,14 +141,14 @@ function M.project_quiet(buf)
 end
 
 --- The trust state of a project file without asking: "absent", "trusted", "denied" or
---- "untrusted" (never decided, changed since it was trusted, or a symbolic link, which is never
---- read). Reads Neovim's trust database
+--- "untrusted" (never decided, changed since it was trusted, or not a plain file, which is
+--- never read). Reads Neovim's trust database
 --- the way |vim.secure.read()| does, so status views never pop up the trust prompt.
 ---@param file string
 ---@return "absent"|"trusted"|"denied"|"untrusted" state
 ---@return string|nil content  the file's text when trusted
 function M.trust_state(file)
-  if M.is_link(file) then
+  if M.special(file) then
     -- Never read: the backend reports the project file as invalid.
     return "untrusted"
   end
@@ -171,13 +172,16 @@ function M.trust_state(file)
   return "untrusted"
 end
 
---- Whether the project file is a symbolic link (even a dangling one). Such a file is never
---- read: the backend refuses the project until the link is replaced with a file.
+--- What the project file is when it is there but not a plain file: "link" (even dangling),
+--- "directory", "fifo"…; nil when absent or a regular file. Such a file is never read: the
+--- backend refuses the project until it is replaced with a file.
 ---@param file string
----@return boolean
-function M.is_link(file)
+---@return string|nil
+function M.special(file)
   local st = vim.uv.fs_lstat(file)
-  return st ~= nil and st.type == "link"
+  if st and st.type ~= "file" then
+    return st.type
+  end
 end
 
 ---@type table<string, boolean>  untrusted project files already reported this session

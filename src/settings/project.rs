@@ -94,11 +94,11 @@ impl ProjectInput {
     /// The settings that apply under the trust rules: a trusted file's, parsed (an error names
     /// the file, line and field); the defaults for an absent or untrusted file.
     ///
-    /// A project file that is a symbolic link is invalid whatever the shim reported (the
-    /// backend looks at the file itself): trust is keyed by the real path, so a link would
-    /// borrow the trust, and the named key, of the file it points to.
+    /// A project file that is a symbolic link (or a directory, a FIFO…) is invalid whatever
+    /// the shim reported (the backend looks at the file itself): trust is keyed by the real
+    /// path, so a link would borrow the trust, and the named key, of the file it points to.
     pub fn settings(&self) -> Result<ProjectSettings, ConfigError> {
-        refuse_link(std::path::Path::new(&self.file))?;
+        refuse_special(std::path::Path::new(&self.file))?;
         match (&self.state, &self.content) {
             (FileState::Trusted, Some(text)) => parse(&self.file, text),
             (FileState::Invalid(e), _) => Err(e.clone()),
@@ -381,28 +381,40 @@ fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
         .map(|(_, k)| k)
 }
 
-/// A project file must be a plain file: a symbolic link is refused (whatever it points to,
+/// A project file must be a plain file. A symbolic link is refused (whatever it points to,
 /// even nothing), because trust is keyed by the real path and a link would borrow another
-/// file's trust. Only the file itself is looked at (`lstat`); its directory is the project.
-pub fn refuse_link(file: &std::path::Path) -> Result<(), ConfigError> {
+/// file's trust; so is anything else that is not a regular file (a directory, a FIFO that would
+/// block the reader, a device). Only the file itself is looked at (`lstat`).
+pub fn refuse_special(file: &std::path::Path) -> Result<(), ConfigError> {
     let Ok(meta) = file.symlink_metadata() else {
         return Ok(());
     };
-    if !meta.file_type().is_symlink() {
+    let kind = meta.file_type();
+    if kind.is_file() {
         return Ok(());
     }
-    let target = std::fs::read_link(file)
-        .map(|t| format!(" to {}", t.display()))
-        .unwrap_or_default();
+    let message = if kind.is_symlink() {
+        let target = std::fs::read_link(file)
+            .map(|t| format!(" to {}", t.display()))
+            .unwrap_or_default();
+        format!(
+            "is a symbolic link{target}: a project file must be a plain file, since a link \
+             would borrow the trust (and the named key) of the file it points to; replace the \
+             link with a file (a copy of the one you mean), then :trust it"
+        )
+    } else {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        format!("is {what}: a project file must be a plain file; remove it or replace it with one")
+    };
     Err(ConfigError {
         file: file.display().to_string(),
         line: None,
         field: None,
-        message: format!(
-            "is a symbolic link{target}: a project file must be a plain file, since a link \
-             would borrow the trust (and the named key) of the file it points to; \
-             replace the link with a file (a copy of the one you mean), then :trust it"
-        ),
+        message,
     })
 }
 
@@ -629,6 +641,17 @@ data_collection = "deny"
             denied: false,
         };
         assert!(input.settings().is_err());
+        // Nor is a directory or a FIFO a project file.
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+        let e = input.settings().unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        std::fs::remove_dir(&file).unwrap();
+        let fifo = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let e = input.settings().unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 
     #[test]

@@ -86,8 +86,8 @@ fn read_project_file(checkout: &Path) -> (FileStatus, Option<String>, Caps) {
     if file.symlink_metadata().is_err() {
         return (FileStatus::Absent, Some(shown), Caps::default());
     }
-    // A link is refused as the plugin refuses it, whatever it points to.
-    if let Err(e) = crate::settings::project::refuse_link(&file) {
+    // A link (or a directory, a FIFO) is refused as the plugin refuses it.
+    if let Err(e) = crate::settings::project::refuse_special(&file) {
         return (
             FileStatus::Invalid(e.to_string()),
             Some(shown),
