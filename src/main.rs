@@ -42,12 +42,22 @@ fn parse_args() -> Result<Option<Args>, String> {
     Ok(Some(args))
 }
 
-/// Logs to a daily-rotated file; the guard must live as long as the process.
+/// Logs to a daily-rotated file; the guard must live as long as the process. The log
+/// directory is Neovim's `stdpath("log")`, shared with others: only frugal's own files in it
+/// are made private (0600), never the directory.
 fn init_logging(args: &Args) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let path = args.log_file.as_ref()?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty())?;
     let name = path.file_name()?;
     std::fs::create_dir_all(dir).ok()?;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let prefix = name.to_string_lossy();
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(prefix.as_ref()) {
+                let _ = frugal::settings::paths::private_file(&e.path());
+            }
+        }
+    }
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix(name.to_string_lossy().into_owned())
@@ -68,6 +78,13 @@ fn init_logging(args: &Args) -> Option<tracing_appender::non_blocking::WorkerGua
 }
 
 fn main() {
+    // Everything this process creates is private (directories 0700, files 0600): the ledger
+    // and its -wal/-shm (made by SQLite), the catalogue cache, the logs, data_dir itself.
+    #[cfg(unix)]
+    // SAFETY: umask only sets this process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     // `frugal usage …`: a person at a terminal, not Neovim; no RPC, no logging.
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     if argv.first().is_some_and(|a| a == "usage") {

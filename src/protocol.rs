@@ -28,7 +28,7 @@
 //! | `models` | `{ project?, token }` | `{ ok, models, filtered, project_default }`, or `{ ok = false, pending = true }` and later a `models` event with `token` |
 //! | `usage` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `{ project }` | `{ root, text }` for the statusline |
-//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys }` |
+//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys, files }` |
 //! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
 //! | `version` | `{}` | `"x.y.z"` |
 //!
@@ -72,6 +72,8 @@ pub enum Reason {
     Cancelled,
     NoMatch,
     Config,
+    /// The ledger cannot be read or written: corrupt, locked too long, read-only.
+    Ledger,
 }
 
 /// Why an edit ended without hunks.
@@ -438,6 +440,17 @@ pub struct HealthReply {
     pub warnings: Vec<Notice>,
     /// `api_key` and every named key: present or not (never the value).
     pub keys: Vec<KeyCheck>,
+    /// `data_dir`, the ledger and its `-wal`/`-shm`, the catalogue: each one's mode.
+    pub files: Vec<FileCheck>,
+}
+
+/// One file's mode for `:checkhealth`: private (0700 directory, 0600 file) or open to others.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileCheck {
+    /// `"ok"`, `"info"` or `"warn"`.
+    pub state: &'static str,
+    pub message: String,
+    pub advice: Option<String>,
 }
 
 /// A block of an answer that is not shown, and why (said after its title).

@@ -343,15 +343,15 @@ struct PriceNotes {
     charged_while_free: HashMap<String, Usd>,
 }
 
-/// Why the ledger could not be used (the messages name the file).
+/// Why the ledger could not be used (the messages name the file and say what to do).
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerRunError {
-    #[error("cannot open the ledger {}: {source}", .path.display())]
+    #[error("{}", .source.explain(.path))]
     Open {
         path: std::path::PathBuf,
         source: LedgerError,
     },
-    #[error("ledger {}: {source}", .path.display())]
+    #[error("{}", .source.explain(.path))]
     Ledger {
         path: std::path::PathBuf,
         source: LedgerError,
@@ -393,7 +393,17 @@ impl LedgerSlot {
                 })?,
             };
             let ledger = guard.insert(ledger);
-            f(ledger, clock.as_ref()).map_err(|source| LedgerRunError::Ledger { path, source })
+            // The file still at its path, or nothing is done in a file no one else sees.
+            ledger
+                .ensure_in_place()
+                .and_then(|()| f(ledger, clock.as_ref()))
+                .map_err(|source| {
+                    // A file in trouble is opened afresh next time (fixed or moved aside).
+                    if source.fault().is_some_and(|f| !f.keeps_connection()) {
+                        *guard = None;
+                    }
+                    LedgerRunError::Ledger { path, source }
+                })
         })
         .await?
     }

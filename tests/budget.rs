@@ -208,13 +208,14 @@ async fn project_file_cannot_redirect_requests() {
     .await;
     n.open("a.py", SRC).await;
     n.cmd("LlmEdit bump").await;
-    n.wait_event("FrugalEditDone").await;
-    assert_eq!(
-        server.chat_requests().len(),
-        1,
-        "the request went to the user's endpoint"
-    );
-    n.wait_notify("unknown field \"base_url\"").await;
+    // An unknown field makes the whole file invalid (it used to be a warning, and the request
+    // went out): no request at all, to any endpoint, and the message names the field.
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("config"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("unknown field \"base_url\""), "{msg}");
+    assert!(msg.contains(".frugal.toml line 1"), "{msg}");
+    assert!(server.chat_requests().is_empty());
     n.quit().await;
 }
 

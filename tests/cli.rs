@@ -328,3 +328,83 @@ fn missing_ledger_and_bad_arguments() {
         .unwrap();
     assert!(stdout(&o).starts_with("frugal "));
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(["-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_worktree_reports_the_spend_of_its_main_repository_and_reads_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let main = base.join("main");
+    std::fs::create_dir_all(main.join("src")).unwrap();
+    git(&main, &["init", "-q"]);
+    std::fs::write(main.join("src/a.py"), "x = 1\n").unwrap();
+    git(&main, &["add", "."]);
+    git(&main, &["commit", "-q", "-m", "a"]);
+    git(&main, &["worktree", "add", "-q", "../wt", "-b", "wt"]);
+    let wt = base.join("wt");
+    std::fs::write(wt.join(".frugal.toml"), "[budget]\ndaily_usd = 2\n").unwrap();
+    let data = base.join("data");
+    let mut l = Ledger::open(data.join("ledger.sqlite3")).unwrap();
+    spend(
+        &mut l,
+        main.to_str().unwrap(),
+        "anthropic/claude-sonnet-4.5",
+        cents(25),
+        (10, 10),
+    );
+    drop(l);
+    let o = frugal(
+        &["--json", "--data-dir", data.to_str().unwrap()],
+        Some(&wt.join("src")),
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["project"], main.to_str().unwrap());
+    assert_eq!(v["spend"]["today"]["spent"]["picos"], cents(25).0, "{v:#}");
+    assert_eq!(
+        v["file"]["path"],
+        wt.join(".frugal.toml").to_str().unwrap(),
+        "{v:#}"
+    );
+    assert_eq!(v["spend"]["today"]["cap"]["picos"], cents(200).0, "{v:#}");
+}
+
+#[test]
+fn a_symlinked_project_file_is_reported_invalid() {
+    let f = fixture("data");
+    let real = f.other.join("trusted.toml");
+    std::fs::write(&real, "[budget]\ndaily_usd = 100\n").unwrap();
+    std::fs::remove_file(f.root.join(".frugal.toml")).unwrap();
+    std::os::unix::fs::symlink(&real, f.root.join(".frugal.toml")).unwrap();
+    let o = frugal(
+        &[
+            "--json",
+            "--project",
+            f.root.to_str().unwrap(),
+            "--data-dir",
+            f.data.to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let state = v["file"]["state"].as_str().unwrap();
+    assert!(state.starts_with("invalid"), "{v:#}");
+    assert!(state.contains("symbolic link"), "{v:#}");
+}

@@ -281,7 +281,10 @@ async fn a_key_pasted_after_env_never_leaks() {
     n.drain();
     let secret = &API_KEY["sk-or-v1-".len()..];
     for (m, _) in n.notifications() {
-        assert!(!m.contains(secret), "the key leaked into a notification: {m}");
+        assert!(
+            !m.contains(secret),
+            "the key leaked into a notification: {m}"
+        );
     }
     assert!(!text.contains(secret), "the key leaked into checkhealth");
     let log = n.log_text();

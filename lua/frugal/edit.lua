@@ -111,7 +111,7 @@ function H.send(buf, opts, instruction)
   local _, start_err = rpc.ensure()
   local settings = rpc.settings()
   if not settings then
-    return notify(start_err or "the backend did not start", vim.log.levels.ERROR)
+    return H.cannot_start(buf, start_err or "the backend did not start")
   end
   local n = vim.api.nvim_buf_line_count(buf)
   local l1, l2 = opts.line1 or 1, opts.line2 or n
@@ -125,7 +125,8 @@ function H.send(buf, opts, instruction)
   local id = H.next_id
   local file = vim.api.nvim_buf_get_name(buf)
   local project = require("frugal.project").project(buf)
-  local root = project.root
+  -- The path the model sees is relative to the checkout (a worktree's own root).
+  local root = vim.fs.dirname(project.file)
   local rel = vim.uv.fs_realpath(file) or file
   if vim.startswith(rel, root .. "/") then
     rel = rel:sub(#root + 2)
@@ -194,6 +195,15 @@ function H.send(buf, opts, instruction)
     return -- already over (a quick refusal came first)
   end
   H.show_progress(edit, "waiting", 0, 0, nil)
+end
+
+--- An edit that cannot start because of the configuration (the backend missing, or not
+--- starting): said, and `FrugalEditFailed` fires with reason `config`, as for a refusal.
+---@param buf integer
+---@param message string
+function H.cannot_start(buf, message)
+  notify(message, vim.log.levels.ERROR)
+  fire("FrugalEditFailed", { buf = buf, reason = "config", message = message })
 end
 
 --- Maps a snapshot row to the current buffer, or nil when a change touched it.

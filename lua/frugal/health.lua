@@ -67,20 +67,23 @@ function M.check()
   end
 
   h.start("frugal: project")
+  local project_error = res and res.project_error ~= vim.NIL and res.project_error or nil
   if not project then
     h.info("the current buffer has no file: no project")
   else
     h.info(("project: %s"):format(project.root))
-    if project.state == "absent" then
-      h.info("no .frugal.toml: your setup() budget applies")
-    elseif project.state == "trusted" then
-      h.ok(("%s is trusted"):format(project.file))
-    elseif project.denied then
-      h.warn(("%s is denied: ignored, your setup() budget applies"):format(project.file))
-    else
-      h.warn(("%s is not trusted: ignored, your setup() budget applies"):format(project.file), {
-        "open it, read it, and run :trust to use it",
-      })
+    local checkout = vim.fs.dirname(project.file)
+    if checkout ~= project.root then
+      local msg = "git worktree %s of the repository %s: their spend counts as one project; "
+        .. "this worktree's own .frugal.toml applies"
+      h.info(msg:format(checkout, project.root))
+    end
+    if project_error then
+      h.error(project_error, { "no request is sent for this project until the file is fixed" })
+    end
+    -- A symbolic link (or a directory, a FIFO) is never read: the error above says why.
+    if not require("frugal.project").special(project.file) then
+      H.trust(project)
     end
   end
 
@@ -89,9 +92,6 @@ function M.check()
     if not res then
       h.error(err or "the backend did not answer")
     else
-      if res.project_error and res.project_error ~= vim.NIL then
-        h.error(res.project_error, { "no request is sent for this project until the file is fixed" })
-      end
       if res.ledger_error and res.ledger_error ~= vim.NIL then
         h.error(res.ledger_error)
       else
@@ -102,6 +102,18 @@ function M.check()
       else
         h.warn(res.endpoint, { "check base_url and the network; edits fail until it answers" })
       end
+    end
+  end
+
+  h.start("frugal: files")
+  for _, f in ipairs(res and res.files or {}) do
+    local advice = f.advice ~= vim.NIL and { f.advice } or nil
+    if f.state == "ok" then
+      h.ok(f.message)
+    elseif f.state == "info" then
+      h.info(f.message)
+    else
+      h.warn(f.message, advice)
     end
   end
 
@@ -122,8 +134,26 @@ function M.check()
   h.info(("log: %s"):format(require("frugal.rpc").log_path()))
 end
 
---- The project of the window :checkhealth was opened from, as the backend wants it (trusted
---- files only: the backend parses them), and as found.
+--- The trust state of the project file.
+---@param project frugal.Project
+function H.trust(project)
+  local h = vim.health
+  if project.state == "absent" then
+    h.info("no .frugal.toml: your setup() budget applies")
+  elseif project.state == "trusted" then
+    h.ok(("%s is trusted"):format(project.file))
+  elseif project.denied then
+    h.warn(("%s is denied: ignored, your setup() budget applies"):format(project.file))
+  else
+    h.warn(("%s is not trusted: ignored, your setup() budget applies"):format(project.file), {
+      "open it, read it, and run :trust to use it",
+    })
+  end
+end
+
+--- The project of the window :checkhealth was opened from, as the backend wants it (it parses
+--- a trusted file, and refuses a symbolic link or other non-file whatever its state), and as
+--- found.
 ---@return table|userdata input, frugal.Project|nil project
 function H.project()
   local buf = vim.api.nvim_get_current_buf()
@@ -133,10 +163,7 @@ function H.project()
     buf = alt
   end
   local project = require("frugal.project").project_quiet(buf)
-  if project and project.state == "trusted" then
-    return project, project
-  end
-  return vim.NIL, project
+  return project or vim.NIL, project
 end
 
 return M

@@ -5,20 +5,83 @@ local M = {}
 local H = {}
 
 ---@class frugal.Project
----@field root string  the git root of the buffer's file, else its directory (canonical)
----@field file string  `<root>/.frugal.toml`
+---@field root string  the ledger's project key: the git root of the buffer's file (a worktree's
+---  main repository), else its directory (canonical)
+---@field file string  `<checkout>/.frugal.toml`: the checkout's own file, even in a worktree
 ---@field state "absent"|"untrusted"|"trusted"
 ---@field content string|nil  the file's text when trusted
 ---@field denied boolean|nil  set by |M.project_quiet()|: the file was explicitly denied
 
---- The project of a buffer: the git root of its file, else the file's directory (canonical).
+--- The checkout a buffer's file is in: its git root (the nearest directory holding a `.git`
+--- entry), else the file's directory (canonical). Its `.frugal.toml` is the project file.
 ---@param buf integer|nil  nil or 0: the current buffer
 ---@return string
-function M.project_root(buf)
+function M.checkout_root(buf)
   buf = require("frugal.util").buf(buf)
   local name = vim.api.nvim_buf_get_name(buf)
   local root = vim.fs.root(buf, ".git") or vim.fs.dirname(name)
   return vim.uv.fs_realpath(root) or root
+end
+
+--- The project of a buffer, where its spend counts: its checkout, or for a git worktree the
+--- main repository's root, so the worktrees of one repository share its caps. A submodule (a
+--- `.git` file without `commondir`) is a project of its own. `frugal usage` finds the same
+--- (src/settings/paths.rs `project_dirs`).
+---@param buf integer|nil  nil or 0: the current buffer
+---@return string
+function M.project_root(buf)
+  local checkout = M.checkout_root(buf)
+  return H.main_repository(checkout) or checkout
+end
+
+--- The main repository's root of a worktree checkout (a `.git` file whose git directory has a
+--- `commondir`), nil for anything else. A bare repository is its own directory.
+---@param checkout string
+---@return string|nil
+function H.main_repository(checkout)
+  local dotgit = checkout .. "/.git"
+  local st = vim.uv.fs_stat(dotgit)
+  if not st or st.type ~= "file" then
+    return nil
+  end
+  local gitdir = (H.first_line(dotgit) or ""):match("^gitdir:%s*(.-)%s*$")
+  if not gitdir or gitdir == "" then
+    return nil
+  end
+  gitdir = H.join(checkout, gitdir)
+  local common = H.first_line(gitdir .. "/commondir")
+  if not common or vim.trim(common) == "" then
+    return nil
+  end
+  common = vim.uv.fs_realpath(H.join(gitdir, vim.trim(common)))
+  if not common then
+    return nil
+  end
+  if vim.fs.basename(common) == ".git" then
+    return vim.fs.dirname(common)
+  end
+  return common
+end
+
+--- `path` when absolute, else `path` under `dir`.
+---@param dir string
+---@param path string
+---@return string
+function H.join(dir, path)
+  return path:sub(1, 1) == "/" and path or (dir .. "/" .. path)
+end
+
+--- The first line of a file, nil when it cannot be read.
+---@param path string
+---@return string|nil
+function H.first_line(path)
+  local f = io.open(path, "r")
+  if not f then
+    return nil
+  end
+  local line = f:read("*l")
+  f:close()
+  return line
 end
 
 --- The project of a buffer and its `.frugal.toml`, read through |vim.secure.read()| (the
@@ -26,8 +89,15 @@ end
 ---@param buf integer|nil  nil or 0: the current buffer
 ---@return frugal.Project
 function M.project(buf)
-  local root = M.project_root(buf)
-  local file = root .. "/.frugal.toml"
+  local checkout = M.checkout_root(buf)
+  local root = H.main_repository(checkout) or checkout
+  local file = checkout .. "/.frugal.toml"
+  if M.special(file) then
+    -- Never through the trust prompt: trust is keyed by the real path, so a link would borrow
+    -- the trust of the file it points to (and a FIFO would block the reader). The backend
+    -- refuses the project with a message.
+    return { root = root, file = file, state = "untrusted" }
+  end
   if not vim.uv.fs_stat(file) then
     return { root = root, file = file, state = "absent" }
   end
@@ -57,8 +127,9 @@ function M.project_quiet(buf)
   if not vim.api.nvim_buf_is_valid(buf) or vim.api.nvim_buf_get_name(buf) == "" or vim.bo[buf].buftype ~= "" then
     return nil
   end
-  local root = M.project_root(buf)
-  local file = root .. "/.frugal.toml"
+  local checkout = M.checkout_root(buf)
+  local root = H.main_repository(checkout) or checkout
+  local file = checkout .. "/.frugal.toml"
   local state, content = M.trust_state(file)
   return {
     root = root,
@@ -70,12 +141,17 @@ function M.project_quiet(buf)
 end
 
 --- The trust state of a project file without asking: "absent", "trusted", "denied" or
---- "untrusted" (never decided, or changed since it was trusted). Reads Neovim's trust database
+--- "untrusted" (never decided, changed since it was trusted, or not a plain file, which is
+--- never read). Reads Neovim's trust database
 --- the way |vim.secure.read()| does, so status views never pop up the trust prompt.
 ---@param file string
 ---@return "absent"|"trusted"|"denied"|"untrusted" state
 ---@return string|nil content  the file's text when trusted
 function M.trust_state(file)
+  if M.special(file) then
+    -- Never read: the backend reports the project file as invalid.
+    return "untrusted"
+  end
   local full = vim.uv.fs_realpath(file)
   if not full then
     return "absent"
@@ -94,6 +170,18 @@ function M.trust_state(file)
     return "trusted", content
   end
   return "untrusted"
+end
+
+--- What the project file is when it is there but not a plain file: "link" (even dangling),
+--- "directory", "fifo"…; nil when absent or a regular file. Such a file is never read: the
+--- backend refuses the project until it is replaced with a file.
+---@param file string
+---@return string|nil
+function M.special(file)
+  local st = vim.uv.fs_lstat(file)
+  if st and st.type ~= "file" then
+    return st.type
+  end
 end
 
 ---@type table<string, boolean>  untrusted project files already reported this session

@@ -15,7 +15,7 @@ function M.refresh(buf)
   if input then
     rpc.call("status", { project = input }, function(res)
       if res then
-        M._update(res)
+        M._update(input.file, res.text)
       end
     end)
   end
@@ -28,11 +28,13 @@ function M.backend_ready()
   end
 end
 
---- The backend's figures for a project.
----@param ev { root: string, text: string }
-function M._update(ev)
-  if H.text[ev.root] ~= ev.text then
-    H.text[ev.root] = ev.text
+--- The backend's figures for a project, by its file: the worktrees of one repository share
+--- their spend, yet each has its own file (and caps).
+---@param file string
+---@param text string
+function M._update(file, text)
+  if H.text[file] ~= text then
+    H.text[file] = text
     vim.cmd.redrawstatus({ bang = true })
   end
 end
@@ -70,21 +72,21 @@ end
 
 -- Private ---------------------------------------------------------------------------------
 
----@type table<string, string>  project root → text
+---@type table<string, string>  project file → text
 H.text = {}
----@type table<integer, string|false>  buffer → project root (false: no project)
+---@type table<integer, string|false>  buffer → project file (false: no project)
 H.root_of = {}
 ---@type boolean  the statusline asked once: the autocmds that keep the cache fresh are set
 H.armed = false
 
---- The project root of a buffer (cached until the buffer is wiped or renamed), nil for none.
+--- The project file of a buffer (cached until the buffer is wiped or renamed), nil for none.
 ---@param buf integer
 ---@return string|nil
 function H.root(buf)
   local r = H.root_of[buf]
   if r == nil then
     local input = require("frugal.project").project_quiet(buf)
-    r = input and input.root or false
+    r = input and input.file or false
     H.root_of[buf] = r
   end
   return r or nil

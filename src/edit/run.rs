@@ -7,7 +7,7 @@ use super::prompt;
 use crate::budget::Usd;
 use crate::gate::{self, Outbound, ProjectCtx};
 use crate::openrouter::{ChatEvent, ChatRequest};
-use crate::protocol::{EditRequest, Event, Failure, Level, Problem, Reason};
+use crate::protocol::{EditRequest, Event, Failure, Problem, Reason};
 use crate::settings::ProjectInput;
 use crate::state::State;
 use futures::StreamExt;
@@ -36,16 +36,13 @@ pub async fn run(state: Arc<State>, req: EditRequest) {
 
 /// The project's settings after the trust rules: an untrusted or absent file is ignored, a
 /// malformed trusted one stops the request (never a fall back to no caps).
-fn project_ctx(state: &State, p: &ProjectInput) -> Result<ProjectCtx, Failure> {
+fn project_ctx(p: &ProjectInput) -> Result<ProjectCtx, Failure> {
     let settings = p.settings().map_err(|e| {
         Failure::new(
             Reason::Config,
             format!("{e}. No request is sent for this project until the file is fixed"),
         )
     })?;
-    for w in &settings.warnings {
-        state.notify(Level::Warn, w.clone());
-    }
     Ok(ProjectCtx {
         root: p.root.clone(),
         file: p.file.clone(),
@@ -57,7 +54,7 @@ fn project_ctx(state: &State, p: &ProjectInput) -> Result<ProjectCtx, Failure> {
 async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failure> {
     let started = Instant::now();
     let cfg = state.config();
-    let project = project_ctx(state, &req.project)?;
+    let project = project_ctx(&req.project)?;
     let model = req
         .model
         .clone()

@@ -25,7 +25,7 @@ use futures::stream::BoxStream;
 use retry::{Retries, Stop, Why};
 use std::sync::Arc;
 use std::time::Duration;
-use ticket::{ReserveError, Reserved};
+use ticket::Reserved;
 
 /// The project a request is charged to, after the trust rules.
 #[derive(Debug, Clone)]
@@ -110,12 +110,9 @@ pub async fn send(
         // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
         let reserved = Ticket::reserve(state, key.clone(), &p.root, &plan, out.prompt_bound)
             .await
-            .map_err(|e| match e {
-                ReserveError::Lost => Failure::new(Reason::Budget, e.to_string()),
-                ReserveError::Ledger(e) => {
-                    Failure::new(Reason::Budget, format!("{e}; nothing was sent"))
-                }
-            })?;
+            // The ledger could not be used: not a budget refusal, and the message says what
+            // to do.
+            .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
         let Reserved {
             mut ticket,
             max_tokens,

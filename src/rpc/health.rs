@@ -1,11 +1,12 @@
 //! `health`, for `:checkhealth frugal`: the ledger, the endpoint, the project file's validity,
-//! and the warnings about `setup()`.
+//! the warnings about `setup()`, and the modes of the files frugal keeps.
 
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::Endpoint;
-use crate::protocol::{HealthArgs, HealthReply, KeyCheck, Notice};
+use crate::protocol::{FileCheck, HealthArgs, HealthReply, KeyCheck, Notice};
 use crate::settings::KeySpec;
 use crate::state::State;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +70,73 @@ pub(super) async fn health(
             })
             .map(|(label, spec)| key_check(&label, spec))
             .collect(),
+        files: file_checks(&cfg.data_dir, &cfg.ledger_path()),
     }
+}
+
+/// The modes of `data_dir` and of what frugal keeps in it: private, or readable by others.
+fn file_checks(dir: &Path, ledger: &Path) -> Vec<FileCheck> {
+    let with = |suffix: &str| {
+        let mut p = ledger.as_os_str().to_owned();
+        p.push(suffix);
+        std::path::PathBuf::from(p)
+    };
+    let files = [
+        ("data_dir", dir.to_path_buf(), 0o700),
+        ("ledger", ledger.to_path_buf(), 0o600),
+        ("ledger WAL", with("-wal"), 0o600),
+        ("ledger shared memory", with("-shm"), 0o600),
+        ("catalogue cache", Catalogue::cache_path(dir), 0o600),
+    ];
+    let mut out = Vec::new();
+    for (label, path, want) in files {
+        let mode = match std::fs::metadata(&path) {
+            Ok(m) => mode_of(&m),
+            Err(_) if label == "data_dir" => {
+                out.push(FileCheck {
+                    state: "info",
+                    message: format!(
+                        "data_dir {} does not exist yet (created {want:o} at the first edit)",
+                        path.display()
+                    ),
+                    advice: None,
+                });
+                break;
+            }
+            Err(_) => continue,
+        };
+        out.push(if mode & 0o077 == 0 {
+            FileCheck {
+                state: "ok",
+                message: format!("{label} {}: mode {mode:04o} (private)", path.display()),
+                advice: None,
+            }
+        } else {
+            FileCheck {
+                state: "warn",
+                message: format!(
+                    "{label} {}: mode {mode:04o}, other users can read it",
+                    path.display()
+                ),
+                advice: Some(format!(
+                    "chmod {want:o} {} (frugal does so at start unless it is not yours, or a shared directory)",
+                    path.display()
+                )),
+            }
+        });
+    }
+    out
+}
+
+#[cfg(unix)]
+fn mode_of(m: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    m.permissions().mode() & 0o7777
+}
+
+#[cfg(not(unix))]
+fn mode_of(_m: &std::fs::Metadata) -> u32 {
+    0
 }
 
 /// Is the key there? An `env:` key is looked up in the backend's environment (what requests

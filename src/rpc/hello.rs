@@ -2,6 +2,7 @@
 //! the warnings about `setup()` that the shim shows at the first command.
 
 use super::Handler;
+use crate::openrouter::catalogue::Catalogue;
 use crate::protocol::{Answer, Hello, HelloReply, Level, Notice, ProtocolError, SettingsView};
 use crate::settings::Config;
 
@@ -30,6 +31,19 @@ impl Handler {
             data_dir: config.data_dir.display().to_string(),
             stall_timeout_s: config.stall_timeout_s,
         };
+        // Private from the start, whatever an older frugal or another umask left: the data
+        // directory and the catalogue here; the ledger's files when it opens (just below).
+        let dir = config.data_dir.clone();
+        if dir.is_dir() {
+            for r in [
+                crate::settings::paths::private_dir(&dir),
+                crate::settings::paths::private_file(&Catalogue::cache_path(&dir)),
+            ] {
+                if let Err(e) = r {
+                    tracing::warn!("cannot make {} private: {e}", dir.display());
+                }
+            }
+        }
         self.state.set_config(config);
         tokio::spawn(crate::gate::reconcile_orphans(self.state.clone()));
         Ok(Answer::Hello(HelloReply {

@@ -156,10 +156,11 @@ async fn fetch_key_info(state: &Arc<State>, spec: &KeySpec) {
     state.set_key_info(spec.0.clone(), Instant::now(), data);
 }
 
-/// `$0.42/$1.00 today` when a daily cap applies, `$0.42 today` otherwise.
+/// `$0.42/$1.00 today` when a daily cap applies, `$0.42 today` otherwise; followed by
+/// ` · .frugal.toml invalid` while the project file blocks requests.
 pub async fn status(state: &Arc<State>, project: ProjectInput) -> Result<StatusReply, String> {
     let cfg = state.config();
-    let (settings, _) = settings_of(&project);
+    let (settings, file) = settings_of(&project);
     let daily = effective_caps(&cfg, &settings)
         .ok()
         .and_then(|c| c.project.caps.daily);
@@ -169,9 +170,13 @@ pub async fn status(state: &Arc<State>, project: ProjectInput) -> Result<StatusR
         .ledger(move |l, clock| l.spend(Some(&r), clock))
         .await
         .map_err(|e| e.to_string())?;
-    let text = match daily {
+    let mut text = match daily {
         Some(cap) => format!("{}/{} today", spend.today, cap),
         None => format!("{} today", spend.today),
     };
+    if let FileStatus::Invalid(_) = file {
+        // No request is sent for the project until the file is fixed: say so where it shows.
+        text.push_str(" · .frugal.toml invalid");
+    }
     Ok(StatusReply { root, text })
 }

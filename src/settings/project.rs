@@ -93,7 +93,12 @@ pub struct ProjectInput {
 impl ProjectInput {
     /// The settings that apply under the trust rules: a trusted file's, parsed (an error names
     /// the file, line and field); the defaults for an absent or untrusted file.
+    ///
+    /// A project file that is a symbolic link (or a directory, a FIFO…) is invalid whatever
+    /// the shim reported (the backend looks at the file itself): trust is keyed by the real
+    /// path, so a link would borrow the trust, and the named key, of the file it points to.
     pub fn settings(&self) -> Result<ProjectSettings, ConfigError> {
+        refuse_special(std::path::Path::new(&self.file))?;
         match (&self.state, &self.content) {
             (FileState::Trusted, Some(text)) => parse(&self.file, text),
             (FileState::Invalid(e), _) => Err(e.clone()),
@@ -206,6 +211,7 @@ struct PrivacySection {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FileBody {
     key: Option<String>,
     budget: Option<BudgetSpec>,
@@ -223,25 +229,35 @@ pub struct ProjectSettings {
     pub allow: Option<Vec<String>>,
     /// `"deny"` or `"allow"`, sent as `provider.data_collection`.
     pub data_collection: Option<String>,
-    /// Non-fatal remarks (unknown fields).
-    pub warnings: Vec<String>,
 }
 
+/// The top-level fields and sections, as written in the file.
 const KNOWN_TOP: &[&str] = &["key", "budget", "model", "privacy"];
+/// How the known top level is named in messages.
+const KNOWN_TOP_SHOWN: &str = "key, [budget], [model], [privacy]";
+/// What only `setup()` may set: named in the message when a project file tries.
+const SETUP_ONLY: &[&str] = &["base_url", "api_key", "keys", "data_dir", "binary"];
 
-/// Parses a trusted file's text. Errors name the file, the line and the field.
+/// A table's keys with where they are written.
+type SpannedKeys = std::collections::BTreeMap<toml::Spanned<String>, toml::Value>;
+
+/// The sections' keys with where they are written (a section that is not a table fails here
+/// with a type error, as it would in [`FileBody`]).
+#[derive(Deserialize)]
+struct SectionKeys {
+    budget: Option<SpannedKeys>,
+    model: Option<SpannedKeys>,
+    privacy: Option<SpannedKeys>,
+}
+
+/// Parses a trusted file's text. Errors name the file, the line and the field. An unknown
+/// section or field anywhere makes the file invalid, exactly like a malformed value: a
+/// misspelt `[budgets]` ignored would drop every cap in it.
 pub fn parse(file: &str, text: &str) -> Result<ProjectSettings, ConfigError> {
-    let table: toml::Table = text
+    let _syntax: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| locate(file, text, &e))?;
-    let mut warnings = Vec::new();
-    for key in table.keys() {
-        if !KNOWN_TOP.contains(&key.as_str()) {
-            warnings.push(format!(
-                "{file}: unknown field {key:?} ignored (known: key, [budget], [model], [privacy])"
-            ));
-        }
-    }
+    check_known(file, text)?;
     let body: FileBody = toml::from_str(text).map_err(|e| locate(file, text, &e))?;
     let fail = |field: &str, message: String| ConfigError {
         file: file.to_string(),
@@ -278,7 +294,127 @@ pub fn parse(file: &str, text: &str) -> Result<ProjectSettings, ConfigError> {
         default_model,
         allow,
         data_collection,
-        warnings,
+    })
+}
+
+/// Refuses an unknown top-level field or section, and an unknown field inside a section, with
+/// the line it is on and the closest known name.
+fn check_known(file: &str, text: &str) -> Result<(), ConfigError> {
+    let at = |key: &toml::Spanned<String>, message: String| ConfigError {
+        file: file.to_string(),
+        line: Some(
+            text[..key.span().start.min(text.len())]
+                .matches('\n')
+                .count()
+                + 1,
+        ),
+        field: Some(key.get_ref().clone()),
+        message,
+    };
+    let top: SpannedKeys = toml::from_str(text).map_err(|e| locate(file, text, &e))?;
+    // In the file's order: the first unknown name is the one reported.
+    let mut top: Vec<_> = top.iter().collect();
+    top.sort_by_key(|(k, _)| k.span().start);
+    for (key, value) in top {
+        let k = key.get_ref();
+        if KNOWN_TOP.contains(&k.as_str()) {
+            continue;
+        }
+        let mut message = if value.is_table() {
+            format!("unknown section [{k}] (known: {KNOWN_TOP_SHOWN}")
+        } else {
+            format!("unknown field {k:?} (known: {KNOWN_TOP_SHOWN}")
+        };
+        if SETUP_ONLY.contains(&k.as_str()) {
+            message.push_str(&format!(
+                "; {k} can only be set in your setup(), never by a project"
+            ));
+        } else if let Some(near) = closest(k, KNOWN_TOP) {
+            let near = if near == "key" {
+                near.to_string()
+            } else {
+                format!("[{near}]")
+            };
+            message.push_str(&format!("; did you mean {near}?"));
+        }
+        message.push(')');
+        return Err(at(key, message));
+    }
+    let sections: SectionKeys = toml::from_str(text).map_err(|e| locate(file, text, &e))?;
+    let mut unknown: Vec<_> = [
+        ("budget", &sections.budget, BudgetSpec::FIELDS),
+        ("model", &sections.model, &["default", "allow"][..]),
+        ("privacy", &sections.privacy, &["data_collection"][..]),
+    ]
+    .into_iter()
+    .flat_map(|(name, keys, known)| {
+        keys.iter()
+            .flat_map(|k| k.keys())
+            .filter(|k| !known.contains(&k.get_ref().as_str()))
+            .map(move |k| (name, k, known))
+    })
+    .collect();
+    unknown.sort_by_key(|(_, k, _)| k.span().start);
+    if let Some((name, key, known)) = unknown.first() {
+        let k = key.get_ref();
+        let mut message = format!(
+            "unknown field {k:?} in [{name}] (known: {}",
+            known.join(", ")
+        );
+        if let Some(near) = closest(k, known) {
+            message.push_str(&format!("; did you mean {near}?"));
+        }
+        message.push(')');
+        return Err(at(key, message));
+    }
+    Ok(())
+}
+
+/// The known name closest to a misspelt one (case aside, at most two edits away).
+fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(&lower, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// A project file must be a plain file. A symbolic link is refused (whatever it points to,
+/// even nothing), because trust is keyed by the real path and a link would borrow another
+/// file's trust; so is anything else that is not a regular file (a directory, a FIFO that would
+/// block the reader, a device). Only the file itself is looked at (`lstat`).
+pub fn refuse_special(file: &std::path::Path) -> Result<(), ConfigError> {
+    let Ok(meta) = file.symlink_metadata() else {
+        return Ok(());
+    };
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let message = if kind.is_symlink() {
+        let target = std::fs::read_link(file)
+            .map(|t| format!(" to {}", t.display()))
+            .unwrap_or_default();
+        format!(
+            "is a symbolic link{target}: a project file must be a plain file, since a link \
+             would borrow the trust (and the named key) of the file it points to; replace the \
+             link with a file (a copy of the one you mean), then :trust it"
+        )
+    } else {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        format!("is {what}: a project file must be a plain file; remove it or replace it with one")
+    };
+    Err(ConfigError {
+        file: file.display().to_string(),
+        line: None,
+        field: None,
+        message,
     })
 }
 
@@ -381,7 +517,6 @@ data_collection = "deny"
             Some("mistralai/mistral-medium-3")
         );
         assert_eq!(s.data_collection.as_deref(), Some("deny"));
-        assert!(s.warnings.is_empty());
         assert!(allowed(
             "mistralai/mistral-medium-3",
             s.allow.as_ref().unwrap()
@@ -425,10 +560,98 @@ data_collection = "deny"
     }
 
     #[test]
-    fn unknown_top_level_fields_warn() {
-        let s = parse("/p/.frugal.toml", "base_url = \"http://evil\"\n").unwrap();
-        assert_eq!(s.warnings.len(), 1);
-        assert!(s.warnings[0].contains("base_url"));
+    fn unknown_sections_and_fields_anywhere_are_errors() {
+        let err = |text: &str| parse("/p/.frugal.toml", text).unwrap_err();
+        // A misspelt section would silently drop every cap in it.
+        for (text, line, field) in [
+            ("[budgets]\ndaily_usd = 1\n", 1, "budgets"),
+            ("key = \"k\"\n\n[Budget]\ndaily_usd = 1\n", 3, "Budget"),
+            ("base_url = \"http://evil\"\n", 1, "base_url"),
+            (
+                "[budget]\ndaily_usd = 1\n[budget.extra]\nx = 1\n",
+                3,
+                "extra",
+            ),
+            ("[model]\ndefault = \"m\"\n  allw = [\"m\"]\n", 3, "allw"),
+            ("privacy.data_colection = \"deny\"\n", 1, "data_colection"),
+        ] {
+            let e = err(text);
+            assert_eq!(e.line, Some(line), "{text:?}: {e}");
+            assert_eq!(e.field.as_deref(), Some(field), "{text:?}: {e}");
+            assert!(e.to_string().starts_with("/p/.frugal.toml line "), "{e}");
+        }
+        let e = err("[budgets]\ndaily_usd = 1\n").to_string();
+        assert!(e.contains("unknown section [budgets]"), "{e}");
+        assert!(e.contains("did you mean [budget]?"), "{e}");
+        let e = err("[Budget]\n").to_string();
+        assert!(e.contains("did you mean [budget]?"), "{e}");
+        let e = err("base_url = \"http://evil\"\n").to_string();
+        assert!(e.contains("unknown field \"base_url\""), "{e}");
+        assert!(e.contains("only be set in your setup()"), "{e}");
+        let e = err("[budget]\ndayly_usd = 1\n").to_string();
+        assert!(e.contains("unknown field \"dayly_usd\" in [budget]"), "{e}");
+        assert!(e.contains("did you mean daily_usd?"), "{e}");
+        // The first unknown name in the file is the one named.
+        let e = err("zeta = 1\nalpha = 2\n[budget]\nzz = 1\naa = 2\n");
+        assert_eq!(e.field.as_deref(), Some("zeta"), "{e}");
+        let e = err("[privacy]\nzz = 1\n[budget]\naa = 2\n");
+        assert_eq!(e.field.as_deref(), Some("zz"), "{e}");
+        // Quoted keys are the same keys.
+        assert!(parse("/p/.frugal.toml", "[\"budget\"]\n\"daily_usd\" = 1\n").is_ok());
+    }
+
+    #[test]
+    fn a_symlinked_project_file_is_invalid_whatever_the_shim_says() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("trusted.toml");
+        std::fs::write(&real, "[budget]\ndaily_usd = 100\n").unwrap();
+        let file = d.path().join(".frugal.toml");
+        std::os::unix::fs::symlink(&real, &file).unwrap();
+        for (state, content) in [
+            (
+                FileState::Trusted,
+                Some("[budget]\ndaily_usd = 100\n".to_string()),
+            ),
+            (FileState::Untrusted, None),
+            (FileState::Absent, None),
+        ] {
+            let input = ProjectInput {
+                root: d.path().display().to_string(),
+                file: file.display().to_string(),
+                state,
+                content,
+                denied: false,
+            };
+            let (state, settings) = input.resolve();
+            let FileState::Invalid(e) = state else {
+                panic!("a link was taken as {state:?}")
+            };
+            assert!(settings.budget.is_none());
+            let msg = e.to_string();
+            assert!(msg.contains("symbolic link"), "{msg}");
+            assert!(msg.contains("replace the link with a file"), "{msg}");
+        }
+        // A dangling link too: it is not "absent".
+        std::fs::remove_file(&real).unwrap();
+        let input = ProjectInput {
+            root: d.path().display().to_string(),
+            file: file.display().to_string(),
+            state: FileState::Absent,
+            content: None,
+            denied: false,
+        };
+        assert!(input.settings().is_err());
+        // Nor is a directory or a FIFO a project file.
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+        let e = input.settings().unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        std::fs::remove_dir(&file).unwrap();
+        let fifo = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let e = input.settings().unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 
     #[test]

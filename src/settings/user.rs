@@ -260,7 +260,10 @@ impl Config {
                     self.global_budget = spec;
                 }
             }
-            "data_dir" => self.data_dir = PathBuf::from(string(v)?),
+            "data_dir" => {
+                self.data_dir = super::paths::expand(&string(v)?, |k| std::env::var_os(k))
+                    .map_err(Problem::Value)?
+            }
             "log_level" => {
                 self.log_level = LogLevel::parse(&string(v)?).ok_or_else(|| {
                     Problem::Value("must be one of trace, debug, info, warn, error".into())
@@ -474,6 +477,31 @@ mod tests {
         let (c, w) = Config::resolve(&given(&[("max_tokens", Value::from(5e9))]), None);
         assert_eq!(c.max_tokens, 4096);
         assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn data_dir_is_expanded_and_must_be_absolute() {
+        let home = std::env::var("HOME").expect("HOME is set for the tests");
+        let (c, w) = Config::resolve(&given(&[("data_dir", Value::from("~/x"))]), None);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.data_dir, Path::new(&home).join("x"));
+        let (c, w) = Config::resolve(
+            &given(&[("data_dir", Value::from("frugal-data"))]),
+            Some(Path::new("/data")),
+        );
+        assert_eq!(
+            c.data_dir,
+            PathBuf::from("/data/frugal"),
+            "the default kept"
+        );
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].message
+                .starts_with("setup key data_dir must be an absolute path"),
+            "{w:?}"
+        );
+        assert!(w[0].message.ends_with("(default used)"), "{w:?}");
+        assert!(c.config_errors.is_empty());
     }
 
     #[test]

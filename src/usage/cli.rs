@@ -2,7 +2,8 @@
 //! in a terminal, or as JSON for scripts.
 //!
 //! Reads `<data_dir>/ledger.sqlite3` (never creates it). The project is DIR's git root (the
-//! nearest ancestor with a `.git` entry, after resolving symlinks), else DIR itself; without
+//! nearest ancestor with a `.git` entry, after resolving symlinks; for a git worktree, its main
+//! repository's root, while the worktree's own `.frugal.toml` applies), else DIR itself; without
 //! `--project` and `--all`, the current directory's. The project's `.frugal.toml` is read for
 //! its caps: the person running the CLI is its user, so no trust prompt applies. The CLI knows
 //! no global caps (they live in the user's Neovim setup) and does not call OpenRouter.
@@ -19,7 +20,8 @@ use crate::budget::{Ledger, SystemClock};
 pub const USAGE: &str = "usage: frugal usage [--project DIR] [--all] [--json] [--data-dir DIR]
 
 Shows what frugal.nvim has spent, as :LlmUsage does.
-  --project DIR   the project holding DIR (its git root, else DIR); default: the current directory
+  --project DIR   the project holding DIR (its git root, else DIR; a git worktree counts
+                  under its main repository); default: the current directory
   --all           every project
   --json          the same report as JSON, for scripts
   --data-dir DIR  where the ledger is; default: $XDG_DATA_HOME/$NVIM_APPNAME/frugal
@@ -71,23 +73,26 @@ pub fn parse_args(args: &[OsString]) -> Result<Args, String> {
     Ok(out)
 }
 
-/// The project of `dir` as the plugin finds it: the nearest ancestor (or `dir`) holding a
-/// `.git` entry, else `dir`; symlinks resolved first.
+/// The project of `dir` as the plugin finds it: its git root (a worktree's main repository),
+/// else `dir`; symlinks resolved first. See [`crate::settings::paths::project_dirs`].
 pub fn project_root(dir: &Path) -> std::io::Result<PathBuf> {
-    let dir = dir.canonicalize()?;
-    Ok(dir
-        .ancestors()
-        .find(|d| d.join(".git").symlink_metadata().is_ok())
-        .map(Path::to_path_buf)
-        .unwrap_or(dir))
+    crate::settings::paths::project_dirs(dir).map(|p| p.root)
 }
 
 /// The project file's state and caps, read directly (the CLI's user is the file's user).
-fn read_project_file(root: &Path) -> (FileStatus, Option<String>, Caps) {
-    let file = root.join(".frugal.toml");
+fn read_project_file(checkout: &Path) -> (FileStatus, Option<String>, Caps) {
+    let file = checkout.join(".frugal.toml");
     let shown = file.to_string_lossy().into_owned();
     if file.symlink_metadata().is_err() {
         return (FileStatus::Absent, Some(shown), Caps::default());
+    }
+    // A link (or a directory, a FIFO) is refused as the plugin refuses it.
+    if let Err(e) = crate::settings::project::refuse_special(&file) {
+        return (
+            FileStatus::Invalid(e.to_string()),
+            Some(shown),
+            Caps::default(),
+        );
     }
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
@@ -166,7 +171,7 @@ pub fn run_with(args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> 
                 }
             },
         };
-        let root = match project_root(&dir) {
+        let dirs = match crate::settings::paths::project_dirs(&dir) {
             Ok(r) => r,
             Err(e) => {
                 let _ = writeln!(
@@ -177,9 +182,10 @@ pub fn run_with(args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> 
                 return 2;
             }
         };
-        let (state, file, caps) = read_project_file(&root);
+        // A worktree counts under its main repository but reads its own file.
+        let (state, file, caps) = read_project_file(&dirs.checkout);
         req.all = false;
-        req.project = Some(root.to_string_lossy().into_owned());
+        req.project = Some(dirs.root.to_string_lossy().into_owned());
         req.file_state = state;
         req.file_path = file;
         req.project_caps = caps;
@@ -192,14 +198,14 @@ pub fn run_with(args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> 
     let ledger = match Ledger::open(&path) {
         Ok(l) => l,
         Err(e) => {
-            let _ = writeln!(err, "frugal usage: {}: {e}", path.display());
+            let _ = writeln!(err, "frugal usage: {}", e.explain(&path));
             return 1;
         }
     };
     let report = match build(&ledger, &SystemClock, &req) {
         Ok(r) => r,
         Err(e) => {
-            let _ = writeln!(err, "frugal usage: {e}");
+            let _ = writeln!(err, "frugal usage: {}", e.explain(&path));
             return 1;
         }
     };

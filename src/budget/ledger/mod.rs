@@ -72,6 +72,11 @@ pub enum LedgerError {
         /// [`SCHEMA_VERSION`].
         known: i64,
     },
+    /// The file at the ledger's path is no longer the one open (moved, deleted or replaced).
+    /// SQLite in WAL mode keeps committing to the open file unawares, out of every other
+    /// process's sight, so this is checked before each use.
+    #[error("the ledger file was moved or deleted while open")]
+    Moved,
     /// No row with this id.
     #[error("no request {0} in the ledger")]
     NotFound(RequestId),
@@ -89,6 +94,140 @@ pub enum LedgerError {
     /// A caller bug: empty project, negative charge, token count beyond i64.
     #[error("invalid ledger input: {0}")]
     Invalid(String),
+}
+
+/// What kind of trouble the ledger file is in: one place classifies SQLite's errors, so every
+/// message about the file (an edit's refusal, `:LlmUsage`, `:checkhealth`, `frugal usage`) says
+/// what happened and what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Another process held the write lock past the busy timeout (`SQLITE_BUSY`/`LOCKED`).
+    Locked,
+    /// The file cannot be written (`SQLITE_READONLY`): its mode, its owner, a read-only mount.
+    ReadOnly,
+    /// The file was moved or deleted while open (`SQLITE_READONLY_DBMOVED`).
+    Moved,
+    /// Not a database, or damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
+    Corrupt,
+    /// The file cannot be opened or its directory created (`SQLITE_CANTOPEN`).
+    CantOpen,
+    /// The disk is full (`SQLITE_FULL`).
+    Full,
+    /// The disk failed a read or write (`SQLITE_IOERR`).
+    Io,
+}
+
+impl Fault {
+    /// The fault of a SQLite error, `None` for errors that are not about the file.
+    pub fn of(e: &rusqlite::Error) -> Option<Fault> {
+        use rusqlite::ErrorCode as C;
+        let rusqlite::Error::SqliteFailure(f, _) = e else {
+            return None;
+        };
+        Some(match f.code {
+            C::DatabaseBusy | C::DatabaseLocked => Fault::Locked,
+            C::ReadOnly if f.extended_code == rusqlite::ffi::SQLITE_READONLY_DBMOVED => {
+                Fault::Moved
+            }
+            C::ReadOnly => Fault::ReadOnly,
+            C::DatabaseCorrupt | C::NotADatabase => Fault::Corrupt,
+            C::CannotOpen | C::PermissionDenied => Fault::CantOpen,
+            C::DiskFull => Fault::Full,
+            C::SystemIoFailure => Fault::Io,
+            _ => return None,
+        })
+    }
+
+    /// Whether the connection is worth keeping: after anything but a lock held elsewhere, the
+    /// next use opens the file again (the user may have fixed it, or moved it aside).
+    pub fn keeps_connection(self) -> bool {
+        self == Fault::Locked
+    }
+}
+
+impl LedgerError {
+    /// The fault behind this error, if it is about the file.
+    pub fn fault(&self) -> Option<Fault> {
+        match self {
+            LedgerError::Sqlite(e) => Fault::of(e),
+            LedgerError::Io { .. } => Some(Fault::CantOpen),
+            LedgerError::Moved => Some(Fault::Moved),
+            _ => None,
+        }
+    }
+
+    /// The error for the user: what happened to the ledger at `path` and what to do.
+    pub fn explain(&self, path: &Path) -> String {
+        let p = path.display();
+        let dir = path
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        let sqlite = match self {
+            LedgerError::Sqlite(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        match self.fault() {
+            Some(Fault::Locked) => format!(
+                "the ledger {p} is locked: another process has held it for more than {} s (a \
+                 frugal in another Neovim stuck in a write, or a sqlite3 shell with an open \
+                 transaction; `fuser {p}` names it). Close it and try again; nothing was lost",
+                BUSY_TIMEOUT.as_secs()
+            ),
+            Some(Fault::ReadOnly) => format!(
+                "the ledger {p} cannot be written ({}), so no spending can be recorded. Make it \
+                 and {dir} writable by you (e.g. chmod u+w {p}), or check that the disk is not \
+                 mounted read-only",
+                access(path)
+            ),
+            Some(Fault::Moved) => format!(
+                "the ledger {p} was moved or deleted while frugal had it open. Put it back to \
+                 keep its history; otherwise the next command starts a new ledger there, whose \
+                 caps count from zero"
+            ),
+            Some(Fault::Corrupt) => format!(
+                "the ledger {p} is damaged or not a ledger ({sqlite}). Move it aside (mv {p} \
+                 {p}.broken, with its -wal and -shm files if any): the next command starts a new \
+                 one. What is lost is the spending history it held, so today's, this month's and \
+                 the total caps count from zero again (sqlite3's .recover may still read the old \
+                 file)"
+            ),
+            Some(Fault::CantOpen) => format!(
+                "cannot open the ledger {p} ({sqlite}): {dir} must be a directory you can write, \
+                 and {p} a file (or absent)"
+            ),
+            Some(Fault::Full) => {
+                format!("the disk holding the ledger {p} is full: free some space and try again")
+            }
+            Some(Fault::Io) => {
+                format!("the ledger {p} could not be read or written ({sqlite}): check the disk")
+            }
+            None => format!("ledger {p}: {self}"),
+        }
+    }
+}
+
+/// The file's mode and owner against who we are, for a read-only ledger's message.
+fn access(path: &Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(path) {
+            Ok(m) => format!(
+                "mode {:04o}, owner uid {}; frugal runs as uid {}",
+                m.mode() & 0o7777,
+                m.uid(),
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                unsafe { libc::geteuid() }
+            ),
+            Err(e) => e.to_string(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        "read-only".into()
+    }
 }
 
 impl From<crate::budget::caps::Overflow> for LedgerError {
@@ -123,6 +262,22 @@ pub struct Ledger {
     conn: Connection,
     pid: u32,
     instance: String,
+    /// Where it was opened, and the file found there then (device, inode).
+    path: PathBuf,
+    file_id: Option<(u64, u64)>,
+}
+
+/// The identity of the file at `path` (device and inode), `None` when there is none.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).ok().map(|_| (0, 0))
+    }
 }
 
 impl std::fmt::Debug for Ledger {
@@ -145,13 +300,24 @@ impl Ledger {
     ///   at every commit: once `settle` returns, the record survives anything short of disk loss.
     /// - `busy_timeout=5s`: another process's transaction is short (well under a millisecond);
     ///   waiting for it beats failing a request.
+    ///
+    /// Private: its directory is created (or tightened to) 0700, the file and its `-wal`/`-shm`
+    /// are tightened to 0600 before SQLite opens them (SQLite gives the `-wal` and `-shm` it
+    /// creates the database's mode). The backend's umask (077) covers anything created later.
     pub fn open(path: impl AsRef<Path>) -> Result<Ledger, LedgerError> {
         let path = path.as_ref();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| LedgerError::Io {
+            crate::settings::paths::private_dir(dir).map_err(|source| LedgerError::Io {
                 path: dir.to_path_buf(),
                 source,
             })?;
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            if let Err(e) = crate::settings::paths::private_file(Path::new(&p)) {
+                tracing::warn!("cannot make {} private: {e}", Path::new(&p).display());
+            }
         }
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -164,7 +330,19 @@ impl Ledger {
             conn,
             pid: std::process::id(),
             instance: process_instance().to_string(),
+            path: path.to_path_buf(),
+            file_id: file_id(path),
         })
+    }
+
+    /// Fails with [`LedgerError::Moved`] when the file at the ledger's path is no longer the
+    /// one this connection has open: what it would write would be seen by no other process
+    /// (SQLite notices a moved file only in rollback-journal mode, not in WAL mode).
+    pub fn ensure_in_place(&self) -> Result<(), LedgerError> {
+        match (self.file_id, file_id(&self.path)) {
+            (Some(a), Some(b)) if a == b => Ok(()),
+            _ => Err(LedgerError::Moved),
+        }
     }
 
     /// Records reservations under another owner instance id than this process's: what a
@@ -214,6 +392,72 @@ fn pid_alive(_pid: i64) -> bool {
 mod tests {
     use super::testkit::*;
     use super::*;
+
+    #[test]
+    fn file_faults_are_classified_and_explained() {
+        let c = clock("2025-06-15T12:00:00+02:00[Europe/Paris]");
+        // Locked: another connection holds the write lock past the busy timeout.
+        let (_d, path, mut l) = temp_ledger();
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        l.conn.busy_timeout(Duration::from_millis(10)).unwrap();
+        let e = l.reserve(&input("/p", 10, 10), &c).unwrap_err();
+        assert_eq!(e.fault(), Some(Fault::Locked), "{e}");
+        let m = e.explain(&path);
+        assert!(
+            m.contains("is locked") && m.contains("another process"),
+            "{m}"
+        );
+        assert!(m.contains(&path.display().to_string()), "{m}");
+        holder.execute_batch("ROLLBACK").unwrap();
+
+        // Moved while open: SQLite (WAL) keeps writing to the moved file unawares.
+        spend_settled(&mut l, "/p", cents(1), &c);
+        l.ensure_in_place().unwrap();
+        std::fs::rename(&path, path.with_extension("aside")).unwrap();
+        assert!(l.reserve(&input("/p", 10, 10), &c).is_ok());
+        let e = l.ensure_in_place().unwrap_err();
+        assert_eq!(e.fault(), Some(Fault::Moved), "{e}");
+        assert!(e.explain(&path).contains("moved or deleted"));
+        // Replaced by another file: the same.
+        std::fs::write(&path, "").unwrap();
+        assert!(l.ensure_in_place().is_err());
+
+        // Read-only: a connection that may not write.
+        let (_d, path, _l) = temp_ledger();
+        let ro =
+            Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let e = LedgerError::from(ro.execute("DELETE FROM requests", []).unwrap_err());
+        assert_eq!(e.fault(), Some(Fault::ReadOnly), "{e}");
+        let m = e.explain(&path);
+        assert!(m.contains("cannot be written (mode 0"), "{m}");
+        assert!(m.contains("chmod u+w"), "{m}");
+
+        // Not a database.
+        let d = tempfile::tempdir().unwrap();
+        let junk = d.path().join("ledger.sqlite3");
+        std::fs::write(&junk, "not a database at all; ".repeat(300)).unwrap();
+        let e = Ledger::open(&junk).unwrap_err();
+        assert_eq!(e.fault(), Some(Fault::Corrupt), "{e}");
+        let m = e.explain(&junk);
+        assert!(m.contains("damaged") && m.contains("Move it aside"), "{m}");
+        assert!(m.contains("caps count from zero"), "{m}");
+
+        // Cannot open: the path is a directory; or its directory cannot be made.
+        let dir_path = d.path().join("adir");
+        std::fs::create_dir(&dir_path).unwrap();
+        let e = Ledger::open(&dir_path).unwrap_err();
+        assert_eq!(e.fault(), Some(Fault::CantOpen), "{e}");
+        assert!(e.explain(&dir_path).starts_with("cannot open the ledger"));
+        let under_file = junk.join("sub/ledger.sqlite3");
+        let e = Ledger::open(&under_file).unwrap_err();
+        assert_eq!(e.fault(), Some(Fault::CantOpen), "{e}");
+
+        // Not about the file.
+        assert_eq!(LedgerError::NotFound(RequestId(1)).fault(), None);
+        assert!(Fault::Locked.keeps_connection());
+        assert!(!Fault::Corrupt.keeps_connection());
+    }
 
     #[test]
     fn migrates_an_empty_file() {
