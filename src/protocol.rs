@@ -559,6 +559,20 @@ pub enum Event {
 }
 
 impl Event {
+    /// Progress of an edit that waits for the model's first token.
+    pub fn waiting(id: u64, buf: i64, elapsed_ms: u64) -> Event {
+        Event::Progress {
+            id,
+            buf,
+            tokens: 0,
+            elapsed_ms,
+            cost_usd: None,
+            cost_text: None,
+            phase: "waiting",
+            note: None,
+        }
+    }
+
     /// The event as msgpack: structs as maps (what Lua tables decode from), no JSON detour.
     pub fn encode(&self) -> Result<Value, String> {
         let bytes = rmp_serde::to_vec_named(self).map_err(|e| e.to_string())?;
@@ -705,17 +719,7 @@ mod tests {
         };
         let v = accepted.encode().unwrap();
         assert_eq!(get(&v, "result"), Some(&Value::Map(vec![])));
-        let progress = Event::Progress {
-            id: 1,
-            buf: 2,
-            tokens: 0,
-            elapsed_ms: 0,
-            cost_usd: None,
-            cost_text: None,
-            phase: "waiting",
-            note: None,
-        };
-        let v = progress.encode().unwrap();
+        let v = Event::waiting(1, 2, 0).encode().unwrap();
         assert_eq!(get(&v, "cost_usd"), Some(&Value::Nil));
         assert_eq!(get(&v, "note"), None);
     }

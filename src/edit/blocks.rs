@@ -892,16 +892,7 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        fn config() -> ProptestConfig {
-            let cases = std::env::var("PROPTEST_CASES")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(128);
-            ProptestConfig {
-                cases,
-                ..ProptestConfig::default()
-            }
-        }
+        use crate::edit::props_config as config;
 
         /// Lines that exercise every state: markers in their variants, fences, names,
         /// prose, blanks, and arbitrary text.

@@ -1477,16 +1477,7 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        fn config() -> ProptestConfig {
-            let cases = std::env::var("PROPTEST_CASES")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(128);
-            ProptestConfig {
-                cases,
-                ..ProptestConfig::default()
-            }
-        }
+        use crate::edit::props_config as config;
 
         /// Few distinct texts, so that matches (and near-matches) are frequent.
         fn line() -> impl Strategy<Value = String> {

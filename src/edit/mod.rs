@@ -8,3 +8,17 @@ pub mod prompt;
 mod run;
 
 pub use run::run;
+
+/// The property tests' settings: `PROPTEST_CASES` cases (128 by default; the long run before a
+/// release uses far more).
+#[cfg(test)]
+fn props_config() -> proptest::prelude::ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
+    proptest::prelude::ProptestConfig {
+        cases,
+        ..Default::default()
+    }
+}

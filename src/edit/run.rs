@@ -100,16 +100,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
             provider: None,
         },
     };
-    state.send_ui(Event::Progress {
-        id: req.id,
-        buf: req.buf,
-        tokens: 0,
-        elapsed_ms: 0,
-        cost_usd: None,
-        cost_text: None,
-        phase: "waiting",
-        note: None,
-    });
+    state.send_ui(Event::waiting(req.id, req.buf, 0));
     let sent = gate::send(state, outbound).await?;
     // Settled the moment the usage chunk arrives, whatever happens after; dropped unsettled
     // (error, cut stream, cancel) it is reconciled through /generation.

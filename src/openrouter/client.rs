@@ -1,10 +1,10 @@
 //! HTTP to OpenRouter (or any OpenAI-compatible endpoint): one streamed chat completion.
 
-use super::sse::{self, ChatEvent, StreamCut, Usage};
+use super::sse::{self, ChatEvent, StreamCut};
 use crate::settings::ApiKey;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
 /// Bytes of an error body read at most (OpenRouter's are a few hundred).
@@ -351,61 +351,10 @@ fn without_credentials(url: &str) -> String {
 /// A JSON completion (`"object": "chat.completion"`) as the events of a stream: id, model,
 /// text, finish, usage, done — or the error it holds.
 fn completion_events(v: &serde_json::Value) -> Vec<ChatEvent> {
-    #[derive(Deserialize, Default)]
-    struct Completion {
-        #[serde(default)]
-        id: Option<String>,
-        #[serde(default)]
-        model: Option<String>,
-        #[serde(default)]
-        choices: Vec<Choice>,
-        #[serde(default)]
-        usage: Option<Usage>,
-    }
-    #[derive(Deserialize)]
-    struct Choice {
-        #[serde(default)]
-        message: Option<Msg>,
-        #[serde(default)]
-        finish_reason: Option<String>,
-    }
-    #[derive(Deserialize)]
-    struct Msg {
-        #[serde(default)]
-        content: Option<String>,
-    }
+    // A completion is a stream's chunks in one: its choices carry `message` where a chunk's
+    // carry `delta`, which the chunk reader takes as well.
     let mut out = Vec::new();
-    let c: Completion = serde_json::from_value(v.clone()).unwrap_or_default();
-    if let Some(id) = c.id.filter(|i| !i.is_empty()) {
-        out.push(ChatEvent::Id(id));
-    }
-    if let Some(m) = c.model.filter(|m| !m.is_empty()) {
-        out.push(ChatEvent::Model(m));
-    }
-    if let Some(err) = v.get("error") {
-        let e = error_from_body(
-            200,
-            &serde_json::json!({ "error": err }).to_string(),
-            &ApiKey::new(String::new()),
-        );
-        out.push(ChatEvent::Error {
-            code: e.code.unwrap_or_else(|| "error".into()),
-            message: e.message,
-        });
-    }
-    for choice in c.choices {
-        if let Some(text) = choice.message.and_then(|m| m.content) {
-            if !text.is_empty() {
-                out.push(ChatEvent::Text(text));
-            }
-        }
-        if let Some(r) = choice.finish_reason {
-            out.push(ChatEvent::Finish(r));
-        }
-    }
-    if let Some(u) = c.usage {
-        out.push(ChatEvent::Usage(u));
-    }
+    sse::interpret(&v.to_string(), &mut false, &mut out);
     out.push(ChatEvent::Done);
     out
 }
