@@ -1,7 +1,7 @@
 //! The consistency checker of the trigger-kept running sums (`rollups`, `totals`,
 //! `model_totals`): recomputes them from `requests` and lists every difference, and rebuilds them
 //! when damaged. Slow (scans everything), so only the tests use it: the random-operations test
-//! below is what guards the triggers of `schema_v1.sql`.
+//! below is what guards the triggers of `triggers.sql`.
 
 use std::collections::HashMap;
 

@@ -8,6 +8,7 @@
 //! - [`report`]: what `:LlmUsage`, the statusline and `frugal usage` read.
 //! - `sums`: how a local day or month is summed from the trigger-kept buckets.
 //! - `check` (tests only): recomputes the running sums from `requests` to prove the triggers.
+//! - `testkit` (tests only): what the unit tests share, a v1 ledger among it.
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -146,25 +147,36 @@ impl Ledger {
     /// - `busy_timeout=5s`: another process's transaction is short (well under a millisecond);
     ///   waiting for it beats failing a request.
     pub fn open(path: impl AsRef<Path>) -> Result<Ledger, LedgerError> {
-        let path = path.as_ref();
+        let mut conn = Ledger::connect(path.as_ref())?;
+        schema::migrate(&mut conn)?;
+        Ok(Ledger::over(conn))
+    }
+
+    /// Opens the file with the settings above, creating its directories; leaves its schema
+    /// as it is.
+    fn connect(path: &Path) -> Result<Connection, LedgerError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| LedgerError::Io {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
-        let mut conn = Connection::open(path)?;
+        let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // journal_mode answers with the resulting mode; a query, not an execute.
         let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.set_prepared_statement_cache_capacity(32);
-        schema::migrate(&mut conn)?;
-        Ok(Ledger {
+        Ok(conn)
+    }
+
+    /// The ledger of this process over `conn`.
+    fn over(conn: Connection) -> Ledger {
+        Ledger {
             conn,
             pid: std::process::id(),
             instance: process_instance().to_string(),
-        })
+        }
     }
 
     /// Records reservations under another owner instance id than this process's: what a

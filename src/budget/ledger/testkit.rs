@@ -1,9 +1,11 @@
-//! What the ledger's unit tests share: a ledger in a temporary directory, a fixed clock, a
-//! price, and helpers that reserve, settle, run random operations and check the running sums.
+//! What the ledger's unit tests share: a ledger in a temporary directory (or at schema v1), a
+//! fixed clock, a price, and helpers that reserve, settle, run random operations and check the
+//! running sums.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use jiff::{ToSpan, Zoned};
+use rusqlite::TransactionBehavior;
 
 use super::{Decision, Ledger, LedgerError, RequestId, ReserveInput, Settlement};
 use crate::budget::caps::Refusal;
@@ -30,6 +32,23 @@ pub fn temp_ledger() -> (tempfile::TempDir, PathBuf, Ledger) {
     let path = dir.path().join("nested/dir/ledger.sqlite3");
     let ledger = Ledger::open(&path).unwrap();
     (dir, path, ledger)
+}
+
+/// Schema v1 as it shipped (its tables, indexes and triggers), frozen.
+const SCHEMA_V1: &str = include_str!("../../../tests/fixtures/ledger_schema_v1.sql");
+
+/// A ledger at schema v1, created exactly as v1's code created one (its schema file in one
+/// immediate transaction, then `user_version` 1) and left at v1: today's code writes to it
+/// through v1's triggers until [`Ledger::open`] migrates it.
+pub fn v1_ledger(path: &Path) -> Ledger {
+    let mut conn = Ledger::connect(path).unwrap();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    tx.execute_batch(SCHEMA_V1).unwrap();
+    tx.pragma_update(None, "user_version", 1).unwrap();
+    tx.commit().unwrap();
+    Ledger::over(conn)
 }
 
 pub fn clock(s: &str) -> FixedClock {
