@@ -2,9 +2,10 @@
 //! shim only displays them, so every alignment, width and colour is decided here (with the
 //! building blocks of [`super::text`]).
 
+use super::json::KeyStatus;
 use super::report::{Figures, Limits};
 use super::text::{self, Level, Line};
-use super::{FileStatus, KeyInfo};
+use super::FileStatus;
 use crate::budget::ledger::UsageFigures;
 use crate::budget::Usd;
 
@@ -336,61 +337,63 @@ impl Figures<'_> {
         }
     }
 
+    /// The key's figures as the JSON carries them ([`KeyStatus::from`]): each amount is shown
+    /// as its `text` there.
     fn key_block(&self, doc: &mut Doc, w: usize) {
         let mut h = Line::default();
         h.hl("OpenRouter key", Some(hl::TITLE));
-        match &self.req.key_info {
-            KeyInfo::Unknown => {
+        match KeyStatus::from(&self.req.key_info) {
+            KeyStatus::Unknown => {
                 h.push("  ").hl("…", Some(hl::DIM));
                 doc.push(h);
             }
-            KeyInfo::Unreachable => {
+            KeyStatus::Unreachable => {
                 h.push("  ").hl("unreachable", Some(hl::WARN));
                 doc.push(h);
             }
-            KeyInfo::NotFetched => {
+            KeyStatus::NotFetched => {
                 h.push("  ").hl("not fetched by the CLI", Some(hl::DIM));
                 doc.push(h);
             }
-            KeyInfo::Known {
+            KeyStatus::Known {
                 label,
-                limit,
-                limit_remaining,
-                limit_reset,
                 usage,
                 usage_daily,
                 usage_monthly,
+                limit,
+                limit_remaining,
+                limit_reset,
             } => {
                 if !label.is_empty() {
                     let room = w.saturating_sub(h.cells + 2).max(8);
                     h.push("  ")
-                        .hl(&text::truncate_end(label, room), Some(hl::DIM));
+                        .hl(&text::truncate_end(&label, room), Some(hl::DIM));
                 }
                 doc.push(h);
                 let mut l = Line::default();
                 l.push("  ").left("usage", 12, Some(hl::LABEL));
                 l.hl("today ", Some(hl::DIM))
-                    .hl(&text::money_f64(*usage_daily), Some(hl::MONEY))
+                    .hl(&usage_daily.text, Some(hl::MONEY))
                     .hl(" · month ", Some(hl::DIM))
-                    .hl(&text::money_f64(*usage_monthly), Some(hl::MONEY))
+                    .hl(&usage_monthly.text, Some(hl::MONEY))
                     .hl(" · all time ", Some(hl::DIM))
-                    .hl(&text::money_f64(*usage), Some(hl::MONEY));
+                    .hl(&usage.text, Some(hl::MONEY));
                 doc.push(l);
                 let mut l = Line::default();
                 l.push("  ").left("limit", 12, Some(hl::LABEL));
                 match limit {
                     Some(lim) => {
-                        l.hl(&text::money_f64(*lim), Some(hl::MONEY));
+                        l.hl(&lim.text, Some(hl::MONEY));
                         if let Some(rem) = limit_remaining {
-                            let group = if *rem <= 0.0 {
+                            let group = if rem.usd <= 0.0 {
                                 hl::OVER
-                            } else if *rem <= lim * 0.2 {
+                            } else if rem.usd <= lim.usd * 0.2 {
                                 hl::WARN
                             } else {
                                 hl::MONEY
                             };
                             l.hl(" · remaining ", Some(hl::DIM))
-                                .hl(&text::money_f64(*rem), Some(group));
+                                .hl(&rem.text, Some(group));
                         }
                         let reset = match limit_reset.as_deref() {
                             Some(r) if !r.is_empty() => format!(" · resets {r}"),

@@ -22,23 +22,29 @@ fn cents(c: i64) -> Usd {
     Usd(c * 10_000_000_000)
 }
 
-/// Reserves (worst case $0.0011) and, unless `charged` is `None`, settles a request at `when`.
-fn add(l: &mut Ledger, project: &str, model: &str, charged: Option<Usd>, out: u64, when: &str) {
-    let c = at(when);
-    let price = Price {
-        prompt: Usd(1_000_000),
-        completion: Usd(10_000_000),
-        request: Usd::ZERO,
-    };
-    let input = ReserveInput::new(project, model, 100, 100, price);
-    let Decision::Reserved { id, .. } = l.reserve(&input, &c).unwrap() else {
-        panic!("refused")
-    };
-    if let Some(ch) = charged {
-        let mut s = Settlement::charged(ch, ChargeSource::Usage);
-        s.tokens_in = Some(1000);
-        s.tokens_out = Some(out);
-        l.settle(id, s, &c).unwrap();
+/// A request for [`add`]: project, model, what was charged (`None`: left reserved), completion
+/// tokens, and when (local time in Paris).
+type Req<'a> = (&'a str, &'a str, Option<Usd>, u64, &'a str);
+
+/// Reserves (worst case $0.0011) and, unless it charged `None`, settles each request, in order.
+fn add(l: &mut Ledger, reqs: &[Req]) {
+    for &(project, model, charged, out, when) in reqs {
+        let c = at(when);
+        let price = Price {
+            prompt: Usd(1_000_000),
+            completion: Usd(10_000_000),
+            request: Usd::ZERO,
+        };
+        let input = ReserveInput::new(project, model, 100, 100, price);
+        let Decision::Reserved { id, .. } = l.reserve(&input, &c).unwrap() else {
+            panic!("refused")
+        };
+        if let Some(ch) = charged {
+            let mut s = Settlement::charged(ch, ChargeSource::Usage);
+            s.tokens_in = Some(1000);
+            s.tokens_out = Some(out);
+            l.settle(id, s, &c).unwrap();
+        }
     }
 }
 
@@ -102,7 +108,11 @@ fn money_is_shown_exactly_at_cent_and_sub_cent_amounts() {
         ("m/e", cents(1235), "$12.35"),
     ];
     for (m, u, _) in amounts {
-        add(&mut l, "/p", m, Some(u), 10, "2025-06-15T10:00:00+02:00");
+        #[rustfmt::skip]
+        let reqs = [
+            ("/p", m, Some(u), 10, "2025-06-15T10:00:00+02:00"),
+        ];
+        add(&mut l, &reqs);
     }
     let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
     let data = as_json(&r);
@@ -129,34 +139,14 @@ fn money_is_shown_exactly_at_cent_and_sub_cent_amounts() {
 #[test]
 fn bars_and_percentages() {
     let cap = cents(100);
-    assert_eq!(
-        text::percent(Usd::ZERO, cap, DEFAULT_WARN_AT_MILLI),
-        (0, text::Level::Normal)
-    );
-    assert_eq!(
-        text::percent(cents(50), cap, DEFAULT_WARN_AT_MILLI),
-        (50, text::Level::Normal)
-    );
-    assert_eq!(
-        text::percent(cents(80), cap, DEFAULT_WARN_AT_MILLI),
-        (80, text::Level::Warn)
-    );
-    assert_eq!(
-        text::percent(cents(100) - Usd(1), cap, DEFAULT_WARN_AT_MILLI),
-        (99, text::Level::Warn)
-    );
-    assert_eq!(
-        text::percent(cents(100), cap, DEFAULT_WARN_AT_MILLI),
-        (100, text::Level::Over)
-    );
-    assert_eq!(
-        text::percent(cents(130), cap, DEFAULT_WARN_AT_MILLI),
-        (130, text::Level::Over)
-    );
-    assert_eq!(
-        text::percent(Usd::ZERO, Usd::ZERO, DEFAULT_WARN_AT_MILLI),
-        (100, text::Level::Over)
-    );
+    let percent = |counted, cap| text::percent(counted, cap, DEFAULT_WARN_AT_MILLI);
+    assert_eq!(percent(Usd::ZERO, cap), (0, text::Level::Normal));
+    assert_eq!(percent(cents(50), cap), (50, text::Level::Normal));
+    assert_eq!(percent(cents(80), cap), (80, text::Level::Warn));
+    assert_eq!(percent(cents(100) - Usd(1), cap), (99, text::Level::Warn));
+    assert_eq!(percent(cents(100), cap), (100, text::Level::Over));
+    assert_eq!(percent(cents(130), cap), (130, text::Level::Over));
+    assert_eq!(percent(Usd::ZERO, Usd::ZERO), (100, text::Level::Over));
     assert_eq!(text::bar_fill(Usd::ZERO, cap, 20), 0);
     assert_eq!(text::bar_fill(cents(50), cap, 20), 10);
     assert_eq!(text::bar_fill(cents(100) - Usd(1), cap, 20), 19);
@@ -165,22 +155,12 @@ fn bars_and_percentages() {
 
     // In the report: nothing today (0 %), half the month (50 %), the total over its cap.
     let (_d, mut l) = temp();
-    add(
-        &mut l,
-        "/p",
-        "m/a",
-        Some(cents(250)),
-        10,
-        "2025-06-02T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/p",
-        "m/a",
-        Some(cents(300)),
-        10,
-        "2025-05-02T10:00:00+02:00",
-    );
+    #[rustfmt::skip]
+    let reqs = [
+        ("/p", "m/a", Some(cents(250)), 10, "2025-06-02T10:00:00+02:00"),
+        ("/p", "m/a", Some(cents(300)), 10, "2025-05-02T10:00:00+02:00"),
+    ];
+    add(&mut l, &reqs);
     let mut req = project_req("/p");
     req.project_caps = Caps {
         daily: Some(cents(100)),
@@ -225,39 +205,15 @@ fn bars_and_percentages() {
 fn periods_follow_the_local_calendar() {
     let (_d, mut l) = temp();
     // Yesterday 23:59 local: not today. The last minute of May: not this month.
-    add(
-        &mut l,
-        "/p",
-        "m/a",
-        Some(cents(1)),
-        1,
-        "2025-05-31T23:59:00+02:00",
-    );
-    add(
-        &mut l,
-        "/p",
-        "m/a",
-        Some(cents(2)),
-        2,
-        "2025-06-01T00:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/p",
-        "m/a",
-        Some(cents(4)),
-        4,
-        "2025-06-14T23:59:00+02:00",
-    );
-    add(
-        &mut l,
-        "/p",
-        "m/a",
-        Some(cents(8)),
-        8,
-        "2025-06-15T00:00:00+02:00",
-    );
-    add(&mut l, "/p", "m/a", None, 0, "2025-06-15T09:00:00+02:00");
+    #[rustfmt::skip]
+    let reqs = [
+        ("/p", "m/a", Some(cents(1)), 1, "2025-05-31T23:59:00+02:00"),
+        ("/p", "m/a", Some(cents(2)), 2, "2025-06-01T00:00:00+02:00"),
+        ("/p", "m/a", Some(cents(4)), 4, "2025-06-14T23:59:00+02:00"),
+        ("/p", "m/a", Some(cents(8)), 8, "2025-06-15T00:00:00+02:00"),
+        ("/p", "m/a", None,           0, "2025-06-15T09:00:00+02:00"),
+    ];
+    add(&mut l, &reqs);
     let r = build(&l, &at("2025-06-15T23:59:59+02:00"), &project_req("/p")).unwrap();
     let s = &as_json(&r)["spend"];
     let inflight = Usd(1_100_000_000);
@@ -289,46 +245,15 @@ fn periods_follow_the_local_calendar() {
 #[test]
 fn models_are_sorted_by_cost() {
     let (_d, mut l) = temp();
-    add(
-        &mut l,
-        "/p",
-        "b/mid",
-        Some(cents(5)),
-        100,
-        "2025-06-15T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/p",
-        "a/cheap",
-        Some(cents(1)),
-        100,
-        "2025-06-15T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/p",
-        "c/dear",
-        Some(cents(9)),
-        100,
-        "2025-06-15T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/p",
-        "a/cheap",
-        Some(cents(2)),
-        50,
-        "2025-06-15T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/q",
-        "z/other",
-        Some(cents(90)),
-        1,
-        "2025-06-15T10:00:00+02:00",
-    );
+    #[rustfmt::skip]
+    let reqs = [
+        ("/p", "b/mid",   Some(cents(5)),  100, "2025-06-15T10:00:00+02:00"),
+        ("/p", "a/cheap", Some(cents(1)),  100, "2025-06-15T10:00:00+02:00"),
+        ("/p", "c/dear",  Some(cents(9)),  100, "2025-06-15T10:00:00+02:00"),
+        ("/p", "a/cheap", Some(cents(2)),  50,  "2025-06-15T10:00:00+02:00"),
+        ("/q", "z/other", Some(cents(90)), 1,   "2025-06-15T10:00:00+02:00"),
+    ];
+    add(&mut l, &reqs);
     let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
     let data = as_json(&r);
     let names: Vec<_> = data["models"]
@@ -355,39 +280,15 @@ fn models_are_sorted_by_cost() {
 #[test]
 fn sparkline_names_the_max_day() {
     let (_d, mut l) = temp();
-    add(
-        &mut l,
-        "/p",
-        "m",
-        Some(cents(70)),
-        1,
-        "2025-06-03T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/p",
-        "m",
-        Some(cents(10)),
-        1,
-        "2025-06-15T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/p",
-        "m",
-        Some(Usd(1)),
-        1,
-        "2025-06-14T10:00:00+02:00",
-    );
-    // 31 days ago: outside the sparkline.
-    add(
-        &mut l,
-        "/p",
-        "m",
-        Some(cents(500)),
-        1,
-        "2025-05-15T10:00:00+02:00",
-    );
+    #[rustfmt::skip]
+    let reqs = [
+        ("/p", "m", Some(cents(70)), 1, "2025-06-03T10:00:00+02:00"),
+        ("/p", "m", Some(cents(10)), 1, "2025-06-15T10:00:00+02:00"),
+        ("/p", "m", Some(Usd(1)),    1, "2025-06-14T10:00:00+02:00"),
+        // 31 days ago: outside the sparkline.
+        ("/p", "m", Some(cents(500)), 1, "2025-05-15T10:00:00+02:00"),
+    ];
+    add(&mut l, &reqs);
     let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
     let (i, line) = line_with(&r, "max ");
     let spark: String = line.trim_start().chars().take(30).collect();
@@ -427,30 +328,13 @@ fn footprint_from_completion_tokens() {
     assert!((400.0 * f.ml_water_per_token - 45.0).abs() < 1e-12);
     assert!(f.source.contains("Mistral"));
     let (_d, mut l) = temp();
-    add(
-        &mut l,
-        "/p",
-        "m",
-        Some(cents(1)),
-        400,
-        "2025-06-15T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/p",
-        "m",
-        Some(cents(1)),
-        3600,
-        "2025-06-01T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/p",
-        "m",
-        Some(cents(1)),
-        36000,
-        "2025-01-01T10:00:00+01:00",
-    );
+    #[rustfmt::skip]
+    let reqs = [
+        ("/p", "m", Some(cents(1)), 400,   "2025-06-15T10:00:00+02:00"),
+        ("/p", "m", Some(cents(1)), 3600,  "2025-06-01T10:00:00+02:00"),
+        ("/p", "m", Some(cents(1)), 36000, "2025-01-01T10:00:00+01:00"),
+    ];
+    add(&mut l, &reqs);
     let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
     let fp = &as_json(&r)["footprint"];
     assert_eq!(fp["today"]["completion_tokens"], 400);
@@ -494,14 +378,11 @@ fn footprint_from_completion_tokens() {
 fn multibyte_text_keeps_highlight_columns_right() {
     let (_d, mut l) = temp();
     let p = "/home/zoé/プロジェクト";
-    add(
-        &mut l,
-        p,
-        "mistralai/mistral-médium",
-        Some(cents(80)),
-        1,
-        "2025-06-15T10:00:00+02:00",
-    );
+    #[rustfmt::skip]
+    let reqs = [
+        (p, "mistralai/mistral-médium", Some(cents(80)), 1, "2025-06-15T10:00:00+02:00"),
+    ];
+    add(&mut l, &reqs);
     let mut req = project_req(p);
     req.project_caps.daily = Some(cents(100));
     req.key_info = KeyInfo::Known {
@@ -604,38 +485,14 @@ fn key_and_file_states() {
 #[test]
 fn all_view_lists_projects_by_total() {
     let (_d, mut l) = temp();
-    add(
-        &mut l,
-        "/small",
-        "m",
-        Some(cents(1)),
-        1,
-        "2025-06-15T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/big",
-        "m",
-        Some(cents(300)),
-        1,
-        "2025-04-15T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/big",
-        "m",
-        Some(cents(20)),
-        1,
-        "2025-06-15T10:00:00+02:00",
-    );
-    add(
-        &mut l,
-        "/mid",
-        "m",
-        Some(cents(50)),
-        1,
-        "2025-06-10T10:00:00+02:00",
-    );
+    #[rustfmt::skip]
+    let reqs = [
+        ("/small", "m", Some(cents(1)),   1, "2025-06-15T10:00:00+02:00"),
+        ("/big",   "m", Some(cents(300)), 1, "2025-04-15T10:00:00+02:00"),
+        ("/big",   "m", Some(cents(20)),  1, "2025-06-15T10:00:00+02:00"),
+        ("/mid",   "m", Some(cents(50)),  1, "2025-06-10T10:00:00+02:00"),
+    ];
+    add(&mut l, &reqs);
     let mut req = ReportRequest {
         global_caps: Caps {
             monthly: Some(cents(100)),
@@ -681,14 +538,11 @@ fn all_view_lists_projects_by_total() {
 #[test]
 fn narrow_and_wide_widths() {
     let (_d, mut l) = temp();
-    add(
-        &mut l,
-        "/p",
-        "some-provider/a-very-long-model-name-that-goes-on-and-on",
-        Some(cents(3)),
-        1,
-        "2025-06-15T10:00:00+02:00",
-    );
+    #[rustfmt::skip]
+    let reqs = [
+        ("/p", "some-provider/a-very-long-model-name-that-goes-on-and-on", Some(cents(3)), 1, "2025-06-15T10:00:00+02:00"),
+    ];
+    add(&mut l, &reqs);
     for w in [0, 40, 60, 100] {
         let mut req = project_req("/p");
         req.width = w;
@@ -725,14 +579,11 @@ fn warn_at_sets_where_a_bar_warns() {
 
     // 60 % of the project's daily cap and of the global one.
     let (_d, mut l) = temp();
-    add(
-        &mut l,
-        "/p",
-        "m/a",
-        Some(cents(60)),
-        10,
-        "2025-06-15T10:00:00+02:00",
-    );
+    #[rustfmt::skip]
+    let reqs = [
+        ("/p", "m/a", Some(cents(60)), 10, "2025-06-15T10:00:00+02:00"),
+    ];
+    add(&mut l, &reqs);
     let c = at("2025-06-15T12:00:00+02:00");
     let mut req = project_req("/p");
     req.project_caps.daily = Some(cap);
@@ -794,14 +645,11 @@ fn keys(v: &Value) -> Vec<&str> {
 #[test]
 fn json_has_the_documented_shape() {
     let (_d, mut l) = temp();
-    add(
-        &mut l,
-        "/p",
-        "m/a",
-        Some(cents(30)),
-        10,
-        "2025-06-15T10:00:00+02:00",
-    );
+    #[rustfmt::skip]
+    let reqs = [
+        ("/p", "m/a", Some(cents(30)), 10, "2025-06-15T10:00:00+02:00"),
+    ];
+    add(&mut l, &reqs);
     let c = at("2025-06-15T12:00:00+02:00");
     let mut req = project_req("/p");
     req.project_caps.daily = Some(cents(100));

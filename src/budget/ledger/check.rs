@@ -1,7 +1,7 @@
 //! The consistency checker of the trigger-kept running sums (`rollups`, `totals`,
 //! `model_totals`): recomputes them from `requests` and lists every difference, and rebuilds them
 //! when damaged. Slow (scans everything), so only the tests use it: the random-operations test
-//! below is what guards the triggers of `schema_v1.sql`.
+//! below is what guards the triggers of `triggers.sql`.
 
 use std::collections::HashMap;
 
@@ -139,62 +139,16 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
-    use super::*;
-    use crate::budget::{ChargeSource, Decision, RequestId, Settlement};
-    use jiff::ToSpan;
 
     #[test]
     fn rollups_stay_consistent_through_random_operations() {
         let (_d, _p, mut l) = temp_ledger();
-        let mut rng = Rng(42);
         let c = clock("2025-01-30T22:00:00+05:45[Asia/Kathmandu]");
-        let mut open: Vec<RequestId> = Vec::new();
-        for step in 0..600 {
-            c.advance((rng.below(180) as i64).minutes());
-            match rng.below(10) {
-                0..=4 => {
-                    let project = ["/a", "/b", "/c", "/d"][rng.below(4) as usize];
-                    let mut inp = input(project, rng.below(20_000), 200 + rng.below(4000) as u32);
-                    inp.min_useful_tokens = 64;
-                    inp.project_caps.daily = Some(cents(20));
-                    inp.global_caps.monthly = Some(cents(150));
-                    if let Decision::Reserved { id, .. } = l.reserve(&inp, &c).unwrap() {
-                        open.push(id);
-                    }
-                }
-                5..=7 if !open.is_empty() => {
-                    let id = open.swap_remove(rng.below(open.len() as u64) as usize);
-                    let charged = Usd(rng.below(30_000_000_000) as i64);
-                    l.settle(id, Settlement::charged(charged, ChargeSource::Usage), &c)
-                        .unwrap();
-                }
-                8 if !open.is_empty() => {
-                    let id = open.swap_remove(rng.below(open.len() as u64) as usize);
-                    l.fail(id, &c).unwrap();
-                }
-                _ => {
-                    // Reconcile anything, settled or not.
-                    let id = RequestId(1 + rng.below(step + 1) as i64);
-                    let charged = Usd(rng.below(10_000_000_000) as i64);
-                    let s = Settlement::charged(charged, ChargeSource::Generation);
-                    match l.reconcile(id, s, &c) {
-                        Ok(()) => open.retain(|o| *o != id),
-                        Err(LedgerError::NotFound(_)) => {}
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-            }
-        }
+        RandomOps::new(42).run(&mut l, &c, 600);
         assert!(rows(&l) > 100);
         assert_consistent(&l);
         // Hand edits through sqlite3 keep them consistent too (the triggers do the work).
-        l.connection()
-            .execute_batch(
-                "DELETE FROM requests WHERE id % 7 = 0;
-                 UPDATE requests SET created_at = created_at - 3600000 WHERE id % 5 = 0;
-                 UPDATE requests SET project = '/z' WHERE id % 11 = 0;",
-            )
-            .unwrap();
+        l.connection().execute_batch(HAND_EDITS).unwrap();
         assert_consistent(&l);
         // And damaged rollups can be rebuilt.
         l.connection()

@@ -8,6 +8,7 @@
 //! - [`report`]: what `:LlmUsage`, the statusline and `frugal usage` read.
 //! - `sums`: how a local day or month is summed from the trigger-kept buckets.
 //! - `check` (tests only): recomputes the running sums from `requests` to prove the triggers.
+//! - `testkit` (tests only): what the unit tests share, a v1 ledger among it.
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -305,7 +306,14 @@ impl Ledger {
     /// are tightened to 0600 before SQLite opens them (SQLite gives the `-wal` and `-shm` it
     /// creates the database's mode). The backend's umask (077) covers anything created later.
     pub fn open(path: impl AsRef<Path>) -> Result<Ledger, LedgerError> {
-        let path = path.as_ref();
+        let mut conn = Ledger::connect(path.as_ref())?;
+        schema::migrate(&mut conn)?;
+        Ok(Ledger::over(conn, path.as_ref()))
+    }
+
+    /// Opens the file with the settings above, creating its directories; leaves its schema
+    /// as it is.
+    fn connect(path: &Path) -> Result<Connection, LedgerError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::settings::paths::private_dir(dir).map_err(|source| LedgerError::Io {
                 path: dir.to_path_buf(),
@@ -319,20 +327,24 @@ impl Ledger {
                 tracing::warn!("cannot make {} private: {e}", Path::new(&p).display());
             }
         }
-        let mut conn = Connection::open(path)?;
+        let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // journal_mode answers with the resulting mode; a query, not an execute.
         let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.set_prepared_statement_cache_capacity(32);
-        schema::migrate(&mut conn)?;
-        Ok(Ledger {
+        Ok(conn)
+    }
+
+    /// The ledger of this process over `conn`, the file at `path`.
+    fn over(conn: Connection, path: &Path) -> Ledger {
+        Ledger {
             conn,
             pid: std::process::id(),
             instance: process_instance().to_string(),
             path: path.to_path_buf(),
             file_id: file_id(path),
-        })
+        }
     }
 
     /// Fails with [`LedgerError::Moved`] when the file at the ledger's path is no longer the

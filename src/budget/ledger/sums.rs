@@ -11,7 +11,7 @@ use crate::budget::caps::Held;
 use crate::budget::money::Usd;
 
 /// Bucket widths of the rollups, coarsest first (day, hour, quarter-hour), in ms. The triggers
-/// in `schema_v1.sql` write exactly these widths (`check_rollups` compares them).
+/// in `triggers.sql` write exactly these widths (`check_rollups` compares them).
 pub(super) const WIDTHS: [i64; 3] = [86_400_000, 3_600_000, 900_000];
 
 /// A sum split the way a refusal reports it, with the completion tokens of the same rows.

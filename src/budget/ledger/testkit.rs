@@ -1,11 +1,13 @@
-//! What the ledger's unit tests share: a ledger in a temporary directory, a fixed clock, a
-//! price, and helpers that reserve, settle and check the running sums.
+//! What the ledger's unit tests share: a ledger in a temporary directory (or at schema v1), a
+//! fixed clock, a price, and helpers that reserve, settle, run random operations and check the
+//! running sums.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use jiff::Zoned;
+use jiff::{ToSpan, Zoned};
+use rusqlite::TransactionBehavior;
 
-use super::{Decision, Ledger, RequestId, ReserveInput, Settlement};
+use super::{Decision, Ledger, LedgerError, RequestId, ReserveInput, Settlement};
 use crate::budget::caps::Refusal;
 use crate::budget::clock::{Clock, FixedClock};
 use crate::budget::money::{Price, Usd};
@@ -30,6 +32,23 @@ pub fn temp_ledger() -> (tempfile::TempDir, PathBuf, Ledger) {
     let path = dir.path().join("nested/dir/ledger.sqlite3");
     let ledger = Ledger::open(&path).unwrap();
     (dir, path, ledger)
+}
+
+/// Schema v1 as it shipped (its tables, indexes and triggers), frozen.
+const SCHEMA_V1: &str = include_str!("../../../tests/fixtures/ledger_schema_v1.sql");
+
+/// A ledger at schema v1, created exactly as v1's code created one (its schema file in one
+/// immediate transaction, then `user_version` 1) and left at v1: today's code writes to it
+/// through v1's triggers until [`Ledger::open`] migrates it.
+pub fn v1_ledger(path: &Path) -> Ledger {
+    let mut conn = Ledger::connect(path).unwrap();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    tx.execute_batch(SCHEMA_V1).unwrap();
+    tx.pragma_update(None, "user_version", 1).unwrap();
+    tx.commit().unwrap();
+    Ledger::over(conn, path)
 }
 
 pub fn clock(s: &str) -> FixedClock {
@@ -91,3 +110,82 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// Reservations under caps, settlements (with or without token counts), failures and
+/// reconciliations of any row, drawn from a seed: the same seed gives the same operations.
+pub struct RandomOps {
+    rng: Rng,
+    open: Vec<RequestId>,
+    step: u64,
+}
+
+impl RandomOps {
+    pub fn new(seed: u64) -> Self {
+        RandomOps {
+            rng: Rng(seed),
+            open: Vec::new(),
+            step: 0,
+        }
+    }
+
+    /// `steps` operations, a few minutes apart on `c`.
+    pub fn run(&mut self, l: &mut Ledger, c: &FixedClock, steps: u64) {
+        let rng = &mut self.rng;
+        let open = &mut self.open;
+        for _ in 0..steps {
+            let step = self.step;
+            self.step += 1;
+            c.advance((rng.below(180) as i64).minutes());
+            match rng.below(10) {
+                0..=4 => {
+                    let project = ["/a", "/b", "/c", "/d"][rng.below(4) as usize];
+                    let mut inp = input(project, rng.below(20_000), 200 + rng.below(4000) as u32);
+                    inp.model = ["test/model", "test/other"][rng.below(2) as usize];
+                    inp.min_useful_tokens = 64;
+                    inp.project_caps.daily = Some(cents(20));
+                    inp.global_caps.monthly = Some(cents(150));
+                    if let Decision::Reserved { id, .. } = l.reserve(&inp, c).unwrap() {
+                        open.push(id);
+                    }
+                }
+                5..=7 if !open.is_empty() => {
+                    let id = open.swap_remove(rng.below(open.len() as u64) as usize);
+                    let mut s = Settlement::charged(
+                        Usd(rng.below(30_000_000_000) as i64),
+                        ChargeSource::Usage,
+                    );
+                    if rng.below(2) == 0 {
+                        s.tokens_in = Some(rng.below(20_000));
+                        s.tokens_out = Some(rng.below(4_000));
+                    }
+                    l.settle(id, s, c).unwrap();
+                }
+                8 if !open.is_empty() => {
+                    let id = open.swap_remove(rng.below(open.len() as u64) as usize);
+                    l.fail(id, c).unwrap();
+                }
+                _ => {
+                    // Reconcile anything, settled or not.
+                    let id = RequestId(1 + rng.below(step + 1) as i64);
+                    let charged = Usd(rng.below(10_000_000_000) as i64);
+                    let mut s = Settlement::charged(charged, ChargeSource::Generation);
+                    s.tokens_out = Some(rng.below(4_000));
+                    match l.reconcile(id, s, c) {
+                        Ok(()) => open.retain(|o| *o != id),
+                        Err(LedgerError::NotFound(_)) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Edits a user could make with `sqlite3`: deleting rows, moving them to another instant, project
+/// or model, changing a figure the ledger never changes after settling.
+pub const HAND_EDITS: &str = "
+    DELETE FROM requests WHERE id % 7 = 0;
+    UPDATE requests SET created_at = created_at - 3600000 WHERE id % 5 = 0;
+    UPDATE requests SET project = '/z' WHERE id % 11 = 0;
+    UPDATE requests SET model = 'test/renamed' WHERE id % 13 = 0;
+    UPDATE requests SET tokens_in = 7 WHERE id % 3 = 0;";
