@@ -3,7 +3,8 @@
 //! a test: `cargo bench --bench edit_parse`.
 
 use frugal::edit::blocks::BlockParser;
-use frugal::edit::locate::{locate, LocateError, MatchKind, Plan};
+use frugal::edit::locate::{locate, LocateError, MatchKind};
+use frugal::edit::plan::Plan;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

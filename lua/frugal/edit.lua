@@ -18,8 +18,6 @@ local H = {}
 H.by_buf = {}
 ---@type integer  the id of the last edit sent
 H.next_id = 0
-H.ns = vim.api.nvim_create_namespace("frugal_progress")
-H.spinner = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏" }
 
 local util = require("frugal.util")
 local notify, fire = util.notify, util.fire
@@ -230,30 +228,14 @@ end
 ---@param cost string|userdata|nil  estimated cost so far, as the backend shows money (vim.NIL: unknown)
 ---@param note string|nil  why and when a retry comes ("rate limited, retrying in 4 s (2/3)")
 function H.show_progress(edit, phase, tokens, elapsed_ms, cost, note)
-  if not vim.api.nvim_buf_is_valid(edit.buf) then
-    return
-  end
-  edit.spin = edit.spin % #H.spinner + 1
-  local text
-  if phase == "retrying" and type(note) == "string" then
-    text = ("%s frugal: %s"):format(H.spinner[edit.spin], note)
-  elseif phase == "waiting" then
-    text = ("%s frugal: waiting for the model… %.1fs"):format(H.spinner[edit.spin], elapsed_ms / 1000)
-  else
-    text = ("%s frugal: %d tokens · %.1fs"):format(H.spinner[edit.spin], tokens, elapsed_ms / 1000)
-  end
-  if cost and cost ~= vim.NIL then
-    text = text .. " · ~" .. cost
-  end
-  local row = H.map_row(edit, edit.progress_row) or 0
-  row = math.min(row, vim.api.nvim_buf_line_count(edit.buf) - 1)
-  edit.progress_mark = vim.api.nvim_buf_set_extmark(edit.buf, H.ns, row, 0, {
-    id = edit.progress_mark,
-    virt_text = { { text, "FrugalProgress" } },
-    virt_text_pos = "eol",
-    hl_mode = "combine",
+  local text = require("frugal.progress").show(edit, H.map_row(edit, edit.progress_row) or 0, {
+    phase = phase,
+    tokens = tokens,
+    elapsed_ms = elapsed_ms,
+    cost = cost,
+    note = note,
   })
-  M.last_progress = text
+  M.last_progress = text or M.last_progress
 end
 
 --- The edit is over: stops tracking changes, removes its progress line, forgets it.
@@ -261,7 +243,7 @@ end
 function H.clear(edit)
   edit.tracking = false
   if vim.api.nvim_buf_is_valid(edit.buf) then
-    vim.api.nvim_buf_clear_namespace(edit.buf, H.ns, 0, -1)
+    require("frugal.progress").clear(edit.buf)
   end
   if H.by_buf[edit.buf] == edit then
     H.by_buf[edit.buf] = nil

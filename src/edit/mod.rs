@@ -4,6 +4,7 @@
 
 pub mod blocks;
 pub mod locate;
+pub mod plan;
 pub mod prompt;
 mod run;
 

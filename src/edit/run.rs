@@ -2,7 +2,8 @@
 //! sent to Neovim. The pure parts it calls are its siblings.
 
 use super::blocks::{Block, BlockParser};
-use super::locate::{LocateError, Plan};
+use super::locate::LocateError;
+use super::plan::Plan;
 use super::prompt;
 use crate::budget::Usd;
 use crate::gate::{self, Outbound, ProjectCtx};

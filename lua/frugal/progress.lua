@@ -1,0 +1,55 @@
+--- The progress line of an edit in flight: a spinner, tokens, time, the running cost, or why
+--- and when a retry comes, as virtual text at the end of a line (the buffer's text untouched).
+local M = {}
+local H = {}
+
+H.ns = vim.api.nvim_create_namespace("frugal_progress")
+H.spinner = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏" }
+
+---@class frugal.Progress
+---@field phase "waiting"|"streaming"|"retrying"
+---@field tokens integer
+---@field elapsed_ms number
+---@field cost string|userdata|nil  estimated cost so far, as the backend shows money (vim.NIL: unknown)
+---@field note string|nil  why and when a retry comes ("rate limited, retrying in 4 s (2/3)")
+
+--- Shows (or updates) the progress line of `edit` at `row`; returns its text (nil when the
+--- buffer is gone).
+---@param edit { buf: integer, spin: integer, progress_mark: integer|nil }
+---@param row integer  0-based
+---@param p frugal.Progress
+---@return string|nil
+function M.show(edit, row, p)
+  if not vim.api.nvim_buf_is_valid(edit.buf) then
+    return nil
+  end
+  edit.spin = edit.spin % #H.spinner + 1
+  local spin = H.spinner[edit.spin]
+  local text
+  if p.phase == "retrying" and type(p.note) == "string" then
+    text = ("%s frugal: %s"):format(spin, p.note)
+  elseif p.phase == "waiting" then
+    text = ("%s frugal: waiting for the model… %.1fs"):format(spin, p.elapsed_ms / 1000)
+  else
+    text = ("%s frugal: %d tokens · %.1fs"):format(spin, p.tokens, p.elapsed_ms / 1000)
+  end
+  if p.cost and p.cost ~= vim.NIL then
+    text = text .. " · ~" .. p.cost
+  end
+  row = math.min(row, vim.api.nvim_buf_line_count(edit.buf) - 1)
+  edit.progress_mark = vim.api.nvim_buf_set_extmark(edit.buf, H.ns, row, 0, {
+    id = edit.progress_mark,
+    virt_text = { { text, "FrugalProgress" } },
+    virt_text_pos = "eol",
+    hl_mode = "combine",
+  })
+  return text
+end
+
+--- Removes the progress line of the buffer.
+---@param buf integer
+function M.clear(buf)
+  vim.api.nvim_buf_clear_namespace(buf, H.ns, 0, -1)
+end
+
+return M
