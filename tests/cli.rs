@@ -1,6 +1,10 @@
 //! `frugal usage`: the real binary against a ledger written through the library.
 
 use std::path::{Path, PathBuf};
+
+#[path = "common/git.rs"]
+mod git;
+use git::git;
 use std::process::{Command, Output};
 
 use frugal::budget::{
@@ -327,23 +331,6 @@ fn missing_ledger_and_bad_arguments() {
         .output()
         .unwrap();
     assert!(stdout(&o).starts_with("frugal "));
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -279,29 +279,6 @@ async fn a_relative_data_dir_is_refused_with_a_warning_and_the_default_kept() {
 // Git worktrees and submodules
 // ---------------------------------------------------------------------------------------------
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "user.name=t",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A repository `main` with a committed `a.py`, and worktrees `wt1` and `wt2` beside it.
 fn repo_with_worktrees(base: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let main = base.join("main");

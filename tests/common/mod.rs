@@ -2,6 +2,10 @@
 //! running the plugin from this checkout (which starts the backend binary built by cargo).
 #![allow(dead_code)]
 
+pub mod git;
+#[allow(unused_imports)]
+pub use git::git;
+
 use async_trait::async_trait;
 use nvim_rs::{compat::tokio::Compat, create::tokio as create, Neovim};
 use rmpv::Value;
