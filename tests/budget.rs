@@ -616,13 +616,14 @@ async fn a_misspelt_cap_in_setup_blocks_requests_instead_of_lifting_caps() {
     n.open("a.py", SRC).await;
     n.cmd("LlmEdit bump").await;
     // Budget rules are the backend's: their warning comes when it starts (this first command).
-    let (msg, _) = n
+    let (msg, level) = n
         .wait_notify("setup key budget has an unknown field \"monthly\"")
         .await;
     assert!(
         msg.contains("no request is sent until it is fixed"),
         "{msg}"
     );
+    assert_eq!(level, 4, "a cap that blocks every request is an error");
     let failed = n.wait_event("FrugalEditFailed").await;
     assert_eq!(field(&failed, "reason").as_str(), Some("config"));
     assert!(field(&failed, "message")

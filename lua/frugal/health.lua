@@ -51,7 +51,11 @@ function M.check()
       h.ok("no problem found in setup()")
     end
     for _, w in ipairs(res.warnings) do
-      h.warn(w.message)
+      if w.level == "error" then
+        h.error(w.message, { "no request is sent until it is fixed in your setup()" })
+      else
+        h.warn(w.message)
+      end
     end
   end
 

@@ -199,8 +199,9 @@ impl Config {
                 if is_cap {
                     c.config_errors.push(message.clone());
                 }
+                // A cap that could not be read blocks every request: an error, not a remark.
                 warnings.push(Warning {
-                    level: Level::Warn,
+                    level: if is_cap { Level::Error } else { Level::Warn },
                     message,
                 });
             }
@@ -520,6 +521,7 @@ mod tests {
         assert!(w[0]
             .message
             .contains("no request is sent until it is fixed"));
+        assert_eq!(w[0].level, Level::Error, "it blocks every request");
         assert_eq!(c.config_errors.len(), 1);
         let neg = vec![(Value::from("daily_usd"), Value::from(-1))];
         let (c, _) = Config::resolve(&given(&[("global_budget", Value::Map(neg))]), None);
