@@ -120,7 +120,8 @@ M.options = M.defaults()
 ---@type table
 M.given = {}
 
---- Warnings `setup()` already gave at once (the backend's `hello` does not repeat them).
+--- The `setup()` warnings already shown since the last `setup()`, at once or from the
+--- backend's `hello`: each is shown once.
 ---@type table<string, boolean>
 M.warned = {}
 

@@ -29,8 +29,6 @@ H.seq = 0
 H.pending = {}
 ---@type table<string, fun(ev: table)>  event handlers by `kind`
 H.handlers = {}
----@type table<string, boolean>  setup() warnings already shown since the last setup()
-H.shown = {}
 
 ---@class frugal.Reply
 ---@field seq integer
@@ -141,7 +139,6 @@ end
 
 --- Sends `hello` again (new settings from setup()) if the backend runs.
 function M.reconfigure()
-  H.shown = {}
   if H.chan then
     M.call("hello", require("frugal.config").backend(), function(info)
       if info then
@@ -157,8 +154,8 @@ function H.hello(info)
   H.log_file = info.log_file ~= vim.NIL and info.log_file or nil
   local warned = require("frugal.config").warned
   for _, w in ipairs(info.warnings or {}) do
-    if not H.shown[w.message] and not warned[w.message] then
-      H.shown[w.message] = true
+    if not warned[w.message] then
+      warned[w.message] = true
       notify(w.message, w.level)
     end
   end
