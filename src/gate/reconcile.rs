@@ -49,6 +49,7 @@ pub async fn reconcile(
                         tokens_out: g.tokens_completion,
                         tokens_cached: g.native_tokens_cached,
                         tokens_reasoning: g.native_tokens_reasoning,
+                        cache_saved: None,
                         source: if g.total_cost.is_some() {
                             ChargeSource::Generation
                         } else {

@@ -203,6 +203,7 @@ impl Ticket {
                 .completion_tokens_details
                 .as_ref()
                 .and_then(|d| d.reasoning_tokens),
+            cache_saved: None,
             source,
         };
         match self

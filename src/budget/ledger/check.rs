@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use rusqlite::TransactionBehavior;
 
-use super::report::{model_row, ModelUsage};
+use super::report::{model_row, ModelUsage, MODEL_COLUMNS};
 use super::schema::REBUILD_SQL;
 use super::sums::{Amounts, WIDTHS};
 use super::{Ledger, LedgerError};
@@ -20,7 +20,9 @@ const ROW_FIGURES: &str = "
            CASE WHEN state = 'reserved' THEN reserved ELSE 0 END,
            IFNULL(tokens_out, 0),
            model,
-           IFNULL(tokens_in, 0)
+           IFNULL(tokens_in, 0),
+           IFNULL(tokens_cached, 0),
+           IFNULL(cache_saved, 0)
     FROM requests";
 
 impl Ledger {
@@ -42,12 +44,16 @@ impl Ledger {
             };
             let model: String = r.get(5)?;
             let tokens_in: i64 = r.get(6)?;
+            let tokens_cached: i64 = r.get(7)?;
+            let cache_saved = Usd(r.get(8)?);
             for scope in [project.as_str(), ""] {
                 let m = expected_models
                     .entry((scope.to_string(), model.clone()))
                     .or_insert_with(|| ModelUsage::zero(&model));
                 m.requests += 1;
                 m.tokens_in += tokens_in;
+                m.tokens_cached += tokens_cached;
+                m.cache_saved += cache_saved;
                 m.tokens_out += a.tokens_out;
                 m.spent += a.spent;
                 m.reserved += a.reserved;
@@ -101,9 +107,9 @@ impl Ledger {
                 diffs.push(format!("{k:?}: rollup {a:?}, no requests"));
             }
         }
-        let mut stmt = self.conn.prepare(
-            "SELECT scope, model, requests, tokens_in, tokens_out, spent, reserved FROM model_totals",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT scope, {MODEL_COLUMNS} FROM model_totals"))?;
         let mut rows = stmt.query([])?;
         let mut actual_models = HashMap::new();
         while let Some(r) = rows.next()? {

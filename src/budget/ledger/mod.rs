@@ -30,7 +30,7 @@ mod testkit;
 pub use crate::budget::caps::{CapKind, Caps, Refusal, Scope, DEFAULT_MIN_USEFUL_TOKENS};
 pub use report::{DaySpend, ModelUsage, PeriodUsage, ProjectSpend, Spend, UsageFigures};
 pub use schema::SCHEMA_VERSION;
-pub use write::{ChargeSource, Decision, Pending, ReserveInput, Settlement};
+pub use write::{ChargeSource, Decision, Pending, RequestKind, ReserveInput, Settlement};
 
 /// The ledger's file name inside `data_dir`, where the plugin and `frugal usage` look for it.
 pub const LEDGER_FILE: &str = "ledger.sqlite3";

@@ -8,6 +8,8 @@ DELETE FROM totals;
 DELETE FROM model_totals;
 
 INSERT INTO request_deltas
-    (project, created_at, model, requests, state, reserved, charged, tokens_in, tokens_out)
-    SELECT project, created_at, model, 1, state, reserved, charged, tokens_in, tokens_out
+    (project, created_at, model, requests, state, reserved, charged, tokens_in, tokens_out,
+     tokens_cached, cache_saved)
+    SELECT project, created_at, model, 1, state, reserved, charged, tokens_in, tokens_out,
+           tokens_cached, cache_saved
     FROM requests;

@@ -69,6 +69,10 @@ pub struct ModelUsage {
     pub spent: Usd,
     /// Still only reserved.
     pub reserved: Usd,
+    /// Prompt tokens read from the provider's cache.
+    pub tokens_cached: i64,
+    /// What those cached tokens saved against the full prompt price.
+    pub cache_saved: Usd,
 }
 
 impl ModelUsage {
@@ -80,6 +84,8 @@ impl ModelUsage {
             tokens_out: 0,
             spent: Usd::ZERO,
             reserved: Usd::ZERO,
+            tokens_cached: 0,
+            cache_saved: Usd::ZERO,
         }
     }
 
@@ -253,8 +259,8 @@ impl Ledger {
     }
 }
 
-/// A `model_totals` row from columns `at..at+6` (model, requests, tokens_in, tokens_out,
-/// spent, reserved).
+/// A `model_totals` row from columns `at..at+8` ([`MODEL_COLUMNS`]: model, requests,
+/// tokens_in, tokens_out, spent, reserved, tokens_cached, cache_saved).
 pub(super) fn model_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ModelUsage> {
     Ok(ModelUsage {
         model: r.get(at)?,
@@ -263,14 +269,19 @@ pub(super) fn model_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Mo
         tokens_out: r.get(at + 3)?,
         spent: Usd(r.get(at + 4)?),
         reserved: Usd(r.get(at + 5)?),
+        tokens_cached: r.get(at + 6)?,
+        cache_saved: Usd(r.get(at + 7)?),
     })
 }
 
+/// The columns of `model_totals` that [`model_row`] reads, in its order.
+pub(super) const MODEL_COLUMNS: &str =
+    "model, requests, tokens_in, tokens_out, spent, reserved, tokens_cached, cache_saved";
+
 fn model_rows(conn: &Connection, scope: &str) -> Result<Vec<ModelUsage>, LedgerError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT model, requests, tokens_in, tokens_out, spent, reserved FROM model_totals
-         WHERE scope = ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MODEL_COLUMNS} FROM model_totals WHERE scope = ?1"
+    ))?;
     let rows = stmt.query_map([scope], |r| model_row(r, 0))?;
     let mut out = Vec::new();
     for m in rows {

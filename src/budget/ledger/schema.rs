@@ -1,10 +1,11 @@
 //! The ledger's schema and its migrations. The SQL is plain text, read at compile time:
-//! `tables.sql` (tables and indexes, the same since v1), `triggers.sql` (the triggers that keep
-//! the running sums), `v1_to_v2.sql` (drops v1's triggers) and `rebuild.sql` (recomputes the
-//! running sums). v1's schema file is kept, frozen, as a test fixture
-//! (`tests/fixtures/ledger_schema_v1.sql`).
+//! `tables.sql` (v1's tables and indexes), `v2_to_v3.sql` (v3's columns and indexes, run on
+//! every file after `tables.sql`), `triggers.sql` (the triggers that keep the running sums),
+//! `v1_to_v2.sql` (drops v1's triggers), `v3_backfill.sql` (sums the new `model_totals` columns
+//! of a migrated file) and `rebuild.sql` (recomputes the running sums). v1's schema file is kept,
+//! frozen, as a test fixture (`tests/fixtures/ledger_schema_v1.sql`).
 //!
-//! # Schema (v2)
+//! # Schema (v3)
 //!
 //! Users may query the file with `sqlite3`; amounts are integers in **picodollars**
 //! (1e-12 USD: divide by 1e12 for dollars), times are **unix milliseconds** (UTC).
@@ -29,6 +30,10 @@
 //! | `charge_source` | where `charged` came from: `usage` (the stream's usage chunk), `generation` (`GET /generation`), `estimate` (local tokens × price); NULL while reserved |
 //! | `owner_pid` | process id of the backend that made the reservation |
 //! | `owner_instance` | random id of that backend process, so a reused pid is not mistaken for it |
+//! | `kind` | `edit` (`:LlmEdit`) or `review` (`:LlmReview`, the judge) |
+//! | `prompt_bytes` | the prompt's size in UTF-8 bytes (NULL before v3), to learn a model's bytes per token |
+//! | `key_id` | which key the request went through, never the key itself: `bound:<hash>` (a key made by `:LlmKey create`), `named:<name>` (one of setup's `keys`), NULL (`api_key`) |
+//! | `cache_saved` | what reading `tokens_cached` from the provider's cache saved against the full prompt price (NULL if unknown) |
 //!
 //! The ledger holds no secret: no API key, no prompt, no answer.
 //!
@@ -44,8 +49,9 @@
 //! ## `model_totals`: all-time figures per model, kept by triggers
 //!
 //! For every project (`scope` = its path) and all projects (`scope` = `''`) and every `model`:
-//! `requests` (rows, whatever their state), `tokens_in`, `tokens_out` (0 where unknown), `spent`
-//! and `reserved` (counted like the rollups), so `:LlmUsage` lists models without a scan.
+//! `requests` (rows, whatever their state), `tokens_in`, `tokens_out`, `tokens_cached`,
+//! `cache_saved` (0 where unknown), `spent` and `reserved` (counted like the rollups), so
+//! `:LlmUsage` lists models without a scan.
 //!
 //! Because they are triggers, they stay exact even when a user edits or deletes rows with
 //! `sqlite3` (e.g. to forgive a mistaken charge).
@@ -74,22 +80,33 @@
 //! - v2: the triggers above. Opening a v1 file drops v1's triggers and creates v2's in the same
 //!   transaction; the running sums are kept as they are (both count every row alike), not
 //!   recomputed.
+//! - v3: `requests` gains `kind`, `prompt_bytes`, `key_id` and `cache_saved`; `model_totals`
+//!   gains `tokens_cached` and `cache_saved`, which the triggers now sum; three indexes (a
+//!   model's recent rows, a key's rows, rows that are not edits). Opening a v1 or v2 file adds
+//!   them in one transaction and sums `model_totals.tokens_cached` once from `requests`.
 
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::LedgerError;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
-/// Every table and index (the same in v1 and v2), created on a new (or empty) file.
+/// v1's tables and indexes, created on a new (or empty) file.
 const TABLES: &str = include_str!("tables.sql");
 
-/// The views and triggers of v2 that keep the running sums.
+/// v3's columns and indexes; drops v2's triggers and views. Run on every file below v3, new
+/// ones included, before [`TRIGGERS`].
+const TO_V3: &str = include_str!("v2_to_v3.sql");
+
+/// The views and triggers of v3 that keep the running sums.
 const TRIGGERS: &str = include_str!("triggers.sql");
 
 /// From v1 to v2: drops v1's triggers, before [`TRIGGERS`].
 const DROP_V1_TRIGGERS: &str = include_str!("v1_to_v2.sql");
+
+/// After [`TRIGGERS`] on a v1 or v2 file: sums the new `model_totals` columns.
+const V3_BACKFILL: &str = include_str!("v3_backfill.sql");
 
 /// Recomputes `rollups`, `totals` and `model_totals` from `requests`.
 #[cfg(test)]
@@ -112,8 +129,12 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     if version == 1 {
         tx.execute_batch(DROP_V1_TRIGGERS)?;
     }
-    if version < 2 {
+    if version < 3 {
+        tx.execute_batch(TO_V3)?;
         tx.execute_batch(TRIGGERS)?;
+    }
+    if (1..3).contains(&version) {
+        tx.execute_batch(V3_BACKFILL)?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -126,16 +147,30 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
 mod tests {
     use super::super::testkit::*;
     use super::super::Ledger;
+    use crate::budget::clock::{Clock, FixedClock};
 
     /// Every row of the running sums (zero rows included), in order.
     fn sums(l: &Ledger) -> Vec<String> {
+        sums_of(l, ", tokens_cached, cache_saved")
+    }
+
+    /// The running sums through the columns every version has.
+    fn old_sums(l: &Ledger) -> Vec<String> {
+        sums_of(l, "")
+    }
+
+    /// The running sums, with `more` (v3's) columns of `model_totals`.
+    fn sums_of(l: &Ledger, more: &str) -> Vec<String> {
         let mut out = Vec::new();
         for sql in [
             "SELECT 'rollups', scope, width_ms, bucket_ms, spent, reserved, tokens_out
              FROM rollups ORDER BY 2, 3, 4",
             "SELECT 'totals', scope, spent, reserved, tokens_out FROM totals ORDER BY 2",
-            "SELECT 'model_totals', scope, model, requests, tokens_in, tokens_out, spent, reserved
-             FROM model_totals ORDER BY 2, 3",
+            &format!(
+                "SELECT 'model_totals', scope, model, requests, tokens_in, tokens_out, spent,
+                        reserved {more}
+                 FROM model_totals ORDER BY 2, 3"
+            ),
         ] {
             let mut stmt = l.connection().prepare(sql).unwrap();
             let n = stmt.column_count();
@@ -168,46 +203,62 @@ mod tests {
             .unwrap()
     }
 
-    /// A v1 ledger and a new one go through the same operations: v1's triggers and v2's keep
-    /// the same sums to the row; opening the v1 file migrates it to exactly a new file's schema
-    /// with every figure kept, and later writes keep its sums exact.
+    /// A v1 and a v2 ledger get the rows a new ledger made through random operations (copied
+    /// through the columns they have, so their own triggers count them) and the same hand
+    /// edits: their triggers keep the same sums as v3's. Opening them migrates each to exactly a
+    /// new file's schema with every figure kept (the cached tokens summed anew), and later
+    /// writes, v3's new columns included, keep their sums exact.
     #[test]
-    fn a_v1_ledger_keeps_every_figure_and_stays_exact() {
-        let dir = tempfile::tempdir().unwrap();
-        let old_path = dir.path().join("v1/ledger.sqlite3");
-        let mut old = v1_ledger(&old_path);
-        let (_d, _p, mut new) = temp_ledger();
-        assert_eq!((version(&old), version(&new)), (1, 2));
-        let start = "2025-01-30T22:00:00+05:45[Asia/Kathmandu]";
-        let (old_clock, new_clock) = (clock(start), clock(start));
-        let (mut old_ops, mut new_ops) = (RandomOps::new(7), RandomOps::new(7));
-        old_ops.run(&mut old, &old_clock, 400);
-        new_ops.run(&mut new, &new_clock, 400);
-        for l in [&old, &new] {
-            l.connection().execute_batch(HAND_EDITS).unwrap();
-        }
-        assert!(rows(&old) > 100);
-        assert_consistent(&old);
-        let kept = sums(&old);
-        assert_eq!(kept, sums(&new));
-        let spend =
-            |l: &Ledger| [Some("/a"), Some("/z"), None].map(|p| l.spend(p, &old_clock).unwrap());
-        let figures = spend(&old);
-        drop(old);
+    fn old_ledgers_keep_every_figure_and_stay_exact() {
+        for old_version in [1, 2] {
+            let dir = tempfile::tempdir().unwrap();
+            let old_path = dir.path().join("old/ledger.sqlite3");
+            let old = old_ledger(&old_path, old_version);
+            let (_d, new_path, mut new) = temp_ledger();
+            assert_eq!((version(&old), version(&new)), (old_version, 3));
+            let start = "2025-01-30T22:00:00+05:45[Asia/Kathmandu]";
+            let new_clock = clock(start);
+            let mut ops = RandomOps::new(7);
+            ops.v3 = false;
+            ops.run(&mut new, &new_clock, 400);
+            copy_old_columns(&new_path, &old);
+            let old_clock = FixedClock::new(new_clock.now());
+            for l in [&old, &new] {
+                l.connection().execute_batch(HAND_EDITS).unwrap();
+            }
+            assert!(rows(&old) > 100);
+            assert_eq!(old_sums(&old), old_sums(&new));
+            let spend = |l: &Ledger| {
+                [Some("/a"), Some("/z"), None].map(|p| l.spend(p, &old_clock).unwrap())
+            };
+            let figures = spend(&old);
+            drop(old);
 
-        let mut old = Ledger::open(&old_path).unwrap();
-        assert_eq!(version(&old), 2);
-        assert_eq!(schema(&old), schema(&new));
-        assert_eq!(sums(&old), kept);
-        assert_eq!(spend(&old), figures);
-        assert_consistent(&old);
+            let mut old = Ledger::open(&old_path).unwrap();
+            assert_eq!(version(&old), 3);
+            assert_eq!(schema(&old), schema(&new));
+            assert_eq!(sums(&old), sums(&new));
+            assert_eq!(spend(&old), figures);
+            assert_consistent(&old);
+            let cached: i64 = old
+                .connection()
+                .query_row("SELECT SUM(tokens_cached) FROM model_totals", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert!(cached > 0, "the cached tokens were summed anew");
 
-        old_ops.run(&mut old, &old_clock, 400);
-        new_ops.run(&mut new, &new_clock, 400);
-        for l in [&old, &new] {
-            l.connection().execute_batch(HAND_EDITS).unwrap();
+            // Both go on alike; the old file's rows keep their ids, so the same operations
+            // touch the same rows.
+            let mut old_ops = RandomOps::new(11);
+            let mut new_ops = RandomOps::new(11);
+            old_ops.run(&mut old, &old_clock, 400);
+            new_ops.run(&mut new, &new_clock, 400);
+            for l in [&old, &new] {
+                l.connection().execute_batch(HAND_EDITS).unwrap();
+            }
+            assert_consistent(&old);
+            assert_eq!(sums(&old), sums(&new));
         }
-        assert_consistent(&old);
-        assert_eq!(sums(&old), sums(&new));
     }
 }

@@ -1,5 +1,6 @@
--- The ledger's tables and indexes, created in one transaction on a new file. Schema v1 and v2
--- (PRAGMA user_version) have exactly these; v2 changed only the triggers (triggers.sql).
+-- The ledger's tables and indexes as schema v1 made them, created in one transaction on a new
+-- file; v2 changed only the triggers, and v3 adds columns and indexes (v2_to_v3.sql, run on a
+-- new file right after this one).
 -- Amounts are integer picodollars (1e-12 USD), times unix milliseconds (UTC); every column is
 -- described in src/budget/ledger/schema.rs.
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use jiff::{ToSpan, Zoned};
 use rusqlite::TransactionBehavior;
 
-use super::{Decision, Ledger, LedgerError, RequestId, ReserveInput, Settlement};
+use super::{Decision, Ledger, LedgerError, RequestId, RequestKind, ReserveInput, Settlement};
 use crate::budget::caps::Refusal;
 use crate::budget::clock::{Clock, FixedClock};
 use crate::budget::money::{Price, Usd};
@@ -34,21 +34,40 @@ pub fn temp_ledger() -> (tempfile::TempDir, PathBuf, Ledger) {
     (dir, path, ledger)
 }
 
-/// Schema v1 as it shipped (its tables, indexes and triggers), frozen.
-const SCHEMA_V1: &str = include_str!("../../../tests/fixtures/ledger_schema_v1.sql");
+/// Schema v1 and v2 as they shipped (their tables, indexes and triggers), frozen.
+const OLD_SCHEMAS: [&str; 2] = [
+    include_str!("../../../tests/fixtures/ledger_schema_v1.sql"),
+    include_str!("../../../tests/fixtures/ledger_schema_v2.sql"),
+];
 
-/// A ledger at schema v1, created exactly as v1's code created one (its schema file in one
-/// immediate transaction, then `user_version` 1) and left at v1: today's code writes to it
-/// through v1's triggers until [`Ledger::open`] migrates it.
-pub fn v1_ledger(path: &Path) -> Ledger {
+/// A ledger at an old schema (`version` 1 or 2), created exactly as that version's code created
+/// one (its schema in one immediate transaction, then `user_version`) and left there: it keeps
+/// its old columns and triggers until [`Ledger::open`] migrates it.
+pub fn old_ledger(path: &Path, version: i64) -> Ledger {
     let mut conn = Ledger::connect(path).unwrap();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .unwrap();
-    tx.execute_batch(SCHEMA_V1).unwrap();
-    tx.pragma_update(None, "user_version", 1).unwrap();
+    tx.execute_batch(OLD_SCHEMAS[version as usize - 1]).unwrap();
+    tx.pragma_update(None, "user_version", version).unwrap();
     tx.commit().unwrap();
     Ledger::over(conn, path)
+}
+
+/// Copies every row of `from` into `to` (a ledger at an old schema) through the columns every
+/// version has, so that `to`'s own triggers count them.
+pub fn copy_old_columns(from: &Path, to: &Ledger) {
+    let cols = "id, project, model, created_at, settled_at, state, reserved, charged, tokens_in,
+                tokens_out, tokens_cached, tokens_reasoning, generation_id, charge_source,
+                owner_pid, owner_instance";
+    let conn = to.connection();
+    conn.execute("ATTACH DATABASE ?1 AS src", [from.to_str().unwrap()])
+        .unwrap();
+    conn.execute_batch(&format!(
+        "INSERT INTO main.requests ({cols}) SELECT {cols} FROM src.requests ORDER BY id;
+         DETACH DATABASE src;"
+    ))
+    .unwrap();
 }
 
 pub fn clock(s: &str) -> FixedClock {
@@ -117,6 +136,8 @@ pub struct RandomOps {
     rng: Rng,
     open: Vec<RequestId>,
     step: u64,
+    /// Also fill the columns v3 added (kind, prompt_bytes, key_id, cache_saved).
+    pub v3: bool,
 }
 
 impl RandomOps {
@@ -125,6 +146,7 @@ impl RandomOps {
             rng: Rng(seed),
             open: Vec::new(),
             step: 0,
+            v3: true,
         }
     }
 
@@ -132,6 +154,7 @@ impl RandomOps {
     pub fn run(&mut self, l: &mut Ledger, c: &FixedClock, steps: u64) {
         let rng = &mut self.rng;
         let open = &mut self.open;
+        let v3 = self.v3;
         for _ in 0..steps {
             let step = self.step;
             self.step += 1;
@@ -144,6 +167,14 @@ impl RandomOps {
                     inp.min_useful_tokens = 64;
                     inp.project_caps.daily = Some(cents(20));
                     inp.global_caps.monthly = Some(cents(150));
+                    if v3 {
+                        inp.prompt_bytes = Some(rng.below(80_000));
+                        if rng.below(4) == 0 {
+                            inp.kind = RequestKind::Review;
+                        }
+                        inp.key_id =
+                            [None, Some("bound:abc"), Some("named:client")][rng.below(3) as usize];
+                    }
                     if let Decision::Reserved { id, .. } = l.reserve(&inp, c).unwrap() {
                         open.push(id);
                     }
@@ -157,6 +188,10 @@ impl RandomOps {
                     if rng.below(2) == 0 {
                         s.tokens_in = Some(rng.below(20_000));
                         s.tokens_out = Some(rng.below(4_000));
+                        s.tokens_cached = Some(rng.below(10_000));
+                        if v3 {
+                            s.cache_saved = Some(Usd(rng.below(5_000_000_000) as i64));
+                        }
                     }
                     l.settle(id, s, c).unwrap();
                 }
@@ -188,4 +223,5 @@ pub const HAND_EDITS: &str = "
     UPDATE requests SET created_at = created_at - 3600000 WHERE id % 5 = 0;
     UPDATE requests SET project = '/z' WHERE id % 11 = 0;
     UPDATE requests SET model = 'test/renamed' WHERE id % 13 = 0;
-    UPDATE requests SET tokens_in = 7 WHERE id % 3 = 0;";
+    UPDATE requests SET tokens_in = 7 WHERE id % 3 = 0;
+    UPDATE requests SET tokens_cached = 3 WHERE id % 4 = 0;";

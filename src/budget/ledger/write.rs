@@ -51,6 +51,32 @@ pub struct ReserveInput<'a> {
     pub project_caps: Caps,
     /// Caps over all projects together.
     pub global_caps: Caps,
+    /// What the request is for.
+    pub kind: RequestKind,
+    /// The prompt's size in UTF-8 bytes, when known.
+    pub prompt_bytes: Option<u64>,
+    /// Which key the request goes through (`requests.key_id`), never the key itself.
+    pub key_id: Option<&'a str>,
+}
+
+/// What a request is for (`requests.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RequestKind {
+    /// `:LlmEdit`.
+    #[default]
+    Edit,
+    /// `:LlmReview`: the judge.
+    Review,
+}
+
+impl RequestKind {
+    /// The value stored in `requests.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Edit => "edit",
+            RequestKind::Review => "review",
+        }
+    }
 }
 
 impl<'a> ReserveInput<'a> {
@@ -71,6 +97,9 @@ impl<'a> ReserveInput<'a> {
             price,
             project_caps: Caps::default(),
             global_caps: Caps::default(),
+            kind: RequestKind::Edit,
+            prompt_bytes: None,
+            key_id: None,
         }
     }
 
@@ -119,6 +148,8 @@ pub struct Settlement {
     pub tokens_cached: Option<u64>,
     /// Reasoning tokens.
     pub tokens_reasoning: Option<u64>,
+    /// What the cached prompt tokens saved against the full prompt price.
+    pub cache_saved: Option<Usd>,
     /// Where `charged` came from.
     pub source: ChargeSource,
 }
@@ -132,6 +163,7 @@ impl Settlement {
             tokens_out: None,
             tokens_cached: None,
             tokens_reasoning: None,
+            cache_saved: None,
             source,
         }
     }
@@ -195,8 +227,9 @@ impl Ledger {
             };
 
         tx.prepare_cached(
-            "INSERT INTO requests (project, model, created_at, state, reserved, owner_pid, owner_instance)
-             VALUES (?1, ?2, ?3, 'reserved', ?4, ?5, ?6)",
+            "INSERT INTO requests (project, model, created_at, state, reserved, owner_pid,
+                owner_instance, kind, prompt_bytes, key_id)
+             VALUES (?1, ?2, ?3, 'reserved', ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             input.project,
@@ -204,7 +237,12 @@ impl Ledger {
             now_ms,
             worst_case.0,
             i64::from(self.pid),
-            self.instance
+            self.instance,
+            input.kind.as_str(),
+            input
+                .prompt_bytes
+                .map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+            input.key_id,
         ])?;
         let id = RequestId(tx.last_insert_rowid());
         tx.commit()?;
@@ -302,7 +340,7 @@ impl Ledger {
         tx.prepare_cached(
             "UPDATE requests SET state = ?2, charged = ?3, settled_at = ?4,
                 tokens_in = ?5, tokens_out = ?6, tokens_cached = ?7, tokens_reasoning = ?8,
-                charge_source = ?9
+                charge_source = ?9, cache_saved = ?10
              WHERE id = ?1",
         )?
         .execute(params![
@@ -314,7 +352,8 @@ impl Ledger {
             tok(s.tokens_out)?,
             tok(s.tokens_cached)?,
             tok(s.tokens_reasoning)?,
-            source
+            source,
+            s.cache_saved.map(|u| u.0.max(0)),
         ])?;
         tx.commit()?;
         Ok(())
@@ -434,6 +473,7 @@ mod tests {
             tokens_out: Some(2),
             tokens_cached: Some(0),
             tokens_reasoning: None,
+            cache_saved: None,
             source: ChargeSource::Usage,
         };
         l.settle(id, settlement, &c).unwrap();
