@@ -30,6 +30,7 @@
 //! | `status` | `{ project }` | `{ root, text }` for the statusline |
 //! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys, files }` |
 //! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
+//! | `context` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
 //! | `version` | `{}` | `"x.y.z"` |
 //!
 //! # Events (`kind`)
@@ -115,6 +116,7 @@ pub enum Call {
     Status(StatusArgs),
     Health(HealthArgs),
     Answer(AnswerArgs),
+    Context(ContextArgs),
     Version,
 }
 
@@ -136,6 +138,7 @@ impl Call {
             "status" => Call::Status(decode("status", params)?),
             "health" => Call::Health(decode("health", params)?),
             "answer" => Call::Answer(decode("answer", params)?),
+            "context" => Call::Context(ContextArgs::decode(params)?),
             "version" => Call::Version,
             other => return Err(ProtocolError::UnknownMethod(other.to_string())),
         })
@@ -246,6 +249,50 @@ pub struct AnswerArgs {
     /// 1-based; `None` when the user dismissed the question.
     #[serde(default)]
     pub choice: Option<usize>,
+}
+
+/// `context`: the `:LlmContext` listing of a project's context files.
+#[derive(Debug)]
+pub struct ContextArgs {
+    /// The project file (`<checkout>/.frugal.toml`): its directory is the paths' root.
+    pub file: String,
+    /// The model an edit would use now.
+    pub model: Option<String>,
+    pub files: Vec<ContextFile>,
+}
+
+impl ContextArgs {
+    fn decode(v: Value) -> Result<ContextArgs, ProtocolError> {
+        let malformed = |message: String| ProtocolError::Malformed {
+            method: "context",
+            message,
+        };
+        let Value::Map(entries) = v else {
+            return Err(malformed("expected a table of named arguments".into()));
+        };
+        let (mut file, mut model, mut files) = (None, None, Vec::new());
+        for (k, v) in entries {
+            match k.as_str() {
+                Some("file") => file = text(v),
+                Some("model") => model = text(v),
+                Some("files") => files = decode_context(v)?,
+                other => {
+                    return Err(malformed(format!(
+                        "unknown field {}",
+                        other.unwrap_or("?")
+                    )))
+                }
+            }
+        }
+        let file = file.ok_or_else(|| malformed("missing file".into()))?;
+        Ok(ContextArgs { file, model, files })
+    }
+}
+
+/// `context`'s result: the listing's lines.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContextReply {
+    pub lines: Vec<String>,
 }
 
 /// What the shim sends for `:LlmEdit` (all rows 0-based, ranges end-exclusive).
@@ -608,6 +655,7 @@ pub enum Answer {
     Usage(Box<UsageReport>),
     Status(StatusReply),
     Health(HealthReply),
+    Context(ContextReply),
     Version(&'static str),
 }
 

@@ -56,16 +56,7 @@ pub struct PromptInput<'a> {
 }
 
 pub fn build(input: &PromptInput) -> Vec<Message> {
-    let mut messages = vec![Message {
-        role: "system",
-        content: SYSTEM.to_string(),
-    }];
-    if !input.context.is_empty() {
-        messages.push(Message {
-            role: "user",
-            content: context_message(input.context),
-        });
-    }
+    let mut messages = stable(input.context);
     // The stable part (system prompt, context files) ends here: what follows changes from one
     // request to the next.
     for (i, turn) in input.history.iter().enumerate() {
@@ -90,6 +81,22 @@ pub fn build(input: &PromptInput) -> Vec<Message> {
         role: "user",
         content: current_message(input),
     });
+    messages
+}
+
+/// The part of the messages that stays the same from one request to the next: the system
+/// prompt, then the context files (when there are any).
+pub fn stable(context: &[ContextText]) -> Vec<Message> {
+    let mut messages = vec![Message {
+        role: "system",
+        content: SYSTEM.to_string(),
+    }];
+    if !context.is_empty() {
+        messages.push(Message {
+            role: "user",
+            content: context_message(context),
+        });
+    }
     messages
 }
 
