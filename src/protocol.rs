@@ -276,12 +276,7 @@ impl ContextArgs {
                 Some("file") => file = text(v),
                 Some("model") => model = text(v),
                 Some("files") => files = decode_context(v)?,
-                other => {
-                    return Err(malformed(format!(
-                        "unknown field {}",
-                        other.unwrap_or("?")
-                    )))
-                }
+                other => return Err(malformed(format!("unknown field {}", other.unwrap_or("?")))),
             }
         }
         let file = file.ok_or_else(|| malformed("missing file".into()))?;
@@ -413,16 +408,21 @@ fn decode_context(v: Value) -> Result<Vec<ContextFile>, ProtocolError> {
         let (mut path, mut buf, mut lines) = (None, 0, None);
         for (k, v) in entries {
             match k.as_str() {
-                Some("path") => path = Some(text(v).ok_or_else(|| {
-                    ProtocolError::Refused(format!(
-                        "context file {}: its path is not valid UTF-8: rename it",
-                        i + 1
-                    ))
-                })?),
+                Some("path") => {
+                    path = Some(text(v).ok_or_else(|| {
+                        ProtocolError::Refused(format!(
+                            "context file {}: its path is not valid UTF-8: rename it",
+                            i + 1
+                        ))
+                    })?)
+                }
                 Some("buf") => buf = v.as_i64().unwrap_or(0),
                 Some("lines") => {
                     let Value::Array(raw) = v else {
-                        return Err(malformed(format!("context[{}].lines must be a list", i + 1)));
+                        return Err(malformed(format!(
+                            "context[{}].lines must be a list",
+                            i + 1
+                        )));
                     };
                     lines = Some(raw);
                 }

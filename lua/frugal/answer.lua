@@ -127,7 +127,7 @@ function M.done(edit, ev)
   table.insert(paths, 1, edit.path)
   local turns = vim.deepcopy(edit.history)
   table.insert(turns, { instruction = edit.instruction, answer = ev.answer or "" })
-  conversation.finished({ id = edit.id, root = edit.root, paths = paths, turns = turns })
+  conversation.finished({ id = edit.id, buf = edit.buf, root = edit.root, paths = paths, turns = turns })
   local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
   -- Money as the backend shows it: enough digits that a tiny cost never reads $0.0000.
   local cost_text = ev.cost_text ~= vim.NIL and ev.cost_text or nil

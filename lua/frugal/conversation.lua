@@ -6,6 +6,7 @@ local H = {}
 
 ---@class frugal.Conversation
 ---@field id integer  the edit
+---@field buf integer  the buffer it started in
 ---@field root string  the checkout root its paths are relative to
 ---@field paths string[]  its files besides the one it started in (relative to `root`)
 ---@field turns { instruction: string, answer: string }[]  every exchange so far, oldest first
@@ -30,6 +31,19 @@ end
 ---@param id integer
 function M.forget(id)
   H.by_id[id] = nil
+end
+
+--- The most recent finished edit that started in `buf`, if any.
+---@param buf integer
+---@return frugal.Conversation|nil
+function M.started_in(buf)
+  local best
+  for id, c in pairs(H.by_id) do
+    if c.buf == buf and (not best or id > best) then
+      best = id
+    end
+  end
+  return best and H.by_id[best] or nil
 end
 
 --- The most recent finished edit with hunks pending in `buf`, if any.

@@ -366,11 +366,16 @@ end
 function H.targets(opts)
   local buf = util.buf(opts.buf)
   local list = H.by_buf[buf]
-  if not list or #list == 0 then
+  -- All: the edit that started here counts too when its hunks are all in other buffers.
+  local started = opts.all and require("frugal.conversation").started_in(buf)
+  if (not list or #list == 0) and not started then
     return notify("no proposed hunk in this buffer", vim.log.levels.WARN)
   end
   if opts.all then
     local edits = M.edits_in(buf)
+    if #edits == 0 then
+      edits = { started.id }
+    end
     local out = {}
     for b, hunks in pairs(H.by_buf) do
       for _, h in ipairs(hunks) do

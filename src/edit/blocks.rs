@@ -421,8 +421,11 @@ fn file_name(trimmed: &str) -> Option<&str> {
         .iter()
         .find_map(|label| {
             let head = unlabelled.get(..label.len())?;
-            head.eq_ignore_ascii_case(label)
-                .then(|| unlabelled[label.len()..].trim_start_matches(DRESS).trim_start())
+            head.eq_ignore_ascii_case(label).then(|| {
+                unlabelled[label.len()..]
+                    .trim_start_matches(DRESS)
+                    .trim_start()
+            })
         })
         .unwrap_or(name);
     let name = name
@@ -858,7 +861,10 @@ mod tests {
         );
         let blocks = run([answer.as_str()]).0;
         let files: Vec<Option<&str>> = blocks.iter().map(|b| b.file.as_deref()).collect();
-        assert_eq!(files, [Some("src/a.rs"), Some("src/b.rs"), Some("src/b.rs")]);
+        assert_eq!(
+            files,
+            [Some("src/a.rs"), Some("src/b.rs"), Some("src/b.rs")]
+        );
     }
 
     #[test]

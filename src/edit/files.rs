@@ -173,9 +173,9 @@ pub fn inside(root: &Path, given: &str) -> Result<String, String> {
 pub fn read_lines(root: &Path, rel: &str, limit: u64) -> Result<Vec<String>, String> {
     let path = root.join(rel);
     let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!(
-            "the context file {rel} no longer exists: remove it (:LlmContext remove {rel})"
-        ),
+        std::io::ErrorKind::NotFound => {
+            format!("the context file {rel} no longer exists: remove it (:LlmContext remove {rel})")
+        }
         _ => format!("the context file {rel} cannot be read: {e}"),
     })?;
     if !meta.is_file() {
@@ -189,8 +189,8 @@ pub fn read_lines(root: &Path, rel: &str, limit: u64) -> Result<Vec<String>, Str
             meta.len()
         ));
     }
-    let bytes = std::fs::read(&path)
-        .map_err(|e| format!("the context file {rel} cannot be read: {e}"))?;
+    let bytes =
+        std::fs::read(&path).map_err(|e| format!("the context file {rel} cannot be read: {e}"))?;
     text_lines(rel, bytes)
 }
 
@@ -347,7 +347,9 @@ mod tests {
         std::fs::write(root.join("crlf.txt"), "x\r\ny\r\n").unwrap();
         assert_eq!(read_lines(&root, "crlf.txt", 100).unwrap(), ["x", "y"]);
         std::fs::write(root.join("bin"), b"ab\0cd").unwrap();
-        assert!(read_lines(&root, "bin", 100).unwrap_err().contains("is binary"));
+        assert!(read_lines(&root, "bin", 100)
+            .unwrap_err()
+            .contains("is binary"));
         std::fs::write(root.join("latin1.txt"), b"caf\xe9\n").unwrap();
         let e = read_lines(&root, "latin1.txt", 100).unwrap_err();
         assert!(e.contains("not valid UTF-8"), "{e}");
@@ -377,8 +379,12 @@ mod tests {
             }
             t => panic!("{t:?}"),
         }
-        assert!(matches!(r("../secret.txt"), Target::Refused { why, .. } if why.contains("outside the project")));
-        assert!(matches!(r("/etc/passwd"), Target::Refused { why, .. } if why.contains("outside the project")));
+        assert!(
+            matches!(r("../secret.txt"), Target::Refused { why, .. } if why.contains("outside the project"))
+        );
+        assert!(
+            matches!(r("/etc/passwd"), Target::Refused { why, .. } if why.contains("outside the project"))
+        );
         assert_eq!(r("src/none.rs"), Target::Missing("src/none.rs".into()));
         assert_eq!(
             resolve(&root, &paths, "src/new.rs", true),

@@ -288,7 +288,10 @@ mod tests {
         assert_eq!(msgs[3].content, "src/a.rs\n<<<<<<< SEARCH");
         let last = &msgs[4].content;
         assert!(last.starts_with("Files you may change: src/a.rs (the current file), src/b.rs."));
-        assert!(last.contains("- line 1: error: unused function [rustc]"), "{last}");
+        assert!(
+            last.contains("- line 1: error: unused function [rustc]"),
+            "{last}"
+        );
         assert!(last.contains("NOT applied"));
         assert!(last.ends_with("Instruction: keep the old name\n"));
     }

@@ -275,7 +275,7 @@ fn too_large(bytes: u64, limit: u64, files: &[EditFile]) -> String {
             (name, f.bytes())
         })
         .collect();
-    sizes.sort_by(|a, b| b.1.cmp(&a.1));
+    sizes.sort_by_key(|s| std::cmp::Reverse(s.1));
     let largest: Vec<String> = sizes
         .iter()
         .take(3)
@@ -376,8 +376,13 @@ impl Placing {
                 format!("{}: {t}", file.path)
             }
         };
-        match self.plans[at].place(&file.lines, &block.search, &block.replace, file.prefer, &title)
-        {
+        match self.plans[at].place(
+            &file.lines,
+            &block.search,
+            &block.replace,
+            file.prefer,
+            &title,
+        ) {
             Ok(placed) => {
                 let h = placed.hunk;
                 state.send_ui(Event::Hunk {

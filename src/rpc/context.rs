@@ -45,10 +45,12 @@ pub(super) async fn listing(state: &Arc<State>, args: ContextArgs) -> ContextRep
         let bytes: u64 = text.iter().map(|l| l.len() as u64 + 1).sum();
         total += bytes;
         let share = match (price, worst) {
-            (Some(p), Some(w)) if w.to_f64() > 0.0 => p
-                .prompt
-                .checked_mul_tokens(bytes)
-                .map(|c| format!("{:>3.0}% of the worst case", 100.0 * c.to_f64() / w.to_f64())),
+            (Some(p), Some(w)) if w.to_f64() > 0.0 => p.prompt.checked_mul_tokens(bytes).map(|c| {
+                format!(
+                    "{:>3.0}% of the worst case",
+                    100.0 * c.to_f64() / w.to_f64()
+                )
+            }),
             _ => None,
         };
         let share = share.unwrap_or_else(|| {

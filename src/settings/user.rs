@@ -429,7 +429,8 @@ mod tests {
             let (c, w) = Config::resolve(&given(&[("max_context_bytes", bad)]), None);
             assert_eq!(c.max_context_bytes, 200_000);
             assert!(
-                w[0].message.starts_with("setup key max_context_bytes must be"),
+                w[0].message
+                    .starts_with("setup key max_context_bytes must be"),
                 "{}",
                 w[0].message
             );
