@@ -35,11 +35,11 @@ function M.show(edit, row, p)
   else
     text = ("%s frugal: %d tokens · %.1fs"):format(spin, p.tokens, p.elapsed_ms / 1000)
   end
+  if p.files and p.bytes and p.phase ~= "retrying" then
+    text = text .. (" · %d file%s, %s"):format(p.files, p.files == 1 and "" or "s", H.size(p.bytes))
+  end
   if p.cost and p.cost ~= vim.NIL then
     text = text .. " · ~" .. p.cost
-  end
-  if p.files and p.bytes then
-    text = text .. (" · %d file%s, %s"):format(p.files, p.files == 1 and "" or "s", H.size(p.bytes))
   end
   row = math.min(row, vim.api.nvim_buf_line_count(edit.buf) - 1)
   edit.progress_mark = vim.api.nvim_buf_set_extmark(edit.buf, H.ns, row, 0, {
