@@ -41,6 +41,12 @@
 //! the backend waits on (answered with the `answer` call; unanswered asks time out in the
 //! backend).
 //!
+//! An edit's `prompt { id, buf, files, bytes }` event says, once its prompt is built, how many
+//! files the model sees and the prompt's size. Its `hunk` events carry the file's `path`
+//! (relative to the checkout's root) and `buf` (0: not loaded, the shim loads it); `new_file`
+//! marks a proposed new file. `done` carries the answer's text (`answer`), which a follow-up
+//! sends back in `history`.
+//!
 //! An edit's `hunk` events carry increasing `index`es. A `hunk` whose `replaces` lists
 //! earlier indices supersedes those hunks (a later block of the answer edited their text):
 //! the shim withdraws them and shows this one, which covers their lines and includes their
@@ -883,6 +889,75 @@ mod tests {
         let e =
             Call::decode("edit", base(Value::Array(vec![Value::from("a")]), (0, 3))).unwrap_err();
         assert!(e.to_string().contains("outside the lines sent"), "{e}");
+    }
+
+    #[test]
+    fn edit_context_texts_are_checked_to_be_utf8() {
+        let project = map(&[
+            ("root", Value::from("/p")),
+            ("file", Value::from("/p/.frugal.toml")),
+            ("state", Value::from("absent")),
+        ]);
+        let req = |context: Value, history: Value| {
+            map(&[
+                ("id", Value::from(1)),
+                ("buf", Value::from(1)),
+                ("file", Value::from("a.py")),
+                ("instruction", Value::from("x")),
+                ("sel_start", Value::from(0)),
+                ("sel_end", Value::from(1)),
+                ("win_start", Value::from(0)),
+                ("total_lines", Value::from(1)),
+                ("project", project.clone()),
+                ("lines", Value::Array(vec![Value::from("a")])),
+                ("context", context),
+                ("history", history),
+            ])
+        };
+        let ctx = |lines: Vec<Value>| {
+            Value::Array(vec![map(&[
+                ("path", Value::from("b.py")),
+                ("buf", Value::from(3)),
+                ("lines", Value::Array(lines)),
+            ])])
+        };
+        let ok = Call::decode(
+            "edit",
+            req(ctx(vec![Value::from("b")]), Value::Array(vec![])),
+        );
+        let Ok(Call::Edit(r)) = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!(
+            r.context,
+            [ContextFile {
+                path: "b.py".into(),
+                buf: 3,
+                lines: Some(vec!["b".into()])
+            }]
+        );
+        let e = Call::decode(
+            "edit",
+            req(ctx(vec![Value::Binary(vec![0xe9])]), Value::Array(vec![])),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the context file b.py: line 1 is not valid UTF-8"),
+            "{e}"
+        );
+        // A msgpack str of one byte that is not UTF-8.
+        let bad = rmpv::decode::read_value(&mut [0xa1u8, 0xff].as_slice()).unwrap();
+        let history = Value::Array(vec![map(&[
+            ("instruction", Value::from("x")),
+            ("answer", bad),
+        ])]);
+        let e = Call::decode("edit", req(Value::Array(vec![]), history)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("history[1].answer is not valid UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -81,7 +81,15 @@ async fn a_rename_across_two_files_is_accepted_at_once() {
     let mut n = Nvim::start(&server.url).await;
     let root = project(&n).await;
     n.cmd("LlmContext add src/b.lua").await;
-    n.cmd("LlmEdit rename old_name to new_name").await;
+    // Diagnostics inside the range go along (a hint does not; nor one outside the range).
+    n.lua(
+        "local ns = vim.api.nvim_create_namespace('t') vim.diagnostic.set(ns, 0, {
+           { lnum = 3, col = 2, severity = vim.diagnostic.severity.ERROR, message = 'undefined field old_name', source = 'lua_ls' },
+           { lnum = 3, col = 2, severity = vim.diagnostic.severity.HINT, message = 'a hint' },
+           { lnum = 0, col = 0, severity = vim.diagnostic.severity.WARN, message = 'outside' } })",
+    )
+    .await;
+    n.cmd("3,5LlmEdit rename old_name to new_name").await;
     let done = n.wait_event("FrugalEditDone").await;
     assert_eq!(
         field(&done, "hunks").as_u64(),
@@ -111,6 +119,14 @@ async fn a_rename_across_two_files_is_accepted_at_once() {
     );
     let last = msgs.last().unwrap()["content"].as_str().unwrap();
     assert!(last.contains("Files you may change: src/a.lua (the current file), src/b.lua"));
+    assert!(
+        last.contains("Diagnostics in the selected lines:\n- line 4: error: undefined field old_name [lua_ls]\n\n"),
+        "{last}"
+    );
+    assert!(
+        !last.contains("a hint") && !last.contains("outside"),
+        "{last}"
+    );
 
     // b.lua was loaded for its hunk, listed, untouched until accepted.
     let b = root.join("src/b.lua");
