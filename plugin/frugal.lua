@@ -8,8 +8,16 @@ vim.g.loaded_frugal = true
 local cmd = vim.api.nvim_create_user_command
 
 cmd("LlmEdit", function(o)
-  require("frugal").edit({ line1 = o.line1, line2 = o.line2, range = o.range, instruction = o.args })
-end, { range = "%", nargs = "*", desc = "frugal: propose an edit of the range" })
+  require("frugal").edit({ line1 = o.line1, line2 = o.line2, range = o.range, instruction = o.args, bang = o.bang })
+end, {
+  range = "%",
+  nargs = "*",
+  bang = true,
+  complete = function(lead)
+    return require("frugal.context").complete_mention(lead)
+  end,
+  desc = "frugal: propose an edit of the range (! drop the pending hunks first; @path adds a file)",
+})
 
 cmd("LlmAccept", function(o)
   require("frugal").accept({ all = o.bang })
@@ -36,3 +44,17 @@ end, {
   end,
   desc = "frugal: spend, caps, models and footprint",
 })
+
+cmd("LlmContext", function(o)
+  require("frugal").context(o.fargs)
+end, {
+  nargs = "*",
+  complete = function(lead, line)
+    return require("frugal.context").complete(lead, line)
+  end,
+  desc = "frugal: list, add, remove or clear this project's context files",
+})
+
+cmd("LlmHunks", function()
+  require("frugal").hunks()
+end, { desc = "frugal: every pending hunk in the quickfix list" })

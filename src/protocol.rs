@@ -30,6 +30,7 @@
 //! | `status` | `{ project }` | `{ root, text }` for the statusline |
 //! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys, files }` |
 //! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
+//! | `context` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
 //! | `version` | `{}` | `"x.y.z"` |
 //!
 //! # Events (`kind`)
@@ -39,6 +40,12 @@
 //! (`level`: `"info"`, `"warn"`, `"error"`), and `ask { ask, prompt, choices }`: a question
 //! the backend waits on (answered with the `answer` call; unanswered asks time out in the
 //! backend).
+//!
+//! An edit's `prompt { id, buf, files, bytes }` event says, once its prompt is built, how many
+//! files the model sees and the prompt's size. Its `hunk` events carry the file's `path`
+//! (relative to the checkout's root) and `buf` (0: not loaded, the shim loads it); `new_file`
+//! marks a proposed new file. `done` carries the answer's text (`answer`), which a follow-up
+//! sends back in `history`.
 //!
 //! An edit's `hunk` events carry increasing `index`es. A `hunk` whose `replaces` lists
 //! earlier indices supersedes those hunks (a later block of the answer edited their text):
@@ -115,6 +122,7 @@ pub enum Call {
     Status(StatusArgs),
     Health(HealthArgs),
     Answer(AnswerArgs),
+    Context(ContextArgs),
     Version,
 }
 
@@ -136,6 +144,7 @@ impl Call {
             "status" => Call::Status(decode("status", params)?),
             "health" => Call::Health(decode("health", params)?),
             "answer" => Call::Answer(decode("answer", params)?),
+            "context" => Call::Context(ContextArgs::decode(params)?),
             "version" => Call::Version,
             other => return Err(ProtocolError::UnknownMethod(other.to_string())),
         })
@@ -248,6 +257,45 @@ pub struct AnswerArgs {
     pub choice: Option<usize>,
 }
 
+/// `context`: the `:LlmContext` listing of a project's context files.
+#[derive(Debug)]
+pub struct ContextArgs {
+    /// The project file (`<checkout>/.frugal.toml`): its directory is the paths' root.
+    pub file: String,
+    /// The model an edit would use now.
+    pub model: Option<String>,
+    pub files: Vec<ContextFile>,
+}
+
+impl ContextArgs {
+    fn decode(v: Value) -> Result<ContextArgs, ProtocolError> {
+        let malformed = |message: String| ProtocolError::Malformed {
+            method: "context",
+            message,
+        };
+        let Value::Map(entries) = v else {
+            return Err(malformed("expected a table of named arguments".into()));
+        };
+        let (mut file, mut model, mut files) = (None, None, Vec::new());
+        for (k, v) in entries {
+            match k.as_str() {
+                Some("file") => file = text(v),
+                Some("model") => model = text(v),
+                Some("files") => files = decode_context(v)?,
+                other => return Err(malformed(format!("unknown field {}", other.unwrap_or("?")))),
+            }
+        }
+        let file = file.ok_or_else(|| malformed("missing file".into()))?;
+        Ok(ContextArgs { file, model, files })
+    }
+}
+
+/// `context`'s result: the listing's lines.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContextReply {
+    pub lines: Vec<String>,
+}
+
 /// What the shim sends for `:LlmEdit` (all rows 0-based, ranges end-exclusive).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -272,6 +320,146 @@ pub struct EditRequest {
     /// Filled from the raw message: the context window, checked to be UTF-8.
     #[serde(skip)]
     pub lines: Vec<String>,
+    /// Filled from the raw message: the other files the model sees and may change (the
+    /// session's context files and the instruction's `@path` mentions), texts checked to be
+    /// UTF-8.
+    #[serde(skip)]
+    pub context: Vec<ContextFile>,
+    /// The earlier turns of a follow-up, oldest first.
+    #[serde(default)]
+    pub history: Vec<Turn>,
+    /// Error and warning diagnostics inside the selection.
+    #[serde(default)]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A context file of an edit: its path (relative to the checkout's root, or absolute), and
+/// its buffer's lines when it is loaded in Neovim (unsaved changes included); without them the
+/// backend reads the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextFile {
+    pub path: String,
+    /// Its buffer, 0 when it is not loaded.
+    pub buf: i64,
+    pub lines: Option<Vec<String>>,
+}
+
+/// One earlier exchange of a follow-up: what the user asked and what the model answered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Turn {
+    pub instruction: String,
+    pub answer: String,
+}
+
+/// A diagnostic inside the selection (`vim.diagnostic`), rows 0-based.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Diagnostic {
+    pub row: usize,
+    /// `"error"` or `"warning"`.
+    pub severity: String,
+    pub message: String,
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// `value` as UTF-8 text (msgpack strings or binary).
+fn text(value: Value) -> Option<String> {
+    match value {
+        Value::String(s) => s.into_str(),
+        Value::Binary(b) => String::from_utf8(b).ok(),
+        _ => None,
+    }
+}
+
+/// The first string in `v` that is not UTF-8, named by where it is (`history[1].answer`).
+fn non_utf8(v: &Value, at: &str) -> Option<String> {
+    match v {
+        Value::String(s) if s.as_str().is_none() => Some(at.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| non_utf8(x, &format!("{at}[{}]", i + 1))),
+        Value::Map(entries) => entries.iter().find_map(|(k, x)| {
+            let key = k.as_str().unwrap_or("?");
+            let at = if at.is_empty() {
+                key.to_string()
+            } else {
+                format!("{at}.{key}")
+            };
+            non_utf8(x, &at)
+        }),
+        _ => None,
+    }
+}
+
+/// The `context` entries of an edit: `{ path, buf?, lines? }` each.
+fn decode_context(v: Value) -> Result<Vec<ContextFile>, ProtocolError> {
+    let malformed = |message: String| ProtocolError::Malformed {
+        method: "edit",
+        message,
+    };
+    let items = match v {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(items) => items,
+        Value::Map(m) if m.is_empty() => return Ok(Vec::new()),
+        _ => return Err(malformed("context must be a list".into())),
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let Value::Map(entries) = item else {
+            return Err(malformed(format!("context[{}] must be a table", i + 1)));
+        };
+        let (mut path, mut buf, mut lines) = (None, 0, None);
+        for (k, v) in entries {
+            match k.as_str() {
+                Some("path") => {
+                    path = Some(text(v).ok_or_else(|| {
+                        ProtocolError::Refused(format!(
+                            "context file {}: its path is not valid UTF-8: rename it",
+                            i + 1
+                        ))
+                    })?)
+                }
+                Some("buf") => buf = v.as_i64().unwrap_or(0),
+                Some("lines") => {
+                    let Value::Array(raw) = v else {
+                        return Err(malformed(format!(
+                            "context[{}].lines must be a list",
+                            i + 1
+                        )));
+                    };
+                    lines = Some(raw);
+                }
+                other => {
+                    return Err(malformed(format!(
+                        "unknown field context[{}].{}",
+                        i + 1,
+                        other.unwrap_or("?")
+                    )))
+                }
+            }
+        }
+        let path = path.ok_or_else(|| malformed(format!("context[{}] has no path", i + 1)))?;
+        let lines = match lines {
+            None => None,
+            Some(raw) => {
+                let mut ls = Vec::with_capacity(raw.len());
+                for (n, l) in raw.into_iter().enumerate() {
+                    ls.push(text(l).ok_or_else(|| {
+                        ProtocolError::Refused(format!(
+                            "the context file {path}: line {} is not valid UTF-8: frugal sends UTF-8 text only (:LlmContext remove {path})",
+                            n + 1
+                        ))
+                    })?);
+                }
+                Some(ls)
+            }
+        };
+        out.push(ContextFile { path, buf, lines });
+    }
+    Ok(out)
 }
 
 impl EditRequest {
@@ -285,26 +473,29 @@ impl EditRequest {
             return Err(malformed("expected a table of named arguments".into()));
         };
         let mut raw_lines = None;
+        let mut raw_context = Value::Nil;
         let mut rest = Vec::with_capacity(entries.len());
         for (k, v) in entries {
-            if k.as_str() == Some("lines") {
-                raw_lines = Some(v);
-            } else {
-                rest.push((k, v));
+            match k.as_str() {
+                Some("lines") => raw_lines = Some(v),
+                Some("context") => raw_context = v,
+                _ => rest.push((k, v)),
             }
         }
-        let mut req: EditRequest = decode("edit", Value::Map(rest))?;
+        let rest = Value::Map(rest);
+        if let Some(at) = non_utf8(&rest, "") {
+            return Err(ProtocolError::Refused(format!(
+                "edit: {at} is not valid UTF-8: frugal sends UTF-8 text only"
+            )));
+        }
+        let mut req: EditRequest = decode("edit", rest)?;
+        req.context = decode_context(raw_context)?;
         let Some(Value::Array(items)) = raw_lines else {
             return Err(malformed("missing lines".into()));
         };
         let mut lines = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
-            let text = match item {
-                Value::String(s) => s.into_str(),
-                Value::Binary(b) => String::from_utf8(b).ok(),
-                _ => None,
-            };
-            match text {
+            match text(item) {
                 Some(t) => lines.push(t),
                 None => {
                     return Err(ProtocolError::Refused(format!(
@@ -470,6 +661,7 @@ pub enum Answer {
     Usage(Box<UsageReport>),
     Status(StatusReply),
     Health(HealthReply),
+    Context(ContextReply),
     Version(&'static str),
 }
 
@@ -518,6 +710,18 @@ pub enum Event {
         /// their text, so this hunk covers their lines too and its `new` includes their
         /// changes. The shim withdraws them before showing this one.
         replaces: Vec<usize>,
+        /// The hunk creates the file `path` (not on disk, nor in a buffer): `old` is empty,
+        /// and the shim shows it in a new buffer of that name, filled on accept.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        new_file: bool,
+    },
+    /// What the edit sends, once its prompt is built: how many files the model sees and the
+    /// prompt's size in bytes (every message), for the progress line.
+    Prompt {
+        id: u64,
+        buf: i64,
+        files: usize,
+        bytes: u64,
     },
     Done {
         id: u64,
@@ -534,6 +738,8 @@ pub enum Event {
         problems: Vec<Problem>,
         tokens: u64,
         elapsed_ms: u64,
+        /// The answer's text, for a follow-up's history (`:LlmEdit` on the pending hunks).
+        answer: String,
     },
     Failed {
         id: u64,
@@ -683,6 +889,75 @@ mod tests {
         let e =
             Call::decode("edit", base(Value::Array(vec![Value::from("a")]), (0, 3))).unwrap_err();
         assert!(e.to_string().contains("outside the lines sent"), "{e}");
+    }
+
+    #[test]
+    fn edit_context_texts_are_checked_to_be_utf8() {
+        let project = map(&[
+            ("root", Value::from("/p")),
+            ("file", Value::from("/p/.frugal.toml")),
+            ("state", Value::from("absent")),
+        ]);
+        let req = |context: Value, history: Value| {
+            map(&[
+                ("id", Value::from(1)),
+                ("buf", Value::from(1)),
+                ("file", Value::from("a.py")),
+                ("instruction", Value::from("x")),
+                ("sel_start", Value::from(0)),
+                ("sel_end", Value::from(1)),
+                ("win_start", Value::from(0)),
+                ("total_lines", Value::from(1)),
+                ("project", project.clone()),
+                ("lines", Value::Array(vec![Value::from("a")])),
+                ("context", context),
+                ("history", history),
+            ])
+        };
+        let ctx = |lines: Vec<Value>| {
+            Value::Array(vec![map(&[
+                ("path", Value::from("b.py")),
+                ("buf", Value::from(3)),
+                ("lines", Value::Array(lines)),
+            ])])
+        };
+        let ok = Call::decode(
+            "edit",
+            req(ctx(vec![Value::from("b")]), Value::Array(vec![])),
+        );
+        let Ok(Call::Edit(r)) = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!(
+            r.context,
+            [ContextFile {
+                path: "b.py".into(),
+                buf: 3,
+                lines: Some(vec!["b".into()])
+            }]
+        );
+        let e = Call::decode(
+            "edit",
+            req(ctx(vec![Value::Binary(vec![0xe9])]), Value::Array(vec![])),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the context file b.py: line 1 is not valid UTF-8"),
+            "{e}"
+        );
+        // A msgpack str of one byte that is not UTF-8.
+        let bad = rmpv::decode::read_value(&mut [0xa1u8, 0xff].as_slice()).unwrap();
+        let history = Value::Array(vec![map(&[
+            ("instruction", Value::from("x")),
+            ("answer", bad),
+        ])]);
+        let e = Call::decode("edit", req(Value::Array(vec![]), history)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("history[1].answer is not valid UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ local H = {}
 ---@field max_tokens integer
 ---@field temperature number
 ---@field context_lines integer
+---@field max_context_bytes integer
 ---@field keymaps frugal.Keymaps|false
 ---@field max_price boolean
 ---@field min_useful_tokens integer
@@ -83,6 +84,7 @@ H.types = {
   max_tokens = { "number" },
   temperature = { "number" },
   context_lines = { "number" },
+  max_context_bytes = { "number" },
   max_price = { "boolean" },
   min_useful_tokens = { "number" },
   stall_timeout_s = { "number" },

@@ -5,14 +5,24 @@ local H = {}
 
 ---@class frugal.Edit
 ---@field id integer
----@field buf integer
----@field changes integer[][]  buffer changes since the snapshot: { first, last_old, last_new }
+---@field buf integer  the buffer it started in
+---@field root string  the checkout root its paths are relative to
+---@field path string  its file, relative to `root`
+---@field paths string[]  its context files (relative to `root`)
+---@field instruction string
+---@field history { instruction: string, answer: string }[]  earlier turns sent (a follow-up)
+---@field follows integer|nil  the edit whose pending hunks a follow-up's answer replaces
 ---@field tracking boolean
+---@field tracked table<integer, frugal.Tracked>  buffers whose changes are recorded
+---@field touched table<integer, { path: string, hunks: integer }>  buffers with its hunks
+---@field order integer[]  those buffers, in the order they got their first hunk
+---@field files integer|nil  files the model sees (from the backend's `prompt` event)
+---@field bytes integer|nil  the prompt's size
 ---@field progress_mark integer|nil
 ---@field progress_row integer
 ---@field spin integer
 ---@field placed integer
----@field lost { index: integer, title: string }[]  hunks that could not be re-anchored
+---@field lost { buf: integer|nil, index: integer, title: string }[]  hunks not placed
 
 ---@type table<integer, frugal.Edit>  edits streaming, by buffer
 H.by_buf = {}
@@ -22,11 +32,19 @@ H.next_id = 0
 local util = require("frugal.util")
 local notify, fire = util.notify, util.fire
 
---- Whether an edit is streaming in the buffer.
+--- Whether an edit is streaming in the buffer (started there, or with hunks there).
 ---@param buf integer
 ---@return boolean
 function M.streaming(buf)
-  return H.by_buf[buf] ~= nil
+  if H.by_buf[buf] then
+    return true
+  end
+  for _, e in pairs(H.by_buf) do
+    if e.touched[buf] then
+      return true
+    end
+  end
+  return false
 end
 
 ---@class frugal.EditOpts
@@ -35,6 +53,7 @@ end
 ---@field range integer|nil  0 when no range was given
 ---@field instruction string|nil
 ---@field buf integer|nil
+---@field bang boolean|nil  `:LlmEdit!`: drop the pending hunks and start afresh
 
 --- `:LlmEdit`: validates, asks for the instruction when missing, and starts the request.
 ---@param opts frugal.EditOpts
@@ -43,6 +62,11 @@ function M.start(opts)
   local err = H.check_buffer(buf, opts)
   if err then
     return notify(err, vim.log.levels.ERROR)
+  end
+  if opts.bang then
+    for _, id in ipairs(require("frugal.hunks").edits_in(buf)) do
+      require("frugal.hunks").drop_edit(id)
+    end
   end
   local instruction = vim.trim(opts.instruction or "")
   if instruction ~= "" then
@@ -90,13 +114,13 @@ function H.check_buffer(buf, opts)
   if l1 < 1 or l2 < l1 or l2 > n then
     return ("the range %d-%d is outside the buffer (1-%d)"):format(l1, l2, n)
   end
-  if H.by_buf[buf] then
+  if M.streaming(buf) then
     return "an edit is still streaming in this buffer: wait for it or :LlmCancel it"
   end
   local pending = require("frugal.hunks").count(buf)
-  if pending > 0 then
+  if pending > 0 and not opts.bang and not require("frugal.conversation").of_buffer(buf) then
     return ("%d proposed hunk%s still pending in this buffer: "):format(pending, pending == 1 and " is" or "s are")
-      .. "accept or reject first (:LlmAccept! / :LlmReject!)"
+      .. "accept or reject first (:LlmAccept! / :LlmReject!), or :LlmEdit! to start afresh"
   end
 end
 
@@ -129,12 +153,31 @@ function H.send(buf, opts, instruction)
   if vim.startswith(rel, root .. "/") then
     rel = rel:sub(#root + 2)
   end
+  local context = require("frugal.context")
+  -- A follow-up continues the conversation of the pending hunks' edit, with its files.
+  local prior = not opts.bang and require("frugal.conversation").of_buffer(buf) or nil
+  local paths = {}
+  for _, list in ipairs({ prior and prior.paths or {}, context.list(root), context.mentions(root, instruction) }) do
+    for _, p in ipairs(list) do
+      if p ~= rel and not vim.tbl_contains(paths, p) then
+        table.insert(paths, p)
+      end
+    end
+  end
   ---@type frugal.Edit
   local edit = {
     id = id,
     buf = buf,
-    changes = {},
+    root = root,
+    path = rel,
+    paths = paths,
+    instruction = instruction,
+    history = prior and prior.turns or {},
+    follows = prior and prior.id or nil,
     tracking = true,
+    tracked = {},
+    touched = {},
+    order = {},
     progress_row = sel_start,
     spin = 0,
     placed = 0,
@@ -144,30 +187,18 @@ function H.send(buf, opts, instruction)
   -- to `edit` arrives, and that event must find the edit.
   H.by_buf[buf] = edit
   -- Record edits the user makes while the answer streams, to re-anchor hunks computed on the
-  -- snapshot. Returning true detaches once the edit is over.
-  vim.api.nvim_buf_attach(buf, false, {
-    on_lines = function(_, _, _, first, last_old, last_new)
-      if not edit.tracking then
-        return true
-      end
-      table.insert(edit.changes, { first, last_old, last_new })
-    end,
-    on_reload = function()
-      if edit.tracking then
-        vim.schedule(function()
-          H.abort(edit, "the buffer was reloaded: edit cancelled, nothing applied")
-        end)
-      end
-    end,
-    on_detach = function()
-      if edit.tracking then
-        edit.tracking = false
-        vim.schedule(function()
-          H.abort(edit, "the buffer was closed: edit cancelled, nothing applied")
-        end)
-      end
-    end,
-  })
+  -- snapshot; closing or reloading the buffer the edit started in cancels it (another
+  -- touched buffer cancels nothing).
+  local track = require("frugal.track")
+  track.attach(edit, buf, function(why)
+    H.abort(edit, why)
+  end)
+  local files = context.request_files(root, paths)
+  for _, f in ipairs(files) do
+    if f.buf ~= 0 then
+      track.attach(edit, f.buf)
+    end
+  end
   local res, err = rpc.request("edit", {
     id = id,
     buf = buf,
@@ -181,6 +212,9 @@ function H.send(buf, opts, instruction)
     project = project,
     model = require("frugal").session_model(),
     lines = vim.api.nvim_buf_get_lines(buf, win_start, win_end, false),
+    context = files,
+    history = edit.history,
+    diagnostics = H.diagnostics(buf, sel_start, sel_end),
   })
   if not res then
     if H.by_buf[buf] == edit then
@@ -195,6 +229,29 @@ function H.send(buf, opts, instruction)
   H.show_progress(edit, "waiting", 0, 0, nil)
 end
 
+--- Error and warning diagnostics inside the selection, for the prompt.
+---@param buf integer
+---@param sel_start integer  0-based
+---@param sel_end integer  exclusive
+---@return { row: integer, severity: string, message: string, source: string|nil }[]
+function H.diagnostics(buf, sel_start, sel_end)
+  local out = {}
+  for _, d in ipairs(vim.diagnostic.get(buf, { severity = { min = vim.diagnostic.severity.WARN } })) do
+    if d.lnum >= sel_start and d.lnum < sel_end then
+      table.insert(out, {
+        row = d.lnum,
+        severity = d.severity == vim.diagnostic.severity.ERROR and "error" or "warning",
+        message = d.message,
+        source = d.source,
+      })
+    end
+  end
+  table.sort(out, function(a, b)
+    return a.row < b.row
+  end)
+  return out
+end
+
 --- An edit that cannot start because of the configuration (the backend missing, or not
 --- starting): said, and `FrugalEditFailed` fires with reason `config`, as for a refusal.
 ---@param buf integer
@@ -202,22 +259,6 @@ end
 function H.cannot_start(buf, message)
   notify(message, vim.log.levels.ERROR)
   fire("FrugalEditFailed", { buf = buf, reason = "config", message = message })
-end
-
---- Maps a snapshot row to the current buffer, or nil when a change touched it.
----@param edit frugal.Edit
----@param row integer
----@return integer|nil
-function H.map_row(edit, row)
-  for _, c in ipairs(edit.changes) do
-    local first, last_old, last_new = c[1], c[2], c[3]
-    if row >= last_old then
-      row = row + (last_new - last_old)
-    elseif row >= first then
-      return nil
-    end
-  end
-  return row
 end
 
 --- The progress line at the end of the selection's first line (where it is now).
@@ -228,12 +269,15 @@ end
 ---@param cost string|userdata|nil  estimated cost so far, as the backend shows money (vim.NIL: unknown)
 ---@param note string|nil  why and when a retry comes ("rate limited, retrying in 4 s (2/3)")
 function H.show_progress(edit, phase, tokens, elapsed_ms, cost, note)
-  local text = require("frugal.progress").show(edit, H.map_row(edit, edit.progress_row) or 0, {
+  local row = require("frugal.track").map_row(edit, edit.buf, edit.progress_row) or 0
+  local text = require("frugal.progress").show(edit, row, {
     phase = phase,
     tokens = tokens,
     elapsed_ms = elapsed_ms,
     cost = cost,
     note = note,
+    files = edit.files,
+    bytes = edit.bytes,
   })
   M.last_progress = text or M.last_progress
 end
@@ -283,75 +327,20 @@ function H.events.progress(edit, ev)
   H.show_progress(edit, ev.phase, ev.tokens, ev.elapsed_ms, ev.cost_text, ev.note)
 end
 
+function H.events.prompt(edit, ev)
+  edit.files, edit.bytes = ev.files, ev.bytes
+end
+
 function H.events.hunk(edit, ev)
-  local hunks = require("frugal.hunks")
-  -- A later block edited the text of these hunks: this one covers them (src/protocol.rs).
-  for _, index in ipairs(ev.replaces or {}) do
-    if hunks.withdraw(edit.buf, edit.id, index) then
-      edit.placed = edit.placed - 1
-    end
-    edit.lost = vim.tbl_filter(function(l)
-      return l.index ~= index
-    end, edit.lost)
-  end
-  local start = H.map_row(edit, ev.start)
-  local last = H.map_row(edit, ev["end"] - 1)
-  local row = hunks.anchor(edit.buf, ev.old, start, last)
-  if row then
-    hunks.add(edit.buf, edit.id, ev.index, row, ev.old, ev.new, ev.title)
-    edit.placed = edit.placed + 1
-  else
-    table.insert(edit.lost, { index = ev.index, title = ev.title })
-  end
+  require("frugal.answer").hunk(edit, ev)
 end
 
 function H.events.done(edit, ev)
   H.clear(edit)
-  local nowhere = vim.deepcopy(ev.unmatched or {})
-  local lost = vim.tbl_map(function(l)
-    return l.title
-  end, edit.lost)
-  local problems = ev.problems or {}
-  -- Every block not shown, for the event's data.
-  local unmatched = vim.list_extend(vim.deepcopy(nowhere), lost)
-  for _, p in ipairs(problems) do
-    table.insert(unmatched, p.title)
+  local ok, reason, message = require("frugal.answer").done(edit, ev)
+  if not ok then
+    M.fail(edit, reason, message)
   end
-  local reasons = {}
-  if #nowhere > 0 then
-    table.insert(reasons, H.quote(nowhere) .. " matched nowhere in the buffer")
-  end
-  if #lost > 0 then
-    table.insert(reasons, H.quote(lost) .. ": the lines changed while the answer streamed")
-  end
-  for _, p in ipairs(problems) do
-    table.insert(reasons, ('"%s": %s'):format(p.title, p.why))
-  end
-  if edit.placed == 0 then
-    return M.fail(edit, "no_match", "no block could be placed: " .. table.concat(reasons, "; "))
-  end
-  local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
-  -- Money as the backend shows it: enough digits that a tiny cost never reads $0.0000.
-  local cost_text = ev.cost_text ~= vim.NIL and ev.cost_text or nil
-  local msg = ("%d hunk%s proposed by %s%s"):format(
-    edit.placed,
-    edit.placed == 1 and "" or "s",
-    ev.model,
-    cost_text and (" (%s)"):format(cost_text) or ""
-  )
-  local km = require("frugal.config").options.keymaps
-  if km and km.accept then
-    msg = msg .. (": %s accept, %s reject, :LlmAccept! all"):format(km.accept, km.reject or ":LlmReject")
-  end
-  notify(msg)
-  for _, reason in ipairs(reasons) do
-    notify("not shown: " .. reason, vim.log.levels.WARN)
-  end
-  fire(
-    "FrugalEditDone",
-    { buf = edit.buf, hunks = edit.placed, cost_usd = cost, model = ev.model, unmatched = unmatched }
-  )
-  require("frugal.status").refresh(edit.buf)
 end
 
 function H.events.failed(edit, ev)
@@ -368,20 +357,12 @@ for kind, handler in pairs(H.events) do
   end)
 end
 
-function H.quote(titles)
-  local out = {}
-  for _, t in ipairs(titles) do
-    table.insert(out, '"' .. t .. '"')
-  end
-  return table.concat(out, ", ")
-end
-
 --- Ends an edit without hunks: whatever it had previewed is withdrawn (nothing half-applied).
 ---@param edit frugal.Edit
 ---@param reason string
 ---@param message string
 function M.fail(edit, reason, message)
-  require("frugal.hunks").drop_edit(edit.buf, edit.id)
+  require("frugal.hunks").drop_edit(edit.id)
   notify(message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
   fire("FrugalEditFailed", { buf = edit.buf, reason = reason, message = message })
   require("frugal.status").refresh(edit.buf)

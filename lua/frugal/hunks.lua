@@ -12,6 +12,7 @@ local H = {}
 ---@field old string[]
 ---@field new string[]
 ---@field title string
+---@field new_file boolean|nil  it fills a new (empty) buffer
 
 local util = require("frugal.util")
 local notify = util.notify
@@ -46,7 +47,7 @@ function M.anchor(buf, old, start, last)
   return nil
 end
 
---- Shows one hunk whose old lines start at `row`.
+--- Shows one hunk whose old lines start at `row` (a new file's: in its empty buffer).
 ---@param buf integer
 ---@param edit integer
 ---@param index integer  the hunk's index in its edit
@@ -54,17 +55,18 @@ end
 ---@param old string[]
 ---@param new string[]
 ---@param title string
-function M.add(buf, edit, index, row, old, new, title)
+---@param new_file boolean|nil
+function M.add(buf, edit, index, row, old, new, title, new_file)
   local list = H.by_buf[buf] or {}
   H.by_buf[buf] = list
-  local last = row + #old - 1
+  local last = math.max(row, row + #old - 1)
   local mark = vim.api.nvim_buf_set_extmark(buf, H.ns, row, 0, {
-    end_row = last + 1,
+    end_row = #old == 0 and row or last + 1,
     end_col = 0,
     hl_group = "FrugalDelete",
     hl_eol = true,
     end_right_gravity = false,
-    virt_text = { { (" frugal #%d "):format(#list + 1), "FrugalHunkHeader" } },
+    virt_text = { { (" frugal #%d%s "):format(#list + 1, new_file and " (new file)" or ""), "FrugalHunkHeader" } },
     virt_text_pos = "right_align",
     priority = 200,
   })
@@ -77,10 +79,57 @@ function M.add(buf, edit, index, row, old, new, title)
     virt = { { { "(lines deleted)", "FrugalHunkHeader" } } }
   end
   vmark = vim.api.nvim_buf_set_extmark(buf, H.ns, last, 0, { virt_lines = virt, priority = 200 })
-  table.insert(list, { mark = mark, vmark = vmark, edit = edit, index = index, old = old, new = new, title = title })
+  table.insert(list, {
+    mark = mark,
+    vmark = vmark,
+    edit = edit,
+    index = index,
+    old = old,
+    new = new,
+    title = title,
+    new_file = new_file or nil,
+  })
   if #list == 1 then
     H.map_keys(buf)
   end
+end
+
+--- The edits with hunks pending in a buffer.
+---@param buf integer|nil  nil or 0: the current buffer
+---@return integer[]
+function M.edits_in(buf)
+  local ids = {}
+  for _, h in ipairs(H.by_buf[util.buf(buf)] or {}) do
+    if not vim.tbl_contains(ids, h.edit) then
+      table.insert(ids, h.edit)
+    end
+  end
+  return ids
+end
+
+--- `:LlmHunks`: every pending hunk of every buffer in the quickfix list (file, line, the
+--- block's first line), opened.
+function M.quickfix()
+  local items = {}
+  for buf, list in pairs(H.by_buf) do
+    for _, h in ipairs(list) do
+      local s = H.span(buf, h)
+      if s then
+        table.insert(items, { bufnr = buf, lnum = s + 1, col = 1, text = h.title })
+      end
+    end
+  end
+  if #items == 0 then
+    return notify("no proposed hunk in any buffer", vim.log.levels.WARN)
+  end
+  table.sort(items, function(a, b)
+    if a.bufnr ~= b.bufnr then
+      return vim.api.nvim_buf_get_name(a.bufnr) < vim.api.nvim_buf_get_name(b.bufnr)
+    end
+    return a.lnum < b.lnum
+  end)
+  vim.fn.setqflist({}, " ", { title = "frugal: pending hunks", items = items })
+  vim.cmd("botright copen")
 end
 
 --- The hunk at a row (its old lines), if any.
@@ -97,46 +146,59 @@ function M.at(buf, row)
   end
 end
 
---- `:LlmAccept[!]`: applies the hunk under the cursor (all: every hunk), each as one undo step
---- apart from the user's changes. Refused while the answer still streams.
+--- `:LlmAccept[!]`: applies the hunk under the cursor (all: every hunk of the edit owning
+--- this buffer's hunks, in every buffer it touched), each buffer's as one undo step apart from
+--- the user's changes. Refused while the answer still streams.
 ---@param opts { all: boolean, buf: integer|nil }
 function M.accept(opts)
-  local buf, hunks = H.targets(opts)
-  if not buf or not hunks then
+  local targets = H.targets(opts)
+  if not targets then
     return
   end
-  if require("frugal.edit").streaming(buf) then
-    -- The answer may still break off, withdrawing its hunks: nothing is applied half-way.
-    return notify("the answer is still streaming: accept once it is complete (or :LlmCancel)", vim.log.levels.WARN)
+  local edit = require("frugal.edit")
+  for buf in pairs(targets) do
+    if edit.streaming(buf) then
+      -- The answer may still break off, withdrawing its hunks: nothing is applied half-way.
+      return notify("the answer is still streaming: accept once it is complete (or :LlmCancel)", vim.log.levels.WARN)
+    end
+    if not vim.bo[buf].modifiable then
+      return notify(
+        ("%s is not modifiable ('modifiable' is off): nothing applied"):format(H.name(buf)),
+        vim.log.levels.ERROR
+      )
+    end
   end
-  if not vim.bo[buf].modifiable then
-    return notify("this buffer is not modifiable ('modifiable' is off)", vim.log.levels.ERROR)
-  end
-  H.undo_break(buf)
-  for _, h in ipairs(hunks) do
-    local ok, err = H.apply(buf, h)
-    if not ok then
-      notify(err, vim.log.levels.WARN)
+  for buf, hunks in pairs(targets) do
+    H.undo_break(buf)
+    for _, h in ipairs(hunks) do
+      local ok, err = H.apply(buf, h)
+      if not ok then
+        notify(err, vim.log.levels.WARN)
+      end
     end
   end
 end
 
---- `:LlmReject[!]`: withdraws the hunk under the cursor (all: every hunk); the text stays.
+--- `:LlmReject[!]`: withdraws the hunk under the cursor (all: every hunk of the edit, in every
+--- buffer it touched); the text stays.
 ---@param opts { all: boolean, buf: integer|nil }
 function M.reject(opts)
-  local buf, hunks = H.targets(opts)
-  for _, h in ipairs(hunks or {}) do
-    H.remove(buf, h)
+  for buf, hunks in pairs(H.targets(opts) or {}) do
+    for _, h in ipairs(hunks) do
+      H.remove(buf, h)
+    end
   end
 end
 
---- Withdraws every hunk an edit proposed (it failed or was cancelled).
----@param buf integer
+--- Withdraws every hunk an edit proposed, in every buffer (it failed, was cancelled, or a
+--- follow-up replaced it).
 ---@param edit integer
-function M.drop_edit(buf, edit)
-  for _, h in ipairs(vim.list_slice(H.by_buf[buf] or {})) do
-    if h.edit == edit then
-      H.remove(buf, h)
+function M.drop_edit(edit)
+  for _, buf in ipairs(vim.tbl_keys(H.by_buf)) do
+    for _, h in ipairs(vim.list_slice(H.by_buf[buf])) do
+      if h.edit == edit then
+        H.remove(buf, h)
+      end
     end
   end
 end
@@ -251,6 +313,14 @@ function H.remove(buf, hunk)
     H.by_buf[buf] = nil
     H.unmap_keys(buf)
   end
+  for _, l in pairs(H.by_buf) do
+    for _, h in ipairs(l) do
+      if h.edit == hunk.edit then
+        return
+      end
+    end
+  end
+  require("frugal.conversation").forget(hunk.edit)
 end
 
 --- Applies one hunk where its old lines are now. Refuses, leaving the hunk, when those lines
@@ -263,6 +333,14 @@ function H.apply(buf, hunk)
   local s, e = H.span(buf, hunk)
   if not s then
     return false, ('hunk "%s" lost its place'):format(hunk.title)
+  end
+  if hunk.new_file then
+    if vim.api.nvim_buf_line_count(buf) ~= 1 or vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1] ~= "" then
+      return false, ("%s is no longer empty: the new file was not filled; reject it and ask again"):format(H.name(buf))
+    end
+    vim.api.nvim_buf_set_lines(buf, 0, -1, true, hunk.new)
+    H.remove(buf, hunk)
+    return true
   end
   if e - s ~= #hunk.old or not H.lines_at(buf, s, hunk.old) then
     return false, ('the lines of hunk "%s" were edited since the preview: reject it and ask again'):format(hunk.title)
@@ -280,25 +358,47 @@ function H.undo_break(buf)
   end)
 end
 
---- The hunks an accept or reject acts on: all of the buffer's, or the one under the cursor.
---- Nil (after telling why) when there are none.
+--- The hunks an accept or reject acts on, by buffer: every hunk of the edits owning the
+--- current buffer's hunks (all), or the one under the cursor. Nil (after telling why) when
+--- there are none.
 ---@param opts { all: boolean, buf: integer|nil }
----@return integer|nil buf
----@return frugal.Hunk[]|nil hunks
+---@return table<integer, frugal.Hunk[]>|nil
 function H.targets(opts)
   local buf = util.buf(opts.buf)
   local list = H.by_buf[buf]
-  if not list or #list == 0 then
+  -- All: the edit that started here counts too when its hunks are all in other buffers.
+  local started = opts.all and require("frugal.conversation").started_in(buf)
+  if (not list or #list == 0) and not started then
     return notify("no proposed hunk in this buffer", vim.log.levels.WARN)
   end
   if opts.all then
-    return buf, vim.list_slice(list)
+    local edits = M.edits_in(buf)
+    if #edits == 0 then
+      edits = { started.id }
+    end
+    local out = {}
+    for b, hunks in pairs(H.by_buf) do
+      for _, h in ipairs(hunks) do
+        if vim.tbl_contains(edits, h.edit) then
+          out[b] = out[b] or {}
+          table.insert(out[b], h)
+        end
+      end
+    end
+    return out
   end
   local hunk = M.at(buf, vim.api.nvim_win_get_cursor(0)[1] - 1)
   if not hunk then
     return notify("no hunk under the cursor (]h / [h jump to one)", vim.log.levels.WARN)
   end
-  return buf, { hunk }
+  return { [buf] = { hunk } }
+end
+
+--- A buffer's name for messages: relative to the current directory.
+---@param buf integer
+---@return string
+function H.name(buf)
+  return vim.fn.fnamemodify(vim.api.nvim_buf_get_name(buf), ":~:.")
 end
 
 --- Buffer-local keymaps while hunks are pending; whatever they shadowed comes back after.

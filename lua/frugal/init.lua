@@ -42,6 +42,17 @@ function M.reject(opts)
   require("frugal.hunks").reject(opts or { all = false })
 end
 
+--- `:LlmContext [add|remove|clear] [path…]`: the project's context files for this session.
+---@param args string[]|nil
+function M.context(args)
+  require("frugal.context").command(args or {})
+end
+
+--- `:LlmHunks`: every pending hunk in the quickfix list.
+function M.hunks()
+  require("frugal.hunks").quickfix()
+end
+
 --- `:LlmCancel`
 function M.cancel()
   require("frugal.edit").cancel()

@@ -12,6 +12,8 @@ H.spinner = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "�
 ---@field elapsed_ms number
 ---@field cost string|userdata|nil  estimated cost so far, as the backend shows money (vim.NIL: unknown)
 ---@field note string|nil  why and when a retry comes ("rate limited, retrying in 4 s (2/3)")
+---@field files integer|nil  files the model sees
+---@field bytes integer|nil  the prompt's size in bytes
 
 --- Shows (or updates) the progress line of `edit` at `row`; returns its text (nil when the
 --- buffer is gone).
@@ -33,6 +35,9 @@ function M.show(edit, row, p)
   else
     text = ("%s frugal: %d tokens · %.1fs"):format(spin, p.tokens, p.elapsed_ms / 1000)
   end
+  if p.files and p.bytes and p.phase ~= "retrying" then
+    text = text .. (" · %d file%s, %s"):format(p.files, p.files == 1 and "" or "s", H.size(p.bytes))
+  end
   if p.cost and p.cost ~= vim.NIL then
     text = text .. " · ~" .. p.cost
   end
@@ -44,6 +49,16 @@ function M.show(edit, row, p)
     hl_mode = "combine",
   })
   return text
+end
+
+--- A prompt size: `812 B`, `12.3 kB`.
+---@param bytes integer
+---@return string
+function H.size(bytes)
+  if bytes < 1000 then
+    return ("%d B"):format(bytes)
+  end
+  return ("%.1f kB"):format(bytes / 1000)
 end
 
 --- Removes the progress line of the buffer.

@@ -415,6 +415,19 @@ fn fence_of(trimmed: &str) -> Option<(char, usize, &str)> {
 fn file_name(trimmed: &str) -> Option<&str> {
     const DRESS: &[char] = &['`', '*', '"', '\''];
     let name = trimmed.trim_start_matches('#').trim_start();
+    // `File: src/a.rs`, `**Path:** src/a.rs`: the label goes.
+    let unlabelled = name.trim_start_matches(DRESS);
+    let name = ["file:", "path:"]
+        .iter()
+        .find_map(|label| {
+            let head = unlabelled.get(..label.len())?;
+            head.eq_ignore_ascii_case(label).then(|| {
+                unlabelled[label.len()..]
+                    .trim_start_matches(DRESS)
+                    .trim_start()
+            })
+        })
+        .unwrap_or(name);
     let name = name
         .trim_end_matches(':')
         .trim_matches(DRESS)
@@ -828,6 +841,30 @@ mod tests {
         ] {
             assert_eq!(file_name(no), None, "{no}");
         }
+        for (line, path) in [
+            ("File: src/a.rs", "src/a.rs"),
+            ("**File:** `src/a.rs`", "src/a.rs"),
+            ("path: ./lua/x.lua", "./lua/x.lua"),
+            ("src\\a.rs", "src\\a.rs"),
+        ] {
+            assert_eq!(file_name(line), Some(path), "{line}");
+        }
+    }
+
+    #[test]
+    fn each_block_carries_the_path_before_it() {
+        let answer = format!(
+            "src/a.rs\n{}\nThen:\n\n`src/b.rs`\n```rust\n{}{}```\n",
+            "<<<<<<< SEARCH\na\n=======\nA\n>>>>>>> REPLACE",
+            "<<<<<<< SEARCH\nb\n=======\nB\n>>>>>>> REPLACE\n",
+            "<<<<<<< SEARCH\nc\n=======\nC\n>>>>>>> REPLACE\n",
+        );
+        let blocks = run([answer.as_str()]).0;
+        let files: Vec<Option<&str>> = blocks.iter().map(|b| b.file.as_deref()).collect();
+        assert_eq!(
+            files,
+            [Some("src/a.rs"), Some("src/b.rs"), Some("src/b.rs")]
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Neovim or a network.
 
 pub mod blocks;
+pub mod files;
 pub mod locate;
 pub mod plan;
 pub mod prompt;

@@ -47,6 +47,11 @@ impl Plan {
         &self.hunks
     }
 
+    /// A new file's whole text as the plan's hunk (the file has no lines yet).
+    pub fn propose(&mut self, new: Vec<String>, title: &str) -> Hunk {
+        self.insert(0, 0, new, MatchKind::Exact, title).hunk
+    }
+
     /// `lines` with every hunk applied.
     pub fn apply(&self, lines: &[String]) -> Vec<String> {
         let mut out = Vec::with_capacity(lines.len());

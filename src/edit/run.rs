@@ -2,6 +2,7 @@
 //! sent to Neovim. The pure parts it calls are its siblings.
 
 use super::blocks::{Block, BlockParser};
+use super::files::{self, EditFile, Target};
 use super::locate::LocateError;
 use super::plan::Plan;
 use super::prompt;
@@ -61,6 +62,16 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         .clone()
         .or_else(|| project.settings.default_model.clone())
         .unwrap_or_else(|| cfg.model.clone());
+    let root = files::checkout_root(&req.project.file);
+    let edit_files = files::load(&root, req, cfg.max_context_bytes)
+        .map_err(|m| Failure::new(Reason::Config, format!("{m}: nothing was sent")))?;
+    let context: Vec<prompt::ContextText> = edit_files[1..]
+        .iter()
+        .map(|f| prompt::ContextText {
+            path: &f.path,
+            lines: &f.lines,
+        })
+        .collect();
     let messages = prompt::build(&prompt::PromptInput {
         file: &req.file,
         filetype: &req.filetype,
@@ -70,9 +81,27 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         sel_start: req.sel_start,
         sel_end: req.sel_end,
         total_lines: req.total_lines,
+        context: &context,
+        history: &req.history,
+        diagnostics: &req.diagnostics,
     });
+    drop(context);
+    // Context files, history and diagnostics are all in `messages`: the bound (and so the
+    // worst case and the caps) covers them.
     let prompt_bound = prompt::prompt_token_bound(&messages);
     let prompt_bytes: u64 = messages.iter().map(|m| m.content.len() as u64).sum();
+    if prompt_bytes > cfg.max_context_bytes {
+        return Err(Failure::new(
+            Reason::Budget,
+            too_large(prompt_bytes, cfg.max_context_bytes, &edit_files),
+        ));
+    }
+    state.send_ui(Event::Prompt {
+        id: req.id,
+        buf: req.buf,
+        files: edit_files.len(),
+        bytes: prompt_bytes,
+    });
     let on_retry = {
         let (state, id, buf) = (state.clone(), req.id, req.buf);
         Box::new(move |note: String| {
@@ -116,7 +145,8 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         |tokens: u64| -> Option<Usd> { price.and_then(|p| p.worst_case(prompt_bytes / 4, tokens)) };
 
     let mut parser = BlockParser::new();
-    let mut placing = Placing::default();
+    let mut answer = String::new();
+    let mut placing = Placing::new(root, edit_files);
     let mut tokens = 0u64;
     let mut ran_model = model;
     let mut finish: Option<String> = None;
@@ -137,6 +167,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                     ChatEvent::Model(m) => ran_model = m,
                     ChatEvent::Text(t) => {
                         tokens += 1;
+                        answer.push_str(&t);
                         for block in parser.push(&t) {
                             placing.place(state, req, &block);
                         }
@@ -211,7 +242,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
             title: m.title,
             why: m.why,
         }));
-    let hunks = placing.plan.hunks().len();
+    let hunks: usize = placing.plans.iter().map(|p| p.hunks().len()).sum();
     if hunks == 0 {
         return Err(Failure::new(Reason::NoMatch, placing.nothing_shown(cut)));
     }
@@ -226,7 +257,45 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         problems: placing.problems,
         tokens,
         elapsed_ms: started.elapsed().as_millis() as u64,
+        answer,
     })
+}
+
+/// Why a prompt over `max_context_bytes` is refused, naming the largest files.
+fn too_large(bytes: u64, limit: u64, files: &[EditFile]) -> String {
+    let mut sizes: Vec<(String, u64)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let name = if i == 0 {
+                format!("{} (the lines sent)", f.path)
+            } else {
+                f.path.clone()
+            };
+            (name, f.bytes())
+        })
+        .collect();
+    sizes.sort_by_key(|s| std::cmp::Reverse(s.1));
+    let largest: Vec<String> = sizes
+        .iter()
+        .take(3)
+        .map(|(n, b)| format!("{n} {}", kb(*b)))
+        .collect();
+    format!(
+        "this edit's prompt is {}, over max_context_bytes ({}): the largest files are {}. Remove context files (:LlmContext remove …), select less, or raise max_context_bytes (setup). Nothing was sent",
+        kb(bytes),
+        kb(limit),
+        largest.join(", ")
+    )
+}
+
+/// A byte count for messages: `812 B`, `12.3 kB`.
+fn kb(bytes: u64) -> String {
+    if bytes < 1000 {
+        format!("{bytes} B")
+    } else {
+        format!("{:.1} kB", bytes as f64 / 1000.0)
+    }
 }
 
 fn quote_list(titles: &[String]) -> String {
@@ -237,11 +306,15 @@ fn quote_list(titles: &[String]) -> String {
         .join(", ")
 }
 
-/// The answer's blocks as they are placed: the hunks, sent as they come, and the blocks not
-/// shown.
-#[derive(Default)]
+/// The answer's blocks as they are placed: the hunks of each file, sent as they come, and the
+/// blocks not shown.
 struct Placing {
-    plan: Plan,
+    /// The checkout's root (canonical), for the paths of the answer.
+    root: std::path::PathBuf,
+    /// The edit's files, the current one first; new files proposed by the answer are added.
+    files: Vec<EditFile>,
+    /// One plan per file.
+    plans: Vec<Plan>,
     /// Titles of blocks that matched nowhere.
     unmatched: Vec<String>,
     /// Blocks not shown for another reason, with it.
@@ -249,43 +322,124 @@ struct Placing {
 }
 
 impl Placing {
-    /// Places a finished block in the window and sends its hunk (replacing the earlier hunks
+    fn new(root: std::path::PathBuf, files: Vec<EditFile>) -> Self {
+        Placing {
+            root,
+            plans: files.iter().map(|_| Plan::default()).collect(),
+            files,
+            unmatched: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// The file a block is for: the current file when it names none.
+    fn target(&self, block: &Block) -> Target {
+        let Some(written) = block.file.as_deref() else {
+            return Target::File(0);
+        };
+        let paths: Vec<String> = self.files.iter().map(|f| f.path.clone()).collect();
+        let empty = block.search.iter().all(|l| l.trim().is_empty());
+        match files::resolve(&self.root, &paths, written, empty) {
+            // A one-file edit: a name that leads nowhere is a label, the block is the file's.
+            Target::Missing(_) if self.files.len() == 1 => Target::File(0),
+            Target::Missing(rel) => Target::Refused {
+                path: written.to_string(),
+                why: format!("{rel} does not exist: not applied"),
+            },
+            t => t,
+        }
+    }
+
+    /// Places a finished block in its file and sends its hunk (replacing the earlier hunks
     /// whose text it edits), or records why it is not shown.
     fn place(&mut self, state: &State, req: &EditRequest, block: &Block) {
-        let ws = req.win_start;
-        let prefer = (req.sel_start - ws, req.sel_end - ws);
         let title = block.title();
-        match self
-            .plan
-            .place(&req.lines, &block.search, &block.replace, prefer, &title)
-        {
+        let at = match self.target(block) {
+            Target::File(i) => i,
+            Target::New(rel) => return self.propose_new(state, req, rel, block),
+            Target::Refused { path, why } => {
+                tracing::info!(edit = req.id, %title, %path, "block for another file refused");
+                self.problems.push(Problem {
+                    title: format!("{path}: {title}"),
+                    why,
+                });
+                return;
+            }
+            Target::Missing(_) => unreachable!("resolved by target()"),
+        };
+        let file = &self.files[at];
+        let ws = file.win_start;
+        let named = |t: &str| {
+            if at == 0 {
+                t.to_string()
+            } else {
+                format!("{}: {t}", file.path)
+            }
+        };
+        match self.plans[at].place(
+            &file.lines,
+            &block.search,
+            &block.replace,
+            file.prefer,
+            &title,
+        ) {
             Ok(placed) => {
                 let h = placed.hunk;
                 state.send_ui(Event::Hunk {
                     id: req.id,
-                    buf: req.buf,
-                    path: req.file.clone(),
+                    buf: file.buf,
+                    path: file.path.clone(),
                     index: h.index,
                     start: ws + h.start,
                     end: ws + h.end,
-                    old: req.lines[h.start..h.end].to_vec(),
+                    old: file.lines[h.start..h.end].to_vec(),
                     new: h.new,
                     title: h.title,
                     replaces: placed.replaces,
+                    new_file: file.new_file,
                 });
             }
             Err(LocateError::NotFound) => {
                 tracing::info!(edit = req.id, %title, "block not located");
-                self.unmatched.push(title);
+                self.unmatched.push(named(&title));
             }
             Err(e) => {
                 tracing::info!(edit = req.id, %title, why = %e, "block not shown");
                 self.problems.push(Problem {
-                    title,
+                    title: named(&title),
                     why: e.to_string(),
                 });
             }
         }
+    }
+
+    /// A block with an empty SEARCH for a file that exists nowhere: a new file, its text the
+    /// block's replacement (later blocks for it are refused: it has no text to search yet).
+    fn propose_new(&mut self, state: &State, req: &EditRequest, rel: String, block: &Block) {
+        self.files.push(EditFile {
+            path: rel.clone(),
+            buf: 0,
+            lines: Vec::new(),
+            win_start: 0,
+            prefer: (0, 0),
+            new_file: true,
+        });
+        let mut plan = Plan::default();
+        let h = plan.propose(block.replace.clone(), &format!("new file {rel}"));
+        self.plans.push(plan);
+        state.send_ui(Event::Hunk {
+            id: req.id,
+            buf: 0,
+            path: rel,
+            index: h.index,
+            start: 0,
+            end: 0,
+            old: Vec::new(),
+            new: h.new,
+            title: h.title,
+            replaces: Vec::new(),
+            new_file: true,
+        });
     }
 
     /// Why an answer gave no hunk. `cut`: it ended at max_tokens.

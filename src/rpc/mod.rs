@@ -3,6 +3,7 @@
 //! wire format).
 
 mod ask;
+mod context;
 mod edit;
 mod health;
 mod hello;
@@ -69,6 +70,7 @@ impl Handler {
                 .await
                 .map(Answer::Status)
                 .map_err(ProtocolError::Refused),
+            Call::Context(a) => Ok(Answer::Context(context::listing(&self.state, a).await)),
             Call::Health(a) => Ok(Answer::Health(
                 health::health(&self.state, a, self.warnings()).await,
             )),

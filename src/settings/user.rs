@@ -39,6 +39,9 @@ pub struct Config {
     pub temperature: Option<f64>,
     /// Lines of context sent on each side of the selection.
     pub context_lines: usize,
+    /// Upper bound on a request's prompt in bytes (every message: context files, history,
+    /// the window): a larger edit is refused before any request.
+    pub max_context_bytes: u64,
     /// Sent as `HTTP-Referer` for OpenRouter's app attribution.
     pub referer: String,
     /// Default caps for projects whose file sets no `[budget]` (or is absent or untrusted).
@@ -163,6 +166,7 @@ impl Config {
             max_tokens: dnum("max_tokens") as u32,
             temperature: Some(dnum("temperature")),
             context_lines: dnum("context_lines") as usize,
+            max_context_bytes: dnum("max_context_bytes") as u64,
             referer: REFERER.into(),
             budget: BudgetSpec::default(),
             global_budget: BudgetSpec::default(),
@@ -273,6 +277,7 @@ impl Config {
             "max_tokens" => self.max_tokens = whole(v, 16, u32::MAX as u64)? as u32,
             "min_useful_tokens" => self.min_useful_tokens = whole(v, 16, u32::MAX as u64)? as u32,
             "context_lines" => self.context_lines = whole(v, 0, 1_000_000)? as usize,
+            "max_context_bytes" => self.max_context_bytes = whole(v, 1_000, 100_000_000)?,
             "stall_timeout_s" => self.stall_timeout_s = whole(v, 1, 3600)?,
             "temperature" => {
                 let t = number(v)?;
@@ -409,12 +414,30 @@ mod tests {
         assert_eq!(c.model, "anthropic/claude-sonnet-4.5");
         assert_eq!(c.max_tokens, 4096);
         assert_eq!(c.context_lines, 200);
+        assert_eq!(c.max_context_bytes, 200_000);
         assert_eq!(c.min_useful_tokens, 512);
         assert_eq!(c.data_dir, PathBuf::from("/data/frugal"));
         assert!(c.max_price);
         assert_eq!(c.log_level, LogLevel::Info);
         assert_eq!(c.stall_timeout(), Duration::from_secs(60));
         assert_eq!(c.connect_timeout(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn max_context_bytes_is_checked() {
+        for bad in [Value::from(-1), Value::from(0.5), Value::from(10)] {
+            let (c, w) = Config::resolve(&given(&[("max_context_bytes", bad)]), None);
+            assert_eq!(c.max_context_bytes, 200_000);
+            assert!(
+                w[0].message
+                    .starts_with("setup key max_context_bytes must be"),
+                "{}",
+                w[0].message
+            );
+        }
+        let (c, w) = Config::resolve(&given(&[("max_context_bytes", Value::from(5000))]), None);
+        assert!(w.is_empty());
+        assert_eq!(c.max_context_bytes, 5000);
     }
 
     #[test]

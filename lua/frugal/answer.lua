@@ -1,0 +1,172 @@
+--- An edit's answer on the Neovim side: each located hunk shown in its file's buffer (loaded
+--- and listed when it is not open; a new buffer for a proposed new file), and the end of the
+--- answer: what was shown, what was not and why, `User FrugalEditDone`.
+local M = {}
+local H = {}
+
+local util = require("frugal.util")
+local notify, fire = util.notify, util.fire
+
+--- The buffer a hunk goes to, or nil and why not.
+---@param edit frugal.Edit
+---@param ev table  the `hunk` event
+---@return integer|nil buf
+---@return string|nil err
+function H.buffer(edit, ev)
+  if ev.path == edit.path then
+    return edit.buf
+  end
+  if not ev.new_file and ev.buf ~= 0 and vim.api.nvim_buf_is_loaded(ev.buf) then
+    return ev.buf
+  end
+  local buf, err = require("frugal.track").buffer(edit.root, ev.path)
+  if not buf then
+    return nil, err
+  end
+  if ev.new_file then
+    local empty = vim.api.nvim_buf_line_count(buf) == 1 and vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1] == ""
+    if not empty or vim.uv.fs_stat(edit.root .. "/" .. ev.path) then
+      return nil, ("%s already exists: the new file is not proposed"):format(ev.path)
+    end
+  end
+  return buf
+end
+
+--- One located block: shown where its old lines are now, or recorded as lost.
+---@param edit frugal.Edit
+---@param ev table  the `hunk` event (src/protocol.rs)
+function M.hunk(edit, ev)
+  local hunks = require("frugal.hunks")
+  local buf, err = H.buffer(edit, ev)
+  if not buf then
+    table.insert(edit.lost, { index = ev.index, title = ("%s: %s"):format(ev.path, err) })
+    return
+  end
+  local entry = edit.touched[buf]
+  if not entry then
+    entry = { path = ev.path, hunks = 0 }
+    edit.touched[buf] = entry
+    table.insert(edit.order, buf)
+  end
+  -- A later block edited the text of these hunks: this one covers them (src/protocol.rs).
+  for _, index in ipairs(ev.replaces or {}) do
+    if hunks.withdraw(buf, edit.id, index) then
+      edit.placed = edit.placed - 1
+      entry.hunks = entry.hunks - 1
+    end
+    edit.lost = vim.tbl_filter(function(l)
+      return l.index ~= index or l.buf ~= buf
+    end, edit.lost)
+  end
+  local row
+  if ev.new_file then
+    row = 0
+  else
+    local track = require("frugal.track")
+    local start = track.map_row(edit, buf, ev.start)
+    local last = track.map_row(edit, buf, ev["end"] - 1)
+    row = hunks.anchor(buf, ev.old, start, last)
+  end
+  local title = buf == edit.buf and ev.title or ("%s: %s"):format(ev.path, ev.title)
+  if row then
+    hunks.add(buf, edit.id, ev.index, row, ev.old, ev.new, ev.title, ev.new_file)
+    edit.placed = edit.placed + 1
+    entry.hunks = entry.hunks + 1
+  else
+    table.insert(edit.lost, { buf = buf, index = ev.index, title = title })
+  end
+end
+
+--- The answer ended. Returns true when hunks are shown (`FrugalEditDone` fired), else false
+--- with the failure's reason and message.
+---@param edit frugal.Edit
+---@param ev table  the `done` event
+---@return boolean ok
+---@return string|nil reason
+---@return string|nil message
+function M.done(edit, ev)
+  local nowhere = vim.deepcopy(ev.unmatched or {})
+  local lost = vim.tbl_map(function(l)
+    return l.title
+  end, edit.lost)
+  local problems = ev.problems or {}
+  -- Every block not shown, for the event's data.
+  local unmatched = vim.list_extend(vim.deepcopy(nowhere), lost)
+  for _, p in ipairs(problems) do
+    table.insert(unmatched, p.title)
+  end
+  local reasons = {}
+  if #nowhere > 0 then
+    table.insert(reasons, H.quote(nowhere) .. " matched nowhere in the buffer")
+  end
+  if #lost > 0 then
+    table.insert(reasons, H.quote(lost) .. ": the lines changed while the answer streamed")
+  end
+  for _, p in ipairs(problems) do
+    table.insert(reasons, ('"%s": %s'):format(p.title, p.why))
+  end
+  if edit.placed == 0 then
+    return false, "no_match", "no block could be placed: " .. table.concat(reasons, "; ")
+  end
+  local conversation = require("frugal.conversation")
+  if edit.follows then
+    -- The follow-up's answer replaces the proposal it refines, in every buffer.
+    require("frugal.hunks").drop_edit(edit.follows)
+    conversation.forget(edit.follows)
+  end
+  local files, paths = {}, vim.deepcopy(edit.paths)
+  for _, buf in ipairs(edit.order) do
+    local t = edit.touched[buf]
+    if t.hunks > 0 then
+      table.insert(files, { buf = buf, path = t.path, hunks = t.hunks })
+    end
+    if t.path ~= edit.path and not vim.tbl_contains(paths, t.path) and vim.uv.fs_stat(edit.root .. "/" .. t.path) then
+      table.insert(paths, t.path)
+    end
+  end
+  table.insert(paths, 1, edit.path)
+  local turns = vim.deepcopy(edit.history)
+  table.insert(turns, { instruction = edit.instruction, answer = ev.answer or "" })
+  conversation.finished({ id = edit.id, buf = edit.buf, root = edit.root, paths = paths, turns = turns })
+  local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
+  -- Money as the backend shows it: enough digits that a tiny cost never reads $0.0000.
+  local cost_text = ev.cost_text ~= vim.NIL and ev.cost_text or nil
+  local msg = ("%d hunk%s%s proposed by %s%s"):format(
+    edit.placed,
+    edit.placed == 1 and "" or "s",
+    #files > 1 and (" in %d files"):format(#files) or "",
+    ev.model,
+    cost_text and (" (%s)"):format(cost_text) or ""
+  )
+  local km = require("frugal.config").options.keymaps
+  if km and km.accept then
+    msg = msg .. (": %s accept, %s reject, :LlmAccept! all"):format(km.accept, km.reject or ":LlmReject")
+  end
+  notify(msg)
+  for _, reason in ipairs(reasons) do
+    notify("not shown: " .. reason, vim.log.levels.WARN)
+  end
+  local here = edit.touched[edit.buf]
+  fire("FrugalEditDone", {
+    buf = edit.buf,
+    hunks = here and here.hunks or 0,
+    cost_usd = cost,
+    model = ev.model,
+    unmatched = unmatched,
+    files = files,
+  })
+  require("frugal.status").refresh(edit.buf)
+  return true
+end
+
+---@param titles string[]
+---@return string
+function H.quote(titles)
+  local out = {}
+  for _, t in ipairs(titles) do
+    table.insert(out, '"' .. t .. '"')
+  end
+  return table.concat(out, ", ")
+end
+
+return M

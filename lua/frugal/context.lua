@@ -1,0 +1,299 @@
+--- Context files: the project's extra files that its next edits see and may change
+--- (`:LlmContext`, for this session), and the `@path` mentions of one instruction. Paths are
+--- relative to the checkout's root; one outside it is refused here for a quick message, and
+--- again by the backend (the authority: it follows symlinks).
+local M = {}
+local H = {}
+
+local util = require("frugal.util")
+local notify = util.notify
+
+---@type table<string, string[]>  the session's context files by checkout root, in order
+H.sets = {}
+---@type table<string, { at: number, files: string[] }>  project files for completion
+H.listing = {}
+
+---@class frugal.ContextFile
+---@field path string  relative to the checkout's root
+---@field buf integer  its buffer when loaded, else 0
+---@field lines string[]|nil  the buffer's lines (unsaved changes included) when loaded
+
+--- The checkout root of a buffer: paths of context files are relative to it.
+---@param buf integer|nil
+---@return string
+function M.root(buf)
+  return require("frugal.project").checkout_root(buf)
+end
+
+--- `path` (relative to the root, to the current directory, or absolute; `%`: the current
+--- buffer's file) as a path relative to `root`, or why it cannot be a context file.
+---@param root string
+---@param path string
+---@return string|nil rel
+---@return string|nil err
+function M.resolve(root, path)
+  if path == "%" then
+    path = vim.api.nvim_buf_get_name(0)
+    if path == "" then
+      return nil, "% has no file name: save the buffer first"
+    end
+  end
+  path = vim.fn.expand(path)
+  local abs = path:sub(1, 1) == "/" and path or (root .. "/" .. path)
+  if not vim.uv.fs_stat(abs) and path:sub(1, 1) ~= "/" then
+    abs = vim.fn.fnamemodify(path, ":p")
+  end
+  local real = vim.uv.fs_realpath(abs)
+  local normal = vim.fs.normalize(abs)
+  if not real then
+    local lexical = H.fold(normal)
+    if not lexical or not vim.startswith(lexical, root .. "/") then
+      return nil, ("%s is outside the project (%s): only files of the project can be added"):format(path, root)
+    end
+    return nil, ("%s does not exist"):format(path)
+  end
+  if not vim.startswith(real, root .. "/") then
+    return nil, ("%s is outside the project (%s): only files of the project can be added"):format(path, root)
+  end
+  if vim.fn.isdirectory(real) == 1 then
+    return nil, ("%s is a directory: add its files one by one"):format(path)
+  end
+  return real:sub(#root + 2)
+end
+
+--- `path` with `.` and `..` folded; nil when `..` climbs above `/`.
+---@param path string
+---@return string|nil
+function H.fold(path)
+  local out = {}
+  for part in path:gmatch("[^/]+") do
+    if part == ".." then
+      if #out == 0 then
+        return nil
+      end
+      table.remove(out)
+    elseif part ~= "." then
+      table.insert(out, part)
+    end
+  end
+  return "/" .. table.concat(out, "/")
+end
+
+--- The session's context files of a project.
+---@param root string
+---@return string[]
+function M.list(root)
+  return vim.list_slice(H.sets[root] or {})
+end
+
+--- `:LlmContext [add|remove|clear] [path…]`.
+---@param args string[]
+function M.command(args)
+  local sub = args[1] or "list"
+  local root = M.root(0)
+  local set = H.sets[root] or {}
+  H.sets[root] = set
+  if sub == "list" and #args <= 1 then
+    return M.show(root)
+  elseif sub == "add" or sub == "remove" then
+    if #args < 2 then
+      return notify((":LlmContext %s needs at least one path"):format(sub), vim.log.levels.ERROR)
+    end
+    for i = 2, #args do
+      local rel, err = M.resolve(root, args[i])
+      if not rel and sub == "remove" and vim.tbl_contains(set, args[i]) then
+        rel, err = args[i], nil -- a file that vanished since it was added
+      end
+      if not rel then
+        notify(err or args[i], vim.log.levels.ERROR)
+      elseif sub == "add" and not vim.tbl_contains(set, rel) then
+        table.insert(set, rel)
+      elseif sub == "remove" then
+        local before = #set
+        H.sets[root] = vim.tbl_filter(function(p)
+          return p ~= rel
+        end, set)
+        set = H.sets[root]
+        if #set == before then
+          notify(("%s is not a context file"):format(rel), vim.log.levels.WARN)
+        end
+      end
+    end
+    notify(("%d context file%s: %s"):format(#set, #set == 1 and "" or "s", table.concat(set, ", ")))
+  elseif sub == "clear" then
+    H.sets[root] = {}
+    notify("no context files")
+  else
+    notify(("unknown :LlmContext subcommand %q (add, remove, clear)"):format(sub), vim.log.levels.ERROR)
+  end
+end
+
+--- `:LlmContext` without arguments: each file with its size and its share of an edit's worst
+--- case (the backend prices them with the current model).
+---@param root string
+function M.show(root)
+  local set = H.sets[root] or {}
+  if #set == 0 then
+    return notify("no context files for this project (:LlmContext add {path}, or @path in an instruction)")
+  end
+  local files = M.request_files(root, set)
+  local rpc = require("frugal.rpc")
+  local res, err = rpc.request("context", {
+    files = files,
+    file = root .. "/.frugal.toml",
+    model = require("frugal").current_model(),
+  })
+  if not res then
+    return notify(err or "the backend did not answer", vim.log.levels.ERROR)
+  end
+  notify(table.concat(res.lines, "\n"))
+end
+
+--- The files sent for `paths`: the buffer's lines when loaded, else the backend reads the file.
+---@param root string
+---@param paths string[]
+---@return frugal.ContextFile[]
+function M.request_files(root, paths)
+  local loaded = {}
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].buftype == "" then
+      local name = vim.api.nvim_buf_get_name(b)
+      if name ~= "" then
+        loaded[vim.uv.fs_realpath(name) or name] = b
+      end
+    end
+  end
+  local out = {}
+  for _, rel in ipairs(paths) do
+    local b = loaded[root .. "/" .. rel]
+    table.insert(out, {
+      path = rel,
+      buf = b or 0,
+      lines = b and vim.api.nvim_buf_get_lines(b, 0, -1, false) or nil,
+    })
+  end
+  return out
+end
+
+--- The `@path` words of an instruction that name files of the project (`@param`, `@Override`
+--- stay text). A word is a mention only at the start or after a space.
+---@param root string
+---@param instruction string
+---@return string[] paths  relative to the root
+function M.mentions(root, instruction)
+  local out = {}
+  for word in (" " .. instruction):gmatch("%s@([^%s]+)") do
+    word = word:gsub("[%.,;:!%?%)%]}'\"`]+$", "")
+    local abs = word:sub(1, 1) == "/" and word or (root .. "/" .. word)
+    local real = word ~= "" and vim.uv.fs_realpath(abs) or nil
+    local st = real and vim.uv.fs_stat(real)
+    if st and st.type == "file" then
+      -- A file outside the project (`@../x`, a symlink leading out) is sent as written: the
+      -- backend refuses the edit with a message naming it.
+      local rel = vim.startswith(real, root .. "/") and real:sub(#root + 2) or word
+      if not vim.tbl_contains(out, rel) then
+        table.insert(out, rel)
+      end
+    end
+  end
+  return out
+end
+
+--- The project's files (relative to the root) for completion: `git ls-files` in a git
+--- checkout, else a bounded walk. Cached for a few seconds.
+---@param root string
+---@return string[]
+function M.project_files(root)
+  local cached = H.listing[root]
+  if cached and vim.uv.now() - cached.at < 5000 then
+    return cached.files
+  end
+  local files = {}
+  if vim.uv.fs_stat(root .. "/.git") then
+    local ok, res = pcall(function()
+      return vim
+        .system({ "git", "-C", root, "ls-files", "--cached", "--others", "--exclude-standard" }, { text = true })
+        :wait(2000)
+    end)
+    if ok and res.code == 0 then
+      files = vim.split(res.stdout or "", "\n", { trimempty = true })
+    end
+  end
+  if #files == 0 then
+    for name, kind in
+      vim.fs.dir(root, {
+        depth = 8,
+        skip = function(dir)
+          return not vim.startswith(vim.fs.basename(dir), ".") and dir ~= "node_modules" and dir ~= "target"
+        end,
+      })
+    do
+      if kind == "file" then
+        table.insert(files, name)
+        if #files >= 10000 then
+          break
+        end
+      end
+    end
+  end
+  table.sort(files)
+  H.listing[root] = { at = vim.uv.now(), files = files }
+  return files
+end
+
+--- Project files whose path starts with `lead` (or whose name does).
+---@param lead string
+---@return string[]
+function H.matching(lead)
+  local out = {}
+  for _, f in ipairs(M.project_files(M.root(0))) do
+    if vim.startswith(f, lead) or vim.startswith(vim.fs.basename(f), lead) then
+      table.insert(out, f)
+      if #out >= 500 then
+        break
+      end
+    end
+  end
+  return out
+end
+
+--- Completion of `:LlmContext`: subcommands, then project files (`add`) or context files
+--- (`remove`).
+---@param lead string
+---@param line string
+---@return string[]
+function M.complete(lead, line)
+  local words = vim.split(line, "%s+", { trimempty = true })
+  local n = #words + (line:match("%s$") and 1 or 0)
+  if n <= 2 then
+    return vim.tbl_filter(function(s)
+      return vim.startswith(s, lead)
+    end, { "add", "remove", "clear" })
+  end
+  if words[2] == "add" then
+    local out = H.matching(lead)
+    if vim.startswith("%", lead) then
+      table.insert(out, 1, "%")
+    end
+    return out
+  elseif words[2] == "remove" then
+    return vim.tbl_filter(function(s)
+      return vim.startswith(s, lead)
+    end, M.list(M.root(0)))
+  end
+  return {}
+end
+
+--- Completion of `:LlmEdit`: after `@`, the project's files.
+---@param lead string
+---@return string[]
+function M.complete_mention(lead)
+  if lead:sub(1, 1) ~= "@" then
+    return {}
+  end
+  return vim.tbl_map(function(f)
+    return "@" .. f
+  end, H.matching(lead:sub(2)))
+end
+
+return M

@@ -1,0 +1,409 @@
+//! The files of an edit: which paths a request may read (inside the project's checkout, never
+//! through `..` or a symlink leading out), reading a context file that is not open in Neovim
+//! (UTF-8 text only), and which file a path in the model's answer means.
+//!
+//! The backend is the authority on path safety: the shim checks paths too, for quick
+//! messages, but whatever it sends is checked again here.
+
+use std::path::{Component, Path, PathBuf};
+
+/// Where a path of the answer leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One of the request's files, by index.
+    File(usize),
+    /// A file that does not exist yet, inside the checkout: its path relative to the root.
+    New(String),
+    /// Not applied: the path as the model wrote it, and why.
+    Refused { path: String, why: String },
+    /// A path inside the project that names no file (and the block edits one): a label the
+    /// model made up, or a file it imagined. Its path relative to the root.
+    Missing(String),
+}
+
+/// One file an edit sees and may change.
+#[derive(Debug, Clone)]
+pub struct EditFile {
+    /// Relative to the checkout's root, `/`-separated.
+    pub path: String,
+    /// Its buffer in Neovim, 0 when not loaded (the shim loads it for a hunk).
+    pub buf: i64,
+    /// The lines sent: a window of the current file, the whole of a context file.
+    pub lines: Vec<String>,
+    /// The buffer row of `lines[0]`.
+    pub win_start: usize,
+    /// Where an ambiguous match is preferred, as rows of `lines`.
+    pub prefer: (usize, usize),
+    /// Proposed by the answer: exists neither on disk nor in a buffer.
+    pub new_file: bool,
+}
+
+impl EditFile {
+    /// Its size in the prompt (lines and their line ends).
+    pub fn bytes(&self) -> u64 {
+        self.lines.iter().map(|l| l.len() as u64 + 1).sum()
+    }
+}
+
+/// The checkout's root from the project file's path (`<checkout>/.frugal.toml`), canonical.
+pub fn checkout_root(project_file: &str) -> PathBuf {
+    let dir = Path::new(project_file)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    dir.canonicalize().unwrap_or(dir)
+}
+
+/// The files of an edit request: the current file first (its window), then each context file
+/// once, checked to be inside the project and read (from its buffer's lines when sent, else
+/// from disk). Fails with a message naming the first file that cannot be sent.
+pub fn load(
+    root: &Path,
+    req: &crate::protocol::EditRequest,
+    limit: u64,
+) -> Result<Vec<EditFile>, String> {
+    let ws = req.win_start;
+    let mut files = vec![EditFile {
+        path: req.file.clone(),
+        buf: req.buf,
+        lines: req.lines.clone(),
+        win_start: ws,
+        prefer: (req.sel_start - ws, req.sel_end - ws),
+        new_file: false,
+    }];
+    for c in &req.context {
+        let rel = inside(root, &c.path)?;
+        if files.iter().any(|f| f.path == rel) {
+            continue;
+        }
+        let lines = match &c.lines {
+            Some(lines) => lines.clone(),
+            None => read_lines(root, &rel, limit)?,
+        };
+        files.push(EditFile {
+            prefer: (0, lines.len()),
+            path: rel,
+            buf: c.buf,
+            lines,
+            win_start: 0,
+            new_file: false,
+        });
+    }
+    Ok(files)
+}
+
+/// `path` without `.` components and with `..` folded, lexically (no file system access).
+/// `None` when `..` climbs above the start.
+fn fold(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir => out.push("/"),
+            Component::Prefix(p) => out.push(p.as_os_str()),
+            Component::Normal(n) => out.push(n),
+        }
+    }
+    Some(out)
+}
+
+/// The path relative to the root, with `/` separators.
+fn rel_string(rel: &Path) -> String {
+    rel.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The file `given` (absolute, or relative to `root`) as a path relative to the checkout
+/// `root` (canonical), or why it may not be read: outside the root lexically (`..`, absolute
+/// elsewhere) or once symlinks are followed. A path that does not exist is checked through
+/// its nearest existing ancestor.
+pub fn inside(root: &Path, given: &str) -> Result<String, String> {
+    let outside = || {
+        format!(
+            "{given} is outside the project ({}): only files of the project can be sent or changed",
+            root.display()
+        )
+    };
+    let given_path = Path::new(given);
+    let joined = if given_path.is_absolute() {
+        given_path.to_path_buf()
+    } else {
+        root.join(given_path)
+    };
+    let folded = fold(&joined).ok_or_else(outside)?;
+    let rel = folded.strip_prefix(root).map_err(|_| outside())?;
+    if rel.as_os_str().is_empty() {
+        return Err(format!("{given} is the project's directory, not a file"));
+    }
+    // Follow symlinks: the nearest existing ancestor (the file itself when it exists) must
+    // stay inside the root.
+    let mut probe = folded.as_path();
+    loop {
+        match probe.canonicalize() {
+            Ok(real) => {
+                if !real.starts_with(root) {
+                    return Err(format!(
+                        "{given} leads outside the project through a symlink ({}): only files of the project can be sent or changed",
+                        real.display()
+                    ));
+                }
+                break;
+            }
+            Err(_) => match probe.parent() {
+                Some(p) => probe = p,
+                None => return Err(outside()),
+            },
+        }
+    }
+    Ok(rel_string(rel))
+}
+
+/// Reads a context file that is not open in Neovim: whole lines, UTF-8 text only, at most
+/// `limit` bytes. Each refusal names the file and what to do.
+pub fn read_lines(root: &Path, rel: &str, limit: u64) -> Result<Vec<String>, String> {
+    let path = root.join(rel);
+    let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("the context file {rel} no longer exists: remove it (:LlmContext remove {rel})")
+        }
+        _ => format!("the context file {rel} cannot be read: {e}"),
+    })?;
+    if !meta.is_file() {
+        return Err(format!(
+            "the context file {rel} is not a regular file: remove it (:LlmContext remove {rel})"
+        ));
+    }
+    if meta.len() > limit {
+        return Err(format!(
+            "the context file {rel} is {} bytes, more than max_context_bytes ({limit}) on its own: remove it (:LlmContext remove {rel}) or raise max_context_bytes (setup)",
+            meta.len()
+        ));
+    }
+    let bytes =
+        std::fs::read(&path).map_err(|e| format!("the context file {rel} cannot be read: {e}"))?;
+    text_lines(rel, bytes)
+}
+
+/// A file's bytes as lines, refusing binary and non-UTF-8 content.
+pub fn text_lines(rel: &str, bytes: Vec<u8>) -> Result<Vec<String>, String> {
+    if bytes.contains(&0) {
+        return Err(format!(
+            "the context file {rel} is binary: frugal sends text only (:LlmContext remove {rel})"
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the context file {rel} is not valid UTF-8 (at byte {}): frugal sends UTF-8 text only (:LlmContext remove {rel})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    let mut lines: Vec<String> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+        .collect();
+    if lines.last().is_some_and(String::is_empty) {
+        lines.pop();
+    }
+    Ok(lines)
+}
+
+/// Which file a path written in the answer means. `paths`: the request's files relative to
+/// the root (the first one the current file); `empty_search`: the block proposes a whole new
+/// file. Spellings are forgiven when they lead to one file only: `./a`, `a\b`, a path
+/// relative to the current file's directory, a trailing part of one file's path.
+pub fn resolve(root: &Path, paths: &[String], written: &str, empty_search: bool) -> Target {
+    let refused = |why: String| Target::Refused {
+        path: written.to_string(),
+        why,
+    };
+    let clean = written.replace('\\', "/");
+    let clean = clean.trim_start_matches("./");
+    let candidates = candidates(root, paths, clean);
+    let mut hits: Vec<usize> = Vec::new();
+    for c in &candidates {
+        if let Some(i) = paths.iter().position(|p| p == c) {
+            if !hits.contains(&i) {
+                hits.push(i);
+            }
+        }
+    }
+    if hits.is_empty() && !clean.starts_with('/') && !clean.contains("..") {
+        // A trailing part of one file's path (`a.rs` for `src/a.rs`).
+        for (i, p) in paths.iter().enumerate() {
+            if p.ends_with(&format!("/{clean}")) {
+                hits.push(i);
+            }
+        }
+    }
+    match hits.as_slice() {
+        [one] => return Target::File(*one),
+        [_, _, ..] => {
+            let names: Vec<&str> = hits.iter().map(|&i| paths[i].as_str()).collect();
+            return refused(format!("it could mean {}: not applied", names.join(" or ")));
+        }
+        [] => {}
+    }
+    // As written (relative to the root, or absolute) it must stay inside the project.
+    if let Err(why) = inside(root, clean) {
+        return refused(format!("{why}; not applied"));
+    }
+    let Some(first) = candidates.first() else {
+        return refused("it is outside the project: not applied".into());
+    };
+    let rel = match inside(root, first) {
+        Ok(rel) => rel,
+        Err(why) => return refused(format!("{why}; not applied")),
+    };
+    if root.join(&rel).exists() {
+        return refused(format!(
+            "{rel} is not among this edit's files (add it with :LlmContext add {rel} or @{rel}): not applied"
+        ));
+    }
+    if empty_search {
+        return Target::New(rel);
+    }
+    Target::Missing(rel)
+}
+
+/// The root-relative paths `clean` may stand for, most likely first: as written (relative to
+/// the root, or absolute inside it), then relative to the current file's directory.
+fn candidates(root: &Path, paths: &[String], clean: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut push = |joined: PathBuf| {
+        if let Some(f) = fold(&joined) {
+            if let Ok(rel) = f.strip_prefix(root) {
+                let s = rel_string(rel);
+                if !s.is_empty() && !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+    };
+    let p = Path::new(clean);
+    if p.is_absolute() {
+        push(p.to_path_buf());
+        return out;
+    }
+    push(root.join(p));
+    if let Some(dir) = paths.first().and_then(|f| Path::new(f).parent()) {
+        push(root.join(dir).join(p));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap().join("proj");
+        std::fs::create_dir_all(root.join("src/util")).unwrap();
+        std::fs::write(root.join("src/a.rs"), "a\n").unwrap();
+        std::fs::write(root.join("src/util/b.rs"), "b\n").unwrap();
+        std::fs::write(root.join("other.rs"), "o\n").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "s\n").unwrap();
+        (dir, root)
+    }
+
+    #[test]
+    fn paths_inside_the_root_only() {
+        let (dir, root) = tree();
+        assert_eq!(inside(&root, "src/a.rs").unwrap(), "src/a.rs");
+        assert_eq!(inside(&root, "./src/../src/a.rs").unwrap(), "src/a.rs");
+        let abs = root.join("src/a.rs");
+        assert_eq!(inside(&root, abs.to_str().unwrap()).unwrap(), "src/a.rs");
+        assert_eq!(inside(&root, "src/new/x.rs").unwrap(), "src/new/x.rs");
+        let e = inside(&root, "../secret.txt").unwrap_err();
+        assert!(e.starts_with("../secret.txt is outside the project"), "{e}");
+        let secret = dir.path().join("secret.txt");
+        let e = inside(&root, secret.to_str().unwrap()).unwrap_err();
+        assert!(e.contains("outside the project"), "{e}");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&secret, root.join("link.txt")).unwrap();
+            std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
+            let e = inside(&root, "link.txt").unwrap_err();
+            assert!(e.contains("through a symlink"), "{e}");
+            let e = inside(&root, "up/new.txt").unwrap_err();
+            assert!(e.contains("through a symlink"), "{e}");
+        }
+    }
+
+    #[test]
+    fn files_are_read_as_utf8_text_only() {
+        let (_dir, root) = tree();
+        assert_eq!(read_lines(&root, "src/a.rs", 100).unwrap(), ["a"]);
+        std::fs::write(root.join("crlf.txt"), "x\r\ny\r\n").unwrap();
+        assert_eq!(read_lines(&root, "crlf.txt", 100).unwrap(), ["x", "y"]);
+        std::fs::write(root.join("bin"), b"ab\0cd").unwrap();
+        assert!(read_lines(&root, "bin", 100)
+            .unwrap_err()
+            .contains("is binary"));
+        std::fs::write(root.join("latin1.txt"), b"caf\xe9\n").unwrap();
+        let e = read_lines(&root, "latin1.txt", 100).unwrap_err();
+        assert!(e.contains("not valid UTF-8"), "{e}");
+        let e = read_lines(&root, "gone.rs", 100).unwrap_err();
+        assert!(e.contains("gone.rs no longer exists"), "{e}");
+        let e = read_lines(&root, "src/a.rs", 1).unwrap_err();
+        assert!(e.contains("max_context_bytes"), "{e}");
+    }
+
+    #[test]
+    fn answer_paths_resolve_when_unambiguous() {
+        let (_dir, root) = tree();
+        let paths = vec!["src/a.rs".to_string(), "src/util/b.rs".to_string()];
+        let r = |w: &str| resolve(&root, &paths, w, false);
+        assert_eq!(r("src/a.rs"), Target::File(0));
+        assert_eq!(r("./src/a.rs"), Target::File(0));
+        assert_eq!(r("src\\util\\b.rs"), Target::File(1));
+        // Relative to the current file (src/a.rs).
+        assert_eq!(r("util/b.rs"), Target::File(1));
+        assert_eq!(r("b.rs"), Target::File(1));
+        let abs = root.join("src/a.rs");
+        assert_eq!(r(abs.to_str().unwrap()), Target::File(0));
+        match r("other.rs") {
+            Target::Refused { path, why } => {
+                assert_eq!(path, "other.rs");
+                assert!(why.contains("not among this edit's files"), "{why}");
+            }
+            t => panic!("{t:?}"),
+        }
+        assert!(
+            matches!(r("../secret.txt"), Target::Refused { why, .. } if why.contains("outside the project"))
+        );
+        assert!(
+            matches!(r("/etc/passwd"), Target::Refused { why, .. } if why.contains("outside the project"))
+        );
+        assert_eq!(r("src/none.rs"), Target::Missing("src/none.rs".into()));
+        assert_eq!(
+            resolve(&root, &paths, "src/new.rs", true),
+            Target::New("src/new.rs".into())
+        );
+        assert!(matches!(
+            resolve(&root, &paths, "../new.rs", true),
+            Target::Refused { .. }
+        ));
+        // Two files end the same way: ambiguous.
+        let twins = vec![
+            "main.rs".to_string(),
+            "x/m.rs".to_string(),
+            "y/m.rs".to_string(),
+        ];
+        std::fs::create_dir_all(root.join("x")).unwrap();
+        assert!(matches!(
+            resolve(&root, &twins, "m.rs", false),
+            Target::Refused { why, .. } if why.contains("could mean x/m.rs or y/m.rs")
+        ));
+    }
+}

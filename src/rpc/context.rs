@@ -1,0 +1,86 @@
+//! `context`: the `:LlmContext` listing. Each context file with its size and its share of an
+//! edit's worst case, priced with the catalogue at hand (never waiting on the network).
+
+use crate::edit::files;
+use crate::edit::prompt::{self, ContextText};
+use crate::protocol::{ContextArgs, ContextReply};
+use crate::state::State;
+use std::sync::Arc;
+
+pub(super) async fn listing(state: &Arc<State>, args: ContextArgs) -> ContextReply {
+    let cfg = state.config();
+    let root = files::checkout_root(&args.file);
+    let mut lines = vec![format!("context files of {}:", root.display())];
+    let mut loaded: Vec<(String, Vec<String>)> = Vec::new();
+    for c in &args.files {
+        let read = files::inside(&root, &c.path).and_then(|rel| {
+            let text = match &c.lines {
+                Some(l) => l.clone(),
+                None => files::read_lines(&root, &rel, cfg.max_context_bytes)?,
+            };
+            Ok((rel, text))
+        });
+        match read {
+            Ok(file) => loaded.push(file),
+            Err(why) => lines.push(format!("  {}  ✗ {why}", c.path)),
+        }
+    }
+    let context: Vec<ContextText> = loaded
+        .iter()
+        .map(|(path, lines)| ContextText { path, lines })
+        .collect();
+    let messages = prompt::stable(&context);
+    let bound = prompt::prompt_token_bound(&messages);
+    let model = args.model.unwrap_or_else(|| cfg.model.clone());
+    let price = state
+        .catalogue_at_hand()
+        .await
+        .and_then(|cat| cat.get(&model).and_then(|m| m.price));
+    // The worst case of an edit sending these files and nothing else: the window and the
+    // instruction come on top.
+    let worst = price.and_then(|p| p.worst_case(bound, cfg.max_tokens as u64));
+    let width = loaded.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
+    let mut total = 0u64;
+    for (path, text) in &loaded {
+        let bytes: u64 = text.iter().map(|l| l.len() as u64 + 1).sum();
+        total += bytes;
+        let share = match (price, worst) {
+            (Some(p), Some(w)) if w.to_f64() > 0.0 => p.prompt.checked_mul_tokens(bytes).map(|c| {
+                format!(
+                    "{:>3.0}% of the worst case",
+                    100.0 * c.to_f64() / w.to_f64()
+                )
+            }),
+            _ => None,
+        };
+        let share = share.unwrap_or_else(|| {
+            format!(
+                "{:>3.0}% of max_context_bytes",
+                100.0 * bytes as f64 / cfg.max_context_bytes as f64
+            )
+        });
+        lines.push(format!("  {path:<width$}  {:>9}  {share}", size(bytes)));
+    }
+    lines.push(match worst {
+        Some(w) => format!(
+            "{} in all; worst case of an edit with them on {model}: {w} plus the lines sent (max_context_bytes {})",
+            size(total),
+            size(cfg.max_context_bytes)
+        ),
+        None => format!(
+            "{} in all (max_context_bytes {}); {model} has no price at hand for a worst case",
+            size(total),
+            size(cfg.max_context_bytes)
+        ),
+    });
+    ContextReply { lines }
+}
+
+/// A size as the listing shows it: `812 B`, `12.3 kB`.
+fn size(bytes: u64) -> String {
+    if bytes < 1000 {
+        format!("{bytes} B")
+    } else {
+        format!("{:.1} kB", bytes as f64 / 1000.0)
+    }
+}

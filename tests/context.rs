@@ -1,0 +1,546 @@
+//! Context and conversation end to end: context files, edits across files, new files, paths
+//! outside the project, follow-ups, `:LlmHunks`, and the caps over it all. A real headless
+//! Neovim running the plugin, its real backend, and a loopback OpenRouter.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+
+const A: &[&str] = &[
+    "local b = require('b')",
+    "",
+    "local function run()",
+    "  return b.old_name(1)",
+    "end",
+    "",
+    "return run",
+];
+
+const B: &[&str] = &[
+    "local M = {}",
+    "",
+    "function M.old_name(x)",
+    "  return x + 1",
+    "end",
+    "",
+    "return M",
+];
+
+/// A project (`proj/` with a `.git`) holding `src/b.lua` on disk, and `src/a.lua` open.
+async fn project(n: &Nvim) -> PathBuf {
+    let root = n.home.path().join("proj");
+    std::fs::create_dir_all(root.join(".git")).unwrap();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(root.join("src/b.lua"), B.join("\n") + "\n").unwrap();
+    n.open("src/a.lua", A).await;
+    root
+}
+
+fn body(r: &Recorded) -> serde_json::Value {
+    serde_json::from_str(&r.body).unwrap()
+}
+
+fn lines_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The lines of the buffer named `path`.
+async fn buf_lines(n: &Nvim, path: &Path) -> Vec<String> {
+    let v = n
+        .lua_args(
+            "local b = vim.fn.bufnr(...) return b > 0 and vim.api.nvim_buf_get_lines(b, 0, -1, false) or {}",
+            vec![path.to_str().unwrap().into()],
+        )
+        .await;
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn rename_answer(b_path: &str) -> String {
+    format!(
+        "src/a.lua\n{}\n{b_path}\n{}",
+        block("  return b.old_name(1)\n", "  return b.new_name(1)\n"),
+        block("function M.old_name(x)\n", "function M.new_name(x)\n"),
+    )
+}
+
+#[tokio::test]
+async fn a_rename_across_two_files_is_accepted_at_once() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&rename_answer("src/b.lua"), 7, 0.0)),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    let root = project(&n).await;
+    n.cmd("LlmContext add src/b.lua").await;
+    // Diagnostics inside the range go along (a hint does not; nor one outside the range).
+    n.lua(
+        "local ns = vim.api.nvim_create_namespace('t') vim.diagnostic.set(ns, 0, {
+           { lnum = 3, col = 2, severity = vim.diagnostic.severity.ERROR, message = 'undefined field old_name', source = 'lua_ls' },
+           { lnum = 3, col = 2, severity = vim.diagnostic.severity.HINT, message = 'a hint' },
+           { lnum = 0, col = 0, severity = vim.diagnostic.severity.WARN, message = 'outside' } })",
+    )
+    .await;
+    n.cmd("3,5LlmEdit rename old_name to new_name").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(
+        field(&done, "hunks").as_u64(),
+        Some(1),
+        "the current buffer's"
+    );
+    let files = field(&done, "files").as_array().unwrap().clone();
+    let paths: Vec<&str> = files
+        .iter()
+        .map(|f| field(f, "path").as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["src/a.lua", "src/b.lua"]);
+    assert!(files.iter().all(|f| field(f, "hunks").as_u64() == Some(1)));
+
+    // The request: the context file first (after the system prompt), the paths the model may
+    // change, and the path line asked for.
+    let req = body(&server.chat_requests()[0]);
+    let msgs = req["messages"].as_array().unwrap();
+    assert!(msgs[0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("path of the file it changes"));
+    let ctx = msgs[1]["content"].as_str().unwrap();
+    assert!(
+        ctx.contains("src/b.lua\n```\nlocal M = {}"),
+        "context message: {ctx}"
+    );
+    let last = msgs.last().unwrap()["content"].as_str().unwrap();
+    assert!(last.contains("Files you may change: src/a.lua (the current file), src/b.lua"));
+    assert!(
+        last.contains("Diagnostics in the selected lines:\n- line 4: error: undefined field old_name [lua_ls]\n\n"),
+        "{last}"
+    );
+    assert!(
+        !last.contains("a hint") && !last.contains("outside"),
+        "{last}"
+    );
+
+    // b.lua was loaded for its hunk, listed, untouched until accepted.
+    let b = root.join("src/b.lua");
+    let listed = n
+        .lua_args(
+            "local b = vim.fn.bufnr(...) return b > 0 and vim.bo[b].buflisted",
+            vec![b.to_str().unwrap().into()],
+        )
+        .await;
+    assert_eq!(listed.as_bool(), Some(true));
+    assert_eq!(buf_lines(&n, &b).await, B);
+
+    // :LlmHunks lists both.
+    n.cmd("LlmHunks").await;
+    let qf = n
+        .lua("return vim.tbl_map(function(i) return vim.fn.bufname(i.bufnr) .. ':' .. i.lnum .. ':' .. i.text end, vim.fn.getqflist())")
+        .await;
+    let qf: Vec<&str> = qf
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(qf.len(), 2, "{qf:?}");
+    assert!(
+        qf[0].ends_with("src/a.lua:4:return b.old_name(1)"),
+        "{qf:?}"
+    );
+    assert!(
+        qf[1].ends_with("src/b.lua:3:function M.old_name(x)"),
+        "{qf:?}"
+    );
+    n.cmd("cclose").await;
+
+    // One accept from the current buffer applies both files' hunks.
+    n.cmd(&format!("buffer {}", root.join("src/a.lua").display()))
+        .await;
+    n.cmd("LlmAccept!").await;
+    assert_eq!(n.lines().await[3], "  return b.new_name(1)");
+    assert_eq!(buf_lines(&n, &b).await[2], "function M.new_name(x)");
+    assert_eq!(lines_of(&b), B, "nothing written to disk");
+    // One undo step in each buffer.
+    n.cmd("undo").await;
+    assert_eq!(n.lines().await, A);
+    n.lua_args(
+        "vim.api.nvim_buf_call(vim.fn.bufnr(...), function() vim.cmd('undo') end)",
+        vec![b.to_str().unwrap().into()],
+    )
+    .await;
+    assert_eq!(buf_lines(&n, &b).await, B);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn misspelled_paths_are_matched_and_open_buffers_sent_with_unsaved_changes() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&rename_answer("./src/b.lua"), 7, 0.0)),
+    );
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&rename_answer("src\\b.lua"), 7, 0.0)),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    let root = project(&n).await;
+    let b = root.join("src/b.lua");
+    // b.lua open with an unsaved change: its text is what is sent.
+    n.cmd(&format!("edit {}", b.display())).await;
+    n.lua("vim.api.nvim_buf_set_lines(0, 0, 1, false, {'local M = { unsaved = true }'})")
+        .await;
+    n.cmd(&format!("edit {}", root.join("src/a.lua").display()))
+        .await;
+    n.cmd("LlmEdit rename @src/b.lua").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "files").as_array().unwrap().len(), 2);
+    let req = body(&server.chat_requests()[0]);
+    assert!(req["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .contains("local M = { unsaved = true }"));
+    n.cmd("LlmReject!").await;
+    assert_eq!(
+        n.lua("return require('frugal.hunks').count(0)")
+            .await
+            .as_u64(),
+        Some(0)
+    );
+    // `src\b.lua`: the same file.
+    n.cmd("LlmEdit! rename @src/b.lua").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "files").as_array().unwrap().len(), 2);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn a_new_file_is_a_new_buffer_filled_on_accept_and_written_only_by_the_user() {
+    let server = FakeOpenRouter::start().await;
+    let text =
+        "src/util/new.lua\n<<<<<<< SEARCH\n=======\nlocal M = {}\nreturn M\n>>>>>>> REPLACE\n";
+    server.push("/chat/completions", Reply::sse(answer(text, 9, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    let root = project(&n).await;
+    n.cmd("LlmEdit add a util module").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    let files = field(&done, "files").as_array().unwrap().clone();
+    assert_eq!(field(&files[0], "path").as_str(), Some("src/util/new.lua"));
+    let new = root.join("src/util/new.lua");
+    assert!(!new.exists());
+    assert_eq!(buf_lines(&n, &new).await, [""], "empty until accepted");
+    n.cmd("LlmAccept!").await;
+    assert_eq!(buf_lines(&n, &new).await, ["local M = {}", "return M"]);
+    assert!(!new.exists(), "the plugin writes nothing");
+    n.cmd(&format!("buffer {}", new.display())).await;
+    n.cmd("call mkdir(expand('%:h'), 'p') | write").await;
+    assert_eq!(lines_of(&new), ["local M = {}", "return M"]);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn paths_outside_the_project_are_refused() {
+    let server = FakeOpenRouter::start().await;
+    // An answer naming a file of the project the request did not send, and one outside.
+    let text = format!(
+        "src/other.lua\n{}\n../secret.txt\n{}\nsrc/a.lua\n{}",
+        block("local x = 1\n", "local x = 2\n"),
+        block("secret\n", "leaked\n"),
+        block("local function run()\n", "local function main()\n"),
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 11, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    let root = project(&n).await;
+    let secret = n.home.path().join("secret.txt");
+    std::fs::write(&secret, "secret\n").unwrap();
+    std::fs::write(root.join("src/other.lua"), "local x = 1\n").unwrap();
+    std::os::unix::fs::symlink(&secret, root.join("link.txt")).unwrap();
+
+    n.cmd("LlmContext add ../secret.txt").await;
+    let (msg, _) = n.wait_notify("outside the project").await;
+    assert!(
+        msg.starts_with("../secret.txt is outside the project"),
+        "{msg}"
+    );
+    n.cmd(&format!("LlmContext add {}", secret.display())).await;
+    n.wait_notify(&format!("{} is outside the project", secret.display()))
+        .await;
+    n.cmd("LlmContext add link.txt").await;
+    n.wait_notify("link.txt is outside the project").await;
+
+    // Mentions of the same: refused by the backend, nothing sent.
+    for (mention, says) in [
+        ("@../secret.txt", "../secret.txt is outside the project"),
+        (
+            "@link.txt",
+            "link.txt leads outside the project through a symlink",
+        ),
+    ] {
+        n.cmd(&format!("LlmEdit read {mention}")).await;
+        let failed = n.wait_event("FrugalEditFailed").await;
+        assert_eq!(field(&failed, "reason").as_str(), Some("config"));
+        let m = field(&failed, "message").as_str().unwrap();
+        assert!(m.contains(says), "{m}");
+    }
+    assert!(server.chat_requests().is_empty());
+    // `@param` is text.
+    n.cmd("LlmEdit document @param x").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    let req = body(&server.chat_requests()[0]);
+    assert_eq!(req["messages"].as_array().unwrap().len(), 2, "no context");
+    // The blocks for other files are not applied, and named.
+    let unmatched: Vec<&str> = field(&done, "unmatched")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        unmatched.contains(&"src/other.lua: local x = 1"),
+        "{unmatched:?}"
+    );
+    assert!(
+        unmatched.contains(&"../secret.txt: secret"),
+        "{unmatched:?}"
+    );
+    n.wait_notify("src/other.lua is not among this edit's files")
+        .await;
+    assert_eq!(field(&done, "files").as_array().unwrap().len(), 1);
+    n.cmd("LlmAccept!").await;
+    assert_eq!(n.lines().await[2], "local function main()");
+    assert_eq!(
+        std::fs::read_to_string(root.join("src/other.lua")).unwrap(),
+        "local x = 1\n"
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "secret\n");
+    let other_loaded = n
+        .lua_args(
+            "return vim.fn.bufnr(...)",
+            vec![root.join("src/other.lua").to_str().unwrap().into()],
+        )
+        .await;
+    assert_eq!(other_loaded.as_i64(), Some(-1), "never loaded");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn a_follow_up_replaces_the_pending_hunks_and_carries_the_answer() {
+    let server = FakeOpenRouter::start().await;
+    let first = rename_answer("src/b.lua");
+    server.push("/chat/completions", Reply::sse(answer(&first, 7, 0.0)));
+    let second = format!(
+        "src/a.lua\n{}",
+        block("local function run()\n", "local function main()\n")
+    );
+    server.push("/chat/completions", Reply::sse(answer(&second, 7, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    let root = project(&n).await;
+    n.cmd("LlmEdit rename old_name to new_name @src/b.lua")
+        .await;
+    n.wait_event("FrugalEditDone").await;
+    let b = root.join("src/b.lua");
+    assert_eq!(
+        n.lua_args(
+            "return require('frugal.hunks').count(vim.fn.bufnr(...))",
+            vec![b.to_str().unwrap().into()]
+        )
+        .await
+        .as_u64(),
+        Some(1)
+    );
+    n.cmd("LlmEdit no, keep the old name; rename run to main instead")
+        .await;
+    let done = n.wait_event("FrugalEditDone").await;
+    let reqs = server.chat_requests();
+    assert_eq!(reqs.len(), 2);
+    let msgs = body(&reqs[1])["messages"].as_array().unwrap().clone();
+    let roles: Vec<&str> = msgs.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "user", "assistant", "user"]);
+    assert!(msgs[1]["content"].as_str().unwrap().contains("src/b.lua"));
+    assert!(msgs[2]["content"]
+        .as_str()
+        .unwrap()
+        .contains("rename old_name to new_name"));
+    assert_eq!(msgs[3]["content"].as_str(), Some(first.as_str()));
+    assert!(msgs[4]["content"]
+        .as_str()
+        .unwrap()
+        .ends_with("Instruction: no, keep the old name; rename run to main instead\n"));
+    // The new answer's hunks replaced the pending ones, in every buffer.
+    assert_eq!(field(&done, "files").as_array().unwrap().len(), 1);
+    assert_eq!(
+        n.lua_args(
+            "return require('frugal.hunks').count(vim.fn.bufnr(...))",
+            vec![b.to_str().unwrap().into()]
+        )
+        .await
+        .as_u64(),
+        Some(0)
+    );
+    n.cmd("LlmAccept!").await;
+    let mut want: Vec<String> = A.iter().map(|s| s.to_string()).collect();
+    want[2] = "local function main()".into();
+    assert_eq!(n.lines().await, want);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn mention_completion_and_the_context_listing() {
+    let server = FakeOpenRouter::start().await;
+    let mut n = Nvim::start(&server.url).await;
+    project(&n).await;
+    let v = n
+        .lua("return vim.fn.getcompletion('LlmEdit fix @src/b', 'cmdline')")
+        .await;
+    let items: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert_eq!(items, ["@src/b.lua"]);
+    let v = n
+        .lua("return vim.fn.getcompletion('LlmContext add src/', 'cmdline')")
+        .await;
+    let items: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert_eq!(items, ["src/a.lua", "src/b.lua"]);
+    let v = n
+        .lua("return vim.fn.getcompletion('LlmContext ', 'cmdline')")
+        .await;
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    n.cmd("LlmContext add % src/b.lua").await;
+    n.drain();
+    n.cmd("LlmContext").await;
+    let (msg, _) = n.wait_notify("context files of").await;
+    assert!(msg.contains("src/a.lua"), "{msg}");
+    assert!(msg.contains("src/b.lua"), "{msg}");
+    assert!(msg.contains(" B "), "{msg}");
+    assert!(msg.contains("% of"), "{msg}");
+    n.cmd("LlmContext remove src/b.lua").await;
+    n.wait_notify("1 context file: src/a.lua").await;
+    n.cmd("LlmContext clear").await;
+    n.wait_notify("no context files").await;
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn binary_non_utf8_and_vanished_context_files_are_refused() {
+    let server = FakeOpenRouter::start().await;
+    let mut n = Nvim::start(&server.url).await;
+    let root = project(&n).await;
+    std::fs::write(root.join("logo.png"), b"\x89PNG\r\n\x1a\n\0\0\0").unwrap();
+    std::fs::write(root.join("latin1.txt"), b"caf\xe9\n").unwrap();
+    std::fs::write(root.join("gone.lua"), "x\n").unwrap();
+    n.cmd("LlmContext add gone.lua").await;
+    std::fs::remove_file(root.join("gone.lua")).unwrap();
+    for (mention, says) in [
+        ("", "the context file gone.lua no longer exists"),
+        ("@logo.png", "the context file logo.png is binary"),
+        (
+            "@latin1.txt",
+            "the context file latin1.txt is not valid UTF-8",
+        ),
+    ] {
+        if !mention.is_empty() {
+            n.cmd("LlmContext clear").await;
+        }
+        n.cmd(&format!("LlmEdit look {mention}")).await;
+        let failed = n.wait_event("FrugalEditFailed").await;
+        let m = field(&failed, "message").as_str().unwrap();
+        assert!(m.contains(says), "{m}");
+        assert!(m.contains("nothing was sent"), "{m}");
+    }
+    assert!(server.chat_requests().is_empty());
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn the_caps_refuse_a_dear_context_and_pass_a_small_one() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, MODELS));
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(
+            &block("local function run()\n", "local function go()\n"),
+            9,
+            0.0,
+        )),
+    );
+    // Worst case of a small edit: about 4096 × $15/M + 2 kB × $3/M ≈ $0.068.
+    let mut n = Nvim::start_with(
+        &server.url,
+        &[(
+            "FRUGAL_SETUP",
+            r#"{"budget":{"per_request_usd":0.08},"max_context_bytes":150000}"#,
+        )],
+    )
+    .await;
+    let root = project(&n).await;
+    // 105 kB of context: $0.31 of prompt alone.
+    let big: String = (0..3000)
+        .map(|i| format!("-- line {i:05} of filler text here\n"))
+        .collect();
+    std::fs::write(root.join("big.lua"), &big).unwrap();
+    n.cmd("LlmEdit rename @big.lua").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("budget"));
+    let m = field(&failed, "message").as_str().unwrap();
+    assert!(m.contains("per-request cap"), "{m}");
+    assert!(server.chat_requests().is_empty());
+    // Over max_context_bytes: refused naming the largest files.
+    std::fs::write(root.join("big2.lua"), &big).unwrap();
+    n.cmd("LlmEdit rename @big.lua @big2.lua").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("budget"));
+    let m = field(&failed, "message").as_str().unwrap();
+    assert!(m.contains("over max_context_bytes (150.0 kB)"), "{m}");
+    assert!(m.contains("the largest files are big.lua"), "{m}");
+    assert!(m.contains("big2.lua"), "{m}");
+    assert!(server.chat_requests().is_empty());
+    // Without it, the edit passes.
+    n.cmd("LlmEdit rename").await;
+    n.wait_event("FrugalEditDone").await;
+    assert_eq!(server.chat_requests().len(), 1);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn closing_another_touched_buffer_cancels_nothing() {
+    let server = FakeOpenRouter::start().await;
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut parts = vec![Part::Gate(gate.clone())];
+    parts.extend(answer(&rename_answer("src/b.lua"), 7, 0.0));
+    server.push("/chat/completions", Reply::sse(parts));
+    let mut n = Nvim::start(&server.url).await;
+    let root = project(&n).await;
+    let b = root.join("src/b.lua");
+    n.cmd(&format!("badd {}", b.display())).await;
+    n.lua_args(
+        "vim.fn.bufload(vim.fn.bufnr(...))",
+        vec![b.to_str().unwrap().into()],
+    )
+    .await;
+    n.cmd("LlmEdit rename @src/b.lua").await;
+    server
+        .wait_until("the request", |s| s.chat_requests().len() == 1)
+        .await;
+    n.cmd(&format!("bwipeout {}", b.display())).await;
+    gate.notify_one();
+    let done = n.wait_event("FrugalEditDone").await;
+    // b.lua is loaded again from disk for its hunk.
+    assert_eq!(field(&done, "files").as_array().unwrap().len(), 2);
+    n.quit().await;
+}
