@@ -80,16 +80,8 @@ pub fn build(input: &PromptInput) -> Vec<Message> {
     user.push_str("Instruction: ");
     user.push_str(input.instruction);
     user.push('\n');
-    vec![
-        Message {
-            role: "system",
-            content: SYSTEM.to_string(),
-        },
-        Message {
-            role: "user",
-            content: user,
-        },
-    ]
+    // The system prompt is the same for every edit: the start of a cacheable prefix.
+    vec![Message::system(SYSTEM).cached(), Message::user(user)]
 }
 
 /// A fence longer than any backtick run at a line start in the content, so code holding
@@ -135,6 +127,7 @@ mod tests {
         assert!(u.contains("Selected lines 103-104:\n```\nline 103\nline 104\n```"));
         assert!(u.ends_with("Instruction: rename\n"));
         assert!(prompt_token_bound(&msgs) > (u.len() + SYSTEM.len()) as u64);
+        assert!(msgs[0].cache && !msgs[1].cache, "the stable part is marked");
     }
 
     #[test]
