@@ -678,8 +678,9 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
-    /// Batched progress (a few per second). `phase`: `waiting`, `streaming`, or `retrying`
-    /// with `note` saying why and when ("rate limited, retrying in 4 s (2/3)").
+    /// Batched progress (a few per second). `phase`: `waiting`, `thinking` (the model
+    /// streams reasoning, no answer text yet), `streaming`, or `retrying` with `note` saying
+    /// why and when ("rate limited, retrying in 4 s (2/3)").
     Progress {
         id: u64,
         buf: i64,

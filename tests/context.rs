@@ -40,6 +40,22 @@ fn body(r: &Recorded) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap()
 }
 
+/// A message's text, whether sent as a string or (marked for the prompt cache) as text parts.
+fn text(m: &serde_json::Value) -> String {
+    match &m["content"] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(parts) => {
+            parts.iter().map(|p| p["text"].as_str().unwrap()).collect()
+        }
+        other => panic!("content: {other}"),
+    }
+}
+
+/// Whether a message is marked for the prompt cache.
+fn cached(m: &serde_json::Value) -> bool {
+    m["content"][0]["cache_control"]["type"] == "ephemeral"
+}
+
 fn lines_of(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -108,16 +124,13 @@ async fn a_rename_across_two_files_is_accepted_at_once() {
     // change, and the path line asked for.
     let req = body(&server.chat_requests()[0]);
     let msgs = req["messages"].as_array().unwrap();
-    assert!(msgs[0]["content"]
-        .as_str()
-        .unwrap()
-        .contains("path of the file it changes"));
-    let ctx = msgs[1]["content"].as_str().unwrap();
+    assert!(text(&msgs[0]).contains("path of the file it changes"));
+    let ctx = text(&msgs[1]);
     assert!(
         ctx.contains("src/b.lua\n```\nlocal M = {}"),
         "context message: {ctx}"
     );
-    let last = msgs.last().unwrap()["content"].as_str().unwrap();
+    let last = text(msgs.last().unwrap());
     assert!(last.contains("Files you may change: src/a.lua (the current file), src/b.lua"));
     assert!(
         last.contains("Diagnostics in the selected lines:\n- line 4: error: undefined field old_name [lua_ls]\n\n"),
@@ -204,10 +217,7 @@ async fn misspelled_paths_are_matched_and_open_buffers_sent_with_unsaved_changes
     let done = n.wait_event("FrugalEditDone").await;
     assert_eq!(field(&done, "files").as_array().unwrap().len(), 2);
     let req = body(&server.chat_requests()[0]);
-    assert!(req["messages"][1]["content"]
-        .as_str()
-        .unwrap()
-        .contains("local M = { unsaved = true }"));
+    assert!(text(&req["messages"][1]).contains("local M = { unsaved = true }"));
     n.cmd("LlmReject!").await;
     assert_eq!(
         n.lua("return require('frugal.hunks').count(0)")
@@ -364,15 +374,14 @@ async fn a_follow_up_replaces_the_pending_hunks_and_carries_the_answer() {
     let msgs = body(&reqs[1])["messages"].as_array().unwrap().clone();
     let roles: Vec<&str> = msgs.iter().map(|m| m["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["system", "user", "user", "assistant", "user"]);
-    assert!(msgs[1]["content"].as_str().unwrap().contains("src/b.lua"));
-    assert!(msgs[2]["content"]
-        .as_str()
-        .unwrap()
-        .contains("rename old_name to new_name"));
-    assert_eq!(msgs[3]["content"].as_str(), Some(first.as_str()));
-    assert!(msgs[4]["content"]
-        .as_str()
-        .unwrap()
+    assert!(text(&msgs[1]).contains("src/b.lua"));
+    assert!(text(&msgs[2]).contains("rename old_name to new_name"));
+    assert_eq!(text(&msgs[3]), first);
+    // The model is Anthropic's: the system prompt, the context files and the earlier answer
+    // each end a prefix marked for the prompt cache; the rest is not marked.
+    let marks: Vec<bool> = msgs.iter().map(cached).collect();
+    assert_eq!(marks, [true, true, false, true, false]);
+    assert!(text(&msgs[4])
         .ends_with("Instruction: no, keep the old name; rename run to main instead\n"));
     // The new answer's hunks replaced the pending ones, in every buffer.
     assert_eq!(field(&done, "files").as_array().unwrap().len(), 1);

@@ -876,3 +876,67 @@ async fn an_answer_cut_at_max_tokens_before_any_block_says_so() {
     assert!(msg.contains("max_tokens"), "{msg}");
     n.quit().await;
 }
+
+/// A reasoning model streams its thoughts before the answer: the progress line says
+/// "thinking…" meanwhile, and the reasoning (here holding a block of its own) is not part of
+/// the answer.
+#[tokio::test]
+async fn reasoning_shows_thinking_and_stays_out_of_the_answer() {
+    let server = FakeOpenRouter::start().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let reasoning = |delta: serde_json::Value| {
+        let v = serde_json::json!({
+            "id": "gen-test-1", "model": "test/model", "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": null}]
+        });
+        format!("data: {v}\n\n")
+    };
+    let mut thoughts = String::from(": OPENROUTER PROCESSING\n\n");
+    thoughts.push_str(&reasoning(serde_json::json!({
+        "role": "assistant", "content": "",
+        "reasoning": block("function M.sub(a, b)\n", "function M.minus(a, b)\n")
+    })));
+    thoughts.push_str(&reasoning(serde_json::json!({
+        "content": null,
+        "reasoning_details": [{"type": "reasoning.text", "text": "so: integer division", "index": 0}]
+    })));
+    let mut parts = vec![Part::Bytes(thoughts.into_bytes()), Part::Gate(gate.clone())];
+    parts.extend(answer(
+        &block("  return a + b\n", "  return (a + b) // 1\n"),
+        5,
+        0.002,
+    ));
+    server.push("/chat/completions", Reply::sse(parts));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("3,5LlmEdit make add return an integer").await;
+    let end = std::time::Instant::now() + DEADLINE;
+    let line = loop {
+        let v = n
+            .lua("return require('frugal.edit').last_progress or ''")
+            .await;
+        let line = v.as_str().unwrap_or("").to_string();
+        if line.contains("thinking…") {
+            break line;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "no thinking progress: {line:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(line.contains("frugal: thinking… "), "{line}");
+    assert_eq!(hunk_count(&n).await, 0, "reasoning shows no hunk");
+    gate.notify_one();
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1), "{done:?}");
+    n.cmd("call cursor(4, 1)").await;
+    n.cmd("LlmAccept").await;
+    let lines = n.lines().await;
+    assert_eq!(lines[3], "  return (a + b) // 1");
+    assert_eq!(
+        lines[6], "function M.sub(a, b)",
+        "the reasoning's block is not applied"
+    );
+    n.quit().await;
+}

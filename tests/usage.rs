@@ -256,3 +256,102 @@ async fn statusline_is_cached_and_refreshed_by_events() {
     }
     n.quit().await;
 }
+
+/// An edit against an Anthropic model through OpenRouter: the system prompt goes as a text part
+/// marked `cache_control`, the usage chunk's cached tokens reach the ledger with what they saved
+/// at the catalogue's cache-read price, and `:LlmUsage` and `frugal usage --json` show both.
+#[tokio::test]
+async fn a_cached_prompt_is_marked_and_its_saving_shown() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, MODELS));
+    let usage = serde_json::json!({
+        "id": "gen-test-1", "object": "chat.completion.chunk", "choices": [],
+        "usage": {"prompt_tokens": 14_000, "completion_tokens": 20, "total_tokens": 14_020,
+                  "cost": 0.00918, "is_byok": false,
+                  "prompt_tokens_details": {"cached_tokens": 12_300, "cache_write_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 0}}
+    });
+    let mut body = String::from(": OPENROUTER PROCESSING\n\n");
+    body.push_str(&chunk(&block("x = 1\n", "x = 2\n")));
+    body.push_str(&finish_chunk("stop"));
+    body.push_str(&format!("data: {usage}\n\ndata: [DONE]\n\n"));
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![Part::Bytes(body.into_bytes())]),
+    );
+    // The default model, anthropic/claude-sonnet-4.5: $3/M prompt, $0.30/M cache read.
+    let mut n = Nvim::start(&server.url).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+
+    let sent: serde_json::Value = serde_json::from_str(&server.chat_requests()[0].body).unwrap();
+    let system = &sent["messages"][0];
+    assert_eq!(system["role"], "system");
+    assert_eq!(system["content"][0]["type"], "text");
+    assert_eq!(system["content"][0]["cache_control"]["type"], "ephemeral");
+    assert!(
+        system["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("SEARCH/REPLACE"),
+        "{system}"
+    );
+    assert!(
+        sent["messages"][1]["content"].is_string(),
+        "only the stable part is marked: {sent}"
+    );
+
+    // 12,300 × ($3 − $0.30)/M = $0.03321, exactly.
+    let data = n.home.path().join("data/nvim/frugal");
+    let ledger = rusqlite::Connection::open(ledger_path(&data)).unwrap();
+    let (cached, saved): (i64, i64) = ledger
+        .query_row("SELECT tokens_cached, cache_saved FROM requests", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((cached, saved), (12_300, 33_210_000_000));
+
+    n.cmd("LlmUsage").await;
+    wait_text(
+        &n,
+        "cache: 12,300 prompt tokens read from cache, saved $0.0332",
+    )
+    .await;
+
+    let root = n.home.path().join("proj").canonicalize().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_frugal"))
+        .args(["usage", "--json", "--data-dir"])
+        .arg(&data)
+        .arg("--project")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["cache"]["tokens_cached"], 12_300);
+    assert_eq!(v["cache"]["saved"]["picos"], 33_210_000_000_i64);
+    assert_eq!(v["models"][0]["model"], "anthropic/claude-sonnet-4.5");
+    assert_eq!(v["models"][0]["tokens_cached"], 12_300);
+    assert_eq!(v["models"][0]["cache_saved"]["text"], "$0.0332");
+    n.quit().await;
+}
+
+/// A plain endpoint gets plain string contents, whatever the model is called.
+#[tokio::test]
+async fn a_plain_endpoint_gets_no_cache_control() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&block("x = 1\n", "x = 2\n"), 8, 0.001)),
+    );
+    let mut n = Nvim::start(&server.plain_url).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    let sent: serde_json::Value = serde_json::from_str(&server.chat_requests()[0].body).unwrap();
+    assert_eq!(sent["model"], "anthropic/claude-sonnet-4.5");
+    assert!(sent["messages"][0]["content"].is_string(), "{sent}");
+    assert!(!server.chat_requests()[0].body.contains("cache_control"));
+    n.quit().await;
+}

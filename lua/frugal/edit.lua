@@ -263,7 +263,7 @@ end
 
 --- The progress line at the end of the selection's first line (where it is now).
 ---@param edit frugal.Edit
----@param phase "waiting"|"streaming"|"retrying"
+---@param phase "waiting"|"thinking"|"streaming"|"retrying"
 ---@param tokens integer
 ---@param elapsed_ms number
 ---@param cost string|userdata|nil  estimated cost so far, as the backend shows money (vim.NIL: unknown)

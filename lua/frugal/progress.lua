@@ -7,7 +7,7 @@ H.ns = vim.api.nvim_create_namespace("frugal_progress")
 H.spinner = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏" }
 
 ---@class frugal.Progress
----@field phase "waiting"|"streaming"|"retrying"
+---@field phase "waiting"|"thinking"|"streaming"|"retrying"
 ---@field tokens integer
 ---@field elapsed_ms number
 ---@field cost string|userdata|nil  estimated cost so far, as the backend shows money (vim.NIL: unknown)
@@ -32,6 +32,8 @@ function M.show(edit, row, p)
     text = ("%s frugal: %s"):format(spin, p.note)
   elseif p.phase == "waiting" then
     text = ("%s frugal: waiting for the model… %.1fs"):format(spin, p.elapsed_ms / 1000)
+  elseif p.phase == "thinking" then
+    text = ("%s frugal: thinking… %.1fs"):format(spin, p.elapsed_ms / 1000)
   else
     text = ("%s frugal: %d tokens · %.1fs"):format(spin, p.tokens, p.elapsed_ms / 1000)
   end

@@ -22,4 +22,4 @@ pub use ledger::{
     ChargeSource, Decision, Ledger, LedgerError, Pending, RequestId, RequestKind, ReserveInput,
     Settlement, Spend,
 };
-pub use money::{MoneyError, Price, Usd};
+pub use money::{CachePrice, MoneyError, Price, Usd};

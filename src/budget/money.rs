@@ -312,6 +312,31 @@ impl Price {
     }
 }
 
+/// A model's list price per prompt token beside its cache-read price (the catalogue's
+/// `pricing.input_cache_read`): what reading prompt tokens from the provider's cache saves.
+///
+/// The saving is gross: what the cached tokens would have cost at the prompt price, less what
+/// they cost at the read price. Writing a prompt to the cache can cost more than the prompt
+/// price (Anthropic: 1.25×); that premium is in `usage.cost` already and is not netted here, so
+/// a saving is never negative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePrice {
+    /// USD per prompt token, the list price.
+    pub prompt: Usd,
+    /// USD per prompt token read from the cache.
+    pub read: Usd,
+}
+
+impl CachePrice {
+    /// What `cached_tokens` read from the cache saved: `cached_tokens × (prompt − read)`, zero
+    /// when reading is not cheaper; `None` on overflow.
+    pub fn saved(&self, cached_tokens: u64) -> Option<Usd> {
+        (self.prompt - self.read)
+            .max(Usd::ZERO)
+            .checked_mul_tokens(cached_tokens)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +498,32 @@ mod tests {
             assert_eq!(p(amount).unwrap().to_string(), want, "{amount}");
         }
         assert_eq!(Usd(-40_000_000).to_string(), "-$0.00004");
+    }
+
+    #[test]
+    fn cache_reads_save_the_difference_to_the_prompt_price() {
+        // Sonnet: $3/M prompt, $0.30/M cache read.
+        let sonnet = CachePrice {
+            prompt: p("0.000003").unwrap(),
+            read: p("0.0000003").unwrap(),
+        };
+        assert_eq!(sonnet.saved(0), Some(Usd::ZERO));
+        assert_eq!(sonnet.saved(1), Some(Usd(2_700_000)));
+        // 12,300 tokens: $0.03321, exactly.
+        assert_eq!(sonnet.saved(12_300), Some(p("0.03321").unwrap()));
+        // In integer picodollars: no float drift however many tokens.
+        let fine = CachePrice {
+            prompt: p("0.0000001234").unwrap(),
+            read: p("0.0000000123").unwrap(),
+        };
+        assert_eq!(fine.saved(1_000_000), Some(p("0.1111").unwrap()));
+        // Reading not cheaper (a catalogue oddity): nothing saved, never a negative saving.
+        let odd = CachePrice {
+            prompt: Usd(100),
+            read: Usd(300),
+        };
+        assert_eq!(odd.saved(1000), Some(Usd::ZERO));
+        assert_eq!(sonnet.saved(u64::MAX), None);
     }
 
     #[test]

@@ -68,34 +68,28 @@ pub fn build(input: &PromptInput) -> Vec<Message> {
         } else {
             format!("Instruction: {}\n", turn.instruction)
         };
-        messages.push(Message {
-            role: "user",
-            content,
-        });
-        messages.push(Message {
-            role: "assistant",
-            content: turn.answer.clone(),
+        messages.push(Message::user(content));
+        // The last earlier answer ends the conversation so far: a follow-up of this follow-up
+        // re-reads all of it from the cache.
+        let answer = Message::assistant(turn.answer.clone());
+        messages.push(if i + 1 == input.history.len() {
+            answer.cached()
+        } else {
+            answer
         });
     }
-    messages.push(Message {
-        role: "user",
-        content: current_message(input),
-    });
+    messages.push(Message::user(current_message(input)));
     messages
 }
 
 /// The part of the messages that stays the same from one request to the next: the system
 /// prompt, then the context files (when there are any).
 pub fn stable(context: &[ContextText]) -> Vec<Message> {
-    let mut messages = vec![Message {
-        role: "system",
-        content: SYSTEM.to_string(),
-    }];
+    // The system prompt is the same for every edit, the context files for every edit of this
+    // session: each ends a cacheable prefix.
+    let mut messages = vec![Message::system(SYSTEM).cached()];
     if !context.is_empty() {
-        messages.push(Message {
-            role: "user",
-            content: context_message(context),
-        });
+        messages.push(Message::user(context_message(context)).cached());
     }
     messages
 }
@@ -248,6 +242,7 @@ mod tests {
         assert!(u.contains("Selected lines 103-104:\n```\nline 103\nline 104\n```"));
         assert!(u.ends_with("Instruction: rename\n"));
         assert!(prompt_token_bound(&msgs) > (u.len() + SYSTEM.len()) as u64);
+        assert!(msgs[0].cache && !msgs[1].cache, "the stable part is marked");
     }
 
     #[test]
@@ -283,6 +278,12 @@ mod tests {
         });
         let roles: Vec<&str> = msgs.iter().map(|m| m.role).collect();
         assert_eq!(roles, ["system", "user", "user", "assistant", "user"]);
+        let cached: Vec<bool> = msgs.iter().map(|m| m.cache).collect();
+        assert_eq!(
+            cached,
+            [true, true, false, true, false],
+            "the stable parts are marked"
+        );
         assert!(msgs[1].content.contains("src/b.rs\n```\nfn b() {}\n```"));
         assert!(msgs[2].content.contains("rename a"));
         assert_eq!(msgs[3].content, "src/a.rs\n<<<<<<< SEARCH");

@@ -148,6 +148,8 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     let mut answer = String::new();
     let mut placing = Placing::new(root, edit_files);
     let mut tokens = 0u64;
+    // Pieces of reasoning before the answer: billed like answer tokens, shown as "thinking".
+    let mut reasoning = 0u64;
     let mut ran_model = model;
     let mut finish: Option<String> = None;
     let mut done = false;
@@ -172,6 +174,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                             placing.place(state, req, &block);
                         }
                     }
+                    ChatEvent::Reasoning => reasoning += 1,
                     ChatEvent::Finish(r) => finish = Some(r),
                     ChatEvent::Usage(u) => {
                         tokens = u.completion_tokens.max(tokens);
@@ -205,9 +208,13 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                     buf: req.buf,
                     tokens,
                     elapsed_ms: started.elapsed().as_millis() as u64,
-                    cost_usd: estimate(tokens).map(Usd::to_f64),
-                    cost_text: estimate(tokens).map(|u| u.to_string()),
-                    phase: if tokens == 0 { "waiting" } else { "streaming" },
+                    cost_usd: estimate(tokens + reasoning).map(Usd::to_f64),
+                    cost_text: estimate(tokens + reasoning).map(|u| u.to_string()),
+                    phase: match (tokens, reasoning) {
+                        (0, 0) => "waiting",
+                        (0, _) => "thinking",
+                        _ => "streaming",
+                    },
                     note: None,
                 });
             }

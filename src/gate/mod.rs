@@ -43,7 +43,8 @@ pub struct ProjectCtx {
 pub struct Outbound {
     pub project: ProjectCtx,
     pub request: ChatRequest,
-    /// Upper bound on the prompt's tokens (see `edit::prompt::prompt_token_bound`).
+    /// Upper bound on the prompt's tokens (see `edit::prompt::prompt_token_bound`); the model's
+    /// context window caps it further ([`policy::prompt_bound`]).
     pub prompt_bound: u64,
     /// Tells the user about a wait before a retry ("rate limited, retrying in 4 s (2/3)").
     pub on_retry: Box<dyn Fn(String) + Send + Sync>,
@@ -108,7 +109,8 @@ pub async fn send(
         let model = plan.model.clone();
 
         // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
-        let reserved = Ticket::reserve(state, key.clone(), &p.root, &plan, out.prompt_bound)
+        let prompt_bound = plan.prompt_bound(out.prompt_bound);
+        let reserved = Ticket::reserve(state, key.clone(), &p.root, &plan, prompt_bound)
             .await
             // The ledger could not be used: not a budget refusal, and the message says what
             // to do.
@@ -144,6 +146,7 @@ pub async fn send(
         }
         out.request.max_tokens = max_tokens;
         out.request.provider = plan.provider.clone();
+        out.request.keep_cache_marks(plan.cache_breakpoints);
         let limits = Limits {
             max_tokens,
             stall: cfg.stall_timeout(),

@@ -17,7 +17,7 @@
 //! an OpenRouter `base_url` only ([`Endpoint`]).
 
 use super::ProjectCtx;
-use crate::budget::{CapKind, Price, Usd};
+use crate::budget::{CachePrice, CapKind, Price, Usd};
 use crate::openrouter::catalogue::{self, Catalogue};
 use crate::openrouter::Endpoint;
 use crate::settings::{project, BudgetCaps, ProjectSettings};
@@ -268,12 +268,36 @@ pub struct Plan {
     pub price: Option<Price>,
     /// OpenRouter's `provider` object (`None` for any other endpoint).
     pub provider: Option<Provider>,
+    /// What cached prompt tokens save, when the catalogue gives a cache-read price.
+    pub cache_price: Option<CachePrice>,
+    /// The model's context window in tokens (the catalogue's `context_length`), when known.
+    pub context_length: Option<u64>,
+    /// Whether the model takes `cache_control` breakpoints here (Anthropic and Gemini through
+    /// OpenRouter): the request's cache marks are sent only then.
+    pub cache_breakpoints: bool,
 }
 
 impl Plan {
     /// The price to reserve with: an unknown price (allowed only uncapped) reserves nothing.
     pub fn reserve_price(&self) -> Price {
         self.price.unwrap_or_default()
+    }
+
+    /// The prompt's worst case in tokens: see [`prompt_bound`].
+    pub fn prompt_bound(&self, bound: u64) -> u64 {
+        prompt_bound(bound, self.context_length)
+    }
+}
+
+/// The prompt tokens a request can be billed for at most: its bound, capped by the model's
+/// context window when the catalogue gives one. A prompt longer than the window is refused by
+/// the provider (400, `context_length_exceeded`), not billed; OpenRouter's `middle-out`
+/// transform, where it applies, shortens it to fit. Either way no more than `context_length`
+/// prompt tokens are ever billed. A window of 0 is no information.
+pub fn prompt_bound(bound: u64, context_length: Option<u64>) -> u64 {
+    match context_length {
+        Some(window) if window > 0 => bound.min(window),
+        _ => bound,
     }
 }
 
@@ -378,9 +402,14 @@ impl Admission {
     pub fn price(self, prices: &Prices) -> Result<Plan, Refusal> {
         let model = self.model;
         let capped = self.caps.any();
-        let (price, list_price) = match prices.catalogue {
+        let (price, list_price, cache_price, context_length) = match prices.catalogue {
             Some(c) => match c.get(&model) {
-                Some(info) => (info.price, info.list_price),
+                Some(info) => (
+                    info.price,
+                    info.list_price,
+                    info.cache_price,
+                    info.context_length,
+                ),
                 None => {
                     return Err(Refusal::NotInCatalogue {
                         suggestions: c.suggest(&model),
@@ -388,7 +417,7 @@ impl Admission {
                     })
                 }
             },
-            None => (None, None),
+            None => (None, None, None, None),
         };
         if capped {
             let error = prices.fetch_error.map(str::to_string);
@@ -420,12 +449,15 @@ impl Admission {
             require_parameters: true,
         });
         Ok(Plan {
+            cache_breakpoints: self.endpoint.takes_cache_control(&model),
             model,
             max_tokens: self.max_tokens,
             min_useful_tokens: self.min_useful_tokens,
             caps: self.caps,
             price,
             provider,
+            cache_price,
+            context_length,
         })
     }
 }
@@ -439,7 +471,7 @@ mod tests {
     /// Sonnet is priced (its worst price per prompt token is the cache write, 3.75 $/M, above
     /// the 3 $/M list price), `openrouter/auto` has a variable price, the `:free` model is free.
     const CATALOGUE: &str = r#"{"data":[
-      {"id":"anthropic/claude-sonnet-4.5","pricing":{"prompt":"0.000003","completion":"0.000015","request":"0","input_cache_write":"0.00000375"}},
+      {"id":"anthropic/claude-sonnet-4.5","context_length":200000,"pricing":{"prompt":"0.000003","completion":"0.000015","request":"0","input_cache_read":"0.0000003","input_cache_write":"0.00000375"}},
       {"id":"anthropic/claude-opus-4.1","pricing":{"prompt":"0.000015","completion":"0.000075"}},
       {"id":"mistralai/mistral-medium-3","pricing":{"prompt":"0.0000004","completion":"0.000002"}},
       {"id":"openrouter/auto","pricing":{"prompt":"-1","completion":"-1"}},
@@ -447,6 +479,7 @@ mod tests {
     ]}"#;
     const SONNET: &str = "anthropic/claude-sonnet-4.5";
     const FREE: &str = "meta-llama/llama-3.3-70b-instruct:free";
+    const MISTRAL: &str = "mistralai/mistral-medium-3";
     const FILE: &str = "/p/.frugal.toml";
 
     fn catalogue() -> Catalogue {
@@ -750,6 +783,61 @@ mod tests {
                     assert!(r.is_budget());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_prompt_bound_is_capped_by_the_context_window() {
+        let cases: [(u64, Option<u64>, u64); 7] = [
+            (1_000, Some(200_000), 1_000),
+            (200_000, Some(200_000), 200_000),
+            (350_000, Some(200_000), 200_000),
+            (u64::MAX, Some(8_192), 8_192),
+            (5_000, None, 5_000),
+            // A window of 0 says nothing.
+            (5_000, Some(0), 5_000),
+            (0, Some(8_192), 0),
+        ];
+        for (bound, window, want) in cases {
+            assert_eq!(prompt_bound(bound, window), want, "{bound} {window:?}");
+        }
+        // From the catalogue, through the plan; a model without a window keeps its bound.
+        let cat = catalogue();
+        let p = project(ProjectSettings::default());
+        let plan = admit_all(&Config::default(), &p, Some(&cat), SONNET, 4096).unwrap();
+        assert_eq!(plan.context_length, Some(200_000));
+        assert_eq!(plan.prompt_bound(1_000_000), 200_000);
+        let plan = admit_all(&Config::default(), &p, Some(&cat), MISTRAL, 4096).unwrap();
+        assert_eq!(plan.prompt_bound(1_000_000), 1_000_000);
+    }
+
+    #[test]
+    fn cache_price_and_breakpoints_in_the_plan() {
+        let cat = catalogue();
+        let p = project(ProjectSettings::default());
+        let plain = Config {
+            base_url: "http://127.0.0.1:8080/v1".into(),
+            ..Config::default()
+        };
+        let sonnet_cache = Some(CachePrice {
+            prompt: usd("0.000003"),
+            read: usd("0.0000003"),
+        });
+        let cases: [(&Config, &str, Option<CachePrice>, bool); 4] = [
+            (&Config::default(), SONNET, sonnet_cache, true),
+            (&Config::default(), MISTRAL, None, false),
+            // A plain endpoint never gets breakpoints, whatever the model is called.
+            (&plain, SONNET, sonnet_cache, false),
+            (&plain, MISTRAL, None, false),
+        ];
+        for (cfg, model, cache_price, breakpoints) in cases {
+            let plan = admit_all(cfg, &p, Some(&cat), model, 4096).unwrap();
+            assert_eq!(plan.cache_price, cache_price, "{model}");
+            assert_eq!(
+                plan.cache_breakpoints, breakpoints,
+                "{} {model}",
+                cfg.base_url
+            );
         }
     }
 

@@ -1,7 +1,7 @@
 //! Reservations whose answer never settled them: looked up through `GET /generation`, from a
 //! dropped ticket or, at start, for the reservations of backends that stopped.
 
-use crate::budget::{ChargeSource, RequestId, Settlement, Usd};
+use crate::budget::{CachePrice, ChargeSource, RequestId, Settlement, Usd};
 use crate::settings::ApiKey;
 use crate::state::{LedgerSlot, State};
 use std::sync::Arc;
@@ -11,7 +11,8 @@ use std::time::Duration;
 /// about 15 s: OpenRouter answers 404 for a while after a completion). Without a generation id
 /// there is nothing to look up: the reservation is charged in full, as an estimate. When the
 /// lookup keeps failing, the reservation stays counted in full until the next start.
-/// Returns the charge OpenRouter reported, when it did.
+/// Returns the charge OpenRouter reported, when it did. `cache_price` (when the model's is
+/// known) prices what its cached prompt tokens saved.
 pub async fn reconcile(
     state: &Arc<State>,
     slot: &Arc<LedgerSlot>,
@@ -19,6 +20,7 @@ pub async fn reconcile(
     generation_id: Option<String>,
     keys: &[ApiKey],
     reserved: Usd,
+    cache_price: Option<CachePrice>,
 ) -> Option<Usd> {
     let Some(gid) = generation_id else {
         let s = Settlement::charged(reserved, ChargeSource::Estimate);
@@ -49,7 +51,10 @@ pub async fn reconcile(
                         tokens_out: g.tokens_completion,
                         tokens_cached: g.native_tokens_cached,
                         tokens_reasoning: g.native_tokens_reasoning,
-                        cache_saved: None,
+                        cache_saved: super::ticket::cache_saved(
+                            g.native_tokens_cached,
+                            cache_price,
+                        ),
                         source: if g.total_cost.is_some() {
                             ChargeSource::Generation
                         } else {
@@ -117,7 +122,17 @@ pub async fn reconcile_orphans(state: Arc<State>) {
         let keys = keys.clone();
         let slot = slot.clone();
         tokio::spawn(async move {
-            reconcile(&state, &slot, o.id, o.generation_id, &keys, o.reserved).await;
+            // The price of a past request is not at hand: its cache saving stays unknown.
+            reconcile(
+                &state,
+                &slot,
+                o.id,
+                o.generation_id,
+                &keys,
+                o.reserved,
+                None,
+            )
+            .await;
         });
     }
 }

@@ -6,7 +6,7 @@ use super::policy::Plan;
 use super::reconcile::reconcile;
 use super::warn::warn_if_crossed;
 use crate::budget::{
-    ChargeSource, Decision, Price, Refusal, RequestId, ReserveInput, Settlement, Usd,
+    CachePrice, ChargeSource, Decision, Price, Refusal, RequestId, ReserveInput, Settlement, Usd,
 };
 use crate::openrouter::Usage;
 use crate::settings::ApiKey;
@@ -31,6 +31,8 @@ pub struct Ticket {
     /// The catalogue's price, when known: a charge above the worst case at it proves it wrong.
     believed: Option<Price>,
     model: String,
+    /// What cached prompt tokens save, when the catalogue says.
+    cache_price: Option<CachePrice>,
     reserved: Usd,
     project: String,
     project_budget: BudgetCaps,
@@ -76,6 +78,7 @@ impl Ticket {
         let min_useful = plan.min_useful_tokens;
         let price = plan.reserve_price();
         let believed = plan.price;
+        let cache_price = plan.cache_price;
         let caps = plan.caps;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let st = state.clone();
@@ -110,6 +113,7 @@ impl Ticket {
                         price,
                         believed,
                         model: ticket_model,
+                        cache_price,
                         reserved: worst_case,
                         project,
                         project_budget: caps.project,
@@ -191,19 +195,20 @@ impl Ticket {
                 ChargeSource::Estimate,
             ),
         };
+        let tokens_cached = usage
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens);
         let s = Settlement {
             charged,
             tokens_in: Some(usage.prompt_tokens),
             tokens_out: Some(usage.completion_tokens),
-            tokens_cached: usage
-                .prompt_tokens_details
-                .as_ref()
-                .and_then(|d| d.cached_tokens),
+            tokens_cached,
             tokens_reasoning: usage
                 .completion_tokens_details
                 .as_ref()
                 .and_then(|d| d.reasoning_tokens),
-            cache_saved: None,
+            cache_saved: cache_saved(tokens_cached, self.cache_price),
             source,
         };
         match self
@@ -232,6 +237,12 @@ impl Ticket {
             }
         }
     }
+}
+
+/// What the cached prompt tokens saved, when both their number and the cache-read price are
+/// known (gross: see [`CachePrice`]).
+pub(super) fn cache_saved(tokens_cached: Option<u64>, price: Option<CachePrice>) -> Option<Usd> {
+    price?.saved(tokens_cached?)
 }
 
 impl Ticket {
@@ -269,9 +280,10 @@ impl Drop for Ticket {
         let gid = self.generation_id.take();
         let keys = vec![self.key.clone()];
         let reserved = self.reserved;
+        let cache_price = self.cache_price;
         let (model, believed) = (std::mem::take(&mut self.model), self.believed);
         rt.spawn(async move {
-            let charged = reconcile(&state, &slot, id, gid, &keys, reserved).await;
+            let charged = reconcile(&state, &slot, id, gid, &keys, reserved, cache_price).await;
             if let (Some(charged), Some(believed)) = (charged, believed) {
                 if charged > reserved {
                     state.charged_above_reserved(&model, believed, charged, reserved);

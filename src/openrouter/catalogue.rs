@@ -3,7 +3,7 @@
 //! background while it serves; past [`MAX_AGE`] (refreshes kept failing) its prices are no
 //! longer trusted under a cap (the gate refuses, saying how old it is and why).
 
-use crate::budget::money::{MoneyError, Price, Usd};
+use crate::budget::money::{CachePrice, MoneyError, Price, Usd};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -31,6 +31,9 @@ pub struct ModelInfo {
     /// and what the picker shows.
     pub list_price: Option<Price>,
     pub max_completion_tokens: Option<u64>,
+    /// The list prompt price beside `input_cache_read`, when the catalogue gives both: what
+    /// cached prompt tokens saved.
+    pub cache_price: Option<CachePrice>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -67,6 +70,8 @@ struct RawPricing {
     #[serde(default)]
     request: Option<String>,
     #[serde(default)]
+    input_cache_read: Option<String>,
+    #[serde(default)]
     input_cache_write: Option<String>,
     #[serde(default)]
     internal_reasoning: Option<String>,
@@ -83,6 +88,15 @@ fn price_of(p: &RawPricing) -> Result<Price, MoneyError> {
         return Err(MoneyError::Invalid("missing price".into()));
     };
     Price::from_catalogue(prompt, completion, p.request.as_deref().unwrap_or("0"))
+}
+
+/// The list prompt price and the cache-read price, when both are known.
+fn cache_price(list: Price, p: &RawPricing) -> Option<CachePrice> {
+    let read = Usd::parse_decimal(p.input_cache_read.as_deref()?).ok()?;
+    Some(CachePrice {
+        prompt: list.prompt,
+        read,
+    })
 }
 
 /// The list price raised by the dearer per-token variants a request may be billed at.
@@ -114,10 +128,15 @@ impl Catalogue {
                     (Some(l), Some(p)) => Some(worst_price(l, p)),
                     _ => None,
                 };
-                (m, list_price, price)
+                let cache = match (list_price, m.pricing.as_ref()) {
+                    (Some(l), Some(p)) => cache_price(l, p),
+                    _ => None,
+                };
+                (m, list_price, price, cache)
             })
-            .map(|(m, list_price, price)| ModelInfo {
+            .map(|(m, list_price, price, cache_price)| ModelInfo {
                 name: m.name.unwrap_or_else(|| m.id.clone()),
+                cache_price,
                 price,
                 list_price,
                 max_completion_tokens: m.top_provider.and_then(|t| t.max_completion_tokens),
@@ -212,7 +231,7 @@ mod tests {
 
     const BODY: &str = r#"{"data":[
       {"id":"anthropic/claude-sonnet-4.5","name":"Claude Sonnet 4.5","context_length":200000,
-       "pricing":{"prompt":"0.000003","completion":"0.000015","request":"0","image":"0","input_cache_write":"0.00000375","internal_reasoning":"0"},
+       "pricing":{"prompt":"0.000003","completion":"0.000015","request":"0","image":"0","input_cache_read":"0.0000003","input_cache_write":"0.00000375","internal_reasoning":"0"},
        "top_provider":{"context_length":200000,"max_completion_tokens":64000,"is_moderated":true}},
       {"id":"mistralai/mistral-medium-3","pricing":{"prompt":"0.0000004","completion":"0.000002"}},
       {"id":"openrouter/auto","pricing":{"prompt":"-1","completion":"-1"}},
@@ -230,6 +249,19 @@ mod tests {
         // The worst case uses the dearer cache-write price per prompt token.
         assert_eq!(s.price.unwrap().prompt, Usd(3_750_000));
         assert_eq!(s.price.unwrap().completion, Usd(15_000_000));
+        // Cache reads are priced against the list prompt price, not the worst one.
+        assert_eq!(
+            s.cache_price,
+            Some(CachePrice {
+                prompt: Usd(3_000_000),
+                read: Usd(300_000)
+            })
+        );
+        assert_eq!(
+            c.get("mistralai/mistral-medium-3").unwrap().cache_price,
+            None,
+            "no input_cache_read"
+        );
         assert_eq!(
             c.get("mistralai/mistral-medium-3")
                 .unwrap()

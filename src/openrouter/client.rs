@@ -59,10 +59,98 @@ pub struct ChatRequest {
     pub provider: Option<crate::gate::policy::Provider>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One chat message. `cache` marks the end of a stable prefix (system prompt, context files)
+/// that a provider taking `cache_control` breakpoints may cache: such a message goes out as
+/// `[{"type": "text", "text": …, "cache_control": {"type": "ephemeral"}}]`, any other as a
+/// plain string. Whether the marks go out at all is the gate's decision
+/// ([`ChatRequest::keep_cache_marks`]): only Anthropic and Gemini models through OpenRouter take
+/// them.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub role: &'static str,
     pub content: String,
+    pub cache: bool,
+}
+
+/// The most `cache_control` breakpoints a request may carry (Anthropic's limit).
+pub const MAX_CACHE_BREAKPOINTS: usize = 4;
+
+impl Message {
+    pub fn system(content: impl Into<String>) -> Message {
+        Message::new("system", content)
+    }
+
+    pub fn user(content: impl Into<String>) -> Message {
+        Message::new("user", content)
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Message {
+        Message::new("assistant", content)
+    }
+
+    fn new(role: &'static str, content: impl Into<String>) -> Message {
+        Message {
+            role,
+            content: content.into(),
+            cache: false,
+        }
+    }
+
+    /// Marks the message as the end of a cacheable prefix: `Message::system(text).cached()`.
+    pub fn cached(mut self) -> Message {
+        self.cache = true;
+        self
+    }
+}
+
+impl Serialize for Message {
+    /// Written straight from the borrowed text: the array form allocates nothing either.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        /// `{"type": "text", "text": …, "cache_control": {"type": "ephemeral"}}`.
+        #[derive(Serialize)]
+        struct CachedText<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            text: &'a str,
+            cache_control: Ephemeral,
+        }
+        #[derive(Serialize)]
+        struct Ephemeral {
+            #[serde(rename = "type")]
+            kind: &'static str,
+        }
+        let mut m = s.serialize_struct("Message", 2)?;
+        m.serialize_field("role", self.role)?;
+        if self.cache {
+            let part = CachedText {
+                kind: "text",
+                text: &self.content,
+                cache_control: Ephemeral { kind: "ephemeral" },
+            };
+            m.serialize_field("content", &[part])?;
+        } else {
+            m.serialize_field("content", &self.content)?;
+        }
+        m.end()
+    }
+}
+
+impl ChatRequest {
+    /// Keeps the messages' cache marks where the model takes `cache_control` breakpoints
+    /// (`takes`; see [`super::Endpoint::takes_cache_control`]), at most the first
+    /// [`MAX_CACHE_BREAKPOINTS`] of them: the stable part comes first. Clears them all
+    /// otherwise (models that cache by themselves, or a plain endpoint, get plain strings).
+    pub fn keep_cache_marks(&mut self, takes: bool) {
+        let mut left = if takes { MAX_CACHE_BREAKPOINTS } else { 0 };
+        for m in self.messages.iter_mut().filter(|m| m.cache) {
+            if left == 0 {
+                m.cache = false;
+            } else {
+                left -= 1;
+            }
+        }
+    }
 }
 
 /// A failure before the stream started: a status with OpenRouter's error body, or no answer.
@@ -842,6 +930,75 @@ mod tests {
         assert!(e.message.contains("127.0.0.1:9"), "{e}");
         assert!(!e.to_string().contains("proxypass"), "{e}");
         assert!(!e.maybe_sent, "{e:?}");
+    }
+
+    fn request(model: &str, messages: Vec<Message>) -> ChatRequest {
+        ChatRequest {
+            model: model.into(),
+            messages,
+            stream: true,
+            max_tokens: 16,
+            temperature: None,
+            provider: None,
+        }
+    }
+
+    /// The request's messages as sent to `base_url`, after the gate kept or cleared the marks.
+    fn sent_messages(base_url: &str, model: &str, messages: Vec<Message>) -> serde_json::Value {
+        let mut req = request(model, messages);
+        req.keep_cache_marks(super::super::Endpoint::of(base_url).takes_cache_control(model));
+        serde_json::to_value(&req).unwrap()["messages"].clone()
+    }
+
+    #[test]
+    fn a_cached_message_goes_as_a_text_part_with_cache_control_where_taken() {
+        let or = "https://openrouter.ai/api/v1";
+        let msgs = || vec![Message::system("rules").cached(), Message::user("edit")];
+        let marked = serde_json::json!([
+            {"role": "system", "content": [
+                {"type": "text", "text": "rules", "cache_control": {"type": "ephemeral"}}
+            ]},
+            {"role": "user", "content": "edit"}
+        ]);
+        let plain = serde_json::json!([
+            {"role": "system", "content": "rules"},
+            {"role": "user", "content": "edit"}
+        ]);
+        assert_eq!(
+            sent_messages(or, "anthropic/claude-sonnet-4.5", msgs()),
+            marked
+        );
+        assert_eq!(sent_messages(or, "google/gemini-2.5-pro", msgs()), marked);
+        assert_eq!(sent_messages(or, "openai/gpt-4o", msgs()), plain);
+        assert_eq!(
+            sent_messages(
+                "https://api.anthropic.example/v1",
+                "anthropic/claude-sonnet-4.5",
+                msgs()
+            ),
+            plain,
+            "a plain endpoint never gets cache_control"
+        );
+        // The text is escaped like any JSON string.
+        let v = sent_messages(or, "anthropic/x", vec![Message::system("a\"b\n").cached()]);
+        assert_eq!(v[0]["content"][0]["text"], "a\"b\n");
+    }
+
+    #[test]
+    fn at_most_four_cache_breakpoints_the_first_ones() {
+        let msgs = (0..6)
+            .map(|i| Message::user(format!("m{i}")).cached())
+            .chain([Message::assistant("a")])
+            .collect();
+        let v = sent_messages("https://openrouter.ai/api/v1", "anthropic/x", msgs);
+        let marked: Vec<bool> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].is_array())
+            .collect();
+        assert_eq!(marked, [true, true, true, true, false, false, false]);
+        assert_eq!(v[4]["content"], "m4");
     }
 
     #[test]

@@ -38,6 +38,15 @@ impl Endpoint {
     pub fn is_openrouter(self) -> bool {
         self == Endpoint::OpenRouter
     }
+
+    /// Whether `model` takes `cache_control` breakpoints here: Anthropic's and Gemini's models
+    /// through OpenRouter. Others cache long prefixes by themselves (OpenAI, DeepSeek, Grok,
+    /// Gemini 2.5 too) or not at all; a plain endpoint never gets the field (OpenAI refuses
+    /// content parts it does not know).
+    pub fn takes_cache_control(self, model: &str) -> bool {
+        self.is_openrouter()
+            && (model.starts_with("anthropic/") || model.starts_with("google/gemini"))
+    }
 }
 
 #[cfg(test)]
@@ -67,6 +76,29 @@ mod tests {
             "",
         ] {
             assert_eq!(Endpoint::of(url), Endpoint::Plain, "{url}");
+        }
+    }
+
+    #[test]
+    fn cache_breakpoints_for_anthropic_and_gemini_through_openrouter_only() {
+        let or = Endpoint::OpenRouter;
+        for (endpoint, model, takes) in [
+            (or, "anthropic/claude-sonnet-4.5", true),
+            (or, "anthropic/claude-3.5-haiku:beta", true),
+            (or, "google/gemini-2.5-pro", true),
+            (or, "google/gemma-3-27b-it", false),
+            (or, "openai/gpt-4o", false),
+            (or, "deepseek/deepseek-chat", false),
+            (or, "openrouter/auto", false),
+            (or, "mistralai/mistral-medium-3", false),
+            (Endpoint::Plain, "anthropic/claude-sonnet-4.5", false),
+            (Endpoint::Plain, "google/gemini-2.5-pro", false),
+        ] {
+            assert_eq!(
+                endpoint.takes_cache_control(model),
+                takes,
+                "{endpoint:?} {model}"
+            );
         }
     }
 }

@@ -19,6 +19,9 @@ pub enum ChatEvent {
     Model(String),
     /// A piece of the answer's text.
     Text(String),
+    /// A piece of the model's reasoning (`delta.reasoning` / `delta.reasoning_details`): it
+    /// is thinking. Its text is not part of the answer and is not kept.
+    Reasoning,
     /// The answer ended for this reason (`stop`, `length`, …).
     Finish(String),
     /// The usage chunk: tokens and the authoritative cost.
@@ -104,6 +107,61 @@ struct Choice {
 struct Delta {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    reasoning: Present,
+    #[serde(default)]
+    reasoning_details: Present,
+}
+
+/// Whether a field holds anything (a non-empty string, array or object), read without copying
+/// it: reasoning text can be as long as the answer, and only its presence matters.
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Present, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Present;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Present, E> {
+                Ok(Present(!v.is_empty()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Present, A::Error> {
+                let mut any = false;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    any = true;
+                }
+                Ok(Present(any))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Present, A::Error> {
+                let mut any = false;
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                    any = true;
+                }
+                Ok(Present(any))
+            }
+            fn visit_unit<E>(self) -> Result<Present, E> {
+                Ok(Present(false))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Present, E> {
+                Ok(Present(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Present, E> {
+                Ok(Present(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Present, E> {
+                Ok(Present(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Present, E> {
+                Ok(Present(false))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -158,8 +216,11 @@ pub fn interpret(data: &str, seen_id: &mut bool, out: &mut Vec<ChatEvent>) {
     }
     // The usage chunk has `choices: []`: iterate, never index.
     for choice in chunk.choices {
-        if let Some(text) = choice.delta.and_then(|d| d.content) {
-            if !text.is_empty() {
+        if let Some(delta) = choice.delta {
+            if delta.reasoning.0 || delta.reasoning_details.0 {
+                out.push(ChatEvent::Reasoning);
+            }
+            if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
                 out.push(ChatEvent::Text(text));
             }
         }
@@ -409,6 +470,43 @@ data: {\"id\":\"gen-2\",\"object\":\"chat.completion.chunk\",\"error\":{\"code\"
     fn chunk_line(content: &str) -> String {
         let v = serde_json::json!({"choices": [{"delta": {"content": content}}]});
         format!("data: {v}\n\n")
+    }
+
+    #[test]
+    fn reasoning_is_noticed_and_not_kept() {
+        let line = |delta: serde_json::Value| {
+            format!(
+                "data: {}\n\n",
+                serde_json::json!({"choices": [{"delta": delta}]})
+            )
+        };
+        let s = [
+            line(serde_json::json!({"role": "assistant", "content": "", "reasoning": "Let me \"see\"…"})),
+            line(serde_json::json!({"content": null, "reasoning": null, "reasoning_details": [
+                {"type": "reasoning.text", "text": "more", "format": "anthropic-claude-v1", "index": 0}
+            ]})),
+            line(serde_json::json!({"reasoning_details": [{"type": "reasoning.encrypted", "data": "xyz"}]})),
+            // Empty or null reasoning is nothing; the answer's text comes as before.
+            line(serde_json::json!({"content": "<<<", "reasoning": "", "reasoning_details": []})),
+            line(serde_json::json!({"content": "x", "reasoning": 3})),
+        ]
+        .concat();
+        assert_eq!(
+            run(vec![s.into_bytes()]),
+            vec![
+                ChatEvent::Reasoning,
+                ChatEvent::Reasoning,
+                ChatEvent::Reasoning,
+                ChatEvent::Text("<<<".into()),
+                ChatEvent::Text("x".into()),
+            ]
+        );
+        // A whole completion's message may carry its reasoning too.
+        let mut out = Vec::new();
+        let whole =
+            r#"{"choices":[{"message":{"role":"assistant","content":"a","reasoning":"r"}}]}"#;
+        interpret(whole, &mut true, &mut out);
+        assert_eq!(out, vec![ChatEvent::Reasoning, ChatEvent::Text("a".into())]);
     }
 
     #[test]

@@ -33,8 +33,11 @@
 //!   "global": { same as "spend", for all projects against the global caps },
 //!   "models": [                 // all time, by cost (descending)
 //!     { "model": "anthropic/claude-sonnet-4.5", "requests": int, "tokens_in": int,
-//!       "tokens_out": int, "spent": Money, "reserved": Money, "cost": Money }
-//!   ],
+//!       "tokens_out": int, "spent": Money, "reserved": Money, "cost": Money,
+//!       "tokens_cached": int,    // prompt tokens read from the provider's cache
+//!       "cache_saved": Money }   // what that saved against the prompt price (gross: cache
+//!   ],                           // writes' premium is in the cost already)
+//!   "cache": { "tokens_cached": int, "saved": Money },   // the models' sums
 //!   "daily": [                  // the last 30 local days, oldest first, today last
 //!     { "date": "2025-06-15", "cost": Money }
 //!   ],
@@ -89,6 +92,8 @@ pub struct ReportData {
     pub global: Spend,
     /// All time, by cost (descending).
     pub models: Vec<ModelRow>,
+    /// The models' cached prompt tokens and savings, summed.
+    pub cache: CacheTotals,
     /// The last 30 local days, oldest first, today last.
     pub daily: Vec<DayCost>,
     /// The dearest of those days; `None` when nothing was spent.
@@ -222,6 +227,17 @@ pub struct ModelRow {
     pub reserved: Money,
     /// `spent + reserved`.
     pub cost: Money,
+    /// Prompt tokens read from the provider's cache.
+    pub tokens_cached: i64,
+    /// What reading them from the cache saved against the prompt price (0 where unknown).
+    pub cache_saved: Money,
+}
+
+/// Cached prompt tokens and what they saved, over every model of the scope.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CacheTotals {
+    pub tokens_cached: i64,
+    pub saved: Money,
 }
 
 /// One local day's spend (counted: spent + reserved).
@@ -327,8 +343,17 @@ impl ReportData {
                     spent: Money::exact(m.spent),
                     reserved: Money::exact(m.reserved),
                     cost: Money::exact(m.cost()),
+                    tokens_cached: m.tokens_cached,
+                    cache_saved: Money::exact(m.cache_saved),
                 })
                 .collect(),
+            cache: {
+                let (tokens_cached, saved) = f.cache_totals();
+                CacheTotals {
+                    tokens_cached,
+                    saved: Money::exact(saved),
+                }
+            },
             daily: f
                 .figures
                 .daily

@@ -291,6 +291,34 @@ impl Figures<'_> {
             false,
             "no requests yet",
         );
+        self.cache_line(doc, w);
+    }
+
+    /// What the provider's prompt cache did, under the models; nothing when it never served a
+    /// token, so the float stays quiet for models that do not cache.
+    fn cache_line(&self, doc: &mut Doc, w: usize) {
+        let (tokens, saved) = self.cache_totals();
+        if tokens <= 0 {
+            return;
+        }
+        let mut l = Line::default();
+        l.push("  ")
+            .hl("cache: ", Some(hl::LABEL))
+            .push(&text::group(tokens))
+            .hl(" prompt tokens read from cache", Some(hl::DIM));
+        if saved > Usd::ZERO {
+            let mut s = Line::default();
+            s.hl("saved ", Some(hl::DIM))
+                .hl(&saved.to_string(), Some(hl::MONEY));
+            if l.cells + 2 + s.cells <= w {
+                l.hl(", ", Some(hl::DIM));
+            } else {
+                doc.push(std::mem::take(&mut l));
+                l.push(&" ".repeat(9));
+            }
+            append(&mut l, s);
+        }
+        doc.push(l);
     }
 
     fn spark_block(&self, doc: &mut Doc, w: usize) {

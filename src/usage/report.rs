@@ -321,6 +321,17 @@ impl Figures<'_> {
         best
     }
 
+    /// Prompt tokens read from the provider's cache, all time in scope, and what that saved
+    /// (the sum of the model rows).
+    pub fn cache_totals(&self) -> (i64, Usd) {
+        self.figures
+            .models
+            .iter()
+            .fold((0, Usd::ZERO), |(t, u), m| {
+                (t + m.tokens_cached, u + m.cache_saved)
+            })
+    }
+
     /// Grams of CO2e and millilitres of water for `tokens` completion tokens.
     pub fn footprint_of(&self, tokens: i64) -> (f64, f64) {
         let f = &self.req.footprint;

@@ -278,6 +278,70 @@ fn models_are_sorted_by_cost() {
 }
 
 #[test]
+fn cached_tokens_and_their_saving_show_only_when_there_are_some() {
+    let (_d, mut l) = temp();
+    let c = at("2025-06-15T10:00:00+02:00");
+    // Two requests whose prompts were partly read from cache, one that was not cached at all
+    // (saving unknown), and a request of another model without cache.
+    for (model, cached, saved) in [
+        ("anthropic/s", Some(12_000), Some(Usd(32_400_000_000))),
+        ("anthropic/s", Some(300), Some(Usd(810_000_000))),
+        ("anthropic/s", Some(0), None),
+        ("openai/o", None, None),
+    ] {
+        let input = ReserveInput::new("/p", model, 100, 100, Price::default());
+        let Decision::Reserved { id, .. } = l.reserve(&input, &c).unwrap() else {
+            panic!("refused")
+        };
+        let mut s = Settlement::charged(cents(1), ChargeSource::Usage);
+        s.tokens_in = Some(20_000);
+        s.tokens_cached = cached;
+        s.cache_saved = saved;
+        l.settle(id, s, &c).unwrap();
+    }
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/p")).unwrap();
+    assert_highlights_valid(&r);
+    let (i, line) = line_with(&r, "cache:");
+    assert_eq!(
+        line,
+        "  cache: 12,300 prompt tokens read from cache, saved $0.0332"
+    );
+    let (m, _) = line_with(&r, "Models (all time)");
+    assert!(i > m + 2, "under the model rows");
+    let groups = groups_on(&r, i);
+    assert!(
+        groups.contains(&("$0.0332", layout::hl::MONEY)),
+        "{groups:?}"
+    );
+    let j = as_json(&r);
+    assert_eq!(j["cache"]["tokens_cached"], 12_300);
+    assert_eq!(j["cache"]["saved"]["picos"], 33_210_000_000_i64);
+    let s = j["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "anthropic/s")
+        .unwrap();
+    assert_eq!(s["tokens_cached"], 12_300);
+    assert_eq!(s["cache_saved"]["text"], "$0.0332");
+    // Narrow: the saving wraps under the tokens.
+    let mut req = project_req("/p");
+    req.width = 40;
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &req).unwrap();
+    assert_highlights_valid(&r);
+    let (i, _) = line_with(&r, "cache:");
+    assert_eq!(r.lines[i + 1], "         saved $0.0332");
+
+    // Another project with no cached token: no cache line at all.
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &project_req("/q")).unwrap();
+    assert!(
+        !r.lines.iter().any(|l| l.contains("cache")),
+        "{:?}",
+        r.lines
+    );
+}
+
+#[test]
 fn sparkline_names_the_max_day() {
     let (_d, mut l) = temp();
     #[rustfmt::skip]
@@ -668,6 +732,7 @@ fn json_has_the_documented_shape() {
     assert_eq!(
         keys(&j),
         [
+            "cache",
             "daily",
             "daily_max",
             "file",
@@ -724,15 +789,21 @@ fn json_has_the_documented_shape() {
     assert_eq!(
         keys(&j["models"][0]),
         [
+            "cache_saved",
             "cost",
             "model",
             "requests",
             "reserved",
             "spent",
+            "tokens_cached",
             "tokens_in",
             "tokens_out"
         ]
     );
+    assert_eq!(keys(&j["models"][0]["cache_saved"]), money);
+    assert_eq!(keys(&j["cache"]), ["saved", "tokens_cached"]);
+    assert_eq!(j["cache"]["tokens_cached"], 0);
+    assert_eq!(j["cache"]["saved"]["picos"], 0);
     assert_eq!(keys(&j["daily"][0]), ["cost", "date"]);
     assert_eq!(keys(&j["daily_max"]), ["cost", "date"]);
     assert_eq!(j["projects"], Value::Array(Vec::new()));
@@ -778,7 +849,8 @@ fn json_has_the_documented_shape() {
     // `frugal usage --json` prints the keys sorted, as it always has.
     let printed = r.data.to_pretty_json().unwrap();
     assert!(
-        printed.starts_with("{\n  \"daily\": [\n    {\n      \"cost\": {\n        \"picos\": 0,")
+        printed.starts_with("{\n  \"cache\": {\n    \"saved\": {\n      \"picos\": 0,"),
+        "{printed}"
     );
     assert!(printed.ends_with("  \"version\": 1,\n  \"view\": \"project\"\n}"));
 }
