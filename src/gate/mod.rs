@@ -16,7 +16,7 @@ pub use policy::{effective_caps, CapsError, EffectiveCaps};
 pub use reconcile::{reconcile, reconcile_orphans};
 pub use ticket::Ticket;
 
-use crate::budget::Price;
+use crate::budget::{Price, RequestKind};
 use crate::openrouter::{ApiError, ChatEvent, ChatRequest, Limits};
 use crate::protocol::{Failure, Level, Reason};
 use crate::settings::{FileState, KeySpec, ProjectSettings};
@@ -47,6 +47,8 @@ pub struct Outbound {
     pub prompt_bound: u64,
     /// Tells the user about a wait before a retry ("rate limited, retrying in 4 s (2/3)").
     pub on_retry: Box<dyn Fn(String) + Send + Sync>,
+    /// What the request is for, recorded in the ledger (`requests.kind`).
+    pub kind: RequestKind,
 }
 
 /// A request that was let through and answered with a stream.
@@ -108,11 +110,18 @@ pub async fn send(
         let model = plan.model.clone();
 
         // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
-        let reserved = Ticket::reserve(state, key.clone(), &p.root, &plan, out.prompt_bound)
-            .await
-            // The ledger could not be used: not a budget refusal, and the message says what
-            // to do.
-            .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
+        let reserved = Ticket::reserve(
+            state,
+            key.clone(),
+            &p.root,
+            &plan,
+            out.prompt_bound,
+            out.kind,
+        )
+        .await
+        // The ledger could not be used: not a budget refusal, and the message says what
+        // to do.
+        .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
         let Reserved {
             mut ticket,
             max_tokens,
