@@ -29,7 +29,7 @@
 //! | `models` | `{ project?, token }` | `{ ok, models, filtered, project_default }`, or `{ ok = false, pending = true }` and later a `models` event with `token` |
 //! | `usage` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `{ project }` | `{ root, text }` for the statusline |
-//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys, files }` |
+//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys, files, judge }` |
 //! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
 //! | `version` | `{}` | `"x.y.z"` |
 //!
@@ -541,12 +541,15 @@ pub struct HealthReply {
     pub keys: Vec<KeyCheck>,
     /// `data_dir`, the ledger and its `-wal`/`-shm`, the catalogue: each one's mode.
     pub files: Vec<FileCheck>,
+    /// `judge_model` (`:LlmReview`): in the catalogue, priced, taking structured outputs.
+    pub judge: FileCheck,
 }
 
-/// One file's mode for `:checkhealth`: private (0700 directory, 0600 file) or open to others.
+/// One check for `:checkhealth`: a file's mode (private, 0700 directory, 0600 file, or open
+/// to others), or the judge model.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileCheck {
-    /// `"ok"`, `"info"` or `"warn"`.
+    /// `"ok"`, `"info"`, `"warn"` (or `"error"` for the judge).
     pub state: &'static str,
     pub message: String,
     pub advice: Option<String>,

@@ -391,3 +391,27 @@ async fn a_review_while_an_edit_streams_is_refused() {
     n.wait_event("FrugalEditFailed").await;
     n.quit().await;
 }
+
+#[tokio::test]
+async fn checkhealth_reports_the_judge_model_and_its_price() {
+    let server = FakeOpenRouter::start().await;
+    server.respond_with(|r| {
+        if r.path.ends_with("/models") {
+            Reply::json(200, &catalogue("0.0000025"))
+        } else {
+            Reply::json(500, "{}")
+        }
+    });
+    let (n, _dir) = start(&server, "{}").await;
+    n.open("m.lua", SRC).await;
+    n.cmd("checkhealth frugal").await;
+    let text = n
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("judge_model google/gemini-2.5-flash (:LlmReview): $0.30 in / $2.50 out per M tokens; asked for JSON through its schema"),
+        "{text}"
+    );
+    n.quit().await;
+}
