@@ -549,7 +549,7 @@ pub struct HealthReply {
 /// to others), or the judge model.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileCheck {
-    /// `"ok"`, `"info"`, `"warn"` (or `"error"` for the judge).
+    /// `"ok"`, `"info"` or `"warn"`.
     pub state: &'static str,
     pub message: String,
     pub advice: Option<String>,

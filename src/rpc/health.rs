@@ -98,8 +98,9 @@ fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> FileCheck {
     };
     let Some(m) = c.get(model) else {
         let close = c.suggest(model);
+        // A warning, not an error: only :LlmReview needs it.
         return FileCheck {
-            state: "error",
+            state: "warn",
             message: format!("judge_model {model} (:LlmReview) is not in the model catalogue: reviews are refused"),
             advice: Some(format!(
                 "set setup({{ judge_model = … }}) to a model of the catalogue{}",
@@ -259,7 +260,7 @@ mod tests {
             unpriced.message
         );
         let missing = judge_check("google/gemini-9", Some(&c));
-        assert_eq!(missing.state, "error");
+        assert_eq!(missing.state, "warn");
         assert!(missing.advice.unwrap().contains("google/gemini-2.5-flash"));
         assert_eq!(judge_check("a/b", None).state, "info");
     }
