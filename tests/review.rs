@@ -415,3 +415,92 @@ async fn checkhealth_reports_the_judge_model_and_its_price() {
     );
     n.quit().await;
 }
+
+/// Polls a Lua expression until it is true, failing the test at the deadline.
+async fn wait_lua(n: &Nvim, what: &str, expr: &str) {
+    let end = std::time::Instant::now() + DEADLINE;
+    while n.lua(&format!("return {expr}")).await.as_bool() != Some(true) {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn progress_shows_while_the_judge_thinks_and_cancel_keeps_the_hunks() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, &catalogue("0.0000025")));
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&edit_answer(), 9, 0.0)),
+    );
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![
+            Part::Bytes(b": OPENROUTER PROCESSING\n\n".to_vec()),
+            Part::Hang,
+        ]),
+    );
+    let (mut n, dir) = start(&server, "{}").await;
+    three_hunks(&mut n).await;
+    n.cmd("LlmReview").await;
+    n.wait_notify("asking google/gemini-2.5-flash for a verdict on 3 hunks")
+        .await;
+    let progress = "#vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_get_namespaces().frugal_progress, 0, -1, {})";
+    wait_lua(&n, "the progress line", &format!("{progress} == 1")).await;
+    // No edit may start meanwhile, and a second review is refused.
+    n.cmd("LlmReview").await;
+    n.wait_notify("a review of this buffer's hunks is already running")
+        .await;
+
+    n.cmd("LlmCancel").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("cancelled"));
+    server
+        .wait_until("the connection closed", |s| s.client_closed() >= 1)
+        .await;
+    assert_eq!(n.lua(&format!("return {progress}")).await.as_u64(), Some(0));
+    assert_eq!(
+        n.lua("return require('frugal.hunks').count(0)")
+            .await
+            .as_u64(),
+        Some(3),
+        "the hunks stay pending"
+    );
+    assert_eq!(kinds(&dir)[1].0, "review");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn a_refusal_by_the_endpoint_fires_edit_failed_and_releases_the_reservation() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, &catalogue("0.0000025")));
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&edit_answer(), 9, 0.0)),
+    );
+    server.push(
+        "/chat/completions",
+        Reply::json(
+            400,
+            r#"{"error":{"code":400,"message":"response_format is not supported"}}"#,
+        ),
+    );
+    let (mut n, dir) = start(&server, "{}").await;
+    three_hunks(&mut n).await;
+    n.cmd("LlmReview").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("http"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("response_format is not supported"), "{msg}");
+    assert!(!msg.contains(API_KEY));
+    let rows = wait_rows(&dir, "the review released", |r| {
+        r.len() == 2 && r[1].state == "failed"
+    })
+    .await;
+    assert_eq!(rows[1].model, JUDGE);
+    assert!(notes(&n).await.is_empty());
+    n.quit().await;
+}
