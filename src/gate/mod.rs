@@ -110,18 +110,12 @@ pub async fn send(
         let model = plan.model.clone();
 
         // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
-        let reserved = Ticket::reserve(
-            state,
-            key.clone(),
-            &p.root,
-            &plan,
-            out.prompt_bound,
-            out.kind,
-        )
-        .await
-        // The ledger could not be used: not a budget refusal, and the message says what
-        // to do.
-        .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
+        let (bound, kind) = (out.prompt_bound, out.kind);
+        let reserved = Ticket::reserve(state, key.clone(), &p.root, &plan, bound, kind)
+            .await
+            // The ledger could not be used: not a budget refusal, and the message says what
+            // to do.
+            .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
         let Reserved {
             mut ticket,
             max_tokens,
