@@ -802,6 +802,70 @@ mod tests {
     }
 
     #[test]
+    fn review_requests_need_hunks_and_verdicts_encode_their_word() {
+        let project = map(&[
+            ("root", Value::from("/p")),
+            ("file", Value::from("/p/.frugal.toml")),
+            ("state", Value::from("absent")),
+        ]);
+        let hunk = |line: u64| {
+            map(&[
+                ("path", Value::from("a.lua")),
+                ("line", Value::from(line)),
+                ("old", Value::Array(vec![Value::from("x")])),
+                ("new", Value::Array(vec![])),
+            ])
+        };
+        let req = |hunks: Vec<Value>| {
+            map(&[
+                ("id", Value::from(4)),
+                ("buf", Value::from(1)),
+                ("instruction", Value::from("do it")),
+                ("project", project.clone()),
+                ("hunks", Value::Array(hunks)),
+            ])
+        };
+        let ok = Call::decode("review", req(vec![hunk(3)]));
+        assert!(
+            matches!(&ok, Ok(Call::Review(r)) if r.hunks[0].line == 3 && r.hunks[0].new.is_empty() && r.hunks[0].before.is_empty()),
+            "{ok:?}"
+        );
+        let e = Call::decode("review", req(vec![])).unwrap_err();
+        assert!(
+            e.to_string().starts_with("no pending hunk to review"),
+            "{e}"
+        );
+        let e = Call::decode("review", req(vec![hunk(0)])).unwrap_err();
+        assert!(
+            e.to_string().starts_with("review: malformed request"),
+            "{e}"
+        );
+        let ev = Event::ReviewDone {
+            id: 4,
+            buf: 1,
+            verdicts: vec![Verdict {
+                item: 1,
+                hunk: 1,
+                path: "a.lua".into(),
+                line: 3,
+                verdict: Judgement::None,
+                reason: "no verdict: x".into(),
+            }],
+            cost_usd: None,
+            cost_text: None,
+            model: "m".into(),
+            unread: None,
+            tokens: 0,
+            elapsed_ms: 0,
+        };
+        let v = ev.encode().unwrap();
+        assert_eq!(get(&v, "kind").and_then(Value::as_str), Some("review_done"));
+        assert_eq!(get(&v, "unread"), None);
+        let first = &get(&v, "verdicts").unwrap().as_array().unwrap()[0];
+        assert_eq!(get(first, "verdict").and_then(Value::as_str), Some("none"));
+    }
+
+    #[test]
     fn events_encode_as_maps_with_their_kind() {
         let ev = Event::Notify {
             level: Level::Warn,

@@ -138,7 +138,7 @@ async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Fai
                     cost_usd: estimate(tokens).map(Usd::to_f64),
                     cost_text: estimate(tokens).map(|u| u.to_string()),
                     phase: if tokens == 0 { "waiting" } else { "streaming" },
-                    note: Some("the judge is reviewing".into()),
+                    note: None,
                 });
             }
         }
