@@ -31,6 +31,10 @@ cmd("LlmCancel", function()
   require("frugal").cancel()
 end, { desc = "frugal: stop the request in flight for this buffer" })
 
+cmd("LlmReview", function()
+  require("frugal").review()
+end, { desc = "frugal: the judge model's verdict on every pending hunk" })
+
 cmd("LlmModel", function(o)
   require("frugal").model(o.args ~= "" and o.args or nil)
 end, { nargs = "?", desc = "frugal: show or set the model for this session" })

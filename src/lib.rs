@@ -11,6 +11,7 @@ pub mod edit;
 pub mod gate;
 pub mod openrouter;
 pub mod protocol;
+pub mod review;
 pub mod rpc;
 pub mod settings;
 pub mod state;

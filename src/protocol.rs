@@ -24,19 +24,20 @@
 //! |---|---|---|
 //! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir, stall_timeout_s } }` |
 //! | `edit` | [`EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
+//! | `review` | [`ReviewRequest`] | `{}` once started; the review reports through `progress`, then `review_done` or `failed` |
 //! | `cancel` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
 //! | `models` | `{ project?, token }` | `{ ok, models, filtered, project_default }`, or `{ ok = false, pending = true }` and later a `models` event with `token` |
 //! | `usage` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `{ project }` | `{ root, text }` for the statusline |
-//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys, files }` |
+//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys, files, judge }` |
 //! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
 //! | `context` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
 //! | `version` | `{}` | `"x.y.z"` |
 //!
 //! # Events (`kind`)
 //!
-//! `reply { seq, ok, result?, message? }`, `progress`, `hunk`, `done`, `failed` (see
-//! [`Event`]), `usage { token, report }`, `models { token, list }`, `notify { level, message }`
+//! `reply { seq, ok, result?, message? }`, `progress`, `hunk`, `done`, `failed`,
+//! `review_done` (see [`Event`]), `usage { token, report }`, `models { token, list }`, `notify { level, message }`
 //! (`level`: `"info"`, `"warn"`, `"error"`), and `ask { ask, prompt, choices }`: a question
 //! the backend waits on (answered with the `answer` call; unanswered asks time out in the
 //! backend).
@@ -53,6 +54,10 @@
 //! changes, so every hunk still shown is accepted or rejected on its own. `done` carries
 //! `unmatched` (titles of blocks that matched nowhere) and `problems` (`{ title, why }` for
 //! blocks not shown for another reason).
+//!
+//! A review (`review`) shares the id space of edits (the shim numbers both from one counter)
+//! and its `progress` and `failed` events; it ends with `review_done` carrying one verdict per
+//! hunk sent, in the order sent.
 
 use crate::settings::ProjectInput;
 use rmpv::Value;
@@ -116,6 +121,7 @@ pub enum ProtocolError {
 pub enum Call {
     Hello(Hello),
     Edit(Box<EditRequest>),
+    Review(Box<ReviewRequest>),
     Cancel(Cancel),
     Models(ModelsArgs),
     Usage(UsageArgs),
@@ -138,6 +144,7 @@ impl Call {
         Ok(match method {
             "hello" => Call::Hello(decode("hello", params)?),
             "edit" => Call::Edit(Box::new(EditRequest::decode(params)?)),
+            "review" => Call::Review(Box::new(ReviewRequest::decode(params)?)),
             "cancel" => Call::Cancel(decode("cancel", params)?),
             "models" => Call::Models(decode("models", params)?),
             "usage" => Call::Usage(decode("usage", params)?),
@@ -525,6 +532,98 @@ impl EditRequest {
     }
 }
 
+/// What the shim sends for `:LlmReview`: the edit's instruction and its pending hunks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    /// Chosen by the shim from the counter its edits use: unique among edits and reviews.
+    pub id: u64,
+    pub buf: i64,
+    /// The instruction of the edit that proposed the hunks.
+    pub instruction: String,
+    /// The buffer's filetype (the fences' language).
+    #[serde(default)]
+    pub filetype: String,
+    pub project: ProjectInput,
+    /// Every pending hunk of the edit. The judge sees them numbered from 1 by path, then line;
+    /// the verdicts come back in the order sent here.
+    pub hunks: Vec<ReviewHunk>,
+}
+
+/// One pending hunk, where it is now.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewHunk {
+    /// The file's path relative to the project root.
+    pub path: String,
+    /// 1-based line of the first old line in the buffer now.
+    pub line: usize,
+    /// The original lines the hunk replaces.
+    pub old: Vec<String>,
+    /// The proposed lines.
+    pub new: Vec<String>,
+    /// A few unchanged lines just above and below, for context.
+    #[serde(default)]
+    pub before: Vec<String>,
+    #[serde(default)]
+    pub after: Vec<String>,
+}
+
+impl ReviewRequest {
+    /// Decodes the shim's map; a review of nothing is refused.
+    pub fn decode(v: Value) -> Result<ReviewRequest, ProtocolError> {
+        let req: ReviewRequest = decode("review", v)?;
+        if req.hunks.is_empty() {
+            return Err(ProtocolError::Refused(
+                "no pending hunk to review in this buffer: :LlmEdit first".into(),
+            ));
+        }
+        if req.hunks.iter().any(|h| h.line == 0) {
+            return Err(ProtocolError::Malformed {
+                method: "review",
+                message: "hunk lines are 1-based".into(),
+            });
+        }
+        Ok(req)
+    }
+}
+
+/// A judge's verdict on one hunk (`verdict` in `review_done` and `User FrugalReviewDone`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judgement {
+    Ok,
+    Risky,
+    Wrong,
+    /// No verdict could be read for this hunk (missing, duplicated, an unknown word, the
+    /// wrong shape): shown as "no verdict", never guessed.
+    None,
+}
+
+impl Judgement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Judgement::Ok => "ok",
+            Judgement::Risky => "risky",
+            Judgement::Wrong => "wrong",
+            Judgement::None => "none",
+        }
+    }
+}
+
+/// One hunk's verdict, for the hunk sent at `item` (1-based position in the request).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub item: usize,
+    /// The hunk's number as the judge saw it (by path, then line).
+    pub hunk: usize,
+    pub path: String,
+    pub line: usize,
+    pub verdict: Judgement,
+    /// One line; for `none`, why there is no verdict.
+    pub reason: String,
+}
+
 /// An empty result: the call was accepted.
 #[derive(Debug, Clone, Serialize)]
 pub struct Accepted {}
@@ -633,9 +732,12 @@ pub struct HealthReply {
     pub keys: Vec<KeyCheck>,
     /// `data_dir`, the ledger and its `-wal`/`-shm`, the catalogue: each one's mode.
     pub files: Vec<FileCheck>,
+    /// `judge_model` (`:LlmReview`): in the catalogue, priced, taking structured outputs.
+    pub judge: FileCheck,
 }
 
-/// One file's mode for `:checkhealth`: private (0700 directory, 0600 file) or open to others.
+/// One check for `:checkhealth`: a file's mode (private, 0700 directory, 0600 file, or open
+/// to others), or the judge model.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileCheck {
     /// `"ok"`, `"info"` or `"warn"`.
@@ -747,6 +849,20 @@ pub enum Event {
         buf: i64,
         reason: Reason,
         message: String,
+    },
+    /// A review ended: one verdict per hunk sent, in the order sent. `unread` says why the
+    /// answer held no readable verdicts at all (every verdict is then `none`).
+    ReviewDone {
+        id: u64,
+        buf: i64,
+        verdicts: Vec<Verdict>,
+        cost_usd: Option<f64>,
+        cost_text: Option<String>,
+        model: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unread: Option<String>,
+        tokens: u64,
+        elapsed_ms: u64,
     },
     /// A newer `:LlmUsage` report for the window that asked with `token`.
     Usage {
@@ -959,6 +1075,70 @@ mod tests {
                 .contains("history[1].answer is not valid UTF-8"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn review_requests_need_hunks_and_verdicts_encode_their_word() {
+        let project = map(&[
+            ("root", Value::from("/p")),
+            ("file", Value::from("/p/.frugal.toml")),
+            ("state", Value::from("absent")),
+        ]);
+        let hunk = |line: u64| {
+            map(&[
+                ("path", Value::from("a.lua")),
+                ("line", Value::from(line)),
+                ("old", Value::Array(vec![Value::from("x")])),
+                ("new", Value::Array(vec![])),
+            ])
+        };
+        let req = |hunks: Vec<Value>| {
+            map(&[
+                ("id", Value::from(4)),
+                ("buf", Value::from(1)),
+                ("instruction", Value::from("do it")),
+                ("project", project.clone()),
+                ("hunks", Value::Array(hunks)),
+            ])
+        };
+        let ok = Call::decode("review", req(vec![hunk(3)]));
+        assert!(
+            matches!(&ok, Ok(Call::Review(r)) if r.hunks[0].line == 3 && r.hunks[0].new.is_empty() && r.hunks[0].before.is_empty()),
+            "{ok:?}"
+        );
+        let e = Call::decode("review", req(vec![])).unwrap_err();
+        assert!(
+            e.to_string().starts_with("no pending hunk to review"),
+            "{e}"
+        );
+        let e = Call::decode("review", req(vec![hunk(0)])).unwrap_err();
+        assert!(
+            e.to_string().starts_with("review: malformed request"),
+            "{e}"
+        );
+        let ev = Event::ReviewDone {
+            id: 4,
+            buf: 1,
+            verdicts: vec![Verdict {
+                item: 1,
+                hunk: 1,
+                path: "a.lua".into(),
+                line: 3,
+                verdict: Judgement::None,
+                reason: "no verdict: x".into(),
+            }],
+            cost_usd: None,
+            cost_text: None,
+            model: "m".into(),
+            unread: None,
+            tokens: 0,
+            elapsed_ms: 0,
+        };
+        let v = ev.encode().unwrap();
+        assert_eq!(get(&v, "kind").and_then(Value::as_str), Some("review_done"));
+        assert_eq!(get(&v, "unread"), None);
+        let first = &get(&v, "verdicts").unwrap().as_array().unwrap()[0];
+        assert_eq!(get(first, "verdict").and_then(Value::as_str), Some("none"));
     }
 
     #[test]

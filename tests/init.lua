@@ -19,7 +19,7 @@ require("frugal").setup(opts)
 package.loaded["frugal_test"] = {
   attach = function(chan)
     vim.api.nvim_create_autocmd("User", {
-      pattern = { "FrugalEditDone", "FrugalEditFailed" },
+      pattern = { "FrugalEditDone", "FrugalEditFailed", "FrugalReviewDone" },
       callback = function(ev)
         vim.rpcnotify(chan, "event", ev.match, ev.data)
       end,

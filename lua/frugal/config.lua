@@ -21,6 +21,7 @@ local H = {}
 ---@field api_key string
 ---@field keys table<string,string>
 ---@field model string
+---@field judge_model string  the model `:LlmReview` asks for verdicts
 ---@field budget table
 ---@field global_budget table
 ---@field data_dir string|nil  nil: `stdpath("data") .. "/frugal"`
@@ -77,6 +78,7 @@ H.types = {
   api_key = { "string" },
   keys = { "table" },
   model = { "string" },
+  judge_model = { "string" },
   budget = { "table" },
   global_budget = { "table" },
   data_dir = { "string" },

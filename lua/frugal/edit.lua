@@ -26,8 +26,8 @@ local H = {}
 
 ---@type table<integer, frugal.Edit>  edits streaming, by buffer
 H.by_buf = {}
----@type integer  the id of the last edit sent
-H.next_id = 0
+---@type table<integer, string>  each edit's instruction, by id (`:LlmReview` sends it)
+H.instructions = {}
 
 local util = require("frugal.util")
 local notify, fire = util.notify, util.fire
@@ -45,6 +45,13 @@ function M.streaming(buf)
     end
   end
   return false
+end
+
+--- The instruction an edit was sent with.
+---@param id integer
+---@return string|nil
+function M.instruction(id)
+  return H.instructions[id]
 end
 
 ---@class frugal.EditOpts
@@ -143,8 +150,8 @@ function H.send(buf, opts, instruction)
   local sel_start, sel_end = l1 - 1, l2
   local win_start = math.max(0, sel_start - settings.context_lines)
   local win_end = math.min(n, sel_end + settings.context_lines)
-  H.next_id = H.next_id + 1
-  local id = H.next_id
+  local id = util.next_id()
+  H.instructions[id] = instruction
   local file = vim.api.nvim_buf_get_name(buf)
   local project = require("frugal.project").project(buf)
   -- The path the model sees is relative to the checkout (a worktree's own root).

@@ -109,6 +109,23 @@ function M.check()
     end
   end
 
+  h.start("frugal: judge (:LlmReview)")
+  local judge = res and res.judge
+  if judge then
+    local advice = judge.advice ~= vim.NIL and { judge.advice } or nil
+    if judge.state == "ok" then
+      h.ok(judge.message)
+    elseif judge.state == "info" then
+      h.info(judge.message)
+    elseif judge.state == "warn" then
+      h.warn(judge.message, advice)
+    else
+      h.error(judge.message, advice)
+    end
+  else
+    h.info(("judge_model: %s"):format(o.judge_model))
+  end
+
   h.start("frugal: files")
   for _, f in ipairs(res and res.files or {}) do
     local advice = f.advice ~= vim.NIL and { f.advice } or nil

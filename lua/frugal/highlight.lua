@@ -2,6 +2,14 @@
 --- again after every `:colorscheme`, which clears them.
 local M = {}
 
+--- The judge's verdicts on hunks (`:LlmReview`), linked by lua/frugal/review.lua.
+M.review = {
+  FrugalReviewOk = "DiagnosticOk",
+  FrugalReviewRisky = "DiagnosticWarn",
+  FrugalReviewWrong = "DiagnosticError",
+  FrugalReviewNone = "DiagnosticHint",
+}
+
 --- Links each group of `links` (name → target) now and after every colorscheme change.
 ---@param augroup string  a name unique to the caller, so reloading replaces its autocmd
 ---@param links table<string, string>

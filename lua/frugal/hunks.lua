@@ -13,6 +13,7 @@ local H = {}
 ---@field new string[]
 ---@field title string
 ---@field new_file boolean|nil  it fills a new (empty) buffer
+---@field note integer|nil  extmark of a note on the hunk (the judge's verdict)
 
 local util = require("frugal.util")
 local notify = util.notify
@@ -130,6 +131,82 @@ function M.quickfix()
   end)
   vim.fn.setqflist({}, " ", { title = "frugal: pending hunks", items = items })
   vim.cmd("botright copen")
+end
+
+---@class frugal.PendingHunk
+---@field buf integer
+---@field path string  relative to the project's checkout
+---@field line integer  1-based first old line, where it is now
+---@field old string[]
+---@field new string[]
+---@field edit integer
+---@field index integer  the hunk's index in its edit
+
+--- Every pending hunk of the edit that owns `buf`'s hunks, in every buffer it touched, in
+--- path-then-line order: what `:LlmReview` sends. The one place that knows how hunks are kept,
+--- so that edits spanning several buffers change only this function.
+---@param buf integer|nil  nil or 0: the current buffer
+---@return frugal.PendingHunk[]
+function M.pending_of_edit(buf)
+  buf = util.buf(buf)
+  local mine = H.by_buf[buf]
+  if not mine or #mine == 0 then
+    return {}
+  end
+  local edit = mine[1].edit
+  local out = {}
+  for b, list in pairs(H.by_buf) do
+    for _, h in ipairs(list) do
+      local s = h.edit == edit and H.span(b, h) or nil
+      if s then
+        table.insert(out, {
+          buf = b,
+          path = h.path or H.path_of(b),
+          line = s + 1,
+          old = h.old,
+          new = h.new,
+          edit = h.edit,
+          index = h.index,
+        })
+      end
+    end
+  end
+  table.sort(out, function(x, y)
+    if x.path ~= y.path then
+      return x.path < y.path
+    end
+    return x.line < y.line
+  end)
+  return out
+end
+
+--- Shows `chunks` (virtual text) at the end of a pending hunk's first line, replacing what was
+--- shown there before; nil removes it. Gone with the hunk when it is accepted or rejected.
+---@param buf integer
+---@param edit integer
+---@param index integer
+---@param chunks table[]|nil  `{ { text, hl_group }, … }`
+---@return boolean shown  false when the hunk is no longer pending
+function M.annotate(buf, edit, index, chunks)
+  for _, h in ipairs(H.by_buf[buf] or {}) do
+    if h.edit == edit and h.index == index then
+      if h.note then
+        pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, h.note)
+        h.note = nil
+      end
+      local s = H.span(buf, h)
+      if chunks and s then
+        h.note = vim.api.nvim_buf_set_extmark(buf, H.ns, s, 0, {
+          virt_text = chunks,
+          virt_text_pos = "eol",
+          hl_mode = "combine",
+          priority = 210,
+        })
+      end
+      return s ~= nil
+    end
+  end
+  return false
 end
 
 --- The hunk at a row (its old lines), if any.
@@ -263,6 +340,19 @@ H.by_buf = {}
 ---@type table<integer, table<string, table|false>>  keymaps we replaced, to restore
 H.saved_maps = {}
 
+--- A buffer's file relative to its project's checkout, as edits name it to the model.
+---@param buf integer
+---@return string
+function H.path_of(buf)
+  local file = vim.api.nvim_buf_get_name(buf)
+  local path = vim.uv.fs_realpath(file) or file
+  local ok, root = pcall(require("frugal.project").checkout_root, buf)
+  if ok and root and vim.startswith(path, root .. "/") then
+    return path:sub(#root + 2)
+  end
+  return vim.fn.fnamemodify(file, ":t")
+end
+
 --- Whether `lines` are exactly the buffer's lines from `row` on.
 ---@param buf integer
 ---@param row integer
@@ -301,6 +391,9 @@ function H.remove(buf, hunk)
   pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, hunk.mark)
   if hunk.vmark then
     pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, hunk.vmark)
+  end
+  if hunk.note then
+    pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, hunk.note)
   end
   local list = H.by_buf[buf] or {}
   for i, h in ipairs(list) do

@@ -53,9 +53,18 @@ function M.hunks()
   require("frugal.hunks").quickfix()
 end
 
---- `:LlmCancel`
+--- `:LlmCancel`: stops this buffer's edit, or its review.
 function M.cancel()
+  local review = package.loaded["frugal.review"]
+  if review and review.running(0) then
+    return review.cancel(0)
+  end
   require("frugal.edit").cancel()
+end
+
+--- `:LlmReview`: the judge model's verdict on every pending hunk of this buffer's edit.
+function M.review()
+  require("frugal.review").start()
 end
 
 --- `:LlmModel [id]`: sets the session's model, or picks one from the catalogue (prices per

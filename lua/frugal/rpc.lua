@@ -27,7 +27,7 @@ H.info = nil
 H.seq = 0
 ---@type table<integer, fun(reply: frugal.Reply)>  calls waiting for their reply, by seq
 H.pending = {}
----@type table<string, fun(ev: table)>  event handlers by `kind`
+---@type table<string, table<string, fun(ev: table)>>  event handlers by `kind`, then owner
 H.handlers = {}
 
 ---@class frugal.Reply
@@ -54,11 +54,15 @@ H.handlers = {}
 ---@field data_dir string
 ---@field stall_timeout_s integer
 
---- Registers the handler of an event kind (one per kind).
+--- Registers the handler of an event kind for `owner` (one per kind and owner; default
+--- "main"). Several owners may share a kind: edits and reviews both take `progress` and
+--- `failed`, each acting on its own ids.
 ---@param kind string
 ---@param fn fun(ev: table)
-function M.on(kind, fn)
-  H.handlers[kind] = fn
+---@param owner string|nil
+function M.on(kind, fn, owner)
+  H.handlers[kind] = H.handlers[kind] or {}
+  H.handlers[kind][owner or "main"] = fn
 end
 
 --- The log file's directory and pattern, for messages before `hello` answered.
@@ -279,10 +283,7 @@ function H.timed_out(chan, method, timeout_ms)
     end
     pcall(vim.fn.jobstop, chan)
     H.fail_pending()
-    local edit = package.loaded["frugal.edit"]
-    if edit then
-      edit.backend_gone()
-    end
+    H.requests_gone()
   end
   return msg
 end
@@ -293,6 +294,16 @@ function H.fail_pending()
   H.pending = {}
   for seq, cb in pairs(pending) do
     cb({ seq = seq, ok = false, message = "the backend stopped before answering" })
+  end
+end
+
+--- The backend went away: every edit and review in flight fails.
+function H.requests_gone()
+  for _, name in ipairs({ "frugal.edit", "frugal.review" }) do
+    local mod = package.loaded[name]
+    if mod then
+      mod.backend_gone()
+    end
   end
 end
 
@@ -307,8 +318,7 @@ function M._dispatch(ev)
     end
     return
   end
-  local handler = H.handlers[ev.kind]
-  if handler then
+  for _, handler in pairs(H.handlers[ev.kind] or {}) do
     handler(ev)
   end
 end
@@ -331,10 +341,7 @@ function H.on_exit(job, code)
   H.chan = nil
   H.info = nil
   H.fail_pending()
-  local edit = package.loaded["frugal.edit"]
-  if edit then
-    edit.backend_gone()
-  end
+  H.requests_gone()
   if H.leaving then
     return
   end

@@ -30,6 +30,16 @@ function M.fire(pattern, data)
   vim.api.nvim_exec_autocmds("User", { pattern = pattern, data = data, modeline = false })
 end
 
+H.last_id = 0
+
+--- A new id for a request to the backend (an edit or a review): one counter for both, so
+--- that their events (which share `progress` and `failed`) never mistake one for the other.
+---@return integer
+function M.next_id()
+  H.last_id = H.last_id + 1
+  return H.last_id
+end
+
 ---@param level frugal.Level|nil
 ---@return integer
 function H.level(level)

@@ -9,6 +9,7 @@ pub mod plan;
 pub mod prompt;
 mod run;
 
+pub(crate) use run::project_ctx;
 pub use run::run;
 
 /// The property tests' settings: `PROPTEST_CASES` cases (128 by default; the long run before a

@@ -6,7 +6,7 @@ use super::files::{self, EditFile, Target};
 use super::locate::LocateError;
 use super::plan::Plan;
 use super::prompt;
-use crate::budget::Usd;
+use crate::budget::{RequestKind, Usd};
 use crate::gate::{self, Outbound, ProjectCtx};
 use crate::openrouter::{ChatEvent, ChatRequest};
 use crate::protocol::{EditRequest, Event, Failure, Problem, Reason};
@@ -38,7 +38,7 @@ pub async fn run(state: Arc<State>, req: EditRequest) {
 
 /// The project's settings after the trust rules: an untrusted or absent file is ignored, a
 /// malformed trusted one stops the request (never a fall back to no caps).
-fn project_ctx(p: &ProjectInput) -> Result<ProjectCtx, Failure> {
+pub(crate) fn project_ctx(p: &ProjectInput) -> Result<ProjectCtx, Failure> {
     let settings = p.settings().map_err(|e| {
         Failure::new(
             Reason::Config,
@@ -128,7 +128,9 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
             max_tokens: cfg.max_tokens,
             temperature: cfg.temperature,
             provider: None,
+            response_format: None,
         },
+        kind: RequestKind::Edit,
     };
     state.send_ui(Event::waiting(req.id, req.buf, 0));
     let sent = gate::send(state, outbound).await?;

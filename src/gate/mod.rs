@@ -16,7 +16,7 @@ pub use policy::{effective_caps, CapsError, EffectiveCaps};
 pub use reconcile::{reconcile, reconcile_orphans};
 pub use ticket::Ticket;
 
-use crate::budget::Price;
+use crate::budget::{Price, RequestKind};
 use crate::openrouter::{ApiError, ChatEvent, ChatRequest, Limits};
 use crate::protocol::{Failure, Level, Reason};
 use crate::settings::{FileState, KeySpec, ProjectSettings};
@@ -48,6 +48,8 @@ pub struct Outbound {
     pub prompt_bound: u64,
     /// Tells the user about a wait before a retry ("rate limited, retrying in 4 s (2/3)").
     pub on_retry: Box<dyn Fn(String) + Send + Sync>,
+    /// What the request is for, recorded in the ledger (`requests.kind`).
+    pub kind: RequestKind,
 }
 
 /// A request that was let through and answered with a stream.
@@ -109,8 +111,8 @@ pub async fn send(
         let model = plan.model.clone();
 
         // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
-        let prompt_bound = plan.prompt_bound(out.prompt_bound);
-        let reserved = Ticket::reserve(state, key.clone(), &p.root, &plan, prompt_bound)
+        let (bound, kind) = (plan.prompt_bound(out.prompt_bound), out.kind);
+        let reserved = Ticket::reserve(state, key.clone(), &p.root, &plan, bound, kind)
             .await
             // The ledger could not be used: not a budget refusal, and the message says what
             // to do.

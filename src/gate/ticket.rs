@@ -6,7 +6,8 @@ use super::policy::Plan;
 use super::reconcile::reconcile;
 use super::warn::warn_if_crossed;
 use crate::budget::{
-    CachePrice, ChargeSource, Decision, Price, Refusal, RequestId, ReserveInput, Settlement, Usd,
+    CachePrice, ChargeSource, Decision, Price, Refusal, RequestId, RequestKind, ReserveInput,
+    Settlement, Usd,
 };
 use crate::openrouter::Usage;
 use crate::settings::ApiKey;
@@ -70,6 +71,7 @@ impl Ticket {
         project: &str,
         plan: &Plan,
         prompt_bound: u64,
+        kind: RequestKind,
     ) -> Result<Result<Reserved, Refusal>, ReserveError> {
         let slot = state.ledger_slot();
         let root = project.to_string();
@@ -92,6 +94,7 @@ impl Ticket {
                     input.min_useful_tokens = min_useful;
                     input.project_caps = caps.project.caps;
                     input.global_caps = caps.global.caps;
+                    input.kind = kind;
                     l.reserve(&input, clock)
                 })
                 .await;

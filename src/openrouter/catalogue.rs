@@ -34,6 +34,19 @@ pub struct ModelInfo {
     /// The list prompt price beside `input_cache_read`, when the catalogue gives both: what
     /// cached prompt tokens saved.
     pub cache_price: Option<CachePrice>,
+    /// The request parameters some provider of the model honours (`response_format`,
+    /// `structured_outputs`, `tools`, …): whether a request may ask for more than text.
+    pub supported_parameters: Vec<String>,
+}
+
+impl ModelInfo {
+    /// Whether the model takes `response_format` with a JSON schema (its catalogue entry lists
+    /// `structured_outputs` or `response_format`).
+    pub fn structured_outputs(&self) -> bool {
+        self.supported_parameters
+            .iter()
+            .any(|p| p == "structured_outputs" || p == "response_format")
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -59,6 +72,21 @@ struct RawModel {
     pricing: Option<RawPricing>,
     #[serde(default)]
     top_provider: Option<RawTop>,
+    #[serde(default, deserialize_with = "strings_or_nothing")]
+    supported_parameters: Vec<String>,
+}
+
+/// `supported_parameters` as a list of strings: anything else (null, a wrong type, an item
+/// that is not a string) reads as nothing supported rather than an unreadable catalogue.
+fn strings_or_nothing<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -140,6 +168,7 @@ impl Catalogue {
                 price,
                 list_price,
                 max_completion_tokens: m.top_provider.and_then(|t| t.max_completion_tokens),
+                supported_parameters: m.supported_parameters,
                 context_length: m.context_length,
                 id: m.id,
             })
@@ -232,8 +261,9 @@ mod tests {
     const BODY: &str = r#"{"data":[
       {"id":"anthropic/claude-sonnet-4.5","name":"Claude Sonnet 4.5","context_length":200000,
        "pricing":{"prompt":"0.000003","completion":"0.000015","request":"0","image":"0","input_cache_read":"0.0000003","input_cache_write":"0.00000375","internal_reasoning":"0"},
-       "top_provider":{"context_length":200000,"max_completion_tokens":64000,"is_moderated":true}},
-      {"id":"mistralai/mistral-medium-3","pricing":{"prompt":"0.0000004","completion":"0.000002"}},
+       "top_provider":{"context_length":200000,"max_completion_tokens":64000,"is_moderated":true},
+       "supported_parameters":["max_tokens","structured_outputs"]},
+      {"id":"mistralai/mistral-medium-3","pricing":{"prompt":"0.0000004","completion":"0.000002"},"supported_parameters":null},
       {"id":"openrouter/auto","pricing":{"prompt":"-1","completion":"-1"}},
       {"id":"meta-llama/llama-3.3-70b-instruct:free","pricing":{"prompt":"0","completion":"0","request":"0"}}
     ]}"#;
@@ -271,6 +301,12 @@ mod tests {
             Usd(400_000)
         );
         assert!(c.get("openrouter/auto").unwrap().price.is_none());
+        assert!(s.structured_outputs());
+        assert!(!c
+            .get("mistralai/mistral-medium-3")
+            .unwrap()
+            .structured_outputs());
+        assert!(!c.get("openrouter/auto").unwrap().structured_outputs());
         assert!(c
             .get("meta-llama/llama-3.3-70b-instruct:free")
             .unwrap()

@@ -57,6 +57,10 @@ pub struct ChatRequest {
     /// an OpenRouter `base_url` (see [`super::Endpoint`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<crate::gate::policy::Provider>,
+    /// `{"type": "json_schema", …}`: an answer in JSON of that shape, for models whose
+    /// catalogue entry lists `structured_outputs` / `response_format` (the judge's verdicts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<serde_json::Value>,
 }
 
 /// One chat message. `cache` marks the end of a stable prefix (system prompt, context files)
@@ -940,6 +944,7 @@ mod tests {
             max_tokens: 16,
             temperature: None,
             provider: None,
+            response_format: None,
         }
     }
 

@@ -21,6 +21,7 @@ pub(super) async fn health(
     let cfg = state.config();
     let ledger = state.ledger(|l, _| l.request_count()).await;
     let client = state.client();
+    let mut fetched: Option<Catalogue> = None;
     let endpoint = match tokio::time::timeout(ENDPOINT_TIMEOUT, client.models()).await {
         Ok(Ok(body)) => match Catalogue::parse(&body) {
             Ok(c) => Ok(format!(
@@ -31,7 +32,8 @@ pub(super) async fn health(
                     Endpoint::OpenRouter => "OpenRouter: requests carry provider routing, max_price always under a cap",
                     Endpoint::Plain => "not OpenRouter: plain requests, no provider routing or max_price; under a cap every model needs a price in this catalogue",
                 }
-            )),
+            ))
+            .inspect(|_| fetched = Some(c)),
             Err(e) => Err(format!("{} answered, but {e}", cfg.base_url)),
         },
         Ok(Err(e)) => Err(e.to_string()),
@@ -71,6 +73,64 @@ pub(super) async fn health(
             .map(|(label, spec)| key_check(&label, spec))
             .collect(),
         files: file_checks(&cfg.data_dir, &cfg.ledger_path()),
+        judge: judge_check(
+            &cfg.judge_model,
+            match fetched {
+                Some(c) => Some(Arc::new(c)),
+                None => state.catalogue_at_hand().await,
+            }
+            .as_deref(),
+        ),
+    }
+}
+
+/// `judge_model`: whether `:LlmReview` can price it (under a cap it must), and whether it
+/// takes the verdicts' JSON schema.
+fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> FileCheck {
+    let Some(c) = catalogue else {
+        return FileCheck {
+            state: "info",
+            message: format!(
+                "judge_model {model} (:LlmReview): no model catalogue at hand to check it"
+            ),
+            advice: None,
+        };
+    };
+    let Some(m) = c.get(model) else {
+        let close = c.suggest(model);
+        // A warning, not an error: only :LlmReview needs it.
+        return FileCheck {
+            state: "warn",
+            message: format!("judge_model {model} (:LlmReview) is not in the model catalogue: reviews are refused"),
+            advice: Some(format!(
+                "set setup({{ judge_model = … }}) to a model of the catalogue{}",
+                if close.is_empty() { String::new() } else { format!(", e.g. {}", close.join(", ")) }
+            )),
+        };
+    };
+    let schema = if m.structured_outputs() {
+        "asked for JSON through its schema (structured outputs)"
+    } else {
+        "no structured outputs: asked for JSON in words, read tolerantly"
+    };
+    match m.list_price {
+        Some(p) => FileCheck {
+            state: "ok",
+            message: format!(
+                "judge_model {model} (:LlmReview): {}; {schema}",
+                super::models::price_text(p)
+            ),
+            advice: None,
+        },
+        None => FileCheck {
+            state: "warn",
+            message: format!(
+                "judge_model {model} (:LlmReview) has no fixed price in the catalogue; {schema}"
+            ),
+            advice: Some(
+                "under a budget cap reviews are refused: pick a priced judge_model".into(),
+            ),
+        },
     }
 }
 
@@ -167,5 +227,41 @@ fn key_check(label: &str, spec: &KeySpec) -> KeyCheck {
             message: format!("{label}: {e}"),
             advice: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_judge_is_checked_against_the_catalogue() {
+        let c = Catalogue::parse(
+            r#"{"data":[
+              {"id":"google/gemini-2.5-flash","pricing":{"prompt":"0.0000003","completion":"0.0000025"},
+               "supported_parameters":["structured_outputs"]},
+              {"id":"x/variable","pricing":{"prompt":"-1","completion":"-1"}}
+            ]}"#,
+        )
+        .unwrap();
+        let ok = judge_check("google/gemini-2.5-flash", Some(&c));
+        assert_eq!(ok.state, "ok");
+        assert!(
+            ok.message.contains("$0.30 in / $2.50 out per M tokens"),
+            "{}",
+            ok.message
+        );
+        assert!(ok.message.contains("structured outputs"), "{}", ok.message);
+        let unpriced = judge_check("x/variable", Some(&c));
+        assert_eq!(unpriced.state, "warn");
+        assert!(
+            unpriced.message.contains("no structured outputs"),
+            "{}",
+            unpriced.message
+        );
+        let missing = judge_check("google/gemini-9", Some(&c));
+        assert_eq!(missing.state, "warn");
+        assert!(missing.advice.unwrap().contains("google/gemini-2.5-flash"));
+        assert_eq!(judge_check("a/b", None).state, "info");
     }
 }

@@ -8,6 +8,7 @@ mod edit;
 mod health;
 mod hello;
 mod models;
+mod review;
 pub mod usage;
 
 pub use ask::Asks;
@@ -48,6 +49,7 @@ impl Handler {
         Ok(match call {
             Call::Hello(h) => self.hello(h),
             Call::Edit(req) => edit::start(&self.state, *req),
+            Call::Review(req) => review::start(&self.state, *req),
             Call::Cancel(c) => Ok(edit::cancel(&self.state, c)),
             Call::Answer(a) => {
                 self.asks.answer(a.ask, a.choice);

@@ -50,7 +50,7 @@ impl ModelList {
 
 /// A list price as the picker shows it, per million tokens: two decimals, more where two
 /// would hide a non-zero price.
-fn price_text(p: crate::budget::Price) -> String {
+pub(super) fn price_text(p: crate::budget::Price) -> String {
     let per_m = |u: crate::budget::Usd| crate::budget::Usd(u.0.saturating_mul(1_000_000)).text(2);
     format!(
         "{} in / {} out per M tokens",

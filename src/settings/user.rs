@@ -34,6 +34,8 @@ pub struct Config {
     /// Named extra keys a project file may pick by name.
     pub keys: HashMap<String, KeySpec>,
     pub model: String,
+    /// The model `:LlmReview` asks for verdicts on pending hunks (the judge).
+    pub judge_model: String,
     /// Upper bound on the answer's length, always sent as `max_tokens`.
     pub max_tokens: u32,
     pub temperature: Option<f64>,
@@ -163,6 +165,7 @@ impl Config {
             api_key: KeySpec(dstr("api_key")),
             keys: HashMap::new(),
             model: dstr("model"),
+            judge_model: dstr("judge_model"),
             max_tokens: dnum("max_tokens") as u32,
             temperature: Some(dnum("temperature")),
             context_lines: dnum("context_lines") as usize,
@@ -256,6 +259,13 @@ impl Config {
                     return Err(Problem::Value("must not be empty".into()));
                 }
                 self.model = s;
+            }
+            "judge_model" => {
+                let s = string(v)?;
+                if s.trim().is_empty() {
+                    return Err(Problem::Value("must not be empty".into()));
+                }
+                self.judge_model = s;
             }
             "budget" | "global_budget" => {
                 let spec = budget(v)?;
@@ -412,6 +422,7 @@ mod tests {
         assert!(w.is_empty());
         assert_eq!(c.base_url, "https://openrouter.ai/api/v1");
         assert_eq!(c.model, "anthropic/claude-sonnet-4.5");
+        assert_eq!(c.judge_model, "google/gemini-2.5-flash");
         assert_eq!(c.max_tokens, 4096);
         assert_eq!(c.context_lines, 200);
         assert_eq!(c.max_context_bytes, 200_000);
@@ -494,6 +505,25 @@ mod tests {
             .any(|m| m.starts_with("unknown setup key \"nosuch\"")));
         assert!(all.iter().all(|m| !m.contains("literal")), "{all:?}");
         assert!(c.config_errors.is_empty());
+    }
+
+    #[test]
+    fn judge_model_is_a_non_empty_string() {
+        let (c, w) = Config::resolve(
+            &given(&[("judge_model", Value::from("openai/gpt-4o"))]),
+            None,
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.judge_model, "openai/gpt-4o");
+        for bad in [Value::from(""), Value::from(3)] {
+            let (c, w) = Config::resolve(&given(&[("judge_model", bad)]), None);
+            assert_eq!(c.judge_model, "google/gemini-2.5-flash");
+            assert_eq!(w.len(), 1);
+            assert!(
+                w[0].message.starts_with("setup key judge_model must"),
+                "{w:?}"
+            );
+        }
     }
 
     #[test]

@@ -42,6 +42,10 @@
 //!     { "date": "2025-06-15", "cost": Money }
 //!   ],
 //!   "daily_max": { "date": "2025-06-03", "cost": Money } | null,   // null: nothing spent
+//!   "reviews": {                // :LlmReview (the judge), all time, in this view's scope;
+//!                               // counted in "spend" and "models" too, shown apart
+//!     "requests": int, "spent": Money, "reserved": Money, "cost": Money
+//!   },
 //!   "projects": [               // "all" view only (empty otherwise), by total (descending)
 //!     { "project": "/home/me/app", "today": Money, "month": Money, "total": Money,
 //!       "reserved": Money, "requests": int }
@@ -98,6 +102,8 @@ pub struct ReportData {
     pub daily: Vec<DayCost>,
     /// The dearest of those days; `None` when nothing was spent.
     pub daily_max: Option<DayCost>,
+    /// `:LlmReview` (the judge), all time, in this view's scope (also counted in `spend`).
+    pub reviews: Reviews,
     /// [`View::All`] only (empty otherwise), by total (descending).
     pub projects: Vec<ProjectRow>,
     /// The OpenRouter key (`GET /key`).
@@ -248,6 +254,16 @@ pub struct DayCost {
     pub cost: Money,
 }
 
+/// What the judge's reviews cost, apart from edits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reviews {
+    pub requests: i64,
+    pub spent: Money,
+    pub reserved: Money,
+    /// `spent + reserved`.
+    pub cost: Money,
+}
+
 /// One project in the `all` view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProjectRow {
@@ -361,6 +377,12 @@ impl ReportData {
                 .map(|d| day_cost(d.date, d.usage.counted()))
                 .collect(),
             daily_max: f.spark_max().map(|(date, cost)| day_cost(date, cost)),
+            reviews: Reviews {
+                requests: f.reviews.requests,
+                spent: Money::exact(f.reviews.spent),
+                reserved: Money::exact(f.reviews.reserved),
+                cost: Money::exact(f.reviews.counted()),
+            },
             projects: f
                 .projects
                 .iter()

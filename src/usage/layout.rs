@@ -98,6 +98,7 @@ impl Figures<'_> {
         }
         doc.blank();
         self.models_block(&mut doc, w);
+        self.reviews_line(&mut doc);
         doc.blank();
         self.spark_block(&mut doc, w);
         doc.blank();
@@ -318,6 +319,24 @@ impl Figures<'_> {
             }
             append(&mut l, s);
         }
+        doc.push(l);
+    }
+
+    /// "reviews  3 requests, $0.0040 (judge, all time)" under the models, once a review ran.
+    fn reviews_line(&self, doc: &mut Doc) {
+        let r = &self.reviews;
+        if r.requests == 0 {
+            return;
+        }
+        let mut l = Line::default();
+        l.push("  ").left("reviews", 12, Some(hl::LABEL));
+        l.push(&format!(
+            "{} request{}, ",
+            text::group(r.requests),
+            if r.requests == 1 { "" } else { "s" }
+        ));
+        l.hl(&r.counted().to_string(), Some(hl::MONEY));
+        l.hl(" (the judge, :LlmReview; all time)", Some(hl::DIM));
         doc.push(l);
     }
 

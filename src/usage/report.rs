@@ -4,11 +4,12 @@
 //!
 //! Every figure comes from the trigger-kept tables of the ledger (`totals`, `rollups`,
 //! `model_totals`), never from a scan of `requests`, so building a report takes about as long
-//! on a million requests as on ten.
+//! on a million requests as on ten. The one exception, review spend, reads only the review
+//! rows, through a partial index that holds nothing else.
 
 use super::{json, layout, text};
-use crate::budget::ledger::{PeriodUsage, ProjectSpend, UsageFigures};
-use crate::budget::{Caps, Clock, FixedClock, Ledger, LedgerError, Usd};
+use crate::budget::ledger::{KindSpend, PeriodUsage, ProjectSpend, UsageFigures};
+use crate::budget::{Caps, Clock, FixedClock, Ledger, LedgerError, RequestKind, Usd};
 
 /// Days in the sparkline.
 pub const SPARK_DAYS: usize = 30;
@@ -197,6 +198,7 @@ pub fn build(
     } else {
         Vec::new()
     };
+    let reviews = ledger.kind_spend(RequestKind::Review, project)?;
     let figures = Figures {
         now: snap.now(),
         project,
@@ -204,6 +206,7 @@ pub fn build(
         figures,
         global,
         projects,
+        reviews,
     };
     let page = layout::render(&figures);
     Ok(Report {
@@ -228,6 +231,9 @@ pub(super) struct Figures<'a> {
     pub global: UsageFigures,
     /// One row per project, in the `all` view only.
     pub projects: Vec<ProjectSpend>,
+    /// What `:LlmReview` (the judge) cost in the scope, all time: counted in the figures above
+    /// too, shown apart.
+    pub reviews: KindSpend,
 }
 
 /// A set of caps and the fraction of them from which their bars warn.

@@ -743,11 +743,17 @@ fn json_has_the_documented_shape() {
             "now",
             "project",
             "projects",
+            "reviews",
             "spend",
             "version",
             "view"
         ]
     );
+    assert_eq!(
+        keys(&j["reviews"]),
+        ["cost", "requests", "reserved", "spent"]
+    );
+    assert_eq!(j["reviews"]["requests"], 0);
     assert_eq!(j["version"], 1);
     assert_eq!(j["view"], "project");
     assert_eq!(j["now"], "2025-06-15T12:00:00+02:00[Europe/Paris]");
@@ -853,4 +859,51 @@ fn json_has_the_documented_shape() {
         "{printed}"
     );
     assert!(printed.ends_with("  \"version\": 1,\n  \"view\": \"project\"\n}"));
+}
+
+#[test]
+fn review_spend_is_shown_apart_once_a_review_ran() {
+    let (_d, mut l) = temp();
+    #[rustfmt::skip]
+    add(&mut l, &[("/p", "m/a", Some(cents(30)), 10, "2025-06-15T10:00:00+02:00")]);
+    let c = at("2025-06-15T12:00:00+02:00");
+    let req = project_req("/p");
+    let r = build(&l, &c, &req).unwrap();
+    assert!(
+        !r.lines.iter().any(|x| x.contains("reviews")),
+        "{:?}",
+        r.lines
+    );
+    assert_eq!(as_json(&r)["reviews"]["requests"], 0);
+
+    let price = Price {
+        prompt: Usd(1_000_000),
+        completion: Usd(10_000_000),
+        request: Usd::ZERO,
+    };
+    for (project, charged) in [("/p", 3), ("/p", 1), ("/q", 5)] {
+        let mut input = ReserveInput::new(project, "google/gemini-2.5-flash", 100, 100, price);
+        input.kind = crate::budget::RequestKind::Review;
+        let Decision::Reserved { id, .. } = l.reserve(&input, &c).unwrap() else {
+            panic!("refused")
+        };
+        l.settle(
+            id,
+            Settlement::charged(Usd(charged * 1_000_000_000), ChargeSource::Usage),
+            &c,
+        )
+        .unwrap();
+    }
+    let r = build(&l, &c, &req).unwrap();
+    let line = r.lines.iter().find(|x| x.contains("reviews")).unwrap();
+    assert!(line.contains("2 requests, $0.0040"), "{line}");
+    let j = as_json(&r);
+    assert_eq!(j["reviews"]["requests"], 2);
+    assert_eq!(j["reviews"]["cost"]["picos"], 4_000_000_000i64);
+    assert_eq!(j["reviews"]["spent"]["text"], "$0.0040");
+    assert_highlights_valid(&r);
+    let mut all = req.clone();
+    all.all = true;
+    let j = as_json(&build(&l, &c, &all).unwrap());
+    assert_eq!(j["reviews"]["requests"], 3);
 }

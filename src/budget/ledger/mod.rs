@@ -18,6 +18,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub mod report;
+pub mod reviews;
 pub mod schema;
 mod sums;
 pub mod write;
@@ -29,6 +30,7 @@ mod testkit;
 
 pub use crate::budget::caps::{CapKind, Caps, Refusal, Scope, DEFAULT_MIN_USEFUL_TOKENS};
 pub use report::{DaySpend, ModelUsage, PeriodUsage, ProjectSpend, Spend, UsageFigures};
+pub use reviews::KindSpend;
 pub use schema::SCHEMA_VERSION;
 pub use write::{ChargeSource, Decision, Pending, RequestKind, ReserveInput, Settlement};
 

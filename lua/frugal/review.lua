@@ -1,0 +1,271 @@
+--- `:LlmReview`, LLM-as-a-judge: sends the instruction and every pending hunk of the current
+--- buffer's edit to `judge_model`, shows each verdict (`ok`, `risky`, `wrong`, or "no verdict")
+--- as virtual text on its hunk, and fires `User FrugalReviewDone`. The backend prices, caps and
+--- records the request like an edit (src/review/); a failure fires `User FrugalEditFailed`.
+local M = {}
+local H = {}
+
+---@class frugal.Review
+---@field id integer
+---@field buf integer
+---@field hunks frugal.PendingHunk[]  as sent: the verdicts come back in this order
+---@field spin integer
+---@field progress_mark integer|nil
+
+---@class frugal.ReviewVerdict
+---@field path string
+---@field line integer
+---@field verdict "ok"|"risky"|"wrong"|"none"
+---@field reason string
+
+local util = require("frugal.util")
+local notify, fire = util.notify, util.fire
+
+local highlight = require("frugal.highlight")
+highlight.link("frugal_review_hl", highlight.review)
+
+--- Lines of unchanged context sent above and below each hunk.
+H.context = 3
+
+--- How each verdict is shown: sign, words, highlight group.
+H.show = {
+  ok = { "✓ ok", "FrugalReviewOk" },
+  risky = { "⚠ risky", "FrugalReviewRisky" },
+  wrong = { "✗ wrong", "FrugalReviewWrong" },
+  none = { "?", "FrugalReviewNone" },
+}
+
+---@type table<integer, frugal.Review>  reviews running, by buffer
+H.by_buf = {}
+
+--- Whether a review is running for the buffer.
+---@param buf integer|nil  nil or 0: the current buffer
+---@return boolean
+function M.running(buf)
+  return H.by_buf[util.buf(buf)] ~= nil
+end
+
+--- `:LlmReview`: reviews the pending hunks of the current buffer's edit. Refused (with a
+--- message, nothing sent) when none is pending, while an edit streams in the buffer, or while
+--- a review of it runs.
+---@param opts { buf: integer|nil }|nil
+function M.start(opts)
+  local buf = util.buf(opts and opts.buf)
+  local hunks = require("frugal.hunks").pending_of_edit(buf)
+  local err = H.check(buf, hunks)
+  if err then
+    return notify(err, vim.log.levels.WARN)
+  end
+  local rpc = require("frugal.rpc")
+  local _, start_err = rpc.ensure()
+  if not rpc.settings() then
+    local message = start_err or "the backend did not start"
+    notify(message, vim.log.levels.ERROR)
+    return fire("FrugalEditFailed", { buf = buf, reason = "config", message = message })
+  end
+  local items = {}
+  for _, h in ipairs(hunks) do
+    table.insert(items, {
+      path = h.path,
+      line = h.line,
+      old = h.old,
+      new = h.new,
+      before = vim.api.nvim_buf_get_lines(h.buf, math.max(0, h.line - 1 - H.context), h.line - 1, false),
+      after = vim.api.nvim_buf_get_lines(h.buf, h.line - 1 + #h.old, h.line - 1 + #h.old + H.context, false),
+    })
+  end
+  ---@type frugal.Review
+  local review = { id = util.next_id(), buf = buf, hunks = hunks, spin = 0 }
+  -- Registered before the request: a quick refusal may come before the reply.
+  H.by_buf[buf] = review
+  local res, call_err = rpc.request("review", {
+    id = review.id,
+    buf = buf,
+    instruction = require("frugal.edit").instruction(hunks[1].edit) or "(not known)",
+    filetype = vim.bo[buf].filetype,
+    project = require("frugal.project").project(buf),
+    hunks = items,
+  })
+  if not res then
+    if H.by_buf[buf] == review then
+      H.clear(review)
+      notify(call_err or "the backend did not answer", vim.log.levels.ERROR)
+    end
+    return
+  end
+  if H.by_buf[buf] ~= review then
+    return -- already over
+  end
+  notify(
+    ("asking %s for a verdict on %d hunk%s…"):format(
+      require("frugal.config").options.judge_model,
+      #hunks,
+      #hunks == 1 and "" or "s"
+    )
+  )
+  H.progress(review, { phase = "waiting", tokens = 0, elapsed_ms = 0 })
+end
+
+--- `:LlmCancel` of a review: drops its connection; the hunks stay pending.
+---@param buf integer|nil
+function M.cancel(buf)
+  local review = H.by_buf[util.buf(buf)]
+  if not review then
+    return notify("no review is running in this buffer", vim.log.levels.WARN)
+  end
+  require("frugal.rpc").call("cancel", { id = review.id })
+  H.clear(review)
+  H.fail(review, "cancelled", "review cancelled; the hunks are still pending")
+end
+
+--- The backend died: every review in flight fails.
+function M.backend_gone()
+  for _, review in ipairs(vim.tbl_values(H.by_buf)) do
+    H.clear(review)
+    H.fail(review, "stream", "the backend stopped during the review")
+  end
+end
+
+-- Private ---------------------------------------------------------------------------------
+
+--- Why the buffer's hunks cannot be reviewed now, or nil.
+---@param buf integer
+---@param hunks frugal.PendingHunk[]
+---@return string|nil
+function H.check(buf, hunks)
+  if require("frugal.edit").streaming(buf) then
+    return "an edit is still streaming in this buffer: review it once it is complete (or :LlmCancel it)"
+  end
+  if H.by_buf[buf] then
+    return "a review of this buffer's hunks is already running (:LlmCancel stops it)"
+  end
+  if #hunks == 0 then
+    return "nothing to review: no proposed hunk is pending in this buffer (:LlmEdit first)"
+  end
+end
+
+--- The review's progress line, at its first hunk in this buffer.
+---@param review frugal.Review
+---@param p frugal.Progress
+function H.progress(review, p)
+  local row = 0
+  for _, h in ipairs(review.hunks) do
+    if h.buf == review.buf then
+      row = h.line - 1
+      break
+    end
+  end
+  require("frugal.progress").show(review, row, p)
+end
+
+---@param review frugal.Review
+function H.clear(review)
+  if vim.api.nvim_buf_is_valid(review.buf) then
+    require("frugal.progress").clear(review.buf)
+  end
+  if H.by_buf[review.buf] == review then
+    H.by_buf[review.buf] = nil
+  end
+end
+
+---@param review frugal.Review
+---@param reason string
+---@param message string
+function H.fail(review, reason, message)
+  notify(message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
+  fire("FrugalEditFailed", { buf = review.buf, reason = reason, message = message })
+  require("frugal.status").refresh(review.buf)
+end
+
+--- The review an event is about, if it is still running.
+---@param ev { id: integer }
+---@return frugal.Review|nil
+function H.live(ev)
+  for _, r in pairs(H.by_buf) do
+    if r.id == ev.id then
+      return r
+    end
+  end
+end
+
+--- The virtual text of a verdict.
+---@param v frugal.ReviewVerdict
+---@return table[]
+function H.chunks(v)
+  local show = H.show[v.verdict] or H.show.none
+  local text = show[1]
+  if v.reason ~= "" then
+    text = text .. (v.verdict == "none" and " " or ": ") .. v.reason
+  elseif v.verdict == "none" then
+    text = text .. " no verdict"
+  end
+  return { { "  " .. text, show[2] } }
+end
+
+H.events = {}
+
+function H.events.progress(review, ev)
+  H.progress(review, {
+    phase = ev.phase,
+    tokens = ev.tokens,
+    elapsed_ms = ev.elapsed_ms,
+    cost = ev.cost_text,
+    note = ev.note ~= vim.NIL and ev.note or nil,
+  })
+end
+
+function H.events.failed(review, ev)
+  H.clear(review)
+  H.fail(review, ev.reason, ev.message)
+end
+
+function H.events.review_done(review, ev)
+  H.clear(review)
+  local hunks = require("frugal.hunks")
+  ---@type frugal.ReviewVerdict[]
+  local verdicts = {}
+  local counts = { ok = 0, risky = 0, wrong = 0, none = 0 }
+  for _, v in ipairs(ev.verdicts or {}) do
+    local h = review.hunks[v.item]
+    if h then
+      ---@type frugal.ReviewVerdict
+      local verdict = { path = v.path, line = v.line, verdict = v.verdict, reason = v.reason }
+      table.insert(verdicts, verdict)
+      counts[v.verdict] = (counts[v.verdict] or 0) + 1
+      if vim.api.nvim_buf_is_valid(h.buf) then
+        hunks.annotate(h.buf, h.edit, h.index, H.chunks(verdict))
+      end
+    end
+  end
+  local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
+  local cost_text = ev.cost_text ~= vim.NIL and ev.cost_text or nil
+  local parts = {}
+  for _, word in ipairs({ "ok", "risky", "wrong" }) do
+    if counts[word] > 0 then
+      table.insert(parts, ("%d %s"):format(counts[word], word))
+    end
+  end
+  if counts.none > 0 then
+    table.insert(parts, ("%d without verdict"):format(counts.none))
+  end
+  notify(
+    ("review by %s: %s%s"):format(ev.model, table.concat(parts, ", "), cost_text and (" (%s)"):format(cost_text) or ""),
+    (counts.wrong > 0 or counts.none > 0) and vim.log.levels.WARN or vim.log.levels.INFO
+  )
+  if ev.unread and ev.unread ~= vim.NIL then
+    notify("no verdict: " .. ev.unread, vim.log.levels.WARN)
+  end
+  fire("FrugalReviewDone", { buf = review.buf, verdicts = verdicts, cost_usd = cost, model = ev.model })
+  require("frugal.status").refresh(review.buf)
+end
+
+for kind, handler in pairs(H.events) do
+  require("frugal.rpc").on(kind, function(ev)
+    local review = H.live(ev)
+    if review then
+      handler(review, ev)
+    end
+  end, "review")
+end
+
+return M

@@ -1,0 +1,192 @@
+//! One review: prompt → gate (caps, reservation, as for an edit; recorded as a review) →
+//! streamed answer, collected → verdicts → `review_done`. Cancellation is by aborting the task
+//! running this future, as for an edit.
+
+use super::{prompt, verdicts};
+use crate::budget::{RequestKind, Usd};
+use crate::gate::{self, Outbound};
+use crate::openrouter::{ChatEvent, ChatRequest};
+use crate::protocol::{Event, Failure, Reason, ReviewRequest, Verdict};
+use crate::state::State;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often progress reaches Neovim.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// The most answer bytes kept: verdicts are a few lines each; past this the answer is not one.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// Runs one review to its end, reporting through the state's UI channel.
+pub async fn run(state: Arc<State>, req: ReviewRequest) {
+    let ev = match run_inner(&state, &req).await {
+        Ok(done) => done,
+        Err(f) => Event::Failed {
+            id: req.id,
+            buf: req.buf,
+            reason: f.reason,
+            message: f.message,
+        },
+    };
+    state.finish_edit(req.id);
+    state.send_ui(ev);
+}
+
+async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Failure> {
+    let started = Instant::now();
+    let cfg = state.config();
+    let project = crate::edit::project_ctx(&req.project)?;
+    let model = cfg.judge_model.clone();
+    let messages = prompt::build(&req.instruction, &req.filetype, &req.hunks);
+    let prompt_bound = crate::edit::prompt::prompt_token_bound(&messages);
+    state.send_ui(Event::waiting(req.id, req.buf, 0));
+    // Structured outputs only where the catalogue says the judge takes them. The gate reads
+    // the catalogue right after (cached by then).
+    let catalogue = state.catalogue().await;
+    let structured = prompt::wants_schema(catalogue.as_deref().and_then(|c| c.get(&model)));
+    tracing::info!(review = req.id, hunks = req.hunks.len(), %model, structured, "review");
+    let on_retry = {
+        let (state, id, buf) = (state.clone(), req.id, req.buf);
+        Box::new(move |note: String| {
+            state.send_ui(Event::Progress {
+                id,
+                buf,
+                tokens: 0,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                cost_usd: None,
+                cost_text: None,
+                phase: "retrying",
+                note: Some(note),
+            })
+        })
+    };
+    let outbound = Outbound {
+        project,
+        prompt_bound,
+        on_retry,
+        request: ChatRequest {
+            model: model.clone(),
+            messages,
+            stream: true,
+            max_tokens: cfg.max_tokens,
+            temperature: cfg.temperature,
+            provider: None,
+            response_format: structured.then(prompt::response_format),
+        },
+        kind: RequestKind::Review,
+    };
+    let sent = gate::send(state, outbound).await?;
+    let key = sent.ticket.key();
+    let mut ticket = Some(sent.ticket);
+    let mut cost: Option<Usd> = None;
+    let price = sent.price;
+    let mut stream = sent.stream;
+    let prompt_tokens = prompt_bound;
+    let estimate = |tokens: u64| price.and_then(|p| p.worst_case(prompt_tokens / 4, tokens));
+
+    let mut text = String::new();
+    let mut tokens = 0u64;
+    let mut ran_model = model;
+    let mut finish: Option<String> = None;
+    let mut done = false;
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            ev = stream.next() => {
+                let Some(ev) = ev else { break };
+                match ev {
+                    ChatEvent::Id(g) => {
+                        if let Some(t) = ticket.as_mut() {
+                            t.set_generation_id(&g).await;
+                        }
+                    }
+                    ChatEvent::Model(m) => ran_model = m,
+                    // A reasoning judge thinks before it answers; only the answer is read.
+                    ChatEvent::Reasoning => {}
+                    ChatEvent::Text(t) => {
+                        tokens += 1;
+                        if text.len() + t.len() <= MAX_ANSWER_BYTES {
+                            text.push_str(&t);
+                        }
+                    }
+                    ChatEvent::Finish(r) => finish = Some(r),
+                    ChatEvent::Usage(u) => {
+                        tokens = u.completion_tokens.max(tokens);
+                        if let Some(t) = ticket.take() {
+                            cost = t.settle(&u).await;
+                        }
+                    }
+                    ChatEvent::Error { code, message } => {
+                        let message = crate::openrouter::client::for_message(&message, &key);
+                        return Err(Failure::new(Reason::Stream, format!("the judge's answer broke off ({code}): {message}")));
+                    }
+                    ChatEvent::Broken(_) if finish.is_some() => break,
+                    ChatEvent::Broken(cut) => {
+                        let message = crate::openrouter::client::redact(&cut.to_string(), &key);
+                        tracing::info!(review = req.id, "stream cut: {message}");
+                        return Err(Failure::new(Reason::Stream, message));
+                    }
+                    ChatEvent::Done => { done = true; break; }
+                }
+            }
+            _ = ticker.tick() => {
+                state.send_ui(Event::Progress {
+                    id: req.id,
+                    buf: req.buf,
+                    tokens,
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                    cost_usd: estimate(tokens).map(Usd::to_f64),
+                    cost_text: estimate(tokens).map(|u| u.to_string()),
+                    phase: if tokens == 0 { "waiting" } else { "streaming" },
+                    note: None,
+                });
+            }
+        }
+    }
+    drop(stream);
+    drop(ticket);
+    if !done && finish.is_none() {
+        return Err(Failure::new(
+            Reason::Stream,
+            "the connection closed before the judge's answer ended".into(),
+        ));
+    }
+    let (reads, mut unread) = verdicts::read(&text, req.hunks.len());
+    if unread.is_some() && finish.as_deref() == Some("length") {
+        unread = Some(
+            "the judge's answer was cut at max_tokens before its verdicts ended (raise max_tokens in setup)".into(),
+        );
+    }
+    if let Some(why) = &unread {
+        tracing::info!(review = req.id, "verdicts not read: {why}");
+    }
+    let mut out: Vec<Verdict> = prompt::numbering(&req.hunks)
+        .into_iter()
+        .map(|(n, i)| {
+            let h = &req.hunks[i];
+            let r = &reads[n - 1];
+            Verdict {
+                item: i + 1,
+                hunk: n,
+                path: h.path.clone(),
+                line: h.line,
+                verdict: r.verdict,
+                reason: r.reason.clone(),
+            }
+        })
+        .collect();
+    out.sort_by_key(|v| v.item);
+    Ok(Event::ReviewDone {
+        id: req.id,
+        buf: req.buf,
+        verdicts: out,
+        cost_usd: cost.map(Usd::to_f64),
+        cost_text: cost.map(|c| c.to_string()),
+        model: ran_model,
+        unread,
+        tokens,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}

@@ -1,0 +1,41 @@
+//! `review`: start a review of an edit's pending hunks (`:LlmReview`) in a task of its own.
+//! It is registered with the edits in flight, so `cancel` stops it and no edit starts in its
+//! buffer meanwhile.
+
+use crate::protocol::{Accepted, Answer, Event, ProtocolError, Reason, ReviewRequest};
+use crate::state::State;
+use std::sync::Arc;
+
+pub(super) fn start(state: &Arc<State>, req: ReviewRequest) -> Result<Answer, ProtocolError> {
+    if state.busy(req.buf) {
+        return Err(ProtocolError::Refused(
+            "a request is still running in this buffer (an edit streaming, or a review): wait for it or :LlmCancel it".into(),
+        ));
+    }
+    let (id, buf) = (req.id, req.buf);
+    let task = tokio::spawn({
+        let state = state.clone();
+        async move {
+            // Yield once so `start_edit` below has run.
+            tokio::task::yield_now().await;
+            crate::review::run(state, req).await
+        }
+    });
+    state.start_edit(id, buf, task.abort_handle());
+    // A panic (a bug) still ends the review for the user, as for an edit.
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            if e.is_panic() && state.finish_edit(id).is_some() {
+                tracing::error!(review = id, "the review failed with an internal error: {e}");
+                state.send_ui(Event::Failed {
+                    id,
+                    buf,
+                    reason: Reason::Stream,
+                    message: "an internal error ended this review (a bug in frugal; the log has the details)".into(),
+                });
+            }
+        }
+    });
+    Ok(Answer::Accepted(Accepted {}))
+}
