@@ -57,6 +57,16 @@ pub struct ChatRequest {
     /// an OpenRouter `base_url` (see [`super::Endpoint`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<crate::gate::policy::Provider>,
+    /// `{"include_usage": true}`, for a plain OpenAI-compatible endpoint only: the standard
+    /// way to get the usage chunk at the end of a stream there (OpenRouter always sends it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+}
+
+/// The OpenAI `stream_options` object.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct StreamOptions {
+    pub include_usage: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
