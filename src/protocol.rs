@@ -34,8 +34,8 @@
 //!
 //! # Events (`kind`)
 //!
-//! `reply { seq, ok, result?, message? }`, `progress`, `hunk`, `done`, `failed` (see
-//! [`Event`]), `usage { token, report }`, `models { token, list }`, `notify { level, message }`
+//! `reply { seq, ok, result?, message? }`, `foresight`, `progress`, `hunk`, `done`, `failed`
+//! (see [`Event`]), `usage { token, report }`, `models { token, list }`, `notify { level, message }`
 //! (`level`: `"info"`, `"warn"`, `"error"`), and `ask { ask, prompt, choices }`: a question
 //! the backend waits on (answered with the `answer` call; unanswered asks time out in the
 //! backend).
@@ -486,6 +486,19 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// What the request about to leave will likely cost and at most costs (the reservation),
+    /// once reserved: the progress line shows both ("likely ~$0.004 · at most $0.031").
+    /// `likely_*` is absent when the model has no price (uncapped).
+    Foresight {
+        id: u64,
+        buf: i64,
+        worst_usd: f64,
+        worst_text: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        likely_usd: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        likely_text: Option<String>,
+    },
     /// Batched progress (a few per second). `phase`: `waiting`, `streaming`, or `retrying`
     /// with `note` saying why and when ("rate limited, retrying in 4 s (2/3)").
     Progress {
@@ -534,6 +547,8 @@ pub enum Event {
         problems: Vec<Problem>,
         tokens: u64,
         elapsed_ms: u64,
+        /// The worst case that was reserved for the request (`None`: no reservation).
+        reserved_usd: Option<f64>,
     },
     Failed {
         id: u64,
