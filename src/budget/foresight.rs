@@ -179,4 +179,94 @@ mod tests {
             Usd::ZERO
         );
     }
+
+    /// A small deterministic generator (xorshift64*), so the simulation needs no crate and
+    /// gives the same month on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn uniform(&mut self) -> f64 {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        }
+
+        /// A standard normal (Box-Muller).
+        fn normal(&mut self) -> f64 {
+            let u = self.uniform().max(1e-12);
+            let v = self.uniform();
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        }
+
+        fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
+            median * (sigma * self.normal()).exp()
+        }
+    }
+
+    /// How often the likely cost lands within a factor of two of the real one over a simulated
+    /// month of one model's requests (30 days × 25 edits), each estimated from the requests
+    /// before it. Prompts: log-normal bytes (median 6 KB: a selection and its context), at
+    /// 3.2–4.0 bytes a token; answers: log-normal tokens (median 350, σ 0.7), either
+    /// independent of the prompt or growing with it. Prices: Sonnet's list price. Returns the
+    /// fraction, and the fraction the defaults alone (no history) reach.
+    fn simulate(seed: u64, correlated: bool) -> (f64, f64) {
+        let mut rng = Rng(seed);
+        let max_tokens = 4096u32;
+        let mut history: Vec<Sample> = Vec::new();
+        let (mut within, mut within_default, mut n) = (0u32, 0u32, 0u32);
+        for _ in 0..30 * 25 {
+            let bytes = rng.lognormal(6000.0, 0.8).clamp(300.0, 150_000.0) as u64;
+            let ratio = 3.2 + 0.8 * rng.uniform();
+            let tokens_in = (bytes as f64 / ratio).ceil() as u64;
+            let median_out = if correlated {
+                350.0 * (bytes as f64 / 6000.0).sqrt()
+            } else {
+                350.0
+            };
+            let tokens_out = (rng.lognormal(median_out, 0.7).round() as u64).clamp(1, 4096);
+            let real = SONNET.worst_case(tokens_in, tokens_out).unwrap();
+            let worst = SONNET.worst_case(bytes, u64::from(max_tokens)).unwrap();
+            let recent: Vec<Sample> = history
+                .iter()
+                .rev()
+                .take(HISTORY_ROWS as usize)
+                .copied()
+                .collect();
+            let close = |l: Usd| l.picos() * 2 >= real.picos() && l.picos() <= real.picos() * 2;
+            within += u32::from(close(
+                likely(&SONNET, bytes, max_tokens, &recent, worst).cost,
+            ));
+            within_default += u32::from(close(likely(&SONNET, bytes, max_tokens, &[], worst).cost));
+            n += 1;
+            history.push(sample(bytes, tokens_in, tokens_out));
+        }
+        (
+            f64::from(within) / f64::from(n),
+            f64::from(within_default) / f64::from(n),
+        )
+    }
+
+    /// Run with `--nocapture` to see the figures.
+    #[test]
+    fn a_simulated_month_lands_within_a_factor_of_two_most_of_the_time() {
+        for correlated in [false, true] {
+            let runs: Vec<(f64, f64)> = (1..=5)
+                .map(|seed| simulate(seed * 7919, correlated))
+                .collect();
+            let mean = runs.iter().map(|r| r.0).sum::<f64>() / runs.len() as f64;
+            let mean_default = runs.iter().map(|r| r.1).sum::<f64>() / runs.len() as f64;
+            println!(
+                "answers {}: likely within ×2 of the real cost in {:.1}% of requests (defaults alone: {:.1}%)",
+                if correlated { "growing with the prompt" } else { "independent of the prompt" },
+                mean * 100.0,
+                mean_default * 100.0
+            );
+            assert!(mean >= 0.8, "{runs:?}");
+        }
+    }
 }
