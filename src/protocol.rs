@@ -28,7 +28,7 @@
 //! | `models` | `{ project?, token }` | `{ ok, models, filtered, project_default }`, or `{ ok = false, pending = true }` and later a `models` event with `token` |
 //! | `usage` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `{ project }` | `{ root, text }` for the statusline |
-//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys, files }` |
+//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, endpoint_kind, priced, project_error?, warnings, keys, files }` |
 //! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
 //! | `version` | `{}` | `"x.y.z"` |
 //!
@@ -435,6 +435,10 @@ pub struct HealthReply {
     pub ledger_error: Option<String>,
     pub endpoint_ok: bool,
     pub endpoint: String,
+    /// `"openrouter"` or `"plain"` (see `openrouter::Endpoint`).
+    pub endpoint_kind: &'static str,
+    /// The models `setup({ prices })` prices, one line each, sorted.
+    pub priced: Vec<String>,
     pub project_error: Option<String>,
     /// The `setup()` warnings of the last `hello`.
     pub warnings: Vec<Notice>,

@@ -29,7 +29,7 @@ pub(super) async fn health(
                 c.models.len(),
                 match Endpoint::of(&cfg.base_url) {
                     Endpoint::OpenRouter => "OpenRouter: requests carry provider routing, max_price always under a cap",
-                    Endpoint::Plain => "not OpenRouter: plain requests, no provider routing or max_price; under a cap every model needs a price in this catalogue",
+                    Endpoint::Plain => "not OpenRouter: plain requests, no provider routing, max_price or /generation; under a cap every model needs a price in this catalogue or in setup prices",
                 }
             )),
             Err(e) => Err(format!("{} answered, but {e}", cfg.base_url)),
@@ -56,6 +56,11 @@ pub(super) async fn health(
         ledger_error,
         endpoint_ok: endpoint.is_ok(),
         endpoint: endpoint.unwrap_or_else(|e| e),
+        endpoint_kind: match Endpoint::of(&cfg.base_url) {
+            Endpoint::OpenRouter => "openrouter",
+            Endpoint::Plain => "plain",
+        },
+        priced: priced(&cfg.prices),
         project_error,
         warnings,
         keys: std::iter::once(("api_key".to_string(), &cfg.api_key))
@@ -72,6 +77,23 @@ pub(super) async fn health(
             .collect(),
         files: file_checks(&cfg.data_dir, &cfg.ledger_path()),
     }
+}
+
+/// `setup({ prices })`, as the user wrote it: USD per million tokens.
+fn priced(prices: &std::collections::HashMap<String, crate::budget::Price>) -> Vec<String> {
+    let mut out: Vec<String> = prices
+        .iter()
+        .map(|(model, p)| {
+            format!(
+                "{model}: ${} / ${} per million prompt / completion tokens{}",
+                p.prompt.per_million_decimal(),
+                p.completion.per_million_decimal(),
+                if p.is_free() { " (free)" } else { "" }
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// The modes of `data_dir` and of what frugal keeps in it: private, or readable by others.
