@@ -29,14 +29,14 @@
 //! | `models` | `{ project?, token }` | `{ ok, models, filtered, project_default }`, or `{ ok = false, pending = true }` and later a `models` event with `token` |
 //! | `usage` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `{ project }` | `{ root, text }` for the statusline |
-//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys, files, judge }` |
+//! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, endpoint_kind, priced, project_error?, warnings, keys, files, judge }` |
 //! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
 //! | `context` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
 //! | `version` | `{}` | `"x.y.z"` |
 //!
 //! # Events (`kind`)
 //!
-//! `reply { seq, ok, result?, message? }`, `progress`, `hunk`, `done`, `failed`,
+//! `reply { seq, ok, result?, message? }`, `foresight`, `progress`, `hunk`, `done`, `failed`,
 //! `review_done` (see [`Event`]), `usage { token, report }`, `models { token, list }`, `notify { level, message }`
 //! (`level`: `"info"`, `"warn"`, `"error"`), and `ask { ask, prompt, choices }`: a question
 //! the backend waits on (answered with the `answer` call; unanswered asks time out in the
@@ -725,6 +725,10 @@ pub struct HealthReply {
     pub ledger_error: Option<String>,
     pub endpoint_ok: bool,
     pub endpoint: String,
+    /// `"openrouter"` or `"plain"` (see `openrouter::Endpoint`).
+    pub endpoint_kind: &'static str,
+    /// The models `setup({ prices })` prices, one line each, sorted.
+    pub priced: Vec<String>,
     pub project_error: Option<String>,
     /// The `setup()` warnings of the last `hello`.
     pub warnings: Vec<Notice>,
@@ -779,6 +783,19 @@ pub enum Event {
         result: Option<Answer>,
         #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+    },
+    /// What the request about to leave will likely cost and at most costs (the reservation),
+    /// once reserved: the progress line shows both ("likely ~$0.004 · at most $0.031").
+    /// `likely_*` is absent when the model has no price (uncapped).
+    Foresight {
+        id: u64,
+        buf: i64,
+        worst_usd: f64,
+        worst_text: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        likely_usd: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        likely_text: Option<String>,
     },
     /// Batched progress (a few per second). `phase`: `waiting`, `thinking` (the model
     /// streams reasoning, no answer text yet), `streaming`, or `retrying` with `note` saying
@@ -843,6 +860,8 @@ pub enum Event {
         elapsed_ms: u64,
         /// The answer's text, for a follow-up's history (`:LlmEdit` on the pending hunks).
         answer: String,
+        /// The worst case that was reserved for the request (`None`: no reservation).
+        reserved_usd: Option<f64>,
     },
     Failed {
         id: u64,

@@ -66,6 +66,10 @@ pub struct State {
     key_info: Mutex<KeyInfoCache>,
     /// The API keys of this session (a `cmd:` runs once, and again after a 401).
     pub keys: KeyCache,
+    /// Questions waiting on the user (`ask` events).
+    pub asks: crate::rpc::Asks,
+    /// Models already warned about as leaving the catalogue in this session.
+    leaving_warned: Mutex<std::collections::HashSet<String>>,
 }
 
 impl State {
@@ -80,7 +84,18 @@ impl State {
             clock: Arc::new(SystemClock),
             key_info: Mutex::new(HashMap::new()),
             keys: KeyCache::default(),
+            asks: crate::rpc::Asks::default(),
+            leaving_warned: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// Whether `model` is warned about as leaving for the first time in this session (and
+    /// marks it so).
+    pub fn first_leaving_warning(&self, model: &str) -> bool {
+        self.leaving_warned
+            .lock()
+            .expect("leaving_warned lock poisoned")
+            .insert(model.to_string())
     }
 
     /// The settings in force now (a caller keeps them for the whole of what it does).

@@ -151,6 +151,7 @@ function M.done(edit, ev)
     buf = edit.buf,
     hunks = here and here.hunks or 0,
     cost_usd = cost,
+    reserved_usd = ev.reserved_usd ~= vim.NIL and ev.reserved_usd or edit.reserved_usd,
     model = ev.model,
     unmatched = unmatched,
     files = files,

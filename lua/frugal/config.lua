@@ -36,6 +36,7 @@ local H = {}
 ---@field min_useful_tokens integer
 ---@field stall_timeout_s integer
 ---@field footprint table|false
+---@field prices table<string, { prompt: number, completion: number }>  USD per million tokens, by model id
 
 --- The plugin's root directory (this file is <root>/lua/frugal/config.lua).
 ---@return string
@@ -91,6 +92,7 @@ H.types = {
   min_useful_tokens = { "number" },
   stall_timeout_s = { "number" },
   footprint = { "table", "boolean" },
+  prices = { "table" },
   binary = { "string", ["local"] = true },
   keymaps = { "table", "boolean", ["local"] = true },
 }

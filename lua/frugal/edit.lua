@@ -19,6 +19,9 @@ local H = {}
 ---@field files integer|nil  files the model sees (from the backend's `prompt` event)
 ---@field bytes integer|nil  the prompt's size
 ---@field progress_mark integer|nil
+---@field foresight string|nil  "likely ~$0.004 · at most $0.031", once the request is reserved
+---@field last_progress frugal.Progress|nil  the progress last shown (shown again with the foresight)
+---@field reserved_usd number|nil  the worst case reserved
 ---@field progress_row integer
 ---@field spin integer
 ---@field placed integer
@@ -276,8 +279,8 @@ end
 ---@param cost string|userdata|nil  estimated cost so far, as the backend shows money (vim.NIL: unknown)
 ---@param note string|nil  why and when a retry comes ("rate limited, retrying in 4 s (2/3)")
 function H.show_progress(edit, phase, tokens, elapsed_ms, cost, note)
-  local row = require("frugal.track").map_row(edit, edit.buf, edit.progress_row) or 0
-  local text = require("frugal.progress").show(edit, row, {
+  ---@type frugal.Progress
+  local p = {
     phase = phase,
     tokens = tokens,
     elapsed_ms = elapsed_ms,
@@ -285,7 +288,11 @@ function H.show_progress(edit, phase, tokens, elapsed_ms, cost, note)
     note = note,
     files = edit.files,
     bytes = edit.bytes,
-  })
+    foresight = edit.foresight,
+  }
+  edit.last_progress = p
+  local row = require("frugal.track").map_row(edit, edit.buf, edit.progress_row) or 0
+  local text = require("frugal.progress").show(edit, row, p)
   M.last_progress = text or M.last_progress
 end
 
@@ -329,6 +336,15 @@ end
 
 --- The backend's edit events (src/protocol.rs): progress, a located hunk, the end.
 H.events = {}
+
+--- Reserved: what the request will likely cost, and at most (src/protocol.rs `foresight`).
+function H.events.foresight(edit, ev)
+  local likely = ev.likely_text ~= nil and ev.likely_text ~= vim.NIL and ev.likely_text or nil
+  edit.foresight = (likely and ("likely ~%s · "):format(likely) or "") .. ("at most %s"):format(ev.worst_text)
+  edit.reserved_usd = ev.worst_usd
+  local p = edit.last_progress or { phase = "waiting", tokens = 0, elapsed_ms = 0 }
+  H.show_progress(edit, p.phase, p.tokens, p.elapsed_ms, p.cost, p.note)
+end
 
 function H.events.progress(edit, ev)
   H.show_progress(edit, ev.phase, ev.tokens, ev.elapsed_ms, ev.cost_text, ev.note)

@@ -106,6 +106,16 @@ function M.check()
       else
         h.warn(res.endpoint, { "check base_url and the network; edits fail until it answers" })
       end
+      h.info(
+        ("endpoint kind: %s"):format(res.endpoint_kind == "openrouter" and "OpenRouter" or "plain OpenAI-compatible")
+      )
+      if res.priced and #res.priced > 0 then
+        for _, line in ipairs(res.priced) do
+          h.info("priced by setup prices: " .. line)
+        end
+      elseif res.endpoint_kind == "plain" then
+        h.info("setup prices names no model: under a cap, models this endpoint lists without a price are refused")
+      end
     end
   end
 

@@ -14,6 +14,7 @@ H.spinner = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "�
 ---@field note string|nil  why and when a retry comes ("rate limited, retrying in 4 s (2/3)")
 ---@field files integer|nil  files the model sees
 ---@field bytes integer|nil  the prompt's size in bytes
+---@field foresight string|nil  "likely ~$0.004 · at most $0.031" once the request is reserved
 
 --- Shows (or updates) the progress line of `edit` at `row`; returns its text (nil when the
 --- buffer is gone).
@@ -42,6 +43,9 @@ function M.show(edit, row, p)
   end
   if p.cost and p.cost ~= vim.NIL then
     text = text .. " · ~" .. p.cost
+  end
+  if p.foresight then
+    text = text .. " · " .. p.foresight
   end
   row = math.min(row, vim.api.nvim_buf_line_count(edit.buf) - 1)
   edit.progress_mark = vim.api.nvim_buf_set_extmark(edit.buf, H.ns, row, 0, {

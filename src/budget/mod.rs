@@ -13,6 +13,7 @@
 
 pub mod caps;
 pub mod clock;
+pub mod foresight;
 pub mod ledger;
 pub mod money;
 

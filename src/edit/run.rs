@@ -117,10 +117,25 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
             })
         })
     };
+    let on_foresight = {
+        let (state, id, buf) = (state.clone(), req.id, req.buf);
+        Box::new(move |f: gate::Foresight| {
+            state.send_ui(Event::Foresight {
+                id,
+                buf,
+                worst_usd: f.worst.to_f64(),
+                worst_text: f.worst.to_string(),
+                likely_usd: f.likely.map(Usd::to_f64),
+                likely_text: f.likely.map(|u| u.to_string()),
+            })
+        })
+    };
     let outbound = Outbound {
         project,
         prompt_bound,
+        prompt_bytes,
         on_retry,
+        on_foresight,
         request: ChatRequest {
             model: model.clone(),
             messages,
@@ -129,6 +144,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
             temperature: cfg.temperature,
             provider: None,
             response_format: None,
+            stream_options: None,
         },
         kind: RequestKind::Edit,
     };
@@ -137,6 +153,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     // Settled the moment the usage chunk arrives, whatever happens after; dropped unsettled
     // (error, cut stream, cancel) it is reconciled through /generation.
     let key = sent.ticket.key();
+    let reserved = sent.ticket.reserved();
     let mut ticket = Some(sent.ticket);
     let mut cost: Option<Usd> = None;
     let price = sent.price;
@@ -267,6 +284,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         tokens,
         elapsed_ms: started.elapsed().as_millis() as u64,
         answer,
+        reserved_usd: Some(reserved.to_f64()),
     })
 }
 

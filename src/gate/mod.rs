@@ -16,8 +16,11 @@ pub use policy::{effective_caps, CapsError, EffectiveCaps};
 pub use reconcile::{reconcile, reconcile_orphans};
 pub use ticket::Ticket;
 
-use crate::budget::{Price, RequestKind};
-use crate::openrouter::{ApiError, ChatEvent, ChatRequest, Limits};
+use crate::budget::foresight::{self, HISTORY_ROWS};
+use crate::budget::{Price, RequestKind, Usd};
+use crate::openrouter::catalogue::Catalogue;
+use crate::openrouter::client::StreamOptions;
+use crate::openrouter::{ApiError, ChatEvent, ChatRequest, Endpoint, Limits};
 use crate::protocol::{Failure, Level, Reason};
 use crate::settings::{FileState, KeySpec, ProjectSettings};
 use crate::state::State;
@@ -46,11 +49,27 @@ pub struct Outbound {
     /// Upper bound on the prompt's tokens (see `edit::prompt::prompt_token_bound`); the model's
     /// context window caps it further ([`policy::prompt_bound`]).
     pub prompt_bound: u64,
+    /// The prompt's size in UTF-8 bytes (recorded in the ledger; the foresight learns from it).
+    pub prompt_bytes: u64,
     /// Tells the user about a wait before a retry ("rate limited, retrying in 4 s (2/3)").
     pub on_retry: Box<dyn Fn(String) + Send + Sync>,
     /// What the request is for, recorded in the ledger (`requests.kind`).
     pub kind: RequestKind,
+    /// Tells the user what the request will likely cost and at most costs, once reserved.
+    pub on_foresight: Box<dyn Fn(Foresight) + Send + Sync>,
 }
+
+/// The foresight of a reserved request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Foresight {
+    /// The worst case reserved.
+    pub worst: Usd,
+    /// What it will likely cost (`None`: the model has no price).
+    pub likely: Option<Usd>,
+}
+
+/// How long a confirmation waits for the user before the request is dropped, unsent.
+pub const CONFIRM_WAIT: Duration = Duration::from_secs(60);
 
 /// A request that was let through and answered with a stream.
 pub struct Sent<S> {
@@ -109,14 +128,24 @@ pub async fn send(
             charged_while_free: &charged_while_free,
         })?;
         let model = plan.model.clone();
+        if let Some(c) = &catalogue {
+            warn_if_leaving(state, c, &model);
+        }
 
         // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
-        let (bound, kind) = (plan.prompt_bound(out.prompt_bound), out.kind);
-        let reserved = Ticket::reserve(state, key.clone(), &p.root, &plan, bound, kind)
-            .await
-            // The ledger could not be used: not a budget refusal, and the message says what
-            // to do.
-            .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
+        let reserved = Ticket::reserve(
+            state,
+            key.clone(),
+            &p.root,
+            &plan,
+            plan.prompt_bound(out.prompt_bound),
+            out.prompt_bytes,
+            out.kind,
+        )
+        .await
+        // The ledger could not be used: not a budget refusal, and the message says what
+        // to do.
+        .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
         let Reserved {
             mut ticket,
             max_tokens,
@@ -146,9 +175,38 @@ pub async fn send(
                 ),
             );
         }
+        let seen = Foresight {
+            worst: ticket.reserved(),
+            likely: likely_cost(
+                state,
+                &plan,
+                out.prompt_bytes,
+                max_tokens,
+                ticket.reserved(),
+            )
+            .await,
+        };
+        (out.on_foresight)(seen);
+        if let Some(limit) = plan.caps.project.confirm_above {
+            if seen.worst > limit && cut_before.is_none() {
+                let from_file = plan.caps.from_file.confirm_above == Some(limit);
+                let source = if from_file {
+                    format!("[budget] confirm_above_usd in {}", p.file)
+                } else {
+                    "setup budget.confirm_above_usd".to_string()
+                };
+                // Declined or unanswered: the ticket is dropped unsent, which releases the
+                // reservation (nothing left).
+                confirm(state, &model, seen, limit, &source, CONFIRM_WAIT).await?;
+            }
+        }
         out.request.max_tokens = max_tokens;
         out.request.provider = plan.provider.clone();
         out.request.keep_cache_marks(plan.cache_breakpoints);
+        out.request.stream_options =
+            (!Endpoint::of(&cfg.base_url).is_openrouter()).then_some(StreamOptions {
+                include_usage: true,
+            });
         let limits = Limits {
             max_tokens,
             stall: cfg.stall_timeout(),
@@ -198,7 +256,10 @@ pub async fn send(
             let Some(why) = Why::of(&e) else {
                 // Answered with a status (or a 200 that is no answer): nothing was billed.
                 ticket.release();
-                return Err(Failure::new(Reason::Http, explain(&e, &out.request)));
+                return Err(Failure::new(
+                    Reason::Http,
+                    explain(&e, &out.request, &cfg.base_url),
+                ));
             };
             if !why.unbilled() {
                 // May have been billed: kept in full, reconciled in the background; a retry
@@ -211,6 +272,80 @@ pub async fn send(
             // Not billed: the same reservation, unsent while waiting.
             ticket.unsent();
             wait_to_retry(&mut retries, why, &e, &*out.on_retry).await?;
+        }
+    }
+}
+
+/// The likely cost of the request at the model's list price, learned from the model's recent
+/// requests in the ledger (see [`foresight`]); `None` when the model has no price. A ledger
+/// that cannot be read leaves the defaults (the estimate is a courtesy, never a bound).
+async fn likely_cost(
+    state: &Arc<State>,
+    plan: &policy::Plan,
+    prompt_bytes: u64,
+    max_tokens: u32,
+    worst: Usd,
+) -> Option<Usd> {
+    let price = plan.list_price.or(plan.price)?;
+    let model = plan.model.clone();
+    let history = state
+        .ledger(move |l, _| l.history(&model, HISTORY_ROWS))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::info!("foresight without history: {e}");
+            Vec::new()
+        });
+    Some(foresight::likely(&price, prompt_bytes, max_tokens, &history, worst).cost)
+}
+
+/// Asks the user whether to send a request whose worst case is above `confirm_above_usd`;
+/// `Err` (reason `cancelled`) when declined or unanswered within `wait`.
+async fn confirm(
+    state: &State,
+    model: &str,
+    seen: Foresight,
+    limit: Usd,
+    source: &str,
+    wait: Duration,
+) -> Result<(), Failure> {
+    let likely = seen
+        .likely
+        .map(|l| format!(", likely ~{l}"))
+        .unwrap_or_default();
+    let prompt = format!(
+        "frugal: this request to {model} costs at most {}{likely}, above {limit} ({source}). Send it?",
+        seen.worst
+    );
+    let choices = vec![
+        format!("Send (at most {})", seen.worst),
+        "Do not send".to_string(),
+    ];
+    let asked = tokio::time::Instant::now();
+    let why = match state.asks.ask(state, prompt, choices, wait).await {
+        Some(0) => return Ok(()),
+        // Dismissed (or the shim gone) before the time was up: a no.
+        None if asked.elapsed() >= wait => {
+            format!("not confirmed within {}", retry::human(wait))
+        }
+        _ => "declined".to_string(),
+    };
+    tracing::info!(%model, worst = %seen.worst, "{why}: not sent");
+    Err(Failure::new(
+        Reason::Cancelled,
+        format!(
+            "{why}: nothing was sent (worst case {} above {limit}, {source})",
+            seen.worst
+        ),
+    ))
+}
+
+/// The first edit of the session with a model that leaves the catalogue within
+/// [`crate::openrouter::catalogue::LEAVING_WITHIN_DAYS`] days warns, naming the date and the alternatives.
+fn warn_if_leaving(state: &State, catalogue: &Catalogue, model: &str) {
+    let today = crate::openrouter::catalogue::utc_date(std::time::SystemTime::now());
+    if let Some(message) = catalogue.leaving_notice(model, today) {
+        if state.first_leaving_warning(model) {
+            state.notify(Level::Warn, message);
         }
     }
 }
@@ -280,8 +415,15 @@ fn gave_up(e: &ApiError, why: Why, stop: Stop, retries: &Retries) -> String {
 }
 
 /// A final failure, explained. A 503 is a routing refusal: no provider of the model met what
-/// the request's `provider` object asks for.
-fn explain(e: &ApiError, request: &ChatRequest) -> String {
+/// the request's `provider` object asks for. A 404 is most often a model the endpoint does
+/// not serve (a model id in `prices` or `model` misspelt for this server).
+fn explain(e: &ApiError, request: &ChatRequest, base_url: &str) -> String {
+    if e.status == Some(404) {
+        return format!(
+            "{base_url} answered 404 for model {} ({}): it does not serve that model id. Check the id (setup model / prices, :LlmModel) against what the endpoint lists; nothing was charged",
+            request.model, e.message
+        );
+    }
     if e.status != Some(503) {
         return e.to_string();
     }
@@ -341,4 +483,74 @@ fn unauthorized(e: &ApiError, spec: &KeySpec, project: &ProjectCtx) -> String {
         "OpenRouter refused {what} (401: {}): it is wrong, disabled or deleted. To fix it, {fix}. Nothing was charged",
         e.message
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Event;
+
+    /// The question shows the worst and the likely cost; only the first choice sends; a
+    /// refusal or a silence past the wait is `cancelled`, saying nothing was sent.
+    #[tokio::test]
+    async fn a_dear_request_is_sent_only_when_confirmed_in_time() {
+        assert_eq!(CONFIRM_WAIT, Duration::from_secs(60));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let state = Arc::new(State::new(tx));
+        let usd = |s: &str| Usd::parse_decimal(s).unwrap();
+        let seen = Foresight {
+            worst: usd("0.031"),
+            likely: Some(usd("0.004")),
+        };
+        let ask = |wait: Duration| {
+            let state = state.clone();
+            tokio::spawn(async move {
+                confirm(
+                    &state,
+                    "m/x",
+                    seen,
+                    usd("0.02"),
+                    "setup budget.confirm_above_usd",
+                    wait,
+                )
+                .await
+            })
+        };
+        for (choice, sent) in [(Some(1), true), (Some(2), false), (None, false)] {
+            let asking = ask(Duration::from_secs(20));
+            let Some(Event::Ask {
+                ask,
+                prompt,
+                choices,
+            }) = rx.recv().await
+            else {
+                panic!("no ask event");
+            };
+            assert_eq!(
+                prompt,
+                "frugal: this request to m/x costs at most $0.0310, likely ~$0.0040, above $0.0200 (setup budget.confirm_above_usd). Send it?"
+            );
+            assert_eq!(choices, ["Send (at most $0.0310)", "Do not send"]);
+            state.asks.answer(ask, choice);
+            let got = asking.await.unwrap();
+            assert_eq!(got.is_ok(), sent, "{choice:?}");
+            if let Err(f) = got {
+                assert_eq!(f.reason, Reason::Cancelled);
+                assert!(
+                    f.message.starts_with("declined: nothing was sent"),
+                    "{}",
+                    f.message
+                );
+            }
+        }
+        // Unanswered within the wait.
+        let f = ask(Duration::from_millis(30)).await.unwrap().unwrap_err();
+        assert_eq!(f.reason, Reason::Cancelled);
+        assert!(
+            f.message
+                .starts_with("not confirmed within 0 s: nothing was sent"),
+            "{}",
+            f.message
+        );
+    }
 }

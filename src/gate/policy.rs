@@ -100,9 +100,10 @@ impl Unpriced {
     /// What the user can do about it.
     fn fix(&self) -> &'static str {
         match self {
-            Unpriced::NotFixed | Unpriced::ChargedWhileFree { .. } => {
-                "Pick a priced model with :LlmModel"
+            Unpriced::NotFixed => {
+                "Pick a priced model with :LlmModel, or give its price in setup({ prices })"
             }
+            Unpriced::ChargedWhileFree { .. } => "Pick a priced model with :LlmModel",
             Unpriced::NoCatalogue { .. } | Unpriced::TooOld { .. } => {
                 "Check the network and base_url: the catalogue is fetched again on the next request"
             }
@@ -215,6 +216,8 @@ pub struct Admission {
     data_collection: Option<String>,
     /// Whether OpenRouter-only fields may be sent.
     endpoint: Endpoint,
+    /// The model's price from `setup({ prices })`, which wins over the catalogue's.
+    user_price: Option<Price>,
 }
 
 impl<'a> Setup<'a> {
@@ -253,6 +256,7 @@ impl<'a> Setup<'a> {
             max_price: self.config.max_price,
             data_collection: project.settings.data_collection.clone(),
             endpoint: Endpoint::of(&self.config.base_url),
+            user_price: self.config.prices.get(model).copied(),
         })
     }
 }
@@ -266,6 +270,11 @@ pub struct Plan {
     pub caps: EffectiveCaps,
     /// The price the worst case uses, when known (`None` only when no cap applies).
     pub price: Option<Price>,
+    /// The plain list price (no cache-write or reasoning surcharge): what a request likely
+    /// costs per token, for the foresight.
+    pub list_price: Option<Price>,
+    /// Where the user's prices come from: `setup({ prices })` or the catalogue.
+    pub priced_by_user: bool,
     /// OpenRouter's `provider` object (`None` for any other endpoint).
     pub provider: Option<Provider>,
     /// What cached prompt tokens save, when the catalogue gives a cache-read price.
@@ -402,24 +411,36 @@ impl Admission {
     pub fn price(self, prices: &Prices) -> Result<Plan, Refusal> {
         let model = self.model;
         let capped = self.caps.any();
-        let (price, list_price, cache_price, context_length) = match prices.catalogue {
-            Some(c) => match c.get(&model) {
-                Some(info) => (
-                    info.price,
-                    info.list_price,
-                    info.cache_price,
-                    info.context_length,
-                ),
-                None => {
-                    return Err(Refusal::NotInCatalogue {
-                        suggestions: c.suggest(&model),
-                        model,
-                    })
+        let (price, list_price, cache_price, context_length) =
+            match (self.user_price, prices.catalogue) {
+                // The user's price wins, and needs no catalogue (nor its age): the user vouches
+                // for it; the catalogue may still tell the context window and the cache price.
+                (Some(p), c) => {
+                    let info = c.and_then(|c| c.get(&model));
+                    (
+                        Some(p),
+                        Some(p),
+                        info.and_then(|i| i.cache_price),
+                        info.and_then(|i| i.context_length),
+                    )
                 }
-            },
-            None => (None, None, None, None),
-        };
-        if capped {
+                (None, Some(c)) => match c.get(&model) {
+                    Some(info) => (
+                        info.price,
+                        info.list_price,
+                        info.cache_price,
+                        info.context_length,
+                    ),
+                    None => {
+                        return Err(Refusal::NotInCatalogue {
+                            suggestions: c.suggest(&model, prices.now),
+                            model,
+                        })
+                    }
+                },
+                (None, None) => (None, None, None, None),
+            };
+        if capped && self.user_price.is_none() {
             let error = prices.fetch_error.map(str::to_string);
             let why = match prices.catalogue {
                 None => Some(Unpriced::NoCatalogue { error }),
@@ -455,6 +476,8 @@ impl Admission {
             min_useful_tokens: self.min_useful_tokens,
             caps: self.caps,
             price,
+            list_price,
+            priced_by_user: self.user_price.is_some(),
             provider,
             cache_price,
             context_length,
@@ -635,6 +658,7 @@ mod tests {
                 ..Caps::default()
             },
             warn_at_milli: Some(800),
+            confirm_above: None,
         };
         let cases = [
             // No file budget: the defaults.
@@ -685,6 +709,52 @@ mod tests {
                 }
             );
         }
+    }
+
+    /// `confirm_above_usd`: set in one place it applies; set in both, the lower wins (asking
+    /// is the careful side: a project cannot silence the user's threshold, nor the reverse).
+    #[test]
+    fn confirm_above_the_lower_of_file_and_setup_wins() {
+        let setup = |v: Option<f64>| Config {
+            budget: BudgetSpec {
+                confirm_above_usd: v,
+                ..BudgetSpec::default()
+            },
+            ..Config::default()
+        };
+        let file = |v: Option<&str>| ProjectSettings {
+            budget: Some(BudgetCaps {
+                confirm_above: v.map(usd),
+                ..BudgetCaps::default()
+            }),
+            ..ProjectSettings::default()
+        };
+        let cases = [
+            (None, None, None),
+            (Some(0.05), None, Some("0.05")),
+            (None, Some("0.02"), Some("0.02")),
+            (Some(0.05), Some("0.02"), Some("0.02")),
+            (Some(0.01), Some("0.02"), Some("0.01")),
+            (Some(0.0), Some("0.02"), Some("0")),
+        ];
+        for (in_setup, in_file, want) in cases {
+            let caps = effective_caps(&setup(in_setup), &file(in_file)).unwrap();
+            assert_eq!(
+                caps.project.confirm_above,
+                want.map(usd),
+                "{in_setup:?} {in_file:?}"
+            );
+            // Not a cap: it never makes a request "capped".
+            assert!(!caps.any());
+        }
+        // Read like the caps: a negative amount is an error naming the field.
+        let bad = setup(Some(-1.0));
+        let p = project(ProjectSettings::default());
+        let r = admit_all(&bad, &p, Some(&catalogue()), SONNET, 4096).unwrap_err();
+        assert_eq!(
+            r.to_string(),
+            "setup budget: confirm_above_usd must be a positive amount of USD, got -1"
+        );
     }
 
     #[test]
@@ -753,7 +823,7 @@ mod tests {
             completion: usd("0.000015"),
             request: Usd::ZERO,
         };
-        let variable = "the price of openrouter/auto is unknown (no fixed price in the model catalogue), and a budget cap applies: a request cannot be bounded. Pick a priced model with :LlmModel";
+        let variable = "the price of openrouter/auto is unknown (no fixed price in the model catalogue), and a budget cap applies: a request cannot be bounded. Pick a priced model with :LlmModel, or give its price in setup({ prices })";
         let no_catalogue = "the price of anthropic/claude-sonnet-4.5 is unknown (the model catalogue could not be fetched), and a budget cap applies: a request cannot be bounded. Check the network and base_url: the catalogue is fetched again on the next request";
         /// The price admitted, or the refusal's message.
         type Want = Result<Option<Price>, &'static str>;
@@ -1118,6 +1188,63 @@ mod tests {
                 .price(&prices(Some(&fresh), None, charged))
                 .is_ok());
         }
+    }
+
+    /// `setup({ prices })` prices a model the catalogue does not (or does not list at all),
+    /// wins over the catalogue's price, needs no catalogue, and routes at that price.
+    #[test]
+    fn user_prices_win_and_need_no_catalogue() {
+        let mine = Price {
+            prompt: usd("0.00000015"),
+            completion: usd("0.00000035"),
+            request: Usd::ZERO,
+        };
+        let with_prices = |base_url: &str| Config {
+            base_url: base_url.into(),
+            prices: [
+                ("local/llama".to_string(), Price::default()),
+                ("mistral-small".to_string(), mine),
+                (SONNET.to_string(), mine),
+                ("openrouter/auto".to_string(), mine),
+            ]
+            .into_iter()
+            .collect(),
+            ..daily_default(1.0)
+        };
+        let p = project(ProjectSettings::default());
+        let cat = catalogue();
+        let mut old = catalogue();
+        old.fetched = Some(SystemTime::now() - catalogue::MAX_AGE * 2);
+        let plain = with_prices("http://127.0.0.1:8080/v1");
+        let or = with_prices("https://openrouter.ai/api/v1");
+        let cases: [(&Config, Option<&Catalogue>, &str, Price); 6] = [
+            // No catalogue at all (a server without /models), or one without the model.
+            (&plain, None, "mistral-small", mine),
+            (&plain, Some(&cat), "mistral-small", mine),
+            (&plain, Some(&old), "local/llama", Price::default()),
+            // Over the catalogue's price (and its dearer cache-write price).
+            (&or, Some(&cat), SONNET, mine),
+            // A variable price made fixed.
+            (&or, Some(&cat), "openrouter/auto", mine),
+            (&or, Some(&old), SONNET, mine),
+        ];
+        for (cfg, c, model, want) in cases {
+            let plan = admit_all(cfg, &p, c, model, 4096).unwrap();
+            assert_eq!(plan.price, Some(want), "{model}");
+            assert_eq!(plan.list_price, Some(want), "{model}");
+            assert!(plan.priced_by_user);
+        }
+        let plan = admit_all(&or, &p, Some(&cat), SONNET, 4096).unwrap();
+        let sent = serde_json::to_string(&plan.provider).unwrap();
+        assert!(
+            sent.contains(r#""max_price":{"prompt":0.15,"completion":0.35,"request":0}"#),
+            "{sent}"
+        );
+        // A model it does not name keeps the catalogue's rules.
+        let r = admit_all(&plain, &p, Some(&cat), "anthropic/claude-opus-4.1", 4096).unwrap();
+        assert!(!r.priced_by_user);
+        let r = admit_all(&plain, &p, None, "other", 4096).unwrap_err();
+        assert!(r.is_budget(), "{r}");
     }
 
     /// A plain endpoint gets no `provider`, capped or not; its caps still need a price.

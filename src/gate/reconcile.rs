@@ -22,7 +22,10 @@ pub async fn reconcile(
     reserved: Usd,
     cache_price: Option<CachePrice>,
 ) -> Option<Usd> {
-    let Some(gid) = generation_id else {
+    // `/generation` is OpenRouter's: a plain endpoint has nothing to look up (an `id` in its
+    // chunks names nothing frugal could ask about), so its reservation is charged in full.
+    let plain = !crate::openrouter::Endpoint::of(&state.config().base_url).is_openrouter();
+    let Some(gid) = generation_id.filter(|_| !plain) else {
         let s = Settlement::charged(reserved, ChargeSource::Estimate);
         if let Err(e) = slot
             .run(state.clock.clone(), move |l, clock| {

@@ -71,6 +71,7 @@ impl Ticket {
         project: &str,
         plan: &Plan,
         prompt_bound: u64,
+        prompt_bytes: u64,
         kind: RequestKind,
     ) -> Result<Result<Reserved, Refusal>, ReserveError> {
         let slot = state.ledger_slot();
@@ -92,6 +93,7 @@ impl Ticket {
                     let mut input =
                         ReserveInput::new(&root, &model, prompt_bound, max_tokens, price);
                     input.min_useful_tokens = min_useful;
+                    input.prompt_bytes = Some(prompt_bytes);
                     input.project_caps = caps.project.caps;
                     input.global_caps = caps.global.caps;
                     input.kind = kind;
@@ -189,15 +191,7 @@ impl Ticket {
     /// Settles with the usage chunk; returns the charge.
     pub async fn settle(mut self, usage: &Usage) -> Option<Usd> {
         let id = self.id.take()?;
-        let (charged, source) = match usage.cost.map(Usd::from_cost_f64) {
-            Some(Ok(c)) => (c, ChargeSource::Usage),
-            _ => (
-                self.price
-                    .worst_case(usage.prompt_tokens, usage.completion_tokens)
-                    .unwrap_or(self.reserved),
-                ChargeSource::Estimate,
-            ),
-        };
+        let (charged, source) = charge_of(usage, self.price, self.reserved);
         let tokens_cached = usage
             .prompt_tokens_details
             .as_ref()
@@ -248,6 +242,21 @@ pub(super) fn cache_saved(tokens_cached: Option<u64>, price: Option<CachePrice>)
     price?.saved(tokens_cached?)
 }
 
+/// What an answer with `usage` is charged: its `usage.cost` when the endpoint reports one
+/// (OpenRouter); else its tokens × `price` (a plain endpoint priced by `setup({ prices })`),
+/// an estimate; the reservation when even that cannot be computed.
+pub fn charge_of(usage: &Usage, price: Price, reserved: Usd) -> (Usd, ChargeSource) {
+    match usage.cost.map(Usd::from_cost_f64) {
+        Some(Ok(c)) => (c, ChargeSource::Usage),
+        _ => (
+            price
+                .worst_case(usage.prompt_tokens, usage.completion_tokens)
+                .unwrap_or(reserved),
+            ChargeSource::Estimate,
+        ),
+    }
+}
+
 impl Ticket {
     /// A charge OpenRouter reported above the worst case reserved proves the catalogue's price
     /// wrong (a model listed free that is charged, above all): see
@@ -293,5 +302,52 @@ impl Drop for Ticket {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(prompt: u64, completion: u64, cost: Option<f64>) -> Usage {
+        serde_json::from_value(serde_json::json!({
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cost": cost,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_charge_is_the_reported_cost_else_tokens_times_prices() {
+        // 0.15 / 0.35 USD per million tokens.
+        let price = Price {
+            prompt: Usd(150_000),
+            completion: Usd(350_000),
+            request: Usd::ZERO,
+        };
+        let reserved = Usd::parse_decimal("0.01").unwrap();
+        assert_eq!(
+            charge_of(&usage(120, 40, Some(0.00123)), price, reserved),
+            (Usd::parse_decimal("0.00123").unwrap(), ChargeSource::Usage)
+        );
+        // No cost: 120 × 0.15e-6 + 40 × 0.35e-6 = $0.000032, exactly.
+        assert_eq!(
+            charge_of(&usage(120, 40, None), price, reserved),
+            (
+                Usd::parse_decimal("0.000032").unwrap(),
+                ChargeSource::Estimate
+            )
+        );
+        // A self-hosted model priced 0.
+        assert_eq!(
+            charge_of(&usage(120, 40, None), Price::default(), reserved),
+            (Usd::ZERO, ChargeSource::Estimate)
+        );
+        // Tokens past what i64 picodollars hold: the reservation.
+        assert_eq!(
+            charge_of(&usage(u64::MAX, 40, None), price, reserved),
+            (reserved, ChargeSource::Estimate)
+        );
     }
 }

@@ -37,7 +37,20 @@ pub struct ModelInfo {
     /// The request parameters some provider of the model honours (`response_format`,
     /// `structured_outputs`, `tools`, …): whether a request may ask for more than text.
     pub supported_parameters: Vec<String>,
+    /// `expiration_date`: the day the model leaves the catalogue, when announced.
+    pub expires: Option<jiff::civil::Date>,
 }
+
+/// The UTC calendar day of `now` (the catalogue's dates are UTC days).
+pub fn utc_date(now: SystemTime) -> jiff::civil::Date {
+    jiff::Timestamp::try_from(now)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+/// A model leaving within this many days is named in a warning at the first edit of a session.
+pub const LEAVING_WITHIN_DAYS: i64 = 30;
 
 impl ModelInfo {
     /// Whether the model takes `response_format` with a JSON schema (its catalogue entry lists
@@ -46,6 +59,12 @@ impl ModelInfo {
         self.supported_parameters
             .iter()
             .any(|p| p == "structured_outputs" || p == "response_format")
+    }
+
+    /// Whether the model leaves within [`LEAVING_WITHIN_DAYS`] of `today` (or should have).
+    pub fn leaving_by(&self, today: jiff::civil::Date) -> bool {
+        self.expires
+            .is_some_and(|d| i64::from((d - today).get_days()) <= LEAVING_WITHIN_DAYS)
     }
 }
 
@@ -74,6 +93,9 @@ struct RawModel {
     top_provider: Option<RawTop>,
     #[serde(default, deserialize_with = "strings_or_nothing")]
     supported_parameters: Vec<String>,
+    /// `"2025-11-30"` (a date, maybe with a time after it), or null.
+    #[serde(default)]
+    expiration_date: Option<serde_json::Value>,
 }
 
 /// `supported_parameters` as a list of strings: anything else (null, a wrong type, an item
@@ -87,6 +109,13 @@ fn strings_or_nothing<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Stri
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// The date part of `expiration_date` (`"2025-11-30"`, `"2025-11-30T00:00:00Z"`); anything
+/// else is no date.
+fn expiry_of(v: Option<&serde_json::Value>) -> Option<jiff::civil::Date> {
+    let s = v?.as_str()?;
+    s.get(..10)?.parse().ok()
 }
 
 #[derive(Deserialize)]
@@ -169,6 +198,7 @@ impl Catalogue {
                 list_price,
                 max_completion_tokens: m.top_provider.and_then(|t| t.max_completion_tokens),
                 supported_parameters: m.supported_parameters,
+                expires: expiry_of(m.expiration_date.as_ref()),
                 context_length: m.context_length,
                 id: m.id,
             })
@@ -183,23 +213,67 @@ impl Catalogue {
         self.models.iter().find(|m| m.id == id)
     }
 
-    /// Up to three ids close to `id`: same vendor first, then by edit distance.
-    pub fn suggest(&self, id: &str) -> Vec<String> {
+    /// Up to three alternatives to `id` (a model that left, or is leaving): models that are not
+    /// leaving themselves within [`LEAVING_WITHIN_DAYS`] of `today`, ranked by the same vendor
+    /// (the part before `/`) first, then the closest id (edit distance), then the closest
+    /// price (prompt + completion per token; unpriced models last).
+    pub fn alternatives(&self, id: &str, today: jiff::civil::Date) -> Vec<String> {
         let vendor = id.split('/').next().unwrap_or("");
-        let mut scored: Vec<(bool, usize, &str)> = self
+        let price = self.get(id).and_then(|m| m.list_price);
+        let per_token = |p: Price| i128::from(p.prompt.picos()) + i128::from(p.completion.picos());
+        let price_gap = |m: &ModelInfo| match (price, m.list_price) {
+            (Some(a), Some(b)) => (per_token(a) - per_token(b)).unsigned_abs(),
+            (None, Some(_)) => 0,
+            (_, None) => u128::MAX,
+        };
+        let mut scored: Vec<(bool, usize, u128, &str)> = self
             .models
             .iter()
+            .filter(|m| m.id != id && !m.leaving_by(today))
             .map(|m| {
                 let same = m.id.split('/').next() == Some(vendor);
-                (!same, strsim::levenshtein(id, &m.id), m.id.as_str())
+                (
+                    !same,
+                    strsim::levenshtein(id, &m.id),
+                    price_gap(m),
+                    m.id.as_str(),
+                )
             })
             .collect();
         scored.sort();
         scored
             .into_iter()
             .take(3)
-            .map(|(_, _, id)| id.to_string())
+            .map(|(.., id)| id.to_string())
             .collect()
+    }
+
+    /// Alternatives as of `now` (see [`Catalogue::alternatives`]).
+    pub fn suggest(&self, id: &str, now: SystemTime) -> Vec<String> {
+        self.alternatives(id, utc_date(now))
+    }
+
+    /// The warning for a model that leaves the catalogue within [`LEAVING_WITHIN_DAYS`] of
+    /// `today` (or whose date has passed while it is still listed), with its alternatives.
+    pub fn leaving_notice(&self, id: &str, today: jiff::civil::Date) -> Option<String> {
+        let m = self.get(id)?;
+        let date = m.expires.filter(|_| m.leaving_by(today))?;
+        let days = (date - today).get_days();
+        let when = match days {
+            d if d < 0 => "was due to leave the catalogue".to_string(),
+            0 => "leaves the catalogue today".to_string(),
+            1 => "leaves the catalogue tomorrow".to_string(),
+            d => format!("leaves the catalogue in {d} days"),
+        };
+        let alternatives = self.alternatives(id, today);
+        let instead = if alternatives.is_empty() {
+            String::new()
+        } else {
+            format!("; close alternatives: {}", alternatives.join(", "))
+        };
+        Some(format!(
+            "model {id} {when} ({date}){instead}. Switch with :LlmModel or setup({{ model = … }})"
+        ))
     }
 
     pub fn is_stale(&self) -> bool {
@@ -318,8 +392,74 @@ mod tests {
     #[test]
     fn suggests_close_ids() {
         let c = Catalogue::parse(BODY).unwrap();
-        let s = c.suggest("mistralai/mistral-large-2411");
+        let s = c.suggest("mistralai/mistral-large-2411", SystemTime::now());
         assert_eq!(s[0], "mistralai/mistral-medium-3");
+    }
+
+    /// Mistral Large leaving in 10 days; Mistral Small leaving too; a dear and a cheap
+    /// alternative elsewhere.
+    const LEAVING: &str = r#"{"data":[
+      {"id":"mistralai/mistral-large-2411","pricing":{"prompt":"0.000002","completion":"0.000006"},"expiration_date":"2025-11-30"},
+      {"id":"mistralai/mistral-small-2409","pricing":{"prompt":"0.0000002","completion":"0.0000006"},"expiration_date":"2025-12-01T00:00:00Z"},
+      {"id":"mistralai/mistral-medium-3","pricing":{"prompt":"0.0000004","completion":"0.000002"},"expiration_date":null},
+      {"id":"mistralai/codestral-2508","pricing":{"prompt":"0.0000003","completion":"0.0000009"}},
+      {"id":"anthropic/claude-sonnet-4.5","pricing":{"prompt":"0.000003","completion":"0.000015"},"expiration_date":"2027-01-01"},
+      {"id":"meta/llama-large","pricing":{"prompt":"0.000002","completion":"0.000006"}},
+      {"id":"odd/date","pricing":{"prompt":"0","completion":"0"},"expiration_date":"soon"}
+    ]}"#;
+
+    fn day(s: &str) -> jiff::civil::Date {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_model_leaving_within_30_days_is_named_with_alternatives_not_leaving() {
+        let c = Catalogue::parse(LEAVING).unwrap();
+        let today = day("2025-11-20");
+        assert_eq!(
+            c.get("mistralai/mistral-small-2409").unwrap().expires,
+            Some(day("2025-12-01"))
+        );
+        assert_eq!(c.get("odd/date").unwrap().expires, None);
+        // Same vendor first (not the leaving small one), then the closest id, then price.
+        assert_eq!(
+            c.alternatives("mistralai/mistral-large-2411", today),
+            [
+                "mistralai/mistral-medium-3",
+                "mistralai/codestral-2508",
+                "meta/llama-large"
+            ]
+        );
+        assert_eq!(
+            c.leaving_notice("mistralai/mistral-large-2411", today).unwrap(),
+            "model mistralai/mistral-large-2411 leaves the catalogue in 10 days (2025-11-30); close alternatives: mistralai/mistral-medium-3, mistralai/codestral-2508, meta/llama-large. Switch with :LlmModel or setup({ model = … })"
+        );
+        // Past its date but still listed; 31 days ahead is not yet; no date, no notice.
+        assert!(c
+            .leaving_notice("mistralai/mistral-large-2411", day("2025-12-02"))
+            .unwrap()
+            .contains("was due to leave the catalogue (2025-11-30)"));
+        assert!(c
+            .leaving_notice("mistralai/mistral-large-2411", day("2025-10-30"))
+            .is_none());
+        assert!(c
+            .leaving_notice("mistralai/mistral-large-2411", day("2025-10-31"))
+            .is_some());
+        assert!(c
+            .leaving_notice("mistralai/mistral-medium-3", today)
+            .is_none());
+        assert!(c
+            .leaving_notice("anthropic/claude-sonnet-4.5", today)
+            .is_none());
+        assert!(c.leaving_notice("nosuch/model", today).is_none());
+        // A model that already left: alternatives by vendor, then name, never a leaving one.
+        assert_eq!(
+            c.alternatives("mistralai/mistral-large-2407", today)[0],
+            "mistralai/mistral-medium-3"
+        );
+        assert!(!c
+            .alternatives("mistralai/mistral-large-2407", today)
+            .contains(&"mistralai/mistral-large-2411".to_string()));
     }
 
     #[test]

@@ -61,6 +61,16 @@ pub struct ChatRequest {
     /// catalogue entry lists `structured_outputs` / `response_format` (the judge's verdicts).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_format: Option<serde_json::Value>,
+    /// `{"include_usage": true}`, for a plain OpenAI-compatible endpoint only: the standard
+    /// way to get the usage chunk at the end of a stream there (OpenRouter always sends it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+}
+
+/// The OpenAI `stream_options` object.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct StreamOptions {
+    pub include_usage: bool,
 }
 
 /// One chat message. `cache` marks the end of a stable prefix (system prompt, context files)
@@ -945,6 +955,7 @@ mod tests {
             temperature: None,
             provider: None,
             response_format: None,
+            stream_options: None,
         }
     }
 

@@ -204,6 +204,7 @@ mod tests {
             list_price: None,
             max_completion_tokens: None,
             cache_price: None,
+            expires: None,
             supported_parameters: params.iter().map(|s| s.to_string()).collect(),
         };
         assert!(wants_schema(Some(&model(&[

@@ -61,10 +61,14 @@ async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Fai
             })
         })
     };
+    let prompt_bytes: u64 = messages.iter().map(|m| m.content.len() as u64).sum();
     let outbound = Outbound {
         project,
         prompt_bound,
+        prompt_bytes,
         on_retry,
+        // The review's notice and spinner say enough; its cost comes in `review_done`.
+        on_foresight: Box::new(|_| {}),
         request: ChatRequest {
             model: model.clone(),
             messages,
@@ -73,6 +77,7 @@ async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Fai
             temperature: cfg.temperature,
             provider: None,
             response_format: structured.then(prompt::response_format),
+            stream_options: None,
         },
         kind: RequestKind::Review,
     };

@@ -30,7 +30,7 @@ pub(super) async fn health(
                 c.models.len(),
                 match Endpoint::of(&cfg.base_url) {
                     Endpoint::OpenRouter => "OpenRouter: requests carry provider routing, max_price always under a cap",
-                    Endpoint::Plain => "not OpenRouter: plain requests, no provider routing or max_price; under a cap every model needs a price in this catalogue",
+                    Endpoint::Plain => "not OpenRouter: plain requests, no provider routing, max_price or /generation; under a cap every model needs a price in this catalogue or in setup prices",
                 }
             ))
             .inspect(|_| fetched = Some(c)),
@@ -58,6 +58,11 @@ pub(super) async fn health(
         ledger_error,
         endpoint_ok: endpoint.is_ok(),
         endpoint: endpoint.unwrap_or_else(|e| e),
+        endpoint_kind: match Endpoint::of(&cfg.base_url) {
+            Endpoint::OpenRouter => "openrouter",
+            Endpoint::Plain => "plain",
+        },
+        priced: priced(&cfg.prices),
         project_error,
         warnings,
         keys: std::iter::once(("api_key".to_string(), &cfg.api_key))
@@ -97,7 +102,7 @@ fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> FileCheck {
         };
     };
     let Some(m) = c.get(model) else {
-        let close = c.suggest(model);
+        let close = c.suggest(model, std::time::SystemTime::now());
         // A warning, not an error: only :LlmReview needs it.
         return FileCheck {
             state: "warn",
@@ -132,6 +137,23 @@ fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> FileCheck {
             ),
         },
     }
+}
+
+/// `setup({ prices })`, as the user wrote it: USD per million tokens.
+fn priced(prices: &std::collections::HashMap<String, crate::budget::Price>) -> Vec<String> {
+    let mut out: Vec<String> = prices
+        .iter()
+        .map(|(model, p)| {
+            format!(
+                "{model}: ${} / ${} per million prompt / completion tokens{}",
+                p.prompt.per_million_decimal(),
+                p.completion.per_million_decimal(),
+                if p.is_free() { " (free)" } else { "" }
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// The modes of `data_dir` and of what frugal keeps in it: private, or readable by others.

@@ -29,8 +29,6 @@ pub struct Handler {
     pub log_file: Option<std::path::PathBuf>,
     /// What is wrong in the last `setup()`.
     warnings: Arc<Mutex<Vec<Notice>>>,
-    /// Questions waiting on the user.
-    pub asks: Arc<Asks>,
 }
 
 impl Handler {
@@ -39,7 +37,6 @@ impl Handler {
             state,
             log_file,
             warnings: Arc::new(Mutex::new(Vec::new())),
-            asks: Arc::new(Asks::default()),
         }
     }
 
@@ -52,7 +49,7 @@ impl Handler {
             Call::Review(req) => review::start(&self.state, *req),
             Call::Cancel(c) => Ok(edit::cancel(&self.state, c)),
             Call::Answer(a) => {
-                self.asks.answer(a.ask, a.choice);
+                self.state.asks.answer(a.ask, a.choice);
                 Ok(Answer::Accepted(crate::protocol::Accepted {}))
             }
             Call::Version => Ok(Answer::Version(env!("CARGO_PKG_VERSION"))),

@@ -4,6 +4,7 @@
 
 pub mod keys;
 pub mod paths;
+pub mod prices;
 pub mod project;
 pub mod user;
 

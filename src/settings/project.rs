@@ -123,15 +123,23 @@ pub struct BudgetCaps {
     pub caps: Caps,
     /// Fraction of a cap at which to warn, in thousandths (0.8 → 800).
     pub warn_at_milli: Option<u32>,
+    /// A request whose worst case is above this is sent only once the user confirms it.
+    pub confirm_above: Option<Usd>,
 }
 
 impl BudgetCaps {
     /// Each field of `self` where set, else `defaults`' (a file setting only `warn_at` must
-    /// not lift the user's caps).
+    /// not lift the user's caps). `confirm_above` is the lower of the two: asking is the
+    /// careful side, and neither the file nor the user can silence the other's threshold.
     pub fn over(self, defaults: BudgetCaps) -> BudgetCaps {
+        let confirm_above = match (self.confirm_above, defaults.confirm_above) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         BudgetCaps {
             caps: self.caps.over(defaults.caps),
             warn_at_milli: self.warn_at_milli.or(defaults.warn_at_milli),
+            confirm_above,
         }
     }
 }
@@ -145,6 +153,8 @@ pub struct BudgetSpec {
     pub total_usd: Option<f64>,
     pub per_request_usd: Option<f64>,
     pub warn_at: Option<f64>,
+    /// Ask before sending a request whose worst case is above this (not a cap).
+    pub confirm_above_usd: Option<f64>,
 }
 
 impl BudgetSpec {
@@ -155,6 +165,7 @@ impl BudgetSpec {
         "total_usd",
         "per_request_usd",
         "warn_at",
+        "confirm_above_usd",
     ];
 
     /// Exact caps. A float is read through its shortest decimal form, so `0.1` is exactly ten
@@ -193,6 +204,7 @@ impl BudgetSpec {
                 per_request: usd("per_request_usd", self.per_request_usd)?,
             },
             warn_at_milli,
+            confirm_above: usd("confirm_above_usd", self.confirm_above_usd)?,
         })
     }
 }
@@ -557,6 +569,32 @@ data_collection = "deny"
         .unwrap_err()
         .to_string();
         assert!(e.contains("line 2") && e.contains("data_collection"), "{e}");
+        // confirm_above_usd is read like a cap.
+        let e = parse(
+            "/p/.frugal.toml",
+            "[budget]\ndaily_usd = 1.0\nconfirm_above_usd = -0.5\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "/p/.frugal.toml line 3 (confirm_above_usd): must be a positive amount of USD, got -0.5"
+        );
+        let e = parse(
+            "/p/.frugal.toml",
+            "[budget]\nconfirm_above_usd = \"a lot\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("confirm_above_usd"),
+            "{e}"
+        );
+        let s = parse("/p/.frugal.toml", "[budget]\nconfirm_above_usd = 0.02\n").unwrap();
+        assert_eq!(
+            s.budget.unwrap().confirm_above,
+            Some(Usd::parse_decimal("0.02").unwrap())
+        );
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct Config {
     /// Seconds an answer may stay silent (no byte at all, not even a keep-alive comment)
     /// before it is given up.
     pub stall_timeout_s: u64,
+    /// `setup({ prices })`: per-token prices the user gives (over the catalogue's).
+    pub prices: HashMap<String, crate::budget::Price>,
     /// Bad caps in `setup()`: every request is refused until they are fixed (a cap that could
     /// not be read must not become no cap).
     pub config_errors: Vec<String>,
@@ -179,6 +181,7 @@ impl Config {
             min_useful_tokens: dnum("min_useful_tokens") as u32,
             footprint: None,
             stall_timeout_s: dnum("stall_timeout_s") as u64,
+            prices: HashMap::new(),
             config_errors: Vec::new(),
         };
         let mut warnings = Vec::new();
@@ -189,7 +192,44 @@ impl Config {
             if v.is_nil() {
                 continue;
             }
+            if key == "prices" {
+                match super::prices::parse(v) {
+                    Ok((prices, problems)) => {
+                        c.prices = prices;
+                        warnings.extend(problems.into_iter().map(|message| Warning {
+                            level: Level::Warn,
+                            message,
+                        }));
+                    }
+                    Err(want) => warnings.push(Warning {
+                        level: Level::Warn,
+                        message: format!(
+                            "setup key prices must be a {want}, got {} (ignored)",
+                            type_name(v)
+                        ),
+                    }),
+                }
+                continue;
+            }
             let is_cap = key == "budget" || key == "global_budget";
+            // `confirm_above_usd` is a project's (and setup budget's) only: over all projects
+            // it means nothing. Named and dropped, the rest of the caps still read.
+            let stripped;
+            let v = if key == "global_budget" {
+                match without_field(v, "confirm_above_usd") {
+                    Some(rest) => {
+                        warnings.push(Warning {
+                            level: Level::Warn,
+                            message: "setup key global_budget has confirm_above_usd, which applies per project only: set it in setup budget or in [budget] of .frugal.toml (ignored)".into(),
+                        });
+                        stripped = rest;
+                        &stripped
+                    }
+                    None => v,
+                }
+            } else {
+                v
+            };
             if let Err(problem) = c.set(key, v) {
                 let message = match problem {
                     Problem::Unknown => format!("unknown setup key {key:?} (ignored)"),
@@ -377,6 +417,23 @@ fn whole(v: &Value, min: u64, max: u64) -> Result<u64, Problem> {
         return Err(what());
     }
     Ok(x as u64)
+}
+
+/// The table `v` without `field`, when it has it.
+fn without_field(v: &Value, field: &str) -> Option<Value> {
+    let Value::Map(entries) = v else { return None };
+    entries
+        .iter()
+        .any(|(k, _)| k.as_str() == Some(field))
+        .then(|| {
+            Value::Map(
+                entries
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != Some(field))
+                    .cloned()
+                    .collect(),
+            )
+        })
 }
 
 /// A `budget` / `global_budget` table: known fields, each a valid amount.
@@ -579,6 +636,73 @@ mod tests {
         let neg = vec![(Value::from("daily_usd"), Value::from(-1))];
         let (c, _) = Config::resolve(&given(&[("global_budget", Value::Map(neg))]), None);
         assert_eq!(c.config_errors.len(), 1, "{:?}", c.config_errors);
+    }
+
+    #[test]
+    fn confirm_above_usd_is_a_budget_field_not_a_global_one() {
+        let with = |v: Value| {
+            Value::Map(vec![
+                (Value::from("daily_usd"), Value::from(1)),
+                (Value::from("confirm_above_usd"), v),
+            ])
+        };
+        let (c, w) = Config::resolve(&given(&[("budget", with(Value::from(0.05)))]), None);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(
+            c.budget.caps().unwrap().confirm_above,
+            Some(crate::budget::Usd::parse_decimal("0.05").unwrap())
+        );
+        // In global_budget it is named and ignored; the caps beside it still hold.
+        let (c, w) = Config::resolve(&given(&[("global_budget", with(Value::from(0.05)))]), None);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].level, Level::Warn);
+        assert!(
+            w[0].message
+                .starts_with("setup key global_budget has confirm_above_usd"),
+            "{w:?}"
+        );
+        assert!(c.config_errors.is_empty());
+        assert!(c.global_budget.caps().unwrap().caps.daily.is_some());
+        assert_eq!(c.global_budget.confirm_above_usd, None);
+        // A bad value in budget is read like a bad cap.
+        let (c, w) = Config::resolve(&given(&[("budget", with(Value::from(-2)))]), None);
+        assert_eq!(w[0].level, Level::Error, "{w:?}");
+        assert!(w[0].message.contains("confirm_above_usd"), "{w:?}");
+        assert_eq!(c.config_errors.len(), 1);
+    }
+
+    #[test]
+    fn prices_are_read_entry_by_entry() {
+        let entry = |p: Value, c: Value| {
+            Value::Map(vec![
+                (Value::from("prompt"), p),
+                (Value::from("completion"), c),
+            ])
+        };
+        let prices = Value::Map(vec![
+            (
+                Value::from("local/llama"),
+                entry(Value::from(0), Value::from(0)),
+            ),
+            (Value::from("bad"), entry(Value::from(-1), Value::from(0))),
+        ]);
+        let (c, w) = Config::resolve(&given(&[("prices", prices)]), None);
+        assert_eq!(c.prices.len(), 1);
+        assert!(c.prices["local/llama"].is_free());
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(
+            w[0].level,
+            Level::Warn,
+            "an unpriced model is refused under a cap"
+        );
+        assert!(w[0].message.contains("prices entry \"bad\""), "{w:?}");
+        assert!(c.config_errors.is_empty());
+        let (c, w) = Config::resolve(&given(&[("prices", Value::from("cheap"))]), None);
+        assert!(c.prices.is_empty());
+        assert_eq!(
+            w[0].message,
+            "setup key prices must be a table, got string (ignored)"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+mod history;
 pub mod report;
 pub mod reviews;
 pub mod schema;
