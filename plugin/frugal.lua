@@ -36,3 +36,13 @@ end, {
   end,
   desc = "frugal: spend, caps, models and footprint",
 })
+
+cmd("LlmKey", function(o)
+  require("frugal.key").run(o.fargs)
+end, {
+  nargs = "*",
+  complete = function(lead, line)
+    return require("frugal.key").complete(lead, line)
+  end,
+  desc = "frugal: the project's own OpenRouter key (create, limit, disable)",
+})

@@ -31,6 +31,10 @@
 //! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, project_error?, warnings, keys, files }` |
 //! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
 //! | `version` | `{}` | `"x.y.z"` |
+//! | `key` | `{ project }` | `{ message, bound }`: the project's bound key (`:LlmKey`) |
+//! | `key_create` | `{ project, args }` (`args`: `[limit_usd] [daily\|weekly\|monthly]` as strings) | `{ message, bound }` (`:LlmKey create`) |
+//! | `key_limit` | `{ project, args }` (`args`: `{usd}`) | `{ message, bound }` (`:LlmKey limit`) |
+//! | `key_disable` | `{ project }` | `{ message, bound }` (`:LlmKey disable`) |
 //!
 //! # Events (`kind`)
 //!
@@ -116,6 +120,8 @@ pub enum Call {
     Health(HealthArgs),
     Answer(AnswerArgs),
     Version,
+    /// `:LlmKey …`: which one, and its arguments.
+    Key(KeyAction, KeyArgs),
 }
 
 impl Call {
@@ -137,6 +143,10 @@ impl Call {
             "health" => Call::Health(decode("health", params)?),
             "answer" => Call::Answer(decode("answer", params)?),
             "version" => Call::Version,
+            "key" => Call::Key(KeyAction::Show, decode("key", params)?),
+            "key_create" => Call::Key(KeyAction::Create, decode("key_create", params)?),
+            "key_limit" => Call::Key(KeyAction::Limit, decode("key_limit", params)?),
+            "key_disable" => Call::Key(KeyAction::Disable, decode("key_disable", params)?),
             other => return Err(ProtocolError::UnknownMethod(other.to_string())),
         })
     }
@@ -246,6 +256,33 @@ pub struct AnswerArgs {
     /// 1-based; `None` when the user dismissed the question.
     #[serde(default)]
     pub choice: Option<usize>,
+}
+
+/// The `:LlmKey` subcommand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    Show,
+    Create,
+    Limit,
+    Disable,
+}
+
+/// `key`, `key_create`, `key_limit`, `key_disable`: the project, and the command's words after
+/// the subcommand (checked by the backend, which words what is wrong).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyArgs {
+    pub project: ProjectInput,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// The answer to a `:LlmKey` command: what to tell the user, and whether a key is bound to the
+/// project afterwards.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReply {
+    pub message: String,
+    pub bound: bool,
 }
 
 /// What the shim sends for `:LlmEdit` (all rows 0-based, ranges end-exclusive).
@@ -471,6 +508,7 @@ pub enum Answer {
     Status(StatusReply),
     Health(HealthReply),
     Version(&'static str),
+    Key(KeyReply),
 }
 
 /// Messages to the shim, delivered in order through `require("frugal.rpc")._dispatch(ev)`.

@@ -74,6 +74,7 @@ end
 H.types = {
   base_url = { "string" },
   api_key = { "string" },
+  management_key = { "string" },
   keys = { "table" },
   model = { "string" },
   budget = { "table" },

@@ -90,11 +90,26 @@ pub async fn send(
         let p = &out.project;
         let setup = policy::check_setup(&cfg, p)?;
         let spec = setup.key().clone();
-        let mut key = state
-            .keys
-            .get(&spec)
-            .await
-            .map_err(|e| Failure::new(Reason::Config, e.to_string()))?;
+        // A key bound by `:LlmKey create`, unless the trusted project file names a key.
+        let bound = p
+            .settings
+            .key_name
+            .is_none()
+            .then(|| crate::settings::bound::load(&cfg.data_dir, &p.root))
+            .flatten();
+        let key_id = match (&bound, &p.settings.key_name) {
+            (Some(b), _) => Some(b.key_id()),
+            (None, Some(name)) => Some(format!("named:{name}")),
+            (None, None) => None,
+        };
+        let mut key = match &bound {
+            Some(b) => b.key.clone(),
+            None => state
+                .keys
+                .get(&spec)
+                .await
+                .map_err(|e| Failure::new(Reason::Config, e.to_string()))?,
+        };
         let admission = setup.admit(p, &out.request.model, asked_max_tokens)?;
         // Price from the catalogue (fetched only once the cheap checks passed).
         let catalogue = state.catalogue().await;
@@ -108,11 +123,12 @@ pub async fn send(
         let model = plan.model.clone();
 
         // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
-        let reserved = Ticket::reserve(state, key.clone(), &p.root, &plan, out.prompt_bound)
-            .await
-            // The ledger could not be used: not a budget refusal, and the message says what
-            // to do.
-            .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
+        let reserved =
+            Ticket::reserve(state, key.clone(), &p.root, &plan, out.prompt_bound, key_id)
+                .await
+                // The ledger could not be used: not a budget refusal, and the message says what
+                // to do.
+                .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
         let Reserved {
             mut ticket,
             max_tokens,
@@ -173,6 +189,13 @@ pub async fn send(
                 // Refused before anything ran. A `cmd:` key may have been rotated: the
                 // command runs again, and a new key is tried at once.
                 ticket.unsent();
+                if let Some(b) = &bound {
+                    ticket.release();
+                    return Err(Failure::new(
+                        Reason::Http,
+                        crate::settings::bound::refused_message(b, &e.message),
+                    ));
+                }
                 if spec.is_cmd() && !key_refreshed {
                     key_refreshed = true;
                     state.keys.forget(&spec, &key).await;

@@ -68,6 +68,7 @@ impl Ticket {
         project: &str,
         plan: &Plan,
         prompt_bound: u64,
+        key_id: Option<String>,
     ) -> Result<Result<Reserved, Refusal>, ReserveError> {
         let slot = state.ledger_slot();
         let root = project.to_string();
@@ -89,6 +90,7 @@ impl Ticket {
                     input.min_useful_tokens = min_useful;
                     input.project_caps = caps.project.caps;
                     input.global_caps = caps.global.caps;
+                    input.key_id = key_id.as_deref();
                     l.reserve(&input, clock)
                 })
                 .await;

@@ -31,6 +31,8 @@ pub struct Config {
     pub base_url: String,
     /// `env:NAME` or `cmd:<shell command>`.
     pub api_key: KeySpec,
+    /// A management key (`:LlmKey`): key-management calls only, never a model request.
+    pub management_key: KeySpec,
     /// Named extra keys a project file may pick by name.
     pub keys: HashMap<String, KeySpec>,
     pub model: String,
@@ -158,6 +160,7 @@ impl Config {
         let mut c = Config {
             base_url: dstr("base_url"),
             api_key: KeySpec(dstr("api_key")),
+            management_key: KeySpec(dstr("management_key")),
             keys: HashMap::new(),
             model: dstr("model"),
             max_tokens: dnum("max_tokens") as u32,
@@ -223,6 +226,11 @@ impl Config {
                 let spec = KeySpec(string(v)?);
                 spec.check().map_err(|e| Problem::Value(e.to_string()))?;
                 self.api_key = spec;
+            }
+            "management_key" => {
+                let spec = KeySpec(string(v)?);
+                spec.check().map_err(|e| Problem::Value(e.to_string()))?;
+                self.management_key = spec;
             }
             "keys" => {
                 let Value::Map(entries) = v else {
