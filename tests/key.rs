@@ -211,3 +211,172 @@ async fn create_binds_the_key_and_requests_use_it_until_disabled() {
     assert_no_secrets(&e, &[MANAGEMENT_KEY, &created, API_KEY]);
     e.n.quit().await;
 }
+
+async fn write_project_file(n: &Nvim, text: &str) -> PathBuf {
+    let path = n.home.path().join("proj/.frugal.toml");
+    std::fs::write(&path, text).unwrap();
+    n.lua(&format!(
+        "local b = vim.fn.bufadd('{0}') vim.fn.bufload(b) assert(vim.secure.trust({{ action = 'allow', bufnr = b }})) vim.api.nvim_buf_delete(b, {{ force = true }})",
+        path.display()
+    ))
+    .await;
+    path
+}
+
+async fn float_text(n: &Nvim) -> String {
+    n.lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn wait_text(n: &Nvim, needle: &str) -> String {
+    let end = std::time::Instant::now() + DEADLINE;
+    loop {
+        let t = float_text(n).await;
+        if t.contains(needle) {
+            return t;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "{needle:?} never shown in:\n{t}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_limit_comes_from_the_caps_and_usage_shows_spend_made_elsewhere() {
+    let mut e = start(r#"{"budget":{"daily_usd":1,"monthly_usd":2}}"#).await;
+    e.n.cmd("LlmKey create").await;
+    let (msg, _) = e.n.wait_notify("created frugal: proj").await;
+    assert!(msg.contains("$2.00, reset monthly"), "{msg}");
+    assert_eq!(e.keys.all()[0].limit, Some(2.0));
+    assert_eq!(e.keys.all()[0].limit_reset.as_deref(), Some("monthly"));
+    edit_done(&mut e, 0.2).await;
+    // OpenRouter saw $0.50 on the key this month, the ledger $0.20: $0.30 came from elsewhere.
+    // Today matches (no line for it).
+    e.keys.update(|k| {
+        k.usage_monthly = 0.5;
+        k.usage_daily = 0.205;
+    });
+    e.n.cmd("LlmUsage").await;
+    let text = wait_text(&e.n, "spent elsewhere on this key this month: $0.30").await;
+    assert!(text.contains("OpenRouter key (frugal: proj)"), "{text}");
+    assert!(text.contains("$2.00"), "the server-side limit: {text}");
+    assert!(!text.contains("elsewhere on this key today"), "{text}");
+    e.n.quit().await;
+}
+
+#[tokio::test]
+async fn a_trusted_project_file_naming_a_key_wins_over_the_bound_key() {
+    let mut e = start(r#"{"keys":{"client":"env:FRUGAL_CLIENT_KEY"}}"#).await;
+    e.n.lua("vim.env.FRUGAL_CLIENT_KEY = 'sk-or-v1-CLIENTKEY-42'")
+        .await;
+    e.n.cmd("LlmKey create 5").await;
+    e.n.wait_notify("created frugal: proj").await;
+    write_project_file(&e.n, "key = \"client\"\n").await;
+    edit_done(&mut e, 0.001).await;
+    assert_eq!(auth_of_last_chat(&e.server), "Bearer sk-or-v1-CLIENTKEY-42");
+    assert_eq!(key_ids(&e.data), vec![Some("named:client".to_string())]);
+    e.n.cmd("LlmKey").await;
+    e.n.wait_notify("names key \"client\", which wins").await;
+    e.n.quit().await;
+}
+
+#[tokio::test]
+async fn a_bound_key_deleted_on_openrouter_is_named_and_can_be_replaced() {
+    let mut e = start("{}").await;
+    e.n.cmd("LlmKey create 5").await;
+    e.n.wait_notify("created frugal: proj").await;
+    let first = e.keys.all()[0].key.clone();
+    e.keys.update(|k| k.deleted = true);
+    e.server.push(
+        "/chat/completions",
+        Reply::json(401, r#"{"error":{"code":401,"message":"User not found."}}"#),
+    );
+    e.n.cmd("LlmEdit bump").await;
+    let failed = e.n.wait_event("FrugalEditFailed").await;
+    let msg = field(&failed, "message").as_str().unwrap().to_string();
+    assert!(msg.contains("disabled or deleted on OpenRouter"), "{msg}");
+    assert!(msg.contains(&e.root.display().to_string()), "{msg}");
+    assert!(msg.contains(":LlmKey create"), "{msg}");
+    // :LlmKey says so too.
+    e.n.cmd("LlmKey").await;
+    e.n.wait_notify("was deleted on OpenRouter").await;
+    // Creating again replaces the binding (the old key is gone), and requests use the new key.
+    e.n.cmd("LlmKey create 4").await;
+    e.n.wait_notify("with a limit of $4.00").await;
+    let second = e.keys.all()[1].key.clone();
+    edit_done(&mut e, 0.001).await;
+    assert_eq!(auth_of_last_chat(&e.server), format!("Bearer {second}"));
+    assert_no_secrets(&e, &[MANAGEMENT_KEY, &first, &second]);
+    e.n.quit().await;
+}
+
+#[tokio::test]
+async fn an_ordinary_key_as_management_key_is_refused_and_nothing_is_stored() {
+    let mut e = start_with("{}", API_KEY).await;
+    e.n.cmd("LlmKey create 5").await;
+    let (msg, level) = e.n.wait_notify("is not a management key").await;
+    assert_eq!(level, 4);
+    assert!(msg.contains("OPENROUTER_MANAGEMENT_KEY"), "{msg}");
+    assert!(msg.contains("Nothing was changed"), "{msg}");
+    assert!(e.keys.all().is_empty());
+    assert!(bytes_under(&e.data.join("keys")).is_empty());
+    assert_no_secrets(&e, &[API_KEY]);
+    e.n.quit().await;
+}
+
+#[tokio::test]
+async fn no_management_key_no_limit_html_and_unreachable_change_nothing() {
+    let mut e = start_with("{}", "").await;
+    // No cap to take the limit from.
+    e.n.cmd("LlmKey create").await;
+    let (msg, _) = e.n.wait_notify("no limit given").await;
+    assert!(msg.contains(":LlmKey create 5 monthly"), "{msg}");
+    // No management key: the setting and the variable named.
+    e.n.cmd("LlmKey create 5").await;
+    let (msg, level) = e.n.wait_notify("no management key").await;
+    assert_eq!(level, 4);
+    assert!(msg.contains("management_key"), "{msg}");
+    assert!(
+        msg.contains("OPENROUTER_MANAGEMENT_KEY is not set"),
+        "{msg}"
+    );
+    // Nothing bound: :LlmKey says how to make one; limit and disable say there is none.
+    e.n.cmd("LlmKey").await;
+    e.n.wait_notify("no key is bound to project").await;
+    e.n.cmd("LlmKey disable").await;
+    e.n.wait_notify("makes one").await;
+    e.n.cmd("LlmKey limit x").await;
+    e.n.wait_notify("\"x\" is not an amount in USD").await;
+    e.n.cmd("LlmKey frobnicate").await;
+    e.n.wait_notify("unknown :LlmKey subcommand \"frobnicate\"")
+        .await;
+    assert!(e.keys.all().is_empty());
+    e.n.quit().await;
+
+    let mut e = start("{}").await;
+    e.server.push(
+        "/keys",
+        Reply {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            parts: vec![Part::Bytes(
+                b"<html><body>captive portal</body></html>".to_vec(),
+            )],
+        },
+    );
+    e.n.cmd("LlmKey create 5").await;
+    e.n.wait_notify("an HTML page (status 200) instead of JSON")
+        .await;
+    e.server.push("/keys", Reply::reset());
+    e.n.cmd("LlmKey create 5").await;
+    e.n.wait_notify("the key was not created: OpenRouter unreachable")
+        .await;
+    assert!(e.keys.all().is_empty());
+    assert!(bytes_under(&e.data.join("keys")).is_empty());
+    e.n.quit().await;
+}

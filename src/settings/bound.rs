@@ -161,6 +161,16 @@ pub fn refused_message(key: &BoundKey, detail: &str) -> String {
     )
 }
 
+/// The same, for `GET /key` (`:LlmUsage`): nothing was being charged.
+pub fn deleted_message(key: &BoundKey) -> String {
+    format!(
+        "OpenRouter refused the key bound to project {} by :LlmKey create ({}, hash {}…; 401): it was disabled or deleted on OpenRouter, and this project's next request will fail. Run :LlmKey create to make a new one (it replaces this binding), or :LlmKey disable to go back to api_key",
+        key.project,
+        key.name,
+        key.short_hash()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
