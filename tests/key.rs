@@ -169,6 +169,28 @@ async fn create_binds_the_key_and_requests_use_it_until_disabled() {
         assert!(!files[0].0.starts_with(&e.root));
     }
 
+    // :checkhealth: the management key's presence and the bound key's name and hash prefix.
+    e.n.cmd("checkhealth frugal").await;
+    let health =
+        e.n.lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+            .await
+            .as_str()
+            .unwrap()
+            .to_string();
+    e.n.cmd("bwipeout").await;
+    assert!(
+        health.contains("management_key: environment variable OPENROUTER_MANAGEMENT_KEY is set (value not shown)"),
+        "{health}"
+    );
+    assert!(
+        health.contains(&format!("frugal: proj (hash {}…)", &hash[..8])),
+        "{health}"
+    );
+    assert!(health.contains("(mode 0600)"), "{health}");
+    for secret in [MANAGEMENT_KEY, created.as_str()] {
+        assert!(!health.contains(secret), "a secret in :checkhealth");
+    }
+
     // Bound: the next edit goes through the new key, and the ledger names it by hash.
     edit_done(&mut e, 0.002).await;
     assert_eq!(auth_of_last_chat(&e.server), format!("Bearer {created}"));
