@@ -669,6 +669,36 @@ mod tests {
     }
 
     #[test]
+    fn key_calls_name_their_action() {
+        let project = map(&[
+            ("root", Value::from("/p")),
+            ("file", Value::from("/p/.frugal.toml")),
+            ("state", Value::from("absent")),
+        ]);
+        let args = map(&[
+            ("project", project.clone()),
+            (
+                "args",
+                Value::Array(vec![Value::from("5"), Value::from("monthly")]),
+            ),
+        ]);
+        assert!(matches!(
+            Call::decode("key_create", args),
+            Ok(Call::Key(KeyAction::Create, KeyArgs { args, .. })) if args == ["5", "monthly"]
+        ));
+        assert!(matches!(
+            Call::decode("key", map(&[("project", project.clone())])),
+            Ok(Call::Key(KeyAction::Show, KeyArgs { args, .. })) if args.is_empty()
+        ));
+        let e = Call::decode("key_limit", map(&[])).unwrap_err();
+        assert!(
+            e.to_string().starts_with("key_limit: malformed request"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("project"), "{e}");
+    }
+
+    #[test]
     fn empty_params_are_an_empty_table() {
         assert!(matches!(
             Call::decode("version", Value::Nil),

@@ -378,6 +378,21 @@ async fn no_management_key_no_limit_html_and_unreachable_change_nothing() {
     e.n.wait_notify("unknown :LlmKey subcommand \"frobnicate\"")
         .await;
     assert!(e.keys.all().is_empty());
+    // Completion: the subcommands, then the periods after `create`.
+    let c = e
+        .n
+        .lua("return { vim.fn.getcompletion('LlmKey ', 'cmdline'), vim.fn.getcompletion('LlmKey create 5 m', 'cmdline') }")
+        .await;
+    let words = |v: &rmpv::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let c = c.as_array().unwrap();
+    assert_eq!(words(&c[0]), ["create", "limit", "disable"]);
+    assert_eq!(words(&c[1]), ["monthly"]);
     e.n.quit().await;
 
     let mut e = start("{}").await;

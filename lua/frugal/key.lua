@@ -55,9 +55,8 @@ function M.complete(arg_lead, cmd_line)
   local items = {}
   if before == 1 then
     items = M.subcommands
-  elseif before == 3 and words[2] == "create" then
-    items = M.periods
-  elseif before == 2 and words[2] == "create" then
+  elseif words[2] == "create" and (before == 2 or before == 3) then
+    -- After `create`: a period alone (the limit from that period's cap), or after the limit.
     items = M.periods
   end
   return vim.tbl_filter(function(s)
