@@ -3,7 +3,7 @@
 //! the log, the ledger or a notification.
 
 mod common;
-use common::keys::{FakeKeys, MANAGEMENT_KEY};
+use common::keys::{FakeKey, FakeKeys, MANAGEMENT_KEY};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -124,6 +124,29 @@ fn assert_no_secrets(e: &Env, secrets: &[&str]) {
                 p.display()
             );
         }
+    }
+}
+
+/// Waits until `count` notifications containing `needle` have arrived (the same message may
+/// have come before).
+async fn wait_notify_count(n: &mut Nvim, needle: &str, count: usize) {
+    let end = std::time::Instant::now() + DEADLINE;
+    loop {
+        n.drain();
+        let seen = n
+            .notifications()
+            .iter()
+            .filter(|(m, _)| m.contains(needle))
+            .count();
+        if seen >= count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "{count} notifications {needle:?} never came: {:?}",
+            n.notifications()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
@@ -288,6 +311,33 @@ async fn the_limit_comes_from_the_caps_and_usage_shows_spend_made_elsewhere() {
     assert!(text.contains("OpenRouter key (frugal: proj)"), "{text}");
     assert!(text.contains("$2.00"), "the server-side limit: {text}");
     assert!(!text.contains("elsewhere on this key today"), "{text}");
+    // `frugal usage` names the bound key and, as data, the ledger's spend through it (the CLI
+    // does not ask OpenRouter, so no claim of spend elsewhere).
+    let hash = e.keys.all()[0].hash.clone();
+    let cli = |json: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_frugal"));
+        c.arg("usage")
+            .arg("--data-dir")
+            .arg(&e.data)
+            .arg("--project")
+            .arg(&e.root);
+        if json {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let out = cli(false);
+    assert!(out.contains("OpenRouter key (frugal: proj)"), "{out}");
+    let j: serde_json::Value = serde_json::from_str(&cli(true)).unwrap();
+    assert_eq!(j["key_spend"]["key_id"], format!("bound:{hash}"));
+    assert_eq!(j["key_spend"]["bound_key"], "frugal: proj");
+    assert_eq!(j["key_spend"]["ledger_month"]["picos"], 200_000_000_000i64);
+    assert_eq!(j["key_spend"]["elsewhere_month"], serde_json::Value::Null);
+    let created = e.keys.all()[0].key.clone();
+    assert!(!out.contains(&created));
+    assert_no_secrets(&e, &[MANAGEMENT_KEY, &created]);
     e.n.quit().await;
 }
 
@@ -367,11 +417,45 @@ async fn no_management_key_no_limit_html_and_unreachable_change_nothing() {
         msg.contains("OPENROUTER_MANAGEMENT_KEY is not set"),
         "{msg}"
     );
+    // A bound key is shown without a management key through GET /key, with the key itself.
+    e.keys.keys.lock().unwrap().push(FakeKey {
+        hash: "77aa00bb11cc22dd".into(),
+        name: "frugal: proj".into(),
+        key: "sk-or-v1-HANDMADESECRET-0d9e8f7a".into(),
+        limit: Some(3.0),
+        limit_reset: Some("daily".into()),
+        disabled: false,
+        deleted: false,
+        usage_daily: 0.5,
+        usage_monthly: 0.75,
+    });
+    frugal::settings::bound::store(
+        &e.data,
+        &frugal::settings::BoundKey {
+            project: e.root.display().to_string(),
+            hash: "77aa00bb11cc22dd".into(),
+            name: "frugal: proj".into(),
+            label: "sk-or-v1-77a...2dd".into(),
+            key: frugal::settings::ApiKey::new("sk-or-v1-HANDMADESECRET-0d9e8f7a".into()),
+        },
+    )
+    .unwrap();
+    e.n.cmd("LlmKey").await;
+    let (msg, _) = e.n.wait_notify("limit: $3.00, reset daily").await;
+    assert!(msg.contains("hash 77aa00bb…"), "{msg}");
+    assert!(msg.contains("$0.50 today"), "{msg}");
+    // Disabling needs the management key: nothing changes without it.
+    e.n.cmd("LlmKey disable").await;
+    wait_notify_count(&mut e.n, "no management key", 2).await;
+    assert!(frugal::settings::bound::load(&e.data, &e.root.display().to_string()).is_some());
+    frugal::settings::bound::remove(&e.data, &e.root.display().to_string()).unwrap();
+    e.keys.keys.lock().unwrap().clear();
+
     // Nothing bound: :LlmKey says how to make one; limit and disable say there is none.
     e.n.cmd("LlmKey").await;
     e.n.wait_notify("no key is bound to project").await;
     e.n.cmd("LlmKey disable").await;
-    e.n.wait_notify("makes one").await;
+    e.n.wait_notify(": :LlmKey create [limit_usd]").await;
     e.n.cmd("LlmKey limit x").await;
     e.n.wait_notify("\"x\" is not an amount in USD").await;
     e.n.cmd("LlmKey frobnicate").await;
