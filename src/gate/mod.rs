@@ -91,17 +91,11 @@ pub async fn send(
         let setup = policy::check_setup(&cfg, p)?;
         let spec = setup.key().clone();
         // A key bound by `:LlmKey create`, unless the trusted project file names a key.
-        let bound = p
-            .settings
-            .key_name
-            .is_none()
-            .then(|| crate::settings::bound::load(&cfg.data_dir, &p.root))
-            .flatten();
-        let key_id = match (&bound, &p.settings.key_name) {
-            (Some(b), _) => Some(b.key_id()),
-            (None, Some(name)) => Some(format!("named:{name}")),
-            (None, None) => None,
-        };
+        let (bound, key_id) = crate::settings::bound::for_request(
+            &cfg.data_dir,
+            &p.root,
+            p.settings.key_name.as_deref(),
+        );
         let mut key = match &bound {
             Some(b) => b.key.clone(),
             None => state

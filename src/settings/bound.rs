@@ -48,6 +48,24 @@ impl BoundKey {
     }
 }
 
+/// For a request of `project`: its bound key, unless the project file names a key
+/// (`key_name`), and what the ledger records as `key_id` (`bound:<hash>`, `named:<name>`, or
+/// `None` for `api_key`).
+pub fn for_request(
+    data_dir: &Path,
+    project: &str,
+    key_name: Option<&str>,
+) -> (Option<BoundKey>, Option<String>) {
+    match key_name {
+        Some(name) => (None, Some(format!("named:{name}"))),
+        None => {
+            let bound = load(data_dir, project);
+            let id = bound.as_ref().map(BoundKey::key_id);
+            (bound, id)
+        }
+    }
+}
+
 /// The directory of bound keys under `data_dir`.
 pub fn dir(data_dir: &Path) -> PathBuf {
     data_dir.join("keys")
@@ -206,6 +224,14 @@ mod tests {
         store(d.path(), &k2).unwrap();
         assert_eq!(load(d.path(), "/p").unwrap().hash, "ffff");
         assert_eq!(std::fs::read_dir(dir(d.path())).unwrap().count(), 1);
+        // A request: the bound key unless the project file names one.
+        let (b, id) = for_request(d.path(), "/p", None);
+        assert_eq!(b.map(|b| b.hash), Some("ffff".to_string()));
+        assert_eq!(id.as_deref(), Some("bound:ffff"));
+        let (b, id) = for_request(d.path(), "/p", Some("client"));
+        assert!(b.is_none());
+        assert_eq!(id.as_deref(), Some("named:client"));
+        assert_eq!(for_request(d.path(), "/q", None).1, None);
         remove(d.path(), "/p").unwrap();
         assert!(load(d.path(), "/p").is_none());
         remove(d.path(), "/p").unwrap();
