@@ -482,6 +482,38 @@ mod tests {
     }
 
     #[test]
+    fn management_key_takes_the_forms_of_api_key() {
+        let (c, w) = Config::resolve(&HashMap::new(), None);
+        assert!(w.is_empty());
+        assert_eq!(
+            c.management_key.env_name(),
+            Some("OPENROUTER_MANAGEMENT_KEY")
+        );
+        let (c, w) = Config::resolve(
+            &given(&[("management_key", Value::from("cmd:pass show or-mgmt"))]),
+            None,
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert!(c.management_key.is_cmd());
+        let (c, w) = Config::resolve(
+            &given(&[("management_key", Value::from("sk-or-v1-MGMTLITERAL"))]),
+            None,
+        );
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].message.starts_with("setup key management_key must be"),
+            "{w:?}"
+        );
+        assert!(!w[0].message.contains("MGMTLITERAL"));
+        assert_eq!(
+            c.management_key.env_name(),
+            Some("OPENROUTER_MANAGEMENT_KEY"),
+            "the default kept"
+        );
+        assert!(c.config_errors.is_empty(), "requests are not blocked");
+    }
+
+    #[test]
     fn a_huge_max_tokens_is_a_warning_not_a_dead_backend() {
         let (c, w) = Config::resolve(&given(&[("max_tokens", Value::from(5e9))]), None);
         assert_eq!(c.max_tokens, 4096);
