@@ -674,6 +674,7 @@ fn json_has_the_documented_shape() {
             "footprint",
             "global",
             "key",
+            "key_spend",
             "models",
             "now",
             "project",
@@ -683,6 +684,7 @@ fn json_has_the_documented_shape() {
             "view"
         ]
     );
+    assert_eq!(j["key_spend"], Value::Null, "api_key: no key_id");
     assert_eq!(j["version"], 1);
     assert_eq!(j["view"], "project");
     assert_eq!(j["now"], "2025-06-15T12:00:00+02:00[Europe/Paris]");
