@@ -62,3 +62,13 @@ end, {
 cmd("LlmHunks", function()
   require("frugal").hunks()
 end, { desc = "frugal: every pending hunk in the quickfix list" })
+
+cmd("LlmKey", function(o)
+  require("frugal.key").run(o.fargs)
+end, {
+  nargs = "*",
+  complete = function(lead, line)
+    return require("frugal.key").complete(lead, line)
+  end,
+  desc = "frugal: the project's own OpenRouter key (create, limit, disable)",
+})

@@ -33,6 +33,10 @@
 //! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
 //! | `context` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
 //! | `version` | `{}` | `"x.y.z"` |
+//! | `key` | `{ project }` | `{ message, bound }`: the project's bound key (`:LlmKey`) |
+//! | `key_create` | `{ project, args }` (`args`: `[limit_usd] [daily\|weekly\|monthly]` as strings) | `{ message, bound }` (`:LlmKey create`) |
+//! | `key_limit` | `{ project, args }` (`args`: `{usd}`) | `{ message, bound }` (`:LlmKey limit`) |
+//! | `key_disable` | `{ project }` | `{ message, bound }` (`:LlmKey disable`) |
 //!
 //! # Events (`kind`)
 //!
@@ -130,6 +134,8 @@ pub enum Call {
     Answer(AnswerArgs),
     Context(ContextArgs),
     Version,
+    /// `:LlmKey …`: which one, and its arguments.
+    Key(KeyAction, KeyArgs),
 }
 
 impl Call {
@@ -153,6 +159,10 @@ impl Call {
             "answer" => Call::Answer(decode("answer", params)?),
             "context" => Call::Context(ContextArgs::decode(params)?),
             "version" => Call::Version,
+            "key" => Call::Key(KeyAction::Show, decode("key", params)?),
+            "key_create" => Call::Key(KeyAction::Create, decode("key_create", params)?),
+            "key_limit" => Call::Key(KeyAction::Limit, decode("key_limit", params)?),
+            "key_disable" => Call::Key(KeyAction::Disable, decode("key_disable", params)?),
             other => return Err(ProtocolError::UnknownMethod(other.to_string())),
         })
     }
@@ -301,6 +311,33 @@ impl ContextArgs {
 #[derive(Debug, Clone, Serialize)]
 pub struct ContextReply {
     pub lines: Vec<String>,
+}
+
+/// The `:LlmKey` subcommand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    Show,
+    Create,
+    Limit,
+    Disable,
+}
+
+/// `key`, `key_create`, `key_limit`, `key_disable`: the project, and the command's words after
+/// the subcommand (checked by the backend, which words what is wrong).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyArgs {
+    pub project: ProjectInput,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// The answer to a `:LlmKey` command: what to tell the user, and whether a key is bound to the
+/// project afterwards.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReply {
+    pub message: String,
+    pub bound: bool,
 }
 
 /// What the shim sends for `:LlmEdit` (all rows 0-based, ranges end-exclusive).
@@ -769,6 +806,7 @@ pub enum Answer {
     Health(HealthReply),
     Context(ContextReply),
     Version(&'static str),
+    Key(KeyReply),
 }
 
 /// Messages to the shim, delivered in order through `require("frugal.rpc")._dispatch(ev)`.
@@ -970,6 +1008,36 @@ mod tests {
         )]);
         let e = Call::decode("status", bad_state).unwrap_err();
         assert!(e.to_string().contains("maybe"), "{e}");
+    }
+
+    #[test]
+    fn key_calls_name_their_action() {
+        let project = map(&[
+            ("root", Value::from("/p")),
+            ("file", Value::from("/p/.frugal.toml")),
+            ("state", Value::from("absent")),
+        ]);
+        let args = map(&[
+            ("project", project.clone()),
+            (
+                "args",
+                Value::Array(vec![Value::from("5"), Value::from("monthly")]),
+            ),
+        ]);
+        assert!(matches!(
+            Call::decode("key_create", args),
+            Ok(Call::Key(KeyAction::Create, KeyArgs { args, .. })) if args == ["5", "monthly"]
+        ));
+        assert!(matches!(
+            Call::decode("key", map(&[("project", project.clone())])),
+            Ok(Call::Key(KeyAction::Show, KeyArgs { args, .. })) if args.is_empty()
+        ));
+        let e = Call::decode("key_limit", map(&[])).unwrap_err();
+        assert!(
+            e.to_string().starts_with("key_limit: malformed request"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("project"), "{e}");
     }
 
     #[test]

@@ -454,6 +454,10 @@ async fn progress_shows_while_the_judge_thinks_and_cancel_keeps_the_hunks() {
     n.cmd("LlmReview").await;
     n.wait_notify("a review of this buffer's hunks is already running")
         .await;
+    // Cancelled once the judge has the request (before, there is no connection to close).
+    server
+        .wait_until("the review's request", |s| s.chat_requests().len() == 2)
+        .await;
 
     n.cmd("LlmCancel").await;
     let failed = n.wait_event("FrugalEditFailed").await;

@@ -77,6 +77,7 @@ end
 H.types = {
   base_url = { "string" },
   api_key = { "string" },
+  management_key = { "string" },
   keys = { "table" },
   model = { "string" },
   judge_model = { "string" },

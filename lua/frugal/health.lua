@@ -59,7 +59,7 @@ function M.check()
     end
   end
 
-  h.start("frugal: API key")
+  h.start("frugal: API keys")
   for _, k in ipairs(res and res.keys or {}) do
     if k.state == "ok" then
       h.ok(k.message)

@@ -112,11 +112,20 @@ pub async fn send(
         let p = &out.project;
         let setup = policy::check_setup(&cfg, p)?;
         let spec = setup.key().clone();
-        let mut key = state
-            .keys
-            .get(&spec)
-            .await
-            .map_err(|e| Failure::new(Reason::Config, e.to_string()))?;
+        // A key bound by `:LlmKey create`, unless the trusted project file names a key.
+        let (bound, key_id) = crate::settings::bound::for_request(
+            &cfg.data_dir,
+            &p.root,
+            p.settings.key_name.as_deref(),
+        );
+        let mut key = match &bound {
+            Some(b) => b.key.clone(),
+            None => state
+                .keys
+                .get(&spec)
+                .await
+                .map_err(|e| Failure::new(Reason::Config, e.to_string()))?,
+        };
         let admission = setup.admit(p, &out.request.model, asked_max_tokens)?;
         // Price from the catalogue (fetched only once the cheap checks passed).
         let catalogue = state.catalogue().await;
@@ -138,9 +147,12 @@ pub async fn send(
             key.clone(),
             &p.root,
             &plan,
-            plan.prompt_bound(out.prompt_bound),
-            out.prompt_bytes,
-            out.kind,
+            ticket::Facts {
+                prompt_bound: plan.prompt_bound(out.prompt_bound),
+                prompt_bytes: out.prompt_bytes,
+                kind: out.kind,
+                key_id,
+            },
         )
         .await
         // The ledger could not be used: not a budget refusal, and the message says what
@@ -236,6 +248,13 @@ pub async fn send(
                 // Refused before anything ran. A `cmd:` key may have been rotated: the
                 // command runs again, and a new key is tried at once.
                 ticket.unsent();
+                if let Some(b) = &bound {
+                    ticket.release();
+                    return Err(Failure::new(
+                        Reason::Http,
+                        crate::settings::bound::refused_message(b, &e.message),
+                    ));
+                }
                 if spec.is_cmd() && !key_refreshed {
                     key_refreshed = true;
                     state.keys.forget(&spec, &key).await;

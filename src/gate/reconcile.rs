@@ -122,7 +122,11 @@ pub async fn reconcile_orphans(state: Arc<State>) {
     let slot = state.ledger_slot();
     for o in orphans {
         let state = state.clone();
-        let keys = keys.clone();
+        let mut keys = keys.clone();
+        // A request through the key `:LlmKey create` bound to its project is looked up with it.
+        if let Some(b) = crate::settings::bound::load(&cfg.data_dir, &o.project) {
+            keys.insert(0, b.key);
+        }
         let slot = slot.clone();
         tokio::spawn(async move {
             // The price of a past request is not at hand: its cache saving stays unknown.

@@ -58,6 +58,18 @@ pub enum ReserveError {
     Ledger(#[from] LedgerRunError),
 }
 
+/// What the ledger records about a request beside its plan.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// The prompt's token bound, already capped at the model's context window.
+    pub prompt_bound: u64,
+    /// The prompt's size in bytes (foresight learns bytes per token from it).
+    pub prompt_bytes: u64,
+    pub kind: RequestKind,
+    /// Which key the request goes through (`bound:<hash>`, `named:<name>`), never the key.
+    pub key_id: Option<String>,
+}
+
 impl Ticket {
     /// Reserves the worst case of `plan` for `project`'s request in the current ledger; the
     /// ledger refuses, or lowers `max_tokens`, when a cap would be crossed.
@@ -70,10 +82,14 @@ impl Ticket {
         key: ApiKey,
         project: &str,
         plan: &Plan,
-        prompt_bound: u64,
-        prompt_bytes: u64,
-        kind: RequestKind,
+        facts: Facts,
     ) -> Result<Result<Reserved, Refusal>, ReserveError> {
+        let Facts {
+            prompt_bound,
+            prompt_bytes,
+            kind,
+            key_id,
+        } = facts;
         let slot = state.ledger_slot();
         let root = project.to_string();
         let model = plan.model.clone();
@@ -97,6 +113,7 @@ impl Ticket {
                     input.project_caps = caps.project.caps;
                     input.global_caps = caps.global.caps;
                     input.kind = kind;
+                    input.key_id = key_id.as_deref();
                     l.reserve(&input, clock)
                 })
                 .await;

@@ -215,8 +215,8 @@ impl ApiError {
 
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    base_url: String,
+    pub(super) http: reqwest::Client,
+    pub(super) base_url: String,
     referer: String,
     /// Attribution headers go to OpenRouter only.
     endpoint: super::Endpoint,
@@ -755,7 +755,7 @@ fn error_chain(e: &reqwest::Error) -> String {
     msg
 }
 
-fn transport_error(e: &reqwest::Error, key: &ApiKey) -> ApiError {
+pub(super) fn transport_error(e: &reqwest::Error, key: &ApiKey) -> ApiError {
     // The key is in a header, never in the URL, but an error chain is redacted all the same.
     ApiError {
         status: None,

@@ -3,6 +3,7 @@
 pub mod catalogue;
 pub mod client;
 pub mod endpoint;
+pub mod keys;
 pub mod sse;
 
 pub use client::{ApiError, ChatRequest, ChatStream, Client, Limits, Message};

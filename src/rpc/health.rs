@@ -43,6 +43,10 @@ pub(super) async fn health(
             ENDPOINT_TIMEOUT.as_secs()
         )),
     };
+    let mut keys = key_checks(&cfg);
+    if let Some(p) = &args.project {
+        keys.push(bound_check(&cfg, p));
+    }
     let project_error = args
         .project
         .and_then(|p| p.settings().err())
@@ -65,18 +69,7 @@ pub(super) async fn health(
         priced: priced(&cfg.prices),
         project_error,
         warnings,
-        keys: std::iter::once(("api_key".to_string(), &cfg.api_key))
-            .chain({
-                let mut named: Vec<_> = cfg
-                    .keys
-                    .iter()
-                    .map(|(n, s)| (format!("keys.{n}"), s))
-                    .collect();
-                named.sort_by(|a, b| a.0.cmp(&b.0));
-                named
-            })
-            .map(|(label, spec)| key_check(&label, spec))
-            .collect(),
+        keys,
         files: file_checks(&cfg.data_dir, &cfg.ledger_path()),
         judge: judge_check(
             &cfg.judge_model,
@@ -154,6 +147,64 @@ fn priced(prices: &std::collections::HashMap<String, crate::budget::Price>) -> V
         .collect();
     out.sort();
     out
+}
+
+/// `api_key`, every named key, then `management_key` (optional: only `:LlmKey` needs it).
+fn key_checks(cfg: &crate::settings::Config) -> Vec<KeyCheck> {
+    let mut named: Vec<_> = cfg
+        .keys
+        .iter()
+        .map(|(n, s)| (format!("keys.{n}"), s))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<KeyCheck> = std::iter::once(("api_key".to_string(), &cfg.api_key))
+        .chain(named)
+        .map(|(label, spec)| key_check(&label, spec))
+        .collect();
+    let mut m = key_check("management_key", &cfg.management_key);
+    if m.state == "error" && cfg.management_key.env_name().is_some() {
+        // Not an error: only :LlmKey create/limit/disable need it.
+        m.state = "info";
+        m.message = format!(
+            "{} (only :LlmKey needs a management key: create one at https://openrouter.ai/settings/management-keys)",
+            m.message
+        );
+        m.advice = None;
+    }
+    out.push(m);
+    out
+}
+
+/// The key `:LlmKey create` bound to the current project: its name and hash prefix, never the
+/// key, and whether the project file's `key` overrides it.
+fn bound_check(cfg: &crate::settings::Config, p: &crate::settings::ProjectInput) -> KeyCheck {
+    let Some(b) = crate::settings::bound::load(&cfg.data_dir, &p.root) else {
+        return KeyCheck {
+            state: "info",
+            message: format!(
+                "no key bound to project {} (:LlmKey create makes one, capped by OpenRouter)",
+                p.root
+            ),
+            advice: None,
+        };
+    };
+    let file = crate::settings::bound::path(&cfg.data_dir, &p.root);
+    let mode = std::fs::metadata(&file).map(|m| mode_of(&m)).unwrap_or(0);
+    let over = match p.resolve().1.key_name {
+        Some(n) => format!("; not in use: {} names key \"{n}\", which wins", p.file),
+        None => String::new(),
+    };
+    KeyCheck {
+        state: if mode & 0o077 == 0 { "ok" } else { "error" },
+        message: format!(
+            "bound key of project {}: {} (hash {}…), stored in {} (mode {mode:04o}){over}",
+            p.root,
+            b.name,
+            b.short_hash(),
+            file.display()
+        ),
+        advice: (mode & 0o077 != 0).then(|| format!("chmod 600 {}", file.display())),
+    }
 }
 
 /// The modes of `data_dir` and of what frugal keeps in it: private, or readable by others.

@@ -7,6 +7,7 @@ mod context;
 mod edit;
 mod health;
 mod hello;
+mod key;
 mod models;
 mod review;
 pub mod usage;
@@ -73,6 +74,10 @@ impl Handler {
             Call::Health(a) => Ok(Answer::Health(
                 health::health(&self.state, a, self.warnings()).await,
             )),
+            Call::Key(action, a) => key::key(&self.state, action, a)
+                .await
+                .map(Answer::Key)
+                .map_err(ProtocolError::Refused),
             quick => self
                 .serve_now(quick)
                 .unwrap_or_else(|_| unreachable!("serve_now serves every call that is not slow")),

@@ -2,7 +2,8 @@
 //! (lines + highlight ranges); the shim only displays it.
 
 use crate::gate::effective_caps;
-use crate::protocol::{Event, StatusReply, UsageArgs, UsageReport};
+use crate::protocol::{Event, Level, StatusReply, UsageArgs, UsageReport};
+use crate::settings::bound::{self, BoundKey};
 use crate::settings::{Config, KeySpec, ProjectInput, ProjectSettings};
 use crate::state::State;
 use crate::usage::{self, FileStatus, FootprintFactors, KeyInfo, Report, ReportRequest};
@@ -19,18 +20,47 @@ fn settings_of(p: &ProjectInput) -> (ProjectSettings, FileStatus) {
     (settings, FileStatus::from(&state))
 }
 
-/// The key a project uses: a name from the user's `keys` when its file picks one.
-fn key_spec(cfg: &Config, settings: &ProjectSettings) -> KeySpec {
-    settings
-        .key_name
-        .as_ref()
-        .and_then(|n| cfg.keys.get(n))
-        .unwrap_or(&cfg.api_key)
-        .clone()
+/// The key a project's requests use: a name from the user's `keys` when its file picks one,
+/// else the key bound by `:LlmKey create`, else `api_key` (as the gate picks it).
+#[derive(Clone)]
+enum UsedKey {
+    Spec(KeySpec, Option<String>),
+    Bound(BoundKey),
 }
 
-fn key_info_now(state: &State, spec: &KeySpec) -> Option<KeyInfo> {
-    let (at, data) = state.key_info(&spec.0)?;
+impl UsedKey {
+    fn of(cfg: &Config, settings: &ProjectSettings, root: Option<&str>) -> UsedKey {
+        if let Some(n) = &settings.key_name {
+            if let Some(spec) = cfg.keys.get(n) {
+                return UsedKey::Spec(spec.clone(), Some(format!("named:{n}")));
+            }
+        }
+        if settings.key_name.is_none() {
+            if let Some(b) = root.and_then(|r| bound::load(&cfg.data_dir, r)) {
+                return UsedKey::Bound(b);
+            }
+        }
+        UsedKey::Spec(cfg.api_key.clone(), None)
+    }
+
+    /// What its `GET /key` figures are cached under (never the key itself).
+    fn cache_id(&self) -> String {
+        match self {
+            UsedKey::Spec(s, _) => s.0.clone(),
+            UsedKey::Bound(b) => b.key_id(),
+        }
+    }
+
+    fn key_id(&self) -> Option<String> {
+        match self {
+            UsedKey::Spec(_, id) => id.clone(),
+            UsedKey::Bound(b) => Some(b.key_id()),
+        }
+    }
+}
+
+fn key_info_now(state: &State, used: &UsedKey) -> Option<KeyInfo> {
+    let (at, data) = state.key_info(&used.cache_id())?;
     if at.elapsed() > KEY_TTL {
         return None;
     }
@@ -59,7 +89,12 @@ fn project_of(args: &UsageArgs) -> (ProjectSettings, FileStatus, Option<String>)
     }
 }
 
-fn request_for(cfg: &Config, args: &UsageArgs, key_info: KeyInfo) -> Result<ReportRequest, String> {
+fn request_for(
+    cfg: &Config,
+    args: &UsageArgs,
+    used: &UsedKey,
+    key_info: KeyInfo,
+) -> Result<ReportRequest, String> {
     let (settings, file_state, file_path) = project_of(args);
     let caps = effective_caps(cfg, &settings).map_err(|e| e.to_string())?;
     Ok(ReportRequest {
@@ -72,6 +107,11 @@ fn request_for(cfg: &Config, args: &UsageArgs, key_info: KeyInfo) -> Result<Repo
         file_state,
         file_path,
         key_info,
+        key_id: used.key_id(),
+        bound_key: match used {
+            UsedKey::Bound(b) => Some(b.name.clone()),
+            UsedKey::Spec(..) => None,
+        },
         footprint: cfg
             .footprint
             .as_ref()
@@ -108,10 +148,11 @@ async fn build(state: &Arc<State>, req: ReportRequest) -> Result<Report, String>
 /// the background and sends the window a fresh report once they are in (never a wait).
 pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, String> {
     let cfg = state.config();
-    let spec = key_spec(&cfg, &project_of(&args).0);
-    let cached = key_info_now(state, &spec);
+    let root = args.project.as_ref().map(|p| p.root.as_str());
+    let used = UsedKey::of(&cfg, &project_of(&args).0, root);
+    let cached = key_info_now(state, &used);
     let stale = cached.is_none();
-    let req = request_for(&cfg, &args, cached.unwrap_or(KeyInfo::Unknown))?;
+    let req = request_for(&cfg, &args, &used, cached.unwrap_or(KeyInfo::Unknown))?;
     let started = Instant::now();
     let report = build(state, req).await?;
     tracing::debug!(
@@ -121,10 +162,10 @@ pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, S
     if stale {
         let state = state.clone();
         tokio::spawn(async move {
-            fetch_key_info(&state, &spec).await;
+            fetch_key_info(&state, &used).await;
             let cfg = state.config();
-            let info = key_info_now(&state, &spec).unwrap_or(KeyInfo::Unreachable);
-            let Ok(req) = request_for(&cfg, &args, info) else {
+            let info = key_info_now(&state, &used).unwrap_or(KeyInfo::Unreachable);
+            let Ok(req) = request_for(&cfg, &args, &used, info) else {
                 return;
             };
             match build(&state, req).await {
@@ -139,10 +180,21 @@ pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, S
     Ok(report_reply(report))
 }
 
-async fn fetch_key_info(state: &Arc<State>, spec: &KeySpec) {
-    let data = match state.keys.get(spec).await {
+async fn fetch_key_info(state: &Arc<State>, used: &UsedKey) {
+    let key = match used {
+        UsedKey::Spec(spec, _) => state.keys.get(spec).await,
+        UsedKey::Bound(b) => Ok(b.key.clone()),
+    };
+    let data = match key {
         Ok(key) => match state.client().key_info(&key, KEY_TIMEOUT).await {
             Ok(d) => Some(d),
+            Err(e) if e.status == Some(401) => {
+                if let UsedKey::Bound(b) = used {
+                    state.notify(Level::Warn, bound::deleted_message(b));
+                }
+                tracing::info!("key info unavailable: {e}");
+                None
+            }
             Err(e) => {
                 tracing::info!("key info unavailable: {e}");
                 None
@@ -153,7 +205,7 @@ async fn fetch_key_info(state: &Arc<State>, spec: &KeySpec) {
             None
         }
     };
-    state.set_key_info(spec.0.clone(), Instant::now(), data);
+    state.set_key_info(used.cache_id(), Instant::now(), data);
 }
 
 /// `$0.42/$1.00 today` when a daily cap applies, `$0.42 today` otherwise; followed by

@@ -31,6 +31,8 @@ pub struct Config {
     pub base_url: String,
     /// `env:NAME` or `cmd:<shell command>`.
     pub api_key: KeySpec,
+    /// A management key (`:LlmKey`): key-management calls only, never a model request.
+    pub management_key: KeySpec,
     /// Named extra keys a project file may pick by name.
     pub keys: HashMap<String, KeySpec>,
     pub model: String,
@@ -165,6 +167,7 @@ impl Config {
         let mut c = Config {
             base_url: dstr("base_url"),
             api_key: KeySpec(dstr("api_key")),
+            management_key: KeySpec(dstr("management_key")),
             keys: HashMap::new(),
             model: dstr("model"),
             judge_model: dstr("judge_model"),
@@ -270,6 +273,11 @@ impl Config {
                 let spec = KeySpec(string(v)?);
                 spec.check().map_err(|e| Problem::Value(e.to_string()))?;
                 self.api_key = spec;
+            }
+            "management_key" => {
+                let spec = KeySpec(string(v)?);
+                spec.check().map_err(|e| Problem::Value(e.to_string()))?;
+                self.management_key = spec;
             }
             "keys" => {
                 let Value::Map(entries) = v else {
@@ -581,6 +589,38 @@ mod tests {
                 "{w:?}"
             );
         }
+    }
+
+    #[test]
+    fn management_key_takes_the_forms_of_api_key() {
+        let (c, w) = Config::resolve(&HashMap::new(), None);
+        assert!(w.is_empty());
+        assert_eq!(
+            c.management_key.env_name(),
+            Some("OPENROUTER_MANAGEMENT_KEY")
+        );
+        let (c, w) = Config::resolve(
+            &given(&[("management_key", Value::from("cmd:pass show or-mgmt"))]),
+            None,
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert!(c.management_key.is_cmd());
+        let (c, w) = Config::resolve(
+            &given(&[("management_key", Value::from("sk-or-v1-MGMTLITERAL"))]),
+            None,
+        );
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].message.starts_with("setup key management_key must be"),
+            "{w:?}"
+        );
+        assert!(!w[0].message.contains("MGMTLITERAL"));
+        assert_eq!(
+            c.management_key.env_name(),
+            Some("OPENROUTER_MANAGEMENT_KEY"),
+            "the default kept"
+        );
+        assert!(c.config_errors.is_empty(), "requests are not blocked");
     }
 
     #[test]

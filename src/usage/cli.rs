@@ -186,6 +186,12 @@ pub fn run_with(args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> 
         let (state, file, caps) = read_project_file(&dirs.checkout);
         req.all = false;
         req.project = Some(dirs.root.to_string_lossy().into_owned());
+        // The key bound by `:LlmKey create`: its name, and the ledger's spend through it (the
+        // CLI does not ask OpenRouter for the key's own figures).
+        if let Some(b) = crate::settings::bound::load(&data_dir, &dirs.root.to_string_lossy()) {
+            req.key_id = Some(b.key_id());
+            req.bound_key = Some(b.name);
+        }
         req.file_state = state;
         req.file_path = file;
         req.project_caps = caps;

@@ -56,6 +56,13 @@
 //!     "label": string, "usage": Money, "usage_daily": Money, "usage_monthly": Money,
 //!     "limit": Money | null, "limit_remaining": Money | null, "limit_reset": string | null
 //!   },
+//!   "key_spend": {              // the key the project's requests use, unless it is api_key
+//!     "key_id": "bound:<hash>" | "named:<name>",          // as the ledger names it
+//!     "bound_key": string | null,    // the name of the key :LlmKey create bound, if that one
+//!     "ledger_today": Money, "ledger_month": Money,  // through it in the UTC day / month
+//!     "elsewhere_today": Money | null,  // usage_daily of GET /key minus ledger_today, when
+//!     "elsewhere_month": Money | null   // over $0.01 (spend the ledger does not know); same
+//!   } | null,                           // for the month; null in the "all" view
 //!   "footprint": {              // an estimate from completion tokens
 //!     "source": string, "gco2e_per_token": float, "ml_water_per_token": float,
 //!     "today" | "month" | "total": { "completion_tokens": int, "gco2e": float, "ml_water": float }
@@ -108,6 +115,8 @@ pub struct ReportData {
     pub projects: Vec<ProjectRow>,
     /// The OpenRouter key (`GET /key`).
     pub key: KeyStatus,
+    /// The key the project's requests use, when it is not `api_key`.
+    pub key_spend: Option<KeySpendData>,
     pub footprint: Footprint,
 }
 
@@ -304,6 +313,23 @@ pub enum KeyStatus {
     },
 }
 
+/// Spend through the project's key, from the ledger and from OpenRouter, in UTC periods.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeySpendData {
+    /// `bound:<hash>` or `named:<name>`.
+    pub key_id: String,
+    /// The name of the key `:LlmKey create` bound, when that is the one.
+    pub bound_key: Option<String>,
+    /// The ledger's spend through the key in the UTC day.
+    pub ledger_today: Money,
+    /// The same in the UTC month.
+    pub ledger_month: Money,
+    /// `usage_daily` minus `ledger_today`, when over $0.01.
+    pub elsewhere_today: Option<Money>,
+    /// `usage_monthly` minus `ledger_month`, when over $0.01.
+    pub elsewhere_month: Option<Money>,
+}
+
 /// The footprint estimate from completion tokens.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Footprint {
@@ -396,6 +422,20 @@ impl ReportData {
                 })
                 .collect(),
             key: KeyStatus::from(&req.key_info),
+            key_spend: match (&req.key_id, f.key_spend) {
+                (Some(id), Some(ks)) => {
+                    let (today, month) = f.key_elsewhere();
+                    Some(KeySpendData {
+                        key_id: id.clone(),
+                        bound_key: req.bound_key.clone(),
+                        ledger_today: Money::exact(ks.today),
+                        ledger_month: Money::exact(ks.month),
+                        elsewhere_today: today.map(Money::exact),
+                        elsewhere_month: month.map(Money::exact),
+                    })
+                }
+                _ => None,
+            },
             footprint: Footprint {
                 source: req.footprint.source.clone(),
                 gco2e_per_token: req.footprint.gco2e_per_token,

@@ -389,6 +389,11 @@ impl Figures<'_> {
     fn key_block(&self, doc: &mut Doc, w: usize) {
         let mut h = Line::default();
         h.hl("OpenRouter key", Some(hl::TITLE));
+        if let Some(name) = &self.req.bound_key {
+            // The key :LlmKey create bound to the project: its limit is OpenRouter's cap.
+            h.push(" ").hl(&format!("({name})"), Some(hl::LABEL));
+        }
+        let (elsewhere_today, elsewhere_month) = self.key_elsewhere();
         match KeyStatus::from(&self.req.key_info) {
             KeyStatus::Unknown => {
                 h.push("  ").hl("…", Some(hl::DIM));
@@ -453,6 +458,20 @@ impl Figures<'_> {
                     }
                 }
                 doc.push(l);
+                for (when, amount) in [("this month", elsewhere_month), ("today", elsewhere_today)]
+                {
+                    if let Some(x) = amount {
+                        let mut l = Line::default();
+                        l.push("  ")
+                            .hl(
+                                &format!("spent elsewhere on this key {when}: "),
+                                Some(hl::WARN),
+                            )
+                            .hl(&x.text(2), Some(hl::MONEY))
+                            .hl(" (UTC; not in this ledger)", Some(hl::DIM));
+                        doc.push(l);
+                    }
+                }
             }
         }
     }

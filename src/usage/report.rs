@@ -8,7 +8,7 @@
 //! rows, through a partial index that holds nothing else.
 
 use super::{json, layout, text};
-use crate::budget::ledger::{KindSpend, PeriodUsage, ProjectSpend, UsageFigures};
+use crate::budget::ledger::{KeySpend, KindSpend, PeriodUsage, ProjectSpend, UsageFigures};
 use crate::budget::{Caps, Clock, FixedClock, Ledger, LedgerError, RequestKind, Usd};
 
 /// Days in the sparkline.
@@ -93,6 +93,11 @@ pub struct ReportRequest {
     pub file_path: Option<String>,
     /// The OpenRouter key's figures.
     pub key_info: KeyInfo,
+    /// The ledger's name of the key the project's requests use (`bound:<hash>`,
+    /// `named:<name>`; `None`: `api_key`), to tell spend on it that the ledger does not know.
+    pub key_id: Option<String>,
+    /// The name of the key bound by `:LlmKey create` (`frugal: app`), when that is the one.
+    pub bound_key: Option<String>,
     /// Footprint factors.
     pub footprint: FootprintFactors,
     /// Target width in display cells (0: [`super::DEFAULT_WIDTH`]).
@@ -148,6 +153,8 @@ impl Default for ReportRequest {
             file_state: FileStatus::Absent,
             file_path: None,
             key_info: KeyInfo::Unknown,
+            key_id: None,
+            bound_key: None,
             footprint: FootprintFactors::default(),
             width: layout::DEFAULT_WIDTH,
         }
@@ -199,7 +206,13 @@ pub fn build(
         Vec::new()
     };
     let reviews = ledger.kind_spend(RequestKind::Review, project)?;
+    // Spend through the project's key in OpenRouter's UTC periods (one indexed sum each).
+    let key_spend = match (&req.key_id, project) {
+        (Some(id), Some(_)) => Some(ledger.key_spend_utc(id, &snap)?),
+        _ => None,
+    };
     let figures = Figures {
+        key_spend,
         now: snap.now(),
         project,
         req,
@@ -234,6 +247,41 @@ pub(super) struct Figures<'a> {
     /// What `:LlmReview` (the judge) cost in the scope, all time: counted in the figures above
     /// too, shown apart.
     pub reviews: KindSpend,
+    /// The ledger's spend through the project's key ([`ReportRequest::key_id`]) in the UTC
+    /// day and month.
+    pub key_spend: Option<KeySpend>,
+}
+
+/// Below this, a difference between OpenRouter's usage of a key and the ledger's is rounding
+/// or timing, not spend made elsewhere: $0.01.
+pub const ELSEWHERE_MIN: Usd = Usd(10_000_000_000);
+
+impl Figures<'_> {
+    /// Spend on the project's key that the ledger does not know (another machine, another
+    /// tool): `GET /key`'s `usage_daily` / `usage_monthly` minus the ledger's spend through the
+    /// key in the same UTC period, each only when over [`ELSEWHERE_MIN`].
+    pub fn key_elsewhere(&self) -> (Option<Usd>, Option<Usd>) {
+        let (
+            Some(ours),
+            KeyInfo::Known {
+                usage_daily,
+                usage_monthly,
+                ..
+            },
+        ) = (self.key_spend, &self.req.key_info)
+        else {
+            return (None, None);
+        };
+        let over = |server: f64, ledger: Usd| {
+            let server = Usd::from_cost_f64(server).ok()?;
+            let d = Usd(server.0.checked_sub(ledger.0)?);
+            (d > ELSEWHERE_MIN).then_some(d)
+        };
+        (
+            over(*usage_daily, ours.today),
+            over(*usage_monthly, ours.month),
+        )
+    }
 }
 
 /// A set of caps and the fraction of them from which their bars warn.

@@ -739,6 +739,7 @@ fn json_has_the_documented_shape() {
             "footprint",
             "global",
             "key",
+            "key_spend",
             "models",
             "now",
             "project",
@@ -754,6 +755,7 @@ fn json_has_the_documented_shape() {
         ["cost", "requests", "reserved", "spent"]
     );
     assert_eq!(j["reviews"]["requests"], 0);
+    assert_eq!(j["key_spend"], Value::Null, "api_key: no key_id");
     assert_eq!(j["version"], 1);
     assert_eq!(j["view"], "project");
     assert_eq!(j["now"], "2025-06-15T12:00:00+02:00[Europe/Paris]");
@@ -906,4 +908,62 @@ fn review_spend_is_shown_apart_once_a_review_ran() {
     all.all = true;
     let j = as_json(&build(&l, &c, &all).unwrap());
     assert_eq!(j["reviews"]["requests"], 3);
+}
+
+#[test]
+fn spend_elsewhere_on_the_key_counts_utc_periods() {
+    let (_d, mut l) = temp();
+    // 22:00 in Paris on May 31st: 20:00 UTC, May 31st in both.
+    let c = at("2025-05-31T22:00:00+02:00");
+    let price = Price {
+        prompt: Usd(1_000_000),
+        completion: Usd(10_000_000),
+        request: Usd::ZERO,
+    };
+    for (key, amount) in [(Some("bound:h1"), cents(20)), (None, cents(70))] {
+        let mut input = ReserveInput::new("/p", "m", 10, 10, price);
+        input.key_id = key;
+        let Decision::Reserved { id, .. } = l.reserve(&input, &c).unwrap() else {
+            panic!("refused")
+        };
+        l.settle(id, Settlement::charged(amount, ChargeSource::Usage), &c)
+            .unwrap();
+    }
+    let mut req = project_req("/p");
+    req.key_id = Some("bound:h1".into());
+    req.bound_key = Some("frugal: p".into());
+    req.key_info = KeyInfo::Known {
+        label: "sk-or-v1-a...b".into(),
+        limit: Some(5.0),
+        limit_remaining: Some(4.5),
+        limit_reset: Some("monthly".into()),
+        usage: 0.5,
+        usage_daily: 0.205,
+        usage_monthly: 0.5,
+    };
+    // 01:30 in Paris on June 1st: locally a new day and month, in UTC still May 31st.
+    let r = build(&l, &at("2025-06-01T01:30:00+02:00"), &req).unwrap();
+    assert_highlights_valid(&r);
+    assert!(line_with(&r, "OpenRouter key").1.contains("(frugal: p)"));
+    assert!(line_with(&r, "spent elsewhere on this key this month")
+        .1
+        .contains("$0.30"));
+    assert!(!r
+        .lines
+        .iter()
+        .any(|l| l.contains("elsewhere on this key today")));
+    let j = as_json(&r);
+    assert_eq!(j["key_spend"]["key_id"], "bound:h1");
+    assert_eq!(j["key_spend"]["bound_key"], "frugal: p");
+    assert_eq!(j["key_spend"]["ledger_today"]["picos"], cents(20).0);
+    assert_eq!(j["key_spend"]["ledger_month"]["picos"], cents(20).0);
+    assert_eq!(j["key_spend"]["elsewhere_month"]["picos"], cents(30).0);
+    assert_eq!(j["key_spend"]["elsewhere_today"], Value::Null);
+    // Without the key's figures, no claim of spend elsewhere; no key_id, no section.
+    req.key_info = KeyInfo::NotFetched;
+    let r = build(&l, &at("2025-06-01T01:30:00+02:00"), &req).unwrap();
+    assert_eq!(as_json(&r)["key_spend"]["elsewhere_month"], Value::Null);
+    req.key_id = None;
+    let r = build(&l, &at("2025-06-01T01:30:00+02:00"), &req).unwrap();
+    assert_eq!(as_json(&r)["key_spend"], Value::Null);
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod git;
+pub mod keys;
 #[allow(unused_imports)]
 pub use git::git;
 

@@ -30,7 +30,7 @@ mod check;
 mod testkit;
 
 pub use crate::budget::caps::{CapKind, Caps, Refusal, Scope, DEFAULT_MIN_USEFUL_TOKENS};
-pub use report::{DaySpend, ModelUsage, PeriodUsage, ProjectSpend, Spend, UsageFigures};
+pub use report::{DaySpend, KeySpend, ModelUsage, PeriodUsage, ProjectSpend, Spend, UsageFigures};
 pub use reviews::KindSpend;
 pub use schema::SCHEMA_VERSION;
 pub use write::{ChargeSource, Decision, Pending, RequestKind, ReserveInput, Settlement};

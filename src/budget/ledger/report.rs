@@ -26,6 +26,18 @@ pub struct Spend {
     pub reserved_unsettled: Usd,
 }
 
+/// Spend through one key in OpenRouter's UTC day and month ([`Ledger::key_spend_utc`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeySpend {
+    pub today: Usd,
+    pub month: Usd,
+}
+
+/// A key's spend in `[?2, ?3)`: charges, and reservations in flight in full.
+const KEY_SPEND_SQL: &str = "SELECT COALESCE(SUM(CASE state WHEN 'reserved' THEN reserved \
+     ELSE COALESCE(charged, 0) END), 0) FROM requests \
+     WHERE key_id = ?1 AND created_at >= ?2 AND created_at < ?3";
+
 /// Spent and reserved over a period, and the completion tokens of the same rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PeriodUsage {
@@ -202,6 +214,31 @@ impl Ledger {
         })
     }
 
+    /// Spend through one key (`requests.key_id`, e.g. `bound:<hash>`) in OpenRouter's
+    /// current UTC day and UTC month (not the local periods of the caps: it is compared with
+    /// `GET /key`'s `usage_daily` / `usage_monthly`, which are UTC). Settled charges plus
+    /// reservations in flight in full, so a request still streaming never reads as spend made
+    /// elsewhere. Reads through the index `requests_key_created`.
+    pub fn key_spend_utc(&self, key_id: &str, clock: &dyn Clock) -> Result<KeySpend, LedgerError> {
+        let utc = clock.now().with_time_zone(jiff::tz::TimeZone::UTC);
+        let (d0, d1) = day_bounds(&utc);
+        let (m0, m1) = month_bounds(&utc);
+        let tx = self.conn.unchecked_transaction()?;
+        let sum = |start: i64, end: i64| -> Result<Usd, LedgerError> {
+            Ok(Usd(tx.query_row(
+                KEY_SPEND_SQL,
+                rusqlite::params![key_id, start, end],
+                |r| r.get(0),
+            )?))
+        };
+        let out = KeySpend {
+            today: sum(d0, d1)?,
+            month: sum(m0, m1)?,
+        };
+        tx.finish()?;
+        Ok(out)
+    }
+
     /// All-time per-model figures of a project (`None`: all projects), by cost (descending).
     #[cfg(test)]
     pub fn model_usage(&self, project: Option<&str>) -> Result<Vec<ModelUsage>, LedgerError> {
@@ -327,6 +364,64 @@ mod tests {
     use crate::budget::clock::FixedClock;
     use crate::budget::{ChargeSource, Settlement};
     use jiff::Zoned;
+
+    #[test]
+    fn key_spend_counts_utc_periods_through_the_index() {
+        let (_d, _p, mut l) = temp_ledger();
+        // 20:00 in New York on Jan 31st is already February 1st in UTC.
+        let c = FixedClock::new(
+            "2025-01-31T20:00:00-05:00[America/New_York]"
+                .parse()
+                .unwrap(),
+        );
+        let mut through = |key: Option<&str>, amount: Usd, c: &FixedClock| {
+            let mut inp = input("/p", 10, 100);
+            inp.key_id = key;
+            let (id, ..) = reserved(l.reserve(&inp, c).unwrap());
+            l.settle(id, Settlement::charged(amount, ChargeSource::Usage), c)
+                .unwrap();
+        };
+        through(Some("bound:h1"), cents(5), &c);
+        through(Some("bound:h2"), cents(100), &c);
+        through(None, cents(100), &c);
+        c.set(
+            "2025-01-31T18:00:00-05:00[America/New_York]"
+                .parse()
+                .unwrap(),
+        );
+        through(Some("bound:h1"), cents(7), &c);
+        c.set(
+            "2025-02-01T10:00:00-05:00[America/New_York]"
+                .parse()
+                .unwrap(),
+        );
+        let s = l.key_spend_utc("bound:h1", &c).unwrap();
+        // The 20:00 request was on Jan 31st locally but Feb 1st in UTC: it counts; the 18:00
+        // one (23:00 UTC, January) does not.
+        assert_eq!(s.today, cents(5));
+        assert_eq!(s.month, cents(5));
+        // A request in flight counts in full.
+        let mut inp = input("/p", 0, 100);
+        inp.key_id = Some("bound:h1");
+        let (_, _, worst, _) = reserved(l.reserve(&inp, &c).unwrap());
+        assert_eq!(
+            l.key_spend_utc("bound:h1", &c).unwrap().today,
+            cents(5) + worst
+        );
+        assert_eq!(
+            l.key_spend_utc("bound:none", &c).unwrap(),
+            KeySpend::default()
+        );
+        let plan: String = l
+            .connection()
+            .query_row(
+                &format!("EXPLAIN QUERY PLAN {KEY_SPEND_SQL}"),
+                rusqlite::params!["bound:h1", 0, 1],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("requests_key_created"), "{plan}");
+    }
 
     #[test]
     fn day_and_month_boundaries_follow_the_local_calendar() {

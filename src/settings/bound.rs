@@ -1,0 +1,240 @@
+//! The key bound to a project by `:LlmKey create`: an ordinary OpenRouter key whose server-side
+//! limit caps the project on every machine that uses it.
+//!
+//! It is kept in `data_dir/keys/` (0700), one file per project (0600), never in the project:
+//! the file holds the key itself, with its OpenRouter hash, its name and the project's path.
+//! A request of the project uses it unless the project's trusted `.frugal.toml` names a key of
+//! `setup({ keys })` (that still wins). The key never reaches a log line, the ledger or a
+//! message: only its hash (`bound:<hash>` in the ledger's `key_id`) and its name do.
+
+use super::keys::ApiKey;
+use super::paths::{private_dir, PRIVATE_FILE};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The key bound to one project.
+#[derive(Clone)]
+pub struct BoundKey {
+    /// The project's root, as the ledger names it.
+    pub project: String,
+    /// OpenRouter's id of the key (`GET/PATCH /keys/{hash}`).
+    pub hash: String,
+    /// `frugal: <project folder name>`.
+    pub name: String,
+    /// OpenRouter's masked form of the key (`sk-or-v1-abc...xyz`), for display.
+    pub label: String,
+    pub key: ApiKey,
+}
+
+impl fmt::Debug for BoundKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundKey")
+            .field("project", &self.project)
+            .field("hash", &self.hash)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BoundKey {
+    /// What the ledger records for a request through it (`requests.key_id`).
+    pub fn key_id(&self) -> String {
+        format!("bound:{}", self.hash)
+    }
+
+    /// The hash as shown to the user: its first 8 characters.
+    pub fn short_hash(&self) -> &str {
+        &self.hash[..self.hash.len().min(8)]
+    }
+}
+
+/// For a request of `project`: its bound key, unless the project file names a key
+/// (`key_name`), and what the ledger records as `key_id` (`bound:<hash>`, `named:<name>`, or
+/// `None` for `api_key`).
+pub fn for_request(
+    data_dir: &Path,
+    project: &str,
+    key_name: Option<&str>,
+) -> (Option<BoundKey>, Option<String>) {
+    match key_name {
+        Some(name) => (None, Some(format!("named:{name}"))),
+        None => {
+            let bound = load(data_dir, project);
+            let id = bound.as_ref().map(BoundKey::key_id);
+            (bound, id)
+        }
+    }
+}
+
+/// The directory of bound keys under `data_dir`.
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("keys")
+}
+
+/// The file of `project`'s bound key: named by a hash of the root (a path makes a poor file
+/// name); the file repeats the root, which is checked on reading.
+pub fn path(data_dir: &Path, project: &str) -> PathBuf {
+    // FNV-1a, 64 bits: stable across versions and platforms (std's hasher is not).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in project.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    dir(data_dir).join(format!("{h:016x}.json"))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    project: String,
+    hash: String,
+    name: String,
+    #[serde(default)]
+    label: String,
+    key: String,
+}
+
+/// The key bound to `project`, if any. A file that cannot be read is logged (never its
+/// content) and counts as no binding.
+pub fn load(data_dir: &Path, project: &str) -> Option<BoundKey> {
+    let p = path(data_dir, project);
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!("bound key file {}: {e}", p.display());
+            return None;
+        }
+    };
+    match serde_json::from_str::<Stored>(&text) {
+        Ok(s) if s.project == project && !s.key.is_empty() && !s.hash.is_empty() => {
+            Some(BoundKey {
+                project: s.project,
+                hash: s.hash,
+                name: s.name,
+                label: s.label,
+                key: ApiKey::new(s.key),
+            })
+        }
+        Ok(_) => None,
+        Err(_) => {
+            // serde's message could quote the file: only say that it is unreadable.
+            tracing::warn!("bound key file {} is unreadable: ignored", p.display());
+            None
+        }
+    }
+}
+
+/// Stores `key` as `project`'s bound key: a 0600 file in a 0700 directory, written whole
+/// (a temporary file renamed over the old one), so a reader never sees half a key.
+pub fn store(data_dir: &Path, key: &BoundKey) -> std::io::Result<PathBuf> {
+    let d = dir(data_dir);
+    private_dir(&d)?;
+    let target = path(data_dir, &key.project);
+    let tmp = target.with_extension(format!("tmp{}", std::process::id()));
+    let text = serde_json::to_string(&Stored {
+        project: key.project.clone(),
+        hash: key.hash.clone(),
+        name: key.name.clone(),
+        label: key.label.clone(),
+        key: key.key.expose().to_string(),
+    })
+    .map_err(std::io::Error::other)?;
+    let _ = std::fs::remove_file(&tmp);
+    {
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(PRIVATE_FILE);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    if let Err(e) = std::fs::rename(&tmp, &target) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(target)
+}
+
+/// Unbinds `project`'s key (deletes its file); nothing when none is bound.
+pub fn remove(data_dir: &Path, project: &str) -> std::io::Result<()> {
+    match std::fs::remove_file(path(data_dir, project)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
+/// The message for a bound key that OpenRouter refused (401): disabled or deleted on
+/// OpenRouter. Names the project and what to do; never the key.
+pub fn refused_message(key: &BoundKey, detail: &str) -> String {
+    format!(
+        "OpenRouter refused the key bound to project {} by :LlmKey create ({}, hash {}…; 401: {detail}): it was disabled or deleted on OpenRouter. Run :LlmKey create to make a new one (it replaces this binding), or :LlmKey disable to go back to api_key. Nothing was charged",
+        key.project,
+        key.name,
+        key.short_hash()
+    )
+}
+
+/// The same, for `GET /key` (`:LlmUsage`): nothing was being charged.
+pub fn deleted_message(key: &BoundKey) -> String {
+    format!(
+        "OpenRouter refused the key bound to project {} by :LlmKey create ({}, hash {}…; 401): it was disabled or deleted on OpenRouter, and this project's next request will fail. Run :LlmKey create to make a new one (it replaces this binding), or :LlmKey disable to go back to api_key",
+        key.project,
+        key.name,
+        key.short_hash()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(project: &str) -> BoundKey {
+        BoundKey {
+            project: project.into(),
+            hash: "abcdef0123456789".into(),
+            name: "frugal: p".into(),
+            label: "sk-or-v1-abc...xyz".into(),
+            key: ApiKey::new("sk-or-v1-BOUNDSECRET".into()),
+        }
+    }
+
+    #[test]
+    fn stored_private_loaded_per_project_and_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        assert!(load(d.path(), "/p").is_none());
+        let file = store(d.path(), &key("/p")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&dir(d.path())), 0o700);
+        let k = load(d.path(), "/p").unwrap();
+        assert_eq!(k.key.expose(), "sk-or-v1-BOUNDSECRET");
+        assert_eq!(k.key_id(), "bound:abcdef0123456789");
+        assert_eq!(k.short_hash(), "abcdef01");
+        assert!(!format!("{k:?}").contains("SECRET"));
+        assert!(load(d.path(), "/q").is_none());
+        // Overwritten whole.
+        let mut k2 = key("/p");
+        k2.hash = "ffff".into();
+        store(d.path(), &k2).unwrap();
+        assert_eq!(load(d.path(), "/p").unwrap().hash, "ffff");
+        assert_eq!(std::fs::read_dir(dir(d.path())).unwrap().count(), 1);
+        // A request: the bound key unless the project file names one.
+        let (b, id) = for_request(d.path(), "/p", None);
+        assert_eq!(b.map(|b| b.hash), Some("ffff".to_string()));
+        assert_eq!(id.as_deref(), Some("bound:ffff"));
+        let (b, id) = for_request(d.path(), "/p", Some("client"));
+        assert!(b.is_none());
+        assert_eq!(id.as_deref(), Some("named:client"));
+        assert_eq!(for_request(d.path(), "/q", None).1, None);
+        remove(d.path(), "/p").unwrap();
+        assert!(load(d.path(), "/p").is_none());
+        remove(d.path(), "/p").unwrap();
+        assert!(!refused_message(&k, "x").contains("SECRET"));
+    }
+}
