@@ -198,10 +198,16 @@ fn current_message(input: &PromptInput) -> String {
 
 /// A fence longer than any backtick run at a line start in the content, so code holding
 /// Markdown fences cannot close ours.
-fn fence_for(lines: &[String]) -> String {
+pub(crate) fn fence_for<S: AsRef<str>>(lines: &[S]) -> String {
     let longest = lines
         .iter()
-        .map(|l| l.trim_start().chars().take_while(|&c| c == '`').count())
+        .map(|l| {
+            l.as_ref()
+                .trim_start()
+                .chars()
+                .take_while(|&c| c == '`')
+                .count()
+        })
         .max()
         .unwrap_or(0);
     "`".repeat(longest.max(2) + 1)

@@ -40,7 +40,7 @@ pub fn build(instruction: &str, filetype: &str, hunks: &[ReviewHunk]) -> Vec<Mes
         .iter()
         .flat_map(|h| h.before.iter().chain(&h.old).chain(&h.new).chain(&h.after))
         .collect();
-    let fence = fence_for(&all);
+    let fence = crate::edit::prompt::fence_for(&all);
     let mut user = String::new();
     user.push_str("Instruction given to the model:\n");
     user.push_str(instruction.trim());
@@ -87,17 +87,6 @@ pub fn build(instruction: &str, filetype: &str, hunks: &[ReviewHunk]) -> Vec<Mes
     ));
     // The judge's instructions are the same for every review: a cacheable prefix.
     vec![Message::system(SYSTEM).cached(), Message::user(user)]
-}
-
-/// A fence longer than any backtick run at a line start in the content, so code holding
-/// Markdown fences cannot close it.
-fn fence_for(lines: &[&String]) -> String {
-    let longest = lines
-        .iter()
-        .map(|l| l.trim_start().chars().take_while(|&c| c == '`').count())
-        .max()
-        .unwrap_or(0);
-    "`".repeat(longest.max(2) + 1)
 }
 
 /// Whether to ask for the answer through `response_format`: only when the judge model's
