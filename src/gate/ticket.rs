@@ -179,10 +179,9 @@ impl Ticket {
         self.key = key;
     }
 
-    /// Settles with the usage chunk; returns the charge.
-    pub async fn settle(mut self, usage: &Usage) -> Option<Usd> {
-        let id = self.id.take()?;
-        let (charged, source) = match usage.cost.map(Usd::from_cost_f64) {
+    /// What the usage chunk says this request cost, and where the figure comes from.
+    fn charge(&self, usage: &Usage) -> (Usd, ChargeSource) {
+        match usage.cost.map(Usd::from_cost_f64) {
             Some(Ok(c)) => (c, ChargeSource::Usage),
             _ => (
                 self.price
@@ -190,7 +189,28 @@ impl Ticket {
                     .unwrap_or(self.reserved),
                 ChargeSource::Estimate,
             ),
-        };
+        }
+    }
+
+    /// Settles with the usage chunk in the background and returns the charge at once: the
+    /// ledger's write ends in an fsync (`synchronous=FULL`), which nobody needs to wait for
+    /// to see the answer's end. The process waits for it before it exits
+    /// ([`State::background`]); until it is written the reservation counts in full, so a cap
+    /// can only be held more strictly meanwhile, never passed.
+    pub fn settle_later(self, usage: Usage) -> Option<Usd> {
+        self.id?;
+        let (charged, _) = self.charge(&usage);
+        let state = self.state.clone();
+        state.background(async move {
+            self.settle(&usage).await;
+        });
+        Some(charged)
+    }
+
+    /// Settles with the usage chunk; returns the charge.
+    pub async fn settle(mut self, usage: &Usage) -> Option<Usd> {
+        let (charged, source) = self.charge(usage);
+        let id = self.id.take()?;
         let s = Settlement {
             charged,
             tokens_in: Some(usage.prompt_tokens),
