@@ -252,9 +252,10 @@ impl State {
     }
 
     /// The catalogue in memory or on disk, stale or not, without touching the network (a
-    /// stale one starts a background refresh).
+    /// stale one starts a background refresh). Without waiting either: while a fetch holds
+    /// the slot (the start-up warm-up's), there is none at hand.
     pub async fn catalogue_at_hand(self: &Arc<Self>) -> Option<Arc<Catalogue>> {
-        let mut slot = self.catalogue.lock().await;
+        let mut slot = self.catalogue.try_lock().ok()?;
         if slot.is_none() {
             *slot = Catalogue::load(&self.config().data_dir).map(Arc::new);
         }

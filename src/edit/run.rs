@@ -145,7 +145,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                     ChatEvent::Usage(u) => {
                         tokens = u.completion_tokens.max(tokens);
                         if let Some(t) = ticket.take() {
-                            cost = t.settle_later(u);
+                            cost = t.settle(&u);
                         }
                     }
                     ChatEvent::Error { code, message } => {

@@ -192,25 +192,18 @@ impl Ticket {
         }
     }
 
-    /// Settles with the usage chunk in the background and returns the charge at once: the
-    /// ledger's write ends in an fsync (`synchronous=FULL`), which nobody needs to wait for
-    /// to see the answer's end. The process waits for it before it exits
+    /// Settles with the usage chunk and returns the charge at once; the ledger's write, which
+    /// ends in an fsync (`synchronous=FULL`), runs in the background: nobody needs to wait for
+    /// it to see the answer's end. The process waits for it before it exits
     /// ([`State::background`]); until it is written the reservation counts in full, so a cap
-    /// can only be held more strictly meanwhile, never passed.
-    pub fn settle_later(self, usage: Usage) -> Option<Usd> {
-        self.id?;
-        let (charged, _) = self.charge(&usage);
-        let state = self.state.clone();
-        state.background(async move {
-            self.settle(&usage).await;
-        });
-        Some(charged)
-    }
-
-    /// Settles with the usage chunk; returns the charge.
-    pub async fn settle(mut self, usage: &Usage) -> Option<Usd> {
+    /// can only be held more strictly meanwhile, never passed. What the charge proves about
+    /// the catalogue's price is noted at once, before the next request can be priced.
+    pub fn settle(mut self, usage: &Usage) -> Option<Usd> {
         let (charged, source) = self.charge(usage);
         let id = self.id.take()?;
+        if source == ChargeSource::Usage {
+            self.check_charge(charged);
+        }
         let s = Settlement {
             charged,
             tokens_in: Some(usage.prompt_tokens),
@@ -225,31 +218,28 @@ impl Ticket {
                 .and_then(|d| d.reasoning_tokens),
             source,
         };
-        match self
-            .slot
-            .run(self.state.clock.clone(), move |l, clock| {
-                l.settle(id, s, clock)
-            })
-            .await
-        {
-            Ok(()) => {
-                if source == ChargeSource::Usage {
-                    self.check_charge(charged);
-                }
-                warn_if_crossed(
-                    &self.state,
-                    &self.project,
-                    &self.project_budget,
-                    &self.global_budget,
-                )
+        let state = self.state.clone();
+        state.background(async move {
+            let written = self
+                .slot
+                .run(self.state.clock.clone(), move |l, clock| {
+                    l.settle(id, s, clock)
+                })
                 .await;
-                Some(charged)
+            match written {
+                Ok(()) => {
+                    warn_if_crossed(
+                        &self.state,
+                        &self.project,
+                        &self.project_budget,
+                        &self.global_budget,
+                    )
+                    .await
+                }
+                Err(e) => tracing::error!("settling request {id}: {e}"),
             }
-            Err(e) => {
-                tracing::error!("settling request {id}: {e}");
-                None
-            }
-        }
+        });
+        Some(charged)
     }
 }
 
