@@ -14,4 +14,5 @@ pub mod protocol;
 pub mod rpc;
 pub mod settings;
 pub mod state;
+pub mod stdio;
 pub mod usage;

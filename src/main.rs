@@ -7,6 +7,7 @@ use frugal::state::State;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 struct Args {
     log_file: Option<PathBuf>,
@@ -128,13 +129,15 @@ async fn serve(log_file: Option<PathBuf>) -> i32 {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(State::new(tx));
     let handler = Handler::new(state.clone(), log_file);
-    let (nvim, io) = match nvim_rs::create::tokio::new_parent(handler).await {
+    let (reader, writer) = match frugal::stdio::open() {
         Ok(x) => x,
         Err(e) => {
             tracing::error!("cannot open the RPC channel: {e}");
             return 1;
         }
     };
+    let (nvim, io) = nvim_rs::Neovim::new(reader.compat(), writer.compat_write(), handler);
+    let io = tokio::spawn(io);
     tokio::spawn(forward_events(nvim, rx));
     let code = match io.await {
         Ok(Ok(())) => 0,

@@ -18,7 +18,8 @@ use nvim_rs::{compat::tokio::Compat, Neovim};
 use rmpv::Value;
 use std::sync::{Arc, Mutex};
 
-pub type Writer = Compat<tokio::fs::File>;
+/// Where RPC messages to Neovim are written: stdout, as [`crate::stdio`] opens it.
+pub type Writer = Compat<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>;
 
 #[derive(Clone)]
 pub struct Handler {
