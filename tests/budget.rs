@@ -380,7 +380,11 @@ async fn sigkilled_backend_leaves_a_reservation_the_next_start_reconciles() {
     edit_reply(&server, 0.001);
     n.cmd("LlmEdit again").await;
     n.wait_event("FrugalEditDone").await;
-    let rows = wait_rows(&dir, "reconciled", |r| r[0].state == "reconciled").await;
+    // The second answer is settled just after its FrugalEditDone.
+    let rows = wait_rows(&dir, "reconciled, then settled", |r| {
+        r.len() == 2 && r[0].state == "reconciled" && r[1].state == "settled"
+    })
+    .await;
     assert_eq!(rows[0].charged, Some(3_100_000_000));
     assert_eq!(rows[1].state, "settled");
     n.quit().await;
