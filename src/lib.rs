@@ -15,4 +15,5 @@ pub mod review;
 pub mod rpc;
 pub mod settings;
 pub mod state;
+pub mod stdio;
 pub mod usage;

@@ -6,6 +6,8 @@ use frugal::settings::LogLevel;
 use frugal::state::State;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 struct Args {
     log_file: Option<PathBuf>,
@@ -99,8 +101,10 @@ fn main() {
         }
     };
     let _guard = init_logging(&args);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the work is one stream at a time, and a multi-thread runtime handed each
+    // read of it from worker to worker (wake-ups, spinning) for more CPU than the read itself.
+    // SQLite runs on the blocking pool, as before, so nothing here waits on a disk.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -124,16 +128,18 @@ async fn serve(log_file: Option<PathBuf>) -> i32 {
     );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(State::new(tx));
-    let handler = Handler::new(state, log_file);
-    let (nvim, io) = match nvim_rs::create::tokio::new_parent(handler).await {
+    let handler = Handler::new(state.clone(), log_file);
+    let (reader, writer) = match frugal::stdio::open() {
         Ok(x) => x,
         Err(e) => {
             tracing::error!("cannot open the RPC channel: {e}");
             return 1;
         }
     };
+    let (nvim, io) = nvim_rs::Neovim::new(reader.compat(), writer.compat_write(), handler);
+    let io = tokio::spawn(io);
     tokio::spawn(forward_events(nvim, rx));
-    match io.await {
+    let code = match io.await {
         Ok(Ok(())) => 0,
         Ok(Err(e)) if e.is_channel_closed() => {
             tracing::info!("Neovim closed the channel; exiting");
@@ -147,5 +153,15 @@ async fn serve(log_file: Option<PathBuf>) -> i32 {
             tracing::error!("RPC task failed: {e}");
             1
         }
+    };
+    // A settlement written after its edit ended is finished before leaving (bounded: a ledger
+    // locked by another process must not keep this one alive; an unsettled reservation is
+    // reconciled at the next start).
+    if tokio::time::timeout(Duration::from_secs(5), state.background_done())
+        .await
+        .is_err()
+    {
+        tracing::warn!("exiting with a ledger write still under way");
     }
+    code
 }

@@ -60,6 +60,8 @@ pub struct State {
     catalogue: tokio::sync::Mutex<Option<Arc<Catalogue>>>,
     /// Whether a background catalogue refresh is running.
     refreshing: Arc<std::sync::atomic::AtomicBool>,
+    /// Catalogue fetches ended so far, failed or not (see [`State::catalogue`]).
+    fetches: std::sync::atomic::AtomicU64,
     /// What the catalogue's prices are worth beyond the catalogue itself.
     prices: Mutex<PriceNotes>,
     pub clock: Arc<dyn Clock>,
@@ -70,6 +72,15 @@ pub struct State {
     pub asks: crate::rpc::Asks,
     /// Models already warned about as leaving the catalogue in this session.
     leaving_warned: Mutex<std::collections::HashSet<String>>,
+    /// Work nobody waits for that must still end before the process does.
+    background: Arc<Background>,
+}
+
+/// A count of [`State::background`] tasks under way, and a wake-up when it falls to zero.
+#[derive(Default)]
+struct Background {
+    running: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
 }
 
 impl State {
@@ -80,12 +91,42 @@ impl State {
             ui,
             catalogue: tokio::sync::Mutex::new(None),
             refreshing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            fetches: std::sync::atomic::AtomicU64::new(0),
             prices: Mutex::new(PriceNotes::default()),
             clock: Arc::new(SystemClock),
             key_info: Mutex::new(HashMap::new()),
             keys: KeyCache::default(),
             asks: crate::rpc::Asks::default(),
             leaving_warned: Mutex::new(std::collections::HashSet::new()),
+            background: Arc::default(),
+        }
+    }
+
+    /// Runs `work` in a task of its own that nobody waits for, but that the process lets end
+    /// before it exits ([`State::background_done`]): a settlement's ledger write.
+    pub fn background(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        use std::sync::atomic::Ordering;
+        let bg = self.background.clone();
+        bg.running.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            work.await;
+            if bg.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+                bg.idle.notify_waiters();
+            }
+        });
+    }
+
+    /// Waits until no [`State::background`] task is under way.
+    pub async fn background_done(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let idle = self.background.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.background.running.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
         }
     }
 
@@ -186,7 +227,13 @@ impl State {
     /// [`MAX_AGE`](crate::openrouter::catalogue::MAX_AGE), or one a charge proved wrong, is
     /// fetched again first (and returned as it is when that fails: the gate decides what it is
     /// still good for). `None` when none can be had.
+    ///
+    /// One fetch at a time, and its outcome is shared: a caller that waited for the slot while
+    /// a fetch ran (the start-up warm-up's, another edit's) takes what that fetch left, even a
+    /// failure, rather than send a second request at once.
     pub async fn catalogue(self: &Arc<Self>) -> Option<Arc<Catalogue>> {
+        use std::sync::atomic::Ordering;
+        let fetches = self.fetches.load(Ordering::SeqCst);
         let mut slot = self.catalogue.lock().await;
         let dir = self.config().data_dir.clone();
         if slot.is_none() {
@@ -204,6 +251,9 @@ impl State {
             }
             None => {}
         }
+        if self.fetches.load(Ordering::SeqCst) != fetches {
+            return slot.clone();
+        }
         match self.fetch_catalogue().await {
             Ok(c) => {
                 *slot = Some(c.clone());
@@ -217,9 +267,10 @@ impl State {
     }
 
     /// The catalogue in memory or on disk, stale or not, without touching the network (a
-    /// stale one starts a background refresh).
+    /// stale one starts a background refresh). Without waiting either: while a fetch holds
+    /// the slot (the start-up warm-up's), there is none at hand.
     pub async fn catalogue_at_hand(self: &Arc<Self>) -> Option<Arc<Catalogue>> {
-        let mut slot = self.catalogue.lock().await;
+        let mut slot = self.catalogue.try_lock().ok()?;
         if slot.is_none() {
             *slot = Catalogue::load(&self.config().data_dir).map(Arc::new);
         }
@@ -235,6 +286,8 @@ impl State {
     /// message names why prices are unknown; a success clears a pending refetch).
     async fn fetch_catalogue(&self) -> Result<Arc<Catalogue>, String> {
         let fetched = self.fetch_catalogue_body().await;
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut notes = self.notes();
         match &fetched {
             Ok(_) => {
@@ -256,6 +309,26 @@ impl State {
             tracing::warn!("cannot cache the catalogue in {}: {e}", dir.display());
         }
         Ok(Arc::new(c))
+    }
+
+    /// At `hello`, in the background: the catalogue loaded, and fetched when there is none
+    /// or it is too old (refreshed when stale), and a connection to the endpoint opened, so
+    /// that the first edit waits for neither the catalogue's download nor the TLS handshake.
+    /// An edit that comes meanwhile waits for the same fetch (see [`State::catalogue`]). Only
+    /// the public catalogue is asked for: no key is sent.
+    pub fn warm_up(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        let state = self.clone();
+        tokio::spawn(async move {
+            let fetches = state.fetches.load(Ordering::SeqCst);
+            state.catalogue().await;
+            // A fetch (or a refresh under way) opened the connection already.
+            if state.fetches.load(Ordering::SeqCst) == fetches
+                && !state.refreshing.load(Ordering::SeqCst)
+            {
+                state.client().preconnect().await;
+            }
+        });
     }
 
     fn refresh_catalogue_in_background(self: &Arc<Self>) {

@@ -34,7 +34,11 @@ async fn normal_edit_is_reserved_then_settled_with_usage_cost() {
     n.cmd("LlmEdit bump").await;
     let done = n.wait_event("FrugalEditDone").await;
     assert!((field(&done, "cost_usd").as_f64().unwrap() - 0.00123).abs() < 1e-12);
-    let rows = rows(&dir);
+    // Settled just after FrugalEditDone (the fsync is not waited for by the user).
+    let rows = wait_rows(&dir, "the settlement", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     assert_eq!(r.state, "settled");
@@ -245,7 +249,12 @@ async fn free_model_stays_usable_at_a_cap() {
     n.open("a.py", SRC).await;
     n.cmd("LlmEdit bump").await;
     n.wait_event("FrugalEditDone").await;
-    let r = &rows(&dir)[0];
+    // Settled just after FrugalEditDone.
+    let rows = wait_rows(&dir, "the settlement", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    let r = &rows[0];
     assert_eq!((r.reserved, r.charged), (0, Some(0)));
     n.quit().await;
 }
@@ -371,7 +380,11 @@ async fn sigkilled_backend_leaves_a_reservation_the_next_start_reconciles() {
     edit_reply(&server, 0.001);
     n.cmd("LlmEdit again").await;
     n.wait_event("FrugalEditDone").await;
-    let rows = wait_rows(&dir, "reconciled", |r| r[0].state == "reconciled").await;
+    // The second answer is settled just after its FrugalEditDone.
+    let rows = wait_rows(&dir, "reconciled, then settled", |r| {
+        r.len() == 2 && r[0].state == "reconciled" && r[1].state == "settled"
+    })
+    .await;
     assert_eq!(rows[0].charged, Some(3_100_000_000));
     assert_eq!(rows[1].state, "settled");
     n.quit().await;
@@ -459,7 +472,12 @@ async fn concurrent_neovims_never_cross_the_cap_together() {
         done += d;
         refused += r;
     }
-    let rows = rows(&data);
+    // Each backend settles its last answer just after FrugalEditDone, possibly after its
+    // Neovim quit: wait for as many rows as were sent to leave the reserved state.
+    let rows = wait_rows(&data, "every request sent settled", |r| {
+        r.len() == done && r.iter().all(|r| r.state != "reserved")
+    })
+    .await;
     let counted: i64 = rows
         .iter()
         .map(|r| {
@@ -509,7 +527,13 @@ async fn llm_model_sets_the_session_model() {
 #[tokio::test]
 async fn llm_model_picker_shows_prices_and_honours_the_allow_list() {
     let server = FakeOpenRouter::start().await;
-    let (mut n, _dir) = start(&server, "{}").await;
+    // The catalogue is held back until `:LlmModel` has asked: the backend's start-up fetch is
+    // still under way then, so there is no catalogue at hand yet.
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let mut held = Reply::json(200, MODELS);
+    held.parts.insert(0, Part::Gate(gate.clone()));
+    server.push("/models", held);
+    let mut n = Nvim::start_with(&server.url, &[("FRUGAL_SETUP", "{}")]).await;
     n.open("a.py", SRC).await;
     let pick = "local out = {} vim.ui.select = function(items, opts, cb) for _, it in ipairs(items) do table.insert(out, opts.format_item(it)) end cb(items[#items]) end return out";
     n.lua(&format!("_G.frugal_items = (function() {pick} end)()"))
@@ -517,6 +541,7 @@ async fn llm_model_picker_shows_prices_and_honours_the_allow_list() {
     // No catalogue yet: the backend fetches it without blocking the editor, then the picker opens.
     n.cmd("LlmModel").await;
     n.wait_notify("fetching OpenRouter's model catalogue").await;
+    gate.notify_one();
     n.wait_notify("model for this session: openrouter/auto")
         .await;
     let items = n.lua("return _G.frugal_items").await;
@@ -669,7 +694,12 @@ async fn a_model_priced_zero_under_a_cap_is_sent_with_max_price_zero() {
         serde_json::json!({"prompt": 0, "completion": 0, "request": 0}),
         "{body}"
     );
-    let r = &rows(&dir)[0];
+    // Settled just after FrugalEditDone.
+    let rows = wait_rows(&dir, "the settlement", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    let r = &rows[0];
     assert_eq!((r.reserved, r.charged), (0, Some(0)));
     n.quit().await;
 }
@@ -759,7 +789,12 @@ async fn a_charge_on_a_model_believed_free_refreshes_prices_and_the_cap_holds() 
     n.open("a.py", SRC).await;
     n.cmd("LlmEdit bump").await;
     n.wait_event("FrugalEditDone").await;
-    let r = &rows(&dir)[0];
+    // Settled just after FrugalEditDone.
+    let rows = wait_rows(&dir, "the settlement", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    let r = &rows[0];
     assert_eq!((r.reserved, r.charged), (0, Some(10_000_000_000)), "{r:?}");
     n.wait_notify("vendor/promo is listed as free").await;
     server
@@ -787,10 +822,13 @@ async fn a_charge_on_a_model_believed_free_refreshes_prices_and_the_cap_holds() 
 #[tokio::test]
 async fn a_catalogue_too_old_to_trust_refuses_under_a_cap() {
     let server = FakeOpenRouter::start().await;
-    server.push(
-        "/models",
-        Reply::json(503, r#"{"error":{"code":503,"message":"catalogue down"}}"#),
-    );
+    // Down for the warm-up at start and for the edit's own try, whichever comes.
+    for _ in 0..2 {
+        server.push(
+            "/models",
+            Reply::json(503, r#"{"error":{"code":503,"message":"catalogue down"}}"#),
+        );
+    }
     let mut n = Nvim::start_with(
         &server.url,
         &[("FRUGAL_SETUP", r#"{"budget":{"daily_usd":1}}"#)],

@@ -282,7 +282,12 @@ async fn a_plain_endpoint_priced_by_setup_is_capped_and_charged_tokens_times_pri
     for h in ["http-referer", "x-openrouter-title", "x-title"] {
         assert!(!req.headers.contains_key(h), "{h} sent");
     }
-    let r = &rows(&dir)[0];
+    // Settled just after FrugalEditDone.
+    let settled = wait_rows(&dir, "the settlement", |r| {
+        r.first().is_some_and(|r| r.state != "reserved")
+    })
+    .await;
+    let r = &settled[0];
     assert_eq!(r.state, "settled");
     assert_eq!(r.charged, Some(20_000_000_000), "exactly $0.02");
     assert_eq!(r.charge_source.as_deref(), Some("estimate"));

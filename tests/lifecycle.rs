@@ -145,6 +145,9 @@ async fn setup_warns_once_per_bad_key_and_keeps_defaults() {
 #[tokio::test]
 async fn checkhealth_reports_binary_version_and_key_presence_only() {
     let server = FakeOpenRouter::start().await;
+    // One catalogue for the backend's start-up warm-up, one for checkhealth's own look at the
+    // endpoint.
+    server.push("/models", Reply::json(200, MODELS));
     server.push("/models", Reply::json(200, MODELS));
     let n = Nvim::start(&server.url).await;
     n.open("k.py", SRC).await;

@@ -512,8 +512,12 @@ async fn a_cut_attempt_keeps_its_reservation_and_retries_under_a_new_one() {
     n.open("a.py", SRC).await;
     n.cmd("LlmEdit bump").await;
     n.wait_event("FrugalEditDone").await;
+    // The answer's settlement is written just after FrugalEditDone, not before it.
     let rows = wait_rows(&dir, "three reservations", |r| {
-        r.len() == 3 && r[0].state == "reconciled" && r[1].state == "reconciled"
+        r.len() == 3
+            && r[0].state == "reconciled"
+            && r[1].state == "reconciled"
+            && r[2].state == "settled"
     })
     .await;
     for r in &rows[..2] {
@@ -727,5 +731,38 @@ async fn a_cmd_key_runs_once_per_session_and_again_after_a_401() {
         5,
         "the same key is not sent twice"
     );
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn the_catalogue_is_fetched_when_the_backend_starts_and_the_first_edit_shares_it() {
+    let server = FakeOpenRouter::start().await;
+    // A slow catalogue, held until the test lets it go: the edit below arrives while it is
+    // under way and must wait for it rather than ask again.
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut slow = Reply::json(200, MODELS);
+    slow.parts.insert(0, Part::Gate(gate.clone()));
+    server.push("/models", slow);
+    let mut n = Nvim::start_with(&server.url, &[]).await;
+    let models = |s: &FakeOpenRouter| {
+        s.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/models"))
+            .count()
+    };
+    // Started by a command that is not an edit: the catalogue is asked for at once.
+    n.lua("require('frugal.rpc').ensure()").await;
+    server
+        .wait_until("the catalogue asked for at start", |s| models(s) == 1)
+        .await;
+    assert!(server.chat_requests().is_empty());
+    n.open("w.py", SRC).await;
+    server.push("/chat/completions", good_answer(0.001));
+    n.cmd("LlmEdit bump").await;
+    gate.notify_one();
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1));
+    assert_eq!(models(&server), 1, "one catalogue fetch for both");
+    assert_eq!(server.chat_requests().len(), 1);
     n.quit().await;
 }

@@ -304,6 +304,11 @@ async fn a_cached_prompt_is_marked_and_its_saving_shown() {
 
     // 12,300 × ($3 − $0.30)/M = $0.03321, exactly.
     let data = n.home.path().join("data/nvim/frugal");
+    // Settled just after FrugalEditDone.
+    wait_rows(&data, "the settlement", |r| {
+        r.first().is_some_and(|r| r.state == "settled")
+    })
+    .await;
     let ledger = rusqlite::Connection::open(ledger_path(&data)).unwrap();
     let (cached, saved): (i64, i64) = ledger
         .query_row("SELECT tokens_cached, cache_saved FROM requests", [], |r| {

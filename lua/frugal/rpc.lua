@@ -323,6 +323,22 @@ function M._dispatch(ev)
   end
 end
 
+--- Several events at once, in order (what queued while the last one was delivered). An event
+--- whose handler fails does not keep the others from theirs; the failures are raised after.
+---@param evs table[]
+function M._dispatch_all(evs)
+  local errors = {}
+  for _, ev in ipairs(evs) do
+    local ok, err = pcall(M._dispatch, ev)
+    if not ok then
+      table.insert(errors, tostring(err))
+    end
+  end
+  if #errors > 0 then
+    error(table.concat(errors, "\n"), 0)
+  end
+end
+
 M.on("notify", function(ev)
   notify(ev.message, ev.level)
 end)

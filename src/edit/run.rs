@@ -198,7 +198,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                     ChatEvent::Usage(u) => {
                         tokens = u.completion_tokens.max(tokens);
                         if let Some(t) = ticket.take() {
-                            cost = t.settle(&u).await;
+                            cost = t.settle(&u);
                         }
                     }
                     ChatEvent::Error { code, message } => {

@@ -205,10 +205,18 @@ impl Ticket {
         self.key = key;
     }
 
-    /// Settles with the usage chunk; returns the charge.
-    pub async fn settle(mut self, usage: &Usage) -> Option<Usd> {
-        let id = self.id.take()?;
+    /// Settles with the usage chunk and returns the charge at once; the ledger's write, which
+    /// ends in an fsync (`synchronous=FULL`), runs in the background: nobody needs to wait for
+    /// it to see the answer's end. The process waits for it before it exits
+    /// ([`State::background`]); until it is written the reservation counts in full, so a cap
+    /// can only be held more strictly meanwhile, never passed. What the charge proves about
+    /// the catalogue's price is noted at once, before the next request can be priced.
+    pub fn settle(mut self, usage: &Usage) -> Option<Usd> {
         let (charged, source) = charge_of(usage, self.price, self.reserved);
+        let id = self.id.take()?;
+        if source == ChargeSource::Usage {
+            self.check_charge(charged);
+        }
         let tokens_cached = usage
             .prompt_tokens_details
             .as_ref()
@@ -225,31 +233,28 @@ impl Ticket {
             cache_saved: cache_saved(tokens_cached, self.cache_price),
             source,
         };
-        match self
-            .slot
-            .run(self.state.clock.clone(), move |l, clock| {
-                l.settle(id, s, clock)
-            })
-            .await
-        {
-            Ok(()) => {
-                if source == ChargeSource::Usage {
-                    self.check_charge(charged);
-                }
-                warn_if_crossed(
-                    &self.state,
-                    &self.project,
-                    &self.project_budget,
-                    &self.global_budget,
-                )
+        let state = self.state.clone();
+        state.background(async move {
+            let written = self
+                .slot
+                .run(self.state.clock.clone(), move |l, clock| {
+                    l.settle(id, s, clock)
+                })
                 .await;
-                Some(charged)
+            match written {
+                Ok(()) => {
+                    warn_if_crossed(
+                        &self.state,
+                        &self.project,
+                        &self.project_budget,
+                        &self.global_budget,
+                    )
+                    .await
+                }
+                Err(e) => tracing::error!("settling request {id}: {e}"),
             }
-            Err(e) => {
-                tracing::error!("settling request {id}: {e}");
-                None
-            }
-        }
+        });
+        Some(charged)
     }
 }
 

@@ -468,30 +468,83 @@ where
     S: Stream<Item = reqwest::Result<B>> + Send + 'static,
     B: AsRef<[u8]> + Send + 'static,
 {
-    let limit = limits.body_bytes();
-    let start = Some((Box::pin(inner), 0u64));
-    futures::stream::unfold(start, move |st| async move {
-        let (mut inner, seen) = st?;
-        let cut = match tokio::time::timeout(limits.stall, inner.next()).await {
-            Err(_) => StreamCut::Stalled {
-                secs: limits.stall.as_secs(),
-            },
-            Ok(None) => return None,
-            Ok(Some(Err(e))) => StreamCut::Transport(error_chain(&e)),
-            Ok(Some(Ok(b))) => {
-                let seen = seen + b.as_ref().len() as u64;
-                if seen <= limit {
-                    return Some((Ok(b.as_ref().to_vec()), Some((inner, seen))));
+    let stall = limits.stall;
+    Bounded {
+        inner: Some(Box::pin(inner)),
+        seen: 0,
+        limits,
+        last: tokio::time::Instant::now(),
+        silence: Box::pin(tokio::time::sleep(stall)),
+    }
+    .boxed()
+}
+
+/// See [`bounded`]. The silence bound is one timer for the whole body, moved only when it
+/// fires before its time (a read came since it was set), never once per read: a streamed
+/// answer is thousands of small reads, and arming a timer for each was a visible part of what
+/// a read cost.
+struct Bounded<S> {
+    /// `None` once the body ended or was cut (dropping it closes the connection).
+    inner: Option<std::pin::Pin<Box<S>>>,
+    seen: u64,
+    limits: Limits,
+    /// When the last bytes came.
+    last: tokio::time::Instant,
+    silence: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<S, B> Stream for Bounded<S>
+where
+    S: Stream<Item = reqwest::Result<B>>,
+    B: AsRef<[u8]>,
+{
+    type Item = Result<Vec<u8>, StreamCut>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let cut = match inner.as_mut().poll_next(cx) {
+            Poll::Ready(None) => {
+                this.inner = None;
+                return Poll::Ready(None);
+            }
+            Poll::Ready(Some(Ok(b))) => {
+                let b = b.as_ref();
+                this.seen += b.len() as u64;
+                this.last = tokio::time::Instant::now();
+                let limit = this.limits.body_bytes();
+                if this.seen <= limit {
+                    return Poll::Ready(Some(Ok(b.to_vec())));
                 }
                 StreamCut::TooLong {
                     limit,
-                    max_tokens: limits.max_tokens,
+                    max_tokens: this.limits.max_tokens,
                 }
             }
+            Poll::Ready(Some(Err(e))) => StreamCut::Transport(error_chain(&e)),
+            Poll::Pending => loop {
+                if this.silence.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let deadline = this.last + this.limits.stall;
+                if tokio::time::Instant::now() >= deadline {
+                    break StreamCut::Stalled {
+                        secs: this.limits.stall.as_secs(),
+                    };
+                }
+                this.silence.as_mut().reset(deadline);
+            },
         };
-        Some((Err(cut), None))
-    })
-    .boxed()
+        this.inner = None;
+        Poll::Ready(Some(Err(cut)))
+    }
 }
 
 /// Reads up to `max` bytes of a body, as text, and the cut that ended it early, if any.
@@ -662,6 +715,29 @@ impl Client {
         {
             Some((status, text)) => Self::data(status, &text, "key info"),
             None => Err(error_from_body(404, "", key)),
+        }
+    }
+
+    /// Opens a connection to the endpoint ahead of the first request, left in the pool for
+    /// it: the TLS handshake is then paid while the user types. HTTPS only (over plain HTTP,
+    /// a local server, there is nothing worth warming). A `HEAD` of the public `/models`: no
+    /// key, no body; whatever it answers is of no interest.
+    pub async fn preconnect(&self) {
+        if !self.base_url.starts_with("https://") {
+            return;
+        }
+        let url = format!("{}/models", self.base_url);
+        if let Err(e) = self
+            .http
+            .head(&url)
+            .timeout(Duration::from_secs(15))
+            .send()
+            .await
+        {
+            tracing::info!(
+                "could not open a connection ahead of time: {}",
+                error_chain(&e)
+            );
         }
     }
 

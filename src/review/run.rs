@@ -120,7 +120,7 @@ async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Fai
                     ChatEvent::Usage(u) => {
                         tokens = u.completion_tokens.max(tokens);
                         if let Some(t) = ticket.take() {
-                            cost = t.settle(&u).await;
+                            cost = t.settle(&u);
                         }
                     }
                     ChatEvent::Error { code, message } => {

@@ -45,6 +45,7 @@ impl Handler {
             }
         }
         self.state.set_config(config);
+        self.state.warm_up();
         tokio::spawn(crate::gate::reconcile_orphans(self.state.clone()));
         Ok(Answer::Hello(HelloReply {
             version: env!("CARGO_PKG_VERSION"),

@@ -21,7 +21,8 @@ use nvim_rs::{compat::tokio::Compat, Neovim};
 use rmpv::Value;
 use std::sync::{Arc, Mutex};
 
-pub type Writer = Compat<tokio::fs::File>;
+/// Where RPC messages to Neovim are written: stdout, as [`crate::stdio`] opens it.
+pub type Writer = Compat<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>;
 
 #[derive(Clone)]
 pub struct Handler {
@@ -190,23 +191,42 @@ impl nvim_rs::Handler for Handler {
     }
 }
 
-/// Delivers events to Neovim one at a time, in order.
+/// Delivers events to Neovim in order. What queued up while the last call was under way goes
+/// in one call (`_dispatch_all`): an answer's hunks, which come in a burst when a buffered
+/// stream is read, then cost one round trip to Neovim instead of one each.
 pub async fn forward_events(
     nvim: Neovim<Writer>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
 ) {
-    while let Some(ev) = rx.recv().await {
-        let value = match ev.encode() {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!("cannot encode an event: {e}");
-                continue;
+    /// Events in one call at most (a bound on one call's size, not a pace).
+    const BATCH: usize = 64;
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let values: Vec<Value> = batch
+            .drain(..)
+            .filter_map(|ev| match ev.encode() {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::error!("cannot encode an event: {e}");
+                    None
+                }
+            })
+            .collect();
+        let sent = match values.len() {
+            0 => continue,
+            1 => {
+                nvim.exec_lua("require('frugal.rpc')._dispatch(...)", values)
+                    .await
+            }
+            _ => {
+                nvim.exec_lua(
+                    "require('frugal.rpc')._dispatch_all(...)",
+                    vec![Value::Array(values)],
+                )
+                .await
             }
         };
-        if let Err(e) = nvim
-            .exec_lua("require('frugal.rpc')._dispatch(...)", vec![value])
-            .await
-        {
+        if let Err(e) = sent {
             if e.is_channel_closed() {
                 break;
             }

@@ -48,6 +48,11 @@ pub enum Part {
         bytes: Vec<u8>,
         total: usize,
     },
+    /// Waits until this long after the reply's first part (a paced stream keeps its rate
+    /// whatever each write costs).
+    At(Duration),
+    /// Records when the server got here (after the parts before it were written).
+    Mark(Arc<Mutex<Option<Instant>>>),
 }
 
 #[derive(Clone)]
@@ -311,8 +316,17 @@ async fn serve(mut sock: TcpStream, st: Arc<Mutex<ServerState>>) -> std::io::Res
         sock.write_all(head.as_bytes()).await?;
         sock.flush().await?;
     }
+    let started = tokio::time::Instant::now();
     for part in reply.parts {
         let ok = match part {
+            Part::At(d) => {
+                tokio::time::sleep_until(started + d).await;
+                true
+            }
+            Part::Mark(m) => {
+                *m.lock().unwrap() = Some(Instant::now());
+                true
+            }
             Part::Bytes(b) => sock.write_all(&b).await.is_ok() && sock.flush().await.is_ok(),
             Part::Delay(d) => {
                 tokio::time::sleep(d).await;
@@ -557,7 +571,12 @@ impl Nvim {
 
     /// Waits for `User <pattern>` and returns its data.
     pub async fn wait_event(&mut self, pattern: &str) -> Value {
-        let end = Instant::now() + DEADLINE;
+        self.wait_event_within(pattern, DEADLINE).await
+    }
+
+    /// [`Nvim::wait_event`] with its own deadline (a long paced stream).
+    pub async fn wait_event_within(&mut self, pattern: &str, within: Duration) -> Value {
+        let end = Instant::now() + within;
         loop {
             let (name, args) = self.next_msg(end, pattern).await;
             if name == "event" && args.first().and_then(Value::as_str) == Some(pattern) {
