@@ -159,6 +159,13 @@ pub fn inside(root: &Path, given: &str) -> Result<String, String> {
                 }
                 break;
             }
+            // Something is there that cannot be followed: a symlink leading nowhere (yet).
+            // Writing the path would create its target, wherever that is.
+            Err(_) if probe.symlink_metadata().is_ok() => {
+                return Err(format!(
+                    "{given} is a symlink that leads nowhere (or cannot be followed): only files of the project can be sent or changed"
+                ));
+            }
             Err(_) => match probe.parent() {
                 Some(p) => probe = p,
                 None => return Err(outside()),
@@ -270,9 +277,34 @@ pub fn resolve(root: &Path, paths: &[String], written: &str, empty_search: bool)
         ));
     }
     if empty_search {
+        if let Some(why) = not_proposable(&rel) {
+            return refused(why);
+        }
         return Target::New(rel);
     }
     Target::Missing(rel)
+}
+
+/// Why a model may not propose `rel` as a new file, if it may not: nothing inside `.git`
+/// (hooks, config: git runs or reads them), and no `.frugal.toml` (the budget file is the
+/// user's to write; an accepted proposal and a habitual `:wa` would put the model's caps and
+/// key choice on disk).
+fn not_proposable(rel: &str) -> Option<String> {
+    let parts: Vec<&str> = rel.split('/').collect();
+    if parts.iter().any(|p| p.eq_ignore_ascii_case(".git")) {
+        return Some(format!(
+            "{rel} is inside .git: frugal never proposes files there; not applied"
+        ));
+    }
+    if parts
+        .last()
+        .is_some_and(|p| p.eq_ignore_ascii_case(".frugal.toml"))
+    {
+        return Some(format!(
+            "{rel} is a frugal budget file: frugal never proposes one, write it yourself; not applied"
+        ));
+    }
+    None
 }
 
 /// The root-relative paths `clean` may stand for, most likely first: as written (relative to
@@ -338,6 +370,58 @@ mod tests {
             let e = inside(&root, "up/new.txt").unwrap_err();
             assert!(e.contains("through a symlink"), "{e}");
         }
+    }
+
+    /// A dangling symlink in the checkout (`notes.md -> ~/.ssh/authorized_keys`, absent yet)
+    /// is not a new file: accepting the proposal and writing the buffer would create its
+    /// target outside the project.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_leading_nowhere_is_refused() {
+        let (dir, root) = tree();
+        let target = dir.path().join("outside/created.txt");
+        std::os::unix::fs::symlink(&target, root.join("notes.md")).unwrap();
+        let e = inside(&root, "notes.md").unwrap_err();
+        assert!(e.contains("symlink that leads nowhere"), "{e}");
+        let paths = vec!["src/a.rs".to_string()];
+        assert!(
+            matches!(resolve(&root, &paths, "notes.md", true), Target::Refused { why, .. } if why.contains("leads nowhere")),
+            "{:?}",
+            resolve(&root, &paths, "notes.md", true)
+        );
+        // Through a dangling directory link too.
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), root.join("gen")).unwrap();
+        assert!(matches!(
+            resolve(&root, &paths, "gen/x.rs", true),
+            Target::Refused { .. }
+        ));
+    }
+
+    /// New files inside `.git` or named `.frugal.toml` are never proposed.
+    #[test]
+    fn no_new_files_in_git_or_budget_files() {
+        let (_dir, root) = tree();
+        std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
+        let paths = vec!["src/a.rs".to_string()];
+        for p in [
+            ".git/hooks/pre-commit",
+            ".git/info/attributes",
+            "sub/.GIT/config",
+            ".frugal.toml",
+            "src/.frugal.toml",
+        ] {
+            match resolve(&root, &paths, p, true) {
+                Target::Refused { path, why } => {
+                    assert_eq!(path, p);
+                    assert!(why.contains("never proposes"), "{why}");
+                }
+                t => panic!("{p}: {t:?}"),
+            }
+        }
+        assert_eq!(
+            resolve(&root, &paths, ".github/ci.yml", true),
+            Target::New(".github/ci.yml".into())
+        );
     }
 
     #[test]
