@@ -178,13 +178,26 @@ pub fn inside(root: &Path, given: &str) -> Result<String, String> {
 /// Reads a context file that is not open in Neovim: whole lines, UTF-8 text only, at most
 /// `limit` bytes. Each refusal names the file and what to do.
 pub fn read_lines(root: &Path, rel: &str, limit: u64) -> Result<Vec<String>, String> {
+    use std::io::Read;
     let path = root.join(rel);
-    let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+    // One open, then everything asked of the handle: the path cannot turn into a FIFO or a
+    // bigger file between the check and the read. O_NONBLOCK: opening a FIFO never waits
+    // for a writer (and changes nothing for a regular file).
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NONBLOCK);
+    }
+    let not_read = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => {
             format!("the context file {rel} no longer exists: remove it (:LlmContext remove {rel})")
         }
         _ => format!("the context file {rel} cannot be read: {e}"),
-    })?;
+    };
+    let mut file = opts.open(&path).map_err(not_read)?;
+    let meta = file.metadata().map_err(not_read)?;
     if !meta.is_file() {
         return Err(format!(
             "the context file {rel} is not a regular file: remove it (:LlmContext remove {rel})"
@@ -196,8 +209,17 @@ pub fn read_lines(root: &Path, rel: &str, limit: u64) -> Result<Vec<String>, Str
             meta.len()
         ));
     }
-    let bytes =
-        std::fs::read(&path).map_err(|e| format!("the context file {rel} cannot be read: {e}"))?;
+    // Never more than the limit in memory, whatever the file grew to since.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&mut file)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("the context file {rel} cannot be read: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "the context file {rel} is more than max_context_bytes ({limit}) on its own: remove it (:LlmContext remove {rel}) or raise max_context_bytes (setup)"
+        ));
+    }
     text_lines(rel, bytes)
 }
 
@@ -441,6 +463,18 @@ mod tests {
         assert!(e.contains("gone.rs no longer exists"), "{e}");
         let e = read_lines(&root, "src/a.rs", 1).unwrap_err();
         assert!(e.contains("max_context_bytes"), "{e}");
+        // A FIFO in the project: refused at once, never waited on.
+        #[cfg(unix)]
+        {
+            let fifo = std::ffi::CString::new(root.join("pipe").to_str().unwrap()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+            let e = read_lines(&root, "pipe", 100).unwrap_err();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        assert!(read_lines(&root, "src", 100)
+            .unwrap_err()
+            .contains("not a regular file"));
     }
 
     #[test]
