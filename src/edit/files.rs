@@ -255,6 +255,13 @@ pub fn resolve(root: &Path, paths: &[String], written: &str, empty_search: bool)
         path: written.to_string(),
         why,
     };
+    if written.chars().any(char::is_control) {
+        let shown: String = written.escape_default().collect();
+        return Target::Refused {
+            path: shown,
+            why: "it holds control characters: not a file name; not applied".into(),
+        };
+    }
     let clean = written.replace('\\', "/");
     let clean = clean.trim_start_matches("./");
     let candidates = candidates(root, paths, clean);
@@ -444,6 +451,22 @@ mod tests {
             resolve(&root, &paths, ".github/ci.yml", true),
             Target::New(".github/ci.yml".into())
         );
+    }
+
+    /// Answer paths with control characters are refused.
+    #[test]
+    fn control_characters_in_answer_paths_are_refused() {
+        let (_dir, root) = tree();
+        let paths = vec!["src/a.rs".to_string()];
+        // A NUL makes the path a Blob in Neovim (bufadd throws); an escape has no place
+        // in a name shown in a message.
+        for p in ["x/..\0/y.rs", "a\u{1b}[2Jb.rs", "tab\there.rs"] {
+            assert!(
+                matches!(resolve(&root, &paths, p, true), Target::Refused { ref why, .. } if why.contains("control characters")),
+                "{p:?}: {:?}",
+                resolve(&root, &paths, p, true)
+            );
+        }
     }
 
     #[test]
