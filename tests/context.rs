@@ -340,6 +340,34 @@ async fn new_files_are_never_proposed_in_git_as_budget_files_or_through_dangling
     n.quit().await;
 }
 
+/// A path is never expanded like a command line: a file of the project whose name holds a
+/// backtick command runs nothing when added as `%` (`~` still means home).
+#[tokio::test]
+async fn a_file_name_with_backticks_runs_nothing() {
+    let server = FakeOpenRouter::start().await;
+    let sink = tempfile::tempdir().unwrap();
+    let pwned = sink.path().join("pwned");
+    let dir = sink.path().to_str().unwrap();
+    let mut n = Nvim::start_with(&server.url, &[("FRUGAL_SINK", dir)]).await;
+    let root = project(&n).await;
+    let file = root.join("src/x`cd $FRUGAL_SINK;touch pwned`y.lua");
+    std::fs::write(&file, "return 1\n").unwrap();
+    n.lua_args(
+        "vim.cmd.edit(vim.fn.fnameescape(...))",
+        vec![file.to_str().unwrap().into()],
+    )
+    .await;
+    n.cmd("LlmContext add %").await;
+    n.cmd("LlmContext").await;
+    let (msg, _) = n.wait_notify("context files of").await;
+    assert!(!pwned.exists(), "a command of the file name ran");
+    assert!(msg.contains("y.lua"), "{msg}");
+    // `~` is still home: outside this project.
+    n.cmd("LlmContext add ~/elsewhere.txt").await;
+    n.wait_notify("outside the project").await;
+    n.quit().await;
+}
+
 #[tokio::test]
 async fn paths_outside_the_project_are_refused() {
     let server = FakeOpenRouter::start().await;
