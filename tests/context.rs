@@ -368,6 +368,37 @@ async fn a_file_name_with_backticks_runs_nothing() {
     n.quit().await;
 }
 
+/// A context file added while it was a file of the project, then replaced by a symlink
+/// leading out (or by a FIFO), is checked again when an edit is sent: refused, nothing sent,
+/// nothing waited on.
+#[tokio::test]
+async fn a_context_file_turned_into_a_link_or_a_fifo_after_it_was_added_is_refused() {
+    let server = FakeOpenRouter::start().await;
+    let mut n = Nvim::start(&server.url).await;
+    let root = project(&n).await;
+    let secret = n.home.path().join("secret.txt");
+    std::fs::write(&secret, "secret\n").unwrap();
+    std::fs::write(root.join("notes.txt"), "notes\n").unwrap();
+    n.cmd("LlmContext add notes.txt").await;
+    std::fs::remove_file(root.join("notes.txt")).unwrap();
+    std::os::unix::fs::symlink(&secret, root.join("notes.txt")).unwrap();
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("config"));
+    let m = field(&failed, "message").as_str().unwrap();
+    assert!(m.contains("notes.txt leads outside the project"), "{m}");
+    std::fs::remove_file(root.join("notes.txt")).unwrap();
+    let fifo = std::ffi::CString::new(root.join("notes.txt").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    let m = field(&failed, "message").as_str().unwrap();
+    assert!(m.contains("notes.txt is not a regular file"), "{m}");
+    assert!(server.chat_requests().is_empty());
+    n.quit().await;
+}
+
 #[tokio::test]
 async fn paths_outside_the_project_are_refused() {
     let server = FakeOpenRouter::start().await;
