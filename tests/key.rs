@@ -501,3 +501,23 @@ async fn no_management_key_no_limit_html_and_unreachable_change_nothing() {
     assert!(bytes_under(&e.data.join("keys")).is_empty());
     e.n.quit().await;
 }
+
+/// At the most talkative log level, with the HTTP stack logging too, neither the management
+/// key, the key it made, nor api_key reaches the log, the ledger or a notification.
+#[tokio::test]
+async fn no_key_reaches_a_trace_log() {
+    let mut e = start(r#"{"log_level":"trace"}"#).await;
+    e.n.cmd("LlmKey create 5").await;
+    e.n.wait_notify("created frugal: proj").await;
+    let created = e.keys.all()[0].key.clone();
+    edit_done(&mut e, 0.002).await;
+    assert_eq!(auth_of_last_chat(&e.server), format!("Bearer {created}"));
+    e.n.cmd("LlmKey").await;
+    e.n.wait_notify("limit: $5.00").await;
+    e.n.cmd("LlmKey disable").await;
+    e.n.wait_notify("disabled frugal: proj and unbound it")
+        .await;
+    edit_done(&mut e, 0.001).await;
+    assert_no_secrets(&e, &[MANAGEMENT_KEY, created.as_str(), API_KEY]);
+    e.n.quit().await;
+}

@@ -25,7 +25,8 @@ function H.buffer(edit, ev)
   end
   if ev.new_file then
     local empty = vim.api.nvim_buf_line_count(buf) == 1 and vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1] == ""
-    if not empty or vim.uv.fs_stat(edit.root .. "/" .. ev.path) then
+    -- lstat: a dangling symlink is there too (writing the buffer would create its target).
+    if not empty or vim.uv.fs_lstat(edit.root .. "/" .. ev.path) then
       return nil, ("%s already exists: the new file is not proposed"):format(ev.path)
     end
   end

@@ -38,7 +38,11 @@ function M.resolve(root, path)
       return nil, "% has no file name: save the buffer first"
     end
   end
-  path = vim.fn.expand(path)
+  -- Never vim.fn.expand(): it runs `backtick` commands and globs, and a file of an untrusted
+  -- repository may be named so (as `%`, or picked by completion). Only a leading `~` is home.
+  if path == "~" or vim.startswith(path, "~/") then
+    path = (vim.uv.os_homedir() or "~") .. path:sub(2)
+  end
   local abs = path:sub(1, 1) == "/" and path or (root .. "/" .. path)
   if not vim.uv.fs_stat(abs) and path:sub(1, 1) ~= "/" then
     abs = vim.fn.fnamemodify(path, ":p")

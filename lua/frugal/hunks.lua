@@ -48,6 +48,26 @@ function M.anchor(buf, old, start, last)
   return nil
 end
 
+--- What a hunk's header says besides its number: a budget file is named as such (writing it
+--- changes caps; Neovim asks to trust it again), a new file whose directory does not exist
+--- says how to write it.
+---@param buf integer
+---@param new_file boolean|nil
+---@return string
+function H.note(buf, new_file)
+  local name = vim.api.nvim_buf_get_name(buf)
+  if vim.fs.basename(name) == ".frugal.toml" then
+    return " (the budget file .frugal.toml)"
+  end
+  if not new_file then
+    return ""
+  end
+  if not vim.uv.fs_stat(vim.fs.dirname(name)) then
+    return " (new file in a new directory: :w ++p)"
+  end
+  return " (new file)"
+end
+
 --- Shows one hunk whose old lines start at `row` (a new file's: in its empty buffer).
 ---@param buf integer
 ---@param edit integer
@@ -67,7 +87,7 @@ function M.add(buf, edit, index, row, old, new, title, new_file)
     hl_group = "FrugalDelete",
     hl_eol = true,
     end_right_gravity = false,
-    virt_text = { { (" frugal #%d%s "):format(#list + 1, new_file and " (new file)" or ""), "FrugalHunkHeader" } },
+    virt_text = { { (" frugal #%d%s "):format(#list + 1, H.note(buf, new_file)), "FrugalHunkHeader" } },
     virt_text_pos = "right_align",
     priority = 200,
   })

@@ -413,6 +413,25 @@ mod tests {
         }
     }
 
+    /// A spend near the limit of the money type (an endpoint reporting an absurd cost) still
+    /// fills the cap: never wraps around into room.
+    #[test]
+    fn a_spend_at_the_limit_of_the_money_type_never_wraps_into_room() {
+        for (spent, reserved) in [
+            (Usd(i64::MAX - 5), cents(1)),
+            (cents(1), Usd(i64::MAX)),
+            (Usd(i64::MAX), Usd(i64::MAX)),
+        ] {
+            for kind in [CapKind::Daily, CapKind::Monthly, CapKind::Total] {
+                let b = only(kind, cents(100), held(spent, reserved));
+                let v = decide(&ask(), &b, &Budget::default()).unwrap();
+                assert!(matches!(v, Verdict::Refuse(_)), "{kind:?}: {v:?}");
+                let v = decide(&ask(), &Budget::default(), &b).unwrap();
+                assert!(matches!(v, Verdict::Refuse(_)), "global {kind:?}: {v:?}");
+            }
+        }
+    }
+
     #[test]
     fn caps_get_and_any_follow_every_kind() {
         assert!(!Caps::default().any());

@@ -175,29 +175,33 @@ impl Usd {
     }
 }
 
+// Saturating: a release build does not check overflow, and money that wraps around turns a
+// spend near the limit of i64 (an endpoint's absurd `usage.cost`, a huge `prices` entry times
+// the tokens it reported) into a negative one, and a full cap into an empty one. Saturated,
+// such a spend still fills every cap.
 impl Add for Usd {
     type Output = Usd;
     fn add(self, rhs: Usd) -> Usd {
-        Usd(self.0 + rhs.0)
+        Usd(self.0.saturating_add(rhs.0))
     }
 }
 
 impl Sub for Usd {
     type Output = Usd;
     fn sub(self, rhs: Usd) -> Usd {
-        Usd(self.0 - rhs.0)
+        Usd(self.0.saturating_sub(rhs.0))
     }
 }
 
 impl AddAssign for Usd {
     fn add_assign(&mut self, rhs: Usd) {
-        self.0 += rhs.0;
+        *self = *self + rhs;
     }
 }
 
 impl SubAssign for Usd {
     fn sub_assign(&mut self, rhs: Usd) {
-        self.0 -= rhs.0;
+        *self = *self - rhs;
     }
 }
 

@@ -159,6 +159,13 @@ pub fn inside(root: &Path, given: &str) -> Result<String, String> {
                 }
                 break;
             }
+            // Something is there that cannot be followed: a symlink leading nowhere (yet).
+            // Writing the path would create its target, wherever that is.
+            Err(_) if probe.symlink_metadata().is_ok() => {
+                return Err(format!(
+                    "{given} is a symlink that leads nowhere (or cannot be followed): only files of the project can be sent or changed"
+                ));
+            }
             Err(_) => match probe.parent() {
                 Some(p) => probe = p,
                 None => return Err(outside()),
@@ -171,13 +178,26 @@ pub fn inside(root: &Path, given: &str) -> Result<String, String> {
 /// Reads a context file that is not open in Neovim: whole lines, UTF-8 text only, at most
 /// `limit` bytes. Each refusal names the file and what to do.
 pub fn read_lines(root: &Path, rel: &str, limit: u64) -> Result<Vec<String>, String> {
+    use std::io::Read;
     let path = root.join(rel);
-    let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+    // One open, then everything asked of the handle: the path cannot turn into a FIFO or a
+    // bigger file between the check and the read. O_NONBLOCK: opening a FIFO never waits
+    // for a writer (and changes nothing for a regular file).
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NONBLOCK);
+    }
+    let not_read = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => {
             format!("the context file {rel} no longer exists: remove it (:LlmContext remove {rel})")
         }
         _ => format!("the context file {rel} cannot be read: {e}"),
-    })?;
+    };
+    let mut file = opts.open(&path).map_err(not_read)?;
+    let meta = file.metadata().map_err(not_read)?;
     if !meta.is_file() {
         return Err(format!(
             "the context file {rel} is not a regular file: remove it (:LlmContext remove {rel})"
@@ -189,8 +209,17 @@ pub fn read_lines(root: &Path, rel: &str, limit: u64) -> Result<Vec<String>, Str
             meta.len()
         ));
     }
-    let bytes =
-        std::fs::read(&path).map_err(|e| format!("the context file {rel} cannot be read: {e}"))?;
+    // Never more than the limit in memory, whatever the file grew to since.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&mut file)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("the context file {rel} cannot be read: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "the context file {rel} is more than max_context_bytes ({limit}) on its own: remove it (:LlmContext remove {rel}) or raise max_context_bytes (setup)"
+        ));
+    }
     text_lines(rel, bytes)
 }
 
@@ -226,6 +255,13 @@ pub fn resolve(root: &Path, paths: &[String], written: &str, empty_search: bool)
         path: written.to_string(),
         why,
     };
+    if written.chars().any(char::is_control) {
+        let shown: String = written.escape_default().collect();
+        return Target::Refused {
+            path: shown,
+            why: "it holds control characters: not a file name; not applied".into(),
+        };
+    }
     let clean = written.replace('\\', "/");
     let clean = clean.trim_start_matches("./");
     let candidates = candidates(root, paths, clean);
@@ -270,9 +306,34 @@ pub fn resolve(root: &Path, paths: &[String], written: &str, empty_search: bool)
         ));
     }
     if empty_search {
+        if let Some(why) = not_proposable(&rel) {
+            return refused(why);
+        }
         return Target::New(rel);
     }
     Target::Missing(rel)
+}
+
+/// Why a model may not propose `rel` as a new file, if it may not: nothing inside `.git`
+/// (hooks, config: git runs or reads them), and no `.frugal.toml` (the budget file is the
+/// user's to write; an accepted proposal and a habitual `:wa` would put the model's caps and
+/// key choice on disk).
+fn not_proposable(rel: &str) -> Option<String> {
+    let parts: Vec<&str> = rel.split('/').collect();
+    if parts.iter().any(|p| p.eq_ignore_ascii_case(".git")) {
+        return Some(format!(
+            "{rel} is inside .git: frugal never proposes files there; not applied"
+        ));
+    }
+    if parts
+        .last()
+        .is_some_and(|p| p.eq_ignore_ascii_case(".frugal.toml"))
+    {
+        return Some(format!(
+            "{rel} is a frugal budget file: frugal never proposes one, write it yourself; not applied"
+        ));
+    }
+    None
 }
 
 /// The root-relative paths `clean` may stand for, most likely first: as written (relative to
@@ -340,6 +401,74 @@ mod tests {
         }
     }
 
+    /// A dangling symlink in the checkout (`notes.md -> ~/.ssh/authorized_keys`, absent yet)
+    /// is not a new file: accepting the proposal and writing the buffer would create its
+    /// target outside the project.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_leading_nowhere_is_refused() {
+        let (dir, root) = tree();
+        let target = dir.path().join("outside/created.txt");
+        std::os::unix::fs::symlink(&target, root.join("notes.md")).unwrap();
+        let e = inside(&root, "notes.md").unwrap_err();
+        assert!(e.contains("symlink that leads nowhere"), "{e}");
+        let paths = vec!["src/a.rs".to_string()];
+        assert!(
+            matches!(resolve(&root, &paths, "notes.md", true), Target::Refused { why, .. } if why.contains("leads nowhere")),
+            "{:?}",
+            resolve(&root, &paths, "notes.md", true)
+        );
+        // Through a dangling directory link too.
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), root.join("gen")).unwrap();
+        assert!(matches!(
+            resolve(&root, &paths, "gen/x.rs", true),
+            Target::Refused { .. }
+        ));
+    }
+
+    /// New files inside `.git` or named `.frugal.toml` are never proposed.
+    #[test]
+    fn no_new_files_in_git_or_budget_files() {
+        let (_dir, root) = tree();
+        std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
+        let paths = vec!["src/a.rs".to_string()];
+        for p in [
+            ".git/hooks/pre-commit",
+            ".git/info/attributes",
+            "sub/.GIT/config",
+            ".frugal.toml",
+            "src/.frugal.toml",
+        ] {
+            match resolve(&root, &paths, p, true) {
+                Target::Refused { path, why } => {
+                    assert_eq!(path, p);
+                    assert!(why.contains("never proposes"), "{why}");
+                }
+                t => panic!("{p}: {t:?}"),
+            }
+        }
+        assert_eq!(
+            resolve(&root, &paths, ".github/ci.yml", true),
+            Target::New(".github/ci.yml".into())
+        );
+    }
+
+    /// Answer paths with control characters are refused.
+    #[test]
+    fn control_characters_in_answer_paths_are_refused() {
+        let (_dir, root) = tree();
+        let paths = vec!["src/a.rs".to_string()];
+        // A NUL makes the path a Blob in Neovim (bufadd throws); an escape has no place
+        // in a name shown in a message.
+        for p in ["x/..\0/y.rs", "a\u{1b}[2Jb.rs", "tab\there.rs"] {
+            assert!(
+                matches!(resolve(&root, &paths, p, true), Target::Refused { ref why, .. } if why.contains("control characters")),
+                "{p:?}: {:?}",
+                resolve(&root, &paths, p, true)
+            );
+        }
+    }
+
     #[test]
     fn files_are_read_as_utf8_text_only() {
         let (_dir, root) = tree();
@@ -357,6 +486,18 @@ mod tests {
         assert!(e.contains("gone.rs no longer exists"), "{e}");
         let e = read_lines(&root, "src/a.rs", 1).unwrap_err();
         assert!(e.contains("max_context_bytes"), "{e}");
+        // A FIFO in the project: refused at once, never waited on.
+        #[cfg(unix)]
+        {
+            let fifo = std::ffi::CString::new(root.join("pipe").to_str().unwrap()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+            let e = read_lines(&root, "pipe", 100).unwrap_err();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        assert!(read_lines(&root, "src", 100)
+            .unwrap_err()
+            .contains("not a regular file"));
     }
 
     #[test]

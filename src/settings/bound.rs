@@ -97,7 +97,11 @@ struct Stored {
 /// content) and counts as no binding.
 pub fn load(data_dir: &Path, project: &str) -> Option<BoundKey> {
     let p = path(data_dir, project);
-    let text = match std::fs::read_to_string(&p) {
+    // A keys directory of ours opened to others by hand is tightened, not ignored.
+    if std::fs::symlink_metadata(dir(data_dir)).is_ok_and(|m| m.is_dir()) {
+        let _ = private_dir(&dir(data_dir));
+    }
+    let text = match checked_dir(data_dir).and_then(|_| read_private(&p)) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
@@ -124,11 +128,69 @@ pub fn load(data_dir: &Path, project: &str) -> Option<BoundKey> {
     }
 }
 
+/// The keys directory, when it is a real directory (not a symlink) of this user, open to
+/// no one else: whoever can write in a shared `data_dir` must neither receive a key nor
+/// slip one of theirs into this project's requests.
+fn checked_dir(data_dir: &Path) -> std::io::Result<PathBuf> {
+    let d = dir(data_dir);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(&d)?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let ours = m.uid() == unsafe { libc::geteuid() };
+        if !m.is_dir() || !ours || m.mode() & 0o077 != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is not a private directory of this user (a symlink, another user's, or open to others): bound keys are neither stored nor read there",
+                    d.display()
+                ),
+            ));
+        }
+    }
+    Ok(d)
+}
+
+/// A key file's text: a regular file of this user, never through a symlink.
+fn read_private(p: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let f = opts.open(p)?;
+    let m = f.metadata()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if m.uid() != unsafe { libc::geteuid() } {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "not owned by this user: ignored",
+            ));
+        }
+    }
+    if !m.is_file() || m.len() > 64 * 1024 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a key file (not a regular file, or too large): ignored",
+        ));
+    }
+    let mut text = String::new();
+    f.take(64 * 1024).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Stores `key` as `project`'s bound key: a 0600 file in a 0700 directory, written whole
 /// (a temporary file renamed over the old one), so a reader never sees half a key.
 pub fn store(data_dir: &Path, key: &BoundKey) -> std::io::Result<PathBuf> {
-    let d = dir(data_dir);
-    private_dir(&d)?;
+    private_dir(&dir(data_dir))?;
+    checked_dir(data_dir)?;
     let target = path(data_dir, &key.project);
     let tmp = target.with_extension(format!("tmp{}", std::process::id()));
     let text = serde_json::to_string(&Stored {
@@ -236,5 +298,45 @@ mod tests {
         assert!(load(d.path(), "/p").is_none());
         remove(d.path(), "/p").unwrap();
         assert!(!refused_message(&k, "x").contains("SECRET"));
+    }
+
+    /// Whoever can write in `data_dir` (a shared or world-writable one) must not get a key
+    /// stored in their directory, nor have one of theirs used for this project's requests.
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_never_followed_to_or_from_a_key() {
+        let d = tempfile::tempdir().unwrap();
+        let data = d.path().join("data");
+        let elsewhere = d.path().join("elsewhere");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        // A planted `keys` directory link: nothing stored through it, nothing read.
+        std::os::unix::fs::symlink(&elsewhere, dir(&data)).unwrap();
+        let e = store(&data, &key("/p")).unwrap_err();
+        assert!(e.to_string().contains("not a private directory"), "{e}");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        let file = path(&data, "/p");
+        let name = file.file_name().unwrap();
+        let text = r#"{"project":"/p","hash":"evil","name":"n","key":"sk-or-v1-THEIRS"}"#;
+        std::fs::write(elsewhere.join(name), text).unwrap();
+        assert!(load(&data, "/p").is_none(), "read through a keys link");
+        // A planted key file link inside the real directory: not read.
+        std::fs::remove_file(dir(&data)).unwrap();
+        store(&data, &key("/q")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.join(name), path(&data, "/p")).unwrap();
+        assert!(load(&data, "/p").is_none(), "read through a key file link");
+        // Storing replaces the link, never writes through it.
+        store(&data, &key("/p")).unwrap();
+        assert_eq!(std::fs::read_to_string(elsewhere.join(name)).unwrap(), text);
+        assert_eq!(load(&data, "/p").unwrap().hash, "abcdef0123456789");
+        // A keys directory open to others (made by hand) is tightened when read or stored.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = || std::fs::metadata(dir(&data)).unwrap().permissions().mode() & 0o777;
+        std::fs::set_permissions(dir(&data), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(load(&data, "/p").is_some());
+        assert_eq!(mode(), 0o700);
+        std::fs::set_permissions(dir(&data), std::fs::Permissions::from_mode(0o755)).unwrap();
+        store(&data, &key("/p")).unwrap();
+        assert_eq!(mode(), 0o700);
     }
 }
