@@ -110,7 +110,11 @@ async fn a_dear_request_confirmed_is_sent() {
         prompts[0]
     );
     assert_eq!(server.chat_requests().len(), 1);
-    assert_eq!(rows(&dir)[0].state, "settled");
+    // Settled just after FrugalEditDone.
+    wait_rows(&dir, "the settlement", |r| {
+        r.first().is_some_and(|r| r.state == "settled")
+    })
+    .await;
     n.quit().await;
 }
 
