@@ -696,3 +696,83 @@ async fn closing_another_touched_buffer_cancels_nothing() {
     assert_eq!(field(&done, "files").as_array().unwrap().len(), 2);
     n.quit().await;
 }
+
+/// `:LlmReview` on an edit across two files: the judge sees every pending hunk of the edit, in
+/// both buffers, numbered by path then line, and each verdict lands on its own buffer's hunk.
+#[tokio::test]
+async fn a_review_covers_every_buffer_of_the_edit() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/models",
+        Reply::json(
+            200,
+            r#"{"data":[
+ {"id":"anthropic/claude-sonnet-4.5","name":"Claude Sonnet 4.5","context_length":200000,
+  "pricing":{"prompt":"0.000003","completion":"0.000015","request":"0"}},
+ {"id":"google/gemini-2.5-flash","name":"Gemini 2.5 Flash","context_length":1048576,
+  "pricing":{"prompt":"0.0000003","completion":"0.0000025","request":"0"},
+  "supported_parameters":["max_tokens","structured_outputs"]}]}"#,
+        ),
+    );
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&rename_answer("src/b.lua"), 7, 0.001)),
+    );
+    let judge = r#"{"verdicts":[{"hunk":1,"verdict":"ok","reason":"the call follows the rename"},{"hunk":2,"verdict":"risky","reason":"other callers may remain"}]}"#;
+    server.push("/chat/completions", Reply::sse(answer(judge, 9, 0.0002)));
+    let mut n = Nvim::start(&server.url).await;
+    let root = project(&n).await;
+    n.cmd("LlmContext add src/b.lua").await;
+    n.cmd("LlmEdit rename old_name to new_name").await;
+    n.wait_event("FrugalEditDone").await;
+
+    n.cmd("LlmReview").await;
+    let done = n.wait_event("FrugalReviewDone").await;
+    let verdicts: Vec<(String, String)> = field(&done, "verdicts")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                field(v, "path").as_str().unwrap().to_string(),
+                field(v, "verdict").as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("src/a.lua".to_string(), "ok".to_string()),
+            ("src/b.lua".to_string(), "risky".to_string())
+        ]
+    );
+    let sent = body(&server.chat_requests()[1]);
+    let prompt = text(sent["messages"].as_array().unwrap().last().unwrap());
+    let (a, b) = (
+        prompt.find("src/a.lua").expect("hunk 1's path"),
+        prompt.find("src/b.lua").expect("hunk 2's path"),
+    );
+    assert!(a < b, "numbered by path: {prompt}");
+    assert!(prompt.contains("M.new_name"), "{prompt}");
+
+    // The verdict on b.lua's hunk is shown in b.lua's buffer.
+    let note = n
+        .lua_args(
+            "local b = vim.fn.bufnr(...)
+             local ns = vim.api.nvim_get_namespaces().frugal_hunks
+             for _, m in ipairs(vim.api.nvim_buf_get_extmarks(b, ns, 0, -1, { details = true })) do
+               local d = m[4]
+               if d.virt_text and d.virt_text_pos == 'eol' then return d.virt_text[1][1] end
+             end
+             return ''",
+            vec![root.join("src/b.lua").to_str().unwrap().into()],
+        )
+        .await;
+    assert!(
+        note.as_str()
+            .unwrap()
+            .contains("risky: other callers may remain"),
+        "{note:?}"
+    );
+    n.quit().await;
+}
