@@ -8,6 +8,7 @@ pub mod locate;
 pub mod plan;
 pub mod prompt;
 mod run;
+pub mod stream;
 
 pub(crate) use run::project_ctx;
 pub use run::run;

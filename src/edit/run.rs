@@ -6,18 +6,15 @@ use super::files::{self, EditFile, Target};
 use super::locate::LocateError;
 use super::plan::Plan;
 use super::prompt;
+use super::stream;
 use crate::budget::{RequestKind, Usd};
 use crate::gate::{self, Outbound, ProjectCtx};
-use crate::openrouter::{ChatEvent, ChatRequest};
+use crate::openrouter::ChatRequest;
 use crate::protocol::{EditRequest, Event, Failure, Problem, Reason};
 use crate::settings::ProjectInput;
 use crate::state::State;
-use futures::StreamExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How often progress reaches Neovim: a few updates a second, never one per token.
-const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+use std::time::Instant;
 
 /// Runs one edit to its end, reporting through the state's UI channel. Cancellation is by
 /// aborting the task running this future (that drops the HTTP stream, closing the connection).
@@ -150,14 +147,8 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     };
     state.send_ui(Event::waiting(req.id, req.buf, 0));
     let sent = gate::send(state, outbound).await?;
-    // Settled the moment the usage chunk arrives, whatever happens after; dropped unsettled
-    // (error, cut stream, cancel) it is reconciled through /generation.
-    let key = sent.ticket.key();
     let reserved = sent.ticket.reserved();
-    let mut ticket = Some(sent.ticket);
-    let mut cost: Option<Usd> = None;
     let price = sent.price;
-    let mut stream = sent.stream;
     // A running estimate for the progress line (prompt ≈ 4 bytes a token); the usage chunk's
     // figure replaces it at the end.
     let estimate =
@@ -166,89 +157,22 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     let mut parser = BlockParser::new();
     let mut answer = String::new();
     let mut placing = Placing::new(root, edit_files);
-    let mut tokens = 0u64;
-    // Pieces of reasoning before the answer: billed like answer tokens, shown as "thinking".
-    let mut reasoning = 0u64;
-    let mut ran_model = model;
-    let mut finish: Option<String> = None;
-    let mut done = false;
-    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-
-    loop {
-        tokio::select! {
-            ev = stream.next() => {
-                let Some(ev) = ev else { break };
-                match ev {
-                    ChatEvent::Id(g) => {
-                        if let Some(t) = ticket.as_mut() {
-                            t.set_generation_id(&g).await;
-                        }
-                    }
-                    ChatEvent::Model(m) => ran_model = m,
-                    ChatEvent::Text(t) => {
-                        tokens += 1;
-                        answer.push_str(&t);
-                        for block in parser.push(&t) {
-                            placing.place(state, req, &block);
-                        }
-                    }
-                    ChatEvent::Reasoning => reasoning += 1,
-                    ChatEvent::Finish(r) => finish = Some(r),
-                    ChatEvent::Usage(u) => {
-                        tokens = u.completion_tokens.max(tokens);
-                        if let Some(t) = ticket.take() {
-                            cost = t.settle(&u);
-                        }
-                    }
-                    ChatEvent::Error { code, message } => {
-                        let message = crate::openrouter::client::for_message(&message, &key);
-                        return Err(Failure::new(Reason::Stream, format!("the answer broke off ({code}): {message}")));
-                    }
-                    // After the finish reason the answer is whole: a server that then neither
-                    // sends [DONE] nor closes is left (the stream is dropped below).
-                    ChatEvent::Broken(cut) if finish.is_some() => {
-                        tracing::info!(edit = req.id, "after the answer's end: {cut}");
-                        break;
-                    }
-                    // Cut by a bound (or a broken connection): returning drops the stream,
-                    // closing the connection, and the ticket, reconciling what it cost.
-                    ChatEvent::Broken(cut) => {
-                        let message = crate::openrouter::client::redact(&cut.to_string(), &key);
-                        tracing::info!(edit = req.id, "stream cut: {message}");
-                        return Err(Failure::new(Reason::Stream, message));
-                    }
-                    ChatEvent::Done => { done = true; break; }
-                }
-            }
-            _ = ticker.tick() => {
-                state.send_ui(Event::Progress {
-                    id: req.id,
-                    buf: req.buf,
-                    tokens,
-                    elapsed_ms: started.elapsed().as_millis() as u64,
-                    cost_usd: estimate(tokens + reasoning).map(Usd::to_f64),
-                    cost_text: estimate(tokens + reasoning).map(|u| u.to_string()),
-                    phase: match (tokens, reasoning) {
-                        (0, 0) => "waiting",
-                        (0, _) => "thinking",
-                        _ => "streaming",
-                    },
-                    note: None,
-                });
-            }
+    let reader = stream::Reader {
+        state,
+        id: req.id,
+        buf: req.buf,
+        started,
+        what: "the answer",
+        shows_thinking: true,
+    };
+    let streamed = stream::read(&reader, sent, model, estimate, |t| {
+        answer.push_str(t);
+        for block in parser.push(t) {
+            placing.place(state, req, &block);
         }
-    }
-    // No usage chunk: reconciled through /generation in the background. The connection is
-    // closed first (a server that did not close it after the end).
-    drop(stream);
-    drop(ticket);
-    if !done && finish.is_none() {
-        return Err(Failure::new(
-            Reason::Stream,
-            "the connection closed before the answer ended".into(),
-        ));
-    }
+    })
+    .await?;
+    let finish = streamed.finish;
     let end = parser.finish();
     for block in end.blocks {
         placing.place(state, req, &block);
@@ -276,12 +200,12 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         id: req.id,
         buf: req.buf,
         hunks,
-        cost_usd: cost.map(Usd::to_f64),
-        cost_text: cost.map(|c| c.to_string()),
-        model: ran_model,
+        cost_usd: streamed.cost.map(Usd::to_f64),
+        cost_text: streamed.cost.map(|c| c.to_string()),
+        model: streamed.model,
         unmatched: placing.unmatched,
         problems: placing.problems,
-        tokens,
+        tokens: streamed.tokens,
         elapsed_ms: started.elapsed().as_millis() as u64,
         answer,
         reserved_usd: Some(reserved.to_f64()),

@@ -5,15 +5,11 @@
 use super::{prompt, verdicts};
 use crate::budget::{RequestKind, Usd};
 use crate::gate::{self, Outbound};
-use crate::openrouter::{ChatEvent, ChatRequest};
-use crate::protocol::{Event, Failure, Reason, ReviewRequest, Verdict};
+use crate::openrouter::ChatRequest;
+use crate::protocol::{Event, Failure, ReviewRequest, Verdict};
 use crate::state::State;
-use futures::StreamExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How often progress reaches Neovim.
-const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+use std::time::Instant;
 
 /// The most answer bytes kept: verdicts are a few lines each; past this the answer is not one.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -82,82 +78,27 @@ async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Fai
         kind: RequestKind::Review,
     };
     let sent = gate::send(state, outbound).await?;
-    let key = sent.ticket.key();
-    let mut ticket = Some(sent.ticket);
-    let mut cost: Option<Usd> = None;
     let price = sent.price;
-    let mut stream = sent.stream;
     let prompt_tokens = prompt_bound;
     let estimate = |tokens: u64| price.and_then(|p| p.worst_case(prompt_tokens / 4, tokens));
 
     let mut text = String::new();
-    let mut tokens = 0u64;
-    let mut ran_model = model;
-    let mut finish: Option<String> = None;
-    let mut done = false;
-    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            ev = stream.next() => {
-                let Some(ev) = ev else { break };
-                match ev {
-                    ChatEvent::Id(g) => {
-                        if let Some(t) = ticket.as_mut() {
-                            t.set_generation_id(&g).await;
-                        }
-                    }
-                    ChatEvent::Model(m) => ran_model = m,
-                    // A reasoning judge thinks before it answers; only the answer is read.
-                    ChatEvent::Reasoning => {}
-                    ChatEvent::Text(t) => {
-                        tokens += 1;
-                        if text.len() + t.len() <= MAX_ANSWER_BYTES {
-                            text.push_str(&t);
-                        }
-                    }
-                    ChatEvent::Finish(r) => finish = Some(r),
-                    ChatEvent::Usage(u) => {
-                        tokens = u.completion_tokens.max(tokens);
-                        if let Some(t) = ticket.take() {
-                            cost = t.settle(&u);
-                        }
-                    }
-                    ChatEvent::Error { code, message } => {
-                        let message = crate::openrouter::client::for_message(&message, &key);
-                        return Err(Failure::new(Reason::Stream, format!("the judge's answer broke off ({code}): {message}")));
-                    }
-                    ChatEvent::Broken(_) if finish.is_some() => break,
-                    ChatEvent::Broken(cut) => {
-                        let message = crate::openrouter::client::redact(&cut.to_string(), &key);
-                        tracing::info!(review = req.id, "stream cut: {message}");
-                        return Err(Failure::new(Reason::Stream, message));
-                    }
-                    ChatEvent::Done => { done = true; break; }
-                }
-            }
-            _ = ticker.tick() => {
-                state.send_ui(Event::Progress {
-                    id: req.id,
-                    buf: req.buf,
-                    tokens,
-                    elapsed_ms: started.elapsed().as_millis() as u64,
-                    cost_usd: estimate(tokens).map(Usd::to_f64),
-                    cost_text: estimate(tokens).map(|u| u.to_string()),
-                    phase: if tokens == 0 { "waiting" } else { "streaming" },
-                    note: None,
-                });
-            }
+    let reader = crate::edit::stream::Reader {
+        state,
+        id: req.id,
+        buf: req.buf,
+        started,
+        what: "the judge's answer",
+        // A reasoning judge thinks before it answers; only the answer is read.
+        shows_thinking: false,
+    };
+    let streamed = crate::edit::stream::read(&reader, sent, model, estimate, |t| {
+        if text.len() + t.len() <= MAX_ANSWER_BYTES {
+            text.push_str(t);
         }
-    }
-    drop(stream);
-    drop(ticket);
-    if !done && finish.is_none() {
-        return Err(Failure::new(
-            Reason::Stream,
-            "the connection closed before the judge's answer ended".into(),
-        ));
-    }
+    })
+    .await?;
+    let finish = streamed.finish;
     let (reads, mut unread) = verdicts::read(&text, req.hunks.len());
     if unread.is_some() && finish.as_deref() == Some("length") {
         unread = Some(
@@ -187,11 +128,11 @@ async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Fai
         id: req.id,
         buf: req.buf,
         verdicts: out,
-        cost_usd: cost.map(Usd::to_f64),
-        cost_text: cost.map(|c| c.to_string()),
-        model: ran_model,
+        cost_usd: streamed.cost.map(Usd::to_f64),
+        cost_text: streamed.cost.map(|c| c.to_string()),
+        model: streamed.model,
         unread,
-        tokens,
+        tokens: streamed.tokens,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
 }

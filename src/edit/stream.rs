@@ -1,0 +1,143 @@
+//! Reading one streamed answer to its end, for an edit and for a review alike: the generation
+//! id recorded, the ticket settled the moment the usage chunk arrives, progress sent a few times
+//! a second, and an error chunk, a cut or an early close turned into a failure. What the text is
+//! for is the caller's (`on_text`).
+
+use crate::budget::Usd;
+use crate::gate::Sent;
+use crate::openrouter::ChatEvent;
+use crate::protocol::{Event, Failure, Reason};
+use crate::state::State;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use std::time::{Duration, Instant};
+
+/// How often progress reaches Neovim: a few updates a second, never one per token.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Who is reading, for progress events and messages.
+pub struct Reader<'a> {
+    pub state: &'a State,
+    pub id: u64,
+    pub buf: i64,
+    pub started: Instant,
+    /// What the answer is called in messages: "the answer", "the judge's answer".
+    pub what: &'static str,
+    /// Whether reasoning before the answer shows as "thinking" and counts in the running cost.
+    pub shows_thinking: bool,
+}
+
+/// How an answer ended.
+pub struct Streamed {
+    /// Answer pieces received, or the usage chunk's completion tokens when larger.
+    pub tokens: u64,
+    /// What the usage chunk settled (None without one: reconciled later).
+    pub cost: Option<Usd>,
+    /// The model that answered.
+    pub model: String,
+    /// The finish reason, when one came.
+    pub finish: Option<String>,
+}
+
+/// Reads `sent`'s stream to its end, giving each piece of answer text to `on_text`.
+/// `estimate(tokens)` is the running cost shown on the progress line. Dropped unsettled (error,
+/// cut, cancel), the ticket is reconciled through `/generation` in the background.
+pub async fn read(
+    r: &Reader<'_>,
+    sent: Sent<BoxStream<'static, ChatEvent>>,
+    model: String,
+    estimate: impl Fn(u64) -> Option<Usd>,
+    mut on_text: impl FnMut(&str),
+) -> Result<Streamed, Failure> {
+    let key = sent.ticket.key();
+    let mut ticket = Some(sent.ticket);
+    let mut stream = sent.stream;
+    let mut out = Streamed {
+        tokens: 0,
+        cost: None,
+        model,
+        finish: None,
+    };
+    // Pieces of reasoning before the answer: billed like answer tokens.
+    let mut reasoning = 0u64;
+    let mut done = false;
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            ev = stream.next() => {
+                let Some(ev) = ev else { break };
+                match ev {
+                    ChatEvent::Id(g) => {
+                        if let Some(t) = ticket.as_mut() {
+                            t.set_generation_id(&g).await;
+                        }
+                    }
+                    ChatEvent::Model(m) => out.model = m,
+                    ChatEvent::Text(t) => {
+                        out.tokens += 1;
+                        on_text(&t);
+                    }
+                    ChatEvent::Reasoning => {
+                        if r.shows_thinking {
+                            reasoning += 1;
+                        }
+                    }
+                    ChatEvent::Finish(f) => out.finish = Some(f),
+                    ChatEvent::Usage(u) => {
+                        out.tokens = u.completion_tokens.max(out.tokens);
+                        if let Some(t) = ticket.take() {
+                            out.cost = t.settle(&u);
+                        }
+                    }
+                    ChatEvent::Error { code, message } => {
+                        let message = crate::openrouter::client::for_message(&message, &key);
+                        return Err(Failure::new(Reason::Stream, format!("{} broke off ({code}): {message}", r.what)));
+                    }
+                    // After the finish reason the answer is whole: a server that then neither
+                    // sends [DONE] nor closes is left (the stream is dropped below).
+                    ChatEvent::Broken(cut) if out.finish.is_some() => {
+                        tracing::info!(request = r.id, "after the answer's end: {cut}");
+                        break;
+                    }
+                    // Cut by a bound (or a broken connection): returning drops the stream,
+                    // closing the connection, and the ticket, reconciling what it cost.
+                    ChatEvent::Broken(cut) => {
+                        let message = crate::openrouter::client::redact(&cut.to_string(), &key);
+                        tracing::info!(request = r.id, "stream cut: {message}");
+                        return Err(Failure::new(Reason::Stream, message));
+                    }
+                    ChatEvent::Done => { done = true; break; }
+                }
+            }
+            _ = ticker.tick() => {
+                let cost = estimate(out.tokens + reasoning);
+                r.state.send_ui(Event::Progress {
+                    id: r.id,
+                    buf: r.buf,
+                    tokens: out.tokens,
+                    elapsed_ms: r.started.elapsed().as_millis() as u64,
+                    cost_usd: cost.map(Usd::to_f64),
+                    cost_text: cost.map(|u| u.to_string()),
+                    phase: match (out.tokens, reasoning) {
+                        (0, 0) => "waiting",
+                        (0, _) => "thinking",
+                        _ => "streaming",
+                    },
+                    note: None,
+                });
+            }
+        }
+    }
+    // No usage chunk: reconciled through /generation in the background. The connection is
+    // closed first (a server that did not close it after the end).
+    drop(stream);
+    drop(ticket);
+    if !done && out.finish.is_none() {
+        return Err(Failure::new(
+            Reason::Stream,
+            format!("the connection closed before {} ended", r.what),
+        ));
+    }
+    Ok(out)
+}
