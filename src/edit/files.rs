@@ -362,6 +362,15 @@ fn candidates(root: &Path, paths: &[String], clean: &str) -> Vec<String> {
     out
 }
 
+/// A byte count as messages and the `:LlmContext` listing show it: `812 B`, `12.3 kB`.
+pub fn size_text(bytes: u64) -> String {
+    if bytes < 1000 {
+        format!("{bytes} B")
+    } else {
+        format!("{:.1} kB", bytes as f64 / 1000.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

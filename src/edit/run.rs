@@ -86,7 +86,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     // Context files, history and diagnostics are all in `messages`: the bound (and so the
     // worst case and the caps) covers them.
     let prompt_bound = prompt::prompt_token_bound(&messages);
-    let prompt_bytes: u64 = messages.iter().map(|m| m.content.len() as u64).sum();
+    let prompt_bytes = prompt::prompt_bytes(&messages);
     if prompt_bytes > cfg.max_context_bytes {
         return Err(Failure::new(
             Reason::Budget,
@@ -230,23 +230,14 @@ fn too_large(bytes: u64, limit: u64, files: &[EditFile]) -> String {
     let largest: Vec<String> = sizes
         .iter()
         .take(3)
-        .map(|(n, b)| format!("{n} {}", kb(*b)))
+        .map(|(n, b)| format!("{n} {}", files::size_text(*b)))
         .collect();
     format!(
         "this edit's prompt is {}, over max_context_bytes ({}): the largest files are {}. Remove context files (:LlmContext remove …), select less, or raise max_context_bytes (setup). Nothing was sent",
-        kb(bytes),
-        kb(limit),
+        files::size_text(bytes),
+        files::size_text(limit),
         largest.join(", ")
     )
-}
-
-/// A byte count for messages: `812 B`, `12.3 kB`.
-fn kb(bytes: u64) -> String {
-    if bytes < 1000 {
-        format!("{bytes} B")
-    } else {
-        format!("{:.1} kB", bytes as f64 / 1000.0)
-    }
 }
 
 fn quote_list(titles: &[String]) -> String {

@@ -57,7 +57,7 @@ async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Fai
             })
         })
     };
-    let prompt_bytes: u64 = messages.iter().map(|m| m.content.len() as u64).sum();
+    let prompt_bytes = crate::edit::prompt::prompt_bytes(&messages);
     let outbound = Outbound {
         project,
         prompt_bound,

@@ -59,28 +59,22 @@ pub(super) async fn listing(state: &Arc<State>, args: ContextArgs) -> ContextRep
                 100.0 * bytes as f64 / cfg.max_context_bytes as f64
             )
         });
-        lines.push(format!("  {path:<width$}  {:>9}  {share}", size(bytes)));
+        lines.push(format!(
+            "  {path:<width$}  {:>9}  {share}",
+            files::size_text(bytes)
+        ));
     }
     lines.push(match worst {
         Some(w) => format!(
             "{} in all; worst case of an edit with them on {model}: {w} plus the lines sent (max_context_bytes {})",
-            size(total),
-            size(cfg.max_context_bytes)
+            files::size_text(total),
+            files::size_text(cfg.max_context_bytes)
         ),
         None => format!(
             "{} in all (max_context_bytes {}); {model} has no price at hand for a worst case",
-            size(total),
-            size(cfg.max_context_bytes)
+            files::size_text(total),
+            files::size_text(cfg.max_context_bytes)
         ),
     });
     ContextReply { lines }
-}
-
-/// A size as the listing shows it: `812 B`, `12.3 kB`.
-fn size(bytes: u64) -> String {
-    if bytes < 1000 {
-        format!("{bytes} B")
-    } else {
-        format!("{:.1} kB", bytes as f64 / 1000.0)
-    }
 }
