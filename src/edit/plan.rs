@@ -249,7 +249,10 @@ mod tests {
         };
         // One by one: the first line lost 4 spaces, the second 2.
         assert_eq!(
-            place(&["let x = 1;", "      g(x);"], &["let x = 2;", "      g(x);"]),
+            place(
+                &["let x = 1;", "      g(x);"],
+                &["let x = 2;", "      g(x);"]
+            ),
             Err(LocateError::NotFound)
         );
         // A run of spaces inside a line.

@@ -12,3 +12,41 @@ pub(super) fn check(args: CheckPathArgs) -> Result<Answer, ProtocolError> {
         .map(|()| Answer::Accepted(Accepted {}))
         .map_err(ProtocolError::Refused)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Call;
+    use rmpv::Value;
+
+    fn call(file: &str, path: &str, new_file: bool) -> Result<Answer, ProtocolError> {
+        let params = Value::Map(vec![
+            ("file".into(), file.into()),
+            ("path".into(), path.into()),
+            ("new_file".into(), new_file.into()),
+        ]);
+        match Call::decode("check_path", params).unwrap() {
+            Call::CheckPath(a) => check(a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn check_path_refuses_what_leads_into_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::os::unix::fs::symlink(".git", root.join("gitdir")).unwrap();
+        let file = root.join(".frugal.toml");
+        let file = file.to_str().unwrap();
+        assert!(call(file, "src/new.py", true).is_ok());
+        assert_eq!(
+            call(file, "gitdir/commondir", true).unwrap_err(),
+            ProtocolError::Refused("gitdir/commondir leads into .git".into())
+        );
+        // A malformed call names the method.
+        let e = Call::decode("check_path", Value::Map(vec![])).unwrap_err();
+        assert!(e.to_string().starts_with("check_path: malformed"), "{e}");
+    }
+}
