@@ -2,8 +2,10 @@
 //! through `..` or a symlink leading out), reading a context file that is not open in Neovim
 //! (UTF-8 text only), and which file a path in the model's answer means.
 //!
-//! The backend is the authority on path safety: the shim checks paths too, for quick
-//! messages, but whatever it sends is checked again here.
+//! The backend is the authority on path safety, and judges a path by where it really leads
+//! ([`real_path`]), never by its spelling: the shim checks context paths too, for quick
+//! messages, but whatever it sends is checked again here, and before it fills a buffer it
+//! created or loaded for an edit it asks again ([`check_accept`], the `check_path` call).
 
 use std::path::{Component, Path, PathBuf};
 
