@@ -32,6 +32,7 @@
 //! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, endpoint_kind, priced, project_error?, warnings, keys, files, judge }` |
 //! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
 //! | `context` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
+//! | `check_path` | `{ file, path, new_file? }` (`file`: the project file, `path` relative to its directory) | `{}` when a hunk of that file may be applied now; refused with a few words naming `path` (it leads into `.git`, out of the project, nowhere; a new file that exists by now) |
 //! | `version` | `{}` | `"x.y.z"` |
 //! | `key` | `{ project }` | `{ message, bound }`: the project's bound key (`:LlmKey`) |
 //! | `key_create` | `{ project, args }` (`args`: `[limit_usd] [daily\|weekly\|monthly]` as strings) | `{ message, bound }` (`:LlmKey create`) |
@@ -133,6 +134,7 @@ pub enum Call {
     Health(HealthArgs),
     Answer(AnswerArgs),
     Context(ContextArgs),
+    CheckPath(CheckPathArgs),
     Version,
     /// `:LlmKey …`: which one, and its arguments.
     Key(KeyAction, KeyArgs),
@@ -158,6 +160,7 @@ impl Call {
             "health" => Call::Health(decode("health", params)?),
             "answer" => Call::Answer(decode("answer", params)?),
             "context" => Call::Context(ContextArgs::decode(params)?),
+            "check_path" => Call::CheckPath(decode("check_path", params)?),
             "version" => Call::Version,
             "key" => Call::Key(KeyAction::Show, decode("key", params)?),
             "key_create" => Call::Key(KeyAction::Create, decode("key_create", params)?),
@@ -305,6 +308,20 @@ impl ContextArgs {
         let file = file.ok_or_else(|| malformed("missing file".into()))?;
         Ok(ContextArgs { file, model, files })
     }
+}
+
+/// `check_path`: may a hunk of `path` be applied now (asked at accept, for a buffer the shim
+/// created or loaded for an edit)?
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckPathArgs {
+    /// The project file (`<checkout>/.frugal.toml`): its directory is the path's root.
+    pub file: String,
+    /// Relative to the checkout's root, as the `hunk` event named it.
+    pub path: String,
+    /// The hunk fills a proposed new file.
+    #[serde(default)]
+    pub new_file: bool,
 }
 
 /// `context`'s result: the listing's lines.

@@ -940,3 +940,84 @@ async fn reasoning_shows_thinking_and_stays_out_of_the_answer() {
     );
     n.quit().await;
 }
+
+/// Aider's multi-file answer shape: a path line, then `<source>python`, then the block. The
+/// block is for b.py, whose text the current buffer a.py also holds: it lands in b.py and
+/// never in a.py. A label naming a file that cannot be resolved is reported by that name, and
+/// a.py stays untouched.
+#[tokio::test]
+async fn a_block_labelled_for_another_file_never_lands_in_the_current_one() {
+    let server = FakeOpenRouter::start().await;
+    let edit = |path: &str| {
+        format!(
+            "{path}\n<source>python\n{}</source>\n",
+            block("x = 1\n", "x = 2\n")
+        )
+    };
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&format!("Change it:\n\n{}", edit("b.py")), 5, 0.0)),
+    );
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&edit("c.py"), 5, 0.0)),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    let root = n.home.path().join("proj");
+    std::fs::create_dir_all(root.join(".git")).unwrap();
+    std::fs::write(root.join("b.py"), "x = 1\n").unwrap();
+    let a = ["x = 1", "y = 2"];
+    n.open("a.py", &a).await;
+    n.cmd("LlmContext add b.py").await;
+    n.cmd("LlmEdit bump x in b.py").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    let files = field(&done, "files").as_array().unwrap().clone();
+    let paths: Vec<&str> = files
+        .iter()
+        .map(|f| field(f, "path").as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["b.py"], "{done:?}");
+    assert_eq!(field(&done, "hunks").as_u64(), Some(0), "none in a.py");
+    n.cmd("LlmAccept!").await;
+    assert_eq!(n.lines().await, a, "a.py untouched");
+    let b = n
+        .lua_args(
+            "return vim.api.nvim_buf_get_lines(vim.fn.bufnr(...), 0, -1, false)",
+            vec![root.join("b.py").to_str().unwrap().into()],
+        )
+        .await;
+    assert_eq!(b.as_array().unwrap()[0].as_str(), Some("x = 2"));
+
+    // A label naming no file: by that name, never in a.py.
+    n.cmd("LlmContext clear").await;
+    n.cmd("LlmEdit bump x in c.py").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("no_match"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("c.py: x = 1"), "{msg}");
+    assert_eq!(hunk_count(&n).await, 0);
+    assert_eq!(n.lines().await, a, "a.py untouched");
+    n.quit().await;
+}
+
+/// A replacement written twice around a `=======`, one `>>>>>>> REPLACE` after both: one copy
+/// reaches the buffer, and no line that is only a marker.
+#[tokio::test]
+async fn a_replacement_written_twice_reaches_the_buffer_once() {
+    let server = FakeOpenRouter::start().await;
+    let text = concat!(
+        "<<<<<<< SEARCH\n  return a + b\n=======\n  return (a + b) // 1\n",
+        "=======\n  return (a + b) // 1\n>>>>>>> REPLACE\n",
+    );
+    server.push("/chat/completions", Reply::sse(answer(text, 4, 0.0)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit make add return an integer").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1));
+    n.cmd("LlmAccept!").await;
+    let mut want: Vec<String> = SRC.iter().map(|l| l.to_string()).collect();
+    want[3] = "  return (a + b) // 1".into();
+    assert_eq!(n.lines().await, want);
+    n.quit().await;
+}

@@ -688,3 +688,164 @@ async fn an_edit_that_cannot_start_fires_failed_with_reason_config() {
     assert!(server.chat_requests().is_empty());
     n.quit().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Paths of an answer: judged by where they really lead
+// ---------------------------------------------------------------------------------------------
+
+/// A new-file block (empty SEARCH) for `path`.
+fn new_file(path: &str, text: &str) -> String {
+    format!("{path}\n<<<<<<< SEARCH\n=======\n{text}\n>>>>>>> REPLACE\n")
+}
+
+/// The titles of `FrugalEditDone`'s `unmatched`.
+fn unmatched(done: &rmpv::Value) -> Vec<String> {
+    field(done, "unmatched")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A git repository `proj` with `a.py` and committed links into `.git`: `gitdir -> .git`,
+/// `tools -> .git/hooks`, `conf.py -> .git/config`.
+fn repo_with_git_links(home: &Path) -> PathBuf {
+    let root = home.canonicalize().unwrap().join("proj");
+    std::fs::create_dir_all(&root).unwrap();
+    git(&root, &["init", "-q"]);
+    std::fs::write(root.join("a.py"), SRC.join("\n") + "\n").unwrap();
+    std::os::unix::fs::symlink(".git", root.join("gitdir")).unwrap();
+    std::os::unix::fs::symlink(".git/hooks", root.join("tools")).unwrap();
+    std::os::unix::fs::symlink(".git/config", root.join("conf.py")).unwrap();
+    git(&root, &["add", "a.py", "gitdir", "tools", "conf.py"]);
+    git(&root, &["commit", "-q", "-m", "links"]);
+    root
+}
+
+/// The attack: `gitdir/commondir` proposed as a new file through a committed link to
+/// `.git`, a hook through a linked directory, an existing file (sent as context) reached
+/// through a link into `.git`. None is shown; after `:LlmAccept!` and `:wall` nothing in
+/// `.git` changed, and the honest block is applied.
+#[tokio::test]
+async fn paths_leading_into_git_through_links_are_refused_by_name() {
+    let server = FakeOpenRouter::start().await;
+    let text = [
+        new_file("gitdir/commondir", "../PLANTED"),
+        new_file("tools/pre-commit", "#!/bin/sh\ntouch PWNED"),
+        format!(
+            "conf.py\n{}",
+            block("[core]\n", "[core]\n\tfsmonitor = touch PWNED\n")
+        ),
+        format!(
+            ".git/config\n{}",
+            block("[core]\n", "[core]\n\tfsmonitor = touch PWNED\n")
+        ),
+        format!(
+            "a.py\n{}",
+            block("    return x + 1\n", "    return x + 2\n")
+        ),
+    ]
+    .concat();
+    let (mut n, _dir) = start(&server, "{}", &[]).await;
+    server.push("/chat/completions", Reply::sse(answer(&text, 13, 0.0)));
+    let root = repo_with_git_links(n.home.path());
+    let config = std::fs::read_to_string(root.join(".git/config")).unwrap();
+    n.cmd(&format!("edit {}", root.join("a.py").display()))
+        .await;
+    // The user sends the linked file as context: it is read, never changed.
+    n.cmd("LlmContext add conf.py").await;
+    n.cmd("LlmEdit bump").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    let unmatched = unmatched(&done);
+    for p in [
+        "gitdir/commondir",
+        "tools/pre-commit",
+        "conf.py",
+        ".git/config",
+    ] {
+        assert!(
+            unmatched.iter().any(|u| u.starts_with(&format!("{p}:"))),
+            "{p}: {unmatched:?}"
+        );
+    }
+    let files = field(&done, "files").as_array().unwrap().clone();
+    assert_eq!(files.len(), 1, "only a.py: {files:?}");
+    for p in ["gitdir/commondir", "tools/pre-commit", ".git/commondir"] {
+        let loaded = n
+            .lua_args(
+                "return vim.fn.bufnr(...)",
+                vec![root.join(p).to_str().unwrap().into()],
+            )
+            .await;
+        assert_eq!(loaded.as_i64(), Some(-1), "{p} never loaded");
+    }
+    n.cmd("LlmAccept!").await;
+    n.cmd("silent! wall").await;
+    assert!(
+        !root.join(".git/commondir").exists(),
+        ".git/commondir written"
+    );
+    assert!(
+        !root.join(".git/hooks/pre-commit").exists(),
+        "a hook written"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join(".git/config")).unwrap(),
+        config
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("a.py")).unwrap(),
+        "def f(x):\n    return x + 2\n\n"
+    );
+    n.quit().await;
+}
+
+/// A path turned into a link after the proposal arrived and before accept: the new file's
+/// directory now leads into `.git`, the other file's buffer now leads out of the project. The
+/// backend checks each again at accept; those hunks are refused with a message, nothing is
+/// written through them, and the current buffer's hunk is applied.
+#[tokio::test]
+async fn a_path_turned_into_a_link_before_accept_is_refused_at_accept() {
+    let server = FakeOpenRouter::start().await;
+    let text = [
+        new_file("gen/new.py", "planted = True"),
+        format!("b.py\n{}", block("b = 1\n", "b = 2\n")),
+        format!(
+            "a.py\n{}",
+            block("    return x + 1\n", "    return x + 2\n")
+        ),
+    ]
+    .concat();
+    let (mut n, _dir) = start(&server, "{}", &[]).await;
+    server.push("/chat/completions", Reply::sse(answer(&text, 13, 0.0)));
+    let root = repo_with_git_links(n.home.path());
+    std::fs::write(root.join("b.py"), "b = 1\n").unwrap();
+    n.cmd(&format!("edit {}", root.join("a.py").display()))
+        .await;
+    n.cmd("LlmContext add b.py").await;
+    n.cmd("LlmEdit bump").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    let files = field(&done, "files").as_array().unwrap().clone();
+    assert_eq!(files.len(), 3, "{files:?}");
+    // Now the links: gen -> .git, b.py -> a file outside the project.
+    std::os::unix::fs::symlink(".git", root.join("gen")).unwrap();
+    let outside = n.home.path().join("outside.py");
+    std::fs::write(&outside, "b = 1\n").unwrap();
+    std::fs::remove_file(root.join("b.py")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("b.py")).unwrap();
+    n.drain();
+    n.cmd("LlmAccept!").await;
+    let (msg, _) = n.wait_notify("not applied: gen/new.py").await;
+    assert_eq!(msg, "frugal: not applied: gen/new.py leads into .git");
+    let (msg, _) = n.wait_notify("not applied: b.py").await;
+    assert_eq!(msg, "frugal: not applied: b.py leads outside the project");
+    n.cmd("silent! wall").await;
+    assert!(!root.join(".git/new.py").exists(), "written into .git");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "b = 1\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join("a.py")).unwrap(),
+        "def f(x):\n    return x + 2\n\n"
+    );
+    n.quit().await;
+}

@@ -23,10 +23,11 @@ function H.buffer(edit, ev)
   if not buf then
     return nil, err
   end
+  -- Whether the path may be written is the backend's to judge (it did, and does again at
+  -- accept): here only the buffer's state counts.
   if ev.new_file then
     local empty = vim.api.nvim_buf_line_count(buf) == 1 and vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1] == ""
-    -- lstat: a dangling symlink is there too (writing the buffer would create its target).
-    if not empty or vim.uv.fs_lstat(edit.root .. "/" .. ev.path) then
+    if not empty then
       return nil, ("%s already exists: the new file is not proposed"):format(ev.path)
     end
   end
@@ -70,7 +71,9 @@ function M.hunk(edit, ev)
   end
   local title = buf == edit.buf and ev.title or ("%s: %s"):format(ev.path, ev.title)
   if row then
-    hunks.add(buf, edit.id, ev.index, row, ev.old, ev.new, ev.title, ev.new_file)
+    -- A buffer frugal created or loaded for the edit: its path is checked again at accept.
+    local check = buf ~= edit.buf and { root = edit.root, path = ev.path } or nil
+    hunks.add(buf, edit.id, ev.index, row, ev.old, ev.new, ev.title, ev.new_file, check)
     edit.placed = edit.placed + 1
     entry.hunks = entry.hunks + 1
   else

@@ -14,6 +14,11 @@ local H = {}
 ---@field title string
 ---@field new_file boolean|nil  it fills a new (empty) buffer
 ---@field note integer|nil  extmark of a note on the hunk (the judge's verdict)
+---@field check frugal.PathCheck|nil  its buffer was created or loaded for the edit
+
+---@class frugal.PathCheck
+---@field root string  the checkout root
+---@field path string  the file, relative to `root`
 
 local util = require("frugal.util")
 local notify = util.notify
@@ -77,7 +82,8 @@ end
 ---@param new string[]
 ---@param title string
 ---@param new_file boolean|nil
-function M.add(buf, edit, index, row, old, new, title, new_file)
+---@param check frugal.PathCheck|nil  the backend checks the path again before it is applied
+function M.add(buf, edit, index, row, old, new, title, new_file, check)
   local list = H.by_buf[buf] or {}
   H.by_buf[buf] = list
   local last = math.max(row, row + #old - 1)
@@ -109,6 +115,7 @@ function M.add(buf, edit, index, row, old, new, title, new_file)
     new = new,
     title = title,
     new_file = new_file or nil,
+    check = check,
   })
   if #list == 1 then
     H.map_keys(buf)
@@ -266,14 +273,44 @@ function M.accept(opts)
     end
   end
   for buf, hunks in pairs(targets) do
-    H.undo_break(buf)
-    for _, h in ipairs(hunks) do
-      local ok, err = H.apply(buf, h)
-      if not ok then
-        notify(err, vim.log.levels.WARN)
+    local refused = H.refused(hunks)
+    if refused then
+      notify(refused, vim.log.levels.WARN)
+    else
+      H.undo_break(buf)
+      for _, h in ipairs(hunks) do
+        local ok, err = H.apply(buf, h)
+        if not ok then
+          notify(err, vim.log.levels.WARN)
+        end
       end
     end
   end
+end
+
+--- Why a buffer's hunks may not be applied now, or nil: for a buffer frugal created or
+--- loaded for the edit, the backend checks its path again (it may have been turned into a
+--- link into `.git` or out of the project since the proposal). The shim judges no path.
+---@param hunks frugal.Hunk[]  hunks of one buffer
+---@return string|nil
+function H.refused(hunks)
+  local check, new_file = nil, false
+  for _, h in ipairs(hunks) do
+    check = check or h.check
+    new_file = new_file or h.new_file == true
+  end
+  if not check then
+    return nil
+  end
+  local ok, err = require("frugal.rpc").request("check_path", {
+    file = check.root .. "/.frugal.toml",
+    path = check.path,
+    new_file = new_file,
+  })
+  if ok then
+    return nil
+  end
+  return ("frugal: not applied: %s"):format(err or (check.path .. ": the backend did not answer"))
 end
 
 --- `:LlmReject[!]`: withdraws the hunk under the cursor (all: every hunk of the edit, in every

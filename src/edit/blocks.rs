@@ -9,20 +9,29 @@
 //! char at a time, mid-marker, between `\r` and `\n`, ...).
 //!
 //! Models are sloppy about the surrounding markdown, so the parser is lenient
-//! outside blocks (fences with any info string, prose, a file-name line) and
-//! strict inside them: SEARCH/REPLACE lines are kept verbatim because the
-//! SEARCH text must later be found in the buffer and the REPLACE text is what
-//! ends up in it.
+//! outside blocks (fences with any info string, aider's `<source>` tags, prose,
+//! a file-name line) and strict inside them: SEARCH/REPLACE lines are kept
+//! verbatim because the SEARCH text must later be found in the buffer and the
+//! REPLACE text is what ends up in it. A file-name line names the next block
+//! (or every block of the fence that follows it, whatever the fence: ```,
+//! ````, ~~~, `<source>`); prose in between forgets it.
 //!
-//! Markers may be 5 to 9 chars long, indented (inside a block: as its SEARCH
-//! marker, or not at all) and followed by punctuation (`<<<<<<< SEARCH>`). What
-//! models get wrong about them, and how it is read:
-//! - `=======` repeated directly before `>>>>>>> REPLACE`: dropped. Anywhere
-//!   else in a replacement it is text (Markdown headings, conflict markers).
+//! Markers may be 5 to 9 chars long (aider's grammar; a line of 10 or more
+//! `=` is common text, so longer markers are not markers), indented (inside a
+//! block: as its SEARCH marker, or not at all) and followed by punctuation
+//! (`<<<<<<< SEARCH>`). What models get wrong about them, and how it is read:
+//! - A second `=======` ends the replacement, as `>>>>>>> REPLACE` does
+//!   (aider's rule): what follows up to the next SEARCH is outside any block,
+//!   an orphan `>>>>>>> REPLACE` or a second copy of the replacement included.
+//!   Directly after the first divider (the replacement still empty) it is the
+//!   divider repeated, and dropped.
 //! - `<<<<<<< SEARCH` inside a replacement (the REPLACE marker forgotten):
 //!   closes the block before it. Its replacement ends at its code block's
 //!   closing fence (or before a file-name line after a blank line), without
-//!   the blank lines and a stray divider that separated it from the next block.
+//!   the blank lines that separated it from the next block.
+//! - A line that is only a marker never reaches a buffer: a block whose
+//!   replacement still holds one (a marker at a foreign indentation, read as
+//!   text inside the block) is reported by title ([`Finish::malformed`]).
 //! - A block with no `=======` before its REPLACE marker or the next SEARCH
 //!   marker is not an edit: it is reported by title ([`Finish::malformed`]).
 //! - A block still open when the answer ends is reported by title
@@ -220,43 +229,55 @@ impl BlockParser {
                 let open = self.open.take().expect("a block is open");
                 self.malformed(&open, "it has no ======= line between SEARCH and REPLACE");
             }
-            (true, Some(Marker::Replace)) => {
-                let mut open = self.open.take().expect("a block is open");
-                drop_divider(&mut open);
-                out.push(self.close(open));
+            // Two dividers in a row: the model repeated it (ending the replacement there would
+            // leave it empty).
+            (true, Some(Marker::Divider)) if open.replace.is_empty() => {}
+            // Aider's rule: a second divider ends the replacement as its REPLACE marker does;
+            // what follows up to the next SEARCH is outside any block (an orphan REPLACE
+            // marker, a copy of the replacement written twice).
+            (true, Some(Marker::Replace | Marker::Divider)) => {
+                let open = self.open.take().expect("a block is open");
+                out.extend(self.close(open));
             }
             (true, Some(Marker::Search)) => {
                 // The model forgot the REPLACE marker and began the next block.
                 let open = self.open.take().expect("a block is open");
-                out.push(self.close_before_next(open));
+                out.extend(self.close_before_next(open));
                 self.outside(&line);
             }
-            // A `=======` inside the replacement is text unless it ends it (see drop_divider).
             (false, _) => open.search.push(line),
             (true, _) => open.replace.push(line),
         }
     }
 
-    fn close(&mut self, open: OpenBlock) -> Block {
+    /// The finished block, or `None` when its replacement holds a line that is only a marker
+    /// (one at a foreign indentation, read as text inside the block): never written into a
+    /// buffer, the block is reported instead.
+    fn close(&mut self, open: OpenBlock) -> Option<Block> {
+        if let Some(m) = open.replace.iter().find(|l| marker(l).is_some()) {
+            let why = format!(
+                "its replacement holds the marker line \"{}\": not applied",
+                m.trim()
+            );
+            self.malformed(&open, &why);
+            return None;
+        }
         self.completed += 1;
-        Block {
+        Some(Block {
             file: open.file,
             search: open.search,
             replace: open.replace,
-        }
+        })
     }
 
     /// Closes a block whose replacement ran into the next `<<<<<<< SEARCH` line: what
     /// follows its code block's closing fence, or a file-name line after a blank line, is
     /// the answer's text around the blocks (read again as such, so the next block gets its
     /// file name and fence), and blank lines beyond those SEARCH ends with are separators.
-    fn close_before_next(&mut self, mut open: OpenBlock) -> Block {
+    fn close_before_next(&mut self, mut open: OpenBlock) -> Option<Block> {
         let mut after = Vec::new();
-        if let Some((ch, len)) = open.fence {
-            let closing = open.replace.iter().position(|l| {
-                fence_of(l.trim())
-                    .is_some_and(|(c, n, info)| c == ch && n >= len && info.is_empty())
-            });
+        if let Some(fence) = open.fence {
+            let closing = open.replace.iter().position(|l| closes(fence, l.trim()));
             if let Some(at) = closing {
                 after = open.replace.split_off(at);
             }
@@ -269,11 +290,6 @@ impl BlockParser {
                     after = open.replace.split_off(at);
                 }
             }
-        }
-        // A stray divider may sit among the separators: it goes too.
-        let content = open.replace.iter().rposition(|l| !is_blank(l));
-        if let Some(at) = content.filter(|&at| is_divider(&open.replace[at], &open.indent)) {
-            open.replace.truncate(at);
         }
         let keep_blank = open.search.iter().rev().take_while(|l| is_blank(l)).count();
         trim_blank_end(&mut open.replace, keep_blank);
@@ -314,40 +330,58 @@ impl BlockParser {
             // A blank line between the file name and the fence/block is common.
             return;
         }
-        if let Some((ch, len, info)) = fence_of(trimmed) {
-            if self.in_fence.is_some() && info.is_empty() {
+        let opens = match fence_of(trimmed) {
+            // An info string means a new fence even if we think one is open: better than
+            // swallowing the rest of the answer.
+            Some((ch, len, info)) => {
+                (self.in_fence.is_none() || !info.is_empty()).then_some((ch, len))
+            }
+            None => match source_tag(trimmed) {
+                Some(true) => Some(SOURCE),
+                Some(false) => None,
+                None => {
+                    self.pending_file = file_name(trimmed).map(str::to_string);
+                    return;
+                }
+            },
+        };
+        match opens {
+            // The path line before a fence names the fence's blocks, whatever the fence.
+            Some(fence) => {
+                self.in_fence = Some(fence);
+                self.fence_file = self.pending_file.take();
+            }
+            None => {
                 self.in_fence = None;
                 self.fence_file = None;
                 self.pending_file = None;
-            } else {
-                // An info string means a new fence even if we think one is
-                // open: better than swallowing the rest of the answer.
-                self.in_fence = Some((ch, len));
-                self.fence_file = self.pending_file.take();
             }
-            return;
         }
-        self.pending_file = file_name(trimmed).map(str::to_string);
     }
 }
 
-/// A divider directly before the REPLACE marker is the model repeating it, not text
-/// (anywhere else in the replacement it is text: Markdown headings, conflict markers).
-fn drop_divider(open: &mut OpenBlock) {
-    if open
-        .replace
-        .last()
-        .is_some_and(|l| is_divider(l, &open.indent))
-    {
-        open.replace.pop();
+/// Aider's alternative fence, `<source>python` … `</source>`, as a fence: `<` and length 0.
+const SOURCE: (char, usize) = ('<', 0);
+
+/// Whether `trimmed` is the line closing `fence`.
+fn closes(fence: (char, usize), trimmed: &str) -> bool {
+    if fence == SOURCE {
+        return source_tag(trimmed) == Some(false);
     }
+    fence_of(trimmed).is_some_and(|(c, n, info)| c == fence.0 && n >= fence.1 && info.is_empty())
 }
 
-/// Whether `line` is a divider a block indented by `indent` recognises.
-fn is_divider(line: &str, indent: &str) -> bool {
-    matches!(marker(line), Some((Marker::Divider, i)) if i.is_empty() || i == indent)
+/// If `trimmed` is aider's alternative fence: `Some(true)` for `<source>` (with a language
+/// or attributes after it), `Some(false)` for `</source>`.
+fn source_tag(trimmed: &str) -> Option<bool> {
+    let lower = trimmed.get(..9).map(str::to_ascii_lowercase);
+    if lower.as_deref() == Some("</source>") && trimmed.len() == 9 {
+        return Some(false);
+    }
+    let head = trimmed.get(..7)?;
+    let next = trimmed[7..].chars().next()?;
+    (head.eq_ignore_ascii_case("<source") && (next == '>' || next.is_whitespace())).then_some(true)
 }
-
 /// Drops blank lines at the end of `lines` beyond the first `keep`.
 fn trim_blank_end(lines: &mut Vec<String>, keep: usize) {
     let blank = lines.iter().rev().take_while(|l| is_blank(l)).count();
@@ -629,25 +663,89 @@ mod tests {
         );
     }
 
+    /// Aider's rule: a second `=======` ends the replacement; what follows up to the next
+    /// SEARCH is outside any block (an orphan `>>>>>>> REPLACE` included).
     #[test]
-    fn divider_inside_replace_is_text() {
-        let answer = "<<<<<<< SEARCH\na\n=======\nb\n=======\nc\n>>>>>>> REPLACE\n";
-        assert_eq!(
-            run([answer]).0,
-            vec![block(None, &["a"], &["b", "=======", "c"])]
+    fn a_second_divider_ends_the_replacement() {
+        // Aider's closing divider, then the fence's end and prose: no block left open.
+        let answer = concat!(
+            "a.py\n```python\n<<<<<<< SEARCH\na\n=======\nb\n=======\n```\n\nDone.\n",
+            "<<<<<<< SEARCH\nc\n=======\nd\n>>>>>>> REPLACE\n",
         );
-    }
-
-    #[test]
-    fn divider_repeated_before_the_replace_marker_is_dropped() {
+        assert_eq!(
+            run([answer]),
+            (
+                vec![
+                    block(Some("a.py"), &["a"], &["b"]),
+                    block(None, &["c"], &["d"])
+                ],
+                None
+            )
+        );
+        // The answer's last block closed so: its edit is not lost.
+        let answer = "a.py\n```python\n<<<<<<< SEARCH\na\n=======\nb\n=======\n```\n\nDone.\n";
+        assert_eq!(
+            run([answer]),
+            (vec![block(Some("a.py"), &["a"], &["b"])], None)
+        );
+        // The replacement written twice around a divider, one REPLACE marker after: one copy.
+        let answer = "<<<<<<< SEARCH\na\n=======\nb\nc\n=======\nb\nc\n>>>>>>> REPLACE\nprose\n";
+        assert_eq!(
+            run([answer]),
+            (vec![block(None, &["a"], &["b", "c"])], None)
+        );
+        // A divider repeated before the REPLACE marker.
         let answer = "<<<<<<< SEARCH\na\n=======\nb\n=======\n>>>>>>> REPLACE\n";
         assert_eq!(run([answer]), (vec![block(None, &["a"], &["b"])], None));
-        // Only the one directly before the marker: a divider inside stays text.
         let answer = "<<<<<<< SEARCH\na\n=======\nb\n=======\nc\n=======\n>>>>>>> REPLACE\n";
-        assert_eq!(
-            run([answer]).0,
-            vec![block(None, &["a"], &["b", "=======", "c"])]
+        assert_eq!(run([answer]), (vec![block(None, &["a"], &["b"])], None));
+        // Two dividers in a row: the replacement would be empty, so the second is a repeat.
+        let answer = "<<<<<<< SEARCH\na\n=======\n=======\nb\n>>>>>>> REPLACE\n";
+        assert_eq!(run([answer]), (vec![block(None, &["a"], &["b"])], None));
+        let answer = "<<<<<<< SEARCH\na\n=======\n=======\n>>>>>>> REPLACE\n";
+        assert_eq!(run([answer]), (vec![block(None, &["a"], &[])], None));
+    }
+
+    /// A line that is only a marker never reaches a replacement: one at a foreign indentation
+    /// (read as text inside the block) makes the block malformed, reported by its title.
+    #[test]
+    fn no_marker_line_reaches_a_replacement() {
+        let answer = "<<<<<<< SEARCH\nx\n=======\n  =====\ny\n>>>>>>> REPLACE\n";
+        let mut parser = BlockParser::new();
+        assert!(parser.push(answer).is_empty());
+        let fin = parser.finish();
+        assert!(fin.blocks.is_empty());
+        assert_eq!(fin.malformed.len(), 1, "{fin:?}");
+        assert_eq!(fin.malformed[0].title, "x");
+        assert!(fin.malformed[0].why.contains("marker"), "{fin:?}");
+        // A forgotten REPLACE marker (the next block's SEARCH closes it) is checked too.
+        let answer = concat!(
+            "<<<<<<< SEARCH\nx\n=======\n    >>>>>>> REPLACE\n",
+            "<<<<<<< SEARCH\nc\n=======\nd\n>>>>>>> REPLACE\n",
         );
+        let mut parser = BlockParser::new();
+        assert_eq!(parser.push(answer), vec![block(None, &["c"], &["d"])]);
+        assert_eq!(parser.finish().malformed.len(), 1);
+    }
+
+    /// Marker noise other projects' edit-format tests show: accepted as it is.
+    #[test]
+    fn marker_noise_is_accepted() {
+        for (head, divider, tail) in [
+            ("<<<<<<< SEARCH>>", "=======", ">>>>>>> REPLACE"),
+            ("<<<<<<<SEARCH", "=======", ">>>>>>>REPLACE"),
+            ("<<<<<<< SEARCH", "======= ", ">>>>>>> REPLACE "),
+        ] {
+            let answer = format!("{head}\na\n{divider}\nb\n{tail}\n");
+            assert_eq!(
+                run([answer.as_str()]),
+                (vec![block(None, &["a"], &["b"])], None),
+                "{answer:?}"
+            );
+        }
+        // More than 9 marker chars: not a marker (see `marker`), the answer holds no block.
+        let answer = "<<<<<<<<<<< SEARCH\na\n===========\nb\n>>>>>>>>>>> REPLACE\n";
+        assert_eq!(run([answer]), (vec![], None));
     }
 
     #[test]
@@ -733,11 +831,12 @@ mod tests {
         // A block indented as a whole (e.g. under a list item).
         let answer = "1. First:\n   <<<<<<< SEARCH\n   a\n   =======\n   b\n   >>>>>>> REPLACE\n";
         assert_eq!(run([answer]).0, vec![block(None, &["   a"], &["   b"])]);
-        // Unindented markers around an indented one: that one is text.
-        let answer = "<<<<<<< SEARCH\nx\n    =======\n=======\n  =====\n>>>>>>> REPLACE\n";
+        // Unindented markers around an indented one: that one is text in SEARCH (in a
+        // replacement it is refused: see no_marker_line_reaches_a_replacement).
+        let answer = "<<<<<<< SEARCH\nx\n    =======\n=======\n  y\n>>>>>>> REPLACE\n";
         assert_eq!(
             run([answer]).0,
-            vec![block(None, &["x", "    ======="], &["  ====="])]
+            vec![block(None, &["x", "    ======="], &["  y"])]
         );
         // Any indentation for the SEARCH marker outside a block.
         let answer = "\t<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n";
@@ -816,6 +915,57 @@ mod tests {
                 Some(".gitignore".into()),
                 // Prose after the name: it wasn't "right before".
                 None,
+            ]
+        );
+    }
+
+    /// A path line stays attached to the next block whatever fence follows it, aider's
+    /// `<source>` tags included (the shape of aider's multi-file answers).
+    #[test]
+    fn a_path_line_stays_attached_whatever_fence_follows() {
+        let edit = "<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n";
+        for (open, close) in [
+            ("```", "```"),
+            ("```python", "```"),
+            ("````python", "````"),
+            ("~~~python", "~~~"),
+            ("<source>python", "</source>"),
+            ("<source>", "</source>"),
+            ("  <source lang=\"python\">", "</source>"),
+        ] {
+            let answer = format!("Change b:\n\nb.py\n{open}\n{edit}{close}\n");
+            let chars: Vec<String> = answer.chars().map(String::from).collect();
+            let expected = (vec![block(Some("b.py"), &["a"], &["b"])], None);
+            assert_eq!(run([answer.as_str()]), expected, "{open}");
+            assert_eq!(run(chars.iter().map(String::as_str)), expected, "{open}");
+        }
+        // Aider's multi-file answer: each file's blocks in their own <source> tags.
+        let answer = concat!(
+            "a.py\n<source>python\n<<<<<<< SEARCH\nx\n=======\nX\n>>>>>>> REPLACE\n</source>\n\n",
+            "b.py\n<source>python\n<<<<<<< SEARCH\ny\n=======\nY\n>>>>>>> REPLACE\n",
+            "<<<<<<< SEARCH\nz\n=======\nZ\n>>>>>>> REPLACE\n</source>\n\n",
+            "<<<<<<< SEARCH\nw\n=======\nW\n>>>>>>> REPLACE\n",
+        );
+        let files: Vec<Option<String>> = run([answer]).0.into_iter().map(|b| b.file).collect();
+        assert_eq!(
+            files,
+            [
+                Some("a.py".into()),
+                Some("b.py".into()),
+                Some("b.py".into()),
+                None
+            ]
+        );
+        // A block inside <source> without its REPLACE marker ends at </source>.
+        let answer = concat!(
+            "b.py\n<source>python\n<<<<<<< SEARCH\ny\n=======\nY\n</source>\n\n",
+            "c.py\n<source>python\n<<<<<<< SEARCH\nz\n=======\nZ\n>>>>>>> REPLACE\n</source>\n",
+        );
+        assert_eq!(
+            run([answer]).0,
+            [
+                block(Some("b.py"), &["y"], &["Y"]),
+                block(Some("c.py"), &["z"], &["Z"])
             ]
         );
     }
@@ -1029,6 +1179,17 @@ mod tests {
                 prop_assert_eq!(all, whole);
                 prop_assert_eq!(fin.unterminated, whole_fin.unterminated);
                 prop_assert_eq!(fin.malformed, whole_fin.malformed);
+            }
+
+            /// Whatever an answer holds, no block's replacement has a line that is only a
+            /// marker (it would be written into the buffer).
+            #[test]
+            fn no_replacement_line_is_a_marker(answer in any_answer()) {
+                let (mut blocks, fin) = parse([answer.as_str()]);
+                blocks.extend(fin.blocks);
+                for b in blocks {
+                    prop_assert!(b.replace.iter().all(|l| marker(l).is_none()), "{:?}", b);
+                }
             }
 
             /// Well-formed blocks, dressed as models dress them (fences, file names, prose,

@@ -2,8 +2,10 @@
 //! through `..` or a symlink leading out), reading a context file that is not open in Neovim
 //! (UTF-8 text only), and which file a path in the model's answer means.
 //!
-//! The backend is the authority on path safety: the shim checks paths too, for quick
-//! messages, but whatever it sends is checked again here.
+//! The backend is the authority on path safety, and judges a path by where it really leads
+//! ([`real_path`]), never by its spelling: the shim checks context paths too, for quick
+//! messages, but whatever it sends is checked again here, and before it fills a buffer it
+//! created or loaded for an edit it asks again ([`check_accept`], the `check_path` call).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -282,25 +284,36 @@ pub fn resolve(root: &Path, paths: &[String], written: &str, empty_search: bool)
         }
     }
     match hits.as_slice() {
-        [one] => return Target::File(*one),
+        // The current file is the one the user edits, wherever it is; another file of the
+        // request is judged by where it really leads (the shim sends real paths, but the
+        // backend checks what it is sent).
+        [0] => return Target::File(0),
+        [one] => {
+            return match real_path(root, &paths[*one]) {
+                Ok(_) => Target::File(*one),
+                Err(why) => refused(format!("{}; not applied", why.long(root, written))),
+            }
+        }
         [_, _, ..] => {
             let names: Vec<&str> = hits.iter().map(|&i| paths[i].as_str()).collect();
             return refused(format!("it could mean {}: not applied", names.join(" or ")));
         }
         [] => {}
     }
-    // As written (relative to the root, or absolute) it must stay inside the project.
-    if let Err(why) = inside(root, clean) {
-        return refused(format!("{why}; not applied"));
-    }
-    let Some(first) = candidates.first() else {
-        return refused("it is outside the project: not applied".into());
-    };
-    let rel = match inside(root, first) {
+    // Not a request file by its spelling: by where it really leads (relative to the root, or
+    // absolute), each existing ancestor followed.
+    let rel = match real_path(root, clean) {
         Ok(rel) => rel,
-        Err(why) => return refused(format!("{why}; not applied")),
+        Err(why) => return refused(format!("{}; not applied", why.long(root, written))),
     };
-    if root.join(&rel).exists() {
+    // A request file reached another way (through a link).
+    if let Some(i) = paths
+        .iter()
+        .position(|p| real_path(root, p).is_ok_and(|r| r == rel))
+    {
+        return Target::File(i);
+    }
+    if root.join(&rel).symlink_metadata().is_ok() {
         return refused(format!(
             "{rel} is not among this edit's files (add it with :LlmContext add {rel} or @{rel}): not applied"
         ));
@@ -314,6 +327,127 @@ pub fn resolve(root: &Path, paths: &[String], written: &str, empty_search: bool)
     Target::Missing(rel)
 }
 
+/// Why a path may not be written, from [`real_path`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unwritable {
+    /// A link on the way leads nowhere (or cannot be followed).
+    Nowhere,
+    /// `..` past what exists: it would be read by its spelling.
+    DotDot,
+    /// It leads out of the project, to this place.
+    Outside(PathBuf),
+    /// The project's directory itself.
+    Root,
+    /// Inside a `.git`, at this path relative to the root.
+    Git(String),
+}
+
+impl Unwritable {
+    /// The whole reason, naming `given` (for a block's problem and the log).
+    pub fn long(&self, root: &Path, given: &str) -> String {
+        match self {
+            Unwritable::Nowhere => format!(
+                "{given} leads through a symlink that leads nowhere (or cannot be followed)"
+            ),
+            Unwritable::DotDot => {
+                format!("{given} climbs with .. through a directory that does not exist")
+            }
+            Unwritable::Outside(real) => format!(
+                "{given} leads outside the project ({}) to {}",
+                root.display(),
+                real.display()
+            ),
+            Unwritable::Root => format!("{given} is the project's directory, not a file"),
+            Unwritable::Git(rel) if rel == given.trim_start_matches("./") => format!(
+                "{given} is inside .git: frugal never proposes or changes files there"
+            ),
+            Unwritable::Git(rel) => format!(
+                "{given} is inside .git (it leads to {rel}): frugal never proposes or changes files there"
+            ),
+        }
+    }
+
+    /// A few words after `given`, for a one-line message.
+    pub fn short(&self, given: &str) -> String {
+        match self {
+            Unwritable::Nowhere => format!("{given} leads nowhere (a broken link)"),
+            Unwritable::DotDot => format!("{given} climbs with .. where nothing exists"),
+            Unwritable::Outside(_) => format!("{given} leads outside the project"),
+            Unwritable::Root => format!("{given} is the project's directory"),
+            Unwritable::Git(_) => format!("{given} leads into .git"),
+        }
+    }
+}
+
+/// Where `given` (relative to `root`, or absolute) really leads, as a path relative to the
+/// checkout `root` (canonical): its longest existing prefix with every link followed, then the
+/// rest as written. Refused: a link leading nowhere, `..` past what exists (it would be read
+/// by its spelling), anywhere outside the root, the root itself, and anything inside a `.git`
+/// (the repository's, or a `.git` file or directory anywhere in the project: git reads and
+/// runs what is there).
+pub fn real_path(root: &Path, given: &str) -> Result<String, Unwritable> {
+    let joined = root.join(given);
+    let parts: Vec<Component> = joined.components().collect();
+    let mut real = None;
+    for k in (1..=parts.len()).rev() {
+        let prefix: PathBuf = parts[..k].iter().collect();
+        if prefix.symlink_metadata().is_err() {
+            continue;
+        }
+        let mut found = prefix.canonicalize().map_err(|_| Unwritable::Nowhere)?;
+        for c in &parts[k..] {
+            match c {
+                Component::Normal(n) => found.push(n),
+                Component::CurDir => {}
+                _ => return Err(Unwritable::DotDot),
+            }
+        }
+        real = Some(found);
+        break;
+    }
+    let real = real.ok_or_else(|| Unwritable::Outside(joined.clone()))?;
+    let Ok(rel) = real.strip_prefix(root) else {
+        return Err(Unwritable::Outside(real));
+    };
+    let rel = rel_string(rel);
+    if rel.is_empty() {
+        return Err(Unwritable::Root);
+    }
+    if rel.split('/').any(|p| p.eq_ignore_ascii_case(".git")) {
+        return Err(Unwritable::Git(rel));
+    }
+    Ok(rel)
+}
+
+/// The accept-time check of a hunk's file (`rel`, relative to the checkout `root`), asked by
+/// the shim before it fills a buffer it created or loaded for the edit: the path may have
+/// been turned into a link since the proposal. As [`resolve`]: where it really leads must be
+/// inside the project and outside `.git`; a new file must still not exist (a dangling link
+/// there counts) and never be a budget file. The refusal is a few words naming `rel`; the
+/// whole reason goes to the log.
+pub fn check_accept(root: &Path, rel: &str, new_file: bool) -> Result<(), String> {
+    if rel.chars().any(char::is_control) || Path::new(rel).is_absolute() {
+        return Err(format!(
+            "{} is not a path inside the project",
+            rel.escape_default()
+        ));
+    }
+    let real = real_path(root, rel).map_err(|why| {
+        tracing::info!(path = rel, "refused at accept: {}", why.long(root, rel));
+        why.short(rel)
+    })?;
+    if new_file {
+        let there = |p: &str| root.join(p).symlink_metadata().is_ok();
+        if there(rel) || there(&real) {
+            return Err(format!("{rel} already exists"));
+        }
+        if not_proposable(&real).is_some() {
+            return Err(format!("{rel} is a budget file"));
+        }
+    }
+    Ok(())
+}
+
 /// Why a model may not propose `rel` as a new file, if it may not: nothing inside `.git`
 /// (hooks, config: git runs or reads them), and no `.frugal.toml` (the budget file is the
 /// user's to write; an accepted proposal and a habitual `:wa` would put the model's caps and
@@ -322,7 +456,7 @@ fn not_proposable(rel: &str) -> Option<String> {
     let parts: Vec<&str> = rel.split('/').collect();
     if parts.iter().any(|p| p.eq_ignore_ascii_case(".git")) {
         return Some(format!(
-            "{rel} is inside .git: frugal never proposes files there; not applied"
+            "{rel} is inside .git: frugal never proposes or changes files there; not applied"
         ));
     }
     if parts
@@ -460,6 +594,74 @@ mod tests {
             resolve(&root, &paths, ".github/ci.yml", true),
             Target::New(".github/ci.yml".into())
         );
+    }
+
+    /// A path is judged by where it really leads: `.git` reached through a link (a committed
+    /// `gitdir -> .git`, a directory link into `.git/hooks`, a file link into `.git`), a `.git`
+    /// anywhere in the project, for new files and existing ones, in the request or not.
+    #[cfg(unix)]
+    #[test]
+    fn a_path_through_a_link_into_git_is_refused() {
+        use std::os::unix::fs::symlink;
+        let (_dir, root) = tree();
+        std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
+        std::fs::write(root.join(".git/config"), "[core]\n").unwrap();
+        std::fs::create_dir_all(root.join("vendor/lib")).unwrap();
+        std::fs::write(root.join("vendor/lib/.git"), "gitdir: x\n").unwrap();
+        symlink(".git", root.join("gitdir")).unwrap();
+        symlink("../.git/hooks", root.join("src/hooks")).unwrap();
+        symlink("../.git/config", root.join("src/conf.rs")).unwrap();
+        symlink("a.rs", root.join("src/alias.rs")).unwrap();
+        let paths = vec!["src/a.rs".to_string(), "src/conf.rs".to_string()];
+        let git = |t: Target, p: &str| match t {
+            Target::Refused { path, why } => {
+                assert_eq!(path, p);
+                assert!(why.contains(".git"), "{p}: {why}");
+            }
+            t => panic!("{p}: {t:?}"),
+        };
+        for p in [
+            "gitdir/commondir",
+            "gitdir/hooks/pre-commit",
+            "src/hooks/pre-commit",
+            "./gitdir/hooks/../commondir",
+            "vendor/lib/.git",
+            "vendor/lib/.GIT/config",
+        ] {
+            git(resolve(&root, &paths, p, true), p);
+        }
+        // Existing files through a link: one in the request, one not.
+        git(resolve(&root, &paths, "src/conf.rs", false), "src/conf.rs");
+        git(
+            resolve(&root, &paths, "gitdir/config", false),
+            "gitdir/config",
+        );
+        let abs = root.join("gitdir/config");
+        let abs = abs.to_str().unwrap();
+        git(resolve(&root, &paths, abs, false), abs);
+        // A link to a file of the request is that file.
+        assert_eq!(
+            resolve(&root, &paths, "src/alias.rs", false),
+            Target::File(0)
+        );
+        // `..` past what exists is refused, not folded by its spelling.
+        assert!(matches!(
+            resolve(&root, &paths, "src/none/../../x.rs", true),
+            Target::Refused { .. }
+        ));
+        // What is checked again at accept, after the proposal arrived.
+        assert_eq!(check_accept(&root, "src/new.rs", true), Ok(()));
+        assert_eq!(check_accept(&root, "src/a.rs", false), Ok(()));
+        std::fs::create_dir_all(root.join("later")).unwrap();
+        assert_eq!(check_accept(&root, "later/x.rs", true), Ok(()));
+        std::fs::remove_dir(root.join("later")).unwrap();
+        symlink(".git", root.join("later")).unwrap();
+        let e = check_accept(&root, "later/x.rs", true).unwrap_err();
+        assert!(e.contains(".git"), "{e}");
+        let e = check_accept(&root, "src/a.rs", true).unwrap_err();
+        assert!(e.contains("already exists"), "{e}");
+        let e = check_accept(&root, "../x.rs", true).unwrap_err();
+        assert_eq!(e, "../x.rs leads outside the project");
     }
 
     /// Answer paths with control characters are refused.

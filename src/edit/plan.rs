@@ -226,3 +226,47 @@ impl Plan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(lines: &[&str]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    /// What models write that frugal keeps refusing (issue 15, "Answers real models write"):
+    /// a SEARCH whose lines differ from the file's in indentation one by one (a peer that
+    /// accepts it writes mis-indented code), and one differing in a run of spaces inside a
+    /// line (inside a line, spaces can be the text: strings, alignment, Markdown, Make and
+    /// YAML; a match that ignores them would edit text other than what the model saw). A
+    /// SEARCH shifted as a whole is placed, in the file's indentation.
+    #[test]
+    fn whitespace_the_file_does_not_have_is_refused_and_a_consistent_shift_placed() {
+        let file = s(&["fn f() {", "    let x = 1;", "        g(x);", "}"]);
+        let place = |search: &[&str], replace: &[&str]| {
+            Plan::default().place(&file, &s(search), &s(replace), (0, 4), "t")
+        };
+        // One by one: the first line lost 4 spaces, the second 2.
+        assert_eq!(
+            place(
+                &["let x = 1;", "      g(x);"],
+                &["let x = 2;", "      g(x);"]
+            ),
+            Err(LocateError::NotFound)
+        );
+        // A run of spaces inside a line.
+        assert_eq!(
+            place(&["    let  x = 1;"], &["    let  x = 2;"]),
+            Err(LocateError::NotFound)
+        );
+        assert_eq!(
+            place(&["    let x  =  1;"], &["    let x = 2;"]),
+            Err(LocateError::NotFound)
+        );
+        // Shifted as a whole (4 spaces less): placed, re-indented as the file is.
+        let placed = place(&["let x = 1;", "    g(x);"], &["let x = 2;", "    g(x);"]).unwrap();
+        assert_eq!(placed.how, MatchKind::Indentation);
+        assert_eq!(placed.hunk.new, s(&["    let x = 2;", "        g(x);"]));
+    }
+}

@@ -282,8 +282,7 @@ impl Placing {
         let paths: Vec<String> = self.files.iter().map(|f| f.path.clone()).collect();
         let empty = block.search.iter().all(|l| l.trim().is_empty());
         match files::resolve(&self.root, &paths, written, empty) {
-            // A one-file edit: a name that leads nowhere is a label, the block is the file's.
-            Target::Missing(_) if self.files.len() == 1 => Target::File(0),
+            // A block whose path names no file is never applied to another one.
             Target::Missing(rel) => Target::Refused {
                 path: written.to_string(),
                 why: format!("{rel} does not exist: not applied"),

@@ -9,6 +9,7 @@ mod health;
 mod hello;
 mod key;
 mod models;
+mod paths;
 mod review;
 pub mod usage;
 
@@ -54,6 +55,7 @@ impl Handler {
                 self.state.asks.answer(a.ask, a.choice);
                 Ok(Answer::Accepted(crate::protocol::Accepted {}))
             }
+            Call::CheckPath(a) => paths::check(a),
             Call::Version => Ok(Answer::Version(env!("CARGO_PKG_VERSION"))),
             slow => return Err(Box::new(slow)),
         })
