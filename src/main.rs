@@ -139,7 +139,36 @@ async fn serve(log_file: Option<PathBuf>) -> i32 {
     let (nvim, io) = nvim_rs::Neovim::new(reader.compat(), writer.compat_write(), handler);
     let io = tokio::spawn(io);
     tokio::spawn(forward_events(nvim, rx));
-    let code = match io.await {
+    let code = tokio::select! {
+        ended = io => rpc_ended(ended),
+        // Neovim stops its jobs with SIGTERM as it quits (SIGHUP: the terminal went away):
+        // leave through the same door as a closed channel, not by the signal's default death.
+        signal = stop_signal() => {
+            tracing::info!("{signal}; exiting");
+            0
+        }
+    };
+    // Requests never sent (a question left open, a wait before a retry) are released now:
+    // nothing was billed. First, before the wait below: Neovim SIGKILLs a job that outlives
+    // its SIGTERM by 2 s.
+    frugal::gate::release_unsent(&state).await;
+    // A settlement written after its edit ended is finished before leaving (bounded: a ledger
+    // locked by another process must not keep this one alive; an unsettled reservation is
+    // reconciled at the next start).
+    if tokio::time::timeout(Duration::from_secs(5), state.background_done())
+        .await
+        .is_err()
+    {
+        tracing::warn!("exiting with a ledger write still under way");
+    }
+    code
+}
+
+/// The exit code once the RPC loop has ended.
+fn rpc_ended(
+    ended: Result<Result<(), Box<nvim_rs::error::LoopError>>, tokio::task::JoinError>,
+) -> i32 {
+    match ended {
         Ok(Ok(())) => 0,
         Ok(Err(e)) if e.is_channel_closed() => {
             tracing::info!("Neovim closed the channel; exiting");
@@ -153,15 +182,27 @@ async fn serve(log_file: Option<PathBuf>) -> i32 {
             tracing::error!("RPC task failed: {e}");
             1
         }
-    };
-    // A settlement written after its edit ended is finished before leaving (bounded: a ledger
-    // locked by another process must not keep this one alive; an unsettled reservation is
-    // reconciled at the next start).
-    if tokio::time::timeout(Duration::from_secs(5), state.background_done())
-        .await
-        .is_err()
-    {
-        tracing::warn!("exiting with a ledger write still under way");
     }
-    code
+}
+
+/// Resolves with the name of the first SIGTERM, SIGHUP or SIGINT; never, where they cannot be
+/// listened to (the process then dies of them, and the next start releases what it left).
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listen = |kind| signal(kind).map_err(|e| tracing::warn!("cannot handle signals: {e}"));
+        if let (Ok(mut term), Ok(mut hup), Ok(mut int)) = (
+            listen(SignalKind::terminate()),
+            listen(SignalKind::hangup()),
+            listen(SignalKind::interrupt()),
+        ) {
+            return tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+                _ = int.recv() => "SIGINT",
+            };
+        }
+    }
+    std::future::pending().await
 }

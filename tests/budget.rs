@@ -963,3 +963,142 @@ async fn the_progress_line_shows_a_tiny_estimate() {
     n.wait_event("FrugalEditDone").await;
     n.quit().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Requests never sent, after a restart
+// ---------------------------------------------------------------------------------------------
+
+/// A Neovim whose ledger is in `data` (outside its home), so that a second one reads it too.
+async fn start_shared(server: &FakeOpenRouter, data: &std::path::Path) -> Nvim {
+    server.push("/models", Reply::json(200, MODELS));
+    let setup = serde_json::json!({ "data_dir": data }).to_string();
+    Nvim::start_with(&server.url, &[("FRUGAL_SETUP", &setup)]).await
+}
+
+/// A backend started (`hello`: the start that looks at orphaned reservations).
+async fn start_backend(n: &Nvim) {
+    let ok = n
+        .lua("return require('frugal.rpc').ensure() ~= nil and require('frugal.rpc').info() ~= nil")
+        .await;
+    assert_eq!(ok.as_bool(), Some(true), "the backend did not start");
+}
+
+async fn wait_progress(n: &Nvim, needle: &str) {
+    let end = std::time::Instant::now() + DEADLINE;
+    loop {
+        let line = n
+            .lua("return require('frugal.edit').last_progress or ''")
+            .await;
+        if line.as_str().is_some_and(|l| l.contains(needle)) {
+            return;
+        }
+        assert!(std::time::Instant::now() < end, "no progress {needle:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A 429 asks to wait 20 s; Neovim quits meanwhile. The attempt was refused before anything
+/// was generated, so nothing was billed: the reservation is released, not charged at the next
+/// start.
+#[tokio::test]
+async fn quitting_during_a_retry_wait_releases_the_reservation() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::status(
+            429,
+            &[("Retry-After", "20")],
+            r#"{"error":{"code":429,"message":"Rate limit exceeded"}}"#,
+        ),
+    );
+    let shared = tempfile::tempdir().unwrap();
+    let data = shared.path().join("data");
+    let n = start_shared(&server, &data).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    wait_progress(&n, "rate limited, retrying in").await;
+    let pid = n.backend_pid().await.expect("running");
+    n.quit().await;
+    wait_dead(pid).await;
+    assert_eq!(
+        rows(&data)[0].state,
+        "failed",
+        "released as the backend exits"
+    );
+    let n = start_shared(&server, &data).await;
+    start_backend(&n).await;
+    let r = wait_rows(&data, "the row settled one way or another", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    assert_eq!(
+        (r[0].state.as_str(), r[0].charged),
+        ("failed", Some(0)),
+        "{r:?}"
+    );
+    assert_eq!(server.chat_requests().len(), 1, "no retry");
+    n.quit().await;
+}
+
+/// The control: a request that left (the server read it, and answered nothing) may have been
+/// billed. Quitting keeps its reservation; the next start charges it in full, as an estimate,
+/// since there is no generation to ask about.
+#[tokio::test]
+async fn a_request_that_left_is_still_charged_in_full_after_a_quit() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/chat/completions", Reply::silent());
+    let shared = tempfile::tempdir().unwrap();
+    let data = shared.path().join("data");
+    let n = start_shared(&server, &data).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    server
+        .wait_until("the request", |s| s.chat_requests().len() == 1)
+        .await;
+    let pid = n.backend_pid().await.expect("running");
+    n.quit().await;
+    wait_dead(pid).await;
+    assert_eq!(
+        rows(&data)[0].state,
+        "reserved",
+        "kept as the backend exits"
+    );
+    let n = start_shared(&server, &data).await;
+    start_backend(&n).await;
+    let r = wait_rows(&data, "reconciled", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    assert_eq!(r[0].state, "reconciled", "{r:?}");
+    assert_eq!(r[0].charged, Some(r[0].reserved), "{r:?}");
+    assert_eq!(r[0].charge_source.as_deref(), Some("estimate"));
+    n.quit().await;
+}
+
+/// The control, killed: a stream cut by a SIGKILLed backend after its first bytes is looked up
+/// at the next start through `/generation`, as before.
+#[tokio::test]
+async fn a_stream_cut_by_a_killed_backend_is_reconciled_through_generation() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/chat/completions", Reply::hanging());
+    let shared = tempfile::tempdir().unwrap();
+    let data = shared.path().join("data");
+    let mut n = start_shared(&server, &data).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    wait_rows(&data, "the generation id", |r| {
+        r.len() == 1 && r[0].generation_id.is_some()
+    })
+    .await;
+    let pid = n.backend_pid().await.expect("running");
+    kill9(pid);
+    n.wait_event("FrugalEditFailed").await;
+    wait_dead(pid).await;
+    server.push("/generation", Reply::json(200, r#"{"data":{"id":"gen-test-1","total_cost":0.0027,"tokens_prompt":90,"tokens_completion":3}}"#));
+    start_backend(&n).await;
+    let r = wait_rows(&data, "reconciled", |r| r[0].state != "reserved").await;
+    assert_eq!(r[0].state, "reconciled", "{r:?}");
+    assert_eq!(r[0].charged, Some(2_700_000_000));
+    assert_eq!(r[0].charge_source.as_deref(), Some("generation"));
+    n.quit().await;
+}

@@ -348,3 +348,102 @@ async fn a_priced_model_the_endpoint_does_not_serve_is_explained() {
     wait_rows(&dir, "released", |r| r.iter().all(|r| r.state == "failed")).await;
     n.quit().await;
 }
+
+/// A setup whose `data_dir` lies outside any one Neovim's home, so a second Neovim (a restart)
+/// reads the same ledger.
+fn shared_setup(data: &std::path::Path, confirm_above: f64) -> String {
+    serde_json::json!({ "data_dir": data, "budget": { "confirm_above_usd": confirm_above } })
+        .to_string()
+}
+
+/// Replaces `vim.ui.select` with one that records the question and never answers it.
+async fn leave_asks_open(n: &Nvim) {
+    n.lua("_G.asked = {} vim.ui.select = function(items, opts) table.insert(_G.asked, { prompt = opts.prompt, items = items }) end").await;
+}
+
+/// Waits until the confirmation is on screen and its reservation is in the ledger.
+async fn wait_question(n: &Nvim, dir: &std::path::Path) {
+    let end = std::time::Instant::now() + DEADLINE;
+    while asked(n).await.is_empty() {
+        assert!(std::time::Instant::now() < end, "never asked");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    wait_rows(dir, "the reservation", |r| {
+        r.len() == 1 && r[0].state == "reserved"
+    })
+    .await;
+}
+
+/// A backend started (`hello`: the start that looks at orphaned reservations).
+async fn start_backend(n: &Nvim) {
+    let ok = n
+        .lua("return require('frugal.rpc').ensure() ~= nil and require('frugal.rpc').info() ~= nil")
+        .await;
+    assert_eq!(ok.as_bool(), Some(true), "the backend did not start");
+}
+
+/// Neovim quit (cleanly) with the question open: nothing was sent, so the reservation is
+/// released as the backend exits, and a new start does not charge it.
+#[tokio::test]
+async fn quitting_with_the_question_open_releases_the_reservation() {
+    let server = FakeOpenRouter::start().await;
+    let shared = tempfile::tempdir().unwrap();
+    let dir = shared.path().join("data");
+    let setup = shared_setup(&dir, 0.001);
+    let (n, _) = start(&server, MODELS, &setup).await;
+    leave_asks_open(&n).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    wait_question(&n, &dir).await;
+    let pid = n.backend_pid().await.expect("running");
+    n.quit().await;
+    wait_dead(pid).await;
+    let r = rows(&dir);
+    assert_eq!(r[0].state, "failed", "released as the backend exits: {r:?}");
+
+    // A new Neovim on the same ledger: nothing to charge.
+    let (n, _) = start(&server, MODELS, &setup).await;
+    start_backend(&n).await;
+    let r = wait_rows(&dir, "the row settled one way or another", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    assert_eq!(
+        (r[0].state.as_str(), r[0].charged),
+        ("failed", Some(0)),
+        "{r:?}"
+    );
+    assert!(server.chat_requests().is_empty(), "nothing was sent");
+    n.quit().await;
+}
+
+/// The backend SIGKILLed with the question open: it had no chance to release the reservation,
+/// so the next start does, without charging it (it was never sent).
+#[tokio::test]
+async fn a_backend_killed_with_the_question_open_is_released_at_the_next_start() {
+    let server = FakeOpenRouter::start().await;
+    let shared = tempfile::tempdir().unwrap();
+    let dir = shared.path().join("data");
+    let (mut n, _) = start(&server, MODELS, &shared_setup(&dir, 0.001)).await;
+    leave_asks_open(&n).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    wait_question(&n, &dir).await;
+    let pid = n.backend_pid().await.expect("running");
+    kill9(pid);
+    n.wait_event("FrugalEditFailed").await;
+    wait_dead(pid).await;
+    assert_eq!(rows(&dir)[0].state, "reserved", "counts in full meanwhile");
+    start_backend(&n).await;
+    let r = wait_rows(&dir, "the orphan settled one way or another", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    assert_eq!(
+        (r[0].state.as_str(), r[0].charged),
+        ("failed", Some(0)),
+        "{r:?}"
+    );
+    assert!(server.chat_requests().is_empty(), "nothing was sent");
+    n.quit().await;
+}

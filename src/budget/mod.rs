@@ -6,10 +6,13 @@
 //! 1. [`Ledger::reserve`] checks the request's worst case against every cap ([`caps::decide`])
 //!    and, in the same transaction, records it as `reserved` (or lowers `max_tokens`, or
 //!    refuses with no write).
-//! 2. When the answer ends, [`Ledger::settle`] replaces the reservation with OpenRouter's
+//! 2. Just before its bytes leave, [`Ledger::mark_sent`] records (on disk) that it may be billed.
+//! 3. When the answer ends, [`Ledger::settle`] replaces the reservation with OpenRouter's
 //!    `usage.cost`; [`Ledger::fail`] records that nothing was billed.
-//! 3. A reservation whose owner died stays counted in full until [`Ledger::reconcile`] writes the
-//!    figure from `GET /generation` ([`Ledger::orphans`] lists them).
+//! 4. A reservation never sent is released at exit ([`Ledger::release_unsent`]) or, if its
+//!    owner died, at the next start ([`Ledger::release_orphans`]); one that may have been billed
+//!    stays counted in full until [`Ledger::reconcile`] writes the figure from
+//!    `GET /generation` ([`Ledger::orphans`] lists them).
 
 pub mod caps;
 pub mod clock;

@@ -14,7 +14,7 @@ mod warn;
 
 pub use policy::{effective_caps, CapsError, EffectiveCaps};
 pub use reconcile::{reconcile, reconcile_orphans};
-pub use ticket::Ticket;
+pub use ticket::{release_unsent, Ticket};
 
 use crate::budget::foresight::{self, HISTORY_ROWS};
 use crate::budget::{Price, RequestKind, Usd};
@@ -228,7 +228,11 @@ pub async fn send(
         // Attempts under this reservation.
         loop {
             tracing::info!(project = %p.root, %model, max_tokens, reserved = %ticket.reserved(), "sending chat request");
-            ticket.mark_sent();
+            // On disk before the bytes leave (a dead process's row is then reconciled).
+            ticket
+                .mark_sent()
+                .await
+                .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
             let e = match state.client().stream_chat(&key, &out.request, limits).await {
                 Ok(chat) => {
                     if let Some(g) = chat.generation_id {
@@ -247,7 +251,7 @@ pub async fn send(
             if e.status == Some(401) {
                 // Refused before anything ran. A `cmd:` key may have been rotated: the
                 // command runs again, and a new key is tried at once.
-                ticket.unsent();
+                ticket.unsent().await;
                 if let Some(b) = &bound {
                     ticket.release();
                     return Err(Failure::new(
@@ -289,7 +293,7 @@ pub async fn send(
                 continue 'gate;
             }
             // Not billed: the same reservation, unsent while waiting.
-            ticket.unsent();
+            ticket.unsent().await;
             wait_to_retry(&mut retries, why, &e, &*out.on_retry).await?;
         }
     }

@@ -1,5 +1,6 @@
 //! Reservations whose answer never settled them: looked up through `GET /generation`, from a
-//! dropped ticket or, at start, for the reservations of backends that stopped.
+//! dropped ticket or, at start, for the reservations of backends that stopped (those never
+//! sent are released instead: [`crate::budget::Ledger::release_orphans`]).
 
 use crate::budget::{CachePrice, ChargeSource, RequestId, Settlement, Usd};
 use crate::settings::ApiKey;
@@ -8,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Learns what an unsettled request cost from `GET /generation` (retried with backoff for
-/// about 15 s: OpenRouter answers 404 for a while after a completion). Without a generation id
-/// there is nothing to look up: the reservation is charged in full, as an estimate. When the
+/// about 15 s: OpenRouter answers 404 for a while after a completion). Only for a request that
+/// was sent (may have been billed). Without a generation id there is nothing to look up: the
+/// reservation is charged in full, as an estimate. When the
 /// lookup keeps failing, the reservation stays counted in full until the next start.
 /// Returns the charge OpenRouter reported, when it did. `cache_price` (when the model's is
 /// known) prices what its cached prompt tokens saved.
@@ -91,11 +93,15 @@ pub async fn reconcile(
     }
 }
 
-/// At start: reservations left by backends that died are looked up and reconciled.
+/// At start: reservations left by backends that died are released when they were never sent
+/// (nothing can have been billed), looked up and reconciled when they may have been.
 pub async fn reconcile_orphans(state: Arc<State>) {
     let instance = crate::budget::ledger::process_instance().to_string();
     let pid = std::process::id();
-    let orphans = match state.ledger(move |l, _| l.orphans(pid, &instance)).await {
+    let orphans = match state
+        .ledger(move |l, c| l.release_orphans(pid, &instance, c))
+        .await
+    {
         Ok(o) => o,
         Err(e) => {
             tracing::warn!("{e}");

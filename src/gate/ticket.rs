@@ -1,6 +1,9 @@
 //! The reservation of one request, from the ledger's `reserve` to its settlement: settled with
 //! the usage chunk; dropped unsent, released (nothing was billed); dropped sent and unsettled
 //! (cancel, cut stream, error), reconciled through `GET /generation` in the background.
+//! Whether it was sent is in the ledger (`requests.sent`, written before the request leaves),
+//! so that what is decided at exit ([`release_unsent`]) and at the next start after a crash
+//! (`reconcile::reconcile_orphans`) does not depend on this process's memory.
 
 use super::policy::Plan;
 use super::reconcile::reconcile;
@@ -13,7 +16,7 @@ use crate::openrouter::Usage;
 use crate::settings::ApiKey;
 use crate::settings::BudgetCaps;
 use crate::state::{LedgerRunError, LedgerSlot, State};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 /// The reservation of a request in flight. Settled with the usage chunk; dropped unsettled
 /// (cancel, cut stream, error) it is reconciled through `GET /generation` in the background.
@@ -91,6 +94,7 @@ impl Ticket {
             key_id,
         } = facts;
         let slot = state.ledger_slot();
+        remember(&slot);
         let root = project.to_string();
         let model = plan.model.clone();
         let max_tokens = plan.max_tokens;
@@ -156,17 +160,37 @@ impl Ticket {
         self.reserved
     }
 
-    /// From here the request may reach the server: a dropped ticket is reconciled, not
-    /// released.
-    pub(super) fn mark_sent(&mut self) {
+    /// From here the request may reach the server: recorded in the ledger, on disk, before it
+    /// returns (so a process that dies from here on leaves a row that is reconciled, never
+    /// released), and a dropped ticket is reconciled, not released. `Err` when it could not
+    /// be recorded, or the reservation was released meanwhile (the process is exiting): the
+    /// request must not be sent.
+    pub(super) async fn mark_sent(&mut self) -> Result<(), LedgerRunError> {
+        let Some(id) = self.id else { return Ok(()) };
+        self.slot
+            .run(self.state.clock.clone(), move |l, _| l.mark_sent(id))
+            .await?;
+        // Only once it is on disk: a ticket dropped while the mark is written (a cancel) was
+        // never sent, and is released.
         self.sent = true;
+        Ok(())
     }
 
     /// The attempt was answered with a status before any answer byte, or never connected:
     /// nothing was generated or billed. Until it is sent again, dropping the ticket (a cancel
-    /// during the wait before a retry) releases the reservation.
-    pub(super) fn unsent(&mut self) {
+    /// during the wait before a retry) releases the reservation, and so does the exit of the
+    /// process, or the next start after its death (the ledger is told too; should that write
+    /// fail, the row is charged as sent: the safe side).
+    pub(super) async fn unsent(&mut self) {
         self.sent = false;
+        let Some(id) = self.id else { return };
+        if let Err(e) = self
+            .slot
+            .run(self.state.clock.clone(), move |l, _| l.mark_unsent(id))
+            .await
+        {
+            tracing::warn!("{e}");
+        }
     }
 
     /// The request never reached the server (refused with a status, or never connected):
@@ -258,6 +282,44 @@ impl Ticket {
     }
 }
 
+/// The ledgers this process reserved in: the current `data_dir`'s, and an earlier one's while
+/// a ticket of it lives (a slot nobody holds has no reservation in flight).
+static SLOTS: Mutex<Vec<Weak<LedgerSlot>>> = Mutex::new(Vec::new());
+
+fn remember(slot: &Arc<LedgerSlot>) {
+    let mut slots = SLOTS.lock().expect("slots lock poisoned");
+    slots.retain(|w| w.strong_count() > 0);
+    if !slots
+        .iter()
+        .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(slot)))
+    {
+        slots.push(Arc::downgrade(slot));
+    }
+}
+
+/// At exit: every reservation of this process that is not on the wire (waiting for the user
+/// to confirm, waiting to retry after a 429, not yet sent) is released, charged nothing. Those
+/// marked sent stay reserved, reconciled at the next start. A ledger this process never
+/// reserved in is not even opened.
+pub async fn release_unsent(state: &State) {
+    let slots: Vec<Arc<LedgerSlot>> = SLOTS
+        .lock()
+        .expect("slots lock poisoned")
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for slot in slots {
+        match slot
+            .run(state.clock.clone(), |l, c| l.release_unsent(c))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "released requests never sent"),
+            Err(e) => tracing::warn!("releasing requests never sent: {e}"),
+        }
+    }
+}
+
 /// What the cached prompt tokens saved, when both their number and the cache-read price are
 /// known (gross: see [`CachePrice`]).
 pub(super) fn cache_saved(tokens_cached: Option<u64>, price: Option<CachePrice>) -> Option<Usd> {
@@ -300,8 +362,9 @@ impl Drop for Ticket {
         let state = self.state.clone();
         let slot = self.slot.clone();
         if !self.sent {
-            // Never left: nothing can have been billed.
-            rt.spawn(async move {
+            // Never left: nothing can have been billed. Written before the process exits.
+            let st = state.clone();
+            st.background(async move {
                 if let Err(e) = slot
                     .run(state.clock.clone(), move |l, c| l.fail(id, c))
                     .await

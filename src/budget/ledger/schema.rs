@@ -2,10 +2,11 @@
 //! `tables.sql` (v1's tables and indexes), `v2_to_v3.sql` (v3's columns and indexes, run on
 //! every file after `tables.sql`), `triggers.sql` (the triggers that keep the running sums),
 //! `v1_to_v2.sql` (drops v1's triggers), `v3_backfill.sql` (sums the new `model_totals` columns
-//! of a migrated file) and `rebuild.sql` (recomputes the running sums). v1's schema file is kept,
-//! frozen, as a test fixture (`tests/fixtures/ledger_schema_v1.sql`).
+//! of a migrated file), `v3_to_v4.sql` (v4's column, run on every file after the triggers) and
+//! `rebuild.sql` (recomputes the running sums). Each older version's schema is kept, frozen, as
+//! a test fixture (`tests/fixtures/ledger_schema_v1.sql` … `_v3.sql`).
 //!
-//! # Schema (v3)
+//! # Schema (v4)
 //!
 //! Users may query the file with `sqlite3`; amounts are integers in **picodollars**
 //! (1e-12 USD: divide by 1e12 for dollars), times are **unix milliseconds** (UTC).
@@ -34,6 +35,7 @@
 //! | `prompt_bytes` | the prompt's size in UTF-8 bytes (NULL before v3), to learn a model's bytes per token |
 //! | `key_id` | which key the request went through, never the key itself: `bound:<hash>` (a key made by `:LlmKey create`), `named:<name>` (one of setup's `keys`), NULL (`api_key`) |
 //! | `cache_saved` | what reading `tokens_cached` from the provider's cache saved against the full prompt price (NULL if unknown) |
+//! | `sent` | whether the request may have reached the server and been billed: 0 from the reservation until just before its bytes leave (1 is written and synced before they do), 0 again while waiting to retry an attempt refused before anything was generated (a 429); rows from before v4 count as 1. A `reserved` row whose process is gone is released (`failed`, 0) when 0, reconciled when 1 |
 //!
 //! The ledger holds no secret: no API key, no prompt, no answer.
 //!
@@ -84,13 +86,17 @@
 //!   gains `tokens_cached` and `cache_saved`, which the triggers now sum; three indexes (a
 //!   model's recent rows, a key's rows, rows that are not edits). Opening a v1 or v2 file adds
 //!   them in one transaction and sums `model_totals.tokens_cached` once from `requests`.
+//! - v4: `requests` gains `sent`, so a request that never left is never charged, even after
+//!   its process died (declined or unanswered confirmation, Neovim quit while waiting to
+//!   confirm or to retry). Opening an older file adds it with 1 on every existing row: what
+//!   their process did is unknown, so they are charged as before.
 
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::LedgerError;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// v1's tables and indexes, created on a new (or empty) file.
 const TABLES: &str = include_str!("tables.sql");
@@ -108,12 +114,15 @@ const DROP_V1_TRIGGERS: &str = include_str!("v1_to_v2.sql");
 /// After [`TRIGGERS`] on a v1 or v2 file: sums the new `model_totals` columns.
 const V3_BACKFILL: &str = include_str!("v3_backfill.sql");
 
+/// v4's column (`requests.sent`). Run on every file below v4, new ones included, last.
+const TO_V4: &str = include_str!("v3_to_v4.sql");
+
 /// Recomputes `rollups`, `totals` and `model_totals` from `requests`.
 #[cfg(test)]
 pub(super) const REBUILD_SQL: &str = include_str!("rebuild.sql");
 
 /// Brings the file to [`SCHEMA_VERSION`] inside one immediate transaction, so two processes
-/// opening a new (or v1) ledger at once cannot both create (or migrate) it.
+/// opening a new (or old) ledger at once cannot both create (or migrate) it.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -135,6 +144,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     }
     if (1..3).contains(&version) {
         tx.execute_batch(V3_BACKFILL)?;
+    }
+    if version < 4 {
+        tx.execute_batch(TO_V4)?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -203,30 +215,39 @@ mod tests {
             .unwrap()
     }
 
-    /// A v1 and a v2 ledger get the rows a new ledger made through random operations (copied
-    /// through the columns they have, so their own triggers count them) and the same hand
-    /// edits: their triggers keep the same sums as v3's. Opening them migrates each to exactly a
-    /// new file's schema with every figure kept (the cached tokens summed anew), and later
-    /// writes, v3's new columns included, keep their sums exact.
+    /// A v1, a v2 and a v3 ledger get the rows a new ledger made through random operations
+    /// (copied through the columns they have, so their own triggers count them) and the same
+    /// hand edits: their triggers keep the same sums as today's. Opening them migrates each to
+    /// exactly a new file's schema with every figure kept (the cached tokens summed anew), every
+    /// old reservation counted as may-have-been-sent (v4), and later writes, the newer
+    /// columns and the sent marks included, keep their sums exact.
     #[test]
     fn old_ledgers_keep_every_figure_and_stay_exact() {
-        for old_version in [1, 2] {
+        for old_version in [1, 2, 3] {
             let dir = tempfile::tempdir().unwrap();
             let old_path = dir.path().join("old/ledger.sqlite3");
             let old = old_ledger(&old_path, old_version);
             let (_d, new_path, mut new) = temp_ledger();
-            assert_eq!((version(&old), version(&new)), (old_version, 3));
+            assert_eq!((version(&old), version(&new)), (old_version, 4));
             let start = "2025-01-30T22:00:00+05:45[Asia/Kathmandu]";
             let new_clock = clock(start);
             let mut ops = RandomOps::new(7);
-            ops.v3 = false;
+            ops.v3 = old_version >= 3;
+            ops.v4 = false;
             ops.run(&mut new, &new_clock, 400);
-            copy_old_columns(&new_path, &old);
+            // As an old file's rows will be once migrated: each may have been sent.
+            new.connection()
+                .execute("UPDATE requests SET sent = 1", [])
+                .unwrap();
+            copy_old_columns(&new_path, &old, old_version);
             let old_clock = FixedClock::new(new_clock.now());
             for l in [&old, &new] {
                 l.connection().execute_batch(HAND_EDITS).unwrap();
             }
             assert!(rows(&old) > 100);
+            if old_version >= 3 {
+                assert_eq!(sums(&old), sums(&new));
+            }
             assert_eq!(old_sums(&old), old_sums(&new));
             let spend = |l: &Ledger| {
                 [Some("/a"), Some("/z"), None].map(|p| l.spend(p, &old_clock).unwrap())
@@ -235,8 +256,16 @@ mod tests {
             drop(old);
 
             let mut old = Ledger::open(&old_path).unwrap();
-            assert_eq!(version(&old), 3);
+            assert_eq!(version(&old), 4);
             assert_eq!(schema(&old), schema(&new));
+            // What an old file's reservations did is unknown: each may have been sent.
+            let count = |l: &Ledger, sql: &str| -> i64 {
+                l.connection().query_row(sql, [], |r| r.get(0)).unwrap()
+            };
+            assert_eq!(
+                count(&old, "SELECT COUNT(*) FROM requests WHERE sent = 0"),
+                0
+            );
             assert_eq!(sums(&old), sums(&new));
             assert_eq!(spend(&old), figures);
             assert_consistent(&old);
@@ -259,6 +288,8 @@ mod tests {
             }
             assert_consistent(&old);
             assert_eq!(sums(&old), sums(&new));
+            let marked = "SELECT COUNT(*) FROM requests WHERE state = 'reserved' AND sent = 0";
+            assert_eq!(count(&old, marked), count(&new, marked));
         }
     }
 }

@@ -1,6 +1,6 @@
 -- The ledger's tables and indexes as schema v1 made them, created in one transaction on a new
--- file; v2 changed only the triggers, and v3 adds columns and indexes (v2_to_v3.sql, run on a
--- new file right after this one).
+-- file; v2 changed only the triggers, v3 adds columns and indexes (v2_to_v3.sql, run on a
+-- new file right after this one), and v4 the column `sent` (v3_to_v4.sql, run last).
 -- Amounts are integer picodollars (1e-12 USD), times unix milliseconds (UTC); every column is
 -- described in src/budget/ledger/schema.rs.
 

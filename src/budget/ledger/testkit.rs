@@ -34,13 +34,14 @@ pub fn temp_ledger() -> (tempfile::TempDir, PathBuf, Ledger) {
     (dir, path, ledger)
 }
 
-/// Schema v1 and v2 as they shipped (their tables, indexes and triggers), frozen.
-const OLD_SCHEMAS: [&str; 2] = [
+/// Schema v1, v2 and v3 as they shipped (their tables, indexes and triggers), frozen.
+const OLD_SCHEMAS: [&str; 3] = [
     include_str!("../../../tests/fixtures/ledger_schema_v1.sql"),
     include_str!("../../../tests/fixtures/ledger_schema_v2.sql"),
+    include_str!("../../../tests/fixtures/ledger_schema_v3.sql"),
 ];
 
-/// A ledger at an old schema (`version` 1 or 2), created exactly as that version's code created
+/// A ledger at an old schema (`version` 1, 2 or 3), created exactly as that version's code created
 /// one (its schema in one immediate transaction, then `user_version`) and left there: it keeps
 /// its old columns and triggers until [`Ledger::open`] migrates it.
 pub fn old_ledger(path: &Path, version: i64) -> Ledger {
@@ -54,12 +55,17 @@ pub fn old_ledger(path: &Path, version: i64) -> Ledger {
     Ledger::over(conn, path)
 }
 
-/// Copies every row of `from` into `to` (a ledger at an old schema) through the columns every
-/// version has, so that `to`'s own triggers count them.
-pub fn copy_old_columns(from: &Path, to: &Ledger) {
-    let cols = "id, project, model, created_at, settled_at, state, reserved, charged, tokens_in,
+/// Copies every row of `from` into `to` (a ledger at schema `version`) through the columns
+/// that version has, so that `to`'s own triggers count them.
+pub fn copy_old_columns(from: &Path, to: &Ledger, version: i64) {
+    let mut cols =
+        "id, project, model, created_at, settled_at, state, reserved, charged, tokens_in,
                 tokens_out, tokens_cached, tokens_reasoning, generation_id, charge_source,
-                owner_pid, owner_instance";
+                owner_pid, owner_instance"
+            .to_string();
+    if version >= 3 {
+        cols.push_str(", kind, prompt_bytes, key_id, cache_saved");
+    }
     let conn = to.connection();
     conn.execute("ATTACH DATABASE ?1 AS src", [from.to_str().unwrap()])
         .unwrap();
@@ -138,6 +144,8 @@ pub struct RandomOps {
     step: u64,
     /// Also fill the columns v3 added (kind, prompt_bytes, key_id, cache_saved).
     pub v3: bool,
+    /// Also mark requests sent and unsent (v4), and release the unsent ones as an exit does.
+    pub v4: bool,
 }
 
 impl RandomOps {
@@ -147,6 +155,7 @@ impl RandomOps {
             open: Vec::new(),
             step: 0,
             v3: true,
+            v4: true,
         }
     }
 
@@ -154,7 +163,7 @@ impl RandomOps {
     pub fn run(&mut self, l: &mut Ledger, c: &FixedClock, steps: u64) {
         let rng = &mut self.rng;
         let open = &mut self.open;
-        let v3 = self.v3;
+        let (v3, v4) = (self.v3, self.v4);
         for _ in 0..steps {
             let step = self.step;
             self.step += 1;
@@ -177,6 +186,20 @@ impl RandomOps {
                     }
                     if let Decision::Reserved { id, .. } = l.reserve(&inp, c).unwrap() {
                         open.push(id);
+                        if v4 && rng.below(3) > 0 {
+                            l.mark_sent(id).unwrap();
+                            if rng.below(4) == 0 {
+                                l.mark_unsent(id).unwrap();
+                            }
+                        }
+                    }
+                    if v4 && rng.below(40) == 0 {
+                        l.release_unsent(c).unwrap();
+                        let mut still = l
+                            .connection()
+                            .prepare("SELECT state = 'reserved' FROM requests WHERE id = ?1")
+                            .unwrap();
+                        open.retain(|id| still.query_row([id.0], |r| r.get(0)).unwrap());
                     }
                 }
                 5..=7 if !open.is_empty() => {

@@ -1,8 +1,8 @@
--- The triggers of schema v3 (PRAGMA user_version = 3) that keep the running sums of `requests`
--- in `rollups`, `totals` and `model_totals` (tables.sql), so that no cap check or report ever
--- sums `requests` over a month. Created after the tables on a new file, or in place of v1's
--- triggers (v1_to_v2.sql) on a v1 file, and in place of v2's (v2_to_v3.sql): they keep the same
--- sums, and also sum the cached tokens and what they saved into model_totals.
+-- The triggers of schema v3 and v4 (v4 added a column they ignore) that keep the running sums
+-- of `requests` in `rollups`, `totals` and `model_totals` (tables.sql), so that no cap check or
+-- report ever sums `requests` over a month. Created after the tables on a new file, or in
+-- place of v1's triggers (v1_to_v2.sql) on a v1 file, and in place of v2's (v2_to_v3.sql): they
+-- keep the same sums, and also sum the cached tokens and what they saved into model_totals.
 --
 -- They work in three steps, so that each rule is written once:
 --   1. The triggers on `requests` say how a row changed, into the view `request_deltas`: its

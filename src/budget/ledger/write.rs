@@ -182,6 +182,8 @@ pub struct Pending {
     pub project: String,
     /// Model id.
     pub model: String,
+    /// Whether it may have reached the server (`requests.sent`); never sent, it is released.
+    pub sent: bool,
 }
 
 impl Ledger {
@@ -228,8 +230,8 @@ impl Ledger {
 
         tx.prepare_cached(
             "INSERT INTO requests (project, model, created_at, state, reserved, owner_pid,
-                owner_instance, kind, prompt_bytes, key_id)
-             VALUES (?1, ?2, ?3, 'reserved', ?4, ?5, ?6, ?7, ?8, ?9)",
+                owner_instance, kind, prompt_bytes, key_id, sent)
+             VALUES (?1, ?2, ?3, 'reserved', ?4, ?5, ?6, ?7, ?8, ?9, 0)",
         )?
         .execute(params![
             input.project,
@@ -268,6 +270,88 @@ impl Ledger {
             return Err(LedgerError::NotFound(id));
         }
         Ok(())
+    }
+
+    /// Records that the request is about to go on the wire: from here it may be billed, and
+    /// if its process dies it is reconciled, never released. Call it before the first byte
+    /// leaves: the commit is synced to disk (`synchronous=FULL`) when this returns. Fails with
+    /// [`LedgerError::NotReserved`] when the row was settled or released meanwhile (the process
+    /// is exiting): then nothing may be sent.
+    pub fn mark_sent(&mut self, id: RequestId) -> Result<(), LedgerError> {
+        self.set_sent(id, true)
+    }
+
+    /// Records that the attempt on the wire was refused before anything was generated (a 429,
+    /// a 401 before another key) or never connected: nothing was billed, and until it is sent
+    /// again ([`Ledger::mark_sent`]) the row is released if its process dies.
+    pub fn mark_unsent(&mut self, id: RequestId) -> Result<(), LedgerError> {
+        self.set_sent(id, false)
+    }
+
+    fn set_sent(&mut self, id: RequestId, sent: bool) -> Result<(), LedgerError> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE requests SET sent = ?2 WHERE id = ?1 AND state = 'reserved'")?
+            .execute(params![id.0, sent])?;
+        if n == 1 {
+            return Ok(());
+        }
+        let state: Option<String> = self
+            .conn
+            .prepare_cached("SELECT state FROM requests WHERE id = ?1")?
+            .query_row([id.0], |r| r.get(0))
+            .optional()?;
+        Err(match state {
+            None => LedgerError::NotFound(id),
+            Some(state) => LedgerError::NotReserved { id, state },
+        })
+    }
+
+    /// At exit: every reservation of this process that is not on the wire is released (state
+    /// `failed`, charged 0), in one transaction. Returns how many. A request marked sent stays
+    /// reserved, to be reconciled at the next start.
+    pub fn release_unsent(&mut self, clock: &dyn Clock) -> Result<usize, LedgerError> {
+        let now_ms = unix_ms(clock.now().timestamp());
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE requests SET state = 'failed', charged = 0, settled_at = ?1
+                 WHERE state = 'reserved' AND sent = 0 AND owner_pid = ?2
+                   AND owner_instance = ?3",
+            )?
+            .execute(params![now_ms, i64::from(self.pid), self.instance])?;
+        Ok(n)
+    }
+
+    /// At start: the reservations of dead owners ([`Ledger::orphans`]) that were never sent
+    /// are released (state `failed`, charged 0: nothing can have been billed), in one
+    /// transaction. Returns the orphans that may have been billed, to reconcile.
+    pub fn release_orphans(
+        &mut self,
+        my_pid: u32,
+        my_instance: &str,
+        clock: &dyn Clock,
+    ) -> Result<Vec<Pending>, LedgerError> {
+        let (sent, unsent): (Vec<_>, Vec<_>) = self
+            .orphans(my_pid, my_instance)?
+            .into_iter()
+            .partition(|p| p.sent);
+        if !unsent.is_empty() {
+            let now_ms = unix_ms(clock.now().timestamp());
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for p in &unsent {
+                // Guarded: another backend starting at once may have released it first.
+                tx.prepare_cached(
+                    "UPDATE requests SET state = 'failed', charged = 0, settled_at = ?2
+                     WHERE id = ?1 AND state = 'reserved' AND sent = 0",
+                )?
+                .execute(params![p.id.0, now_ms])?;
+            }
+            tx.commit()?;
+        }
+        Ok(sent)
     }
 
     /// Replaces a reservation with what was actually charged (state `settled`). The rollups
@@ -376,10 +460,10 @@ impl Ledger {
 
     /// Reservations whose owner is gone: its pid no longer exists, or it is this process's pid
     /// under another instance id (a previous incarnation). They still count in full until
-    /// reconciled.
+    /// released (never sent) or reconciled ([`Ledger::release_orphans`]).
     pub fn orphans(&self, my_pid: u32, my_instance: &str) -> Result<Vec<Pending>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, generation_id, reserved, project, model, owner_pid, owner_instance
+            "SELECT id, generation_id, reserved, project, model, owner_pid, owner_instance, sent
              FROM requests WHERE state = 'reserved' ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -390,6 +474,7 @@ impl Ledger {
                     reserved: Usd(r.get(2)?),
                     project: r.get(3)?,
                     model: r.get(4)?,
+                    sent: r.get(7)?,
                 },
                 r.get::<_, i64>(5)?,
                 r.get::<_, String>(6)?,
@@ -827,6 +912,104 @@ mod tests {
             .unwrap();
         assert_eq!(state, "reconciled");
         assert_eq!(l.orphans(me, l.instance()).unwrap().len(), 1);
+        assert_consistent(&l);
+    }
+
+    fn state_of(l: &Ledger, id: RequestId) -> (String, Option<i64>, bool) {
+        l.connection()
+            .query_row(
+                "SELECT state, charged, sent FROM requests WHERE id = ?1",
+                [id.0],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    }
+
+    /// A reservation starts unsent; marked sent before it leaves, back to unsent after an
+    /// unbilled refusal (a 429). At exit, this process's unsent reservations are released and
+    /// its sent ones kept; other processes' rows are not touched.
+    #[test]
+    fn unsent_reservations_are_released_at_exit_and_sent_ones_kept() {
+        let (_d, path, mut l) = temp_ledger();
+        let c = clock("2025-06-15T12:00:00+02:00[Europe/Paris]");
+        let r = |l: &mut Ledger| reserved(l.reserve(&input("/p", 1000, 100), &c).unwrap()).0;
+        let waiting = r(&mut l);
+        let on_wire = r(&mut l);
+        l.mark_sent(on_wire).unwrap();
+        let retrying = r(&mut l);
+        l.mark_sent(retrying).unwrap();
+        l.mark_unsent(retrying).unwrap();
+        let mut other = Ledger::open(&path).unwrap().with_instance("other");
+        let others = r(&mut other);
+        assert_eq!(state_of(&l, waiting), ("reserved".into(), None, false));
+        let before = l.spend(Some("/p"), &c).unwrap();
+        assert_eq!(before.reserved_unsettled, Usd(4 * 2_000_000_000));
+
+        assert_eq!(l.release_unsent(&c).unwrap(), 2);
+        for id in [waiting, retrying] {
+            assert_eq!(state_of(&l, id), ("failed".into(), Some(0), false));
+        }
+        assert_eq!(state_of(&l, on_wire), ("reserved".into(), None, true));
+        assert_eq!(state_of(&l, others), ("reserved".into(), None, false));
+        assert_eq!(
+            l.spend(Some("/p"), &c).unwrap().reserved_unsettled,
+            Usd(2 * 2_000_000_000)
+        );
+        // Released first, a request may no longer be marked sent: it must not leave.
+        assert!(matches!(
+            l.mark_sent(waiting),
+            Err(LedgerError::NotReserved { .. })
+        ));
+        assert!(matches!(
+            l.mark_sent(RequestId(999)),
+            Err(LedgerError::NotFound(_))
+        ));
+        assert_eq!(l.release_unsent(&c).unwrap(), 0);
+        assert_consistent(&l);
+    }
+
+    /// At start, the orphans never sent are released, those that may have been billed are
+    /// returned to be reconciled; the live process's rows stay as they are.
+    #[test]
+    fn orphans_never_sent_are_released_at_start_and_the_others_reconciled() {
+        let (_d, path, mut l) = temp_ledger();
+        let c = clock("2025-06-15T12:00:00+02:00[Europe/Paris]");
+        let me = std::process::id();
+        let mut old = Ledger::open(&path).unwrap().with_instance("previous");
+        let r = |l: &mut Ledger| reserved(l.reserve(&input("/p", 1000, 100), &c).unwrap()).0;
+        let asked = r(&mut old);
+        let cut = r(&mut old);
+        old.mark_sent(cut).unwrap();
+        old.set_generation_id(cut, "gen-cut").unwrap();
+        let silent = r(&mut old);
+        old.mark_sent(silent).unwrap();
+        let rate_limited = r(&mut old);
+        old.mark_sent(rate_limited).unwrap();
+        old.mark_unsent(rate_limited).unwrap();
+        let mine = r(&mut l);
+        // A row written before v4 (or by hand) counts as sent.
+        let legacy = r(&mut old);
+        old.connection()
+            .execute("UPDATE requests SET sent = 1 WHERE id = ?1", [legacy.0])
+            .unwrap();
+
+        let all: Vec<_> = l.orphans(me, l.instance()).unwrap();
+        assert_eq!(all.len(), 5);
+        let instance = l.instance().to_string();
+        let left = l.release_orphans(me, &instance, &c).unwrap();
+        let ids: Vec<_> = left.iter().map(|p| p.id).collect();
+        assert_eq!(ids, vec![cut, silent, legacy]);
+        assert!(left.iter().all(|p| p.sent));
+        assert_eq!(left[0].generation_id.as_deref(), Some("gen-cut"));
+        for id in [asked, rate_limited] {
+            assert_eq!(state_of(&l, id), ("failed".into(), Some(0), false));
+        }
+        for id in [cut, silent, legacy] {
+            assert_eq!(state_of(&l, id).0, "reserved");
+        }
+        assert_eq!(state_of(&l, mine), ("reserved".into(), None, false));
+        // Again (another backend starting): the same left, nothing released twice.
+        assert_eq!(l.release_orphans(me, &instance, &c).unwrap(), left);
         assert_consistent(&l);
     }
 
