@@ -97,12 +97,26 @@ pub enum Reason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub reason: Reason,
+    /// The whole text (the `User` event's data, the log).
     pub message: String,
+    /// The one-line notification (`frugal: …`, at most 68 cells), when `message` is not one;
+    /// the shim shows `message` otherwise.
+    pub line: Option<String>,
 }
 
 impl Failure {
     pub fn new(reason: Reason, message: String) -> Self {
-        Failure { reason, message }
+        Failure {
+            reason,
+            message,
+            line: None,
+        }
+    }
+
+    /// With a one-line notification of its own (`None` keeps the message as the line).
+    pub fn with_line(mut self, line: impl Into<Option<String>>) -> Self {
+        self.line = line.into();
+        self
     }
 }
 
@@ -923,6 +937,9 @@ pub enum Event {
         buf: i64,
         reason: Reason,
         message: String,
+        /// The one-line notification, when `message` is longer (see [`Failure::line`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        line: Option<String>,
     },
     /// A review ended: one verdict per hunk sent, in the order sent. `unread` says why the
     /// answer held no readable verdicts at all (every verdict is then `none`).

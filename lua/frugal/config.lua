@@ -18,7 +18,7 @@ local H = {}
 
 ---@class frugal.Config
 ---@field base_url string
----@field api_key string
+---@field api_key string|false  false: no key (a local server that takes none)
 ---@field keys table<string,string>
 ---@field model string
 ---@field judge_model string  the model `:LlmReview` asks for verdicts
@@ -76,7 +76,7 @@ end
 --- Each key's Lua type(s). Keys the backend does not need are marked `local`.
 H.types = {
   base_url = { "string" },
-  api_key = { "string" },
+  api_key = { "string", "boolean" },
   management_key = { "string" },
   keys = { "table" },
   model = { "string" },

@@ -368,7 +368,7 @@ end
 
 function H.events.failed(edit, ev)
   H.clear(edit)
-  M.fail(edit, ev.reason, ev.message)
+  M.fail(edit, ev.reason, ev.message, ev.line)
 end
 
 for kind, handler in pairs(H.events) do
@@ -383,10 +383,11 @@ end
 --- Ends an edit without hunks: whatever it had previewed is withdrawn (nothing half-applied).
 ---@param edit frugal.Edit
 ---@param reason string
----@param message string
-function M.fail(edit, reason, message)
+---@param message string  the whole text (the event's data)
+---@param line string|nil  the one-line notification, when the backend gave one
+function M.fail(edit, reason, message, line)
   require("frugal.hunks").drop_edit(edit.id)
-  notify(message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
+  notify(line or message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
   fire("FrugalEditFailed", { buf = edit.buf, reason = reason, message = message })
   require("frugal.status").refresh(edit.buf)
 end

@@ -170,9 +170,10 @@ end
 
 ---@param review frugal.Review
 ---@param reason string
----@param message string
-function H.fail(review, reason, message)
-  notify(message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
+---@param message string  the whole text (the event's data)
+---@param line string|nil  the one-line notification, when the backend gave one
+function H.fail(review, reason, message, line)
+  notify(line or message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
   fire("FrugalEditFailed", { buf = review.buf, reason = reason, message = message })
   require("frugal.status").refresh(review.buf)
 end
@@ -216,7 +217,7 @@ end
 
 function H.events.failed(review, ev)
   H.clear(review)
-  H.fail(review, ev.reason, ev.message)
+  H.fail(review, ev.reason, ev.message, ev.line)
 end
 
 function H.events.review_done(review, ev)
