@@ -14,8 +14,24 @@ const SRC: &[&str] = &["a = 1", "b = 2", "c = 3"];
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Enough for the 100 MB debug binary to cross the loopback and be checked.
 const BUILD_DEADLINE: Duration = Duration::from_secs(90);
-/// A PATH with curl, sha256sum and git but no cargo (cargo lives in ~/.cargo/bin).
-const NO_CARGO: &str = "/usr/local/bin:/usr/bin:/bin";
+/// A PATH with curl, sha256sum and git only (links to the machine's own), so that no cargo is
+/// found wherever the machine keeps one.
+fn no_cargo(dir: &Path) -> String {
+    let tools = dir.join("tools");
+    if !tools.exists() {
+        std::fs::create_dir_all(&tools).unwrap();
+        for tool in ["curl", "sha256sum", "git"] {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .unwrap();
+            let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert!(!found.is_empty(), "the tests need {tool}");
+            std::os::unix::fs::symlink(found, tools.join(tool)).unwrap();
+        }
+    }
+    tools.display().to_string()
+}
 
 fn asset() -> String {
     let target = match std::env::consts::ARCH {
@@ -233,7 +249,7 @@ fn fake_cargo(dir: &Path, code: i32) -> (String, PathBuf) {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (format!("{}:{NO_CARGO}", bin.display()), record)
+    (format!("{}:{}", bin.display(), no_cargo(dir)), record)
 }
 
 fn one_edit(server: &FakeOpenRouter) {
@@ -253,8 +269,8 @@ fn assert_one_line(msg: &str) {
 async fn lazy_build_lua_downloads_the_release_and_an_edit_runs_through_it() {
     let server = FakeOpenRouter::start().await;
     serve_real_release(&server);
-    let (_dir, plugin) = fresh_plugin();
-    let mut n = start(&plugin, &server, NO_CARGO).await;
+    let (dir, plugin) = fresh_plugin();
+    let mut n = start(&plugin, &server, &no_cargo(dir.path())).await;
     let (msgs, err) = lazy_build(&n, &plugin).await;
     assert_eq!(err, None, "{msgs:?}");
     assert!(
@@ -369,7 +385,7 @@ async fn llmbuild_an_archive_in_place_of_the_executable_is_refused() {
     std::fs::write(&tgz, b"\x1f\x8b\x08\x00 a tarball with ../../etc in it").unwrap();
     let sums = format!("{}  {}\n", sha256(&tgz), asset());
     serve_release(&server, file_reply(std::fs::read(&tgz).unwrap()), &sums);
-    let mut n = start(&plugin, &server, NO_CARGO).await;
+    let mut n = start(&plugin, &server, &no_cargo(dir.path())).await;
     let (msg, _, _) = llm_build(&mut n).await;
     assert!(msg.contains("is not an executable"), "{msg}");
     assert_previous_in_place(&plugin, ino);
@@ -379,14 +395,14 @@ async fn llmbuild_an_archive_in_place_of_the_executable_is_refused() {
 #[tokio::test]
 async fn llmbuild_cut_download_installs_nothing_and_says_what_to_do_without_cargo() {
     let server = FakeOpenRouter::start().await;
-    let (_dir, plugin) = fresh_plugin();
+    let (dir, plugin) = fresh_plugin();
     let ino = previous_install(&plugin);
     let body = std::fs::read(real_binary()).unwrap();
     let mut cut = file_reply(body[..body.len() / 2].to_vec());
     cut.headers[1].1 = body.len().to_string();
     cut.parts.push(Part::Reset);
     server.push(&route(&asset()), cut);
-    let mut n = start(&plugin, &server, NO_CARGO).await;
+    let mut n = start(&plugin, &server, &no_cargo(dir.path())).await;
     let (msg, level, detail) = llm_build(&mut n).await;
     assert_eq!(
         msg,
@@ -406,8 +422,8 @@ async fn llmbuild_cut_download_installs_nothing_and_says_what_to_do_without_carg
 async fn missing_asset_with_no_cargo_fails_build_lua_with_what_to_do() {
     let server = FakeOpenRouter::start().await;
     server.push(&route(&asset()), Reply::status(404, &[], "Not Found"));
-    let (_dir, plugin) = fresh_plugin();
-    let n = start(&plugin, &server, NO_CARGO).await;
+    let (dir, plugin) = fresh_plugin();
+    let n = start(&plugin, &server, &no_cargo(dir.path())).await;
     let (_msgs, err) = lazy_build(&n, &plugin).await;
     let err = err.expect("build.lua raises for lazy to show");
     assert!(
@@ -429,14 +445,14 @@ async fn missing_asset_with_no_cargo_fails_build_lua_with_what_to_do() {
 #[tokio::test]
 async fn unreachable_download_url_installs_nothing() {
     let server = FakeOpenRouter::start().await;
-    let (_dir, plugin) = fresh_plugin();
+    let (dir, plugin) = fresh_plugin();
     let ino = previous_install(&plugin);
     let mut n = Nvim::start_with(
         &server.url,
         &[
             ("FRUGAL_ROOT", plugin.to_str().unwrap()),
             ("FRUGAL_BIN", ""),
-            ("PATH", NO_CARGO),
+            ("PATH", no_cargo(dir.path()).as_str()),
             // Setup's download_url: nothing listens on port 1.
             (
                 "FRUGAL_SETUP",
@@ -510,9 +526,9 @@ async fn a_second_llmbuild_is_refused_while_one_runs_and_the_backend_restarts_af
     let mut held = file_reply(std::fs::read(real_binary()).unwrap());
     held.parts.insert(0, Part::Gate(gate.clone()));
     serve_release(&server, held, &format!("{sum}  {}\n", asset()));
-    let (_dir, plugin) = fresh_plugin();
+    let (dir, plugin) = fresh_plugin();
     let ino = previous_install(&plugin);
-    let mut a = start(&plugin, &server, NO_CARGO).await;
+    let mut a = start(&plugin, &server, &no_cargo(dir.path())).await;
     a.lua("require('frugal.rpc').ensure()").await;
     let old_pid = a.backend_pid().await.expect("the previous backend runs");
     let api = a.api.clone();
@@ -523,7 +539,7 @@ async fn a_second_llmbuild_is_refused_while_one_runs_and_the_backend_restarts_af
             s.requests().iter().any(|r| r.path == asset_route)
         })
         .await;
-    let mut b = start(&plugin, &server, NO_CARGO).await;
+    let mut b = start(&plugin, &server, &no_cargo(dir.path())).await;
     let (msg, level, _) = llm_build(&mut b).await;
     assert!(msg.contains("already running"), "{msg}");
     assert!(
@@ -611,8 +627,8 @@ async fn a_backend_of_another_version_is_named_once_per_start() {
 #[tokio::test]
 async fn help_works_from_a_plain_checkout_after_the_readmes_helptags() {
     let server = FakeOpenRouter::start().await;
-    let (_dir, plugin) = fresh_plugin();
-    let n = start(&plugin, &server, NO_CARGO).await;
+    let (dir, plugin) = fresh_plugin();
+    let n = start(&plugin, &server, &no_cargo(dir.path())).await;
     // The README's quick-start: `nvim --cmd "set rtp^=$PWD" -c "helptags doc"` in the checkout.
     n.cmd(&format!("cd {}", plugin.display())).await;
     n.cmd("helptags doc").await;

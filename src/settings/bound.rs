@@ -8,7 +8,9 @@
 //! message: only its hash (`bound:<hash>` in the ledger's `key_id`) and its name do.
 
 use super::keys::ApiKey;
-use super::paths::{private_dir, PRIVATE_FILE};
+use super::paths::private_dir;
+#[cfg(unix)]
+use super::paths::PRIVATE_FILE;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
