@@ -481,8 +481,9 @@ fn printable(text: &str, max: usize) -> String {
     out.trim_end().to_string()
 }
 
-/// A URL for a message: without `user:password@`.
-fn without_credentials(url: &str) -> String {
+/// A URL for a message or the log: without `user:password@` (a proxy's credentials are a key
+/// too).
+pub fn without_credentials(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -1452,7 +1453,10 @@ mod tests {
         assert!(e.message.contains("/key is OpenRouter's"), "{e}");
         let e = c.generation(&k, "gen-1").await.unwrap_err();
         assert!(e.message.contains("/generation is OpenRouter's"), "{e}");
-        assert!(!e.maybe_sent && Why::of(&e).is_none(), "final, never retried: {e:?}");
+        assert!(
+            !e.maybe_sent && Why::of(&e).is_none(),
+            "final, never retried: {e:?}"
+        );
         let mgmt = c
             .create_key(
                 &k,
@@ -1464,7 +1468,10 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(mgmt.message.contains("base_url is not OpenRouter"), "{mgmt}");
+        assert!(
+            mgmt.message.contains("base_url is not OpenRouter"),
+            "{mgmt}"
+        );
         assert!(c.get_key(&k, "h").await.is_err());
         assert!(c.patch_key(&k, "h", serde_json::json!({})).await.is_err());
         assert_eq!(
