@@ -906,3 +906,43 @@ async fn a_providers_reason_is_shown_on_one_line_and_whole_in_the_event() {
     assert!(line.ends_with('…'), "cut where it must be: {line}");
     n.quit().await;
 }
+
+/// A `base_url` may carry a proxy's credentials (`user:password@`): they are a key too, and
+/// reach neither a message nor the log.
+#[tokio::test]
+async fn credentials_in_base_url_reach_no_message_or_log() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::json(404, r#"{"error":{"message":"The model does not exist"}}"#),
+    );
+    let url = server
+        .plain_url
+        .replace("http://", "http://proxyuser:PROXYPASS-93f1@");
+    let (mut n, _dir) = start_at(
+        &server,
+        &url,
+        r#"{"api_key":"env:OPENROUTER_API_KEY"}"#,
+        &[],
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    let (reason, msg) = edit_fails(&mut n).await;
+    assert_eq!(reason, "http", "{msg}");
+    assert!(msg.contains("answered 404 for model"), "{msg}");
+    assert!(!msg.contains("PROXYPASS"), "{msg}");
+    n.cmd("checkhealth frugal").await;
+    let health = n
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await;
+    assert!(!health.as_str().unwrap().contains("PROXYPASS"), "{health}");
+    n.drain();
+    for (note, _) in n.notifications() {
+        assert!(!note.contains("PROXYPASS"), "{note}");
+    }
+    assert!(
+        !n.log_text().contains("PROXYPASS"),
+        "a credential in the log"
+    );
+    n.quit().await;
+}

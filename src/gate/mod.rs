@@ -446,6 +446,7 @@ fn http_failure(e: &ApiError, message: String) -> Failure {
 /// not serve (a model id in `prices` or `model` misspelt for this server).
 fn explain(e: &ApiError, request: &ChatRequest, base_url: &str) -> String {
     if e.status == Some(404) {
+        let base_url = crate::openrouter::client::without_credentials(base_url);
         return format!(
             "{base_url} answered 404 for model {} ({}): it does not serve that model id. Check the id (setup model / prices, :LlmModel) against what the endpoint lists; nothing was charged",
             request.model, e.message

@@ -481,8 +481,9 @@ fn printable(text: &str, max: usize) -> String {
     out.trim_end().to_string()
 }
 
-/// A URL for a message: without `user:password@`.
-fn without_credentials(url: &str) -> String {
+/// A URL for a message or the log: without `user:password@` (a proxy's credentials are a key
+/// too).
+pub fn without_credentials(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -1084,6 +1085,7 @@ fn is_wide(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gate::retry::Why;
     use reqwest::header::{HeaderMap, HeaderValue};
 
     #[test]
@@ -1432,6 +1434,50 @@ mod tests {
         assert_eq!(
             mask_tokens("anthropic/claude-3-5-sonnet-20241022 at https://openrouter.ai/settings/integrations"),
             "anthropic/claude-3-5-sonnet-20241022 at https://openrouter.ai/settings/integrations"
+        );
+    }
+
+    /// `/key` and `/generation` are OpenRouter's: another host is never asked, so it never gets
+    /// a key for them (a listener that sees no connection).
+    #[tokio::test]
+    async fn openrouter_only_calls_never_reach_another_host() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let c = Client::new(
+            &format!("http://{}/v1", l.local_addr().unwrap()),
+            "r",
+            Duration::from_secs(5),
+        );
+        let k = ApiKey::new("sk-or-v1-0123456789abcdef".into());
+        let e = c.key_info(&k, Duration::from_secs(5)).await.unwrap_err();
+        assert!(e.message.contains("/key is OpenRouter's"), "{e}");
+        let e = c.generation(&k, "gen-1").await.unwrap_err();
+        assert!(e.message.contains("/generation is OpenRouter's"), "{e}");
+        assert!(
+            !e.maybe_sent && Why::of(&e).is_none(),
+            "final, never retried: {e:?}"
+        );
+        let mgmt = c
+            .create_key(
+                &k,
+                &super::super::keys::NewKey {
+                    name: "frugal: p",
+                    limit: Some(1.0),
+                    limit_reset: None,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            mgmt.message.contains("base_url is not OpenRouter"),
+            "{mgmt}"
+        );
+        assert!(c.get_key(&k, "h").await.is_err());
+        assert!(c.patch_key(&k, "h", serde_json::json!({})).await.is_err());
+        assert_eq!(
+            l.accept().map_err(|e| e.kind()).err(),
+            Some(std::io::ErrorKind::WouldBlock),
+            "a connection was made"
         );
     }
 

@@ -22,11 +22,12 @@ pub(super) async fn health(
     let ledger = state.ledger(|l, _| l.request_count()).await;
     let client = state.client();
     let mut fetched: Option<Catalogue> = None;
+    let base_url = crate::openrouter::client::without_credentials(&cfg.base_url);
     let endpoint = match tokio::time::timeout(ENDPOINT_TIMEOUT, client.models()).await {
         Ok(Ok(body)) => match Catalogue::parse(&body) {
             Ok(c) => Ok(format!(
                 "{} answered: {} models in the catalogue ({})",
-                cfg.base_url,
+                base_url,
                 c.models.len(),
                 match Endpoint::of(&cfg.base_url) {
                     Endpoint::OpenRouter => "OpenRouter: requests carry provider routing, max_price always under a cap",
@@ -34,12 +35,12 @@ pub(super) async fn health(
                 }
             ))
             .inspect(|_| fetched = Some(c)),
-            Err(e) => Err(format!("{} answered, but {e}", cfg.base_url)),
+            Err(e) => Err(format!("{base_url} answered, but {e}")),
         },
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!(
             "{} did not answer within {} s",
-            cfg.base_url,
+            base_url,
             ENDPOINT_TIMEOUT.as_secs()
         )),
     };

@@ -12,7 +12,7 @@ impl Handler {
     pub(super) fn hello(&self, hello: Hello) -> Result<Answer, ProtocolError> {
         let given = hello.config_map()?;
         let (config, warnings) = Config::resolve(&given, hello.data_home.as_deref());
-        tracing::info!(base_url = %config.base_url, model = %config.model, api_key = ?config.api_key, data_dir = %config.data_dir.display(), "configured");
+        tracing::info!(base_url = %crate::openrouter::client::without_credentials(&config.base_url), model = %config.model, api_key = ?config.api_key, data_dir = %config.data_dir.display(), "configured");
         let notices: Vec<Notice> = warnings
             .into_iter()
             .map(|w| Notice {
@@ -29,7 +29,8 @@ impl Handler {
         let settings = SettingsView {
             model: config.model.clone(),
             context_lines: config.context_lines,
-            base_url: config.base_url.clone(),
+            // For display only (:checkhealth): a proxy's `user:password@` stays here.
+            base_url: crate::openrouter::client::without_credentials(&config.base_url),
             data_dir: config.data_dir.display().to_string(),
             stall_timeout_s: config.stall_timeout_s,
         };
