@@ -30,7 +30,7 @@
 //! | `usage` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `{ project }` | `{ root, text }` for the statusline |
 //! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, endpoint_kind, priced, project_error?, warnings, keys, files, judge }` |
-//! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
+//! | `choose` | `{ question, choice? }` | `{}`: the user's choice for a `question` event (`choice` 1-based, nil when dismissed) |
 //! | `context` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
 //! | `version` | `{}` | `"x.y.z"` |
 //! | `key` | `{ project }` | `{ message, bound }`: the project's bound key (`:LlmKey`) |
@@ -42,9 +42,9 @@
 //!
 //! `reply { seq, ok, result?, message? }`, `foresight`, `progress`, `hunk`, `done`, `failed`,
 //! `review_done` (see [`Event`]), `usage { token, report }`, `models { token, list }`, `notify { level, message }`
-//! (`level`: `"info"`, `"warn"`, `"error"`), and `ask { ask, prompt, choices }`: a question
-//! the backend waits on (answered with the `answer` call; unanswered asks time out in the
-//! backend).
+//! (`level`: `"info"`, `"warn"`, `"error"`), and `question { question, prompt, choices }`: a
+//! question the backend waits on (answered with the `choose` call; unanswered questions time out
+//! in the backend).
 //!
 //! An edit's `prompt { id, buf, files, bytes }` event says, once its prompt is built, how many
 //! files the model sees and the prompt's size. Its `hunk` events carry the file's `path`
@@ -131,7 +131,7 @@ pub enum Call {
     Usage(UsageArgs),
     Status(StatusArgs),
     Health(HealthArgs),
-    Answer(AnswerArgs),
+    Choose(ChooseArgs),
     Context(ContextArgs),
     Version,
     /// `:LlmKey …`: which one, and its arguments.
@@ -156,7 +156,7 @@ impl Call {
             "usage" => Call::Usage(decode("usage", params)?),
             "status" => Call::Status(decode("status", params)?),
             "health" => Call::Health(decode("health", params)?),
-            "answer" => Call::Answer(decode("answer", params)?),
+            "choose" => Call::Choose(decode("choose", params)?),
             "context" => Call::Context(ContextArgs::decode(params)?),
             "version" => Call::Version,
             "key" => Call::Key(KeyAction::Show, decode("key", params)?),
@@ -267,8 +267,8 @@ pub struct HealthArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AnswerArgs {
-    pub ask: u64,
+pub struct ChooseArgs {
+    pub question: u64,
     /// 1-based; `None` when the user dismissed the question.
     #[serde(default)]
     pub choice: Option<usize>,
@@ -930,9 +930,9 @@ pub enum Event {
     Models { token: u64, list: ModelList },
     /// A message for `vim.notify`.
     Notify { level: Level, message: String },
-    /// A question the backend waits on; answered with the `answer` call.
-    Ask {
-        ask: u64,
+    /// A question the backend waits on; answered with the `choose` call.
+    Question {
+        question: u64,
         prompt: String,
         choices: Vec<String>,
     },

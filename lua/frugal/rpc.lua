@@ -344,9 +344,9 @@ M.on("notify", function(ev)
 end)
 
 --- A question the backend waits on: answered with the 1-based choice, nil when dismissed.
-M.on("ask", function(ev)
+M.on("question", function(ev)
   vim.ui.select(ev.choices, { prompt = ev.prompt }, function(_, idx)
-    M.call("answer", { ask = ev.ask, choice = idx })
+    M.call("choose", { question = ev.question, choice = idx })
   end)
 end)
 

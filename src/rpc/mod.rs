@@ -2,17 +2,17 @@
 //! call, every answer a `reply` event on the ordered event path (see `protocol.rs` for the
 //! wire format).
 
-mod ask;
 mod context;
 mod edit;
 mod health;
 mod hello;
 mod key;
 mod models;
+mod question;
 mod review;
 pub mod usage;
 
-pub use ask::Asks;
+pub use question::Questions;
 
 use crate::protocol::{Answer, Call, Event, Notice, ProtocolError};
 use crate::state::State;
@@ -50,8 +50,8 @@ impl Handler {
             Call::Edit(req) => edit::start(&self.state, *req),
             Call::Review(req) => review::start(&self.state, *req),
             Call::Cancel(c) => Ok(edit::cancel(&self.state, c)),
-            Call::Answer(a) => {
-                self.state.asks.answer(a.ask, a.choice);
+            Call::Choose(a) => {
+                self.state.questions.choose(a.question, a.choice);
                 Ok(Answer::Accepted(crate::protocol::Accepted {}))
             }
             Call::Version => Ok(Answer::Version(env!("CARGO_PKG_VERSION"))),
