@@ -7,6 +7,7 @@ pub mod keys;
 pub mod paths;
 pub mod prices;
 pub mod project;
+pub mod schema;
 pub mod user;
 
 pub use bound::BoundKey;
