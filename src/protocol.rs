@@ -22,11 +22,11 @@
 //!
 //! | method | params | result |
 //! |---|---|---|
-//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir, stall_timeout_s } }` |
+//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, pid, log_file, warnings = { {level, message} }, settings = { model, judge_model, context_lines, base_url, data_dir, stall_timeout_s } }` |
 //! | `edit` | [`EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
 //! | `review` | [`ReviewRequest`] | `{}` once started; the review reports through `progress`, then `review_done` or `failed` |
 //! | `cancel` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
-//! | `models` | `{ project?, token }` | `{ ok, models, filtered, project_default }`, or `{ ok = false, pending = true }` and later a `models` event with `token` |
+//! | `models` | `{ project?, token }` | `{ ok, models, filtered, model }` (`model`: the one an edit uses without `:LlmModel`), or `{ ok = false, pending = true, model }` and later a `models` event with `token` |
 //! | `usage` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `{ project }` | `{ root, text }` for the statusline |
 //! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, endpoint_kind, priced, project_error?, warnings, keys, files, judge }` |
@@ -682,6 +682,8 @@ pub struct HelloReply {
 #[derive(Debug, Clone, Serialize)]
 pub struct SettingsView {
     pub model: String,
+    /// The model `:LlmReview` asks, as resolved here (the shim shows it).
+    pub judge_model: String,
     pub context_lines: usize,
     pub base_url: String,
     pub data_dir: String,
@@ -726,8 +728,9 @@ pub struct ModelList {
     pub models: Option<Vec<ModelEntry>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub filtered: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub project_default: Option<String>,
+    /// The model an edit of this project uses unless `:LlmModel` picks one: the project's
+    /// `[model] default`, else `setup({ model })` (decided here, shown by the shim).
+    pub model: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

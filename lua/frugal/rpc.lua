@@ -49,6 +49,7 @@ H.handlers = {}
 
 ---@class frugal.Settings
 ---@field model string
+---@field judge_model string
 ---@field context_lines integer
 ---@field base_url string
 ---@field data_dir string
@@ -82,7 +83,7 @@ function M.running()
 end
 
 --- The settings in effect (decided by the backend from setup()), once it runs.
----@return { model: string, context_lines: integer, base_url: string, data_dir: string }|nil
+---@return frugal.Settings|nil
 function M.settings()
   return H.chan and H.info and H.info.settings or nil
 end

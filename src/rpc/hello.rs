@@ -26,6 +26,7 @@ impl Handler {
         *self.warnings.lock().expect("warnings lock poisoned") = notices.clone();
         let settings = SettingsView {
             model: config.model.clone(),
+            judge_model: config.judge_model.clone(),
             context_lines: config.context_lines,
             base_url: config.base_url.clone(),
             data_dir: config.data_dir.display().to_string(),
