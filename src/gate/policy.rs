@@ -21,7 +21,7 @@ use crate::budget::{CachePrice, Price, Usd};
 use crate::openrouter::catalogue::{self, Catalogue};
 use crate::openrouter::Endpoint;
 use crate::settings::project;
-use crate::settings::{Config, Effective, KeySpec};
+use crate::settings::{Config, Effective, KeyChoice, KeySpec};
 // The caps are resolved with the other effective settings (`settings::effective`).
 pub use crate::settings::effective::{effective_caps, CapsError, EffectiveCaps};
 use serde::Serialize;
@@ -141,12 +141,18 @@ pub fn check_setup<'a>(config: &'a Config, project: &ProjectCtx) -> Result<Setup
     if let Some(e) = config.config_errors.first() {
         return Err(Refusal::Setup(e.clone()));
     }
-    let key = match &project.settings.key_name {
-        Some(name) => config.keys.get(name).ok_or_else(|| Refusal::UnknownKey {
-            file: project.file.clone(),
-            name: name.clone(),
-        })?,
-        None => &config.api_key,
+    // The choice is the effective settings'; the spec is borrowed from `config`.
+    let key = match Effective::resolve(config, &project.settings, None).key {
+        KeyChoice::Named {
+            name, spec: None, ..
+        } => {
+            return Err(Refusal::UnknownKey {
+                file: project.file.clone(),
+                name,
+            })
+        }
+        KeyChoice::Named { name, .. } => &config.keys[&name],
+        KeyChoice::Unnamed { .. } => &config.api_key,
     };
     Ok(Setup { config, key })
 }
