@@ -68,8 +68,8 @@ pub struct State {
     key_info: Mutex<KeyInfoCache>,
     /// The API keys of this session (a `cmd:` runs once, and again after a 401).
     pub keys: KeyCache,
-    /// Questions waiting on the user (`ask` events).
-    pub asks: crate::rpc::Asks,
+    /// Questions waiting on the user (`question` events).
+    pub questions: crate::rpc::Questions,
     /// Models already warned about as leaving the catalogue in this session.
     leaving_warned: Mutex<std::collections::HashSet<String>>,
     /// Work nobody waits for that must still end before the process does.
@@ -96,7 +96,7 @@ impl State {
             clock: Arc::new(SystemClock),
             key_info: Mutex::new(HashMap::new()),
             keys: KeyCache::default(),
-            asks: crate::rpc::Asks::default(),
+            questions: crate::rpc::Questions::default(),
             leaving_warned: Mutex::new(std::collections::HashSet::new()),
             background: Arc::default(),
         }

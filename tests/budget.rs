@@ -524,6 +524,29 @@ async fn llm_model_sets_the_session_model() {
     n.quit().await;
 }
 
+/// The model the shim shows is the one the backend resolves for the project (its
+/// `[model] default` over setup's), not one the shim works out itself.
+#[tokio::test]
+async fn the_model_shown_is_the_one_the_backend_resolves() {
+    let server = FakeOpenRouter::start().await;
+    let (mut n, _dir) = start(&server, "{}").await;
+    write_project_file(
+        &n,
+        "[model]\ndefault = \"mistralai/mistral-medium-3\"\n",
+        "allow",
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmModel nosuch/model").await;
+    n.wait_notify(
+        "model nosuch/model is not in the catalogue; the model stays mistralai/mistral-medium-3",
+    )
+    .await;
+    let shown = n.lua("return require('frugal').current_model()").await;
+    assert_eq!(shown.as_str(), Some("mistralai/mistral-medium-3"));
+    n.quit().await;
+}
+
 #[tokio::test]
 async fn llm_model_picker_shows_prices_and_honours_the_allow_list() {
     let server = FakeOpenRouter::start().await;

@@ -98,7 +98,7 @@ function M.start(opts)
   end
   notify(
     ("asking %s for a verdict on %d hunk%s…"):format(
-      require("frugal.config").options.judge_model,
+      (require("frugal.rpc").settings() or require("frugal.config").options).judge_model,
       #hunks,
       #hunks == 1 and "" or "s"
     )

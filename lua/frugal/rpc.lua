@@ -50,6 +50,7 @@ H.handlers = {}
 
 ---@class frugal.Settings
 ---@field model string
+---@field judge_model string
 ---@field context_lines integer
 ---@field base_url string
 ---@field data_dir string
@@ -83,7 +84,7 @@ function M.running()
 end
 
 --- The settings in effect (decided by the backend from setup()), once it runs.
----@return { model: string, context_lines: integer, base_url: string, data_dir: string }|nil
+---@return frugal.Settings|nil
 function M.settings()
   return H.chan and H.info and H.info.settings or nil
 end
@@ -387,9 +388,9 @@ M.on("notify", function(ev)
 end)
 
 --- A question the backend waits on: answered with the 1-based choice, nil when dismissed.
-M.on("ask", function(ev)
+M.on("question", function(ev)
   vim.ui.select(ev.choices, { prompt = ev.prompt }, function(_, idx)
-    M.call("answer", { ask = ev.ask, choice = idx })
+    M.call("choose", { question = ev.question, choice = idx })
   end)
 end)
 

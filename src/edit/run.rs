@@ -11,7 +11,7 @@ use crate::budget::{RequestKind, Usd};
 use crate::gate::{self, Outbound, ProjectCtx};
 use crate::openrouter::ChatRequest;
 use crate::protocol::{EditRequest, Event, Failure, Problem, Reason};
-use crate::settings::ProjectInput;
+use crate::settings::{Effective, ProjectInput};
 use crate::state::State;
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,11 +55,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
     let started = Instant::now();
     let cfg = state.config();
     let project = project_ctx(&req.project)?;
-    let model = req
-        .model
-        .clone()
-        .or_else(|| project.settings.default_model.clone())
-        .unwrap_or_else(|| cfg.model.clone());
+    let model = Effective::resolve(&cfg, &project.settings, req.model.as_deref()).model;
     let root = files::checkout_root(&req.project.file);
     let edit_files = files::load(&root, req, cfg.max_context_bytes)
         .map_err(|m| Failure::new(Reason::Config, format!("{m}: nothing was sent")))?;

@@ -17,11 +17,13 @@
 //! an OpenRouter `base_url` only ([`Endpoint`]).
 
 use super::ProjectCtx;
-use crate::budget::{CachePrice, CapKind, Price, Usd};
+use crate::budget::{CachePrice, Price, Usd};
 use crate::openrouter::catalogue::{self, Catalogue};
 use crate::openrouter::Endpoint;
-use crate::settings::{project, BudgetCaps, ProjectSettings};
-use crate::settings::{Config, KeySpec};
+use crate::settings::project;
+use crate::settings::{Config, Effective, KeyChoice, KeySpec};
+// The caps are resolved with the other effective settings (`settings::effective`).
+pub use crate::settings::effective::{effective_caps, CapsError, EffectiveCaps};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::time::SystemTime;
@@ -126,58 +128,6 @@ fn close(suggestions: &[String]) -> String {
     }
 }
 
-/// A cap in `setup({ budget })` or `setup({ global_budget })` that cannot be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("setup {field}: {message}")]
-pub struct CapsError {
-    /// `budget` or `global_budget`.
-    pub field: &'static str,
-    pub message: String,
-}
-
-/// The caps that apply to a project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EffectiveCaps {
-    pub project: BudgetCaps,
-    pub global: BudgetCaps,
-    /// What the project file itself set (to say where a cap comes from).
-    pub from_file: BudgetCaps,
-}
-
-impl EffectiveCaps {
-    /// Whether any cap, project or global, applies.
-    pub fn any(&self) -> bool {
-        self.project.caps.any() || self.global.caps.any()
-    }
-
-    /// Whether the project file set this cap (else it came from the user's `setup()`).
-    pub fn set_in_file(&self, kind: CapKind) -> bool {
-        self.from_file.caps.get(kind).is_some()
-    }
-}
-
-/// Each field of a trusted file's `[budget]` overrides the user's default for that field;
-/// fields it leaves out keep the default (a file setting only `warn_at` must not lift caps).
-pub fn effective_caps(
-    cfg: &Config,
-    settings: &ProjectSettings,
-) -> Result<EffectiveCaps, CapsError> {
-    let defaults = cfg.budget.caps().map_err(|e| CapsError {
-        field: "budget",
-        message: e.to_string(),
-    })?;
-    let file = settings.budget.unwrap_or_default();
-    let global = cfg.global_budget.caps().map_err(|e| CapsError {
-        field: "global_budget",
-        message: e.to_string(),
-    })?;
-    Ok(EffectiveCaps {
-        project: file.over(defaults),
-        global,
-        from_file: file,
-    })
-}
-
 /// A usable setup, and the key the project's requests use (still to be resolved).
 #[derive(Debug, Clone, Copy)]
 pub struct Setup<'a> {
@@ -191,12 +141,18 @@ pub fn check_setup<'a>(config: &'a Config, project: &ProjectCtx) -> Result<Setup
     if let Some(e) = config.config_errors.first() {
         return Err(Refusal::Setup(e.clone()));
     }
-    let key = match &project.settings.key_name {
-        Some(name) => config.keys.get(name).ok_or_else(|| Refusal::UnknownKey {
-            file: project.file.clone(),
-            name: name.clone(),
-        })?,
-        None => &config.api_key,
+    // The choice is the effective settings'; the spec is borrowed from `config`.
+    let key = match Effective::resolve(config, &project.settings, None).key {
+        KeyChoice::Named {
+            name, spec: None, ..
+        } => {
+            return Err(Refusal::UnknownKey {
+                file: project.file.clone(),
+                name,
+            })
+        }
+        KeyChoice::Named { name, .. } => &config.keys[&name],
+        KeyChoice::Unnamed { .. } => &config.api_key,
     };
     Ok(Setup { config, key })
 }
@@ -244,7 +200,8 @@ impl<'a> Setup<'a> {
                 });
             }
         }
-        let caps = effective_caps(self.config, &project.settings)?;
+        let effective = Effective::resolve(self.config, &project.settings, Some(model));
+        let caps = effective.caps?;
         Ok(Admission {
             model: model.to_string(),
             max_tokens,
@@ -253,8 +210,8 @@ impl<'a> Setup<'a> {
                 .min_useful_tokens
                 .clamp(MIN_MAX_TOKENS, max_tokens),
             caps,
-            max_price: self.config.max_price,
-            data_collection: project.settings.data_collection.clone(),
+            max_price: effective.routing.max_price,
+            data_collection: effective.routing.data_collection,
             endpoint: Endpoint::of(&self.config.base_url),
             user_price: self.config.prices.get(model).copied(),
         })
@@ -488,8 +445,8 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::budget::Caps;
-    use crate::settings::{BudgetSpec, FileState};
+    use crate::budget::{CapKind, Caps};
+    use crate::settings::{BudgetCaps, BudgetSpec, FileState, ProjectSettings};
 
     /// Sonnet is priced (its worst price per prompt token is the cache write, 3.75 $/M, above
     /// the 3 $/M list price), `openrouter/auto` has a variable price, the `:free` model is free.

@@ -28,6 +28,7 @@ impl Handler {
         *self.warnings.lock().expect("warnings lock poisoned") = notices.clone();
         let settings = SettingsView {
             model: config.model.clone(),
+            judge_model: config.judge_model.clone(),
             context_lines: config.context_lines,
             // For display only (:checkhealth): a proxy's `user:password@` stays here.
             base_url: crate::openrouter::client::without_credentials(&config.base_url),

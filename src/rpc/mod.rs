@@ -2,7 +2,6 @@
 //! call, every answer a `reply` event on the ordered event path (see `protocol.rs` for the
 //! wire format).
 
-mod ask;
 mod context;
 mod edit;
 mod health;
@@ -10,10 +9,11 @@ mod hello;
 mod key;
 mod models;
 mod paths;
+mod question;
 mod review;
 pub mod usage;
 
-pub use ask::Asks;
+pub use question::Questions;
 
 use crate::protocol::{Answer, Call, Event, Notice, ProtocolError};
 use crate::state::State;
@@ -51,8 +51,8 @@ impl Handler {
             Call::Edit(req) => edit::start(&self.state, *req),
             Call::Review(req) => review::start(&self.state, *req),
             Call::Cancel(c) => Ok(edit::cancel(&self.state, c)),
-            Call::Answer(a) => {
-                self.state.asks.answer(a.ask, a.choice);
+            Call::Choose(a) => {
+                self.state.questions.choose(a.question, a.choice);
                 Ok(Answer::Accepted(crate::protocol::Accepted {}))
             }
             Call::CheckPath(a) => paths::check(a),
