@@ -22,7 +22,7 @@
 //!
 //! | method | params | result |
 //! |---|---|---|
-//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir, stall_timeout_s } }` |
+//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, protocol, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir, stall_timeout_s } }` |
 //! | `edit` | [`EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
 //! | `review` | [`ReviewRequest`] | `{}` once started; the review reports through `progress`, then `review_done` or `failed` |
 //! | `cancel` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
@@ -97,12 +97,26 @@ pub enum Reason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub reason: Reason,
+    /// The whole text (the `User` event's data, the log).
     pub message: String,
+    /// The one-line notification (`frugal: …`, at most 68 cells), when `message` is not one;
+    /// the shim shows `message` otherwise.
+    pub line: Option<String>,
 }
 
 impl Failure {
     pub fn new(reason: Reason, message: String) -> Self {
-        Failure { reason, message }
+        Failure {
+            reason,
+            message,
+            line: None,
+        }
+    }
+
+    /// With a one-line notification of its own (`None` keeps the message as the line).
+    pub fn with_line(mut self, line: impl Into<Option<String>>) -> Self {
+        self.line = line.into();
+        self
     }
 }
 
@@ -682,10 +696,17 @@ pub struct Verdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct Accepted {}
 
+/// The protocol's number, sent in `hello`: the shim (`lua/frugal/version.lua`'s `protocol`)
+/// compares it with its own and says when they differ (a backend older or newer than the Lua
+/// after an update). Raise it with every change to a call, a reply or an event.
+pub const PROTOCOL: u32 = 1;
+
 /// `hello`'s result.
 #[derive(Debug, Clone, Serialize)]
 pub struct HelloReply {
     pub version: &'static str,
+    /// [`PROTOCOL`].
+    pub protocol: u32,
     pub pid: u32,
     /// Today's log file (the base path carries the UTC date as suffix).
     pub log_file: Option<String>,
@@ -923,6 +944,9 @@ pub enum Event {
         buf: i64,
         reason: Reason,
         message: String,
+        /// The one-line notification, when `message` is longer (see [`Failure::line`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        line: Option<String>,
     },
     /// A review ended: one verdict per hunk sent, in the order sent. `unread` says why the
     /// answer held no readable verdicts at all (every verdict is then `none`).

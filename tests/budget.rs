@@ -731,7 +731,10 @@ async fn a_plain_endpoint_gets_no_openrouter_fields() {
     server.push("/models", Reply::json(200, MODELS));
     let mut n = Nvim::start_with(
         &server.plain_url,
-        &[("FRUGAL_SETUP", r#"{"budget":{"daily_usd":1}}"#)],
+        &[(
+            "FRUGAL_SETUP",
+            r#"{"budget":{"daily_usd":1},"api_key":"env:OPENROUTER_API_KEY"}"#,
+        )],
     )
     .await;
     write_project_file(&n, "[privacy]\ndata_collection = \"deny\"\n", "allow").await;

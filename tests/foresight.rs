@@ -265,7 +265,7 @@ async fn a_plain_endpoint_priced_by_setup_is_capped_and_charged_tokens_times_pri
     // $2 / $10 per million: 5000 × 2e-6 + 1000 × 10e-6 = $0.02 an answer. A worst case is
     // about $0.016 (a prompt of a few KB counted a token a byte, 1024 answer tokens, which
     // cannot be lowered): the daily cap $0.025 lets the first through, not the second.
-    let setup = r#"{"model":"local/llama","max_tokens":1024,"min_useful_tokens":1024,"budget":{"daily_usd":0.025},
+    let setup = r#"{"model":"local/llama","max_tokens":1024,"min_useful_tokens":1024,"budget":{"daily_usd":0.025},"api_key":"env:OPENROUTER_API_KEY",
         "prices":{"local/llama":{"prompt":2,"completion":10},"other/model":{"prompt":-1,"completion":1}}}"#;
     let mut n = Nvim::start_with(&server.plain_url, &[("FRUGAL_SETUP", setup)]).await;
     let dir = n.home.path().join("data/nvim/frugal");
@@ -329,7 +329,7 @@ async fn a_priced_model_the_endpoint_does_not_serve_is_explained() {
             r#"{"error":{"message":"The model `locl/llama` does not exist"}}"#,
         ),
     );
-    let setup = r#"{"model":"locl/llama","budget":{"daily_usd":1},"prices":{"locl/llama":{"prompt":0,"completion":0}}}"#;
+    let setup = r#"{"model":"locl/llama","budget":{"daily_usd":1},"prices":{"locl/llama":{"prompt":0,"completion":0}},"api_key":"env:OPENROUTER_API_KEY"}"#;
     let mut n = Nvim::start_with(&server.plain_url, &[("FRUGAL_SETUP", setup)]).await;
     let dir = n.home.path().join("data/nvim/frugal");
     n.open("a.py", SRC).await;

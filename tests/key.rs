@@ -521,3 +521,104 @@ async fn no_key_reaches_a_trace_log() {
     assert_no_secrets(&e, &[MANAGEMENT_KEY, created.as_str(), API_KEY]);
     e.n.quit().await;
 }
+
+/// With a `base_url` that is not OpenRouter, no `:LlmKey` command sends anything (neither the
+/// management key nor the bound key), and a project's bound key is not used: its requests go
+/// with the `api_key` the user set for that endpoint. No key reaches the log or a message.
+#[tokio::test]
+async fn keys_meant_for_openrouter_never_go_to_a_plain_endpoint() {
+    let server = FakeOpenRouter::start().await;
+    let keys = FakeKeys::install(&server);
+    let n = Nvim::start_with(
+        &server.plain_url,
+        &[
+            ("FRUGAL_SETUP", r#"{"api_key":"env:OPENROUTER_API_KEY"}"#),
+            ("OPENROUTER_MANAGEMENT_KEY", MANAGEMENT_KEY),
+        ],
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    let data = n.home.path().join("data/nvim/frugal");
+    let root = n.home.path().join("proj").canonicalize().unwrap();
+    let mut e = Env {
+        n,
+        server,
+        keys,
+        data,
+        root,
+    };
+    // A key bound earlier, while base_url was OpenRouter.
+    const BOUND: &str = "sk-or-v1-BOUNDSECRET-3c2b1a09f8e7";
+    frugal::settings::bound::store(
+        &e.data,
+        &frugal::settings::BoundKey {
+            project: e.root.display().to_string(),
+            hash: "77aa00bb11cc22dd".into(),
+            name: "frugal: proj".into(),
+            label: "sk-or-v1-77a...2dd".into(),
+            key: frugal::settings::ApiKey::new(BOUND.into()),
+        },
+    )
+    .unwrap();
+    for (i, cmd) in [
+        "LlmKey create 5",
+        "LlmKey",
+        "LlmKey limit 7",
+        "LlmKey disable",
+    ]
+    .iter()
+    .enumerate()
+    {
+        e.n.cmd(cmd).await;
+        wait_notify_count(&mut e.n, "base_url is not OpenRouter", i + 1).await;
+    }
+    for (m, level) in e.n.notifications() {
+        if m.contains("base_url is not OpenRouter") {
+            assert_eq!(level, 4, "{m}");
+            assert!(m.starts_with("frugal: :LlmKey"), "{m}");
+            assert!(m.chars().count() <= 68 && !m.contains('\n'), "{m}");
+        }
+    }
+    let key_calls: Vec<String> = e
+        .server
+        .requests()
+        .into_iter()
+        .map(|r| r.path)
+        .filter(|p| p.contains("/keys") || p.ends_with("/key"))
+        .collect();
+    assert!(key_calls.is_empty(), "sent: {key_calls:?}");
+    assert!(e.keys.all().is_empty());
+    // Still bound (nothing changed), but not used here.
+    assert!(frugal::settings::bound::load(&e.data, &e.root.display().to_string()).is_some());
+    edit_done(&mut e, 0.001).await;
+    assert_eq!(auth_of_last_chat(&e.server), format!("Bearer {API_KEY}"));
+    assert_eq!(key_ids(&e.data), vec![None]);
+    // :LlmUsage asks the plain endpoint for no key figures either.
+    e.n.cmd("LlmUsage").await;
+    wait_text(&e.n, "today").await;
+    e.n.cmd("close").await;
+    // :checkhealth says where keys go.
+    e.n.cmd("checkhealth frugal").await;
+    let health = float_text(&e.n).await;
+    e.n.cmd("bwipeout").await;
+    assert!(
+        health.contains("the management key and the bound key are sent to OpenRouter only"),
+        "{health}"
+    );
+    let all: Vec<String> = e.server.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        all.iter()
+            .all(|p| !p.contains("/keys") && !p.ends_with("/key")),
+        "sent: {all:?}"
+    );
+    for r in e.server.requests() {
+        let auth = r.headers.get("authorization").cloned().unwrap_or_default();
+        assert!(
+            !auth.contains(BOUND) && !auth.contains(MANAGEMENT_KEY),
+            "{} carried a key meant for OpenRouter",
+            r.path
+        );
+    }
+    assert_no_secrets(&e, &[MANAGEMENT_KEY, BOUND, API_KEY]);
+    e.n.quit().await;
+}

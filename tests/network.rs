@@ -484,7 +484,13 @@ async fn an_unreachable_endpoint_is_retried_then_explained() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}/api/v1", l.local_addr().unwrap())
     };
-    let (mut n, dir) = start_at(&server, &closed, "{}", &[]).await;
+    let (mut n, dir) = start_at(
+        &server,
+        &closed,
+        r#"{"api_key":"env:OPENROUTER_API_KEY"}"#,
+        &[],
+    )
+    .await;
     n.open("a.py", SRC).await;
     let (reason, msg) = edit_fails(&mut n).await;
     assert_eq!(reason, "http", "{msg}");
@@ -764,5 +770,139 @@ async fn the_catalogue_is_fetched_when_the_backend_starts_and_the_first_edit_sha
     assert_eq!(field(&done, "hunks").as_u64(), Some(1));
     assert_eq!(models(&server), 1, "one catalogue fetch for both");
     assert_eq!(server.chat_requests().len(), 1);
+    n.quit().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys go only where they belong (SPEC, Security)
+// ---------------------------------------------------------------------------------------------
+
+/// The `Authorization` header of every request the server got (`""` for none), by path.
+fn authorizations(server: &FakeOpenRouter) -> Vec<(String, String)> {
+    server
+        .requests()
+        .iter()
+        .map(|r| (r.path.clone(), bearer(r)))
+        .collect()
+}
+
+/// A notification as the one-line rule wants it: one line, `frugal: ` first, at most 68 cells
+/// (every character here is one cell wide).
+fn assert_one_line(line: &str) {
+    assert!(line.starts_with("frugal: "), "{line:?}");
+    assert!(!line.contains('\n'), "{line:?}");
+    assert!(
+        line.chars().count() <= 68,
+        "{} cells: {line:?}",
+        line.chars().count()
+    );
+}
+
+/// With a `base_url` that is not OpenRouter and `api_key` left at its default, the user's
+/// OpenRouter key is never sent: the edit is refused before any request, naming the setting and
+/// the fix. Set explicitly (even to the same variable), it is sent; `api_key = false` sends no
+/// key at all (a keyless llama.cpp server).
+#[tokio::test]
+async fn the_default_api_key_is_never_sent_to_another_host() {
+    let server = FakeOpenRouter::start().await;
+    let (mut n, dir) = start_at(&server, &server.plain_url, "{}", &[]).await;
+    n.open("a.py", SRC).await;
+    let (reason, msg) = edit_fails(&mut n).await;
+    assert_eq!(reason, "config", "{msg}");
+    assert!(msg.contains("api_key"), "{msg}");
+    assert!(msg.contains("setup("), "the fix: {msg}");
+    assert!(msg.contains("nothing was sent"), "{msg}");
+    assert!(server.chat_requests().is_empty(), "the request was sent");
+    assert!(
+        authorizations(&server).iter().all(|(_, a)| a.is_empty()),
+        "a key went to the plain endpoint: {:?}",
+        authorizations(&server)
+    );
+    assert!(rows(&dir).is_empty(), "nothing reserved");
+    let (line, level) = n.wait_notify("api_key").await;
+    assert_eq!(level, 4, "{line}");
+    assert_one_line(&line);
+    no_secret(&mut n, &msg);
+
+    // Set explicitly: the user chose to send it there.
+    setup_again(&n, r#"{"api_key":"env:OPENROUTER_API_KEY"}"#).await;
+    server.push("/chat/completions", good_answer(0.001));
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    n.cmd("LlmReject!").await;
+    assert_eq!(
+        bearer(server.chat_requests().last().unwrap()),
+        format!("Bearer {API_KEY}")
+    );
+
+    // `api_key = false`: no key at all.
+    n.lua(
+        "require('frugal').setup({ binary = vim.env.FRUGAL_BIN, base_url = vim.env.FRUGAL_URL, log_level = 'debug', api_key = false })",
+    )
+    .await;
+    server.push("/chat/completions", good_answer(0.001));
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    assert_eq!(server.chat_requests().len(), 2);
+    assert_eq!(bearer(server.chat_requests().last().unwrap()), "");
+    n.quit().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A provider's own reason (recorded bodies: `error.metadata.raw`, `provider_name`)
+// ---------------------------------------------------------------------------------------------
+
+const ANTHROPIC_400: &str = r#"{"error":{"message":"Provider returned error","code":400,"metadata":{"raw":"{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"messages.0.content.1.image.source.base64: image exceeds 5 MB maximum\"}}","provider_name":"Anthropic"}},"user_id":"user_2abc"}"#;
+
+const GOOGLE_429: &str = r#"{"error":{"message":"Provider returned error","code":429,"metadata":{"raw":"google/gemini-2.5-flash is temporarily rate-limited upstream. Please retry shortly, or add your own key to accumulate your rate limits: https://openrouter.ai/settings/integrations","provider_name":"Google AI Studio"}},"user_id":"user_2abc"}"#;
+
+#[tokio::test]
+async fn a_providers_reason_is_shown_on_one_line_and_whole_in_the_event() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/chat/completions", Reply::json(400, ANTHROPIC_400));
+    let (mut n, dir) = start(&server, "{}").await;
+    n.open("a.py", SRC).await;
+    let (reason, msg) = edit_fails(&mut n).await;
+    assert_eq!(reason, "http", "{msg}");
+    assert!(
+        msg.starts_with("Anthropic refused: messages.0.content.1.image.source.base64: image exceeds 5 MB maximum"),
+        "{msg}"
+    );
+    assert!(msg.contains("400"), "{msg}");
+    let (line, level) = n.wait_notify("Anthropic refused").await;
+    assert_eq!(level, 4, "{line}");
+    assert_one_line(&line);
+    assert!(
+        line.starts_with("frugal: Anthropic refused: messages.0.content.1.image"),
+        "{line}"
+    );
+    assert!(
+        n.log_text().contains("image exceeds 5 MB maximum"),
+        "the whole reason is in the log"
+    );
+    wait_rows(&dir, "released", |r| r.len() == 1 && r[0].state == "failed").await;
+    no_secret(&mut n, &msg);
+
+    // A rate limit upstream: retried, then given up with the provider's words.
+    for _ in 0..4 {
+        server.push(
+            "/chat/completions",
+            Reply::status(429, &[("Retry-After", "0")], GOOGLE_429),
+        );
+    }
+    let (reason, msg) = edit_fails(&mut n).await;
+    assert_eq!(reason, "http", "{msg}");
+    assert!(
+        msg.starts_with("Google AI Studio refused: google/gemini-2.5-flash is temporarily rate-limited upstream. Please retry shortly"),
+        "{msg}"
+    );
+    assert!(msg.contains("3 retries"), "{msg}");
+    let (line, _) = n.wait_notify("Google AI Studio refused").await;
+    assert_one_line(&line);
+    assert!(
+        line.starts_with("frugal: Google AI Studio refused: google/gemini-2.5-flash"),
+        "{line}"
+    );
+    assert!(line.ends_with('…'), "cut where it must be: {line}");
     n.quit().await;
 }

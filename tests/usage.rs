@@ -350,7 +350,11 @@ async fn a_plain_endpoint_gets_no_cache_control() {
         "/chat/completions",
         Reply::sse(answer(&block("x = 1\n", "x = 2\n"), 8, 0.001)),
     );
-    let mut n = Nvim::start(&server.plain_url).await;
+    let mut n = Nvim::start_with(
+        &server.plain_url,
+        &[("FRUGAL_SETUP", r#"{"api_key":"env:OPENROUTER_API_KEY"}"#)],
+    )
+    .await;
     n.open("a.py", SRC).await;
     n.cmd("LlmEdit bump").await;
     n.wait_event("FrugalEditDone").await;

@@ -18,7 +18,7 @@ local H = {}
 
 ---@class frugal.Config
 ---@field base_url string
----@field api_key string
+---@field api_key string|false  false: no key (a local server that takes none)
 ---@field keys table<string,string>
 ---@field model string
 ---@field judge_model string  the model `:LlmReview` asks for verdicts
@@ -26,7 +26,8 @@ local H = {}
 ---@field global_budget table
 ---@field data_dir string|nil  nil: `stdpath("data") .. "/frugal"`
 ---@field log_level string
----@field binary string
+---@field binary string|nil  nil: the newer of bin/frugal and target/release/frugal
+---@field download_url string  where `:LlmBuild` finds releases (FRUGAL_DOWNLOAD_URL wins)
 ---@field max_tokens integer
 ---@field temperature number
 ---@field context_lines integer
@@ -61,7 +62,7 @@ end
 ---@return frugal.Config
 function M.defaults()
   local out = vim.deepcopy(H.shared_defaults())
-  out.binary = M.root() .. "/target/release/frugal"
+  out.download_url = "https://github.com/frugal-nvim/frugal.nvim/releases/download"
   out.keymaps = {
     accept = "<localleader>a",
     reject = "<localleader>r",
@@ -73,10 +74,20 @@ function M.defaults()
   return out
 end
 
+--- The backend to run: `binary` when set, else the newer of `bin/frugal` (downloaded by
+--- `:LlmBuild`) and `target/release/frugal` (built by cargo); nil when there is none.
+---@return string|nil path, "setup"|"downloaded"|"built"|nil how
+function M.binary()
+  if M.options.binary then
+    return M.options.binary, "setup"
+  end
+  return require("frugal.build").pick(M.root())
+end
+
 --- Each key's Lua type(s). Keys the backend does not need are marked `local`.
 H.types = {
   base_url = { "string" },
-  api_key = { "string" },
+  api_key = { "string", "boolean" },
   management_key = { "string" },
   keys = { "table" },
   model = { "string" },
@@ -95,6 +106,7 @@ H.types = {
   footprint = { "table", "boolean" },
   prices = { "table" },
   binary = { "string", ["local"] = true },
+  download_url = { "string", ["local"] = true },
   keymaps = { "table", "boolean", ["local"] = true },
 }
 

@@ -127,14 +127,15 @@ end
 --- cancelled), `User FrugalEditFailed` fired.
 ---@param job frugal.Job
 ---@param reason string
----@param message string
-function M.fail(job, reason, message)
+---@param message string  the whole text (the event's data)
+---@param line string|nil  the one-line notification, when the backend gave one
+function M.fail(job, reason, message, line)
   M.finish(job)
   local kind = H.kinds[job.kind]
   if kind.abandon then
     kind.abandon(job)
   end
-  notify(message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
+  notify(line or message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
   fire("FrugalEditFailed", { buf = job.buf, reason = reason, message = message })
   require("frugal.status").refresh(job.buf)
 end
@@ -183,7 +184,7 @@ end
 
 --- Routes an event of the backend to the request it is about; events of a request that is
 --- over are dropped.
----@param ev { kind: string, id: integer, reason: string|nil, message: string|nil }
+---@param ev { kind: string, id: integer, reason: string|nil, message: string|nil, line: string|nil }
 function H.route(ev)
   local job = H.live[ev.id]
   if not job then
@@ -195,7 +196,7 @@ function H.route(ev)
     return
   end
   if ev.kind == "failed" then
-    return M.fail(job, ev.reason --[[@as string]], ev.message --[[@as string]])
+    return M.fail(job, ev.reason --[[@as string]], ev.message --[[@as string]], ev.line)
   end
   local handler = kind.events[ev.kind]
   if handler then

@@ -27,6 +27,7 @@ pub async fn run(state: Arc<State>, req: EditRequest) {
             buf: req.buf,
             reason: f.reason,
             message: f.message,
+            line: f.line,
         },
     };
     state.finish_edit(req.id);

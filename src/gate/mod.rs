@@ -112,12 +112,10 @@ pub async fn send(
         let p = &out.project;
         let setup = policy::check_setup(&cfg, p)?;
         let spec = setup.key().clone();
-        // A key bound by `:LlmKey create`, unless the trusted project file names a key.
-        let (bound, key_id) = crate::settings::bound::for_request(
-            &cfg.data_dir,
-            &p.root,
-            p.settings.key_name.as_deref(),
-        );
+        // A key bound by `:LlmKey create`, unless the trusted project file names a key; keys
+        // meant for OpenRouter never go to another host (refused here, nothing sent).
+        let (bound, key_id) =
+            crate::settings::bound::for_request(&cfg, &p.root, p.settings.key_name.as_deref())?;
         let mut key = match &bound {
             Some(b) => b.key.clone(),
             None => state
@@ -279,10 +277,7 @@ pub async fn send(
             let Some(why) = Why::of(&e) else {
                 // Answered with a status (or a 200 that is no answer): nothing was billed.
                 ticket.release();
-                return Err(Failure::new(
-                    Reason::Http,
-                    explain(&e, &out.request, &cfg.base_url),
-                ));
+                return Err(http_failure(&e, explain(&e, &out.request, &cfg.base_url)));
             };
             if !why.unbilled() {
                 // May have been billed: kept in full, reconciled in the background; a retry
@@ -383,7 +378,7 @@ async fn wait_to_retry(
 ) -> Result<(), Failure> {
     let wait = retries
         .next(why, e.retry_after, retry::jitter())
-        .map_err(|stop| Failure::new(Reason::Http, gave_up(e, why, stop, retries)))?;
+        .map_err(|stop| http_failure(e, gave_up(e, why, stop, retries)))?;
     tracing::info!(
         wait_ms = wait.as_millis() as u64,
         retry = retries.done(),
@@ -437,6 +432,15 @@ fn gave_up(e: &ApiError, why: Why, stop: Stop, retries: &Retries) -> String {
     }
 }
 
+/// The failure of `e`, worded `message`. When the message starts with a provider's own reason
+/// (see [`ApiError::line`]), the notification is its one line; the whole text stays in the
+/// event and the log.
+fn http_failure(e: &ApiError, message: String) -> Failure {
+    tracing::info!("failed: {message}");
+    let line = e.line().filter(|_| message.starts_with(&e.to_string()));
+    Failure::new(Reason::Http, message).with_line(line)
+}
+
 /// A final failure, explained. A 503 is a routing refusal: no provider of the model met what
 /// the request's `provider` object asks for. A 404 is most often a model the endpoint does
 /// not serve (a model id in `prices` or `model` misspelt for this server).
@@ -482,6 +486,10 @@ fn unauthorized(e: &ApiError, spec: &KeySpec, project: &ProjectCtx) -> String {
         (None, Some(var)) => (
             format!("the key in the environment variable {var} (setup api_key)"),
             format!("export a valid key as {var} and restart Neovim"),
+        ),
+        (None, None) if spec.is_none() => (
+            "a request without a key (setup api_key = false)".to_string(),
+            "set setup({ api_key = \"env:NAME\" }) to this endpoint's key".to_string(),
         ),
         (None, None) => (
             "the key printed by the api_key command (setup api_key = \"cmd:…\")".to_string(),

@@ -160,7 +160,7 @@ mod tests {
             status,
             code: None,
             message: String::new(),
-            error_type: None,
+            upstream: None,
             maybe_sent,
             retry_after: None,
             not_an_answer: false,

@@ -175,8 +175,8 @@ pub struct ApiError {
     pub status: Option<u16>,
     pub code: Option<String>,
     pub message: String,
-    /// `metadata.error_type` when OpenRouter gives it.
-    pub error_type: Option<String>,
+    /// What the provider behind OpenRouter said (`error.metadata`), when the body names it.
+    pub upstream: Option<Upstream>,
     /// The request may have reached the server without our seeing an answer (a reset or a
     /// timeout after sending, a 524): it may be billed, so its reservation must not be released.
     pub maybe_sent: bool,
@@ -187,7 +187,40 @@ pub struct ApiError {
     pub not_an_answer: bool,
 }
 
+/// The provider behind OpenRouter and its own reason, as a recorded error body carries them:
+/// `error.metadata.provider_name` and `error.metadata.raw` (OpenRouter's `message` is then
+/// only "Provider returned error").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `provider_name` ("Anthropic", "Google AI Studio"); null on a 402.
+    pub provider: Option<String>,
+    /// The provider's reason: `raw`'s inner `error.message` when `raw` is JSON, else `raw` as
+    /// text; on one line, bounded, with anything shaped like a key masked.
+    pub reason: Option<String>,
+}
+
+/// The most cells a notification takes (`v:echospace` at 80 columns; SPEC, *One line*).
+pub const LINE_CELLS: usize = 68;
+
 impl ApiError {
+    /// The failure's one-line notification when a provider said why (`frugal: Anthropic
+    /// refused: …`, at most [`LINE_CELLS`] cells); `None` otherwise.
+    pub fn line(&self) -> Option<String> {
+        let (who, reason) = self.refused()?;
+        Some(one_line(
+            &format!("frugal: {who} refused: {reason}"),
+            LINE_CELLS,
+        ))
+    }
+
+    /// Who refused and why, when a provider is named or gave its reason.
+    fn refused(&self) -> Option<(&str, &str)> {
+        let u = self.upstream.as_ref()?;
+        self.status?;
+        let who = u.provider.as_deref().unwrap_or("the provider");
+        Some((who, u.reason.as_deref().unwrap_or(&self.message)))
+    }
+
     fn describe(&self) -> String {
         if self.not_an_answer {
             return self.message.clone();
@@ -206,6 +239,15 @@ impl ApiError {
             Some(503) => " (no provider meets the routing requirements)",
             _ => "",
         };
+        if let (Some(s), Some((who, reason))) = (self.status, self.refused()) {
+            // The provider's own words first: they say what to change.
+            let theirs = if reason == self.message {
+                String::new()
+            } else {
+                format!(": {}", self.message)
+            };
+            return format!("{who} refused: {reason} (OpenRouter answered {s}{theirs}{hint})");
+        }
         match self.status {
             Some(s) => format!("OpenRouter answered {s}: {}{hint}", self.message),
             None => format!("OpenRouter unreachable: {}{hint}", self.message),
@@ -218,8 +260,8 @@ pub struct Client {
     pub(super) http: reqwest::Client,
     pub(super) base_url: String,
     referer: String,
-    /// Attribution headers go to OpenRouter only.
-    endpoint: super::Endpoint,
+    /// Attribution headers, key management, `/key` and `/generation` go to OpenRouter only.
+    pub(super) endpoint: super::Endpoint,
 }
 
 impl ApiError {
@@ -229,7 +271,7 @@ impl ApiError {
             status: None,
             code: None,
             message: format!("no answer within {} s (stall_timeout_s)", stall.as_secs()),
-            error_type: None,
+            upstream: None,
             maybe_sent: true,
             retry_after: None,
             not_an_answer: false,
@@ -265,10 +307,11 @@ impl Client {
         body: &ChatRequest,
         limits: Limits,
     ) -> Result<ChatStream, ApiError> {
-        let mut req = self
-            .http
-            .post(format!("{}/chat/completions", self.base_url))
-            .bearer_auth(key.expose());
+        let mut req = with_key(
+            self.http
+                .post(format!("{}/chat/completions", self.base_url)),
+            key,
+        );
         if self.endpoint.is_openrouter() {
             req = req
                 .header("HTTP-Referer", &self.referer)
@@ -372,7 +415,7 @@ impl Client {
             code: None,
             message: self
                 .not_an_answer(content_type, &redact(&String::from_utf8_lossy(&head), key)),
-            error_type: None,
+            upstream: None,
             maybe_sent: false,
             retry_after: None,
             not_an_answer: true,
@@ -625,7 +668,7 @@ impl Client {
             .query(query)
             .timeout(timeout);
         if let Some(key) = key {
-            req = req.bearer_auth(key.expose());
+            req = with_key(req, key);
         }
         let resp = req.send().await.map_err(|e| transport_error(&e, k))?;
         let status = resp.status().as_u16();
@@ -652,7 +695,7 @@ impl Client {
                         "the answer of {path} passed {}; not read",
                         sse::mib(max as u64)
                     ),
-                    error_type: None,
+                    upstream: None,
                     maybe_sent: false,
                     retry_after: None,
                     not_an_answer: false,
@@ -682,7 +725,7 @@ impl Client {
                 status: Some(status),
                 code: None,
                 message: format!("unreadable {what}: {e}"),
-                error_type: None,
+                upstream: None,
                 maybe_sent: false,
                 retry_after: None,
                 not_an_answer: false,
@@ -691,6 +734,7 @@ impl Client {
 
     /// Looks a generation up. `Ok(None)` on 404: OpenRouter does not know it yet (or at all).
     pub async fn generation(&self, key: &ApiKey, id: &str) -> Result<Option<Generation>, ApiError> {
+        self.openrouter_only("/generation")?;
         match self
             .get(
                 "/generation",
@@ -709,6 +753,7 @@ impl Client {
     /// `GET /key`: the key's own usage and limit. Short timeout: it decorates `:LlmUsage`,
     /// which must never wait on it.
     pub async fn key_info(&self, key: &ApiKey, timeout: Duration) -> Result<KeyData, ApiError> {
+        self.openrouter_only("/key")?;
         match self
             .get("/key", &[], Some(key), timeout, SMALL_BODY_BYTES)
             .await?
@@ -716,6 +761,23 @@ impl Client {
             Some((status, text)) => Self::data(status, &text, "key info"),
             None => Err(error_from_body(404, "", key)),
         }
+    }
+
+    /// `path` is OpenRouter's own (`/key`, `/generation`): asked of OpenRouter only, so that no
+    /// key goes to another host for it. An error, never sent, otherwise.
+    fn openrouter_only(&self, path: &str) -> Result<(), ApiError> {
+        if self.endpoint.is_openrouter() {
+            return Ok(());
+        }
+        Err(ApiError {
+            status: None,
+            code: None,
+            message: format!("{path} is OpenRouter's and base_url is not OpenRouter: not asked"),
+            upstream: None,
+            maybe_sent: false,
+            retry_after: None,
+            not_an_answer: true,
+        })
     }
 
     /// Opens a connection to the endpoint ahead of the first request, left in the pool for
@@ -778,6 +840,16 @@ pub struct KeyData {
     pub usage_monthly: f64,
 }
 
+/// `req` with `key` as its bearer token; none for the empty key of `api_key = false` (a server
+/// that takes no key).
+pub(super) fn with_key(req: reqwest::RequestBuilder, key: &ApiKey) -> reqwest::RequestBuilder {
+    if key.expose().is_empty() {
+        req
+    } else {
+        req.bearer_auth(key.expose())
+    }
+}
+
 /// Removes the key from any text that came from elsewhere (an echoing proxy, an error chain).
 /// Anything shaped like an API key (`sk-` and at least 16 key characters, as a word of its
 /// own) is masked too: an echo may hold another key than the one sent (a named key, a key
@@ -837,7 +909,7 @@ pub(super) fn transport_error(e: &reqwest::Error, key: &ApiKey) -> ApiError {
         status: None,
         code: None,
         message: redact(&error_chain(e), key),
-        error_type: None,
+        upstream: None,
         // Not connected (or not built): the request never left.
         maybe_sent: !e.is_connect() && !e.is_builder(),
         retry_after: None,
@@ -846,15 +918,19 @@ pub(super) fn transport_error(e: &reqwest::Error, key: &ApiKey) -> ApiError {
 }
 
 /// Reads OpenRouter's error body `{"error": {"code", "message", "metadata"}}`; `code` is an
-/// integer or a string, so it is read loosely.
+/// integer or a string, so it is read loosely. What the recorded bodies carry is read: the
+/// provider's name and reason in `metadata.provider_name` / `metadata.raw` (see [`Upstream`]);
+/// none carries `metadata.error_type`. An HTML page (a gateway's) is named, not quoted whole.
 pub fn error_from_body(status: u16, body: &str, key: &ApiKey) -> ApiError {
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
     let err = v.get("error");
-    let message = err
-        .and_then(|e| e.get("message"))
-        .and_then(|m| m.as_str())
-        .unwrap_or(body);
-    let message = match for_message(message, key) {
+    let html = err.is_none() && body.trim_start().starts_with('<');
+    let message = match err.and_then(|e| e.get("message")).and_then(|m| m.as_str()) {
+        Some(m) => for_message(m, key),
+        None if html => html_page(body, key),
+        None => for_message(body, key),
+    };
+    let message = match message {
         m if m.is_empty() => "no error message".to_string(),
         m => m,
     };
@@ -862,22 +938,147 @@ pub fn error_from_body(status: u16, body: &str, key: &ApiKey) -> ApiError {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     });
-    let error_type = err
-        .and_then(|e| e.get("metadata"))
-        .and_then(|m| m.get("error_type"))
-        .and_then(|t| t.as_str())
-        .map(str::to_string);
     ApiError {
         status: Some(status),
         code: code.map(|c| for_message(&c, key)),
         message,
-        error_type,
+        upstream: err
+            .and_then(|e| e.get("metadata"))
+            .and_then(|m| upstream(m, key)),
         // A gateway that gave up waiting (Cloudflare's 524) after the request reached
         // OpenRouter: it may have run, and be billed.
         maybe_sent: status == 524,
         retry_after: None,
         not_an_answer: false,
     }
+}
+
+/// The most characters of a provider's reason kept (the whole text goes to the event's data
+/// and the log; the notification is cut further).
+const REASON_CHARS: usize = 300;
+
+/// `error.metadata`'s provider and reason, when it has either.
+fn upstream(metadata: &serde_json::Value, key: &ApiKey) -> Option<Upstream> {
+    let text = |s: &str, max: usize| {
+        Some(printable(&mask_tokens(&redact(s, key)), max)).filter(|t| !t.is_empty())
+    };
+    let provider = metadata
+        .get("provider_name")
+        .and_then(|p| p.as_str())
+        .and_then(|p| text(p, 60));
+    let reason = metadata
+        .get("raw")
+        .and_then(raw_reason)
+        .and_then(|r| text(&r, REASON_CHARS));
+    (provider.is_some() || reason.is_some()).then_some(Upstream { provider, reason })
+}
+
+/// The provider's reason in `raw`: a provider's own error body (JSON as text, or as JSON)
+/// gives its message (`error.message`, `message`, `detail`; a list gives its first); any other
+/// text is the reason as it is.
+fn raw_reason(raw: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    fn message_in(v: &Value) -> Option<String> {
+        let v = match v {
+            Value::Array(a) => a.first()?,
+            v => v,
+        };
+        [
+            v.pointer("/error/message"),
+            v.get("message"),
+            v.get("detail"),
+            v.get("error"),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(Value::as_str)
+        .filter(|m| !m.trim().is_empty())
+        .map(str::to_string)
+    }
+    match raw {
+        Value::String(s) => match serde_json::from_str::<Value>(s.trim()) {
+            Ok(v @ (Value::Object(_) | Value::Array(_))) => message_in(&v).or(Some(s.clone())),
+            _ => Some(s.clone()),
+        },
+        Value::Object(_) | Value::Array(_) => message_in(raw).or(Some(raw.to_string())),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// An HTML error page (a gateway's, a proxy's) for a message: its title, not its markup.
+fn html_page(body: &str, key: &ApiKey) -> String {
+    let lower = body.to_ascii_lowercase();
+    let title = lower
+        .find("<title>")
+        .map(|i| i + "<title>".len())
+        .and_then(|start| Some((start, start + lower[start..].find("</title>")?)))
+        .map(|(a, b)| for_message(&body[a..b], key))
+        .filter(|t| !t.is_empty());
+    match title {
+        Some(t) => format!("an HTML page (\"{}\")", printable(&t, 80)),
+        None => "an HTML page".to_string(),
+    }
+}
+
+/// Masks any long run of key characters mixing letters and digits (32 or more: API keys of
+/// other providers, bearer tokens, JWT parts) that [`redact`] does not know by its prefix. A
+/// provider's text is not ours: it may echo a credential of its own.
+fn mask_tokens(text: &str) -> String {
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let digits = word.chars().any(|c| c.is_ascii_digit());
+        let letters = word.chars().any(|c| c.is_ascii_alphabetic());
+        if word.len() >= 32 && digits && letters {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if is_key_char(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// `text` in at most `cells` terminal cells, cut with `…` where it must be (a wide character,
+/// CJK or emoji, takes two cells).
+pub fn one_line(text: &str, cells: usize) -> String {
+    let text = printable(text, usize::MAX);
+    let width = |c: char| if is_wide(c) { 2 } else { 1 };
+    if text.chars().map(width).sum::<usize>() <= cells {
+        return text;
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        if used + width(c) > cells.saturating_sub(1) {
+            break;
+        }
+        used += width(c);
+        out.push(c);
+    }
+    out.truncate(out.trim_end().len());
+    out.push('…');
+    out
+}
+
+/// East Asian wide and fullwidth characters and emoji: two cells in a terminal.
+fn is_wide(c: char) -> bool {
+    matches!(c as u32,
+        0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF
+        | 0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x1F300..=0x1F64F | 0x1F900..=0x1F9FF
+        | 0x20000..=0x3FFFD)
 }
 
 #[cfg(test)]
@@ -1091,6 +1292,157 @@ mod tests {
             .collect();
         assert_eq!(marked, [true, true, true, true, false, false, false]);
         assert_eq!(v[4]["content"], "m4");
+    }
+
+    /// Error bodies as recorded from openrouter.ai: the provider's reason is in
+    /// `metadata.raw` (JSON of its own, or text), its name in `metadata.provider_name`.
+    #[test]
+    fn a_providers_reason_is_read_from_what_the_wire_carries() {
+        let k = ApiKey::new("sk-or-v1-0123456789abcdef".into());
+        let e = error_from_body(
+            400,
+            r#"{"error":{"message":"Provider returned error","code":400,"metadata":{"raw":"{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"messages.0.content.1.image.source.base64: image exceeds 5 MB maximum\"}}","provider_name":"Anthropic"}},"user_id":"user_2abc"}"#,
+            &k,
+        );
+        assert_eq!(
+            e.to_string(),
+            "Anthropic refused: messages.0.content.1.image.source.base64: image exceeds 5 MB maximum (OpenRouter answered 400: Provider returned error)"
+        );
+        assert_eq!(
+            e.line().unwrap(),
+            "frugal: Anthropic refused: messages.0.content.1.image.source.base64…"
+        );
+        assert_eq!(e.code.as_deref(), Some("400"));
+        // `raw` as text.
+        let e = error_from_body(
+            429,
+            r#"{"error":{"message":"Provider returned error","code":429,"metadata":{"raw":"google/gemini-2.5-flash is temporarily rate-limited upstream. Please retry shortly, or add your own key to accumulate your rate limits: https://openrouter.ai/settings/integrations","provider_name":"Google AI Studio"}},"user_id":"user_2abc"}"#,
+            &k,
+        );
+        assert!(
+            e.to_string().starts_with("Google AI Studio refused: google/gemini-2.5-flash is temporarily rate-limited upstream. Please retry shortly, or add your own key to accumulate your rate limits: https://openrouter.ai/settings/integrations (OpenRouter answered 429: Provider returned error (rate limited))"),
+            "{e}"
+        );
+        let line = e.line().unwrap();
+        assert_eq!(line.chars().count(), LINE_CELLS, "{line}");
+        assert!(line.ends_with('…'), "{line}");
+        // A provider's JSON in a list (Google's), with its own message.
+        let raw = serde_json::json!([{"error": {"code": 400, "message": "Please use a valid role: user, model.", "status": "INVALID_ARGUMENT"}}]).to_string();
+        let body = serde_json::json!({"error": {"message": "Provider returned error", "code": 400, "metadata": {"raw": raw, "provider_name": "Google"}}});
+        let e = error_from_body(400, &body.to_string(), &k);
+        assert!(
+            e.to_string()
+                .starts_with("Google refused: Please use a valid role: user, model. ("),
+            "{e}"
+        );
+        // JSON without a message: the text as it is.
+        let body = serde_json::json!({"error": {"message": "Provider returned error", "code": 400, "metadata": {"raw": "{\"status\":400}", "provider_name": "Fireworks"}}});
+        let e = error_from_body(400, &body.to_string(), &k);
+        assert!(
+            e.to_string()
+                .starts_with("Fireworks refused: {\"status\":400} ("),
+            "{e}"
+        );
+        // No `raw`: the provider named, OpenRouter's message.
+        let e = error_from_body(
+            400,
+            r#"{"error":{"message":"Provider returned error","code":400,"metadata":{"provider_name":"Anthropic"}},"user_id":"user_2abc"}"#,
+            &k,
+        );
+        assert_eq!(
+            e.to_string(),
+            "Anthropic refused: Provider returned error (OpenRouter answered 400)"
+        );
+        assert_eq!(
+            e.line().unwrap(),
+            "frugal: Anthropic refused: Provider returned error"
+        );
+        // A 402 names no provider: OpenRouter's own message, as before; no line of its own.
+        let e = error_from_body(
+            402,
+            r#"{"error":{"message":"This request requires more credits, or fewer max_tokens. You requested up to 4096 tokens, but can only afford 1000.","code":402,"metadata":{"provider_name":null}},"user_id":"user_2abc"}"#,
+            &k,
+        );
+        assert!(e.upstream.is_none());
+        assert!(e.line().is_none());
+        assert!(
+            e.to_string()
+                .starts_with("OpenRouter answered 402: This request requires more credits"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with("(out of credits, or the key's own limit)"),
+            "{e}"
+        );
+        // No metadata at all, as before.
+        let e = error_from_body(
+            401,
+            r#"{"error":{"code":401,"message":"User not found."}}"#,
+            &k,
+        );
+        assert_eq!(
+            e.to_string(),
+            "OpenRouter answered 401: User not found. (the API key is wrong or disabled)"
+        );
+        // An HTML page: its title, not its markup.
+        let e = error_from_body(
+            502,
+            "<!DOCTYPE html>\n<html><head><TITLE>502 Bad Gateway</TITLE></head><body><center>cloudflare</center></body></html>",
+            &k,
+        );
+        assert_eq!(e.message, "an HTML page (\"502 Bad Gateway\")");
+        assert!(e.line().is_none());
+        assert_eq!(
+            error_from_body(502, "<html>oops</html>", &k).message,
+            "an HTML page"
+        );
+    }
+
+    /// What a provider writes is bounded, on one line, and never carries a key: ours, another
+    /// `sk-` key, or a credential of its own.
+    #[test]
+    fn a_providers_reason_is_bounded_printable_and_redacted() {
+        let k = ApiKey::new("sk-or-v1-0123456789abcdef".into());
+        let raw = format!(
+            "bad key sk-or-v1-0123456789abcdef, or sk-ant-api03-ffffffffffffffffffff, or AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW\n\x1b[31m{}",
+            "and more ".repeat(600)
+        );
+        let body = serde_json::json!({"error": {"message": "Provider returned error", "code": 400, "metadata": {"raw": raw, "provider_name": "Evil\u{1b}[2J Provider\nX"}}});
+        let e = error_from_body(400, &body.to_string(), &k);
+        let u = e.upstream.clone().unwrap();
+        let reason = u.reason.unwrap();
+        assert!(
+            reason.starts_with("bad key <redacted>, or <redacted>, or <redacted> [31mand more and"),
+            "{reason}"
+        );
+        assert_eq!(reason.chars().count(), REASON_CHARS + 1, "cut with …");
+        assert_eq!(u.provider.as_deref(), Some("Evil [2J Provider X"));
+        for text in [e.to_string(), e.line().unwrap()] {
+            assert!(
+                !text.contains("0123456789abcdef") && !text.contains("fffff"),
+                "{text}"
+            );
+            assert!(
+                !text.contains("AIza") && !text.contains('\x1b') && !text.contains('\n'),
+                "{text}"
+            );
+        }
+        // Ordinary words, model ids and URLs are kept.
+        assert_eq!(
+            mask_tokens("anthropic/claude-3-5-sonnet-20241022 at https://openrouter.ai/settings/integrations"),
+            "anthropic/claude-3-5-sonnet-20241022 at https://openrouter.ai/settings/integrations"
+        );
+    }
+
+    #[test]
+    fn one_line_fits_its_cells() {
+        assert_eq!(one_line("frugal: short", 68), "frugal: short");
+        let cut = one_line(&format!("frugal: {}", "a ".repeat(100)), 68);
+        assert!(cut.chars().count() <= 68 && cut.ends_with('…'), "{cut}");
+        // Wide characters take two cells.
+        let wide = one_line(&format!("frugal: {}", "模".repeat(40)), 68);
+        assert_eq!(wide, format!("frugal: {}…", "模".repeat(29)));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `Authorization` header only; every text that comes back is redacted before it reaches a
 //! message, and the created key's text leaves this module only as an [`ApiKey`].
 
-use super::client::{error_from_body, for_message, transport_error, ApiError, Client};
+use super::client::{error_from_body, for_message, transport_error, with_key, ApiError, Client};
 use crate::settings::ApiKey;
 use futures::StreamExt;
 use serde::Deserialize;
@@ -40,6 +40,10 @@ pub struct KeyRecord {
     #[serde(default)]
     pub usage_monthly: f64,
 }
+
+/// Why a key-management call is not made: `base_url` is not OpenRouter.
+pub const NOT_OPENROUTER: &str =
+    "base_url is not OpenRouter: keys are managed on OpenRouter only, nothing was sent";
 
 /// A limit reset period.
 pub const RESETS: [&str; 3] = ["daily", "weekly", "monthly"];
@@ -119,11 +123,17 @@ impl Client {
         key: &ApiKey,
         body: Option<serde_json::Value>,
     ) -> Result<Option<(u16, String)>, ApiError> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(key.expose())
-            .timeout(TIMEOUT);
+        // The management key goes to OpenRouter only (SPEC, *Security*): `:LlmKey` refuses
+        // another base_url before it gets here, and this holds whoever calls.
+        if !self.endpoint.is_openrouter() {
+            return Err(local(NOT_OPENROUTER.into()));
+        }
+        let mut req = with_key(
+            self.http
+                .request(method, format!("{}{path}", self.base_url)),
+            key,
+        )
+        .timeout(TIMEOUT);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -179,7 +189,7 @@ fn local(message: String) -> ApiError {
         status: None,
         code: None,
         message,
-        error_type: None,
+        upstream: None,
         maybe_sent: false,
         retry_after: None,
         not_an_answer: false,

@@ -23,6 +23,7 @@ pub async fn run(state: Arc<State>, req: ReviewRequest) {
             buf: req.buf,
             reason: f.reason,
             message: f.message,
+            line: f.line,
         },
     };
     state.finish_edit(req.id);

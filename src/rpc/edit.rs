@@ -33,6 +33,7 @@ pub(super) fn start(state: &Arc<State>, req: EditRequest) -> Result<Answer, Prot
                     buf,
                     reason: Reason::Stream,
                     message: "an internal error ended this edit (a bug in frugal; the log has the details): nothing was applied".into(),
+                    line: None,
                 });
             }
         }
@@ -48,6 +49,7 @@ pub(super) fn cancel(state: &State, c: Cancel) -> Answer {
             buf,
             reason: Reason::Cancelled,
             message: "cancelled; the buffer is unchanged".into(),
+            line: None,
         });
     }
     Answer::Accepted(Accepted {})

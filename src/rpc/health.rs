@@ -161,6 +161,9 @@ fn key_checks(cfg: &crate::settings::Config) -> Vec<KeyCheck> {
         .chain(named)
         .map(|(label, spec)| key_check(&label, spec))
         .collect();
+    if let Some(c) = where_keys_go(cfg) {
+        out.push(c);
+    }
     let mut m = key_check("management_key", &cfg.management_key);
     if m.state == "error" && cfg.management_key.env_name().is_some() {
         // Not an error: only :LlmKey create/limit/disable need it.
@@ -173,6 +176,40 @@ fn key_checks(cfg: &crate::settings::Config) -> Vec<KeyCheck> {
     }
     out.push(m);
     out
+}
+
+/// With a base_url that is not OpenRouter: which key goes there (only an `api_key` set in
+/// setup, or none), and that the management key and bound keys do not.
+fn where_keys_go(cfg: &crate::settings::Config) -> Option<KeyCheck> {
+    if Endpoint::of(&cfg.base_url).is_openrouter() {
+        return None;
+    }
+    const ONLY: &str =
+        "the management key and the bound key are sent to OpenRouter only (:LlmKey is refused here)";
+    Some(if !cfg.api_key_set {
+        KeyCheck {
+            state: "error",
+            message: format!(
+                "base_url is not OpenRouter and api_key is not set in setup(): the default (env:OPENROUTER_API_KEY, an OpenRouter key) is never sent there, so every request is refused; {ONLY}"
+            ),
+            advice: Some(
+                "set setup({ api_key = \"env:NAME\" }) to this endpoint's key, or api_key = false for a server that takes no key".into(),
+            ),
+        }
+    } else {
+        KeyCheck {
+            state: "info",
+            message: format!(
+                "base_url is not OpenRouter: its requests carry {}; {ONLY}",
+                if cfg.api_key.is_none() {
+                    "no key (api_key = false)".to_string()
+                } else {
+                    "api_key as set in setup() (or a key the project file names)".to_string()
+                }
+            ),
+            advice: None,
+        }
+    })
 }
 
 /// The key `:LlmKey create` bound to the current project: its name and hash prefix, never the
@@ -192,6 +229,10 @@ fn bound_check(cfg: &crate::settings::Config, p: &crate::settings::ProjectInput)
     let mode = std::fs::metadata(&file).map(|m| mode_of(&m)).unwrap_or(0);
     let over = match p.resolve().1.key_name {
         Some(n) => format!("; not in use: {} names key \"{n}\", which wins", p.file),
+        None if !Endpoint::of(&cfg.base_url).is_openrouter() => {
+            "; not in use: base_url is not OpenRouter, and a bound key goes to OpenRouter only"
+                .to_string()
+        }
         None => String::new(),
     };
     KeyCheck {
@@ -275,6 +316,13 @@ fn mode_of(_m: &std::fs::Metadata) -> u32 {
 /// Is the key there? An `env:` key is looked up in the backend's environment (what requests
 /// will use); a `cmd:` key is not run here.
 fn key_check(label: &str, spec: &KeySpec) -> KeyCheck {
+    if spec.is_none() {
+        return KeyCheck {
+            state: "info",
+            message: format!("{label} = false: requests carry no key"),
+            advice: None,
+        };
+    }
     if let Some(name) = spec.env_name() {
         return match std::env::var(name) {
             Ok(v) if !v.trim().is_empty() => KeyCheck {

@@ -6,7 +6,7 @@
 
 use crate::gate::effective_caps;
 use crate::openrouter::keys::{KeyRecord, NewKey, RESETS};
-use crate::openrouter::ApiError;
+use crate::openrouter::{ApiError, Endpoint};
 use crate::protocol::{KeyAction, KeyArgs, KeyReply};
 use crate::settings::bound::{self, BoundKey};
 use crate::settings::{ApiKey, Config, KeySpec, ProjectInput};
@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const KEY_INFO_TIMEOUT: Duration = Duration::from_secs(10);
+/// `:LlmKey` with a base_url that is not OpenRouter's: one line (the log has the rest).
+const PLAIN_REFUSED: &str = "frugal: :LlmKey refused: base_url is not OpenRouter; nothing sent";
 const USAGE: &str =
     ":LlmKey | :LlmKey create [limit_usd] [daily|weekly|monthly] | :LlmKey limit {usd} | :LlmKey disable";
 
@@ -25,6 +27,15 @@ pub(super) async fn key(
 ) -> Result<KeyReply, String> {
     let cfg = state.config();
     let p = &args.project;
+    // The management key and a bound key go to OpenRouter only: with another base_url,
+    // nothing is sent (not even `GET /key` with the bound key to show it).
+    if !Endpoint::of(&cfg.base_url).is_openrouter() {
+        tracing::info!(
+            "{action:?} refused: {}; the management key and a bound key are sent to OpenRouter only",
+            crate::openrouter::keys::NOT_OPENROUTER
+        );
+        return Err(PLAIN_REFUSED.into());
+    }
     match action {
         KeyAction::Show => show(state, &cfg, p).await,
         KeyAction::Create => create(state, &cfg, p, &args.args).await,
@@ -456,6 +467,12 @@ mod tests {
         assert!(parse_create(&words(&["1", "daily", "x"]))
             .unwrap_err()
             .contains("too many"));
+    }
+
+    #[test]
+    fn the_plain_endpoint_refusal_is_one_line() {
+        assert!(PLAIN_REFUSED.starts_with("frugal: :LlmKey"));
+        assert!(PLAIN_REFUSED.chars().count() <= crate::openrouter::client::LINE_CELLS);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub(super) fn start(state: &Arc<State>, req: ReviewRequest) -> Result<Answer, Pr
                     buf,
                     reason: Reason::Stream,
                     message: "an internal error ended this review (a bug in frugal; the log has the details)".into(),
+                    line: None,
                 });
             }
         }

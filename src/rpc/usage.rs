@@ -35,10 +35,9 @@ impl UsedKey {
                 return UsedKey::Spec(spec.clone(), Some(format!("named:{n}")));
             }
         }
-        if settings.key_name.is_none() {
-            if let Some(b) = root.and_then(|r| bound::load(&cfg.data_dir, r)) {
-                return UsedKey::Bound(b);
-            }
+        // As the gate picks it: a bound key only on OpenRouter.
+        if let Some(b) = root.and_then(|r| bound::in_use(cfg, r, settings.key_name.as_deref())) {
+            return UsedKey::Bound(b);
         }
         UsedKey::Spec(cfg.api_key.clone(), None)
     }
@@ -181,6 +180,11 @@ pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, S
 }
 
 async fn fetch_key_info(state: &Arc<State>, used: &UsedKey) {
+    // `GET /key` is OpenRouter's: another host is asked nothing, and gets no key for it.
+    if !crate::openrouter::Endpoint::of(&state.config().base_url).is_openrouter() {
+        state.set_key_info(used.cache_id(), Instant::now(), None);
+        return;
+    }
     let key = match used {
         UsedKey::Spec(spec, _) => state.keys.get(spec).await,
         UsedKey::Bound(b) => Ok(b.key.clone()),

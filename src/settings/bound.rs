@@ -8,7 +8,12 @@
 //! message: only its hash (`bound:<hash>` in the ledger's `key_id`) and its name do.
 
 use super::keys::ApiKey;
-use super::paths::{private_dir, PRIVATE_FILE};
+use super::paths::private_dir;
+#[cfg(unix)]
+use super::paths::PRIVATE_FILE;
+use super::Config;
+use crate::openrouter::Endpoint;
+use crate::protocol::{Failure, Reason};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -51,19 +56,65 @@ impl BoundKey {
 /// For a request of `project`: its bound key, unless the project file names a key
 /// (`key_name`), and what the ledger records as `key_id` (`bound:<hash>`, `named:<name>`, or
 /// `None` for `api_key`).
+///
+/// Keys go only where they belong (SPEC, *Security*): a bound key only to OpenRouter (with
+/// another `base_url` the project's requests use `api_key`), and `api_key` to another host only
+/// when `setup()` set it: its default (`env:OPENROUTER_API_KEY`) is an OpenRouter key, so such
+/// a request is refused here, before anything is sent. A named key is the user's own choice in
+/// `setup({ keys })` and goes wherever `base_url` points.
 pub fn for_request(
-    data_dir: &Path,
+    cfg: &Config,
     project: &str,
     key_name: Option<&str>,
-) -> (Option<BoundKey>, Option<String>) {
-    match key_name {
-        Some(name) => (None, Some(format!("named:{name}"))),
-        None => {
-            let bound = load(data_dir, project);
-            let id = bound.as_ref().map(BoundKey::key_id);
-            (bound, id)
-        }
+) -> Result<(Option<BoundKey>, Option<String>), Failure> {
+    if let Some(name) = key_name {
+        return Ok((None, Some(format!("named:{name}"))));
     }
+    if !Endpoint::of(&cfg.base_url).is_openrouter() {
+        if !cfg.api_key_set {
+            return Err(Failure::new(
+                Reason::Config,
+                format!(
+                    "refused, nothing was sent: api_key is not set in setup(), and base_url (host {}) is not OpenRouter. The default api_key (env:OPENROUTER_API_KEY) is an OpenRouter key and is never sent to another host. Set setup({{ api_key = \"env:NAME\" }}) (or \"cmd:…\") to this endpoint's key, or api_key = false for a server that takes no key",
+                    host_of(&cfg.base_url)
+                ),
+            )
+            .with_line("frugal: not sent: set api_key in setup() for this base_url".to_string()));
+        }
+        return Ok((None, None));
+    }
+    let bound = load(&cfg.data_dir, project);
+    if bound.is_none() && cfg.api_key.is_none() {
+        return Err(Failure::new(
+            Reason::Config,
+            "refused, nothing was sent: api_key = false sends no key, and base_url is OpenRouter, which needs one. Set setup({ api_key = \"env:OPENROUTER_API_KEY\" }), or bind a key to this project with :LlmKey create".into(),
+        )
+        .with_line("frugal: not sent: api_key = false, and OpenRouter needs a key".to_string()));
+    }
+    let id = bound.as_ref().map(BoundKey::key_id);
+    Ok((bound, id))
+}
+
+/// Whether `project`'s requests use its bound key: bound, OpenRouter, and no key named by the
+/// project file (see [`for_request`]).
+pub fn in_use(cfg: &Config, project: &str, key_name: Option<&str>) -> Option<BoundKey> {
+    if key_name.is_some() || !Endpoint::of(&cfg.base_url).is_openrouter() {
+        return None;
+    }
+    load(&cfg.data_dir, project)
+}
+
+/// The host of `base_url` for a message: never its `user:password@`, path or query.
+fn host_of(base_url: &str) -> String {
+    reqwest::Url::parse(base_url.trim())
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        })
+        .unwrap_or_else(|| "not a URL".into())
 }
 
 /// The directory of bound keys under `data_dir`.
@@ -162,6 +213,13 @@ fn read_private(p: &Path) -> std::io::Result<String> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
+    // Windows: open a symlink (a reparse point) itself, never its target; it is then not a
+    // regular file and refused below.
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        opts.custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT);
+    }
     let f = opts.open(p)?;
     let m = f.metadata()?;
     #[cfg(unix)]
@@ -254,6 +312,7 @@ pub fn deleted_message(key: &BoundKey) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::KeySpec;
 
     fn key(project: &str) -> BoundKey {
         BoundKey {
@@ -287,17 +346,79 @@ mod tests {
         assert_eq!(load(d.path(), "/p").unwrap().hash, "ffff");
         assert_eq!(std::fs::read_dir(dir(d.path())).unwrap().count(), 1);
         // A request: the bound key unless the project file names one.
-        let (b, id) = for_request(d.path(), "/p", None);
+        let cfg = Config {
+            data_dir: d.path().to_path_buf(),
+            ..Config::default()
+        };
+        let (b, id) = for_request(&cfg, "/p", None).unwrap();
         assert_eq!(b.map(|b| b.hash), Some("ffff".to_string()));
         assert_eq!(id.as_deref(), Some("bound:ffff"));
-        let (b, id) = for_request(d.path(), "/p", Some("client"));
+        let (b, id) = for_request(&cfg, "/p", Some("client")).unwrap();
         assert!(b.is_none());
         assert_eq!(id.as_deref(), Some("named:client"));
-        assert_eq!(for_request(d.path(), "/q", None).1, None);
+        assert_eq!(for_request(&cfg, "/q", None).unwrap().1, None);
         remove(d.path(), "/p").unwrap();
         assert!(load(d.path(), "/p").is_none());
         remove(d.path(), "/p").unwrap();
         assert!(!refused_message(&k, "x").contains("SECRET"));
+    }
+
+    /// A bound key goes to OpenRouter only; the default `api_key` never goes to another host;
+    /// `api_key = false` is no key, which OpenRouter refuses.
+    #[test]
+    fn keys_go_only_where_they_belong() {
+        let d = tempfile::tempdir().unwrap();
+        store(d.path(), &key("/p")).unwrap();
+        let at = |base_url: &str, api_key: Option<KeySpec>| Config {
+            data_dir: d.path().to_path_buf(),
+            base_url: base_url.into(),
+            api_key_set: api_key.is_some(),
+            api_key: api_key.unwrap_or_else(|| Config::default().api_key),
+            ..Config::default()
+        };
+        let plain = "http://user:pw@127.0.0.1:8080/v1?x=1";
+        let or = "https://openrouter.ai/api/v1";
+        // OpenRouter: the bound key, whatever api_key is.
+        for api_key in [None, Some(KeySpec::none())] {
+            let (b, id) = for_request(&at(or, api_key), "/p", None).unwrap();
+            assert_eq!(b.unwrap().hash, "abcdef0123456789");
+            assert_eq!(id.as_deref(), Some("bound:abcdef0123456789"));
+        }
+        assert!(in_use(&at(or, None), "/p", None).is_some());
+        // A plain endpoint: never the bound key; api_key only when set.
+        let env = KeySpec("env:LOCAL_KEY".into());
+        for api_key in [env.clone(), KeySpec::none()] {
+            let cfg = at(plain, Some(api_key));
+            let (b, id) = for_request(&cfg, "/p", None).unwrap();
+            assert!(b.is_none() && id.is_none());
+            assert!(in_use(&cfg, "/p", None).is_none());
+        }
+        let f = for_request(&at(plain, None), "/p", None).unwrap_err();
+        assert_eq!(f.reason, Reason::Config);
+        assert!(
+            f.message.contains("api_key is not set in setup()"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("host 127.0.0.1:8080)"), "{}", f.message);
+        assert!(
+            !f.message.contains("pw") && !f.message.contains("x=1"),
+            "{}",
+            f.message
+        );
+        let line = f.line.unwrap();
+        assert!(
+            line.starts_with("frugal: ") && line.chars().count() <= 68,
+            "{line}"
+        );
+        // A named key is the user's choice: anywhere.
+        let (b, id) = for_request(&at(plain, None), "/p", Some("client")).unwrap();
+        assert!(b.is_none());
+        assert_eq!(id.as_deref(), Some("named:client"));
+        // No key and no bound key on OpenRouter: refused before anything is sent.
+        let f = for_request(&at(or, Some(KeySpec::none())), "/q", None).unwrap_err();
+        assert!(f.message.contains("api_key = false"), "{}", f.message);
+        assert!(f.line.unwrap().chars().count() <= 68);
     }
 
     /// Whoever can write in `data_dir` (a shared or world-writable one) must not get a key

@@ -8,9 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Where the API key comes from: `env:NAME` or `cmd:<shell command>`. Never the key itself.
+/// `api_key = false` in `setup()` is [`KeySpec::none`]: no key at all (a server that takes
+/// none, such as a local llama.cpp).
 #[derive(Clone, Deserialize, PartialEq, Eq, Default)]
 #[serde(transparent)]
 pub struct KeySpec(pub String);
+
+/// [`KeySpec::none`]'s text: no `env:` or `cmd:` spec can be spelt so (nor given as a string:
+/// [`KeySpec::check`] refuses it), only `api_key = false`.
+const NO_KEY: &str = "none:";
 
 impl fmt::Debug for KeySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -18,6 +24,7 @@ impl fmt::Debug for KeySpec {
         match self.0.split_once(':') {
             Some(("env", name)) if is_env_name(name) => write!(f, "env:{name}"),
             Some(("cmd", _)) => f.write_str("cmd:<command>"),
+            _ if self.is_none() => f.write_str("none (api_key = false)"),
             _ => f.write_str("<invalid>"),
         }
     }
@@ -60,6 +67,16 @@ pub enum KeyError {
 }
 
 impl KeySpec {
+    /// No key: requests carry no `Authorization` header (`setup({ api_key = false })`).
+    pub fn none() -> KeySpec {
+        KeySpec(NO_KEY.to_string())
+    }
+
+    /// Is this [`KeySpec::none`]?
+    pub fn is_none(&self) -> bool {
+        self.0 == NO_KEY
+    }
+
     /// Is the key printed by a command (`cmd:`)?
     pub fn is_cmd(&self) -> bool {
         matches!(self.0.split_once(':'), Some(("cmd", _)))
@@ -86,6 +103,10 @@ impl KeySpec {
 
     /// Resolve the key now. `cmd:` runs through `sh -c` with a time limit.
     pub async fn resolve(&self) -> Result<ApiKey, KeyError> {
+        if self.is_none() {
+            // Empty: the client sends no `Authorization` header for it.
+            return Ok(ApiKey(String::new()));
+        }
         match self.0.split_once(':') {
             Some(("env", name)) if is_env_name(name) => match std::env::var(name) {
                 Ok(v) if !v.trim().is_empty() => Ok(ApiKey(v.trim().to_string())),
@@ -218,6 +239,17 @@ mod tests {
         assert!(!format!("{key:?}").contains("secret"));
         let spec = KeySpec("cmd:echo sk-or-v1-secret".into());
         assert!(!format!("{spec:?}").contains("secret"));
+    }
+
+    #[tokio::test]
+    async fn no_key_is_an_empty_key_and_cannot_be_spelt() {
+        let none = KeySpec::none();
+        assert!(none.is_none());
+        assert_eq!(none.resolve().await.unwrap().expose(), "");
+        assert_eq!(format!("{none:?}"), "none (api_key = false)");
+        // Only `api_key = false` makes it: the string is no valid spec.
+        assert_eq!(KeySpec("none:".into()).check(), Err(KeyError::BadSpec));
+        assert!(!KeySpec("env:NONE".into()).is_none());
     }
 
     #[tokio::test]

@@ -29,8 +29,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct Config {
     pub base_url: String,
-    /// `env:NAME` or `cmd:<shell command>`.
+    /// `env:NAME` or `cmd:<shell command>`; [`KeySpec::none`] for `api_key = false`.
     pub api_key: KeySpec,
+    /// Whether `setup()` set `api_key` (the default, `env:OPENROUTER_API_KEY`, is an OpenRouter
+    /// key: it is never sent to another host).
+    pub api_key_set: bool,
     /// A management key (`:LlmKey`): key-management calls only, never a model request.
     pub management_key: KeySpec,
     /// Named extra keys a project file may pick by name.
@@ -167,6 +170,7 @@ impl Config {
         let mut c = Config {
             base_url: dstr("base_url"),
             api_key: KeySpec(dstr("api_key")),
+            api_key_set: false,
             management_key: KeySpec(dstr("management_key")),
             keys: HashMap::new(),
             model: dstr("model"),
@@ -270,9 +274,21 @@ impl Config {
                 self.base_url = s;
             }
             "api_key" => {
-                let spec = KeySpec(string(v)?);
-                spec.check().map_err(|e| Problem::Value(e.to_string()))?;
+                let spec = match v {
+                    // No key at all: a server that takes none (a local llama.cpp).
+                    Value::Boolean(false) => KeySpec::none(),
+                    Value::Boolean(true) => {
+                        return Err(Problem::Value(
+                            "must be \"env:NAME\", \"cmd:<command>\" or false (no key)".into(),
+                        ))
+                    }
+                    _ => KeySpec(string(v).map_err(|_| Problem::Type("string or false"))?),
+                };
+                if !spec.is_none() {
+                    spec.check().map_err(|e| Problem::Value(e.to_string()))?;
+                }
                 self.api_key = spec;
+                self.api_key_set = true;
             }
             "management_key" => {
                 let spec = KeySpec(string(v)?);
@@ -621,6 +637,36 @@ mod tests {
             "the default kept"
         );
         assert!(c.config_errors.is_empty(), "requests are not blocked");
+    }
+
+    #[test]
+    fn api_key_set_explicitly_or_false_for_no_key() {
+        let (c, _) = Config::resolve(&HashMap::new(), None);
+        assert!(!c.api_key_set, "the default is not set by the user");
+        assert_eq!(c.api_key.env_name(), Some("OPENROUTER_API_KEY"));
+        let (c, w) = Config::resolve(
+            &given(&[("api_key", Value::from("env:OPENROUTER_API_KEY"))]),
+            None,
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert!(c.api_key_set, "the same value, set explicitly");
+        let (c, w) = Config::resolve(&given(&[("api_key", Value::from(false))]), None);
+        assert!(w.is_empty(), "{w:?}");
+        assert!(c.api_key_set && c.api_key.is_none());
+        for bad in [
+            Value::from(true),
+            Value::from(3),
+            Value::from("sk-or-v1-LIT"),
+        ] {
+            let (c, w) = Config::resolve(&given(&[("api_key", bad)]), None);
+            assert!(!c.api_key_set, "a bad value keeps the default, unset");
+            assert_eq!(w.len(), 1);
+            assert!(
+                w[0].message.starts_with("setup key api_key must be"),
+                "{w:?}"
+            );
+            assert!(!w[0].message.contains("LIT"), "{w:?}");
+        }
     }
 
     #[test]
