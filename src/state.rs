@@ -397,11 +397,6 @@ impl State {
         self.edits.lock().expect("edits lock poisoned")
     }
 
-    /// Is an edit streaming for this buffer?
-    pub fn busy(&self, buf: i64) -> bool {
-        self.edits().values().any(|(b, _)| *b == buf)
-    }
-
     pub fn start_edit(&self, id: u64, buf: i64, handle: AbortHandle) {
         self.edits().insert(id, (buf, handle));
     }

@@ -57,8 +57,8 @@ H.handlers = {}
 ---@field stall_timeout_s integer
 
 --- Registers the handler of an event kind for `owner` (one per kind and owner; default
---- "main"). Several owners may share a kind: edits and reviews both take `progress` and
---- `failed`, each acting on its own ids.
+--- "main"). Several owners may share a kind; every request's events (edit, review) go to
+--- frugal.request, which routes them by id.
 ---@param kind string
 ---@param fn fun(ev: table)
 ---@param owner string|nil
@@ -341,14 +341,11 @@ function H.fail_pending()
   end
 end
 
---- The backend went away: every edit and review in flight fails.
+--- The backend went away: every request in flight (edit, review) fails. (None is in flight
+--- before the request module was loaded.)
 function H.requests_gone()
-  for _, name in ipairs({ "frugal.edit", "frugal.review" }) do
-    local mod = package.loaded[name]
-    if mod then
-      mod.backend_gone()
-    end
-  end
+  local request = package.loaded["frugal.request"]
+  return request and request.backend_gone()
 end
 
 --- Events from the backend (src/protocol.rs), in order.
