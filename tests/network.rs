@@ -766,3 +766,108 @@ async fn the_catalogue_is_fetched_when_the_backend_starts_and_the_first_edit_sha
     assert_eq!(server.chat_requests().len(), 1);
     n.quit().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The ledger equals what the stream says was billed
+// ---------------------------------------------------------------------------------------------
+
+/// A `data:` event of OpenRouter's usage, written as the real wire writes it: `cost` is the
+/// decimal text given (never through a float), and the chunk may carry a choice of its own.
+fn usage_event(cost: &str, choice: &str) -> String {
+    format!(
+        "data: {{\"id\":\"gen-test-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{choice}],\"usage\":{{\"prompt_tokens\":120,\"completion_tokens\":40,\"total_tokens\":160,\"cost\":{cost},\"is_byok\":false,\"prompt_tokens_details\":{{\"cached_tokens\":0}},\"completion_tokens_details\":{{\"reasoning_tokens\":0}},\"cost_details\":{{\"upstream_inference_cost\":null}}}}}}\n\n"
+    )
+}
+
+/// `/generation` never knows the request (it keeps answering 404): only the stream can say
+/// what was billed.
+fn generation_never_known(server: &FakeOpenRouter) {
+    server.respond_with(|r| {
+        if r.path.contains("/generation") {
+            Reply::json(
+                404,
+                r#"{"error":{"code":404,"message":"Generation not found"}}"#,
+            )
+        } else {
+            Reply::json(500, r#"{"error":{"code":500,"message":"unscripted"}}"#)
+        }
+    });
+}
+
+/// OpenRouter's mid-stream error chunk, as recorded: an integer `code`, `finish_reason` null
+/// (not "error"), after a chunk that finished with "length", and a full `usage` with `cost`.
+/// What was billed is in it: the row settles at exactly that cost, from the stream, and the
+/// edit still fails with reason `stream`.
+#[tokio::test]
+async fn an_error_chunk_settles_the_row_at_the_usage_it_carries() {
+    let server = FakeOpenRouter::start().await;
+    let error = "data: {\"id\":\"gen-test-1\",\"object\":\"chat.completion.chunk\",\"provider\":\"Google\",\"error\":{\"code\":400,\"message\":\"Provider returned error\",\"metadata\":{\"provider_name\":\"Google\"}},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":null}],\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":40,\"total_tokens\":160,\"cost\":0.0123}}\n\n";
+    let s = format!(
+        ": OPENROUTER PROCESSING\n\n{}{}{error}data: [DONE]\n\n",
+        chunk("<<<<<<< SEARCH\n    return x + 1\n"),
+        finish_chunk("length"),
+    );
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![Part::Bytes(s.into_bytes())]),
+    );
+    generation_never_known(&server);
+    let (mut n, dir) = start(&server, "{}").await;
+    n.open("a.py", SRC).await;
+    let (reason, msg) = edit_fails(&mut n).await;
+    assert_eq!(reason, "stream", "{msg}");
+    assert!(msg.contains("Provider returned error"), "{msg}");
+    let rows = wait_rows(&dir, "settled from the error chunk's usage", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    assert_eq!(rows[0].state, "settled");
+    assert_eq!(rows[0].charged, Some(12_300_000_000), "exactly $0.0123");
+    assert_eq!(rows[0].charge_source.as_deref(), Some("usage"));
+    assert_eq!(
+        (rows[0].tokens_in, rows[0].tokens_out),
+        (Some(120), Some(40))
+    );
+    assert_eq!(n.lines().await, SRC);
+    n.quit().await;
+}
+
+/// Several chunks carry `usage` (the first with a choice of its own, empty and unfinished, the
+/// last repeating finish_reason "stop"): the last one is the final figure, and it settles.
+#[tokio::test]
+async fn the_last_of_several_usage_chunks_settles() {
+    let server = FakeOpenRouter::start().await;
+    let text = block("    return x + 1\n", "    return x + 2\n");
+    let s = format!(
+        ": OPENROUTER PROCESSING\n\n{}{}{}{}data: [DONE]\n\n",
+        chunk(&text),
+        finish_chunk("stop"),
+        usage_event(
+            "0.001",
+            r#"{"index":0,"delta":{"content":""},"finish_reason":null}"#
+        ),
+        usage_event(
+            "0.0021",
+            r#"{"index":0,"delta":{"content":""},"finish_reason":"stop"}"#
+        ),
+    );
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![Part::Bytes(s.into_bytes())]),
+    );
+    generation_never_known(&server);
+    let (mut n, dir) = start(&server, "{}").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1));
+    assert!((field(&done, "cost_usd").as_f64().unwrap() - 0.0021).abs() < 1e-12);
+    let rows = wait_rows(&dir, "settled", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    assert_eq!(rows[0].state, "settled");
+    assert_eq!(rows[0].charged, Some(2_100_000_000), "the last usage");
+    assert_eq!(rows[0].charge_source.as_deref(), Some("usage"));
+    n.quit().await;
+}

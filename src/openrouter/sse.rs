@@ -24,7 +24,9 @@ pub enum ChatEvent {
     Reasoning,
     /// The answer ended for this reason (`stop`, `length`, …).
     Finish(String),
-    /// The usage chunk: tokens and the authoritative cost.
+    /// A chunk's usage: tokens and the authoritative cost. Several chunks may carry one (the
+    /// error chunk among them, just before its [`ChatEvent::Error`]); the last is the final
+    /// figure.
     Usage(Usage),
     /// An error reported inside the stream, after it started.
     Error { code: String, message: String },
@@ -208,6 +210,11 @@ pub fn interpret(data: &str, seen_id: &mut bool, out: &mut Vec<ChatEvent>) {
             serde_json::Value::Null => "error".into(),
             other => other.to_string(),
         };
+        // OpenRouter's error chunk carries what was billed until then: its usage comes first,
+        // so the reader settles with it before it fails.
+        if let Some(usage) = chunk.usage {
+            out.push(ChatEvent::Usage(usage));
+        }
         out.push(ChatEvent::Error {
             code,
             message: err.message,
@@ -428,6 +435,22 @@ data: {\"id\":\"gen-2\",\"object\":\"chat.completion.chunk\",\"error\":{\"code\"
                 }
             ]
         );
+    }
+
+    /// As recorded: an integer code, finish_reason null, a full usage with cost. The usage
+    /// comes before the error, so the reader can settle with it.
+    #[test]
+    fn a_recorded_error_chunk_gives_its_usage_then_the_error() {
+        let s = "data: {\"id\":\"gen-3\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":\"length\"}]}\n\n\
+data: {\"id\":\"gen-3\",\"error\":{\"code\":400,\"message\":\"Provider returned error\"},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":null}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"cost\":0.0123}}\n\n";
+        let got = run(vec![s.as_bytes().to_vec()]);
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(got[2], ChatEvent::Finish("length".into()));
+        assert!(
+            matches!(&got[3], ChatEvent::Usage(u) if u.completion_tokens == 3),
+            "{got:?}"
+        );
+        assert!(matches!(&got[4], ChatEvent::Error { code, .. } if code == "400"));
     }
 
     #[test]
