@@ -61,9 +61,10 @@ pub struct Usage {
     pub prompt_tokens: u64,
     #[serde(default)]
     pub completion_tokens: u64,
-    /// USD actually charged. Absent on some OpenAI-compatible endpoints.
-    #[serde(default)]
-    pub cost: Option<f64>,
+    /// USD actually charged, read as the decimal written (never through `f64`). Absent on
+    /// some OpenAI-compatible endpoints.
+    #[serde(default, deserialize_with = "crate::budget::wire_usd")]
+    pub cost: Option<crate::budget::Usd>,
     #[serde(default)]
     pub prompt_tokens_details: Option<PromptDetails>,
     #[serde(default)]
@@ -379,7 +380,7 @@ data: [DONE]\n\n";
             ChatEvent::Usage(Usage {
                 prompt_tokens: 194,
                 completion_tokens: 2,
-                cost: Some(0.00095),
+                cost: Some(crate::budget::Usd(950_000_000)),
                 prompt_tokens_details: Some(PromptDetails {
                     cached_tokens: Some(3),
                 }),
@@ -451,6 +452,22 @@ data: {\"id\":\"gen-3\",\"error\":{\"code\":400,\"message\":\"Provider returned 
             "{got:?}"
         );
         assert!(matches!(&got[4], ChatEvent::Error { code, .. } if code == "400"));
+    }
+
+    /// `usage.cost` is read as the decimal the wire wrote, never through a float: float noise
+    /// (`…0000005`) is not rounded away one picodollar low.
+    #[test]
+    fn usage_cost_is_read_as_written() {
+        let mut out = Vec::new();
+        interpret(
+            r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"cost":0.0076509169000000005}}"#,
+            &mut true,
+            &mut out,
+        );
+        let ChatEvent::Usage(u) = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(u.cost, Some(crate::budget::Usd(7_650_916_901)));
     }
 
     #[test]
