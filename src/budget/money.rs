@@ -345,6 +345,15 @@ impl Price {
         })
     }
 
+    /// Field by field the higher of the two: a price no part of which is below either.
+    pub fn max_each(self, other: Price) -> Price {
+        Price {
+            prompt: self.prompt.max(other.prompt),
+            completion: self.completion.max(other.completion),
+            request: self.request.max(other.request),
+        }
+    }
+
     /// A model that costs nothing whatever the request: it stays usable at a cap.
     pub fn is_free(&self) -> bool {
         self.prompt == Usd::ZERO && self.completion == Usd::ZERO && self.request == Usd::ZERO
