@@ -235,9 +235,11 @@ impl State {
         use std::sync::atomic::Ordering;
         let fetches = self.fetches.load(Ordering::SeqCst);
         let mut slot = self.catalogue.lock().await;
-        let dir = self.config().data_dir.clone();
-        if slot.is_none() {
-            *slot = Catalogue::load(&dir).map(Arc::new);
+        let cfg = self.config();
+        let url = cfg.base_url.as_str();
+        // Another endpoint's (base_url changed): never priced from it.
+        if slot.as_ref().is_none_or(|c| !c.is_for(url)) {
+            *slot = Catalogue::load(&cfg.data_dir, url).map(Arc::new);
         }
         let refetch = self.notes().refetch;
         match slot.as_ref() {
@@ -252,13 +254,14 @@ impl State {
             None => {}
         }
         if self.fetches.load(Ordering::SeqCst) != fetches {
-            return slot.clone();
+            return slot.clone().filter(|c| c.is_for(url));
         }
         match self.fetch_catalogue().await {
-            Ok(c) => {
+            Ok(c) if c.is_for(url) => {
                 *slot = Some(c.clone());
                 Some(c)
             }
+            Ok(_) => None,
             Err(e) => {
                 tracing::warn!("model catalogue unavailable: {e}");
                 slot.clone()
@@ -271,8 +274,9 @@ impl State {
     /// the slot (the start-up warm-up's), there is none at hand.
     pub async fn catalogue_at_hand(self: &Arc<Self>) -> Option<Arc<Catalogue>> {
         let mut slot = self.catalogue.try_lock().ok()?;
-        if slot.is_none() {
-            *slot = Catalogue::load(&self.config().data_dir).map(Arc::new);
+        let cfg = self.config();
+        if slot.as_ref().is_none_or(|c| !c.is_for(&cfg.base_url)) {
+            *slot = Catalogue::load(&cfg.data_dir, &cfg.base_url).map(Arc::new);
         }
         let c = slot.clone()?;
         drop(slot);
@@ -304,8 +308,10 @@ impl State {
         let body = settings.client.models().await.map_err(|e| e.to_string())?;
         let mut c = Catalogue::parse(&body)?;
         c.fetched = Some(SystemTime::now());
+        let url = &settings.config.base_url;
+        c.endpoint = crate::openrouter::catalogue::endpoint_key(url);
         let dir = &settings.config.data_dir;
-        if let Err(e) = Catalogue::store(dir, &body) {
+        if let Err(e) = Catalogue::store(dir, url, &body) {
             tracing::warn!("cannot cache the catalogue in {}: {e}", dir.display());
         }
         Ok(Arc::new(c))
@@ -339,7 +345,11 @@ impl State {
         let state = self.clone();
         tokio::spawn(async move {
             match state.fetch_catalogue().await {
-                Ok(c) => *state.catalogue.lock().await = Some(c),
+                // Kept only while it is still the endpoint's (base_url may have changed).
+                Ok(c) if c.is_for(&state.config().base_url) => {
+                    *state.catalogue.lock().await = Some(c)
+                }
+                Ok(_) => {}
                 Err(e) => tracing::warn!("catalogue refresh failed: {e}"),
             }
             state.refreshing.store(false, Ordering::SeqCst);

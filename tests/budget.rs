@@ -836,7 +836,7 @@ async fn a_catalogue_too_old_to_trust_refuses_under_a_cap() {
     .await;
     let dir = n.home.path().join("data/nvim/frugal");
     std::fs::create_dir_all(&dir).unwrap();
-    let cache = dir.join("models.json");
+    let cache = frugal::openrouter::catalogue::Catalogue::cache_path(&dir, &server.url);
     std::fs::write(&cache, MODELS).unwrap();
     let nine_days = std::time::Duration::from_secs(9 * 24 * 3600 + 60);
     std::fs::File::options()

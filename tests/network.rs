@@ -871,3 +871,99 @@ async fn the_last_of_several_usage_chunks_settles() {
     assert_eq!(rows[0].charge_source.as_deref(), Some("usage"));
     n.quit().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The catalogue is cached per endpoint
+// ---------------------------------------------------------------------------------------------
+
+/// What a plain endpoint (a llama.cpp server, a proxy) lists at `/models`: ids, no prices;
+/// Sonnet listed unpriced too, as a proxy might.
+const PLAIN_MODELS: &str = r#"{"object":"list","data":[{"id":"local/qwen","object":"model","owned_by":"me"},{"id":"anthropic/claude-sonnet-4.5","object":"model"}]}"#;
+
+/// A Neovim at `url` with its own `setup` fields, keeping its data in `data_dir`.
+/// `proxy`: the fake server as the HTTP proxy, so that a session started on its plain URL can
+/// switch to its OpenRouter one.
+async fn start_in(url: &str, data_dir: &Path, extra: &str, proxy: Option<&str>) -> Nvim {
+    let setup = format!(r#"{{"data_dir":"{}"{extra}}}"#, data_dir.display());
+    let mut env = vec![("FRUGAL_SETUP", setup.as_str()), ("PLAIN_KEY", "plain-key")];
+    if let Some(p) = proxy {
+        env.extend([("HTTP_PROXY", p), ("http_proxy", p)]);
+    }
+    Nvim::start_with(url, &env).await
+}
+
+/// One edit that must go through.
+async fn edit_done(n: &mut Nvim) {
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let (what, data) = n
+        .wait_any_event(&["FrugalEditDone", "FrugalEditFailed"], DEADLINE)
+        .await
+        .expect("the edit ended");
+    assert_eq!(what, "FrugalEditDone", "{data:?}");
+    n.cmd("LlmReject!").await;
+}
+
+/// Plain endpoint settings: its own key (never the OpenRouter default) and a local model.
+const PLAIN: &str = r#","api_key":"env:PLAIN_KEY","model":"local/qwen""#;
+
+/// After an edit on OpenRouter, a plain endpoint is priced from its own catalogue, not refused
+/// as "not in OpenRouter's catalogue" (another Neovim, the same data_dir), and back on
+/// OpenRouter in the same session, under a cap, from OpenRouter's again.
+#[tokio::test]
+async fn switching_to_a_plain_endpoint_and_back_uses_each_ones_catalogue() {
+    let server = FakeOpenRouter::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("frugal");
+    server.push("/models", Reply::json(200, MODELS));
+    server.push("/chat/completions", good_answer(0.001));
+    let mut n = start_in(&server.url, &dir, "", None).await;
+    edit_done(&mut n).await;
+    n.quit().await;
+
+    server.push("/models", Reply::json(200, PLAIN_MODELS));
+    server.push("/chat/completions", good_answer(0.0));
+    let proxy = server.plain_url.trim_end_matches("/api/v1").to_string();
+    let mut n = start_in(&server.plain_url, &dir, PLAIN, Some(&proxy)).await;
+    edit_done(&mut n).await;
+    // Back to OpenRouter under a cap: its own catalogue prices Sonnet (the plain one does not).
+    server.push("/chat/completions", good_answer(0.001));
+    n.lua(&format!(
+        "require('frugal').setup({{ binary = vim.env.FRUGAL_BIN, base_url = '{}', data_dir = '{}', budget = {{ daily_usd = 1 }} }})",
+        server.url,
+        dir.display()
+    ))
+    .await;
+    edit_done(&mut n).await;
+    let bodies: Vec<serde_json::Value> = server
+        .chat_requests()
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 3);
+    assert_eq!(bodies[1]["model"], "local/qwen");
+    assert_eq!(bodies[2]["provider"]["max_price"]["prompt"], 3.0);
+    n.quit().await;
+}
+
+/// The reverse: a plain endpoint's catalogue (Sonnet listed without a price) does not make an
+/// OpenRouter edit under a cap refuse for an unknown price.
+#[tokio::test]
+async fn a_plain_endpoints_catalogue_never_prices_an_openrouter_request() {
+    let server = FakeOpenRouter::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("frugal");
+    server.push("/models", Reply::json(200, PLAIN_MODELS));
+    server.push("/chat/completions", good_answer(0.0));
+    let mut n = start_in(&server.plain_url, &dir, PLAIN, None).await;
+    edit_done(&mut n).await;
+    n.quit().await;
+
+    server.push("/models", Reply::json(200, MODELS));
+    server.push("/chat/completions", good_answer(0.001));
+    let mut n = start_in(&server.url, &dir, r#","budget":{"daily_usd":1}"#, None).await;
+    edit_done(&mut n).await;
+    let rows = wait_rows(&dir, "settled", |r| r.len() == 2 && r[1].state == "settled").await;
+    assert_eq!(rows[1].model, "anthropic/claude-sonnet-4.5");
+    n.quit().await;
+}

@@ -1,7 +1,8 @@
 //! The model catalogue (`GET /models`): prices for the pre-flight worst case, names for
-//! `:LlmModel`. Cached on disk in `data_dir`: fresh for a day ([`TTL`]), then refreshed in the
-//! background while it serves; past [`MAX_AGE`] (refreshes kept failing) its prices are no
-//! longer trusted under a cap (the gate refuses, saying how old it is and why).
+//! `:LlmModel`. Cached on disk in `data_dir`, one file per endpoint (`base_url`: switching
+//! endpoints never prices a request from another's catalogue): fresh for a day ([`TTL`]), then
+//! refreshed in the background while it serves; past [`MAX_AGE`] (refreshes kept failing) its
+//! prices are no longer trusted under a cap (the gate refuses, saying how old it is and why).
 
 use crate::budget::money::{CachePrice, MoneyError, Price, Usd, WireDecimal};
 use serde::Deserialize;
@@ -107,6 +108,44 @@ pub struct Catalogue {
     pub models: Vec<ModelInfo>,
     /// When the catalogue was fetched.
     pub fetched: Option<SystemTime>,
+    /// The endpoint it is the catalogue of ([`endpoint_key`] of its `base_url`; empty for one
+    /// just parsed).
+    pub endpoint: String,
+}
+
+/// What tells endpoints apart: `base_url` without surrounding blanks or trailing slashes.
+pub fn endpoint_key(base_url: &str) -> String {
+    base_url.trim().trim_end_matches('/').to_string()
+}
+
+/// 64-bit FNV-1a: a stable hash (the same in every build and release, unlike std's hasher) to
+/// name an endpoint's cache file.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The cache file of an endpoint's catalogue: `models-<host>-<hash of base_url>.json`
+/// (`models-openrouter.ai-1a2b3c4d5e6f7a8b.json`). The host makes it readable, the hash
+/// unique per `base_url` (two paths or ports of one host are two endpoints).
+pub fn cache_file_name(base_url: &str) -> String {
+    let key = endpoint_key(base_url);
+    let host: String = reqwest::Url::parse(&key)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_else(|| "endpoint".into())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+        .take(48)
+        .collect();
+    format!("models-{host}-{:016x}.json", fnv1a(key.as_bytes()))
+}
+
+/// Whether a file name in `data_dir` is a catalogue cache (any endpoint's, or the single
+/// `models.json` of versions that kept one for all).
+pub fn is_cache_file(name: &str) -> bool {
+    name == "models.json" || (name.starts_with("models-") && name.ends_with(".json"))
 }
 
 #[derive(Deserialize)]
@@ -301,6 +340,7 @@ impl Catalogue {
         Ok(Catalogue {
             models,
             fetched: None,
+            endpoint: String::new(),
         })
     }
 
@@ -390,14 +430,22 @@ impl Catalogue {
         self.age(now) > MAX_AGE
     }
 
-    pub fn cache_path(data_dir: &Path) -> PathBuf {
-        data_dir.join("models.json")
+    /// Whether this is the catalogue of `base_url`.
+    pub fn is_for(&self, base_url: &str) -> bool {
+        self.endpoint == endpoint_key(base_url)
     }
 
-    /// Reads the disk cache (its modification time is the fetch time; one that cannot be
-    /// read makes the cache as old as can be, never fresh).
-    pub fn load(data_dir: &Path) -> Option<Catalogue> {
-        let path = Self::cache_path(data_dir);
+    /// Where `base_url`'s catalogue is cached in `data_dir` (see [`cache_file_name`]). The
+    /// single `models.json` older versions kept for every endpoint is not read: which endpoint
+    /// wrote it cannot be told.
+    pub fn cache_path(data_dir: &Path, base_url: &str) -> PathBuf {
+        data_dir.join(cache_file_name(base_url))
+    }
+
+    /// Reads `base_url`'s disk cache (its modification time is the fetch time; one that cannot
+    /// be read makes the cache as old as can be, never fresh).
+    pub fn load(data_dir: &Path, base_url: &str) -> Option<Catalogue> {
+        let path = Self::cache_path(data_dir, base_url);
         let body = std::fs::read_to_string(&path).ok()?;
         let mut c = Self::parse(&body).ok()?;
         c.fetched = Some(
@@ -405,21 +453,23 @@ impl Catalogue {
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH),
         );
+        c.endpoint = endpoint_key(base_url);
         Some(c)
     }
 
-    /// Writes the raw body atomically (temp file + rename), so a crash never leaves half a file;
-    /// private (0600, in a 0700 directory) like everything frugal keeps.
-    pub fn store(data_dir: &Path, body: &str) -> std::io::Result<()> {
+    /// Writes `base_url`'s raw body atomically (temp file + rename), so a crash never leaves
+    /// half a file; private (0600, in a 0700 directory) like everything frugal keeps.
+    pub fn store(data_dir: &Path, base_url: &str, body: &str) -> std::io::Result<()> {
         crate::settings::paths::private_dir(data_dir)?;
-        let tmp = data_dir.join(format!("models.json.{}.tmp", std::process::id()));
+        let path = Self::cache_path(data_dir, base_url);
+        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, crate::settings::paths::PRIVATE_FILE);
         std::io::Write::write_all(&mut options.open(&tmp)?, body.as_bytes())?;
         crate::settings::paths::private_file(&tmp)?;
-        std::fs::rename(&tmp, Self::cache_path(data_dir))
+        std::fs::rename(&tmp, path)
     }
 }
 
@@ -608,39 +658,83 @@ mod tests {
             .contains(&"mistralai/mistral-large-2411".to_string()));
     }
 
+    const OR: &str = "https://openrouter.ai/api/v1";
+
     #[test]
     fn disk_cache_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Catalogue::load(dir.path()).is_none());
-        Catalogue::store(dir.path(), BODY).unwrap();
-        let c = Catalogue::load(dir.path()).unwrap();
+        assert!(Catalogue::load(dir.path(), OR).is_none());
+        Catalogue::store(dir.path(), OR, BODY).unwrap();
+        let c = Catalogue::load(dir.path(), OR).unwrap();
         assert_eq!(c.models.len(), 4);
         assert!(!c.is_stale());
         assert!(!c.is_too_old(SystemTime::now()));
+        assert!(c.is_for("https://openrouter.ai/api/v1/ "));
+        assert!(!c.is_for("http://localhost:8080/v1"));
+    }
+
+    /// One cache per endpoint: another base_url never reads it, nor the single file older
+    /// versions kept for all.
+    #[test]
+    fn each_endpoint_has_its_own_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = "http://127.0.0.1:8080/v1";
+        Catalogue::store(dir.path(), OR, BODY).unwrap();
+        assert!(Catalogue::load(dir.path(), plain).is_none());
+        Catalogue::store(dir.path(), plain, LEAVING).unwrap();
+        assert_eq!(Catalogue::load(dir.path(), OR).unwrap().models.len(), 4);
+        assert_eq!(Catalogue::load(dir.path(), plain).unwrap().models.len(), 7);
+        std::fs::write(dir.path().join("models.json"), BODY).unwrap();
+        assert!(Catalogue::load(dir.path(), "https://api.scaleway.ai/v1").is_none());
+        // Names: readable, stable, distinct per path and port, the same whatever the slash.
+        let name = cache_file_name(OR);
+        assert!(name.starts_with("models-openrouter.ai-") && name.ends_with(".json"));
+        assert_eq!(name, cache_file_name("https://openrouter.ai/api/v1/"));
+        assert_eq!(
+            name,
+            format!("models-openrouter.ai-{:016x}.json", fnv1a(OR.as_bytes()))
+        );
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c, "FNV-1a, stable");
+        for other in [
+            "https://openrouter.ai/api/v2",
+            "http://127.0.0.1:8081/v1",
+            "http://127.0.0.1:8080/v1",
+        ] {
+            assert_ne!(cache_file_name(other), name, "{other}");
+        }
+        assert_ne!(
+            cache_file_name("http://127.0.0.1:8080/v1"),
+            cache_file_name("http://127.0.0.1:8081/v1")
+        );
+        assert!(cache_file_name("not a url").starts_with("models-endpoint-"));
+        for n in [name.as_str(), "models.json"] {
+            assert!(is_cache_file(n), "{n}");
+        }
+        assert!(!is_cache_file("ledger.sqlite3"));
     }
 
     #[test]
     fn a_cache_ages_from_its_file_time() {
         let dir = tempfile::tempdir().unwrap();
-        Catalogue::store(dir.path(), BODY).unwrap();
+        Catalogue::store(dir.path(), OR, BODY).unwrap();
         let day = Duration::from_secs(24 * 3600);
         let file = std::fs::File::options()
             .write(true)
-            .open(Catalogue::cache_path(dir.path()))
+            .open(Catalogue::cache_path(dir.path(), OR))
             .unwrap();
         let now = SystemTime::now();
         file.set_modified(now - 3 * day).unwrap();
-        let c = Catalogue::load(dir.path()).unwrap();
+        let c = Catalogue::load(dir.path(), OR).unwrap();
         assert!(c.is_stale());
         assert!(!c.is_too_old(now));
         assert!((c.age(now).as_secs() / 86_400) == 3);
         file.set_modified(now - 8 * day).unwrap();
-        let c = Catalogue::load(dir.path()).unwrap();
+        let c = Catalogue::load(dir.path(), OR).unwrap();
         assert!(c.is_too_old(now));
         // A file dated in the future (a clock set back) is not older than now.
         file.set_modified(now + day).unwrap();
         assert_eq!(
-            Catalogue::load(dir.path()).unwrap().age(now),
+            Catalogue::load(dir.path(), OR).unwrap().age(now),
             Duration::ZERO
         );
         // Parsed just now: no age.

@@ -70,7 +70,7 @@ pub(super) async fn health(
         project_error,
         warnings,
         keys,
-        files: file_checks(&cfg.data_dir, &cfg.ledger_path()),
+        files: file_checks(&cfg.data_dir, &cfg.ledger_path(), &cfg.base_url),
         judge: judge_check(
             &cfg.judge_model,
             match fetched {
@@ -208,7 +208,7 @@ fn bound_check(cfg: &crate::settings::Config, p: &crate::settings::ProjectInput)
 }
 
 /// The modes of `data_dir` and of what frugal keeps in it: private, or readable by others.
-fn file_checks(dir: &Path, ledger: &Path) -> Vec<FileCheck> {
+fn file_checks(dir: &Path, ledger: &Path, base_url: &str) -> Vec<FileCheck> {
     let with = |suffix: &str| {
         let mut p = ledger.as_os_str().to_owned();
         p.push(suffix);
@@ -219,7 +219,11 @@ fn file_checks(dir: &Path, ledger: &Path) -> Vec<FileCheck> {
         ("ledger", ledger.to_path_buf(), 0o600),
         ("ledger WAL", with("-wal"), 0o600),
         ("ledger shared memory", with("-shm"), 0o600),
-        ("catalogue cache", Catalogue::cache_path(dir), 0o600),
+        (
+            "catalogue cache",
+            Catalogue::cache_path(dir, base_url),
+            0o600,
+        ),
     ];
     let mut out = Vec::new();
     for (label, path, want) in files {
