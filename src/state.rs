@@ -205,8 +205,15 @@ impl State {
         self.key_info
             .lock()
             .expect("key_info lock poisoned")
-            .get(source)
+            .get(&self.key_info_id(source))
             .cloned()
+    }
+
+    /// What `GET /key` figures are cached under: the key source and the endpoint that answered
+    /// (after a switch of `base_url`, another endpoint's figures are not this one's).
+    fn key_info_id(&self, source: &str) -> String {
+        let endpoint = crate::openrouter::catalogue::endpoint_key(&self.config().base_url);
+        format!("{endpoint}\n{source}")
     }
 
     /// Caches `GET /key` figures for a key source (`None`: unreachable).
@@ -219,7 +226,7 @@ impl State {
         self.key_info
             .lock()
             .expect("key_info lock poisoned")
-            .insert(source, (fetched, data));
+            .insert(self.key_info_id(&source), (fetched, data));
     }
 
     /// The catalogue: from memory, else the disk cache, else fetched now. A stale one is
@@ -504,5 +511,32 @@ impl LedgerSlot {
                 })
         })
         .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `GET /key` figures are another endpoint's once `base_url` changes: not shown for it.
+    #[test]
+    fn key_figures_are_cached_per_endpoint() {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let state = State::new(tx);
+        let at = std::time::Instant::now();
+        let data = crate::openrouter::client::KeyData {
+            usage: 4.2,
+            ..Default::default()
+        };
+        state.set_key_info("env:OPENROUTER_API_KEY".into(), at, Some(data));
+        assert!(state.key_info("env:OPENROUTER_API_KEY").is_some());
+        let mut plain = Config::default();
+        plain.base_url = "http://127.0.0.1:8080/v1".into();
+        state.set_config(plain.clone());
+        assert!(state.key_info("env:OPENROUTER_API_KEY").is_none());
+        state.set_key_info("env:OPENROUTER_API_KEY".into(), at, None);
+        state.set_config(Config::default());
+        let (_, back) = state.key_info("env:OPENROUTER_API_KEY").unwrap();
+        assert_eq!(back.map(|d| d.usage), Some(4.2));
     }
 }
