@@ -530,9 +530,10 @@ mod tests {
         };
         state.set_key_info("env:OPENROUTER_API_KEY".into(), at, Some(data));
         assert!(state.key_info("env:OPENROUTER_API_KEY").is_some());
-        let mut plain = Config::default();
-        plain.base_url = "http://127.0.0.1:8080/v1".into();
-        state.set_config(plain.clone());
+        state.set_config(Config {
+            base_url: "http://127.0.0.1:8080/v1".into(),
+            ..Config::default()
+        });
         assert!(state.key_info("env:OPENROUTER_API_KEY").is_none());
         state.set_key_info("env:OPENROUTER_API_KEY".into(), at, None);
         state.set_config(Config::default());

@@ -1073,6 +1073,17 @@ async fn a_prompt_past_a_tier_is_reserved_and_routed_at_the_tiers_prices() {
         "{}",
         b1["provider"]
     );
+    // :checkhealth shows the configured model's tier.
+    server.push("/models", Reply::json(200, TIERED_MODELS));
+    n.cmd("checkhealth frugal").await;
+    let health = n
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await;
+    let health = health.as_str().unwrap();
+    assert!(
+        health.contains("tiered prices: anthropic/claude-sonnet-4: from 200000 prompt tokens, $6.00 in / $22.50 out per M tokens (base $3.00 in / $15.00 out per M tokens)"),
+        "{health}"
+    );
     n.quit().await;
 }
 
