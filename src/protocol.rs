@@ -816,6 +816,9 @@ pub struct HealthReply {
     pub files: Vec<FileCheck>,
     /// `judge_model` (`:LlmReview`): in the catalogue, priced, taking structured outputs.
     pub judge: FileCheck,
+    /// The configured model's and the judge's tiered prices (catalogue `pricing.overrides`),
+    /// one line per tier.
+    pub tiers: Vec<String>,
 }
 
 /// One check for `:checkhealth`: a file's mode (private, 0700 directory, 0600 file, or open

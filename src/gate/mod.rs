@@ -128,12 +128,15 @@ pub async fn send(
         // Price from the catalogue (fetched only once the cheap checks passed).
         let catalogue = state.catalogue().await;
         let (fetch_error, charged_while_free) = state.price_notes();
-        let plan = admission.price(&policy::Prices {
-            catalogue: catalogue.as_deref(),
-            now: std::time::SystemTime::now(),
-            fetch_error: fetch_error.as_deref(),
-            charged_while_free: &charged_while_free,
-        })?;
+        let plan = admission.price(
+            &policy::Prices {
+                catalogue: catalogue.as_deref(),
+                now: std::time::SystemTime::now(),
+                fetch_error: fetch_error.as_deref(),
+                charged_while_free: &charged_while_free,
+            },
+            out.prompt_bound,
+        )?;
         let model = plan.model.clone();
         if let Some(c) = &catalogue {
             warn_if_leaving(state, c, &model);

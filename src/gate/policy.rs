@@ -225,10 +225,11 @@ pub struct Plan {
     pub max_tokens: u32,
     pub min_useful_tokens: u32,
     pub caps: EffectiveCaps,
-    /// The price the worst case uses, when known (`None` only when no cap applies).
+    /// The price the worst case uses, when known (`None` only when no cap applies): the
+    /// dearest that can apply to the prompt's bound (tiers included).
     pub price: Option<Price>,
-    /// The plain list price (no cache-write or reasoning surcharge): what a request likely
-    /// costs per token, for the foresight.
+    /// The plain list price (no cache-write or reasoning surcharge, no tier): what a request
+    /// likely costs per token, for the foresight.
     pub list_price: Option<Price>,
     /// Where the user's prices come from: `setup({ prices })` or the catalogue.
     pub priced_by_user: bool,
@@ -364,11 +365,13 @@ impl<'a> Prices<'a> {
 
 impl Admission {
     /// The last step: the model's price, which must be known and current under a cap, and the
-    /// routing.
-    pub fn price(self, prices: &Prices) -> Result<Plan, Refusal> {
+    /// routing. `bound` is the prompt's token bound (see [`Plan::prompt_bound`]): where the
+    /// catalogue prices a model higher from a prompt size up (`pricing.overrides`), the tiers
+    /// that bound reaches set the worst case and `max_price`.
+    pub fn price(self, prices: &Prices, bound: u64) -> Result<Plan, Refusal> {
         let model = self.model;
         let capped = self.caps.any();
-        let (price, list_price, cache_price, context_length) =
+        let (price, list_price, route_price, cache_price, context_length) =
             match (self.user_price, prices.catalogue) {
                 // The user's price wins, and needs no catalogue (nor its age): the user vouches
                 // for it; the catalogue may still tell the context window and the cache price.
@@ -377,17 +380,23 @@ impl Admission {
                     (
                         Some(p),
                         Some(p),
+                        Some(p),
                         info.and_then(|i| i.cache_price),
                         info.and_then(|i| i.context_length),
                     )
                 }
                 (None, Some(c)) => match c.get(&model) {
-                    Some(info) => (
-                        info.price,
-                        info.list_price,
-                        info.cache_price,
-                        info.context_length,
-                    ),
+                    Some(info) => {
+                        let (price, route) =
+                            info.prices_for(prompt_bound(bound, info.context_length));
+                        (
+                            price,
+                            info.list_price,
+                            route,
+                            info.cache_price,
+                            info.context_length,
+                        )
+                    }
                     None => {
                         return Err(Refusal::NotInCatalogue {
                             suggestions: c.suggest(&model, prices.now),
@@ -395,7 +404,7 @@ impl Admission {
                         })
                     }
                 },
-                (None, None) => (None, None, None, None),
+                (None, None) => (None, None, None, None, None),
             };
         if capped && self.user_price.is_none() {
             let error = prices.fetch_error.map(str::to_string);
@@ -418,9 +427,10 @@ impl Admission {
         }
 
         // Routing, OpenRouter only: never a pricier provider than the list price the worst
-        // case was computed from (a model priced 0: no paid provider); privacy.
+        // case was computed from — the tier's, when the prompt may reach one (a model priced
+        // 0: no paid provider); privacy.
         let provider = self.endpoint.is_openrouter().then(|| Provider {
-            max_price: list_price
+            max_price: route_price
                 .filter(|_| capped || self.max_price)
                 .map(MaxPrice::of),
             data_collection: self.data_collection,
@@ -499,7 +509,7 @@ mod tests {
     ) -> Result<Plan, Refusal> {
         check_setup(cfg, p)?
             .admit(p, model, max_tokens)?
-            .price(&Prices::of(catalogue))
+            .price(&Prices::of(catalogue), 10_000)
     }
 
     #[test]
@@ -1122,7 +1132,7 @@ mod tests {
                 .unwrap()
                 .admit(&p, model, 4096)
                 .unwrap();
-            let r = admission.price(&prices).unwrap_err();
+            let r = admission.price(&prices, 10_000).unwrap_err();
             assert_eq!(r.to_string(), want);
             assert!(r.is_budget());
             // Without a cap there is nothing to bound: the request goes.
@@ -1131,7 +1141,7 @@ mod tests {
                 .unwrap()
                 .admit(&p, model, 4096)
                 .unwrap();
-            assert!(admission.price(&prices).is_ok(), "{model} uncapped");
+            assert!(admission.price(&prices, 10_000).is_ok(), "{model} uncapped");
         }
         // A charge on a free model says nothing about a priced one (the catalogue repriced
         // it, or another model was charged).
@@ -1142,7 +1152,7 @@ mod tests {
                 .admit(&p, model, 4096)
                 .unwrap();
             assert!(admission
-                .price(&prices(Some(&fresh), None, charged))
+                .price(&prices(Some(&fresh), None, charged), 10_000)
                 .is_ok());
         }
     }

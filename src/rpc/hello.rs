@@ -2,7 +2,7 @@
 //! the warnings about `setup()` that the shim shows at the first command.
 
 use super::Handler;
-use crate::openrouter::catalogue::Catalogue;
+use crate::openrouter::catalogue;
 use crate::protocol::{
     Answer, Hello, HelloReply, Level, Notice, ProtocolError, SettingsView, PROTOCOL,
 };
@@ -36,13 +36,15 @@ impl Handler {
             stall_timeout_s: config.stall_timeout_s,
         };
         // Private from the start, whatever an older frugal or another umask left: the data
-        // directory and the catalogue here; the ledger's files when it opens (just below).
+        // directory and the catalogue caches (every endpoint's) here; the ledger's files when
+        // it opens (just below).
         let dir = config.data_dir.clone();
         if dir.is_dir() {
-            for r in [
-                crate::settings::paths::private_dir(&dir),
-                crate::settings::paths::private_file(&Catalogue::cache_path(&dir)),
-            ] {
+            let caches = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+            let caches = caches
+                .filter(|e| catalogue::is_cache_file(&e.file_name().to_string_lossy()))
+                .map(|e| crate::settings::paths::private_file(&e.path()));
+            for r in std::iter::once(crate::settings::paths::private_dir(&dir)).chain(caches) {
                 if let Err(e) = r {
                     tracing::warn!("cannot make {} private: {e}", dir.display());
                 }
