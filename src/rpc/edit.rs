@@ -1,7 +1,9 @@
-//! `edit` and `cancel`: start an edit in a task of its own, or abort one.
+//! `edit`: start an edit in a task of its own.
 
+use super::wire::{Accepted, Answer};
 use crate::edit;
-use crate::protocol::{Accepted, Answer, Cancel, EditRequest, Event, ProtocolError, Reason};
+use crate::edit::request::EditRequest;
+use crate::protocol::{Event, ProtocolError, Reason};
 use crate::state::State;
 use std::sync::Arc;
 
@@ -42,18 +44,4 @@ pub(super) fn start(state: &Arc<State>, req: EditRequest) -> Result<Answer, Prot
         }
     });
     Ok(Answer::Accepted(Accepted {}))
-}
-
-pub(super) fn cancel(state: &State, c: Cancel) -> Answer {
-    if let Some(buf) = state.cancel_edit(c.id) {
-        tracing::info!(edit = c.id, "cancelled");
-        state.send_ui(Event::Failed {
-            id: c.id,
-            buf,
-            reason: Reason::Cancelled,
-            message: "cancelled; the buffer is unchanged".into(),
-            line: None,
-        });
-    }
-    Answer::Accepted(Accepted {})
 }

@@ -3,12 +3,64 @@
 
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::Endpoint;
-use crate::protocol::{FileCheck, HealthArgs, HealthReply, KeyCheck, Notice};
+use crate::protocol::Notice;
 use crate::settings::KeySpec;
+use crate::settings::ProjectInput;
 use crate::state::State;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthArgs {
+    #[serde(default)]
+    pub project: Option<ProjectInput>,
+}
+
+/// `health`'s result, for `:checkhealth frugal`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReply {
+    pub version: &'static str,
+    pub ledger_path: String,
+    pub ledger_rows: Option<i64>,
+    pub ledger_error: Option<String>,
+    pub endpoint_ok: bool,
+    pub endpoint: String,
+    /// `"openrouter"` or `"plain"` (see `openrouter::Endpoint`).
+    pub endpoint_kind: &'static str,
+    /// The models `setup({ prices })` prices, one line each, sorted.
+    pub priced: Vec<String>,
+    pub project_error: Option<String>,
+    /// The `setup()` warnings of the last `hello`.
+    pub warnings: Vec<Notice>,
+    /// `api_key` and every named key: present or not (never the value).
+    pub keys: Vec<KeyCheck>,
+    /// `data_dir`, the ledger and its `-wal`/`-shm`, the catalogue: each one's mode.
+    pub files: Vec<FileCheck>,
+    /// `judge_model` (`:LlmReview`): in the catalogue, priced, taking structured outputs.
+    pub judge: FileCheck,
+}
+
+/// One key's check for `:checkhealth`: never its value.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyCheck {
+    /// `"ok"`, `"info"` or `"error"`.
+    pub state: &'static str,
+    pub message: String,
+    pub advice: Option<String>,
+}
+
+/// One check for `:checkhealth`: a file's mode (private, 0700 directory, 0600 file, or open
+/// to others), or the judge model.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileCheck {
+    /// `"ok"`, `"info"` or `"warn"`.
+    pub state: &'static str,
+    pub message: String,
+    pub advice: Option<String>,
+}
 
 /// How long the endpoint may take to answer before it is reported unreachable.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(5);

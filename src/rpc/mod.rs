@@ -1,8 +1,31 @@
-//! The msgpack-RPC surface: one `call` notification decoded into a [`Call`], one handler per
-//! call, every answer a `reply` event on the ordered event path (see `protocol.rs` for the
-//! wire format).
+//! The msgpack-RPC surface: one `call` notification decoded into a [`Call`] (`wire.rs`), one
+//! module per call holding its parameters, its reply and its handler, every answer a `reply`
+//! event on the ordered event path (see `protocol.rs` for the transport and the events).
+//!
+//! # Calls (`method`: params → result)
+//!
+//! | method | module | params | result |
+//! |---|---|---|---|
+//! | `hello` | `rpc/hello.rs` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, protocol, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir, stall_timeout_s } }` |
+//! | `edit` | `rpc/edit.rs` | [`crate::edit::request::EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
+//! | `review` | `rpc/review.rs` | [`crate::review::request::ReviewRequest`] | `{}` once started; the review reports through `progress`, then `review_done` or `failed` |
+//! | `cancel` | `rpc/cancel.rs` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
+//! | `models` | `rpc/models.rs` | `{ project?, token }` | `{ ok, models, filtered, project_default }`, or `{ ok = false, pending = true }` and later a `models` event with `token` |
+//! | `usage` | `rpc/usage.rs` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
+//! | `status` | `rpc/status.rs` | `{ project }` | `{ root, text }` for the statusline |
+//! | `health` | `rpc/health.rs` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, endpoint_kind, priced, project_error?, warnings, keys, files, judge }` |
+//! | `answer` | `rpc/ask.rs` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
+//! | `context` | `rpc/context.rs` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
+//! | `check_path` | `rpc/paths.rs` | `{ file, path, new_file? }` (`file`: the project file, `path` relative to its directory) | `{}` when a hunk of that file may be applied now; refused with a few words naming `path` (it leads into `.git`, out of the project, nowhere; a new file that exists by now) |
+//! | `version` | (inline) | `{}` | `"x.y.z"` |
+//! | `key` | `rpc/key.rs` | `{ project }` | `{ message, bound }`: the project's bound key (`:LlmKey`) |
+//! | `key_create` | `rpc/key.rs` | `{ project, args }` (`args`: `[limit_usd] [daily\|weekly\|monthly]` as strings) | `{ message, bound }` (`:LlmKey create`) |
+//! | `key_limit` | `rpc/key.rs` | `{ project, args }` (`args`: `{usd}`) | `{ message, bound }` (`:LlmKey limit`) |
+//! | `key_disable` | `rpc/key.rs` | `{ project }` | `{ message, bound }` (`:LlmKey disable`) |
+//!
 
 mod ask;
+mod cancel;
 mod context;
 mod edit;
 mod health;
@@ -11,16 +34,19 @@ mod key;
 mod models;
 mod paths;
 mod review;
+mod status;
 pub mod usage;
+pub mod wire;
 
 pub use ask::Asks;
 
-use crate::protocol::{Answer, Call, Event, Notice, ProtocolError};
+use crate::protocol::{Event, Notice, ProtocolError};
 use crate::state::State;
 use async_trait::async_trait;
 use nvim_rs::{compat::tokio::Compat, Neovim};
 use rmpv::Value;
 use std::sync::{Arc, Mutex};
+use wire::{reply_event, Accepted, Answer, Call};
 
 /// Where RPC messages to Neovim are written: stdout, as [`crate::stdio`] opens it.
 pub type Writer = Compat<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>;
@@ -50,10 +76,10 @@ impl Handler {
             Call::Hello(h) => self.hello(h),
             Call::Edit(req) => edit::start(&self.state, *req),
             Call::Review(req) => review::start(&self.state, *req),
-            Call::Cancel(c) => Ok(edit::cancel(&self.state, c)),
+            Call::Cancel(c) => Ok(cancel::cancel(&self.state, c)),
             Call::Answer(a) => {
                 self.state.asks.answer(a.ask, a.choice);
-                Ok(Answer::Accepted(crate::protocol::Accepted {}))
+                Ok(Answer::Accepted(Accepted {}))
             }
             Call::CheckPath(a) => paths::check(a),
             Call::Version => Ok(Answer::Version(env!("CARGO_PKG_VERSION"))),
@@ -69,7 +95,7 @@ impl Handler {
                 .await
                 .map(|r| Answer::Usage(Box::new(r)))
                 .map_err(ProtocolError::Refused),
-            Call::Status(a) => usage::status(&self.state, a.project)
+            Call::Status(a) => status::status(&self.state, a.project)
                 .await
                 .map(Answer::Status)
                 .map_err(ProtocolError::Refused),
@@ -124,27 +150,6 @@ impl Handler {
 
     fn reply(&self, seq: u64, method: &str, outcome: Result<Answer, ProtocolError>) {
         self.state.send_ui(reply_event(seq, method, outcome));
-    }
-}
-
-/// The `reply` to the call `seq`.
-fn reply_event(seq: u64, method: &str, outcome: Result<Answer, ProtocolError>) -> Event {
-    match outcome {
-        Ok(result) => Event::Reply {
-            seq,
-            ok: true,
-            result: Some(result),
-            message: None,
-        },
-        Err(e) => {
-            tracing::info!(%method, "refused: {e}");
-            Event::Reply {
-                seq,
-                ok: false,
-                result: None,
-                message: Some(e.to_string()),
-            }
-        }
     }
 }
 

@@ -2,7 +2,9 @@
 //! It is registered with the edits in flight, so `cancel` stops it and no edit starts in its
 //! buffer meanwhile.
 
-use crate::protocol::{Accepted, Answer, Event, ProtocolError, Reason, ReviewRequest};
+use super::wire::{Accepted, Answer};
+use crate::protocol::{Event, ProtocolError, Reason};
+use crate::review::request::ReviewRequest;
 use crate::state::State;
 use std::sync::Arc;
 
