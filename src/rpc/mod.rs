@@ -43,6 +43,7 @@ pub use ask::Asks;
 use crate::protocol::{Event, Notice, ProtocolError};
 use crate::state::State;
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use nvim_rs::{compat::tokio::Compat, Neovim};
 use rmpv::Value;
 use std::sync::{Arc, Mutex};
@@ -69,47 +70,52 @@ impl Handler {
         }
     }
 
-    /// Serves a quick call at once; `Err` is said to the user as is. `Ok(None)`: a slow call,
-    /// for [`Handler::serve_slow`].
-    fn serve_now(&self, call: Call) -> Result<Result<Answer, ProtocolError>, Box<Call>> {
-        Ok(match call {
-            Call::Hello(h) => self.hello(h),
-            Call::Edit(req) => edit::start(&self.state, *req),
-            Call::Review(req) => review::start(&self.state, *req),
-            Call::Cancel(c) => Ok(cancel::cancel(&self.state, c)),
+    /// Decides, for every call, whether it is served inline or in a task of its own: one
+    /// match with no catch-all arm, so a new call that is not placed here does not compile.
+    /// Inline: quick calls, which so keep their order (a `cancel` never overtakes the `edit`
+    /// it cancels, an `edit` never runs on the settings of before the `hello` sent ahead of
+    /// it). Spawned: calls that wait on the network or the ledger, so they never hold up the
+    /// next.
+    fn serve(&self, call: Call) -> Serve {
+        let me = self.clone();
+        match call {
+            Call::Hello(h) => Serve::Now(self.hello(h)),
+            Call::Edit(req) => Serve::Now(edit::start(&self.state, *req)),
+            Call::Review(req) => Serve::Now(review::start(&self.state, *req)),
+            Call::Cancel(c) => Serve::Now(Ok(cancel::cancel(&self.state, c))),
             Call::Answer(a) => {
                 self.state.asks.answer(a.ask, a.choice);
-                Ok(Answer::Accepted(Accepted {}))
+                Serve::Now(Ok(Answer::Accepted(Accepted {})))
             }
-            Call::CheckPath(a) => paths::check(a),
-            Call::Version => Ok(Answer::Version(env!("CARGO_PKG_VERSION"))),
-            slow => return Err(Box::new(slow)),
-        })
-    }
-
-    /// Serves a call that waits on the network or the ledger.
-    async fn serve_slow(&self, call: Box<Call>) -> Result<Answer, ProtocolError> {
-        match *call {
-            Call::Models(a) => models::models(&self.state, a).await,
-            Call::Usage(a) => usage::usage(&self.state, a)
-                .await
-                .map(|r| Answer::Usage(Box::new(r)))
-                .map_err(ProtocolError::Refused),
-            Call::Status(a) => status::status(&self.state, a.project)
-                .await
-                .map(Answer::Status)
-                .map_err(ProtocolError::Refused),
-            Call::Context(a) => Ok(Answer::Context(context::listing(&self.state, a).await)),
-            Call::Health(a) => Ok(Answer::Health(
-                health::health(&self.state, a, self.warnings()).await,
-            )),
-            Call::Key(action, a) => key::key(&self.state, action, a)
-                .await
-                .map(Answer::Key)
-                .map_err(ProtocolError::Refused),
-            quick => self
-                .serve_now(quick)
-                .unwrap_or_else(|_| unreachable!("serve_now serves every call that is not slow")),
+            Call::CheckPath(a) => Serve::Now(paths::check(a)),
+            Call::Version => Serve::Now(Ok(Answer::Version(env!("CARGO_PKG_VERSION")))),
+            Call::Models(a) => later(async move { models::models(&me.state, a).await }),
+            Call::Usage(a) => later(async move {
+                usage::usage(&me.state, a)
+                    .await
+                    .map(|r| Answer::Usage(Box::new(r)))
+                    .map_err(ProtocolError::Refused)
+            }),
+            Call::Status(a) => later(async move {
+                status::status(&me.state, a.project)
+                    .await
+                    .map(Answer::Status)
+                    .map_err(ProtocolError::Refused)
+            }),
+            Call::Context(a) => {
+                later(async move { Ok(Answer::Context(context::listing(&me.state, a).await)) })
+            }
+            Call::Health(a) => later(async move {
+                Ok(Answer::Health(
+                    health::health(&me.state, a, me.warnings()).await,
+                ))
+            }),
+            Call::Key(action, a) => later(async move {
+                key::key(&me.state, action, a)
+                    .await
+                    .map(Answer::Key)
+                    .map_err(ProtocolError::Refused)
+            }),
         }
     }
 
@@ -120,11 +126,8 @@ impl Handler {
             .clone()
     }
 
-    /// Decodes the call `seq` and serves it: quick calls inline, so that they keep their
-    /// order (a `cancel` never overtakes the `edit` it cancels, an `edit` never runs on the
-    /// settings of before the `hello` sent ahead of it); calls that wait on the network or the
-    /// ledger in a task of their own, so they never hold up the next. The answer is a `reply`
-    /// event.
+    /// Decodes the call `seq` and serves it as [`Handler::serve`] decides. The answer is a
+    /// `reply` event.
     fn call(&self, args: Vec<Value>) {
         let mut it = args.into_iter();
         let (Some(seq), Some(method)) = (it.next().and_then(|v| v.as_u64()), it.next()) else {
@@ -136,12 +139,12 @@ impl Handler {
             Ok(call) => call,
             Err(e) => return self.reply(seq, &method, Err(e)),
         };
-        match self.serve_now(call) {
-            Ok(outcome) => self.reply(seq, &method, outcome),
-            Err(slow) => {
+        match self.serve(call) {
+            Serve::Now(outcome) => self.reply(seq, &method, outcome),
+            Serve::Later(outcome) => {
                 let me = self.clone();
                 tokio::spawn(async move {
-                    let outcome = me.serve_slow(slow).await;
+                    let outcome = outcome.await;
                     me.reply(seq, &method, outcome);
                 });
             }
@@ -151,6 +154,18 @@ impl Handler {
     fn reply(&self, seq: u64, method: &str, outcome: Result<Answer, ProtocolError>) {
         self.state.send_ui(reply_event(seq, method, outcome));
     }
+}
+
+/// How a call is served: its outcome now, or a future to run in a task of its own.
+enum Serve {
+    Now(Result<Answer, ProtocolError>),
+    Later(BoxFuture<'static, Result<Answer, ProtocolError>>),
+}
+
+fn later(
+    outcome: impl std::future::Future<Output = Result<Answer, ProtocolError>> + Send + 'static,
+) -> Serve {
+    Serve::Later(Box::pin(outcome))
 }
 
 #[async_trait]
@@ -172,9 +187,9 @@ impl nvim_rs::Handler for Handler {
                 let method = it.next();
                 let method = method.as_ref().and_then(Value::as_str).unwrap_or_default();
                 let outcome = match Call::decode(method, it.next().unwrap_or(Value::Nil)) {
-                    Ok(call) => match self.serve_now(call) {
-                        Ok(outcome) => outcome,
-                        Err(slow) => self.serve_slow(slow).await,
+                    Ok(call) => match self.serve(call) {
+                        Serve::Now(outcome) => outcome,
+                        Serve::Later(outcome) => outcome.await,
                     },
                     Err(e) => Err(e),
                 };
