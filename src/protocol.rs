@@ -104,6 +104,19 @@ impl Failure {
     }
 }
 
+/// Where a request is, as its progress line shows it (`phase` of `progress` events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Sent; no token back yet.
+    Waiting,
+    /// The model streams reasoning, no answer text yet.
+    Thinking,
+    Streaming,
+    /// An attempt failed and another follows (`note` says why and when).
+    Retrying,
+}
+
 /// A call that cannot be decoded: the message names the method and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
@@ -295,7 +308,7 @@ pub enum Event {
         cost_usd: Option<f64>,
         /// `cost_usd` as frugal shows money (never `$0.0000` for a non-zero amount).
         cost_text: Option<String>,
-        phase: &'static str,
+        phase: Phase,
         #[serde(skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
@@ -400,7 +413,7 @@ impl Event {
             elapsed_ms,
             cost_usd: None,
             cost_text: None,
-            phase: "waiting",
+            phase: Phase::Waiting,
             note: None,
         }
     }

@@ -11,7 +11,7 @@ use crate::budget::{RequestKind, Usd};
 use crate::edit::request::EditRequest;
 use crate::gate::{self, Outbound, ProjectCtx};
 use crate::openrouter::ChatRequest;
-use crate::protocol::{Event, Failure, Problem, Reason};
+use crate::protocol::{Event, Failure, Phase, Problem, Reason};
 use crate::settings::ProjectInput;
 use crate::state::State;
 use std::sync::Arc;
@@ -111,7 +111,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                 elapsed_ms: started.elapsed().as_millis() as u64,
                 cost_usd: None,
                 cost_text: None,
-                phase: "retrying",
+                phase: Phase::Retrying,
                 note: Some(note),
             })
         })

@@ -43,11 +43,21 @@ pub struct HealthReply {
     pub judge: FileCheck,
 }
 
+/// How `:checkhealth` shows a check: `vim.health.ok`, `info`, `warn` or `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckLevel {
+    Ok,
+    Info,
+    Warn,
+    Error,
+}
+
 /// One key's check for `:checkhealth`: never its value.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyCheck {
-    /// `"ok"`, `"info"` or `"error"`.
-    pub state: &'static str,
+    /// Ok, info or error.
+    pub state: CheckLevel,
     pub message: String,
     pub advice: Option<String>,
 }
@@ -56,8 +66,8 @@ pub struct KeyCheck {
 /// to others), or the judge model.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileCheck {
-    /// `"ok"`, `"info"` or `"warn"`.
-    pub state: &'static str,
+    /// Ok, info or warn.
+    pub state: CheckLevel,
     pub message: String,
     pub advice: Option<String>,
 }
@@ -140,7 +150,7 @@ pub(super) async fn health(
 fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> FileCheck {
     let Some(c) = catalogue else {
         return FileCheck {
-            state: "info",
+            state: CheckLevel::Info,
             message: format!(
                 "judge_model {model} (:LlmReview): no model catalogue at hand to check it"
             ),
@@ -151,7 +161,7 @@ fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> FileCheck {
         let close = c.suggest(model, std::time::SystemTime::now());
         // A warning, not an error: only :LlmReview needs it.
         return FileCheck {
-            state: "warn",
+            state: CheckLevel::Warn,
             message: format!("judge_model {model} (:LlmReview) is not in the model catalogue: reviews are refused"),
             advice: Some(format!(
                 "set setup({{ judge_model = … }}) to a model of the catalogue{}",
@@ -166,7 +176,7 @@ fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> FileCheck {
     };
     match m.list_price {
         Some(p) => FileCheck {
-            state: "ok",
+            state: CheckLevel::Ok,
             message: format!(
                 "judge_model {model} (:LlmReview): {}; {schema}",
                 super::models::price_text(p)
@@ -174,7 +184,7 @@ fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> FileCheck {
             advice: None,
         },
         None => FileCheck {
-            state: "warn",
+            state: CheckLevel::Warn,
             message: format!(
                 "judge_model {model} (:LlmReview) has no fixed price in the catalogue; {schema}"
             ),
@@ -218,9 +228,9 @@ fn key_checks(cfg: &crate::settings::Config) -> Vec<KeyCheck> {
         out.push(c);
     }
     let mut m = key_check("management_key", &cfg.management_key);
-    if m.state == "error" && cfg.management_key.env_name().is_some() {
+    if m.state == CheckLevel::Error && cfg.management_key.env_name().is_some() {
         // Not an error: only :LlmKey create/limit/disable need it.
-        m.state = "info";
+        m.state = CheckLevel::Info;
         m.message = format!(
             "{} (only :LlmKey needs a management key: create one at https://openrouter.ai/settings/management-keys)",
             m.message
@@ -241,7 +251,7 @@ fn where_keys_go(cfg: &crate::settings::Config) -> Option<KeyCheck> {
         "the management key and the bound key are sent to OpenRouter only (:LlmKey is refused here)";
     Some(if !cfg.api_key_set {
         KeyCheck {
-            state: "error",
+            state: CheckLevel::Error,
             message: format!(
                 "base_url is not OpenRouter and api_key is not set in setup(): the default (env:OPENROUTER_API_KEY, an OpenRouter key) is never sent there, so every request is refused; {ONLY}"
             ),
@@ -251,7 +261,7 @@ fn where_keys_go(cfg: &crate::settings::Config) -> Option<KeyCheck> {
         }
     } else {
         KeyCheck {
-            state: "info",
+            state: CheckLevel::Info,
             message: format!(
                 "base_url is not OpenRouter: its requests carry {}; {ONLY}",
                 if cfg.api_key.is_none() {
@@ -270,7 +280,7 @@ fn where_keys_go(cfg: &crate::settings::Config) -> Option<KeyCheck> {
 fn bound_check(cfg: &crate::settings::Config, p: &crate::settings::ProjectInput) -> KeyCheck {
     let Some(b) = crate::settings::bound::load(&cfg.data_dir, &p.root) else {
         return KeyCheck {
-            state: "info",
+            state: CheckLevel::Info,
             message: format!(
                 "no key bound to project {} (:LlmKey create makes one, capped by OpenRouter)",
                 p.root
@@ -289,7 +299,11 @@ fn bound_check(cfg: &crate::settings::Config, p: &crate::settings::ProjectInput)
         None => String::new(),
     };
     KeyCheck {
-        state: if mode & 0o077 == 0 { "ok" } else { "error" },
+        state: if mode & 0o077 == 0 {
+            CheckLevel::Ok
+        } else {
+            CheckLevel::Error
+        },
         message: format!(
             "bound key of project {}: {} (hash {}…), stored in {} (mode {mode:04o}){over}",
             p.root,
@@ -321,7 +335,7 @@ fn file_checks(dir: &Path, ledger: &Path) -> Vec<FileCheck> {
             Ok(m) => mode_of(&m),
             Err(_) if label == "data_dir" => {
                 out.push(FileCheck {
-                    state: "info",
+                    state: CheckLevel::Info,
                     message: format!(
                         "data_dir {} does not exist yet (created {want:o} at the first edit)",
                         path.display()
@@ -334,13 +348,13 @@ fn file_checks(dir: &Path, ledger: &Path) -> Vec<FileCheck> {
         };
         out.push(if mode & 0o077 == 0 {
             FileCheck {
-                state: "ok",
+                state: CheckLevel::Ok,
                 message: format!("{label} {}: mode {mode:04o} (private)", path.display()),
                 advice: None,
             }
         } else {
             FileCheck {
-                state: "warn",
+                state: CheckLevel::Warn,
                 message: format!(
                     "{label} {}: mode {mode:04o}, other users can read it",
                     path.display()
@@ -371,7 +385,7 @@ fn mode_of(_m: &std::fs::Metadata) -> u32 {
 fn key_check(label: &str, spec: &KeySpec) -> KeyCheck {
     if spec.is_none() {
         return KeyCheck {
-            state: "info",
+            state: CheckLevel::Info,
             message: format!("{label} = false: requests carry no key"),
             advice: None,
         };
@@ -379,12 +393,12 @@ fn key_check(label: &str, spec: &KeySpec) -> KeyCheck {
     if let Some(name) = spec.env_name() {
         return match std::env::var(name) {
             Ok(v) if !v.trim().is_empty() => KeyCheck {
-                state: "ok",
+                state: CheckLevel::Ok,
                 message: format!("{label}: environment variable {name} is set (value not shown)"),
                 advice: None,
             },
             _ => KeyCheck {
-                state: "error",
+                state: CheckLevel::Error,
                 message: format!("{label}: environment variable {name} is not set"),
                 advice: Some(format!("export {name}=sk-or-v1-… before starting Neovim")),
             },
@@ -392,12 +406,12 @@ fn key_check(label: &str, spec: &KeySpec) -> KeyCheck {
     }
     match spec.check() {
         Ok(()) => KeyCheck {
-            state: "info",
+            state: CheckLevel::Info,
             message: format!("{label}: read from a command when first needed"),
             advice: None,
         },
         Err(e) => KeyCheck {
-            state: "error",
+            state: CheckLevel::Error,
             message: format!("{label}: {e}"),
             advice: None,
         },
@@ -419,7 +433,7 @@ mod tests {
         )
         .unwrap();
         let ok = judge_check("google/gemini-2.5-flash", Some(&c));
-        assert_eq!(ok.state, "ok");
+        assert_eq!(ok.state, CheckLevel::Ok);
         assert!(
             ok.message.contains("$0.30 in / $2.50 out per M tokens"),
             "{}",
@@ -427,15 +441,15 @@ mod tests {
         );
         assert!(ok.message.contains("structured outputs"), "{}", ok.message);
         let unpriced = judge_check("x/variable", Some(&c));
-        assert_eq!(unpriced.state, "warn");
+        assert_eq!(unpriced.state, CheckLevel::Warn);
         assert!(
             unpriced.message.contains("no structured outputs"),
             "{}",
             unpriced.message
         );
         let missing = judge_check("google/gemini-9", Some(&c));
-        assert_eq!(missing.state, "warn");
+        assert_eq!(missing.state, CheckLevel::Warn);
         assert!(missing.advice.unwrap().contains("google/gemini-2.5-flash"));
-        assert_eq!(judge_check("a/b", None).state, "info");
+        assert_eq!(judge_check("a/b", None).state, CheckLevel::Info);
     }
 }
