@@ -236,10 +236,13 @@ pub struct ModelEntry {
     pub name: String,
     pub priced: bool,
     pub free: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_per_m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub completion_per_m: Option<f64>,
     /// `"$3.00 in / $15.00 out per M tokens"` for a priced model (enough digits that a tiny
     /// price never reads `$0.00`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub price_text: Option<String>,
 }
 
@@ -305,8 +308,10 @@ pub enum Event {
         buf: i64,
         tokens: u64,
         elapsed_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
         /// `cost_usd` as frugal shows money (never `$0.0000` for a non-zero amount).
+        #[serde(skip_serializing_if = "Option::is_none")]
         cost_text: Option<String>,
         phase: Phase,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -347,8 +352,10 @@ pub enum Event {
         id: u64,
         buf: i64,
         hunks: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
         /// `cost_usd` as frugal shows money.
+        #[serde(skip_serializing_if = "Option::is_none")]
         cost_text: Option<String>,
         model: String,
         /// Titles of blocks that matched nowhere.
@@ -361,6 +368,7 @@ pub enum Event {
         /// The answer's text, for a follow-up's history (`:LlmEdit` on the pending hunks).
         answer: String,
         /// The worst case that was reserved for the request (`None`: no reservation).
+        #[serde(skip_serializing_if = "Option::is_none")]
         reserved_usd: Option<f64>,
     },
     Failed {
@@ -378,7 +386,9 @@ pub enum Event {
         id: u64,
         buf: i64,
         verdicts: Vec<Verdict>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         cost_text: Option<String>,
         model: String,
         #[serde(skip_serializing_if = "Option::is_none")]

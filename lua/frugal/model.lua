@@ -18,7 +18,7 @@ local notify = require("frugal.util").notify
 ---@field message string|nil  why there is no catalogue (when not ok)
 ---@field models frugal.ModelEntry[]
 ---@field filtered boolean  the project's allow-list hid some models
----@field project_default string|userdata|nil  the project's `[model] default` (vim.NIL: none)
+---@field project_default string|nil  the project's `[model] default` (nil: none)
 ---@field pending boolean|nil  no catalogue at hand yet: it comes later as a `models` event
 
 --- `:LlmModel [id]`: sets the session's model, or picks one from the catalogue. Never waits on
@@ -80,7 +80,7 @@ H.waiters = {}
 ---@param res frugal.ModelList
 function H.pick(id, res)
   local default = res.project_default
-  H.project_default = (default ~= nil and default ~= vim.NIL) and default or nil
+  H.project_default = default
   if not res.ok then
     if id then
       H.session_model = id

@@ -24,7 +24,9 @@ pub struct HealthArgs {
 pub struct HealthReply {
     pub version: &'static str,
     pub ledger_path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger_rows: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger_error: Option<String>,
     pub endpoint_ok: bool,
     pub endpoint: String,
@@ -32,6 +34,7 @@ pub struct HealthReply {
     pub endpoint_kind: &'static str,
     /// The models `setup({ prices })` prices, one line each, sorted.
     pub priced: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_error: Option<String>,
     /// The `setup()` warnings of the last `hello`.
     pub warnings: Vec<Notice>,
@@ -59,6 +62,7 @@ pub struct KeyCheck {
     /// Ok, info or error.
     pub state: CheckLevel,
     pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub advice: Option<String>,
 }
 
@@ -69,6 +73,7 @@ pub struct FileCheck {
     /// Ok, info or warn.
     pub state: CheckLevel,
     pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub advice: Option<String>,
 }
 

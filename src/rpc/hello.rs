@@ -64,6 +64,7 @@ pub struct HelloReply {
     pub protocol: u32,
     pub pid: u32,
     /// Today's log file (the base path carries the UTC date as suffix).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_file: Option<String>,
     /// What is wrong in `setup()`: the shim shows each once.
     pub warnings: Vec<Notice>,
