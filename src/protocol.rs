@@ -54,6 +54,11 @@
 use rmpv::Value;
 use serde::Serialize;
 
+/// The protocol's number, sent in `hello`: the shim (`lua/frugal/version.lua`'s `protocol`)
+/// compares it with its own and says when they differ (a backend older or newer than the Lua
+/// after an update). Raise it with every change to a call, a reply or an event.
+pub const PROTOCOL: u32 = 1;
+
 /// A notification's importance, as `vim.notify` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,7 +4,7 @@
 use super::wire::Answer;
 use super::Handler;
 use crate::openrouter::catalogue::Catalogue;
-use crate::protocol::{Level, Notice, ProtocolError};
+use crate::protocol::{Level, Notice, ProtocolError, PROTOCOL};
 use crate::settings::Config;
 use rmpv::Value;
 use serde::{Deserialize, Serialize};
@@ -51,11 +51,6 @@ impl Hello {
     }
 }
 
-/// The protocol's number, sent in `hello`: the shim (`lua/frugal/version.lua`'s `protocol`)
-/// compares it with its own and says when they differ (a backend older or newer than the Lua
-/// after an update). Raise it with every change to a call, a reply or an event.
-pub const PROTOCOL: u32 = 1;
-
 /// `hello`'s result.
 #[derive(Debug, Clone, Serialize)]
 pub struct HelloReply {
@@ -85,15 +80,9 @@ pub struct SettingsView {
 impl Handler {
     pub(super) fn hello(&self, hello: Hello) -> Result<Answer, ProtocolError> {
         let given = hello.config_map()?;
-        let (config, warnings) = Config::resolve(&given, hello.data_home.as_deref());
+        // What is wrong in `setup()`: the shim shows each once.
+        let (config, notices) = Config::resolve(&given, hello.data_home.as_deref());
         tracing::info!(base_url = %crate::openrouter::client::without_credentials(&config.base_url), model = %config.model, api_key = ?config.api_key, data_dir = %config.data_dir.display(), "configured");
-        let notices: Vec<Notice> = warnings
-            .into_iter()
-            .map(|w| Notice {
-                level: w.level,
-                message: w.message,
-            })
-            .collect();
         for n in &notices {
             if n.level != Level::Info {
                 tracing::warn!("setup: {}", n.message);

@@ -12,4 +12,4 @@ pub mod user;
 pub use bound::BoundKey;
 pub use keys::{ApiKey, KeyCache, KeyError, KeySpec};
 pub use project::{BudgetCaps, BudgetSpec, FileState, ProjectInput, ProjectSettings};
-pub use user::{Config, FootprintSpec, LogLevel, Warning};
+pub use user::{Config, FootprintSpec, LogLevel};

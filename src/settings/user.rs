@@ -9,7 +9,7 @@
 
 use super::keys::KeySpec;
 use super::project::BudgetSpec;
-use crate::protocol::Level;
+use crate::protocol::{Level, Notice};
 use rmpv::Value;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -118,13 +118,6 @@ impl LogLevel {
     }
 }
 
-/// A warning about `setup()`, shown by the shim at the first command and in `:checkhealth`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    pub level: Level,
-    pub message: String,
-}
-
 impl Default for Config {
     /// The defaults alone, `data_dir` under Neovim's data directory found from the environment.
     fn default() -> Self {
@@ -157,7 +150,7 @@ impl Config {
     pub fn resolve(
         given: &HashMap<String, Value>,
         data_home: Option<&Path>,
-    ) -> (Config, Vec<Warning>) {
+    ) -> (Config, Vec<Notice>) {
         let defaults: HashMap<String, serde_json::Value> =
             serde_json::from_str(DEFAULTS_JSON).expect("lua/frugal/defaults.json is valid JSON");
         let d = |k: &str| defaults.get(k).cloned().unwrap_or(serde_json::Value::Null);
@@ -203,12 +196,12 @@ impl Config {
                 match super::prices::parse(v) {
                     Ok((prices, problems)) => {
                         c.prices = prices;
-                        warnings.extend(problems.into_iter().map(|message| Warning {
+                        warnings.extend(problems.into_iter().map(|message| Notice {
                             level: Level::Warn,
                             message,
                         }));
                     }
-                    Err(want) => warnings.push(Warning {
+                    Err(want) => warnings.push(Notice {
                         level: Level::Warn,
                         message: format!(
                             "setup key prices must be a {want}, got {} (ignored)",
@@ -225,7 +218,7 @@ impl Config {
             let v = if key == "global_budget" {
                 match without_field(v, "confirm_above_usd") {
                     Some(rest) => {
-                        warnings.push(Warning {
+                        warnings.push(Notice {
                             level: Level::Warn,
                             message: "setup key global_budget has confirm_above_usd, which applies per project only: set it in setup budget or in [budget] of .frugal.toml (ignored)".into(),
                         });
@@ -254,7 +247,7 @@ impl Config {
                     c.config_errors.push(message.clone());
                 }
                 // A cap that could not be read blocks every request: an error, not a remark.
-                warnings.push(Warning {
+                warnings.push(Notice {
                     level: if is_cap { Level::Error } else { Level::Warn },
                     message,
                 });
