@@ -30,9 +30,9 @@
 //!
 //! `reply { seq, ok, result?, message? }`, `foresight`, `progress`, `hunk`, `done`, `failed`,
 //! `review_done` (see [`Event`]), `usage { token, report }`, `models { token, list }`, `notify { level, message }`
-//! (`level`: `"info"`, `"warn"`, `"error"`), and `ask { ask, prompt, choices }`: a question
-//! the backend waits on (answered with the `answer` call; unanswered asks time out in the
-//! backend).
+//! (`level`: `"info"`, `"warn"`, `"error"`), and `question { question, prompt, choices }`: a
+//! question the backend waits on (answered with the `choose` call; unanswered questions time out
+//! in the backend).
 //!
 //! An edit's `prompt { id, buf, files, bytes }` event says, once its prompt is built, how many
 //! files the model sees and the prompt's size. Its `hunk` events carry the file's `path`
@@ -259,8 +259,9 @@ pub struct ModelList {
     pub models: Option<Vec<ModelEntry>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub filtered: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub project_default: Option<String>,
+    /// The model an edit of this project uses unless `:LlmModel` picks one: the project's
+    /// `[model] default`, else `setup({ model })` (decided here, shown by the shim).
+    pub model: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -410,9 +411,9 @@ pub enum Event {
     Models { token: u64, list: ModelList },
     /// A message for `vim.notify`.
     Notify { level: Level, message: String },
-    /// A question the backend waits on; answered with the `answer` call.
-    Ask {
-        ask: u64,
+    /// A question the backend waits on; answered with the `choose` call.
+    Question {
+        question: u64,
         prompt: String,
         choices: Vec<String>,
     },

@@ -68,8 +68,8 @@ pub struct State {
     key_info: Mutex<KeyInfoCache>,
     /// The API keys of this session (a `cmd:` runs once, and again after a 401).
     pub keys: KeyCache,
-    /// Questions waiting on the user (`ask` events).
-    pub asks: crate::rpc::Asks,
+    /// Questions waiting on the user (`question` events).
+    pub questions: crate::rpc::Questions,
     /// Models already warned about as leaving the catalogue in this session.
     leaving_warned: Mutex<std::collections::HashSet<String>>,
     /// Work nobody waits for that must still end before the process does.
@@ -96,7 +96,7 @@ impl State {
             clock: Arc::new(SystemClock),
             key_info: Mutex::new(HashMap::new()),
             keys: KeyCache::default(),
-            asks: crate::rpc::Asks::default(),
+            questions: crate::rpc::Questions::default(),
             leaving_warned: Mutex::new(std::collections::HashSet::new()),
             background: Arc::default(),
         }
@@ -205,8 +205,15 @@ impl State {
         self.key_info
             .lock()
             .expect("key_info lock poisoned")
-            .get(source)
+            .get(&self.key_info_id(source))
             .cloned()
+    }
+
+    /// What `GET /key` figures are cached under: the key source and the endpoint that answered
+    /// (after a switch of `base_url`, another endpoint's figures are not this one's).
+    fn key_info_id(&self, source: &str) -> String {
+        let endpoint = crate::openrouter::catalogue::endpoint_key(&self.config().base_url);
+        format!("{endpoint}\n{source}")
     }
 
     /// Caches `GET /key` figures for a key source (`None`: unreachable).
@@ -219,7 +226,7 @@ impl State {
         self.key_info
             .lock()
             .expect("key_info lock poisoned")
-            .insert(source, (fetched, data));
+            .insert(self.key_info_id(&source), (fetched, data));
     }
 
     /// The catalogue: from memory, else the disk cache, else fetched now. A stale one is
@@ -235,9 +242,11 @@ impl State {
         use std::sync::atomic::Ordering;
         let fetches = self.fetches.load(Ordering::SeqCst);
         let mut slot = self.catalogue.lock().await;
-        let dir = self.config().data_dir.clone();
-        if slot.is_none() {
-            *slot = Catalogue::load(&dir).map(Arc::new);
+        let cfg = self.config();
+        let url = cfg.base_url.as_str();
+        // Another endpoint's (base_url changed): never priced from it.
+        if slot.as_ref().is_none_or(|c| !c.is_for(url)) {
+            *slot = Catalogue::load(&cfg.data_dir, url).map(Arc::new);
         }
         let refetch = self.notes().refetch;
         match slot.as_ref() {
@@ -252,13 +261,14 @@ impl State {
             None => {}
         }
         if self.fetches.load(Ordering::SeqCst) != fetches {
-            return slot.clone();
+            return slot.clone().filter(|c| c.is_for(url));
         }
         match self.fetch_catalogue().await {
-            Ok(c) => {
+            Ok(c) if c.is_for(url) => {
                 *slot = Some(c.clone());
                 Some(c)
             }
+            Ok(_) => None,
             Err(e) => {
                 tracing::warn!("model catalogue unavailable: {e}");
                 slot.clone()
@@ -271,8 +281,9 @@ impl State {
     /// the slot (the start-up warm-up's), there is none at hand.
     pub async fn catalogue_at_hand(self: &Arc<Self>) -> Option<Arc<Catalogue>> {
         let mut slot = self.catalogue.try_lock().ok()?;
-        if slot.is_none() {
-            *slot = Catalogue::load(&self.config().data_dir).map(Arc::new);
+        let cfg = self.config();
+        if slot.as_ref().is_none_or(|c| !c.is_for(&cfg.base_url)) {
+            *slot = Catalogue::load(&cfg.data_dir, &cfg.base_url).map(Arc::new);
         }
         let c = slot.clone()?;
         drop(slot);
@@ -304,8 +315,10 @@ impl State {
         let body = settings.client.models().await.map_err(|e| e.to_string())?;
         let mut c = Catalogue::parse(&body)?;
         c.fetched = Some(SystemTime::now());
+        let url = &settings.config.base_url;
+        c.endpoint = crate::openrouter::catalogue::endpoint_key(url);
         let dir = &settings.config.data_dir;
-        if let Err(e) = Catalogue::store(dir, &body) {
+        if let Err(e) = Catalogue::store(dir, url, &body) {
             tracing::warn!("cannot cache the catalogue in {}: {e}", dir.display());
         }
         Ok(Arc::new(c))
@@ -339,7 +352,11 @@ impl State {
         let state = self.clone();
         tokio::spawn(async move {
             match state.fetch_catalogue().await {
-                Ok(c) => *state.catalogue.lock().await = Some(c),
+                // Kept only while it is still the endpoint's (base_url may have changed).
+                Ok(c) if c.is_for(&state.config().base_url) => {
+                    *state.catalogue.lock().await = Some(c)
+                }
+                Ok(_) => {}
                 Err(e) => tracing::warn!("catalogue refresh failed: {e}"),
             }
             state.refreshing.store(false, Ordering::SeqCst);
@@ -395,11 +412,6 @@ impl State {
 
     fn edits(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (i64, AbortHandle)>> {
         self.edits.lock().expect("edits lock poisoned")
-    }
-
-    /// Is an edit streaming for this buffer?
-    pub fn busy(&self, buf: i64) -> bool {
-        self.edits().values().any(|(b, _)| *b == buf)
     }
 
     pub fn start_edit(&self, id: u64, buf: i64, handle: AbortHandle) {
@@ -494,5 +506,33 @@ impl LedgerSlot {
                 })
         })
         .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `GET /key` figures are another endpoint's once `base_url` changes: not shown for it.
+    #[test]
+    fn key_figures_are_cached_per_endpoint() {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let state = State::new(tx);
+        let at = std::time::Instant::now();
+        let data = crate::openrouter::client::KeyData {
+            usage: 4.2,
+            ..Default::default()
+        };
+        state.set_key_info("env:OPENROUTER_API_KEY".into(), at, Some(data));
+        assert!(state.key_info("env:OPENROUTER_API_KEY").is_some());
+        state.set_config(Config {
+            base_url: "http://127.0.0.1:8080/v1".into(),
+            ..Config::default()
+        });
+        assert!(state.key_info("env:OPENROUTER_API_KEY").is_none());
+        state.set_key_info("env:OPENROUTER_API_KEY".into(), at, None);
+        state.set_config(Config::default());
+        let (_, back) = state.key_info("env:OPENROUTER_API_KEY").unwrap();
+        assert_eq!(back.map(|d| d.usage), Some(4.2));
     }
 }

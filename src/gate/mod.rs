@@ -16,7 +16,7 @@ pub use policy::{effective_caps, CapsError, EffectiveCaps};
 pub use reconcile::{reconcile, reconcile_orphans};
 pub use ticket::{release_unsent, Ticket};
 
-use crate::budget::foresight::{self, HISTORY_ROWS};
+use crate::budget::foresight::{self, SAMPLE_ROWS};
 use crate::budget::{Price, RequestKind, Usd};
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::client::StreamOptions;
@@ -128,12 +128,15 @@ pub async fn send(
         // Price from the catalogue (fetched only once the cheap checks passed).
         let catalogue = state.catalogue().await;
         let (fetch_error, charged_while_free) = state.price_notes();
-        let plan = admission.price(&policy::Prices {
-            catalogue: catalogue.as_deref(),
-            now: std::time::SystemTime::now(),
-            fetch_error: fetch_error.as_deref(),
-            charged_while_free: &charged_while_free,
-        })?;
+        let plan = admission.price(
+            &policy::Prices {
+                catalogue: catalogue.as_deref(),
+                now: std::time::SystemTime::now(),
+                fetch_error: fetch_error.as_deref(),
+                charged_while_free: &charged_while_free,
+            },
+            out.prompt_bound,
+        )?;
         let model = plan.model.clone();
         if let Some(c) = &catalogue {
             warn_if_leaving(state, c, &model);
@@ -306,14 +309,14 @@ async fn likely_cost(
 ) -> Option<Usd> {
     let price = plan.list_price.or(plan.price)?;
     let model = plan.model.clone();
-    let history = state
-        .ledger(move |l, _| l.history(&model, HISTORY_ROWS))
+    let samples = state
+        .ledger(move |l, _| l.samples(&model, SAMPLE_ROWS))
         .await
         .unwrap_or_else(|e| {
-            tracing::info!("foresight without history: {e}");
+            tracing::info!("foresight without samples: {e}");
             Vec::new()
         });
-    Some(foresight::likely(&price, prompt_bytes, max_tokens, &history, worst).cost)
+    Some(foresight::likely(&price, prompt_bytes, max_tokens, &samples, worst).cost)
 }
 
 /// Asks the user whether to send a request whose worst case is above `confirm_above_usd`;
@@ -339,7 +342,7 @@ async fn confirm(
         "Do not send".to_string(),
     ];
     let asked = tokio::time::Instant::now();
-    let why = match state.asks.ask(state, prompt, choices, wait).await {
+    let why = match state.questions.pose(state, prompt, choices, wait).await {
         Some(0) => return Ok(()),
         // Dismissed (or the shim gone) before the time was up: a no.
         None if asked.elapsed() >= wait => {
@@ -550,20 +553,20 @@ mod tests {
         };
         for (choice, sent) in [(Some(1), true), (Some(2), false), (None, false)] {
             let asking = ask(Duration::from_secs(20));
-            let Some(Event::Ask {
-                ask,
+            let Some(Event::Question {
+                question,
                 prompt,
                 choices,
             }) = rx.recv().await
             else {
-                panic!("no ask event");
+                panic!("no question event");
             };
             assert_eq!(
                 prompt,
                 "frugal: this request to m/x costs at most $0.0310, likely ~$0.0040, above $0.0200 (setup budget.confirm_above_usd). Send it?"
             );
             assert_eq!(choices, ["Send (at most $0.0310)", "Do not send"]);
-            state.asks.answer(ask, choice);
+            state.questions.choose(question, choice);
             let got = asking.await.unwrap();
             assert_eq!(got.is_ok(), sent, "{choice:?}");
             if let Err(f) = got {

@@ -186,7 +186,7 @@ impl Client {
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&head) {
             if v.get("choices").is_some() || v.get("usage").is_some() || v.get("error").is_some() {
                 // A completion (billed: settled from its usage), or an error said with a 200.
-                let mut events = completion_events(&v);
+                let mut events = completion_events(std::str::from_utf8(&head).unwrap_or_default());
                 if let Some(c) = cut {
                     events.push(ChatEvent::Broken(c));
                 }
@@ -238,12 +238,13 @@ fn media_type(content_type: &str) -> String {
 }
 
 /// A JSON completion (`"object": "chat.completion"`) as the events of a stream: id, model,
-/// text, finish, usage, done — or the error it holds.
-fn completion_events(v: &serde_json::Value) -> Vec<ChatEvent> {
+/// text, finish, usage, done — or the error it holds. Read from the body's own text, not from a
+/// `Value` of it: `usage.cost` would go through `f64` there.
+fn completion_events(body: &str) -> Vec<ChatEvent> {
     // A completion is a stream's chunks in one: its choices carry `message` where a chunk's
     // carry `delta`, which the chunk reader takes as well.
     let mut out = Vec::new();
-    sse::interpret(&v.to_string(), &mut false, &mut out);
+    sse::interpret(body, &mut false, &mut out);
     out.push(ChatEvent::Done);
     out
 }
@@ -416,17 +417,25 @@ mod tests {
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 3, "completion_tokens": 1, "cost": 0.5}
         });
-        let ev = completion_events(&v);
+        let ev = completion_events(&v.to_string());
         assert_eq!(ev[0], ChatEvent::Id("gen-9".into()));
         assert_eq!(ev[1], ChatEvent::Model("m/x".into()));
         assert_eq!(ev[2], ChatEvent::Text("hi".into()));
         assert_eq!(ev[3], ChatEvent::Finish("stop".into()));
-        assert!(matches!(&ev[4], ChatEvent::Usage(u) if u.cost == Some(0.5)));
+        assert!(
+            matches!(&ev[4], ChatEvent::Usage(u) if u.cost == Some(crate::budget::Usd(500_000_000_000)))
+        );
         assert_eq!(ev[5], ChatEvent::Done);
-        let e = completion_events(&serde_json::json!({"error": {"code": 400, "message": "no"}}));
+        let e = completion_events(
+            &serde_json::json!({"error": {"code": 400, "message": "no"}}).to_string(),
+        );
         assert!(
             matches!(&e[0], ChatEvent::Error { code, message } if code == "400" && message == "no")
         );
+        // The cost as written: a `Value` would read this one picodollar low.
+        let noisy = r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"cost":0.0076509169000000005}}"#;
+        assert!(matches!(&completion_events(noisy)[0],
+            ChatEvent::Usage(u) if u.cost == Some(crate::budget::Usd(7_650_916_901))));
     }
 
     #[test]

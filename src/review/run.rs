@@ -35,7 +35,7 @@ async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Fai
     let started = Instant::now();
     let cfg = state.config();
     let project = crate::edit::project_ctx(&req.project)?;
-    let model = cfg.judge_model.clone();
+    let model = crate::settings::Effective::resolve(&cfg, &project.settings, None).judge_model;
     let messages = prompt::build(&req.instruction, &req.filetype, &req.hunks);
     let prompt_bound = crate::edit::prompt::prompt_token_bound(&messages);
     state.send_ui(Event::waiting(req.id, req.buf, 0));

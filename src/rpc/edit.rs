@@ -1,4 +1,6 @@
-//! `edit`: start an edit in a task of its own.
+//! `edit`: start an edit in a task of its own. One request per buffer is the shim's decision
+//! (lua/frugal/request.lua), taken there only: it also sees the buffers an edit's hunks go to,
+//! which this side does not.
 
 use super::wire::{Accepted, Answer};
 use crate::edit;
@@ -8,11 +10,6 @@ use crate::state::State;
 use std::sync::Arc;
 
 pub(super) fn start(state: &Arc<State>, req: EditRequest) -> Result<Answer, ProtocolError> {
-    if state.busy(req.buf) {
-        return Err(ProtocolError::Refused(
-            "an edit is still streaming in this buffer: wait for it or :LlmCancel it".into(),
-        ));
-    }
     tracing::info!(edit = req.id, buf = req.buf, file = %req.file, lines = req.lines.len(), "edit");
     let (id, buf) = (req.id, req.buf);
     // Registered before the task can finish, so a quick failure cannot race the insert.

@@ -124,6 +124,10 @@ pub(super) async fn health(
         .project
         .and_then(|p| p.settings().err())
         .map(|e| e.to_string());
+    let catalogue = match fetched {
+        Some(c) => Some(Arc::new(c)),
+        None => state.catalogue_at_hand().await,
+    };
     let mut checks = setup_checks(&warnings);
     checks.extend(keys);
     checks.extend(project_error.map(|e| {
@@ -139,15 +143,20 @@ pub(super) async fn health(
         Err(e) => Check::new(Section::Ledger, CheckLevel::Error, e.to_string()),
     });
     checks.extend(endpoint_checks(&cfg, endpoint));
-    checks.push(judge_check(
-        &cfg.judge_model,
-        match fetched {
-            Some(c) => Some(Arc::new(c)),
-            None => state.catalogue_at_hand().await,
-        }
-        .as_deref(),
+    let tiers = tier_lines(&[&cfg.model, &cfg.judge_model], catalogue.as_deref());
+    checks.extend(tiers.into_iter().map(|line| {
+        Check::new(
+            Section::Ledger,
+            CheckLevel::Info,
+            format!("tiered prices: {line}"),
+        )
+    }));
+    checks.push(judge_check(&cfg.judge_model, catalogue.as_deref()));
+    checks.extend(file_checks(
+        &cfg.data_dir,
+        &cfg.ledger_path(),
+        &cfg.base_url,
     ));
-    checks.extend(file_checks(&cfg.data_dir, &cfg.ledger_path()));
     HealthReply {
         version: env!("CARGO_PKG_VERSION"),
         checks,
@@ -210,6 +219,32 @@ fn endpoint_checks(cfg: &crate::settings::Config, endpoint: Result<String, Strin
             format!("priced by setup prices: {line}"),
         )
     }));
+    out
+}
+
+/// The tiers of `models` (each once), one line each: from which prompt size, at which price.
+fn tier_lines(models: &[&str], catalogue: Option<&Catalogue>) -> Vec<String> {
+    let Some(c) = catalogue else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, id) in models.iter().enumerate() {
+        if models[..i].contains(id) {
+            continue;
+        }
+        let Some(m) = c.get(id) else { continue };
+        for t in &m.tiers {
+            let base = m
+                .list_price
+                .map(|p| format!(" (base {})", super::models::price_text(p)))
+                .unwrap_or_default();
+            out.push(format!(
+                "{id}: from {} prompt tokens, {}{base}; a request whose prompt may reach it is reserved and routed (max_price) at it",
+                t.min_prompt_tokens,
+                super::models::price_text(t.list_price)
+            ));
+        }
+    }
     out
 }
 
@@ -392,7 +427,7 @@ fn bound_check(cfg: &crate::settings::Config, p: &crate::settings::ProjectInput)
 }
 
 /// The modes of `data_dir` and of what frugal keeps in it: private, or readable by others.
-fn file_checks(dir: &Path, ledger: &Path) -> Vec<Check> {
+fn file_checks(dir: &Path, ledger: &Path, base_url: &str) -> Vec<Check> {
     let with = |suffix: &str| {
         let mut p = ledger.as_os_str().to_owned();
         p.push(suffix);
@@ -403,7 +438,11 @@ fn file_checks(dir: &Path, ledger: &Path) -> Vec<Check> {
         ("ledger", ledger.to_path_buf(), 0o600),
         ("ledger WAL", with("-wal"), 0o600),
         ("ledger shared memory", with("-shm"), 0o600),
-        ("catalogue cache", Catalogue::cache_path(dir), 0o600),
+        (
+            "catalogue cache",
+            Catalogue::cache_path(dir, base_url),
+            0o600,
+        ),
     ];
     let mut out = Vec::new();
     for (label, path, want) in files {

@@ -3,7 +3,7 @@
 
 use super::wire::Answer;
 use super::Handler;
-use crate::openrouter::catalogue::Catalogue;
+use crate::openrouter::catalogue;
 use crate::protocol::{Level, Notice, ProtocolError, PROTOCOL};
 use crate::settings::Config;
 use rmpv::Value;
@@ -71,6 +71,8 @@ pub struct HelloReply {
 #[derive(Debug, Clone, Serialize)]
 pub struct SettingsView {
     pub model: String,
+    /// The model `:LlmReview` asks, as resolved here (the shim shows it).
+    pub judge_model: String,
     pub context_lines: usize,
     pub base_url: String,
     pub data_dir: String,
@@ -91,6 +93,7 @@ impl Handler {
         *self.warnings.lock().expect("warnings lock poisoned") = notices.clone();
         let settings = SettingsView {
             model: config.model.clone(),
+            judge_model: config.judge_model.clone(),
             context_lines: config.context_lines,
             // For display only (:checkhealth): a proxy's `user:password@` stays here.
             base_url: crate::openrouter::client::without_credentials(&config.base_url),
@@ -98,13 +101,15 @@ impl Handler {
             stall_timeout_s: config.stall_timeout_s,
         };
         // Private from the start, whatever an older frugal or another umask left: the data
-        // directory and the catalogue here; the ledger's files when it opens (just below).
+        // directory and the catalogue caches (every endpoint's) here; the ledger's files when
+        // it opens (just below).
         let dir = config.data_dir.clone();
         if dir.is_dir() {
-            for r in [
-                crate::settings::paths::private_dir(&dir),
-                crate::settings::paths::private_file(&Catalogue::cache_path(&dir)),
-            ] {
+            let caches = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+            let caches = caches
+                .filter(|e| catalogue::is_cache_file(&e.file_name().to_string_lossy()))
+                .map(|e| crate::settings::paths::private_file(&e.path()));
+            for r in std::iter::once(crate::settings::paths::private_dir(&dir)).chain(caches) {
                 if let Err(e) = r {
                     tracing::warn!("cannot make {} private: {e}", dir.display());
                 }

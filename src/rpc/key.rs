@@ -4,7 +4,6 @@
 //! subcommand it is shown. Every failure changes nothing and says what to do; neither the
 //! management key nor the bound key ever reaches a message.
 
-use crate::gate::effective_caps;
 use crate::openrouter::keys::{KeyRecord, NewKey, RESETS};
 use crate::openrouter::{ApiError, Endpoint};
 use crate::settings::bound::{self, BoundKey};
@@ -417,7 +416,8 @@ fn limit_from_caps(
     period: Option<&'static str>,
 ) -> Result<(f64, Option<&'static str>), String> {
     let (_, settings) = p.resolve();
-    let caps = effective_caps(cfg, &settings)
+    let caps = crate::settings::Effective::resolve(cfg, &settings, None)
+        .caps
         .map_err(|e| e.to_string())?
         .project
         .caps;

@@ -6,15 +6,15 @@
 //!
 //! | method | module | params | result |
 //! |---|---|---|---|
-//! | `hello` | `rpc/hello.rs` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, protocol, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir, stall_timeout_s } }` |
+//! | `hello` | `rpc/hello.rs` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, protocol, pid, log_file, warnings = { {level, message} }, settings = { model, judge_model, context_lines, base_url, data_dir, stall_timeout_s } }` |
 //! | `edit` | `rpc/edit.rs` | [`crate::edit::request::EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
 //! | `review` | `rpc/review.rs` | [`crate::review::request::ReviewRequest`] | `{}` once started; the review reports through `progress`, then `review_done` or `failed` |
 //! | `cancel` | `rpc/cancel.rs` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
-//! | `models` | `rpc/models.rs` | `{ project?, token }` | `{ ok, models, filtered, project_default }`, or `{ ok = false, pending = true }` and later a `models` event with `token` |
+//! | `models` | `rpc/models.rs` | `{ project?, token }` | `{ ok, models, filtered, model }` (`model`: the one an edit uses without `:LlmModel`), or `{ ok = false, pending = true, model }` and later a `models` event with `token` |
 //! | `usage` | `rpc/usage.rs` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `rpc/status.rs` | `{ project }` | `{ root, text }` for the statusline |
-//! | `health` | `rpc/health.rs` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, endpoint_kind, priced, project_error?, warnings, keys, files, judge }` |
-//! | `answer` | `rpc/ask.rs` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
+//! | `health` | `rpc/health.rs` | `{ project? }` | `{ version, checks = { {section, level, message, advice?} } }`: every check the backend makes, in order |
+//! | `choose` | `rpc/question.rs` | `{ question, choice? }` | `{}`: the user's choice for a `question` event (`choice` 1-based, nil when dismissed) |
 //! | `context` | `rpc/context.rs` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
 //! | `check_path` | `rpc/paths.rs` | `{ file, path, new_file? }` (`file`: the project file, `path` relative to its directory) | `{}` when a hunk of that file may be applied now; refused with a few words naming `path` (it leads into `.git`, out of the project, nowhere; a new file that exists by now) |
 //! | `version` | (inline) | `{}` | `"x.y.z"` |
@@ -24,7 +24,6 @@
 //! | `key_disable` | `rpc/key.rs` | `{ project }` | `{ message, bound }` (`:LlmKey disable`) |
 //!
 
-mod ask;
 mod cancel;
 mod context;
 mod edit;
@@ -33,12 +32,13 @@ mod hello;
 mod key;
 mod models;
 mod paths;
+mod question;
 mod review;
 mod status;
 pub mod usage;
 pub mod wire;
 
-pub use ask::Asks;
+pub use question::Questions;
 
 use crate::protocol::{Event, Notice, ProtocolError};
 use crate::state::State;
@@ -83,8 +83,8 @@ impl Handler {
             Call::Edit(req) => Serve::Now(edit::start(&self.state, *req)),
             Call::Review(req) => Serve::Now(review::start(&self.state, *req)),
             Call::Cancel(c) => Serve::Now(Ok(cancel::cancel(&self.state, c))),
-            Call::Answer(a) => {
-                self.state.asks.answer(a.ask, a.choice);
+            Call::Choose(a) => {
+                self.state.questions.choose(a.question, a.choice);
                 Serve::Now(Ok(Answer::Accepted(Accepted {})))
             }
             Call::CheckPath(a) => Serve::Now(paths::check(a)),

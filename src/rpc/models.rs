@@ -6,7 +6,7 @@ use super::wire::Answer;
 use crate::openrouter::catalogue::Catalogue;
 use crate::protocol::{Event, ModelEntry, ModelList, ProtocolError};
 use crate::settings::ProjectInput;
-use crate::settings::{project, ProjectSettings};
+use crate::settings::{project, Effective, ProjectSettings};
 use crate::state::State;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -25,35 +25,37 @@ pub(super) async fn models(state: &Arc<State>, args: ModelsArgs) -> Result<Answe
         Ok(s) => s.unwrap_or_default(),
         Err(e) => return Err(ProtocolError::Refused(e.to_string())),
     };
+    let model = Effective::resolve(&state.config(), &settings, None).model;
     if let Some(cat) = state.catalogue_at_hand().await {
-        return Ok(Answer::Models(model_list(&cat, &settings)));
+        return Ok(Answer::Models(model_list(&cat, &settings, model)));
     }
+    let pending = ModelList {
+        pending: true,
+        ..ModelList::none(model.clone())
+    };
     let state = state.clone();
     let token = args.token;
     tokio::spawn(async move {
         let list = match state.catalogue().await {
-            Some(cat) => model_list(&cat, &settings),
+            Some(cat) => model_list(&cat, &settings, model),
             None => ModelList {
                 message: Some("the model catalogue could not be fetched (offline, or base_url wrong?) and none is cached yet".into()),
-                ..ModelList::none()
+                ..ModelList::none(model)
             },
         };
         state.send_ui(Event::Models { token, list });
     });
-    Ok(Answer::Models(ModelList {
-        pending: true,
-        ..ModelList::none()
-    }))
+    Ok(Answer::Models(pending))
 }
 
 impl ModelList {
     /// No list (yet).
-    fn none() -> Self {
+    fn none(model: String) -> Self {
         ModelList {
             ok: false,
             models: None,
             filtered: false,
-            project_default: None,
+            model,
             pending: false,
             message: None,
         }
@@ -72,7 +74,7 @@ pub(super) fn price_text(p: crate::budget::Price) -> String {
 }
 
 /// The picker's list: plain catalogue prices per million tokens.
-fn model_list(cat: &Catalogue, settings: &ProjectSettings) -> ModelList {
+fn model_list(cat: &Catalogue, settings: &ProjectSettings, model: String) -> ModelList {
     let allow = settings.allow.as_ref();
     let per_m = |u: crate::budget::Usd| u.to_f64() * 1_000_000.0;
     let models = cat
@@ -93,7 +95,7 @@ fn model_list(cat: &Catalogue, settings: &ProjectSettings) -> ModelList {
         ok: true,
         models: Some(models),
         filtered: allow.is_some(),
-        project_default: settings.default_model.clone(),
+        model,
         pending: false,
         message: None,
     }

@@ -1,6 +1,7 @@
 //! `review`: start a review of an edit's pending hunks (`:LlmReview`) in a task of its own.
-//! It is registered with the edits in flight, so `cancel` stops it and no edit starts in its
-//! buffer meanwhile.
+//! It is registered with the edits in flight, so `cancel` stops it. Whether its buffer is busy
+//! is decided once, by the shim (lua/frugal/request.lua), which also sees the buffers an edit's
+//! hunks go to.
 
 use super::wire::{Accepted, Answer};
 use crate::protocol::{Event, ProtocolError, Reason};
@@ -9,11 +10,6 @@ use crate::state::State;
 use std::sync::Arc;
 
 pub(super) fn start(state: &Arc<State>, req: ReviewRequest) -> Result<Answer, ProtocolError> {
-    if state.busy(req.buf) {
-        return Err(ProtocolError::Refused(
-            "a request is still running in this buffer (an edit streaming, or a review): wait for it or :LlmCancel it".into(),
-        ));
-    }
     let (id, buf) = (req.id, req.buf);
     let task = tokio::spawn({
         let state = state.clone();

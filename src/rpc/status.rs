@@ -2,8 +2,7 @@
 //! project file).
 
 use super::usage::settings_of;
-use crate::gate::effective_caps;
-use crate::settings::ProjectInput;
+use crate::settings::{Effective, ProjectInput};
 use crate::state::State;
 use crate::usage::FileStatus;
 use serde::{Deserialize, Serialize};
@@ -27,7 +26,8 @@ pub struct StatusReply {
 pub async fn status(state: &Arc<State>, project: ProjectInput) -> Result<StatusReply, String> {
     let cfg = state.config();
     let (settings, file) = settings_of(&project);
-    let daily = effective_caps(&cfg, &settings)
+    let daily = Effective::resolve(&cfg, &settings, None)
+        .caps
         .ok()
         .and_then(|c| c.project.caps.daily);
     let root = project.root.clone();

@@ -1,10 +1,9 @@
 //! `:LlmUsage` and the statusline on the backend side: the report is built here from the ledger
 //! (lines + highlight ranges); the shim only displays it.
 
-use crate::gate::effective_caps;
 use crate::protocol::{Event, Level, UsageReport};
-use crate::settings::bound::{self, BoundKey};
-use crate::settings::{Config, KeySpec, ProjectInput, ProjectSettings};
+use crate::settings::bound;
+use crate::settings::{Config, Effective, ProjectInput, ProjectSettings, UsedKey};
 use crate::state::State;
 use crate::usage::{self, FileStatus, FootprintFactors, KeyInfo, Report, ReportRequest};
 use serde::Deserialize;
@@ -34,46 +33,21 @@ pub(super) fn settings_of(p: &ProjectInput) -> (ProjectSettings, FileStatus) {
     (settings, FileStatus::from(&state))
 }
 
-/// The key a project's requests use: a name from the user's `keys` when its file picks one,
-/// else the key bound by `:LlmKey create`, else `api_key` (as the gate picks it).
-#[derive(Clone)]
-enum UsedKey {
-    Spec(KeySpec, Option<String>),
-    Bound(BoundKey),
+/// The key a project's requests use, as the gate picks it (see [`Effective`]).
+fn used_key(cfg: &Config, settings: &ProjectSettings, root: Option<&str>) -> UsedKey {
+    Effective::resolve(cfg, settings, None).key.used(cfg, root)
 }
 
-impl UsedKey {
-    fn of(cfg: &Config, settings: &ProjectSettings, root: Option<&str>) -> UsedKey {
-        if let Some(n) = &settings.key_name {
-            if let Some(spec) = cfg.keys.get(n) {
-                return UsedKey::Spec(spec.clone(), Some(format!("named:{n}")));
-            }
-        }
-        // As the gate picks it: a bound key only on OpenRouter.
-        if let Some(b) = root.and_then(|r| bound::in_use(cfg, r, settings.key_name.as_deref())) {
-            return UsedKey::Bound(b);
-        }
-        UsedKey::Spec(cfg.api_key.clone(), None)
-    }
-
-    /// What its `GET /key` figures are cached under (never the key itself).
-    fn cache_id(&self) -> String {
-        match self {
-            UsedKey::Spec(s, _) => s.0.clone(),
-            UsedKey::Bound(b) => b.key_id(),
-        }
-    }
-
-    fn key_id(&self) -> Option<String> {
-        match self {
-            UsedKey::Spec(_, id) => id.clone(),
-            UsedKey::Bound(b) => Some(b.key_id()),
-        }
+/// What a key's `GET /key` figures are cached under (never the key itself).
+fn cache_id(used: &UsedKey) -> String {
+    match used {
+        UsedKey::Spec(s, _) => s.0.clone(),
+        UsedKey::Bound(b) => b.key_id(),
     }
 }
 
 fn key_info_now(state: &State, used: &UsedKey) -> Option<KeyInfo> {
-    let (at, data) = state.key_info(&used.cache_id())?;
+    let (at, data) = state.key_info(&cache_id(used))?;
     if at.elapsed() > KEY_TTL {
         return None;
     }
@@ -109,7 +83,9 @@ fn request_for(
     key_info: KeyInfo,
 ) -> Result<ReportRequest, String> {
     let (settings, file_state, file_path) = project_of(args);
-    let caps = effective_caps(cfg, &settings).map_err(|e| e.to_string())?;
+    let caps = Effective::resolve(cfg, &settings, None)
+        .caps
+        .map_err(|e| e.to_string())?;
     Ok(ReportRequest {
         project: args.project.as_ref().map(|p| p.root.clone()),
         all: args.all || args.project.is_none(),
@@ -162,7 +138,7 @@ async fn build(state: &Arc<State>, req: ReportRequest) -> Result<Report, String>
 pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, String> {
     let cfg = state.config();
     let root = args.project.as_ref().map(|p| p.root.as_str());
-    let used = UsedKey::of(&cfg, &project_of(&args).0, root);
+    let used = used_key(&cfg, &project_of(&args).0, root);
     let cached = key_info_now(state, &used);
     let stale = cached.is_none();
     let req = request_for(&cfg, &args, &used, cached.unwrap_or(KeyInfo::Unknown))?;
@@ -196,7 +172,7 @@ pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, S
 async fn fetch_key_info(state: &Arc<State>, used: &UsedKey) {
     // `GET /key` is OpenRouter's: another host is asked nothing, and gets no key for it.
     if !crate::openrouter::Endpoint::of(&state.config().base_url).is_openrouter() {
-        state.set_key_info(used.cache_id(), Instant::now(), None);
+        state.set_key_info(cache_id(used), Instant::now(), None);
         return;
     }
     let key = match used {
@@ -223,5 +199,5 @@ async fn fetch_key_info(state: &Arc<State>, used: &UsedKey) {
             None
         }
     };
-    state.set_key_info(used.cache_id(), Instant::now(), data);
+    state.set_key_info(cache_id(used), Instant::now(), data);
 }

@@ -1,7 +1,6 @@
 //! The envelope of every call: the method and params decoded once into a [`Call`] (each call's
 //! types live in its own module beside its handler), and the answer as a `reply` event.
 
-use super::ask::AnswerArgs;
 use super::cancel::Cancel;
 use super::context::ContextArgs;
 use super::context::ContextReply;
@@ -10,6 +9,7 @@ use super::hello::{Hello, HelloReply};
 use super::key::{KeyAction, KeyArgs, KeyReply};
 use super::models::ModelsArgs;
 use super::paths::CheckPathArgs;
+use super::question::ChooseArgs;
 use super::status::{StatusArgs, StatusReply};
 use super::usage::UsageArgs;
 use crate::edit::request::EditRequest;
@@ -29,7 +29,7 @@ pub enum Call {
     Usage(UsageArgs),
     Status(StatusArgs),
     Health(HealthArgs),
-    Answer(AnswerArgs),
+    Choose(ChooseArgs),
     Context(ContextArgs),
     CheckPath(CheckPathArgs),
     Version,
@@ -55,7 +55,7 @@ impl Call {
             "usage" => Call::Usage(decode("usage", params)?),
             "status" => Call::Status(decode("status", params)?),
             "health" => Call::Health(decode("health", params)?),
-            "answer" => Call::Answer(decode("answer", params)?),
+            "choose" => Call::Choose(decode("choose", params)?),
             "context" => Call::Context(ContextArgs::decode(params)?),
             "check_path" => Call::CheckPath(decode("check_path", params)?),
             "version" => Call::Version,

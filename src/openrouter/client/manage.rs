@@ -8,8 +8,9 @@ use std::time::Duration;
 /// `GET /generation?id=` figures (only those frugal records).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct Generation {
-    #[serde(default)]
-    pub total_cost: Option<f64>,
+    /// Read as the decimal written, never through `f64`.
+    #[serde(default, deserialize_with = "crate::budget::wire_usd")]
+    pub total_cost: Option<crate::budget::Usd>,
     #[serde(default)]
     pub tokens_prompt: Option<u64>,
     #[serde(default)]
