@@ -139,9 +139,9 @@ function M.done(edit, ev)
   local turns = vim.deepcopy(edit.history)
   table.insert(turns, { instruction = edit.instruction, answer = ev.answer or "" })
   conversation.finished({ id = edit.id, buf = edit.buf, root = edit.root, paths = paths, turns = turns })
-  local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
+  local cost = ev.cost_usd
   -- Money as the backend shows it: enough digits that a tiny cost never reads $0.0000.
-  local cost_text = ev.cost_text ~= vim.NIL and ev.cost_text or nil
+  local cost_text = ev.cost_text
   local msg = ("%d hunk%s%s proposed by %s%s"):format(
     edit.placed,
     edit.placed == 1 and "" or "s",
@@ -162,7 +162,7 @@ function M.done(edit, ev)
     buf = edit.buf,
     hunks = here and here.hunks or 0,
     cost_usd = cost,
-    reserved_usd = ev.reserved_usd ~= vim.NIL and ev.reserved_usd or edit.reserved_usd,
+    reserved_usd = ev.reserved_usd or edit.reserved_usd,
     model = ev.model,
     unmatched = unmatched,
     files = files,

@@ -262,7 +262,7 @@ H.events = {}
 
 --- Reserved: what the request will likely cost, and at most (src/protocol.rs `foresight`).
 function H.events.foresight(edit, ev)
-  local likely = ev.likely_text ~= nil and ev.likely_text ~= vim.NIL and ev.likely_text or nil
+  local likely = ev.likely_text
   edit.foresight = (likely and ("likely ~%s · "):format(likely) or "") .. ("at most %s"):format(ev.worst_text)
   edit.reserved_usd = ev.worst_usd
   local p = edit.last_progress or { phase = "waiting", tokens = 0, elapsed_ms = 0 }

@@ -135,7 +135,7 @@ function H.events.progress(review, ev)
     tokens = ev.tokens,
     elapsed_ms = ev.elapsed_ms,
     cost = ev.cost_text,
-    note = ev.note ~= vim.NIL and ev.note or nil,
+    note = ev.note,
   })
 end
 
@@ -157,8 +157,8 @@ function H.events.review_done(review, ev)
       end
     end
   end
-  local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
-  local cost_text = ev.cost_text ~= vim.NIL and ev.cost_text or nil
+  local cost = ev.cost_usd
+  local cost_text = ev.cost_text
   local parts = {}
   for _, word in ipairs({ "ok", "risky", "wrong" }) do
     if counts[word] > 0 then
@@ -172,7 +172,7 @@ function H.events.review_done(review, ev)
     ("review by %s: %s%s"):format(ev.model, table.concat(parts, ", "), cost_text and (" (%s)"):format(cost_text) or ""),
     (counts.wrong > 0 or counts.none > 0) and vim.log.levels.WARN or vim.log.levels.INFO
   )
-  if ev.unread and ev.unread ~= vim.NIL then
+  if ev.unread then
     notify("no verdict: " .. ev.unread, vim.log.levels.WARN)
   end
   fire("FrugalReviewDone", { buf = review.buf, verdicts = verdicts, cost_usd = cost, model = ev.model })

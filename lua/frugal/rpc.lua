@@ -162,7 +162,7 @@ end
 function H.hello(info)
   H.info = info
   H.check_version(info)
-  H.log_file = info.log_file ~= vim.NIL and info.log_file or nil
+  H.log_file = info.log_file
   local warned = require("frugal.config").warned
   for _, w in ipairs(info.warnings or {}) do
     if not warned[w.message] then

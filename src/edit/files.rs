@@ -61,7 +61,7 @@ pub fn checkout_root(project_file: &str) -> PathBuf {
 /// from disk). Fails with a message naming the first file that cannot be sent.
 pub fn load(
     root: &Path,
-    req: &crate::protocol::EditRequest,
+    req: &crate::edit::request::EditRequest,
     limit: u64,
 ) -> Result<Vec<EditFile>, String> {
     let ws = req.win_start;

@@ -7,6 +7,7 @@ pub mod files;
 pub mod locate;
 pub mod plan;
 pub mod prompt;
+pub mod request;
 mod run;
 pub mod stream;
 

@@ -6,8 +6,8 @@
 //! system prompt, then the context files) comes first; what changes (history, window,
 //! selection, diagnostics, instruction) after.
 
+use crate::edit::request::{Diagnostic, Turn};
 use crate::openrouter::Message;
-use crate::protocol::{Diagnostic, Turn};
 
 const SYSTEM: &str = "You are an expert programmer editing files inside the user's editor.\n\
 Answer ONLY with one or more SEARCH/REPLACE blocks, in this exact format:\n\

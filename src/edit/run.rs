@@ -8,9 +8,10 @@ use super::plan::Plan;
 use super::prompt;
 use super::stream;
 use crate::budget::{RequestKind, Usd};
+use crate::edit::request::EditRequest;
 use crate::gate::{self, Outbound, ProjectCtx};
 use crate::openrouter::ChatRequest;
-use crate::protocol::{EditRequest, Event, Failure, Problem, Reason};
+use crate::protocol::{Event, Failure, Phase, Problem, Reason};
 use crate::settings::{Effective, ProjectInput};
 use crate::state::State;
 use std::sync::Arc;
@@ -106,7 +107,7 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
                 elapsed_ms: started.elapsed().as_millis() as u64,
                 cost_usd: None,
                 cost_text: None,
-                phase: "retrying",
+                phase: Phase::Retrying,
                 note: Some(note),
             })
         })

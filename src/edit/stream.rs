@@ -7,7 +7,7 @@
 use crate::budget::Usd;
 use crate::gate::{Sent, Ticket};
 use crate::openrouter::{ChatEvent, Usage};
-use crate::protocol::{Event, Failure, Reason};
+use crate::protocol::{Event, Failure, Phase, Reason};
 use crate::state::State;
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -153,9 +153,9 @@ pub async fn read(
                     cost_usd: cost.map(Usd::to_f64),
                     cost_text: cost.map(|u| u.to_string()),
                     phase: match (out.tokens, reasoning) {
-                        (0, 0) => "waiting",
-                        (0, _) => "thinking",
-                        _ => "streaming",
+                        (0, 0) => Phase::Waiting,
+                        (0, _) => Phase::Thinking,
+                        _ => Phase::Streaming,
                     },
                     note: None,
                 });

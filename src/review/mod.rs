@@ -5,6 +5,7 @@
 //! tolerant reading of the answer ([`verdicts`]).
 
 pub mod prompt;
+pub mod request;
 mod run;
 pub mod verdicts;
 

@@ -6,7 +6,8 @@ use super::{prompt, verdicts};
 use crate::budget::{RequestKind, Usd};
 use crate::gate::{self, Outbound};
 use crate::openrouter::ChatRequest;
-use crate::protocol::{Event, Failure, ReviewRequest, Verdict};
+use crate::protocol::{Event, Failure, Phase, Verdict};
+use crate::review::request::ReviewRequest;
 use crate::state::State;
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,7 +54,7 @@ async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Fai
                 elapsed_ms: started.elapsed().as_millis() as u64,
                 cost_usd: None,
                 cost_text: None,
-                phase: "retrying",
+                phase: Phase::Retrying,
                 note: Some(note),
             })
         })

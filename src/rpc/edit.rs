@@ -1,9 +1,11 @@
-//! `edit` and `cancel`: start an edit in a task of its own, or abort one. One request per
-//! buffer is the shim's decision (lua/frugal/request.lua), taken there only: it also sees the
-//! buffers an edit's hunks go to, which this side does not.
+//! `edit`: start an edit in a task of its own. One request per buffer is the shim's decision
+//! (lua/frugal/request.lua), taken there only: it also sees the buffers an edit's hunks go to,
+//! which this side does not.
 
+use super::wire::{Accepted, Answer};
 use crate::edit;
-use crate::protocol::{Accepted, Answer, Cancel, EditRequest, Event, ProtocolError, Reason};
+use crate::edit::request::EditRequest;
+use crate::protocol::{Event, ProtocolError, Reason};
 use crate::state::State;
 use std::sync::Arc;
 
@@ -39,18 +41,4 @@ pub(super) fn start(state: &Arc<State>, req: EditRequest) -> Result<Answer, Prot
         }
     });
     Ok(Answer::Accepted(Accepted {}))
-}
-
-pub(super) fn cancel(state: &State, c: Cancel) -> Answer {
-    if let Some(buf) = state.cancel_edit(c.id) {
-        tracing::info!(edit = c.id, "cancelled");
-        state.send_ui(Event::Failed {
-            id: c.id,
-            buf,
-            reason: Reason::Cancelled,
-            message: "cancelled; the buffer is unchanged".into(),
-            line: None,
-        });
-    }
-    Answer::Accepted(Accepted {})
 }

@@ -6,12 +6,39 @@
 
 use crate::openrouter::keys::{KeyRecord, NewKey, RESETS};
 use crate::openrouter::{ApiError, Endpoint};
-use crate::protocol::{KeyAction, KeyArgs, KeyReply};
 use crate::settings::bound::{self, BoundKey};
 use crate::settings::{ApiKey, Config, KeySpec, ProjectInput};
 use crate::state::State;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The `:LlmKey` subcommand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    Show,
+    Create,
+    Limit,
+    Disable,
+}
+
+/// `key`, `key_create`, `key_limit`, `key_disable`: the project, and the command's words after
+/// the subcommand (checked by the backend, which words what is wrong).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyArgs {
+    pub project: ProjectInput,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// The answer to a `:LlmKey` command: what to tell the user, and whether a key is bound to the
+/// project afterwards.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReply {
+    pub message: String,
+    pub bound: bool,
+}
 
 const KEY_INFO_TIMEOUT: Duration = Duration::from_secs(10);
 /// `:LlmKey` with a base_url that is not OpenRouter's: one line (the log has the rest).

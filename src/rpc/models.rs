@@ -2,11 +2,23 @@
 //! on the network: without any catalogue at hand it answers `pending` and sends the list later
 //! as a `models` event with the caller's `token`.
 
+use super::wire::Answer;
 use crate::openrouter::catalogue::Catalogue;
-use crate::protocol::{Answer, Event, ModelEntry, ModelList, ModelsArgs, ProtocolError};
+use crate::protocol::{Event, ModelEntry, ModelList, ProtocolError};
+use crate::settings::ProjectInput;
 use crate::settings::{project, Effective, ProjectSettings};
 use crate::state::State;
+use serde::Deserialize;
 use std::sync::Arc;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsArgs {
+    #[serde(default)]
+    pub project: Option<ProjectInput>,
+    #[serde(default)]
+    pub token: u64,
+}
 
 pub(super) async fn models(state: &Arc<State>, args: ModelsArgs) -> Result<Answer, ProtocolError> {
     let settings = match args.project.as_ref().map(|p| p.settings()).transpose() {

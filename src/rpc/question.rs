@@ -4,11 +4,21 @@
 
 use crate::protocol::Event;
 use crate::state::State;
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChooseArgs {
+    pub question: u64,
+    /// 1-based; `None` when the user dismissed the question.
+    #[serde(default)]
+    pub choice: Option<usize>,
+}
 
 #[derive(Default)]
 pub struct Questions {

@@ -3,7 +3,9 @@
 //! is decided once, by the shim (lua/frugal/request.lua), which also sees the buffers an edit's
 //! hunks go to.
 
-use crate::protocol::{Accepted, Answer, Event, ProtocolError, Reason, ReviewRequest};
+use super::wire::{Accepted, Answer};
+use crate::protocol::{Event, ProtocolError, Reason};
+use crate::review::request::ReviewRequest;
 use crate::state::State;
 use std::sync::Arc;
 

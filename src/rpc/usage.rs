@@ -1,20 +1,34 @@
 //! `:LlmUsage` and the statusline on the backend side: the report is built here from the ledger
 //! (lines + highlight ranges); the shim only displays it.
 
-use crate::protocol::{Event, Level, StatusReply, UsageArgs, UsageReport};
+use crate::protocol::{Event, Level, UsageReport};
 use crate::settings::bound;
 use crate::settings::{Config, Effective, ProjectInput, ProjectSettings, UsedKey};
 use crate::state::State;
 use crate::usage::{self, FileStatus, FootprintFactors, KeyInfo, Report, ReportRequest};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageArgs {
+    #[serde(default)]
+    pub project: Option<ProjectInput>,
+    #[serde(default)]
+    pub all: bool,
+    #[serde(default)]
+    pub width: usize,
+    #[serde(default)]
+    pub token: u64,
+}
 
 /// How long `GET /key` figures are reused, and how long the fetch may take.
 const KEY_TTL: Duration = Duration::from_secs(60);
 const KEY_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// The project's settings and its file's state, as the report shows it.
-fn settings_of(p: &ProjectInput) -> (ProjectSettings, FileStatus) {
+pub(super) fn settings_of(p: &ProjectInput) -> (ProjectSettings, FileStatus) {
     let (state, settings) = p.resolve();
     (settings, FileStatus::from(&state))
 }
@@ -186,30 +200,4 @@ async fn fetch_key_info(state: &Arc<State>, used: &UsedKey) {
         }
     };
     state.set_key_info(cache_id(used), Instant::now(), data);
-}
-
-/// `$0.42/$1.00 today` when a daily cap applies, `$0.42 today` otherwise; followed by
-/// ` · .frugal.toml invalid` while the project file blocks requests.
-pub async fn status(state: &Arc<State>, project: ProjectInput) -> Result<StatusReply, String> {
-    let cfg = state.config();
-    let (settings, file) = settings_of(&project);
-    let daily = Effective::resolve(&cfg, &settings, None)
-        .caps
-        .ok()
-        .and_then(|c| c.project.caps.daily);
-    let root = project.root.clone();
-    let r = root.clone();
-    let spend = state
-        .ledger(move |l, clock| l.spend(Some(&r), clock))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut text = match daily {
-        Some(cap) => format!("{}/{} today", spend.today, cap),
-        None => format!("{} today", spend.today),
-    };
-    if let FileStatus::Invalid(_) = file {
-        // No request is sent for the project until the file is fixed: say so where it shows.
-        text.push_str(" · .frugal.toml invalid");
-    }
-    Ok(StatusReply { root, text })
 }

@@ -15,4 +15,4 @@ pub use bound::BoundKey;
 pub use effective::{Effective, EffectiveCaps, KeyChoice, UsedKey};
 pub use keys::{ApiKey, KeyCache, KeyError, KeySpec};
 pub use project::{BudgetCaps, BudgetSpec, FileState, ProjectInput, ProjectSettings};
-pub use user::{Config, FootprintSpec, LogLevel, Warning};
+pub use user::{Config, FootprintSpec, LogLevel};
