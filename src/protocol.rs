@@ -33,6 +33,7 @@
 //! | `choose` | `{ question, choice? }` | `{}`: the user's choice for a `question` event (`choice` 1-based, nil when dismissed) |
 //! | `context` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
 //! | `check_path` | `{ file, path, new_file? }` (`file`: the project file, `path` relative to its directory) | `{}` when a hunk of that file may be applied now; refused with a few words naming `path` (it leads into `.git`, out of the project, nowhere; a new file that exists by now) |
+//! | `project` | `{ path, cwd?, paths? }` (`path`: the buffer's file; `paths`: what the user typed for `:LlmContext`, a leading `~` expanded) | `{ root, checkout, file, rel?, paths = { {rel} or {message} } }`: the ledger's project key, the checkout, its project file, `path` relative to the checkout, and each typed path accepted (relative to the checkout) or refused with the message |
 //! | `version` | `{}` | `"x.y.z"` |
 //! | `key` | `{ project }` | `{ message, bound }`: the project's bound key (`:LlmKey`) |
 //! | `key_create` | `{ project, args }` (`args`: `[limit_usd] [daily\|weekly\|monthly]` as strings) | `{ message, bound }` (`:LlmKey create`) |
@@ -149,6 +150,7 @@ pub enum Call {
     Choose(ChooseArgs),
     Context(ContextArgs),
     CheckPath(CheckPathArgs),
+    Project(ProjectArgs),
     Version,
     /// `:LlmKey …`: which one, and its arguments.
     Key(KeyAction, KeyArgs),
@@ -175,6 +177,7 @@ impl Call {
             "choose" => Call::Choose(decode("choose", params)?),
             "context" => Call::Context(ContextArgs::decode(params)?),
             "check_path" => Call::CheckPath(decode("check_path", params)?),
+            "project" => Call::Project(decode("project", params)?),
             "version" => Call::Version,
             "key" => Call::Key(KeyAction::Show, decode("key", params)?),
             "key_create" => Call::Key(KeyAction::Create, decode("key_create", params)?),
@@ -336,6 +339,47 @@ pub struct CheckPathArgs {
     /// The hunk fills a proposed new file.
     #[serde(default)]
     pub new_file: bool,
+}
+
+/// `project`: the project of a buffer's file (the backend decides it: the shim only reads the
+/// project file it names, through the trust prompt), and the paths the user typed for
+/// `:LlmContext` judged against it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectArgs {
+    /// The buffer's file, absolute.
+    pub path: String,
+    /// Neovim's working directory: a typed path not found under the checkout is read from it.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Paths as the user typed them (a leading `~` expanded), for `:LlmContext add|remove`.
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+/// `project`'s result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectReply {
+    /// The ledger's project key: the checkout, or a worktree's main repository.
+    pub root: String,
+    /// The checkout (git root, else the file's directory): paths are relative to it.
+    pub checkout: String,
+    /// `<checkout>/.frugal.toml`, the file to read through the trust prompt.
+    pub file: String,
+    /// `path` relative to the checkout, when it is inside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rel: Option<String>,
+    /// Each of `paths`, in order.
+    pub paths: Vec<PathVerdict>,
+}
+
+/// A typed path: accepted (`rel`, relative to the checkout) or refused (`message`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathVerdict {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rel: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// `context`'s result: the listing's lines.
@@ -819,6 +863,8 @@ pub struct HealthReply {
     /// The configured model's and the judge's tiered prices (catalogue `pricing.overrides`),
     /// one line per tier.
     pub tiers: Vec<String>,
+    /// Which failed attempts are tried again, and how long at most (`gate::retry`).
+    pub retry_policy: String,
 }
 
 /// One check for `:checkhealth`: a file's mode (private, 0700 directory, 0600 file, or open
@@ -847,8 +893,9 @@ pub enum Answer {
     Models(ModelList),
     Usage(Box<UsageReport>),
     Status(StatusReply),
-    Health(HealthReply),
+    Health(Box<HealthReply>),
     Context(ContextReply),
+    Project(Box<ProjectReply>),
     Version(&'static str),
     Key(KeyReply),
 }
@@ -1048,7 +1095,7 @@ mod tests {
         let bad_state = map(&[(
             "project",
             map(&[
-                ("root", Value::from("/p")),
+                ("path", Value::from("/p/a.lua")),
                 ("file", Value::from("/p/.frugal.toml")),
                 ("state", Value::from("maybe")),
             ]),
@@ -1060,7 +1107,7 @@ mod tests {
     #[test]
     fn key_calls_name_their_action() {
         let project = map(&[
-            ("root", Value::from("/p")),
+            ("path", Value::from("/p/a.lua")),
             ("file", Value::from("/p/.frugal.toml")),
             ("state", Value::from("absent")),
         ]);
@@ -1102,7 +1149,7 @@ mod tests {
     #[test]
     fn edit_requests_check_their_lines_and_selection() {
         let project = map(&[
-            ("root", Value::from("/p")),
+            ("path", Value::from("/p/a.lua")),
             ("file", Value::from("/p/.frugal.toml")),
             ("state", Value::from("absent")),
         ]);
@@ -1145,7 +1192,7 @@ mod tests {
     #[test]
     fn edit_context_texts_are_checked_to_be_utf8() {
         let project = map(&[
-            ("root", Value::from("/p")),
+            ("path", Value::from("/p/a.lua")),
             ("file", Value::from("/p/.frugal.toml")),
             ("state", Value::from("absent")),
         ]);
@@ -1214,7 +1261,7 @@ mod tests {
     #[test]
     fn review_requests_need_hunks_and_verdicts_encode_their_word() {
         let project = map(&[
-            ("root", Value::from("/p")),
+            ("path", Value::from("/p/a.lua")),
             ("file", Value::from("/p/.frugal.toml")),
             ("state", Value::from("absent")),
         ]);

@@ -78,6 +78,7 @@ pub(super) async fn health(
         files: file_checks(&cfg.data_dir, &cfg.ledger_path(), &cfg.base_url),
         judge: judge_check(&cfg.judge_model, catalogue.as_deref()),
         tiers: tier_lines(&[&cfg.model, &cfg.judge_model], catalogue.as_deref()),
+        retry_policy: crate::gate::retry::policy(),
     }
 }
 

@@ -56,6 +56,7 @@ impl Handler {
                 Ok(Answer::Accepted(crate::protocol::Accepted {}))
             }
             Call::CheckPath(a) => paths::check(a),
+            Call::Project(a) => Ok(Answer::Project(Box::new(paths::project(a)))),
             Call::Version => Ok(Answer::Version(env!("CARGO_PKG_VERSION"))),
             slow => return Err(Box::new(slow)),
         })
@@ -74,9 +75,9 @@ impl Handler {
                 .map(Answer::Status)
                 .map_err(ProtocolError::Refused),
             Call::Context(a) => Ok(Answer::Context(context::listing(&self.state, a).await)),
-            Call::Health(a) => Ok(Answer::Health(
+            Call::Health(a) => Ok(Answer::Health(Box::new(
                 health::health(&self.state, a, self.warnings()).await,
-            )),
+            ))),
             Call::Key(action, a) => key::key(&self.state, action, a)
                 .await
                 .map(Answer::Key)
