@@ -616,6 +616,9 @@ async fn a_ledger_moved_away_while_open_fails_with_reason_ledger_then_a_new_one_
     n.cmd("LlmEdit bump").await;
     n.wait_event("FrugalEditDone").await;
     n.cmd("LlmReject!").await;
+    // The settlement is written just after FrugalEditDone: wait for it, or its write would be
+    // the one to notice the move (and open a new file at the path before the second edit).
+    wait_rows(&dir, "settled", |r| r.len() == 1 && r[0].state == "settled").await;
     let aside = dir.join("ledger.sqlite3.aside");
     std::fs::rename(ledger_path(&dir), &aside).unwrap();
     n.cmd("LlmEdit bump").await;
