@@ -24,7 +24,7 @@ local H = {}
 --- on every redraw). `opts.fresh`: ask again (an edit, a review); `opts.start`: start the
 --- backend when it does not run (else nil until it does); `opts.cached`: only what is cached.
 ---@param buf integer|nil  nil or 0: the current buffer
----@param opts { fresh: boolean|nil, start: boolean|nil, cached: boolean|nil }|nil
+---@param opts { fresh: boolean|nil, start: boolean|nil, cached: boolean|nil, label: string|nil }|nil
 ---@return frugal.Where|nil where, string|nil err
 function M.where(buf, opts)
   opts = opts or {}
@@ -40,7 +40,7 @@ function M.where(buf, opts)
   if not (opts.start or rpc.running()) then
     return nil, "the backend does not run"
   end
-  local res, err = rpc.request("project", { path = name })
+  local res, err = rpc.request("project", { path = name }, nil, opts.label)
   if not res then
     return nil, err
   end
@@ -124,15 +124,16 @@ end
 ---@param buf integer|nil  nil or 0: the current buffer
 ---@param start boolean|"cached"|nil  start the backend when it does not run; "cached": only
 ---  a project already asked
----@return frugal.Project|nil
-function M.project_quiet(buf, start)
+---@param label string|nil  the command it serves, named if the backend does not answer
+---@return frugal.Project|nil project, string|nil err  err: the backend did not say
+function M.project_quiet(buf, start, label)
   buf = require("frugal.util").buf(buf)
   if not vim.api.nvim_buf_is_valid(buf) or vim.api.nvim_buf_get_name(buf) == "" or vim.bo[buf].buftype ~= "" then
     return nil
   end
-  local where = M.where(buf, { start = start == true, cached = start == "cached" })
+  local where, err = M.where(buf, { start = start == true, cached = start == "cached", label = label })
   if not where then
-    return nil
+    return nil, start == true and err or nil
   end
   local file = where.file
   local state, content = M.trust_state(file)

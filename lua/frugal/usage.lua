@@ -51,7 +51,11 @@ function M.open(opts)
     source = H.view.source
     M.close()
   end
-  local all = opts.all or (require("frugal.project").project_quiet(source, true) == nil)
+  local project, perr = require("frugal.project").project_quiet(source, true, "usage")
+  if perr then
+    return notify(perr, vim.log.levels.ERROR)
+  end
+  local all = opts.all or project == nil
   ---@type frugal.UsageView
   local view = { all = all, source = source, token = 0 }
   local report, err = H.fetch(view)
