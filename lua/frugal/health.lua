@@ -44,7 +44,7 @@ function M.check()
   end
 
   -- One call serves the key, ledger, endpoint and project checks (the backend owns the rules).
-  local project_input, project = H.project()
+  local project_input, where, project = H.project()
   local res, err
   local runs = bin and vim.fn.executable(bin) == 1
   if runs then
@@ -76,12 +76,12 @@ function M.check()
   if not project then
     h.info("the current buffer has no file: no project")
   else
-    h.info(("project: %s"):format(project.root))
-    local checkout = vim.fs.dirname(project.file)
-    if checkout ~= project.root then
+    h.info(("project: %s"):format(where.root))
+    local checkout = where.checkout
+    if checkout ~= where.root then
       local msg = "git worktree %s of the repository %s: their spend counts as one project; "
         .. "this worktree's own .frugal.toml applies"
-      h.info(msg:format(checkout, project.root))
+      h.info(msg:format(checkout, where.root))
     end
     H.show(res, "project")
     -- A symbolic link (or a directory, a FIFO) is never read: the error above says why.
@@ -115,7 +115,7 @@ function M.check()
       ("network: an answer silent for %d s (stall_timeout_s) or longer than max_tokens allows is cut; "):format(
         settings.stall_timeout_s or 60
       )
-        .. "429, 408, 502, 529 and failed connections are retried up to 3 times (30 s of waiting at most); "
+        .. (res and res.retry_policy and (res.retry_policy .. "; ") or "")
         .. "OpenRouter routes only to providers that honour max_tokens (provider.require_parameters)"
     )
   end
@@ -184,7 +184,7 @@ end
 --- The project of the window :checkhealth was opened from, as the backend wants it (it parses
 --- a trusted file, and refuses a symbolic link or other non-file whatever its state), and as
 --- found.
----@return table|userdata input, frugal.Project|nil project
+---@return table|userdata input, frugal.Where|nil where, frugal.Project|nil project
 function H.project()
   local buf = vim.api.nvim_get_current_buf()
   -- :checkhealth opens its own buffer: report the window we came from.
@@ -192,8 +192,8 @@ function H.project()
   if vim.bo[buf].buftype ~= "" and alt > 0 then
     buf = alt
   end
-  local project = require("frugal.project").project_quiet(buf)
-  return project or vim.NIL, project
+  local project = require("frugal.project").project_quiet(buf, true)
+  return project or vim.NIL, project and require("frugal.project").where(buf, { cached = true }), project
 end
 
 return M

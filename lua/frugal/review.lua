@@ -57,6 +57,10 @@ function M.start(opts)
       after = vim.api.nvim_buf_get_lines(h.buf, h.line - 1 + #h.old, h.line - 1 + #h.old + H.context, false),
     })
   end
+  local project, perr = require("frugal.project").project(buf)
+  if not project then
+    return request.refuse(buf, perr or "the backend did not answer")
+  end
   ---@type frugal.Review
   local review = request.start({ id = util.next_id(), buf = buf, kind = "review", hunks = hunks, spin = 0 })
   local running = request.send(review, "review", {
@@ -64,7 +68,7 @@ function M.start(opts)
     buf = buf,
     instruction = require("frugal.edit").instruction(hunks[1].edit) or "(not known)",
     filetype = vim.bo[buf].filetype,
-    project = require("frugal.project").project(buf),
+    project = project,
     hunks = items,
   })
   if not running then

@@ -218,13 +218,14 @@ end
 ---@param method string
 ---@param params table|nil
 ---@param timeout_ms integer|nil
+---@param label string|nil  the command a preliminary call serves, named when it times out
 ---@return any|nil result, string|nil err
-function M.request(method, params, timeout_ms)
+function M.request(method, params, timeout_ms, label)
   local chan, err = M.ensure()
   if not chan then
     return nil, err
   end
-  return H.wait(chan, method, params, timeout_ms or M.timeout_ms)
+  return H.wait(chan, method, params, timeout_ms or M.timeout_ms, label)
 end
 
 --- Calls `method` without waiting; `cb(result, err)` runs once, with the reply or after
@@ -286,7 +287,7 @@ end
 --- so a watchdog timer (a libuv timer runs even while Neovim waits on the channel) kills a
 --- backend that has not answered within `timeout_ms`, which ends the wait.
 ---@return any|nil result, string|nil err
-function H.wait(chan, method, params, timeout_ms)
+function H.wait(chan, method, params, timeout_ms, label)
   local pid = vim.fn.jobpid(chan)
   local fired = false
   local timer = assert(vim.uv.new_timer())
@@ -299,7 +300,7 @@ function H.wait(chan, method, params, timeout_ms)
   timer:stop()
   timer:close()
   if fired then
-    return nil, H.timed_out(chan, method, timeout_ms)
+    return nil, H.timed_out(chan, label or method, timeout_ms)
   end
   if not ok then
     return nil, ("backend request %s failed: %s"):format(method, tostring(reply))

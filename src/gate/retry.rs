@@ -17,6 +17,14 @@ pub const MAX_RETRIES: u32 = 3;
 /// The most waited between attempts, in all, for one edit.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
+/// The policy above in one line, as `:checkhealth` shows it (the shim restates nothing).
+pub fn policy() -> String {
+    format!(
+        "429, 408, 502, 529 and failed connections are retried up to {MAX_RETRIES} times ({} s of waiting at most)",
+        MAX_WAIT.as_secs()
+    )
+}
+
 /// Why an attempt is worth another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
@@ -154,6 +162,14 @@ pub fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_policy_checkhealth_shows_is_these_constants() {
+        assert_eq!(
+            policy(),
+            "429, 408, 502, 529 and failed connections are retried up to 3 times (30 s of waiting at most)"
+        );
+    }
 
     fn err(status: Option<u16>, maybe_sent: bool) -> ApiError {
         ApiError {

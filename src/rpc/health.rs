@@ -25,6 +25,8 @@ pub struct HealthArgs {
 pub struct HealthReply {
     pub version: &'static str,
     pub checks: Vec<Check>,
+    /// Which failed attempts are tried again, and how long at most (`gate::retry`).
+    pub retry_policy: String,
 }
 
 /// The `:checkhealth` section a check is shown under (the shim adds its own lines to some).
@@ -160,6 +162,7 @@ pub(super) async fn health(
     HealthReply {
         version: env!("CARGO_PKG_VERSION"),
         checks,
+        retry_policy: crate::gate::retry::policy(),
     }
 }
 

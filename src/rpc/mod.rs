@@ -17,6 +17,7 @@
 //! | `choose` | `rpc/question.rs` | `{ question, choice? }` | `{}`: the user's choice for a `question` event (`choice` 1-based, nil when dismissed) |
 //! | `context` | `rpc/context.rs` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
 //! | `check_path` | `rpc/paths.rs` | `{ file, path, new_file? }` (`file`: the project file, `path` relative to its directory) | `{}` when a hunk of that file may be applied now; refused with a few words naming `path` (it leads into `.git`, out of the project, nowhere; a new file that exists by now) |
+//! | `project` | `rpc/project.rs` | `{ path, cwd?, paths? }` (`path`: the buffer's file; `paths`: what the user typed for `:LlmContext`, a leading `~` expanded) | `{ root, checkout, file, rel?, paths = { {rel} or {message} } }`: the ledger's project key, the checkout, its project file, `path` relative to the checkout, and each typed path accepted (relative to the checkout) or refused with the message |
 //! | `version` | (inline) | `{}` | `"x.y.z"` |
 //! | `key` | `rpc/key.rs` | `{ project }` | `{ message, bound }`: the project's bound key (`:LlmKey`) |
 //! | `key_create` | `rpc/key.rs` | `{ project, args }` (`args`: `[limit_usd] [daily\|weekly\|monthly]` as strings) | `{ message, bound }` (`:LlmKey create`) |
@@ -32,6 +33,7 @@ mod hello;
 mod key;
 mod models;
 mod paths;
+mod project;
 mod question;
 mod review;
 mod status;
@@ -88,6 +90,7 @@ impl Handler {
                 Serve::Now(Ok(Answer::Accepted(Accepted {})))
             }
             Call::CheckPath(a) => Serve::Now(paths::check(a)),
+            Call::Project(a) => Serve::Now(Ok(Answer::Project(Box::new(project::project(a))))),
             Call::Version => Serve::Now(Ok(Answer::Version(env!("CARGO_PKG_VERSION")))),
             Call::Models(a) => later(async move { models::models(&me.state, a).await }),
             Call::Usage(a) => later(async move {
@@ -106,9 +109,9 @@ impl Handler {
                 later(async move { Ok(Answer::Context(context::listing(&me.state, a).await)) })
             }
             Call::Health(a) => later(async move {
-                Ok(Answer::Health(
+                Ok(Answer::Health(Box::new(
                     health::health(&me.state, a, me.warnings()).await,
-                ))
+                )))
             }),
             Call::Key(action, a) => later(async move {
                 key::key(&me.state, action, a)

@@ -9,6 +9,7 @@ use super::hello::{Hello, HelloReply};
 use super::key::{KeyAction, KeyArgs, KeyReply};
 use super::models::ModelsArgs;
 use super::paths::CheckPathArgs;
+use super::project::{ProjectArgs, ProjectReply};
 use super::question::ChooseArgs;
 use super::status::{StatusArgs, StatusReply};
 use super::usage::UsageArgs;
@@ -32,6 +33,7 @@ pub enum Call {
     Choose(ChooseArgs),
     Context(ContextArgs),
     CheckPath(CheckPathArgs),
+    Project(ProjectArgs),
     Version,
     /// `:LlmKey …`: which one, and its arguments.
     Key(KeyAction, KeyArgs),
@@ -58,6 +60,7 @@ impl Call {
             "choose" => Call::Choose(decode("choose", params)?),
             "context" => Call::Context(ContextArgs::decode(params)?),
             "check_path" => Call::CheckPath(decode("check_path", params)?),
+            "project" => Call::Project(decode("project", params)?),
             "version" => Call::Version,
             "key" => Call::Key(KeyAction::Show, decode("key", params)?),
             "key_create" => Call::Key(KeyAction::Create, decode("key_create", params)?),
@@ -81,8 +84,9 @@ pub enum Answer {
     Models(ModelList),
     Usage(Box<UsageReport>),
     Status(StatusReply),
-    Health(HealthReply),
+    Health(Box<HealthReply>),
     Context(ContextReply),
+    Project(Box<ProjectReply>),
     Version(&'static str),
     Key(KeyReply),
 }
@@ -161,7 +165,7 @@ mod tests {
         let bad_state = map(&[(
             "project",
             map(&[
-                ("root", Value::from("/p")),
+                ("path", Value::from("/p/a.lua")),
                 ("file", Value::from("/p/.frugal.toml")),
                 ("state", Value::from("maybe")),
             ]),
@@ -173,7 +177,7 @@ mod tests {
     #[test]
     fn key_calls_name_their_action() {
         let project = map(&[
-            ("root", Value::from("/p")),
+            ("path", Value::from("/p/a.lua")),
             ("file", Value::from("/p/.frugal.toml")),
             ("state", Value::from("absent")),
         ]);
@@ -215,7 +219,7 @@ mod tests {
     #[test]
     fn edit_requests_check_their_lines_and_selection() {
         let project = map(&[
-            ("root", Value::from("/p")),
+            ("path", Value::from("/p/a.lua")),
             ("file", Value::from("/p/.frugal.toml")),
             ("state", Value::from("absent")),
         ]);
@@ -258,7 +262,7 @@ mod tests {
     #[test]
     fn edit_context_texts_are_checked_to_be_utf8() {
         let project = map(&[
-            ("root", Value::from("/p")),
+            ("path", Value::from("/p/a.lua")),
             ("file", Value::from("/p/.frugal.toml")),
             ("state", Value::from("absent")),
         ]);
@@ -327,7 +331,7 @@ mod tests {
     #[test]
     fn review_requests_need_hunks_and_verdicts_encode_their_word() {
         let project = map(&[
-            ("root", Value::from("/p")),
+            ("path", Value::from("/p/a.lua")),
             ("file", Value::from("/p/.frugal.toml")),
             ("state", Value::from("absent")),
         ]);

@@ -114,6 +114,28 @@ pub fn project_dirs(dir: &Path) -> std::io::Result<ProjectDirs> {
     Ok(ProjectDirs { root, checkout })
 }
 
+/// The project of a buffer's file, as the shim asks for it: [`project_dirs`] of its
+/// directory; for a directory that does not exist (yet), the nearest ancestor holding a `.git`
+/// entry, else the directory as written. Never fails: an unsaved buffer has a project too.
+pub fn project_of_file(file: &Path) -> ProjectDirs {
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    if let Ok(p) = project_dirs(dir) {
+        return p;
+    }
+    let checkout = dir
+        .ancestors()
+        .find(|d| d.join(".git").symlink_metadata().is_ok())
+        .map(|d| d.canonicalize().unwrap_or_else(|_| d.to_path_buf()))
+        .unwrap_or_else(|| dir.to_path_buf());
+    let root = main_repository(&checkout).unwrap_or_else(|| checkout.clone());
+    ProjectDirs { root, checkout }
+}
+
+/// The project file of a checkout: `<checkout>/.frugal.toml`, read and trusted per path.
+pub fn project_file(checkout: &Path) -> PathBuf {
+    checkout.join(".frugal.toml")
+}
+
 /// The main repository's root of a worktree checkout, `None` for anything else. A bare
 /// repository (whose common directory is not a `.git` inside a checkout) is the repository
 /// directory itself.
@@ -244,6 +266,13 @@ mod tests {
         w(&odd.join(".git"), "not a gitdir line\n");
         assert_eq!(project_dirs(&odd).unwrap().root, odd);
         assert!(project_dirs(&base.join("missing")).is_err());
+        // A buffer's file: its directory's project, or for a directory not made yet the
+        // nearest checkout above it.
+        assert_eq!(project_of_file(&wt.join("deep/x.py")).root, main);
+        let unsaved = project_of_file(&wt.join("new/dir/x.py"));
+        assert_eq!((unsaved.root, unsaved.checkout), (main.clone(), wt.clone()));
+        let loose = project_of_file(&base.join("missing/x.py"));
+        assert_eq!(loose.checkout, base.join("missing"));
     }
 
     #[test]
