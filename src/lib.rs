@@ -9,7 +9,9 @@
 pub mod budget;
 pub mod edit;
 pub mod gate;
+pub mod message;
 pub mod openrouter;
+pub mod private;
 pub mod protocol;
 pub mod review;
 pub mod rpc;

@@ -10,8 +10,8 @@
 use super::keys::ApiKey;
 use super::paths::{private_dir, PRIVATE_FILE};
 use super::Config;
-use crate::openrouter::Endpoint;
-use crate::protocol::{Failure, Reason};
+use super::Endpoint;
+use crate::message::{Failure, Reason};
 use std::fmt;
 use std::path::{Path, PathBuf};
 

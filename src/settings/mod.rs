@@ -3,6 +3,7 @@
 //! checks types and shape, and shows what this module decides.
 
 pub mod bound;
+pub mod endpoint;
 pub mod keys;
 pub mod paths;
 pub mod prices;
@@ -10,6 +11,7 @@ pub mod project;
 pub mod user;
 
 pub use bound::BoundKey;
+pub use endpoint::Endpoint;
 pub use keys::{ApiKey, KeyCache, KeyError, KeySpec};
 pub use project::{BudgetCaps, BudgetSpec, FileState, ProjectInput, ProjectSettings};
 pub use user::{Config, FootprintSpec, LogLevel, Warning};

@@ -9,7 +9,7 @@
 
 use super::keys::KeySpec;
 use super::project::BudgetSpec;
-use crate::protocol::Level;
+use crate::message::Level;
 use rmpv::Value;
 use serde::Deserialize;
 use std::collections::HashMap;
