@@ -15,7 +15,7 @@ pub mod private;
 pub mod protocol;
 pub mod review;
 pub mod rpc;
+pub mod services;
 pub mod settings;
-pub mod state;
 pub mod stdio;
 pub mod usage;

@@ -4,11 +4,15 @@
 use crate::edit::files;
 use crate::edit::prompt::{self, ContextText};
 use crate::protocol::{ContextArgs, ContextReply};
-use crate::state::State;
+use crate::services::{Catalogue, Settings};
 use std::sync::Arc;
 
-pub(super) async fn listing(state: &Arc<State>, args: ContextArgs) -> ContextReply {
-    let cfg = state.config();
+pub(super) async fn listing(
+    settings: &Settings,
+    catalogue: &Arc<Catalogue>,
+    args: ContextArgs,
+) -> ContextReply {
+    let cfg = settings.config();
     let root = files::checkout_root(&args.file);
     let mut lines = vec![format!("context files of {}:", root.display())];
     let mut loaded: Vec<(String, Vec<String>)> = Vec::new();
@@ -32,8 +36,8 @@ pub(super) async fn listing(state: &Arc<State>, args: ContextArgs) -> ContextRep
     let messages = prompt::stable(&context);
     let bound = prompt::prompt_token_bound(&messages);
     let model = args.model.unwrap_or_else(|| cfg.model.clone());
-    let price = state
-        .catalogue_at_hand()
+    let price = catalogue
+        .at_hand()
         .await
         .and_then(|cat| cat.get(&model).and_then(|m| m.price));
     // The worst case of an edit sending these files and nothing else: the window and the

@@ -1,12 +1,17 @@
 //! `edit` and `cancel`: start an edit in a task of its own, or abort one.
 
 use crate::edit;
+use crate::gate::Gate;
 use crate::protocol::{Accepted, Answer, Cancel, EditRequest, Event, ProtocolError, Reason};
-use crate::state::State;
+use crate::services::{InFlight, Ui};
 use std::sync::Arc;
 
-pub(super) fn start(state: &Arc<State>, req: EditRequest) -> Result<Answer, ProtocolError> {
-    if state.busy(req.buf) {
+pub(super) fn start(
+    gate: Gate,
+    inflight: &Arc<InFlight>,
+    req: EditRequest,
+) -> Result<Answer, ProtocolError> {
+    if inflight.busy(req.buf) {
         return Err(ProtocolError::Refused(
             "an edit is still streaming in this buffer: wait for it or :LlmCancel it".into(),
         ));
@@ -14,24 +19,25 @@ pub(super) fn start(state: &Arc<State>, req: EditRequest) -> Result<Answer, Prot
     tracing::info!(edit = req.id, buf = req.buf, file = %req.file, lines = req.lines.len(), "edit");
     let (id, buf) = (req.id, req.buf);
     // Registered before the task can finish, so a quick failure cannot race the insert.
+    let ui = gate.ui.clone();
     let task = tokio::spawn({
-        let state = state.clone();
+        let inflight = inflight.clone();
         async move {
-            // Yield once so `start_edit` below has run.
+            // Yield once so `start` below has run.
             tokio::task::yield_now().await;
-            edit::run(state, req).await
+            edit::run(gate, inflight, req).await
         }
     });
-    state.start_edit(id, buf, task.abort_handle());
+    inflight.start(id, buf, task.abort_handle());
     // A panic in the edit (a bug) must still end the edit for the user: nothing applied, the
     // event fired, the buffer free again. (Its ticket was dropped while unwinding, which
     // releases or reconciles the reservation.) An abort is `cancel`'s, which already said so.
-    let state = state.clone();
+    let inflight = inflight.clone();
     tokio::spawn(async move {
         if let Err(e) = task.await {
-            if e.is_panic() && state.finish_edit(id).is_some() {
+            if e.is_panic() && inflight.finish(id).is_some() {
                 tracing::error!(edit = id, "the edit failed with an internal error: {e}");
-                state.send_ui(Event::Failed {
+                ui.send(Event::Failed {
                     id,
                     buf,
                     reason: Reason::Stream,
@@ -44,10 +50,10 @@ pub(super) fn start(state: &Arc<State>, req: EditRequest) -> Result<Answer, Prot
     Ok(Answer::Accepted(Accepted {}))
 }
 
-pub(super) fn cancel(state: &State, c: Cancel) -> Answer {
-    if let Some(buf) = state.cancel_edit(c.id) {
+pub(super) fn cancel(inflight: &InFlight, ui: &Ui, c: Cancel) -> Answer {
+    if let Some(buf) = inflight.cancel(c.id) {
         tracing::info!(edit = c.id, "cancelled");
-        state.send_ui(Event::Failed {
+        ui.send(Event::Failed {
             id: c.id,
             buf,
             reason: Reason::Cancelled,

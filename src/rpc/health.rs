@@ -4,8 +4,8 @@
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::Endpoint;
 use crate::protocol::{FileCheck, HealthArgs, HealthReply, KeyCheck, Notice};
+use crate::services::Settings;
 use crate::settings::KeySpec;
-use crate::state::State;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,13 +14,14 @@ use std::time::Duration;
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(super) async fn health(
-    state: &Arc<State>,
+    settings: &Settings,
+    catalogue: &Arc<crate::services::Catalogue>,
     args: HealthArgs,
     warnings: Vec<Notice>,
 ) -> HealthReply {
-    let cfg = state.config();
-    let ledger = state.ledger(|l, _| l.request_count()).await;
-    let client = state.client();
+    let cfg = settings.config();
+    let ledger = settings.with_ledger(|l, _| l.request_count()).await;
+    let client = settings.client();
     let mut fetched: Option<Catalogue> = None;
     let endpoint = match tokio::time::timeout(ENDPOINT_TIMEOUT, client.models()).await {
         Ok(Ok(body)) => match Catalogue::parse(&body) {
@@ -75,7 +76,7 @@ pub(super) async fn health(
             &cfg.judge_model,
             match fetched {
                 Some(c) => Some(Arc::new(c)),
-                None => state.catalogue_at_hand().await,
+                None => catalogue.at_hand().await,
             }
             .as_deref(),
         ),

@@ -2,7 +2,6 @@
 //! call, every answer a `reply` event on the ordered event path (see `protocol.rs` for the
 //! wire format).
 
-mod ask;
 mod context;
 mod edit;
 mod health;
@@ -13,10 +12,8 @@ mod paths;
 mod review;
 pub mod usage;
 
-pub use ask::Asks;
-
 use crate::protocol::{Answer, Call, Event, Notice, ProtocolError};
-use crate::state::State;
+use crate::services::Services;
 use async_trait::async_trait;
 use nvim_rs::{compat::tokio::Compat, Neovim};
 use rmpv::Value;
@@ -27,7 +24,7 @@ pub type Writer = Compat<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>;
 
 #[derive(Clone)]
 pub struct Handler {
-    pub state: Arc<State>,
+    pub services: Services,
     /// The `--log-file` base path; the file written today carries the UTC date as suffix.
     pub log_file: Option<std::path::PathBuf>,
     /// What is wrong in the last `setup()`.
@@ -35,9 +32,9 @@ pub struct Handler {
 }
 
 impl Handler {
-    pub fn new(state: Arc<State>, log_file: Option<std::path::PathBuf>) -> Self {
+    pub fn new(services: Services, log_file: Option<std::path::PathBuf>) -> Self {
         Handler {
-            state,
+            services,
             log_file,
             warnings: Arc::new(Mutex::new(Vec::new())),
         }
@@ -46,13 +43,14 @@ impl Handler {
     /// Serves a quick call at once; `Err` is said to the user as is. `Ok(None)`: a slow call,
     /// for [`Handler::serve_slow`].
     fn serve_now(&self, call: Call) -> Result<Result<Answer, ProtocolError>, Box<Call>> {
+        let s = &self.services;
         Ok(match call {
             Call::Hello(h) => self.hello(h),
-            Call::Edit(req) => edit::start(&self.state, *req),
-            Call::Review(req) => review::start(&self.state, *req),
-            Call::Cancel(c) => Ok(edit::cancel(&self.state, c)),
+            Call::Edit(req) => edit::start(s.into(), &s.inflight, *req),
+            Call::Review(req) => review::start(s.into(), &s.inflight, *req),
+            Call::Cancel(c) => Ok(edit::cancel(&s.inflight, &s.ui, c)),
             Call::Answer(a) => {
-                self.state.asks.answer(a.ask, a.choice);
+                s.ui.asks.answer(a.ask, a.choice);
                 Ok(Answer::Accepted(crate::protocol::Accepted {}))
             }
             Call::CheckPath(a) => paths::check(a),
@@ -63,21 +61,24 @@ impl Handler {
 
     /// Serves a call that waits on the network or the ledger.
     async fn serve_slow(&self, call: Box<Call>) -> Result<Answer, ProtocolError> {
+        let s = &self.services;
         match *call {
-            Call::Models(a) => models::models(&self.state, a).await,
-            Call::Usage(a) => usage::usage(&self.state, a)
+            Call::Models(a) => models::models(&s.catalogue, &s.ui, a).await,
+            Call::Usage(a) => usage::usage(&s.settings, &s.keys, &s.ui, a)
                 .await
                 .map(|r| Answer::Usage(Box::new(r)))
                 .map_err(ProtocolError::Refused),
-            Call::Status(a) => usage::status(&self.state, a.project)
+            Call::Status(a) => usage::status(&s.settings, a.project)
                 .await
                 .map(Answer::Status)
                 .map_err(ProtocolError::Refused),
-            Call::Context(a) => Ok(Answer::Context(context::listing(&self.state, a).await)),
-            Call::Health(a) => Ok(Answer::Health(
-                health::health(&self.state, a, self.warnings()).await,
+            Call::Context(a) => Ok(Answer::Context(
+                context::listing(&s.settings, &s.catalogue, a).await,
             )),
-            Call::Key(action, a) => key::key(&self.state, action, a)
+            Call::Health(a) => Ok(Answer::Health(
+                health::health(&s.settings, &s.catalogue, a, self.warnings()).await,
+            )),
+            Call::Key(action, a) => key::key(&s.settings, &s.keys, action, a)
                 .await
                 .map(Answer::Key)
                 .map_err(ProtocolError::Refused),
@@ -123,7 +124,7 @@ impl Handler {
     }
 
     fn reply(&self, seq: u64, method: &str, outcome: Result<Answer, ProtocolError>) {
-        self.state.send_ui(reply_event(seq, method, outcome));
+        self.services.ui.send(reply_event(seq, method, outcome));
     }
 }
 

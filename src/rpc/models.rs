@@ -4,29 +4,33 @@
 
 use crate::openrouter::catalogue::Catalogue;
 use crate::protocol::{Answer, Event, ModelEntry, ModelList, ModelsArgs, ProtocolError};
+use crate::services::Ui;
 use crate::settings::{project, ProjectSettings};
-use crate::state::State;
 use std::sync::Arc;
 
-pub(super) async fn models(state: &Arc<State>, args: ModelsArgs) -> Result<Answer, ProtocolError> {
+pub(super) async fn models(
+    catalogue: &Arc<crate::services::Catalogue>,
+    ui: &Arc<Ui>,
+    args: ModelsArgs,
+) -> Result<Answer, ProtocolError> {
     let settings = match args.project.as_ref().map(|p| p.settings()).transpose() {
         Ok(s) => s.unwrap_or_default(),
         Err(e) => return Err(ProtocolError::Refused(e.to_string())),
     };
-    if let Some(cat) = state.catalogue_at_hand().await {
+    if let Some(cat) = catalogue.at_hand().await {
         return Ok(Answer::Models(model_list(&cat, &settings)));
     }
-    let state = state.clone();
+    let (catalogue, ui) = (catalogue.clone(), ui.clone());
     let token = args.token;
     tokio::spawn(async move {
-        let list = match state.catalogue().await {
+        let list = match catalogue.get().await {
             Some(cat) => model_list(&cat, &settings),
             None => ModelList {
                 message: Some("the model catalogue could not be fetched (offline, or base_url wrong?) and none is cached yet".into()),
                 ..ModelList::none()
             },
         };
-        state.send_ui(Event::Models { token, list });
+        ui.send(Event::Models { token, list });
     });
     Ok(Answer::Models(ModelList {
         pending: true,

@@ -2,33 +2,39 @@
 //! It is registered with the edits in flight, so `cancel` stops it and no edit starts in its
 //! buffer meanwhile.
 
+use crate::gate::Gate;
 use crate::protocol::{Accepted, Answer, Event, ProtocolError, Reason, ReviewRequest};
-use crate::state::State;
+use crate::services::InFlight;
 use std::sync::Arc;
 
-pub(super) fn start(state: &Arc<State>, req: ReviewRequest) -> Result<Answer, ProtocolError> {
-    if state.busy(req.buf) {
+pub(super) fn start(
+    gate: Gate,
+    inflight: &Arc<InFlight>,
+    req: ReviewRequest,
+) -> Result<Answer, ProtocolError> {
+    if inflight.busy(req.buf) {
         return Err(ProtocolError::Refused(
             "a request is still running in this buffer (an edit streaming, or a review): wait for it or :LlmCancel it".into(),
         ));
     }
     let (id, buf) = (req.id, req.buf);
+    let ui = gate.ui.clone();
     let task = tokio::spawn({
-        let state = state.clone();
+        let inflight = inflight.clone();
         async move {
-            // Yield once so `start_edit` below has run.
+            // Yield once so `start` below has run.
             tokio::task::yield_now().await;
-            crate::review::run(state, req).await
+            crate::review::run(gate, inflight, req).await
         }
     });
-    state.start_edit(id, buf, task.abort_handle());
+    inflight.start(id, buf, task.abort_handle());
     // A panic (a bug) still ends the review for the user, as for an edit.
-    let state = state.clone();
+    let inflight = inflight.clone();
     tokio::spawn(async move {
         if let Err(e) = task.await {
-            if e.is_panic() && state.finish_edit(id).is_some() {
+            if e.is_panic() && inflight.finish(id).is_some() {
                 tracing::error!(review = id, "the review failed with an internal error: {e}");
-                state.send_ui(Event::Failed {
+                ui.send(Event::Failed {
                     id,
                     buf,
                     reason: Reason::Stream,

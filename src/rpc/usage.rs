@@ -3,9 +3,9 @@
 
 use crate::gate::effective_caps;
 use crate::protocol::{Event, Level, StatusReply, UsageArgs, UsageReport};
+use crate::services::{Keys, Settings, Ui};
 use crate::settings::bound::{self, BoundKey};
 use crate::settings::{Config, KeySpec, ProjectInput, ProjectSettings};
-use crate::state::State;
 use crate::usage::{self, FileStatus, FootprintFactors, KeyInfo, Report, ReportRequest};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,8 +58,8 @@ impl UsedKey {
     }
 }
 
-fn key_info_now(state: &State, used: &UsedKey) -> Option<KeyInfo> {
-    let (at, data) = state.key_info(&used.cache_id())?;
+fn key_info_now(keys: &Keys, used: &UsedKey) -> Option<KeyInfo> {
+    let (at, data) = keys.info(&used.cache_id())?;
     if at.elapsed() > KEY_TTL {
         return None;
     }
@@ -136,39 +136,44 @@ pub fn report_reply(r: Report) -> UsageReport {
     }
 }
 
-async fn build(state: &Arc<State>, req: ReportRequest) -> Result<Report, String> {
-    state
-        .ledger(move |l, clock| usage::build(l, clock, &req))
+async fn build(settings: &Settings, req: ReportRequest) -> Result<Report, String> {
+    settings
+        .with_ledger(move |l, clock| usage::build(l, clock, &req))
         .await
         .map_err(|e| e.to_string())
 }
 
 /// Builds the report now from what is known; when the key's figures are stale, fetches them in
 /// the background and sends the window a fresh report once they are in (never a wait).
-pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, String> {
-    let cfg = state.config();
+pub async fn usage(
+    settings: &Arc<Settings>,
+    keys: &Arc<Keys>,
+    ui: &Arc<Ui>,
+    args: UsageArgs,
+) -> Result<UsageReport, String> {
+    let cfg = settings.config();
     let root = args.project.as_ref().map(|p| p.root.as_str());
     let used = UsedKey::of(&cfg, &project_of(&args).0, root);
-    let cached = key_info_now(state, &used);
+    let cached = key_info_now(keys, &used);
     let stale = cached.is_none();
     let req = request_for(&cfg, &args, &used, cached.unwrap_or(KeyInfo::Unknown))?;
     let started = Instant::now();
-    let report = build(state, req).await?;
+    let report = build(settings, req).await?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "usage report built"
     );
     if stale {
-        let state = state.clone();
+        let (settings, keys, ui) = (settings.clone(), keys.clone(), ui.clone());
         tokio::spawn(async move {
-            fetch_key_info(&state, &used).await;
-            let cfg = state.config();
-            let info = key_info_now(&state, &used).unwrap_or(KeyInfo::Unreachable);
+            fetch_key_info(&settings, &keys, &ui, &used).await;
+            let cfg = settings.config();
+            let info = key_info_now(&keys, &used).unwrap_or(KeyInfo::Unreachable);
             let Ok(req) = request_for(&cfg, &args, &used, info) else {
                 return;
             };
-            match build(&state, req).await {
-                Ok(r) => state.send_ui(Event::Usage {
+            match build(&settings, req).await {
+                Ok(r) => ui.send(Event::Usage {
                     token: args.token,
                     report: Box::new(report_reply(r)),
                 }),
@@ -179,22 +184,22 @@ pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, S
     Ok(report_reply(report))
 }
 
-async fn fetch_key_info(state: &Arc<State>, used: &UsedKey) {
+async fn fetch_key_info(settings: &Settings, keys: &Keys, ui: &Ui, used: &UsedKey) {
     // `GET /key` is OpenRouter's: another host is asked nothing, and gets no key for it.
-    if !crate::openrouter::Endpoint::of(&state.config().base_url).is_openrouter() {
-        state.set_key_info(used.cache_id(), Instant::now(), None);
+    if !crate::openrouter::Endpoint::of(&settings.config().base_url).is_openrouter() {
+        keys.set_info(used.cache_id(), Instant::now(), None);
         return;
     }
     let key = match used {
-        UsedKey::Spec(spec, _) => state.keys.get(spec).await,
+        UsedKey::Spec(spec, _) => keys.get(spec).await,
         UsedKey::Bound(b) => Ok(b.key.clone()),
     };
     let data = match key {
-        Ok(key) => match state.client().key_info(&key, KEY_TIMEOUT).await {
+        Ok(key) => match settings.client().key_info(&key, KEY_TIMEOUT).await {
             Ok(d) => Some(d),
             Err(e) if e.status == Some(401) => {
                 if let UsedKey::Bound(b) = used {
-                    state.notify(Level::Warn, bound::deleted_message(b));
+                    ui.notify(Level::Warn, bound::deleted_message(b));
                 }
                 tracing::info!("key info unavailable: {e}");
                 None
@@ -209,21 +214,21 @@ async fn fetch_key_info(state: &Arc<State>, used: &UsedKey) {
             None
         }
     };
-    state.set_key_info(used.cache_id(), Instant::now(), data);
+    keys.set_info(used.cache_id(), Instant::now(), data);
 }
 
 /// `$0.42/$1.00 today` when a daily cap applies, `$0.42 today` otherwise; followed by
 /// ` · .frugal.toml invalid` while the project file blocks requests.
-pub async fn status(state: &Arc<State>, project: ProjectInput) -> Result<StatusReply, String> {
-    let cfg = state.config();
+pub async fn status(settings: &Settings, project: ProjectInput) -> Result<StatusReply, String> {
+    let (cfg, ledger) = (settings.config(), settings.ledger());
     let (settings, file) = settings_of(&project);
     let daily = effective_caps(&cfg, &settings)
         .ok()
         .and_then(|c| c.project.caps.daily);
     let root = project.root.clone();
     let r = root.clone();
-    let spend = state
-        .ledger(move |l, clock| l.spend(Some(&r), clock))
+    let spend = ledger
+        .run(move |l, clock| l.spend(Some(&r), clock))
         .await
         .map_err(|e| e.to_string())?;
     let mut text = match daily {

@@ -2,8 +2,8 @@
 //! confirmation before a dear request needs. An unanswered question gives up after its time
 //! limit; a dismissed one answers `None`.
 
+use super::Ui;
 use crate::protocol::Event;
-use crate::state::State;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -21,7 +21,7 @@ impl Asks {
     /// unanswered in time, or the shim is gone.
     pub async fn ask(
         &self,
-        state: &State,
+        ui: &Ui,
         prompt: String,
         choices: Vec<String>,
         limit: Duration,
@@ -32,7 +32,7 @@ impl Asks {
             .lock()
             .expect("asks lock poisoned")
             .insert(id, tx);
-        state.send_ui(Event::Ask {
+        ui.send(Event::Ask {
             ask: id,
             prompt,
             choices,
@@ -62,13 +62,13 @@ mod tests {
     #[tokio::test]
     async fn an_answer_reaches_the_asker_and_a_silence_times_out() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let state = Arc::new(State::new(tx));
+        let ui = Arc::new(Ui::new(tx));
         let asks = Arc::new(Asks::default());
         let asking = {
-            let (state, asks) = (state.clone(), asks.clone());
+            let (ui, asks) = (ui.clone(), asks.clone());
             tokio::spawn(async move {
                 asks.ask(
-                    &state,
+                    &ui,
                     "send?".into(),
                     vec!["yes".into(), "no".into()],
                     Duration::from_secs(20),
@@ -95,7 +95,7 @@ mod tests {
         // An answer to a question nobody waits on is ignored.
         asks.answer(ask, Some(1));
         let silent = asks.ask(
-            &state,
+            &ui,
             "again?".into(),
             vec!["yes".into()],
             Duration::from_millis(50),
