@@ -72,3 +72,8 @@ end, {
   end,
   desc = "frugal: the project's own OpenRouter key (create, limit, disable)",
 })
+
+cmd("LlmBuild", function()
+  local ok, config = pcall(require, "frugal.config")
+  require("frugal.build").run({ download_url = ok and config.options.download_url or nil })
+end, { desc = "frugal: install the backend for this plugin version (release download, else cargo)" })

@@ -22,7 +22,7 @@
 //!
 //! | method | params | result |
 //! |---|---|---|
-//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir, stall_timeout_s } }` |
+//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, protocol, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir, stall_timeout_s } }` |
 //! | `edit` | [`EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
 //! | `review` | [`ReviewRequest`] | `{}` once started; the review reports through `progress`, then `review_done` or `failed` |
 //! | `cancel` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
@@ -648,10 +648,17 @@ pub struct Verdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct Accepted {}
 
+/// The protocol's number, sent in `hello`: the shim (`lua/frugal/version.lua`'s `protocol`)
+/// compares it with its own and says when they differ (a backend older or newer than the Lua
+/// after an update). Raise it with every change to a call, a reply or an event.
+pub const PROTOCOL: u32 = 1;
+
 /// `hello`'s result.
 #[derive(Debug, Clone, Serialize)]
 pub struct HelloReply {
     pub version: &'static str,
+    /// [`PROTOCOL`].
+    pub protocol: u32,
     pub pid: u32,
     /// Today's log file (the base path carries the UTC date as suffix).
     pub log_file: Option<String>,

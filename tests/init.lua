@@ -4,7 +4,8 @@ vim.opt.rtp:prepend(vim.env.FRUGAL_ROOT)
 vim.opt.swapfile = false
 vim.opt.shadafile = "NONE"
 local opts = {
-  binary = vim.env.FRUGAL_BIN,
+  -- Empty: no `binary`, the plugin finds its own (tests/build.rs).
+  binary = (vim.env.FRUGAL_BIN or "") ~= "" and vim.env.FRUGAL_BIN or nil,
   base_url = vim.env.FRUGAL_URL,
   log_level = "debug",
   context_lines = tonumber(vim.env.FRUGAL_CONTEXT or "200"),

@@ -111,7 +111,7 @@ async fn missing_binary_says_how_to_build() {
     n.open("k.py", SRC).await;
     n.cmd("LlmEdit x").await;
     let (msg, level) = n.wait_notify("backend not found").await;
-    assert!(msg.contains("cargo build --release"), "{msg}");
+    assert!(msg.contains(":LlmBuild"), "{msg}");
     assert!(msg.contains("/nonexistent/frugal"), "{msg}");
     assert_eq!(level, 4);
     assert_eq!(n.lines().await, SRC);

@@ -26,7 +26,8 @@ local H = {}
 ---@field global_budget table
 ---@field data_dir string|nil  nil: `stdpath("data") .. "/frugal"`
 ---@field log_level string
----@field binary string
+---@field binary string|nil  nil: the newer of bin/frugal and target/release/frugal
+---@field download_url string  where `:LlmBuild` finds releases (FRUGAL_DOWNLOAD_URL wins)
 ---@field max_tokens integer
 ---@field temperature number
 ---@field context_lines integer
@@ -61,7 +62,7 @@ end
 ---@return frugal.Config
 function M.defaults()
   local out = vim.deepcopy(H.shared_defaults())
-  out.binary = M.root() .. "/target/release/frugal"
+  out.download_url = "https://github.com/frugal-nvim/frugal.nvim/releases/download"
   out.keymaps = {
     accept = "<localleader>a",
     reject = "<localleader>r",
@@ -71,6 +72,16 @@ function M.defaults()
     prev = "[h",
   }
   return out
+end
+
+--- The backend to run: `binary` when set, else the newer of `bin/frugal` (downloaded by
+--- `:LlmBuild`) and `target/release/frugal` (built by cargo); nil when there is none.
+---@return string|nil path, "setup"|"downloaded"|"built"|nil how
+function M.binary()
+  if M.options.binary then
+    return M.options.binary, "setup"
+  end
+  return require("frugal.build").pick(M.root())
 end
 
 --- Each key's Lua type(s). Keys the backend does not need are marked `local`.
@@ -95,6 +106,7 @@ H.types = {
   footprint = { "table", "boolean" },
   prices = { "table" },
   binary = { "string", ["local"] = true },
+  download_url = { "string", ["local"] = true },
   keymaps = { "table", "boolean", ["local"] = true },
 }
 

@@ -17,19 +17,24 @@ function M.check()
   end
 
   h.start("frugal: backend")
-  if vim.fn.executable(o.binary) ~= 1 then
-    h.error(("backend not found at %s"):format(o.binary), {
-      ("build it: cd %s && cargo build --release"):format(config.root()),
-      "or point setup({ binary = ... }) at it",
+  local bin, how = config.binary()
+  local build = require("frugal.build")
+  local mine = require("frugal.version")
+  h.info(("plugin %s (protocol %d), root %s"):format(mine.version, mine.protocol, config.root()))
+  if not bin or vim.fn.executable(bin) ~= 1 then
+    h.error(("no backend %s"):format(bin and ("at " .. bin) or "installed"), {
+      ("run %s (downloads the release v%s, else builds with cargo)"):format(build.fix(), mine.version),
+      "or point setup({ binary = ... }) at one",
     })
   else
-    local res = vim.system({ o.binary, "--version" }, { text = true }):wait(5000)
+    local res = vim.system({ bin, "--version" }, { text = true }):wait(5000)
     local version = vim.trim(res.stdout or "")
     if res.code == 0 and version ~= "" then
-      h.ok(("%s (%s)"):format(version, o.binary))
+      h.ok(("%s (%s)"):format(version, bin))
     else
-      h.error(("%s --version failed (exit %s): %s"):format(o.binary, tostring(res.code), res.stderr or ""))
+      h.error(("%s --version failed (exit %s): %s"):format(bin, tostring(res.code), res.stderr or ""))
     end
+    h.info(H.origin(bin, how, build))
     local info = require("frugal.rpc").info()
     if info then
       h.ok(("running: pid %s, log %s"):format(tostring(info.pid), require("frugal.rpc").log_path()))
@@ -41,8 +46,24 @@ function M.check()
   -- One call serves the key, ledger, endpoint and project checks (the backend owns the rules).
   local project_input, project = H.project()
   local res, err
-  if vim.fn.executable(o.binary) == 1 then
+  local runs = bin and vim.fn.executable(bin) == 1
+  if runs then
     res, err = require("frugal.rpc").request("health", { project = project_input }, 15000)
+    local info = require("frugal.rpc").info()
+    if info then
+      local same = info.version == mine.version and info.protocol == mine.protocol
+      local line = ("backend %s (protocol %s), plugin %s (protocol %d)"):format(
+        tostring(info.version),
+        tostring(info.protocol or "none"),
+        mine.version,
+        mine.protocol
+      )
+      if same then
+        vim.health.ok(line)
+      else
+        vim.health.warn(line, { ("run %s to install the backend of this plugin version"):format(build.fix()) })
+      end
+    end
   end
 
   h.start("frugal: setup()")
@@ -92,7 +113,7 @@ function M.check()
   end
 
   h.start("frugal: ledger and endpoint")
-  if vim.fn.executable(o.binary) == 1 then
+  if runs then
     if not res then
       h.error(err or "the backend did not answer")
     else
@@ -163,6 +184,26 @@ function M.check()
   end
   h.info(("model: %s"):format(require("frugal").current_model()))
   h.info(("log: %s"):format(require("frugal.rpc").log_path()))
+end
+
+--- Where the backend came from: setup()'s `binary`, a release download (`bin/frugal.source`,
+--- checked against the file's size) or a cargo build.
+---@param bin string
+---@param how string|nil
+---@param build table
+---@return string
+function H.origin(bin, how, build)
+  if how == "setup" then
+    return "from setup({ binary = ... })"
+  elseif how == "built" then
+    return "built with cargo (target/release)"
+  end
+  local src = build.source(require("frugal.config").root())
+  local st = vim.uv.fs_stat(bin)
+  if src and st and src.size == st.size then
+    return ("downloaded: %s (sha256 %s, checked)"):format(src.url, src.sha256)
+  end
+  return "in bin/, but not as :LlmBuild downloaded it (no matching bin/frugal.source)"
 end
 
 --- The trust state of the project file.

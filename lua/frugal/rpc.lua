@@ -42,6 +42,7 @@ H.handlers = {}
 
 ---@class frugal.Hello
 ---@field version string
+---@field protocol integer|nil  nil from a backend older than the handshake
 ---@field pid integer
 ---@field log_file string|nil
 ---@field warnings frugal.Notice[]
@@ -95,13 +96,16 @@ function M.ensure()
   end
   local config = require("frugal.config")
   local o = config.options
-  local bin = o.binary
+  local bin = config.binary()
+  if not bin then
+    return nil, ("no backend installed: run %s"):format(require("frugal.build").fix())
+  end
   if vim.fn.executable(bin) ~= 1 then
     return nil,
-      ("backend not found at %s. Build it: cd %s && cargo build --release "):format(
+      ("backend not found at %s: fix setup({ binary = ... }) or unset it, then %s"):format(
         bin,
-        vim.fn.shellescape(config.root())
-      ) .. '(lazy.nvim: build = "cargo build --release"), or set setup({ binary = ... })'
+        require("frugal.build").fix()
+      )
   end
   local log = vim.fn.stdpath("log") .. "/frugal.log"
   H.stderr = {}
@@ -124,6 +128,7 @@ function M.ensure()
     return nil, ("cannot start the backend %s: %s"):format(bin, tostring(chan))
   end
   H.chan = chan
+  H.checked = false
   local info, err = H.wait(chan, "hello", config.backend(), M.timeout_ms)
   if not info then
     if H.chan == chan then
@@ -155,6 +160,7 @@ end
 ---@param info frugal.Hello
 function H.hello(info)
   H.info = info
+  H.check_version(info)
   H.log_file = info.log_file ~= vim.NIL and info.log_file or nil
   local warned = require("frugal.config").warned
   for _, w in ipairs(info.warnings or {}) do
@@ -167,6 +173,43 @@ function H.hello(info)
   if status then
     vim.schedule(status.backend_ready)
   end
+end
+
+--- The backend's version and protocol against the plugin's (lua/frugal/version.lua): a
+--- mismatch (a backend older or newer than the Lua, after an update) is said once per start.
+---@param info frugal.Hello
+function H.check_version(info)
+  if H.checked then
+    return
+  end
+  H.checked = true
+  local mine = require("frugal.version")
+  local protocol = type(info.protocol) == "number" and info.protocol or nil
+  if info.version == mine.version and protocol == mine.protocol then
+    return
+  end
+  local fix = require("frugal.build").fix()
+  local head = ("frugal: backend %s ≠ plugin %s"):format(tostring(info.version), mine.version)
+  local proto = (" (protocol %s ≠ %d)"):format(protocol and tostring(protocol) or "none", mine.protocol)
+  local msg = head .. proto .. ": " .. fix
+  if vim.fn.strdisplaywidth(msg) > 68 then
+    msg = head .. ": run " .. fix
+  end
+  notify(msg, vim.log.levels.WARN)
+end
+
+--- Stops the backend (after `:LlmBuild` installed a new one): the next command starts the new
+--- one. Calls in flight fail as when it exits.
+function M.stop()
+  local chan = H.chan
+  if not chan then
+    return
+  end
+  H.chan = nil
+  H.info = nil
+  pcall(vim.fn.jobstop, chan)
+  H.fail_pending()
+  H.requests_gone()
 end
 
 --- Calls `method` and waits for its result, at most `timeout_ms` (default |M.timeout_ms|),

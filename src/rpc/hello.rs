@@ -3,7 +3,9 @@
 
 use super::Handler;
 use crate::openrouter::catalogue::Catalogue;
-use crate::protocol::{Answer, Hello, HelloReply, Level, Notice, ProtocolError, SettingsView};
+use crate::protocol::{
+    Answer, Hello, HelloReply, Level, Notice, ProtocolError, SettingsView, PROTOCOL,
+};
 use crate::settings::Config;
 
 impl Handler {
@@ -56,6 +58,7 @@ impl Handler {
         ));
         Ok(Answer::Hello(HelloReply {
             version: env!("CARGO_PKG_VERSION"),
+            protocol: PROTOCOL,
             pid: std::process::id(),
             log_file: self.log_file.as_ref().map(|p| {
                 let d = time::OffsetDateTime::now_utc().date();

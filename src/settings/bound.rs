@@ -8,7 +8,9 @@
 //! message: only its hash (`bound:<hash>` in the ledger's `key_id`) and its name do.
 
 use super::keys::ApiKey;
-use super::paths::{private_dir, PRIVATE_FILE};
+use super::paths::private_dir;
+#[cfg(unix)]
+use super::paths::PRIVATE_FILE;
 use super::Config;
 use super::Endpoint;
 use crate::message::{Failure, Reason};
@@ -210,6 +212,13 @@ fn read_private(p: &Path) -> std::io::Result<String> {
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    // Windows: open a symlink (a reparse point) itself, never its target; it is then not a
+    // regular file and refused below.
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        opts.custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT);
     }
     let f = opts.open(p)?;
     let m = f.metadata()?;

@@ -397,8 +397,38 @@ fn pid_alive(pid: i64) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
-/// Without a portable liveness check, only this process's previous instances are orphans.
-#[cfg(not(unix))]
+/// Whether a process with this pid is still running: a handle to it can be opened (access
+/// denied means it runs under another user: alive) and its exit code is STILL_ACTIVE.
+#[cfg(windows)]
+fn pid_alive(pid: i64) -> bool {
+    use windows_sys::Win32::Foundation::{
+        CloseHandle, GetLastError, ERROR_ACCESS_DENIED, STILL_ACTIVE,
+    };
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    let Ok(p) = u32::try_from(pid) else {
+        return false;
+    };
+    if p == 0 {
+        return false;
+    }
+    // SAFETY: OpenProcess takes plain values; a null handle means failure.
+    let h = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, p) };
+    if h.is_null() {
+        // SAFETY: reads this thread's last error code.
+        return unsafe { GetLastError() } == ERROR_ACCESS_DENIED;
+    }
+    let mut code: u32 = 0;
+    // SAFETY: `h` is a valid process handle opened above; `code` outlives the call.
+    let ok = unsafe { GetExitCodeProcess(h, &mut code) } != 0;
+    // SAFETY: `h` is ours and closed once.
+    unsafe { CloseHandle(h) };
+    !ok || code == STILL_ACTIVE as u32
+}
+
+/// Elsewhere, without a liveness check, only this process's previous instances are orphans.
+#[cfg(not(any(unix, windows)))]
 fn pid_alive(_pid: i64) -> bool {
     true
 }
