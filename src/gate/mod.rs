@@ -303,23 +303,10 @@ async fn attempts(
     let mut refreshed = false;
     loop {
         tracing::info!(project = %p.root, %model, max_tokens, reserved = %ticket.reserved(), "sending chat request");
-        // On disk before the bytes leave (a dead process's row is then reconciled).
-        ticket
-            .mark_sent()
-            .await
-            .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
-        let e = match gate
-            .settings
-            .client()
-            .stream_chat(&key, &out.request, limits)
-            .await
-        {
-            Ok(chat) => {
-                if let Some(g) = chat.generation_id {
-                    ticket.set_generation_id(&g).await;
-                }
+        let e = match attempt(gate, &mut ticket, &key, &out.request, limits).await? {
+            Ok(events) => {
                 return Ok(Attempted::Answered(Box::new(Sent {
-                    stream: chat.events,
+                    stream: events,
                     ticket,
                     price: planned.plan.price,
                     max_tokens,
@@ -371,6 +358,35 @@ async fn attempts(
 fn release(ticket: Ticket, f: Failure) -> Failure {
     ticket.release();
     f
+}
+
+/// One attempt, marked sent on disk before its bytes leave (a dead process's row is then
+/// reconciled): the answer's events, or why it failed.
+async fn attempt(
+    gate: &Gate,
+    ticket: &mut Ticket,
+    key: &ApiKey,
+    request: &ChatRequest,
+    limits: Limits,
+) -> Result<Result<BoxStream<'static, ChatEvent>, ApiError>, Failure> {
+    ticket
+        .mark_sent()
+        .await
+        .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
+    let chat = gate
+        .settings
+        .client()
+        .stream_chat(key, request, limits)
+        .await;
+    Ok(match chat {
+        Ok(chat) => {
+            if let Some(g) = chat.generation_id {
+                ticket.set_generation_id(&g).await;
+            }
+            Ok(chat.events)
+        }
+        Err(e) => Err(e),
+    })
 }
 
 /// The `cmd:` key run again after a 401; `None` when it fails or prints the same key.

@@ -385,9 +385,10 @@ mod tests {
     fn the_step_after_each_moment() {
         use KeySource::*;
         use Mark::*;
-        let secs = Duration::from_secs;
-        let mut rate_limited = err(Some(429), false);
-        rate_limited.retry_after = Some(secs(4));
+        use Moment::*;
+        let (ms, secs) = (Duration::from_millis, Duration::from_secs);
+        let mut e429 = err(Some(429), false);
+        e429.retry_after = Some(secs(4));
         let (e401, e502, e400, e503) = (
             err(Some(401), false),
             err(Some(502), false),
@@ -395,246 +396,58 @@ mod tests {
             err(Some(503), false),
         );
         let (unreachable, cut, cut524) = (err(None, false), err(None, true), err(Some(524), true));
-        let rows: Vec<(&str, Moment, KeySource, bool, u32, Mark, Next)> = vec![
-            (
-                "401 cmd: run again",
-                Moment::Failed(&e401),
-                Cmd,
-                false,
-                0,
-                Sent,
-                Next {
-                    step: Step::RefreshKey,
-                    mark: Unsent,
-                },
-            ),
-            (
-                "401 cmd: once only",
-                Moment::Failed(&e401),
-                Cmd,
-                true,
-                0,
-                Sent,
-                Next {
-                    step: Step::Fail(Fail::Unauthorized),
-                    mark: Unsent,
-                },
-            ),
-            (
-                "401 env: at once",
-                Moment::Failed(&e401),
-                Env,
-                false,
-                0,
-                Sent,
-                Next {
-                    step: Step::Fail(Fail::Unauthorized),
-                    mark: Unsent,
-                },
-            ),
-            (
-                "401 no key",
-                Moment::Failed(&e401),
-                NoKey,
-                false,
-                0,
-                Sent,
-                Next {
-                    step: Step::Fail(Fail::Unauthorized),
-                    mark: Unsent,
-                },
-            ),
-            (
-                "401 bound key",
-                Moment::Failed(&e401),
-                Bound,
-                false,
-                0,
-                Sent,
-                Next {
-                    step: Step::Fail(Fail::BoundKeyRefused),
-                    mark: Unsent,
-                },
-            ),
-            (
-                "429 Retry-After: wait unsent",
-                Moment::Failed(&rate_limited),
-                Env,
-                false,
-                0,
-                Sent,
-                Next {
-                    step: Step::RetrySameTicket {
-                        after: secs(4),
-                        why: Why::RateLimited,
-                    },
-                    mark: Unsent,
-                },
-            ),
-            (
-                "429 beyond the retries",
-                Moment::Failed(&rate_limited),
-                Env,
-                false,
-                3,
-                Sent,
-                Next {
-                    step: Step::Fail(Fail::GaveUp(Why::RateLimited, Stop::Exhausted)),
-                    mark: Unsent,
-                },
-            ),
-            (
-                "502 before any byte",
-                Moment::Failed(&e502),
-                Env,
-                false,
-                0,
-                Sent,
-                Next {
-                    step: Step::RetrySameTicket {
-                        after: Duration::from_millis(750),
-                        why: Why::Busy(502),
-                    },
-                    mark: Unsent,
-                },
-            ),
-            (
-                "not connected",
-                Moment::Failed(&unreachable),
-                Env,
-                false,
-                0,
-                Sent,
-                Next {
-                    step: Step::RetrySameTicket {
-                        after: Duration::from_millis(375),
-                        why: Why::Unreachable,
-                    },
-                    mark: Unsent,
-                },
-            ),
-            (
-                "cut after bytes: re-gate",
-                Moment::Failed(&cut),
-                Env,
-                false,
-                0,
-                Sent,
-                Next {
-                    step: Step::Regate {
-                        after: Duration::from_millis(750),
-                        why: Why::Cut,
-                    },
-                    mark: Sent,
-                },
-            ),
-            (
-                "524 cut, no retry left",
-                Moment::Failed(&cut524),
-                Env,
-                false,
-                3,
-                Sent,
-                Next {
-                    step: Step::Fail(Fail::GaveUp(Why::Cut, Stop::Exhausted)),
-                    mark: Sent,
-                },
-            ),
-            (
-                "400 final",
-                Moment::Failed(&e400),
-                Env,
-                false,
-                0,
-                Sent,
-                Next {
-                    step: Step::Fail(Fail::Final),
-                    mark: Unsent,
-                },
-            ),
-            (
-                "503 routing refusal final",
-                Moment::Failed(&e503),
-                Cmd,
-                false,
-                0,
-                Sent,
-                Next {
-                    step: Step::Fail(Fail::Final),
-                    mark: Unsent,
-                },
-            ),
-            (
-                "confirmation: unsent",
-                Moment::Confirming,
-                Env,
-                false,
-                0,
-                Unsent,
-                Next {
-                    step: Step::Confirm,
-                    mark: Unsent,
-                },
-            ),
-            (
-                "sending: sent",
-                Moment::Sending,
-                Env,
-                false,
-                0,
-                Unsent,
-                Next {
-                    step: Step::Send,
-                    mark: Sent,
-                },
-            ),
-            (
-                "quit unsent: released",
-                Moment::Quitting,
-                Env,
-                false,
-                0,
-                Unsent,
-                Next {
-                    step: Step::Release,
-                    mark: Unsent,
-                },
-            ),
-            (
-                "quit sent: reconciled",
-                Moment::Quitting,
-                Env,
-                false,
-                0,
-                Sent,
-                Next {
-                    step: Step::Reconcile,
-                    mark: Sent,
-                },
-            ),
+        let unauthorized = Step::Fail(Fail::Unauthorized);
+        let gave_up = |why| Step::Fail(Fail::GaveUp(why, Stop::Exhausted));
+        let same = |after, why| Step::RetrySameTicket { after, why };
+        /// Name, moment, key, refreshed?, retries so far, mark before → step, mark after.
+        type Row<'a> = (&'a str, Moment<'a>, KeySource, bool, u32, Mark, Step, Mark);
+        #[rustfmt::skip]
+        let rows: Vec<Row> = vec![
+            ("401 cmd: run again", Failed(&e401), Cmd, false, 0, Sent, Step::RefreshKey, Unsent),
+            ("401 cmd: once only", Failed(&e401), Cmd, true, 0, Sent, unauthorized, Unsent),
+            ("401 env: at once", Failed(&e401), Env, false, 0, Sent, unauthorized, Unsent),
+            ("401 no key", Failed(&e401), NoKey, false, 0, Sent, unauthorized, Unsent),
+            ("401 bound key", Failed(&e401), Bound, false, 0, Sent,
+                Step::Fail(Fail::BoundKeyRefused), Unsent),
+            ("429 Retry-After: wait unsent", Failed(&e429), Env, false, 0, Sent,
+                same(secs(4), Why::RateLimited), Unsent),
+            ("429 beyond the retries", Failed(&e429), Env, false, 3, Sent,
+                gave_up(Why::RateLimited), Unsent),
+            ("502 before any byte", Failed(&e502), Env, false, 0, Sent,
+                same(ms(750), Why::Busy(502)), Unsent),
+            ("not connected", Failed(&unreachable), Env, false, 0, Sent,
+                same(ms(375), Why::Unreachable), Unsent),
+            ("cut after bytes: re-gate", Failed(&cut), Env, false, 0, Sent,
+                Step::Regate { after: ms(750), why: Why::Cut }, Sent),
+            ("524 cut, no retry left", Failed(&cut524), Env, false, 3, Sent,
+                gave_up(Why::Cut), Sent),
+            ("400 final", Failed(&e400), Env, false, 0, Sent, Step::Fail(Fail::Final), Unsent),
+            ("503 final", Failed(&e503), Cmd, false, 0, Sent, Step::Fail(Fail::Final), Unsent),
+            ("confirmation: unsent", Confirming, Env, false, 0, Unsent, Step::Confirm, Unsent),
+            ("sending: sent", Sending, Env, false, 0, Unsent, Step::Send, Sent),
+            ("quit unsent: released", Quitting, Env, false, 0, Unsent, Step::Release, Unsent),
+            ("quit sent: reconciled", Quitting, Env, false, 0, Sent, Step::Reconcile, Sent),
         ];
-        for (name, moment, key, refreshed, done, mark, want) in rows {
+        for (name, moment, key, refreshed, done, mark, step, after) in rows {
             let mut retries = Retries::default();
             for _ in 0..done {
                 retries.next(Why::Busy(502), None, 0.0).unwrap();
             }
             let got = next_step(moment, key, refreshed, &mut retries, mark, 0.0);
-            assert_eq!(got, want, "{name}");
+            assert_eq!(got, Next { step, mark: after }, "{name}");
         }
         let mut long = err(Some(429), false);
         long.retry_after = Some(secs(120));
         let got = next_step(
-            Moment::Failed(&long),
+            Failed(&long),
             Env,
             false,
             &mut Retries::default(),
             Sent,
             0.0,
         );
-        assert_eq!(
-            got.step,
-            Step::Fail(Fail::GaveUp(Why::RateLimited, Stop::TooLong(secs(120))))
-        );
+        let too_long = Fail::GaveUp(Why::RateLimited, Stop::TooLong(secs(120)));
+        assert_eq!(got.step, Step::Fail(too_long));
     }
 
     #[test]
