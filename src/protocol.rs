@@ -22,15 +22,15 @@
 //!
 //! | method | params | result |
 //! |---|---|---|
-//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, protocol, pid, log_file, warnings = { {level, message} }, settings = { model, context_lines, base_url, data_dir, stall_timeout_s } }` |
+//! | `hello` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, protocol, pid, log_file, warnings = { {level, message} }, settings = { model, judge_model, context_lines, base_url, data_dir, stall_timeout_s } }` |
 //! | `edit` | [`EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
 //! | `review` | [`ReviewRequest`] | `{}` once started; the review reports through `progress`, then `review_done` or `failed` |
 //! | `cancel` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
-//! | `models` | `{ project?, token }` | `{ ok, models, filtered, project_default }`, or `{ ok = false, pending = true }` and later a `models` event with `token` |
+//! | `models` | `{ project?, token }` | `{ ok, models, filtered, model }` (`model`: the one an edit uses without `:LlmModel`), or `{ ok = false, pending = true, model }` and later a `models` event with `token` |
 //! | `usage` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `{ project }` | `{ root, text }` for the statusline |
 //! | `health` | `{ project? }` | `{ version, ledger_path, ledger_rows?, ledger_error?, endpoint_ok, endpoint, endpoint_kind, priced, project_error?, warnings, keys, files, judge }` |
-//! | `answer` | `{ ask, choice? }` | `{}`: the user's answer to an `ask` event (`choice` 1-based, nil when dismissed) |
+//! | `choose` | `{ question, choice? }` | `{}`: the user's choice for a `question` event (`choice` 1-based, nil when dismissed) |
 //! | `context` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
 //! | `check_path` | `{ file, path, new_file? }` (`file`: the project file, `path` relative to its directory) | `{}` when a hunk of that file may be applied now; refused with a few words naming `path` (it leads into `.git`, out of the project, nowhere; a new file that exists by now) |
 //! | `version` | `{}` | `"x.y.z"` |
@@ -43,9 +43,9 @@
 //!
 //! `reply { seq, ok, result?, message? }`, `foresight`, `progress`, `hunk`, `done`, `failed`,
 //! `review_done` (see [`Event`]), `usage { token, report }`, `models { token, list }`, `notify { level, message }`
-//! (`level`: `"info"`, `"warn"`, `"error"`), and `ask { ask, prompt, choices }`: a question
-//! the backend waits on (answered with the `answer` call; unanswered asks time out in the
-//! backend).
+//! (`level`: `"info"`, `"warn"`, `"error"`), and `question { question, prompt, choices }`: a
+//! question the backend waits on (answered with the `choose` call; unanswered questions time out
+//! in the backend).
 //!
 //! An edit's `prompt { id, buf, files, bytes }` event says, once its prompt is built, how many
 //! files the model sees and the prompt's size. Its `hunk` events carry the file's `path`
@@ -98,7 +98,7 @@ pub enum Call {
     Usage(UsageArgs),
     Status(StatusArgs),
     Health(HealthArgs),
-    Answer(AnswerArgs),
+    Choose(ChooseArgs),
     Context(ContextArgs),
     CheckPath(CheckPathArgs),
     Version,
@@ -124,7 +124,7 @@ impl Call {
             "usage" => Call::Usage(decode("usage", params)?),
             "status" => Call::Status(decode("status", params)?),
             "health" => Call::Health(decode("health", params)?),
-            "answer" => Call::Answer(decode("answer", params)?),
+            "choose" => Call::Choose(decode("choose", params)?),
             "context" => Call::Context(ContextArgs::decode(params)?),
             "check_path" => Call::CheckPath(decode("check_path", params)?),
             "version" => Call::Version,
@@ -236,8 +236,8 @@ pub struct HealthArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AnswerArgs {
-    pub ask: u64,
+pub struct ChooseArgs {
+    pub question: u64,
     /// 1-based; `None` when the user dismissed the question.
     #[serde(default)]
     pub choice: Option<usize>,
@@ -672,6 +672,8 @@ pub struct HelloReply {
 #[derive(Debug, Clone, Serialize)]
 pub struct SettingsView {
     pub model: String,
+    /// The model `:LlmReview` asks, as resolved here (the shim shows it).
+    pub judge_model: String,
     pub context_lines: usize,
     pub base_url: String,
     pub data_dir: String,
@@ -716,8 +718,9 @@ pub struct ModelList {
     pub models: Option<Vec<ModelEntry>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub filtered: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub project_default: Option<String>,
+    /// The model an edit of this project uses unless `:LlmModel` picks one: the project's
+    /// `[model] default`, else `setup({ model })` (decided here, shown by the shim).
+    pub model: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -765,6 +768,9 @@ pub struct HealthReply {
     pub files: Vec<FileCheck>,
     /// `judge_model` (`:LlmReview`): in the catalogue, priced, taking structured outputs.
     pub judge: FileCheck,
+    /// The configured model's and the judge's tiered prices (catalogue `pricing.overrides`),
+    /// one line per tier.
+    pub tiers: Vec<String>,
 }
 
 /// One check for `:checkhealth`: a file's mode (private, 0700 directory, 0600 file, or open
@@ -923,9 +929,9 @@ pub enum Event {
     Models { token: u64, list: ModelList },
     /// A message for `vim.notify`.
     Notify { level: Level, message: String },
-    /// A question the backend waits on; answered with the `answer` call.
-    Ask {
-        ask: u64,
+    /// A question the backend waits on; answered with the `choose` call.
+    Question {
+        question: u64,
         prompt: String,
         choices: Vec<String>,
     },

@@ -524,6 +524,29 @@ async fn llm_model_sets_the_session_model() {
     n.quit().await;
 }
 
+/// The model the shim shows is the one the backend resolves for the project (its
+/// `[model] default` over setup's), not one the shim works out itself.
+#[tokio::test]
+async fn the_model_shown_is_the_one_the_backend_resolves() {
+    let server = FakeOpenRouter::start().await;
+    let (mut n, _dir) = start(&server, "{}").await;
+    write_project_file(
+        &n,
+        "[model]\ndefault = \"mistralai/mistral-medium-3\"\n",
+        "allow",
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmModel nosuch/model").await;
+    n.wait_notify(
+        "model nosuch/model is not in the catalogue; the model stays mistralai/mistral-medium-3",
+    )
+    .await;
+    let shown = n.lua("return require('frugal').current_model()").await;
+    assert_eq!(shown.as_str(), Some("mistralai/mistral-medium-3"));
+    n.quit().await;
+}
+
 #[tokio::test]
 async fn llm_model_picker_shows_prices_and_honours_the_allow_list() {
     let server = FakeOpenRouter::start().await;
@@ -839,7 +862,7 @@ async fn a_catalogue_too_old_to_trust_refuses_under_a_cap() {
     .await;
     let dir = n.home.path().join("data/nvim/frugal");
     std::fs::create_dir_all(&dir).unwrap();
-    let cache = dir.join("models.json");
+    let cache = frugal::openrouter::catalogue::Catalogue::cache_path(&dir, &server.url);
     std::fs::write(&cache, MODELS).unwrap();
     let nine_days = std::time::Duration::from_secs(9 * 24 * 3600 + 60);
     std::fs::File::options()
@@ -1103,5 +1126,150 @@ async fn a_stream_cut_by_a_killed_backend_is_reconciled_through_generation() {
     assert_eq!(r[0].state, "reconciled", "{r:?}");
     assert_eq!(r[0].charged, Some(2_700_000_000));
     assert_eq!(r[0].charge_source.as_deref(), Some("generation"));
+    n.quit().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiered prices: dearer above a prompt size
+// ---------------------------------------------------------------------------------------------
+
+const SONNET_4: &str = "anthropic/claude-sonnet-4";
+
+/// `anthropic/claude-sonnet-4` as the real catalogue lists it: base prices, the 1-hour cache
+/// write, and the tier above 200,000 prompt tokens (OPENROUTER.md, last section).
+const TIERED_MODELS: &str = r#"{"data":[
+ {"id":"anthropic/claude-sonnet-4","name":"Anthropic: Claude Sonnet 4","context_length":1000000,
+  "pricing":{"prompt":"0.000003","completion":"0.000015","web_search":"0.01","input_cache_read":"0.0000003","input_cache_write":"0.00000375","input_cache_write_1h":"0.000006",
+   "overrides":[{"min_prompt_tokens":200000,"prompt":"0.000006","completion":"0.0000225","input_cache_read":"0.0000006","input_cache_write":"0.0000075","input_cache_write_1h":"0.000012"}]},
+  "top_provider":{"context_length":200000,"max_completion_tokens":64000,"is_moderated":true},"supported_parameters":["max_tokens"],"expiration_date":null}
+]}"#;
+
+/// A file of about 270 kB: its prompt's token bound crosses 200,000.
+fn big_file() -> Vec<String> {
+    let mut lines: Vec<String> = SRC[..2].iter().map(|s| s.to_string()).collect();
+    for i in 0..4200 {
+        lines.push(format!(
+            "# padding line {i:05}: nothing to see here, only bytes to send"
+        ));
+    }
+    lines
+}
+
+async fn start_tiered(server: &FakeOpenRouter, extra: &str) -> (Nvim, std::path::PathBuf) {
+    server.push("/models", Reply::json(200, TIERED_MODELS));
+    let setup = format!(r#"{{"model":"{SONNET_4}","max_context_bytes":1000000{extra}}}"#);
+    let n = Nvim::start_with(
+        &server.url,
+        &[("FRUGAL_SETUP", &setup), ("FRUGAL_CONTEXT", "100000")],
+    )
+    .await;
+    let dir = n.home.path().join("data/nvim/frugal");
+    (n, dir)
+}
+
+/// Each row's `prompt_bytes`.
+fn prompt_bytes(dir: &std::path::Path) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(ledger_path(dir)).unwrap();
+    let mut st = conn
+        .prepare("SELECT prompt_bytes FROM requests ORDER BY id")
+        .unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// The prompt tokens a reservation was made for, given the prices it used (picodollars per
+/// token): the reservation must be exactly `bound × prompt + max_tokens × completion`.
+fn reserved_bound(reserved: i64, max_tokens: i64, prompt: i64, completion: i64) -> i64 {
+    let rest = reserved - max_tokens * completion;
+    assert!(
+        rest > 0 && rest % prompt == 0,
+        "reserved {reserved} is not bound × {prompt} + {max_tokens} × {completion} picodollars"
+    );
+    rest / prompt
+}
+
+/// A prompt whose bound crosses the tier's 200,000 tokens is reserved at the tier's prices
+/// (per prompt token the dearest that can apply: the 1-hour cache write, $12/M; per answer
+/// token $22.50/M) and routed with the tier's `max_price` ($6 / $22.50); a small prompt keeps
+/// the base prices ($6/M for the 1-hour cache write, $15/M; `max_price` $3 / $15).
+#[tokio::test]
+async fn a_prompt_past_a_tier_is_reserved_and_routed_at_the_tiers_prices() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.9);
+    edit_reply(&server, 0.001);
+    let (mut n, dir) = start_tiered(&server, "").await;
+    let big = big_file();
+    let big: Vec<&str> = big.iter().map(String::as_str).collect();
+    n.open("big.py", &big).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    n.cmd("LlmReject!").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+
+    let rows = wait_rows(&dir, "both settled", |r| {
+        r.len() == 2 && r.iter().all(|r| r.state == "settled")
+    })
+    .await;
+    let bytes = prompt_bytes(&dir);
+    let (b0, b1) = (chat_body(&server, 0), chat_body(&server, 1));
+    let mt = |b: &serde_json::Value| b["max_tokens"].as_i64().unwrap();
+    assert!(bytes[0] > 250_000, "{bytes:?}");
+    let bound = reserved_bound(rows[0].reserved, mt(&b0), 12_000_000, 22_500_000);
+    assert!(
+        (bytes[0]..bytes[0] + 1000).contains(&bound) && bound >= 200_000,
+        "bound {bound} for {} bytes",
+        bytes[0]
+    );
+    assert_eq!(
+        b0["provider"]["max_price"],
+        serde_json::json!({"prompt": 6, "completion": 22.5, "request": 0}),
+        "{}",
+        b0["provider"]
+    );
+    let bound = reserved_bound(rows[1].reserved, mt(&b1), 6_000_000, 15_000_000);
+    assert!((bytes[1]..bytes[1] + 1000).contains(&bound), "{bound}");
+    assert_eq!(
+        b1["provider"]["max_price"],
+        serde_json::json!({"prompt": 3, "completion": 15, "request": 0}),
+        "{}",
+        b1["provider"]
+    );
+    // :checkhealth shows the configured model's tier.
+    server.push("/models", Reply::json(200, TIERED_MODELS));
+    n.cmd("checkhealth frugal").await;
+    let health = n
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await;
+    let health = health.as_str().unwrap();
+    assert!(
+        health.contains("tiered prices: anthropic/claude-sonnet-4: from 200000 prompt tokens, $6.00 in / $22.50 out per M tokens (base $3.00 in / $15.00 out per M tokens)"),
+        "{health}"
+    );
+    n.quit().await;
+}
+
+/// A cap the base price fits under but the tier's crosses: refused, without any HTTP request.
+#[tokio::test]
+async fn a_cap_that_only_the_tiers_price_crosses_refuses_without_http() {
+    let server = FakeOpenRouter::start().await;
+    edit_reply(&server, 0.9);
+    let (mut n, dir) = start_tiered(&server, r#","budget":{"daily_usd":2.5}"#).await;
+    let big = big_file();
+    let big: Vec<&str> = big.iter().map(String::as_str).collect();
+    n.open("big.py", &big).await;
+    n.cmd("LlmEdit bump").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("budget"));
+    let msg = field(&failed, "message").as_str().unwrap();
+    assert!(msg.contains("daily cap $2.50"), "{msg}");
+    assert!(
+        server.chat_requests().is_empty(),
+        "a refused request was sent"
+    );
+    assert!(rows(&dir).is_empty());
     n.quit().await;
 }

@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use rmpv::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1019,5 +1020,171 @@ async fn a_replacement_written_twice_reaches_the_buffer_once() {
     let mut want: Vec<String> = SRC.iter().map(|l| l.to_string()).collect();
     want[3] = "  return (a + b) // 1".into();
     assert_eq!(n.lines().await, want);
+    n.quit().await;
+}
+
+/// Times a Lua snippet inside Neovim (milliseconds), with what it returns.
+async fn timed(n: &Nvim, code: &str) -> (f64, Value) {
+    let v = n
+        .lua(&format!(
+            "local t = vim.uv.hrtime(); local r = (function() {code} end)(); return {{ (vim.uv.hrtime() - t) / 1e6, r == nil and vim.NIL or r }}"
+        ))
+        .await;
+    let v = v.as_array().unwrap();
+    (v[0].as_f64().unwrap(), v[1].clone())
+}
+
+/// How long the backend may take to answer a call while an answer is placed: far under the
+/// shim's watchdog (10 s, set to 3 s here so that a frozen backend fails the test sooner).
+const ANSWERED_WITHIN_MS: f64 = 1_500.0;
+
+/// A quick call to the backend, timed: (milliseconds, error).
+async fn probe(n: &Nvim) -> (f64, Value) {
+    timed(
+        n,
+        "local _, err = require('frugal.rpc').request('version', nil, 3000); return err",
+    )
+    .await
+}
+
+/// Issue 15: an answer crafted to be costly to place (a file of `}` lines, blocks whose SEARCH
+/// is thousands of `}` ending in a line found nowhere) used to freeze the backend for seconds a
+/// block, inside the stream reader: calls went unanswered until the shim's watchdog killed it.
+/// Placing now runs off the event loop and each block is found nowhere at once: a quick call
+/// and an edit in another buffer are answered meanwhile, the hostile blocks are named as
+/// unmatched, the honest one is shown, and `:LlmCancel` drops the connection at once.
+#[tokio::test]
+async fn a_hostile_answer_never_keeps_the_backend_from_answering() {
+    // Scaled down from the issue (20,000 lines, 10,000-line SEARCHes, 40 blocks) as far as
+    // still freezes today's debug build for far longer than the watchdog.
+    const LINES: usize = 10_000;
+    const SEARCH: usize = 5_000;
+    const BLOCKS: usize = 8;
+    let server = FakeOpenRouter::start().await;
+    let mut file = vec!["int main() {"];
+    file.extend(std::iter::repeat_n("}", LINES - 1));
+    let hostile = block(&format!("{}nowhere\n", "}\n".repeat(SEARCH)), "x\n");
+    let honest = block("int main() {\n", "int main(void) {\n");
+    let mut parts = answer(&format!("{}{honest}", hostile.repeat(BLOCKS)), 4_000, 0.001);
+    let written = Arc::new(std::sync::Mutex::new(None));
+    parts.push(Part::Mark(written.clone()));
+    server.push("/chat/completions", Reply::sse(parts));
+    let other = block("local M = {}\n", "local M = { n = 1 }\n");
+    server.push("/chat/completions", Reply::sse(answer(&other, 8, 0.0)));
+
+    let mut n = Nvim::start_with(&server.url, &[("FRUGAL_CONTEXT", "10000")]).await;
+    n.lua("require('frugal.rpc').timeout_ms = 3000").await;
+    let other_path = n.open("other.lua", SRC).await;
+    let main_path = n.open("main.c", &file).await;
+    n.cmd("2LlmEdit close the braces").await;
+    server
+        .wait_until("the answer written", |_| written.lock().unwrap().is_some())
+        .await;
+    // While the blocks are placed: calls answered, an edit in another buffer started.
+    for _ in 0..3 {
+        let (ms, err) = probe(&n).await;
+        assert_eq!(err, Value::Nil, "a call failed while placing");
+        assert!(
+            ms < ANSWERED_WITHIN_MS,
+            "a call took {ms:.0} ms while placing"
+        );
+    }
+    let (ms, _) = timed(
+        &n,
+        &format!(
+            "vim.cmd.buffer({:?}); vim.cmd('LlmEdit name it')",
+            other_path.display().to_string()
+        ),
+    )
+    .await;
+    assert!(
+        ms < ANSWERED_WITHIN_MS,
+        ":LlmEdit took {ms:.0} ms while placing"
+    );
+    let mut done = Vec::new();
+    while done.len() < 2 {
+        match n
+            .wait_any_event(&["FrugalEditDone", "FrugalEditFailed"], DEADLINE)
+            .await
+        {
+            Some((p, data)) if p == "FrugalEditDone" => done.push(data),
+            other => panic!("expected two edits done, got {other:?}; seen {:?}", n.seen),
+        }
+    }
+    let bufnr =
+        |path: &std::path::Path| format!("return vim.fn.bufnr({:?})", path.display().to_string());
+    let main_buf = n.lua(&bufnr(&main_path)).await.as_u64();
+    let main = done
+        .iter()
+        .find(|d| field(d, "buf").as_u64() == main_buf)
+        .expect("the hostile answer's edit is done");
+    assert_eq!(field(main, "hunks").as_u64(), Some(1), "the honest block");
+    let unmatched: Vec<&str> = field(main, "unmatched")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        unmatched,
+        vec!["}"; BLOCKS],
+        "hostile blocks named by their first line"
+    );
+    let other_buf = n.lua(&bufnr(&other_path)).await.as_u64();
+    let other = done
+        .iter()
+        .find(|d| field(d, "buf").as_u64() == other_buf)
+        .expect("the other buffer's edit is done");
+    assert_eq!(field(other, "hunks").as_u64(), Some(1));
+
+    // The same blocks again, the stream then kept open: `:LlmCancel` drops the connection at
+    // once (the backend served it), and calls are answered meanwhile.
+    let written = Arc::new(std::sync::Mutex::new(None));
+    let mut text = String::from(": OPENROUTER PROCESSING\n\n");
+    for piece in hostile.repeat(BLOCKS).as_bytes().chunks(4_000) {
+        text.push_str(&chunk(std::str::from_utf8(piece).unwrap()));
+    }
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![
+            Part::Bytes(text.into_bytes()),
+            Part::Mark(written.clone()),
+            Part::Hang,
+        ]),
+    );
+    n.lua(&format!(
+        "vim.cmd.buffer({:?})",
+        main_path.display().to_string()
+    ))
+    .await;
+    n.cmd("2LlmEdit! close the braces").await;
+    server
+        .wait_until("the second answer written", |_| {
+            written.lock().unwrap().is_some()
+        })
+        .await;
+    let (ms, err) = probe(&n).await;
+    assert_eq!(err, Value::Nil);
+    assert!(
+        ms < ANSWERED_WITHIN_MS,
+        "a call took {ms:.0} ms while placing"
+    );
+    let cancelled = std::time::Instant::now();
+    n.cmd("LlmCancel").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("cancelled"));
+    while server.client_closed() < 1 {
+        assert!(
+            cancelled.elapsed() < Duration::from_millis(ANSWERED_WITHIN_MS as u64),
+            "the cancel was not served: the connection is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (ms, err) = probe(&n).await;
+    assert_eq!(err, Value::Nil);
+    assert!(
+        ms < ANSWERED_WITHIN_MS,
+        "a call took {ms:.0} ms after the cancel"
+    );
     n.quit().await;
 }

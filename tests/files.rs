@@ -428,13 +428,23 @@ fn log_files(n: &Nvim) -> Vec<PathBuf> {
 
 fn assert_private(dir: &Path, n: &Nvim) {
     assert_eq!(mode(dir), 0o700, "{}", dir.display());
-    for f in [
-        "ledger.sqlite3",
-        "ledger.sqlite3-wal",
-        "ledger.sqlite3-shm",
-        "models.json",
-    ] {
+    for f in ["ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm"] {
         assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+    // The catalogue caches: one per endpoint (and an older version's `models.json`).
+    let caches: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| frugal::openrouter::catalogue::is_cache_file(&e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        !caches.is_empty(),
+        "no catalogue cache in {}",
+        dir.display()
+    );
+    for c in caches {
+        assert_eq!(mode(&c), 0o600, "{}", c.display());
     }
     let logs = log_files(n);
     assert!(!logs.is_empty());
@@ -606,6 +616,9 @@ async fn a_ledger_moved_away_while_open_fails_with_reason_ledger_then_a_new_one_
     n.cmd("LlmEdit bump").await;
     n.wait_event("FrugalEditDone").await;
     n.cmd("LlmReject!").await;
+    // The settlement is written just after FrugalEditDone: wait for it, or its write would be
+    // the one to notice the move (and open a new file at the path before the second edit).
+    wait_rows(&dir, "settled", |r| r.len() == 1 && r[0].state == "settled").await;
     let aside = dir.join("ledger.sqlite3.aside");
     std::fs::rename(ledger_path(&dir), &aside).unwrap();
     n.cmd("LlmEdit bump").await;

@@ -26,7 +26,7 @@ async fn start(server: &FakeOpenRouter, models: &str, setup: &str) -> (Nvim, std
 }
 
 /// Replaces `vim.ui.select` with one that records the prompt and picks `choice` (1-based).
-async fn answer_asks_with(n: &Nvim, choice: u32) {
+async fn answer_questions_with(n: &Nvim, choice: u32) {
     n.lua(&format!(
         "_G.asked = {{}} vim.ui.select = function(items, opts, cb) table.insert(_G.asked, {{ prompt = opts.prompt, items = items }}) cb(items[{choice}], {choice}) end"
     ))
@@ -96,7 +96,7 @@ async fn a_dear_request_confirmed_is_sent() {
     let server = FakeOpenRouter::start().await;
     edit_reply(&server, 0.00123);
     let (mut n, dir) = start(&server, MODELS, r#"{"budget":{"confirm_above_usd":0.01}}"#).await;
-    answer_asks_with(&n, 1).await;
+    answer_questions_with(&n, 1).await;
     n.open("a.py", SRC).await;
     n.cmd("LlmEdit bump").await;
     n.wait_event("FrugalEditDone").await;
@@ -133,7 +133,7 @@ async fn a_dear_request_declined_sends_nothing_and_releases_its_reservation() {
         file.display()
     ))
     .await;
-    answer_asks_with(&n, 2).await;
+    answer_questions_with(&n, 2).await;
     n.open("a.py", SRC).await;
     n.cmd("LlmEdit bump").await;
     let failed = n.wait_event("FrugalEditFailed").await;

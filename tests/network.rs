@@ -906,3 +906,244 @@ async fn a_providers_reason_is_shown_on_one_line_and_whole_in_the_event() {
     assert!(line.ends_with('…'), "cut where it must be: {line}");
     n.quit().await;
 }
+
+/// A `base_url` may carry a proxy's credentials (`user:password@`): they are a key too, and
+/// reach neither a message nor the log.
+#[tokio::test]
+async fn credentials_in_base_url_reach_no_message_or_log() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::json(404, r#"{"error":{"message":"The model does not exist"}}"#),
+    );
+    let url = server
+        .plain_url
+        .replace("http://", "http://proxyuser:PROXYPASS-93f1@");
+    let (mut n, _dir) = start_at(
+        &server,
+        &url,
+        r#"{"api_key":"env:OPENROUTER_API_KEY"}"#,
+        &[],
+    )
+    .await;
+    n.open("a.py", SRC).await;
+    let (reason, msg) = edit_fails(&mut n).await;
+    assert_eq!(reason, "http", "{msg}");
+    assert!(msg.contains("answered 404 for model"), "{msg}");
+    assert!(!msg.contains("PROXYPASS"), "{msg}");
+    n.cmd("checkhealth frugal").await;
+    let health = n
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await;
+    assert!(!health.as_str().unwrap().contains("PROXYPASS"), "{health}");
+    n.drain();
+    for (note, _) in n.notifications() {
+        assert!(!note.contains("PROXYPASS"), "{note}");
+    }
+    assert!(
+        !n.log_text().contains("PROXYPASS"),
+        "a credential in the log"
+    );
+    n.quit().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ledger equals what the stream says was billed
+// ---------------------------------------------------------------------------------------------
+
+/// A `data:` event of OpenRouter's usage, written as the real wire writes it: `cost` is the
+/// decimal text given (never through a float), and the chunk may carry a choice of its own.
+fn usage_event(cost: &str, choice: &str) -> String {
+    format!(
+        "data: {{\"id\":\"gen-test-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{choice}],\"usage\":{{\"prompt_tokens\":120,\"completion_tokens\":40,\"total_tokens\":160,\"cost\":{cost},\"is_byok\":false,\"prompt_tokens_details\":{{\"cached_tokens\":0}},\"completion_tokens_details\":{{\"reasoning_tokens\":0}},\"cost_details\":{{\"upstream_inference_cost\":null}}}}}}\n\n"
+    )
+}
+
+/// `/generation` never knows the request (it keeps answering 404): only the stream can say
+/// what was billed.
+fn generation_never_known(server: &FakeOpenRouter) {
+    server.respond_with(|r| {
+        if r.path.contains("/generation") {
+            Reply::json(
+                404,
+                r#"{"error":{"code":404,"message":"Generation not found"}}"#,
+            )
+        } else {
+            Reply::json(500, r#"{"error":{"code":500,"message":"unscripted"}}"#)
+        }
+    });
+}
+
+/// OpenRouter's mid-stream error chunk, as recorded: an integer `code`, `finish_reason` null
+/// (not "error"), after a chunk that finished with "length", and a full `usage` with `cost`.
+/// What was billed is in it: the row settles at exactly that cost, from the stream, and the
+/// edit still fails with reason `stream`.
+#[tokio::test]
+async fn an_error_chunk_settles_the_row_at_the_usage_it_carries() {
+    let server = FakeOpenRouter::start().await;
+    let error = "data: {\"id\":\"gen-test-1\",\"object\":\"chat.completion.chunk\",\"provider\":\"Google\",\"error\":{\"code\":400,\"message\":\"Provider returned error\",\"metadata\":{\"provider_name\":\"Google\"}},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":null}],\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":40,\"total_tokens\":160,\"cost\":0.0123}}\n\n";
+    let s = format!(
+        ": OPENROUTER PROCESSING\n\n{}{}{error}data: [DONE]\n\n",
+        chunk("<<<<<<< SEARCH\n    return x + 1\n"),
+        finish_chunk("length"),
+    );
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![Part::Bytes(s.into_bytes())]),
+    );
+    generation_never_known(&server);
+    let (mut n, dir) = start(&server, "{}").await;
+    n.open("a.py", SRC).await;
+    let (reason, msg) = edit_fails(&mut n).await;
+    assert_eq!(reason, "stream", "{msg}");
+    assert!(msg.contains("Provider returned error"), "{msg}");
+    let rows = wait_rows(&dir, "settled from the error chunk's usage", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    assert_eq!(rows[0].state, "settled");
+    assert_eq!(rows[0].charged, Some(12_300_000_000), "exactly $0.0123");
+    assert_eq!(rows[0].charge_source.as_deref(), Some("usage"));
+    assert_eq!(
+        (rows[0].tokens_in, rows[0].tokens_out),
+        (Some(120), Some(40))
+    );
+    assert_eq!(n.lines().await, SRC);
+    n.quit().await;
+}
+
+/// Several chunks carry `usage` (the first with a choice of its own, empty and unfinished, the
+/// last repeating finish_reason "stop"): the last one is the final figure, and it settles.
+#[tokio::test]
+async fn the_last_of_several_usage_chunks_settles() {
+    let server = FakeOpenRouter::start().await;
+    let text = block("    return x + 1\n", "    return x + 2\n");
+    let s = format!(
+        ": OPENROUTER PROCESSING\n\n{}{}{}{}data: [DONE]\n\n",
+        chunk(&text),
+        finish_chunk("stop"),
+        usage_event(
+            "0.001",
+            r#"{"index":0,"delta":{"content":""},"finish_reason":null}"#
+        ),
+        usage_event(
+            "0.0021",
+            r#"{"index":0,"delta":{"content":""},"finish_reason":"stop"}"#
+        ),
+    );
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![Part::Bytes(s.into_bytes())]),
+    );
+    generation_never_known(&server);
+    let (mut n, dir) = start(&server, "{}").await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1));
+    assert!((field(&done, "cost_usd").as_f64().unwrap() - 0.0021).abs() < 1e-12);
+    let rows = wait_rows(&dir, "settled", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    assert_eq!(rows[0].state, "settled");
+    assert_eq!(rows[0].charged, Some(2_100_000_000), "the last usage");
+    assert_eq!(rows[0].charge_source.as_deref(), Some("usage"));
+    n.quit().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The catalogue is cached per endpoint
+// ---------------------------------------------------------------------------------------------
+
+/// What a plain endpoint (a llama.cpp server, a proxy) lists at `/models`: ids, no prices;
+/// Sonnet listed unpriced too, as a proxy might.
+const PLAIN_MODELS: &str = r#"{"object":"list","data":[{"id":"local/qwen","object":"model","owned_by":"me"},{"id":"anthropic/claude-sonnet-4.5","object":"model"}]}"#;
+
+/// A Neovim at `url` with its own `setup` fields, keeping its data in `data_dir`.
+/// `proxy`: the fake server as the HTTP proxy, so that a session started on its plain URL can
+/// switch to its OpenRouter one.
+async fn start_in(url: &str, data_dir: &Path, extra: &str, proxy: Option<&str>) -> Nvim {
+    let setup = format!(r#"{{"data_dir":"{}"{extra}}}"#, data_dir.display());
+    let mut env = vec![("FRUGAL_SETUP", setup.as_str()), ("PLAIN_KEY", "plain-key")];
+    if let Some(p) = proxy {
+        env.extend([("HTTP_PROXY", p), ("http_proxy", p)]);
+    }
+    Nvim::start_with(url, &env).await
+}
+
+/// One edit that must go through.
+async fn edit_done(n: &mut Nvim) {
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let (what, data) = n
+        .wait_any_event(&["FrugalEditDone", "FrugalEditFailed"], DEADLINE)
+        .await
+        .expect("the edit ended");
+    assert_eq!(what, "FrugalEditDone", "{data:?}");
+    n.cmd("LlmReject!").await;
+}
+
+/// Plain endpoint settings: its own key (never the OpenRouter default) and a local model.
+const PLAIN: &str = r#","api_key":"env:PLAIN_KEY","model":"local/qwen""#;
+
+/// After an edit on OpenRouter, a plain endpoint is priced from its own catalogue, not refused
+/// as "not in OpenRouter's catalogue" (another Neovim, the same data_dir), and back on
+/// OpenRouter in the same session, under a cap, from OpenRouter's again.
+#[tokio::test]
+async fn switching_to_a_plain_endpoint_and_back_uses_each_ones_catalogue() {
+    let server = FakeOpenRouter::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("frugal");
+    server.push("/models", Reply::json(200, MODELS));
+    server.push("/chat/completions", good_answer(0.001));
+    let mut n = start_in(&server.url, &dir, "", None).await;
+    edit_done(&mut n).await;
+    n.quit().await;
+
+    server.push("/models", Reply::json(200, PLAIN_MODELS));
+    server.push("/chat/completions", good_answer(0.0));
+    let proxy = server.plain_url.trim_end_matches("/api/v1").to_string();
+    let mut n = start_in(&server.plain_url, &dir, PLAIN, Some(&proxy)).await;
+    edit_done(&mut n).await;
+    // Back to OpenRouter under a cap: its own catalogue prices Sonnet (the plain one does not).
+    server.push("/chat/completions", good_answer(0.001));
+    n.lua(&format!(
+        "require('frugal').setup({{ binary = vim.env.FRUGAL_BIN, base_url = '{}', data_dir = '{}', budget = {{ daily_usd = 1 }} }})",
+        server.url,
+        dir.display()
+    ))
+    .await;
+    edit_done(&mut n).await;
+    let bodies: Vec<serde_json::Value> = server
+        .chat_requests()
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 3);
+    assert_eq!(bodies[1]["model"], "local/qwen");
+    assert_eq!(bodies[2]["provider"]["max_price"]["prompt"], 3.0);
+    n.quit().await;
+}
+
+/// The reverse: a plain endpoint's catalogue (Sonnet listed without a price) does not make an
+/// OpenRouter edit under a cap refuse for an unknown price.
+#[tokio::test]
+async fn a_plain_endpoints_catalogue_never_prices_an_openrouter_request() {
+    let server = FakeOpenRouter::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("frugal");
+    server.push("/models", Reply::json(200, PLAIN_MODELS));
+    server.push("/chat/completions", good_answer(0.0));
+    let mut n = start_in(&server.plain_url, &dir, PLAIN, None).await;
+    edit_done(&mut n).await;
+    n.quit().await;
+
+    server.push("/models", Reply::json(200, MODELS));
+    server.push("/chat/completions", good_answer(0.001));
+    let mut n = start_in(&server.url, &dir, r#","budget":{"daily_usd":1}"#, None).await;
+    edit_done(&mut n).await;
+    let rows = wait_rows(&dir, "settled", |r| r.len() == 2 && r[1].state == "settled").await;
+    assert_eq!(rows[1].model, "anthropic/claude-sonnet-4.5");
+    n.quit().await;
+}

@@ -236,7 +236,8 @@ fn render(gen_id: &str, model: &str, evs: &[Ev], f: &Framing) -> (Vec<u8>, Vec<C
                 want.push(ChatEvent::Usage(Usage {
                     prompt_tokens: *prompt,
                     completion_tokens: *completion,
-                    cost: *cost,
+                    // Read as written; beyond what money holds, no cost.
+                    cost: cost.and_then(|c| frugal::budget::Usd::from_cost_f64(c).ok()),
                     prompt_tokens_details: Some(PromptDetails {
                         cached_tokens: Some(*cached),
                     }),

@@ -393,6 +393,49 @@ async fn a_review_while_an_edit_streams_is_refused() {
 }
 
 #[tokio::test]
+async fn an_edit_while_a_review_runs_is_refused_sends_nothing_and_keeps_the_hunks() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, &catalogue("0.0000025")));
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&edit_answer(), 9, 0.0)),
+    );
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![
+            Part::Bytes(b": OPENROUTER PROCESSING\n\n".to_vec()),
+            Part::Hang,
+        ]),
+    );
+    let (mut n, _dir) = start(&server, "{}").await;
+    three_hunks(&mut n).await;
+    n.cmd("LlmReview").await;
+    server
+        .wait_until("the review's request", |s| s.chat_requests().len() == 2)
+        .await;
+    // One request per buffer, decided by the shim before anything else happens: `!` drops
+    // nothing while the review runs.
+    n.cmd("LlmEdit! afresh").await;
+    let (msg, level) = n
+        .wait_notify("an edit is still streaming in this buffer")
+        .await;
+    assert!(msg.contains(":LlmCancel"), "{msg}");
+    assert_eq!(level, 4);
+    assert_eq!(
+        n.lua("return require('frugal.hunks').count(0)")
+            .await
+            .as_u64(),
+        Some(3),
+        "the hunks stay pending"
+    );
+    assert_eq!(server.chat_requests().len(), 2, "the edit sent nothing");
+    n.cmd("LlmCancel").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("cancelled"));
+    n.quit().await;
+}
+
+#[tokio::test]
 async fn checkhealth_reports_the_judge_model_and_its_price() {
     let server = FakeOpenRouter::start().await;
     server.respond_with(|r| {

@@ -71,9 +71,16 @@ function M.hunk(edit, ev)
   end
   local title = buf == edit.buf and ev.title or ("%s: %s"):format(ev.path, ev.title)
   if row then
-    -- A buffer frugal created or loaded for the edit: its path is checked again at accept.
-    local check = buf ~= edit.buf and { root = edit.root, path = ev.path } or nil
-    hunks.add(buf, edit.id, ev.index, row, ev.old, ev.new, ev.title, ev.new_file, check)
+    hunks.add(buf, row, {
+      edit = edit.id,
+      index = ev.index,
+      old = ev.old,
+      new = ev.new,
+      title = ev.title,
+      new_file = ev.new_file or nil,
+      -- A buffer frugal created or loaded for the edit: its path is checked again at accept.
+      check = buf ~= edit.buf and { root = edit.root, path = ev.path } or nil,
+    })
     edit.placed = edit.placed + 1
     entry.hunks = entry.hunks + 1
   else
@@ -115,7 +122,7 @@ function M.done(edit, ev)
   local conversation = require("frugal.conversation")
   if edit.follows then
     -- The follow-up's answer replaces the proposal it refines, in every buffer.
-    require("frugal.hunks").drop_edit(edit.follows)
+    require("frugal.hunks").drop_edit(edit.follows, "replaced")
     conversation.forget(edit.follows)
   end
   local files, paths = {}, vim.deepcopy(edit.paths)

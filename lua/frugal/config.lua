@@ -1,10 +1,11 @@
 --- frugal.nvim configuration on the Neovim side: the types and shape of `setup()`.
 ---
---- The meaning of the settings (ranges, key-spec forms, budget rules) lives in the backend,
---- which answers `hello` with a warning for each bad value; this module only checks that each
---- key is known and of the right type (so a typo warns at once, without starting anything),
---- and owns the keys only Neovim uses (`binary`, `keymaps`). Defaults shared with the backend
---- are in `lua/frugal/defaults.json`.
+--- Every setting is described once, in the schema `lua/frugal/settings.json` (default, types,
+--- range, where it may be set, a one-line doc), read by both sides. The meaning of the settings
+--- (ranges, key-spec forms, budget rules) lives in the backend, which answers `hello` with a
+--- warning for each bad value; this module checks from the schema only that each key is known
+--- and of the right type (so a typo warns at once, without starting anything), and owns the
+--- keys only Neovim uses (marked `shim_only`: `binary`, `download_url`, `keymaps`).
 local M = {}
 local H = {}
 
@@ -19,6 +20,7 @@ local H = {}
 ---@class frugal.Config
 ---@field base_url string
 ---@field api_key string|false  false: no key (a local server that takes none)
+---@field management_key string  an OpenRouter management key spec (`:LlmKey`), never sent with a model request
 ---@field keys table<string,string>
 ---@field model string
 ---@field judge_model string  the model `:LlmReview` asks for verdicts
@@ -46,31 +48,33 @@ function M.root()
   return vim.fn.fnamemodify(src, ":p:h:h:h")
 end
 
---- The defaults shared with the backend, read once.
----@return table
-function H.shared_defaults()
-  if not H.shared then
-    local path = M.root() .. "/lua/frugal/defaults.json"
+---@class frugal.SchemaEntry  one setting of `lua/frugal/settings.json`
+---@field default any  nil where it is computed (`data_dir`, `binary`)
+---@field type string[]  the Lua types it takes, as `type()` names them
+---@field range { min: number, max: number, whole: boolean }|nil  checked by the backend
+---@field project string|nil  where a project file may set it too
+---@field shim_only boolean|nil  only Neovim uses it: never sent to the backend
+---@field doc string
+
+--- The settings schema shared with the backend, read once.
+---@return table<string, frugal.SchemaEntry>
+function M.schema()
+  if not H.schema then
+    local path = M.root() .. "/lua/frugal/settings.json"
     local ok, decoded = pcall(function()
       return vim.json.decode(table.concat(vim.fn.readfile(path), "\n"), { luanil = { object = true } })
     end)
-    H.shared = ok and type(decoded) == "table" and decoded or {}
+    H.schema = ok and type(decoded) == "table" and decoded or {}
   end
-  return H.shared
+  return H.schema
 end
 
 ---@return frugal.Config
 function M.defaults()
-  local out = vim.deepcopy(H.shared_defaults())
-  out.download_url = "https://github.com/frugal-nvim/frugal.nvim/releases/download"
-  out.keymaps = {
-    accept = "<localleader>a",
-    reject = "<localleader>r",
-    accept_all = "<localleader>A",
-    reject_all = "<localleader>R",
-    next = "]h",
-    prev = "[h",
-  }
+  local out = {}
+  for key, entry in pairs(M.schema()) do
+    out[key] = vim.deepcopy(entry.default)
+  end
   return out
 end
 
@@ -83,32 +87,6 @@ function M.binary()
   end
   return require("frugal.build").pick(M.root())
 end
-
---- Each key's Lua type(s). Keys the backend does not need are marked `local`.
-H.types = {
-  base_url = { "string" },
-  api_key = { "string", "boolean" },
-  management_key = { "string" },
-  keys = { "table" },
-  model = { "string" },
-  judge_model = { "string" },
-  budget = { "table" },
-  global_budget = { "table" },
-  data_dir = { "string" },
-  log_level = { "string" },
-  max_tokens = { "number" },
-  temperature = { "number" },
-  context_lines = { "number" },
-  max_context_bytes = { "number" },
-  max_price = { "boolean" },
-  min_useful_tokens = { "number" },
-  stall_timeout_s = { "number" },
-  footprint = { "table", "boolean" },
-  prices = { "table" },
-  binary = { "string", ["local"] = true },
-  download_url = { "string", ["local"] = true },
-  keymaps = { "table", "boolean", ["local"] = true },
-}
 
 --- The keymaps' shape (they mean nothing to the backend, so they are checked here in full).
 ---@param v table|boolean
@@ -158,7 +136,8 @@ function M.resolve(opts)
     return out, { ("setup() takes a table, got %s"):format(type(opts)) }, given
   end
   for key, value in pairs(opts or {}) do
-    local types = H.types[key]
+    local entry = M.schema()[key]
+    local types = entry and entry.type
     if types == nil then
       table.insert(warnings, ("unknown setup key %s (ignored)"):format(vim.inspect(key)))
     elseif not vim.tbl_contains(types, type(value)) then
@@ -183,7 +162,7 @@ function M.resolve(opts)
         out.keymaps = vim.tbl_extend("force", out.keymaps, value)
       else
         out[key] = value
-        if not types["local"] then
+        if not entry.shim_only then
           given[key] = value
         end
       end

@@ -1,11 +1,10 @@
---- The edit flow on the Neovim side: gather the request, show progress, route the backend's
---- events to the hunk preview, and fire `User FrugalEditDone` / `User FrugalEditFailed`.
+--- The edit flow on the Neovim side: gather the request, show progress, hand the backend's
+--- events to the hunk preview, and fire `User FrugalEditDone`. An edit is one kind of request
+--- (frugal.request owns its lifecycle: routing, cancel, failure, the busy check).
 local M = {}
 local H = {}
 
----@class frugal.Edit
----@field id integer
----@field buf integer  the buffer it started in
+---@class frugal.Edit: frugal.Job
 ---@field root string  the checkout root its paths are relative to
 ---@field path string  its file, relative to `root`
 ---@field paths string[]  its context files (relative to `root`)
@@ -18,37 +17,19 @@ local H = {}
 ---@field order integer[]  those buffers, in the order they got their first hunk
 ---@field files integer|nil  files the model sees (from the backend's `prompt` event)
 ---@field bytes integer|nil  the prompt's size
----@field progress_mark integer|nil
 ---@field foresight string|nil  "likely ~$0.004 · at most $0.031", once the request is reserved
 ---@field last_progress frugal.Progress|nil  the progress last shown (shown again with the foresight)
 ---@field reserved_usd number|nil  the worst case reserved
 ---@field progress_row integer
----@field spin integer
 ---@field placed integer
 ---@field lost { buf: integer|nil, index: integer, title: string }[]  hunks not placed
 
----@type table<integer, frugal.Edit>  edits streaming, by buffer
-H.by_buf = {}
 ---@type table<integer, string>  each edit's instruction, by id (`:LlmReview` sends it)
 H.instructions = {}
 
 local util = require("frugal.util")
-local notify, fire = util.notify, util.fire
-
---- Whether an edit is streaming in the buffer (started there, or with hunks there).
----@param buf integer
----@return boolean
-function M.streaming(buf)
-  if H.by_buf[buf] then
-    return true
-  end
-  for _, e in pairs(H.by_buf) do
-    if e.touched[buf] then
-      return true
-    end
-  end
-  return false
-end
+local notify = util.notify
+local request = require("frugal.request")
 
 --- The instruction an edit was sent with.
 ---@param id integer
@@ -75,7 +56,7 @@ function M.start(opts)
   end
   if opts.bang then
     for _, id in ipairs(require("frugal.hunks").edits_in(buf)) do
-      require("frugal.hunks").drop_edit(id)
+      require("frugal.hunks").drop_edit(id, "rejected")
     end
   end
   local instruction = vim.trim(opts.instruction or "")
@@ -124,7 +105,8 @@ function H.check_buffer(buf, opts)
   if l1 < 1 or l2 < l1 or l2 > n then
     return ("the range %d-%d is outside the buffer (1-%d)"):format(l1, l2, n)
   end
-  if M.streaming(buf) then
+  -- One request per buffer: a review of its hunks keeps it busy too.
+  if request.busy(buf) then
     return "an edit is still streaming in this buffer: wait for it or :LlmCancel it"
   end
   local pending = require("frugal.hunks").count(buf)
@@ -139,11 +121,9 @@ end
 ---@param opts frugal.EditOpts
 ---@param instruction string
 function H.send(buf, opts, instruction)
-  local rpc = require("frugal.rpc")
-  local _, start_err = rpc.ensure()
-  local settings = rpc.settings()
+  local settings = request.backend(buf)
   if not settings then
-    return H.cannot_start(buf, start_err or "the backend did not start")
+    return
   end
   local n = vim.api.nvim_buf_line_count(buf)
   local l1, l2 = opts.line1 or 1, opts.line2 or n
@@ -175,9 +155,10 @@ function H.send(buf, opts, instruction)
     end
   end
   ---@type frugal.Edit
-  local edit = {
+  local edit = request.start({
     id = id,
     buf = buf,
+    kind = "edit",
     root = root,
     path = rel,
     paths = paths,
@@ -192,16 +173,13 @@ function H.send(buf, opts, instruction)
     spin = 0,
     placed = 0,
     lost = {},
-  }
-  -- Registered before the request: the backend may report a quick refusal before its answer
-  -- to `edit` arrives, and that event must find the edit.
-  H.by_buf[buf] = edit
+  })
   -- Record edits the user makes while the answer streams, to re-anchor hunks computed on the
   -- snapshot; closing or reloading the buffer the edit started in cancels it (another
   -- touched buffer cancels nothing).
   local track = require("frugal.track")
   track.attach(edit, buf, function(why)
-    H.abort(edit, why)
+    request.abort(edit, why)
   end)
   local files = context.request_files(root, paths)
   for _, f in ipairs(files) do
@@ -209,7 +187,7 @@ function H.send(buf, opts, instruction)
       track.attach(edit, f.buf)
     end
   end
-  local res, err = rpc.request("edit", {
+  local running = request.send(edit, "edit", {
     id = id,
     buf = buf,
     file = rel,
@@ -226,17 +204,9 @@ function H.send(buf, opts, instruction)
     history = edit.history,
     diagnostics = H.diagnostics(buf, sel_start, sel_end),
   })
-  if not res then
-    if H.by_buf[buf] == edit then
-      H.clear(edit)
-      notify(err or "the backend did not answer", vim.log.levels.ERROR)
-    end
-    return
+  if running then
+    H.show_progress(edit, "waiting", 0, 0, nil)
   end
-  if H.by_buf[buf] ~= edit then
-    return -- already over (a quick refusal came first)
-  end
-  H.show_progress(edit, "waiting", 0, 0, nil)
 end
 
 --- Error and warning diagnostics inside the selection, for the prompt.
@@ -260,15 +230,6 @@ function H.diagnostics(buf, sel_start, sel_end)
     return a.row < b.row
   end)
   return out
-end
-
---- An edit that cannot start because of the configuration (the backend missing, or not
---- starting): said, and `FrugalEditFailed` fires with reason `config`, as for a refusal.
----@param buf integer
----@param message string
-function H.cannot_start(buf, message)
-  notify(message, vim.log.levels.ERROR)
-  fire("FrugalEditFailed", { buf = buf, reason = "config", message = message })
 end
 
 --- The progress line at the end of the selection's first line (where it is now).
@@ -296,44 +257,6 @@ function H.show_progress(edit, phase, tokens, elapsed_ms, cost, note)
   M.last_progress = text or M.last_progress
 end
 
---- The edit is over: stops tracking changes, removes its progress line, forgets it.
----@param edit frugal.Edit
-function H.clear(edit)
-  edit.tracking = false
-  if vim.api.nvim_buf_is_valid(edit.buf) then
-    require("frugal.progress").clear(edit.buf)
-  end
-  if H.by_buf[edit.buf] == edit then
-    H.by_buf[edit.buf] = nil
-  end
-end
-
----@param id integer
----@return frugal.Edit|nil
-local function find(id)
-  for _, e in pairs(H.by_buf) do
-    if e.id == id then
-      return e
-    end
-  end
-end
-
---- The edit an event is about, if it is still running in a valid buffer. Events of an edit
---- that is over are ignored.
----@param ev { id: integer }
----@return frugal.Edit|nil
-function H.live(ev)
-  local edit = find(ev.id)
-  if not edit then
-    return nil
-  end
-  if not vim.api.nvim_buf_is_valid(edit.buf) then
-    H.clear(edit)
-    return nil
-  end
-  return edit
-end
-
 --- The backend's edit events (src/protocol.rs): progress, a located hunk, the end.
 H.events = {}
 
@@ -359,68 +282,29 @@ function H.events.hunk(edit, ev)
 end
 
 function H.events.done(edit, ev)
-  H.clear(edit)
+  request.finish(edit)
   local ok, reason, message = require("frugal.answer").done(edit, ev)
   if not ok then
-    M.fail(edit, reason, message)
+    request.fail(edit, reason --[[@as string]], message --[[@as string]])
   end
 end
 
-function H.events.failed(edit, ev)
-  H.clear(edit)
-  M.fail(edit, ev.reason, ev.message, ev.line)
-end
-
-for kind, handler in pairs(H.events) do
-  require("frugal.rpc").on(kind, function(ev)
-    local edit = H.live(ev)
-    if edit then
-      handler(edit, ev)
-    end
-  end)
-end
-
---- Ends an edit without hunks: whatever it had previewed is withdrawn (nothing half-applied).
----@param edit frugal.Edit
----@param reason string
----@param message string  the whole text (the event's data)
----@param line string|nil  the one-line notification, when the backend gave one
-function M.fail(edit, reason, message, line)
-  require("frugal.hunks").drop_edit(edit.id)
-  notify(line or message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
-  fire("FrugalEditFailed", { buf = edit.buf, reason = reason, message = message })
-  require("frugal.status").refresh(edit.buf)
-end
-
---- Stops an edit from this side: tells the backend to drop the connection, and fails it.
----@param edit frugal.Edit
----@param message string
-function H.abort(edit, message)
-  if H.by_buf[edit.buf] ~= edit then
-    return
-  end
-  require("frugal.rpc").call("cancel", { id = edit.id })
-  H.clear(edit)
-  M.fail(edit, "cancelled", message)
-end
-
---- `:LlmCancel`: drops the connection of this buffer's edit. The buffer is left as it was.
----@param buf integer|nil
-function M.cancel(buf)
-  buf = util.buf(buf)
-  local edit = H.by_buf[buf]
-  if not edit then
-    return notify("no edit is streaming in this buffer", vim.log.levels.WARN)
-  end
-  H.abort(edit, "cancelled; the buffer is unchanged")
-end
-
---- The backend died: every edit in flight fails.
-function M.backend_gone()
-  for _, edit in ipairs(vim.tbl_values(H.by_buf)) do
-    H.clear(edit)
-    M.fail(edit, "stream", "the backend stopped while the answer streamed; nothing was applied")
-  end
-end
+request.kind("edit", {
+  events = H.events,
+  cancelled = "cancelled; the buffer is unchanged",
+  gone = "the backend stopped while the answer streamed; nothing was applied",
+  -- Its hunks may go to other buffers: those are busy too until it ends.
+  touches = function(edit, buf)
+    return edit.touched[buf] ~= nil
+  end,
+  needs_buf = true,
+  clear = function(edit)
+    edit.tracking = false
+  end,
+  -- Whatever it had previewed is withdrawn: nothing half-applied.
+  abandon = function(edit)
+    require("frugal.hunks").drop_edit(edit.id, "abandoned")
+  end,
+})
 
 return M

@@ -137,6 +137,9 @@ function M.check()
       elseif res.endpoint_kind == "plain" then
         h.info("setup prices names no model: under a cap, models this endpoint lists without a price are refused")
       end
+      for _, line in ipairs(res.tiers or {}) do
+        h.info("tiered prices: " .. line)
+      end
     end
   end
 

@@ -33,13 +33,13 @@ end
 --- `:LlmAccept` (`{ all = true }`: `:LlmAccept!`)
 ---@param opts { all: boolean }|nil
 function M.accept(opts)
-  require("frugal.hunks").accept(opts or { all = false })
+  require("frugal.accept").accept(opts or { all = false })
 end
 
 --- `:LlmReject` (`{ all = true }`: `:LlmReject!`)
 ---@param opts { all: boolean }|nil
 function M.reject(opts)
-  require("frugal.hunks").reject(opts or { all = false })
+  require("frugal.accept").reject(opts or { all = false })
 end
 
 --- `:LlmContext [add|remove|clear] [path…]`: the project's context files for this session.
@@ -50,16 +50,12 @@ end
 
 --- `:LlmHunks`: every pending hunk in the quickfix list.
 function M.hunks()
-  require("frugal.hunks").quickfix()
+  require("frugal.navigate").quickfix()
 end
 
 --- `:LlmCancel`: stops this buffer's edit, or its review.
 function M.cancel()
-  local review = package.loaded["frugal.review"]
-  if review and review.running(0) then
-    return review.cancel(0)
-  end
-  require("frugal.edit").cancel()
+  require("frugal.request").cancel(0)
 end
 
 --- `:LlmReview`: the judge model's verdict on every pending hunk of this buffer's edit.

@@ -18,7 +18,7 @@ local notify = require("frugal.util").notify
 ---@field message string|nil  why there is no catalogue (when not ok)
 ---@field models frugal.ModelEntry[]
 ---@field filtered boolean  the project's allow-list hid some models
----@field project_default string|userdata|nil  the project's `[model] default` (vim.NIL: none)
+---@field model string|nil  the model an edit of the project uses without :LlmModel (the backend decides)
 ---@field pending boolean|nil  no catalogue at hand yet: it comes later as a `models` event
 
 --- `:LlmModel [id]`: sets the session's model, or picks one from the catalogue. Never waits on
@@ -33,6 +33,7 @@ function M.choose(id)
   if not res then
     return notify(err, vim.log.levels.ERROR)
   end
+  H.seen(res)
   if res.pending then
     notify("fetching OpenRouter's model catalogue…")
     H.waiters[token] = function(list)
@@ -53,12 +54,16 @@ function M._models(ev)
   end
 end
 
---- The model the next edit would use: the session's, else the project's `[model] default`
---- (as last seen by :LlmModel), else the configured one.
+--- The model the next edit would use: the session's, else the one the backend last said the
+--- project uses (its `[model] default` or the configured one, as of the last :LlmModel), else
+--- the configured one as the backend resolved it.
 ---@return string
 function M.current()
   local settings = require("frugal.rpc").settings()
-  return H.session_model or H.project_default or (settings and settings.model) or require("frugal.config").options.model
+  -- What the backend said holds for the settings it said it under (a new setup() or a restarted
+  -- backend answers `hello` anew).
+  local effective = settings and H.effective_for == settings and H.effective or nil
+  return H.session_model or effective or (settings and settings.model) or require("frugal.config").options.model
 end
 
 --- The model of this session (`:LlmModel`), or nil for the configured one.
@@ -69,18 +74,27 @@ end
 
 ---@type string|nil  the model chosen with :LlmModel for this session
 H.session_model = nil
----@type string|nil  the project's `[model] default`, as last seen by :LlmModel
-H.project_default = nil
+---@type string|nil  the model the backend said the project uses without :LlmModel, as last seen
+H.effective = nil
+---@type table|nil  the backend's settings (`hello`) when it said so
+H.effective_for = nil
 ---@type integer  the last `models` request, to match a later `models` event to its request
 H.token = 0
 ---@type table<integer, fun(list: frugal.ModelList)>  requests waiting for the catalogue
 H.waiters = {}
 
+--- Keeps the model the backend says the project uses, with the settings it said it under.
+---@param res frugal.ModelList
+function H.seen(res)
+  if type(res.model) == "string" then
+    H.effective, H.effective_for = res.model, require("frugal.rpc").settings()
+  end
+end
+
 ---@param id string|nil  the model asked for; nil: pick one
 ---@param res frugal.ModelList
 function H.pick(id, res)
-  local default = res.project_default
-  H.project_default = (default ~= nil and default ~= vim.NIL) and default or nil
+  H.seen(res)
   if not res.ok then
     if id then
       H.session_model = id

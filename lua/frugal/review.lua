@@ -5,12 +5,8 @@
 local M = {}
 local H = {}
 
----@class frugal.Review
----@field id integer
----@field buf integer
+---@class frugal.Review: frugal.Job
 ---@field hunks frugal.PendingHunk[]  as sent: the verdicts come back in this order
----@field spin integer
----@field progress_mark integer|nil
 
 ---@class frugal.ReviewVerdict
 ---@field path string
@@ -20,6 +16,7 @@ local H = {}
 
 local util = require("frugal.util")
 local notify, fire = util.notify, util.fire
+local request = require("frugal.request")
 
 local highlight = require("frugal.highlight")
 highlight.link("frugal_review_hl", highlight.review)
@@ -35,16 +32,6 @@ H.show = {
   none = { "?", "FrugalReviewNone" },
 }
 
----@type table<integer, frugal.Review>  reviews running, by buffer
-H.by_buf = {}
-
---- Whether a review is running for the buffer.
----@param buf integer|nil  nil or 0: the current buffer
----@return boolean
-function M.running(buf)
-  return H.by_buf[util.buf(buf)] ~= nil
-end
-
 --- `:LlmReview`: reviews the pending hunks of the current buffer's edit. Refused (with a
 --- message, nothing sent) when none is pending, while an edit streams in the buffer, or while
 --- a review of it runs.
@@ -56,12 +43,8 @@ function M.start(opts)
   if err then
     return notify(err, vim.log.levels.WARN)
   end
-  local rpc = require("frugal.rpc")
-  local _, start_err = rpc.ensure()
-  if not rpc.settings() then
-    local message = start_err or "the backend did not start"
-    notify(message, vim.log.levels.ERROR)
-    return fire("FrugalEditFailed", { buf = buf, reason = "config", message = message })
+  if not request.backend(buf) then
+    return
   end
   local items = {}
   for _, h in ipairs(hunks) do
@@ -75,10 +58,8 @@ function M.start(opts)
     })
   end
   ---@type frugal.Review
-  local review = { id = util.next_id(), buf = buf, hunks = hunks, spin = 0 }
-  -- Registered before the request: a quick refusal may come before the reply.
-  H.by_buf[buf] = review
-  local res, call_err = rpc.request("review", {
+  local review = request.start({ id = util.next_id(), buf = buf, kind = "review", hunks = hunks, spin = 0 })
+  local running = request.send(review, "review", {
     id = review.id,
     buf = buf,
     instruction = require("frugal.edit").instruction(hunks[1].edit) or "(not known)",
@@ -86,44 +67,17 @@ function M.start(opts)
     project = require("frugal.project").project(buf),
     hunks = items,
   })
-  if not res then
-    if H.by_buf[buf] == review then
-      H.clear(review)
-      notify(call_err or "the backend did not answer", vim.log.levels.ERROR)
-    end
+  if not running then
     return
-  end
-  if H.by_buf[buf] ~= review then
-    return -- already over
   end
   notify(
     ("asking %s for a verdict on %d hunk%s…"):format(
-      require("frugal.config").options.judge_model,
+      (require("frugal.rpc").settings() or require("frugal.config").options).judge_model,
       #hunks,
       #hunks == 1 and "" or "s"
     )
   )
   H.progress(review, { phase = "waiting", tokens = 0, elapsed_ms = 0 })
-end
-
---- `:LlmCancel` of a review: drops its connection; the hunks stay pending.
----@param buf integer|nil
-function M.cancel(buf)
-  local review = H.by_buf[util.buf(buf)]
-  if not review then
-    return notify("no review is running in this buffer", vim.log.levels.WARN)
-  end
-  require("frugal.rpc").call("cancel", { id = review.id })
-  H.clear(review)
-  H.fail(review, "cancelled", "review cancelled; the hunks are still pending")
-end
-
---- The backend died: every review in flight fails.
-function M.backend_gone()
-  for _, review in ipairs(vim.tbl_values(H.by_buf)) do
-    H.clear(review)
-    H.fail(review, "stream", "the backend stopped during the review")
-  end
 end
 
 -- Private ---------------------------------------------------------------------------------
@@ -133,10 +87,11 @@ end
 ---@param hunks frugal.PendingHunk[]
 ---@return string|nil
 function H.check(buf, hunks)
-  if require("frugal.edit").streaming(buf) then
+  local busy = request.busy(buf)
+  if busy and busy.kind == "edit" then
     return "an edit is still streaming in this buffer: review it once it is complete (or :LlmCancel it)"
   end
-  if H.by_buf[buf] then
+  if busy then
     return "a review of this buffer's hunks is already running (:LlmCancel stops it)"
   end
   if #hunks == 0 then
@@ -156,37 +111,6 @@ function H.progress(review, p)
     end
   end
   require("frugal.progress").show(review, row, p)
-end
-
----@param review frugal.Review
-function H.clear(review)
-  if vim.api.nvim_buf_is_valid(review.buf) then
-    require("frugal.progress").clear(review.buf)
-  end
-  if H.by_buf[review.buf] == review then
-    H.by_buf[review.buf] = nil
-  end
-end
-
----@param review frugal.Review
----@param reason string
----@param message string  the whole text (the event's data)
----@param line string|nil  the one-line notification, when the backend gave one
-function H.fail(review, reason, message, line)
-  notify(line or message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
-  fire("FrugalEditFailed", { buf = review.buf, reason = reason, message = message })
-  require("frugal.status").refresh(review.buf)
-end
-
---- The review an event is about, if it is still running.
----@param ev { id: integer }
----@return frugal.Review|nil
-function H.live(ev)
-  for _, r in pairs(H.by_buf) do
-    if r.id == ev.id then
-      return r
-    end
-  end
 end
 
 --- The virtual text of a verdict.
@@ -215,13 +139,8 @@ function H.events.progress(review, ev)
   })
 end
 
-function H.events.failed(review, ev)
-  H.clear(review)
-  H.fail(review, ev.reason, ev.message, ev.line)
-end
-
 function H.events.review_done(review, ev)
-  H.clear(review)
+  request.finish(review)
   local hunks = require("frugal.hunks")
   ---@type frugal.ReviewVerdict[]
   local verdicts = {}
@@ -260,13 +179,10 @@ function H.events.review_done(review, ev)
   require("frugal.status").refresh(review.buf)
 end
 
-for kind, handler in pairs(H.events) do
-  require("frugal.rpc").on(kind, function(ev)
-    local review = H.live(ev)
-    if review then
-      handler(review, ev)
-    end
-  end, "review")
-end
+request.kind("review", {
+  events = H.events,
+  cancelled = "review cancelled; the hunks are still pending",
+  gone = "the backend stopped during the review",
+})
 
 return M

@@ -50,14 +50,15 @@ H.handlers = {}
 
 ---@class frugal.Settings
 ---@field model string
+---@field judge_model string
 ---@field context_lines integer
 ---@field base_url string
 ---@field data_dir string
 ---@field stall_timeout_s integer
 
 --- Registers the handler of an event kind for `owner` (one per kind and owner; default
---- "main"). Several owners may share a kind: edits and reviews both take `progress` and
---- `failed`, each acting on its own ids.
+--- "main"). Several owners may share a kind; every request's events (edit, review) go to
+--- frugal.request, which routes them by id.
 ---@param kind string
 ---@param fn fun(ev: table)
 ---@param owner string|nil
@@ -83,7 +84,7 @@ function M.running()
 end
 
 --- The settings in effect (decided by the backend from setup()), once it runs.
----@return { model: string, context_lines: integer, base_url: string, data_dir: string }|nil
+---@return frugal.Settings|nil
 function M.settings()
   return H.chan and H.info and H.info.settings or nil
 end
@@ -340,14 +341,11 @@ function H.fail_pending()
   end
 end
 
---- The backend went away: every edit and review in flight fails.
+--- The backend went away: every request in flight (edit, review) fails. (None is in flight
+--- before the request module was loaded.)
 function H.requests_gone()
-  for _, name in ipairs({ "frugal.edit", "frugal.review" }) do
-    local mod = package.loaded[name]
-    if mod then
-      mod.backend_gone()
-    end
-  end
+  local request = package.loaded["frugal.request"]
+  return request and request.backend_gone()
 end
 
 --- Events from the backend (src/protocol.rs), in order.
@@ -387,9 +385,9 @@ M.on("notify", function(ev)
 end)
 
 --- A question the backend waits on: answered with the 1-based choice, nil when dismissed.
-M.on("ask", function(ev)
+M.on("question", function(ev)
   vim.ui.select(ev.choices, { prompt = ev.prompt }, function(_, idx)
-    M.call("answer", { ask = ev.ask, choice = idx })
+    M.call("choose", { question = ev.question, choice = idx })
   end)
 end)
 

@@ -5,16 +5,16 @@
 //! ledger: the prompt's tokens are its bytes at the bytes-per-token ratio those requests showed
 //! ([`DEFAULT_BYTES_PER_TOKEN`] without any), the answer's tokens the median of their answers
 //! (`max_tokens / 4` without any), both at the model's list price. Pure: the ledger query is
-//! [`crate::budget::ledger::Ledger::history`].
+//! [`crate::budget::ledger::Ledger::samples`].
 
 use super::money::{Price, Usd};
 
 /// How many of a model's latest settled requests the estimate learns from: enough for a
 /// steady median, few enough that the query stays a short index walk and a change of habits
 /// shows within a day or two.
-pub const HISTORY_ROWS: u32 = 200;
+pub const SAMPLE_ROWS: u32 = 200;
 
-/// Bytes per prompt token without history: about right for English and code with the common
+/// Bytes per prompt token without samples: about right for English and code with the common
 /// tokenizers.
 pub const DEFAULT_BYTES_PER_TOKEN: u64 = 4;
 
@@ -39,8 +39,8 @@ pub struct Likely {
 /// The prompt's likely tokens: its bytes at the ratio the samples that have both figures
 /// showed (their bytes over their tokens, summed: a long prompt weighs more than a short one),
 /// rounded up.
-pub fn prompt_tokens(prompt_bytes: u64, history: &[Sample]) -> u64 {
-    let (bytes, tokens) = history
+pub fn prompt_tokens(prompt_bytes: u64, samples: &[Sample]) -> u64 {
+    let (bytes, tokens) = samples
         .iter()
         .filter_map(|s| match (s.prompt_bytes, s.tokens_in) {
             (Some(b), Some(t)) if b > 0 && t > 0 => Some((u128::from(b), u128::from(t))),
@@ -58,8 +58,8 @@ pub fn prompt_tokens(prompt_bytes: u64, history: &[Sample]) -> u64 {
 
 /// The answer's likely tokens: the median of the samples' answers (the upper one of an even
 /// count), never above `max_tokens`; `max_tokens / 4` without any.
-pub fn completion_tokens(max_tokens: u32, history: &[Sample]) -> u64 {
-    let mut outs: Vec<u64> = history.iter().filter_map(|s| s.tokens_out).collect();
+pub fn completion_tokens(max_tokens: u32, samples: &[Sample]) -> u64 {
+    let mut outs: Vec<u64> = samples.iter().filter_map(|s| s.tokens_out).collect();
     if outs.is_empty() {
         return u64::from(max_tokens / 4);
     }
@@ -72,11 +72,11 @@ pub fn likely(
     price: &Price,
     prompt_bytes: u64,
     max_tokens: u32,
-    history: &[Sample],
+    samples: &[Sample],
     worst: Usd,
 ) -> Likely {
-    let prompt_tokens = prompt_tokens(prompt_bytes, history);
-    let completion_tokens = completion_tokens(max_tokens, history);
+    let prompt_tokens = prompt_tokens(prompt_bytes, samples);
+    let completion_tokens = completion_tokens(max_tokens, samples);
     let cost = price
         .worst_case(prompt_tokens, completion_tokens)
         .unwrap_or(worst)
@@ -85,7 +85,7 @@ pub fn likely(
         cost,
         prompt_tokens,
         completion_tokens,
-        learned_from: history.len(),
+        learned_from: samples.len(),
     }
 }
 
@@ -112,7 +112,7 @@ mod tests {
     };
 
     #[test]
-    fn without_history_four_bytes_a_token_and_a_quarter_of_max_tokens() {
+    fn without_samples_four_bytes_a_token_and_a_quarter_of_max_tokens() {
         assert_eq!(prompt_tokens(4000, &[]), 1000);
         assert_eq!(prompt_tokens(4001, &[]), 1001, "rounded up");
         assert_eq!(completion_tokens(4096, &[]), 1024);
@@ -213,11 +213,11 @@ mod tests {
     /// before it. Prompts: log-normal bytes (median 6 KB: a selection and its context), at
     /// 3.2–4.0 bytes a token; answers: log-normal tokens (median 350, σ 0.7), either
     /// independent of the prompt or growing with it. Prices: Sonnet's list price. Returns the
-    /// fraction, and the fraction the defaults alone (no history) reach.
+    /// fraction, and the fraction the defaults alone (no samples) reach.
     fn simulate(seed: u64, correlated: bool) -> (f64, f64) {
         let mut rng = Rng(seed);
         let max_tokens = 4096u32;
-        let mut history: Vec<Sample> = Vec::new();
+        let mut samples: Vec<Sample> = Vec::new();
         let (mut within, mut within_default, mut n) = (0u32, 0u32, 0u32);
         for _ in 0..30 * 25 {
             let bytes = rng.lognormal(6000.0, 0.8).clamp(300.0, 150_000.0) as u64;
@@ -231,10 +231,10 @@ mod tests {
             let tokens_out = (rng.lognormal(median_out, 0.7).round() as u64).clamp(1, 4096);
             let real = SONNET.worst_case(tokens_in, tokens_out).unwrap();
             let worst = SONNET.worst_case(bytes, u64::from(max_tokens)).unwrap();
-            let recent: Vec<Sample> = history
+            let recent: Vec<Sample> = samples
                 .iter()
                 .rev()
-                .take(HISTORY_ROWS as usize)
+                .take(SAMPLE_ROWS as usize)
                 .copied()
                 .collect();
             let close = |l: Usd| l.picos() * 2 >= real.picos() && l.picos() <= real.picos() * 2;
@@ -243,7 +243,7 @@ mod tests {
             ));
             within_default += u32::from(close(likely(&SONNET, bytes, max_tokens, &[], worst).cost));
             n += 1;
-            history.push(sample(bytes, tokens_in, tokens_out));
+            samples.push(sample(bytes, tokens_in, tokens_out));
         }
         (
             f64::from(within) / f64::from(n),

@@ -26,4 +26,4 @@ pub use ledger::{
     ChargeSource, Decision, Ledger, LedgerError, Pending, RequestId, RequestKind, ReserveInput,
     Settlement, Spend,
 };
-pub use money::{CachePrice, MoneyError, Price, Usd};
+pub use money::{wire_usd, CachePrice, MoneyError, Price, Usd, WireDecimal};

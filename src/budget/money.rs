@@ -275,6 +275,50 @@ impl fmt::Display for Usd {
     }
 }
 
+/// A decimal amount as the wire wrote it: a JSON number (`0.0076509169000000005`, OpenRouter's
+/// `usage.cost` with its float noise) or a string holding one (`"0.000003"`, a catalogue price),
+/// kept as its text so that it is read exactly ([`Usd::parse_decimal`]), never through `f64`
+/// (serde_json reads that cost one picodollar low).
+///
+/// Read from the raw JSON text (serde_json's `RawValue`): only `serde_json::from_str` and its
+/// kin give it, not `from_value`. Anything other than a number or a string keeps a text that
+/// is no amount, so one odd field never makes a whole answer unreadable.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WireDecimal(pub String);
+
+impl WireDecimal {
+    /// The amount, exactly (see [`Usd::parse_decimal`]: digits past the 12th decimal round up).
+    pub fn usd(&self) -> Result<Usd, MoneyError> {
+        Usd::parse_decimal(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for WireDecimal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<WireDecimal, D::Error> {
+        let raw = <Box<serde_json::value::RawValue>>::deserialize(d)?;
+        let text = raw.get().trim();
+        Ok(WireDecimal(if text.starts_with('"') {
+            serde_json::from_str::<String>(text).unwrap_or_default()
+        } else {
+            text.to_string()
+        }))
+    }
+}
+
+/// For `#[serde(default, deserialize_with = "wire_usd")]` on an `Option<Usd>`: a cost as the
+/// wire wrote it, exactly ([`WireDecimal`]); `None` when absent, null, or no valid amount
+/// (negative, `-1`, not a number) — the caller then estimates, as without one.
+pub fn wire_usd<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Usd>, D::Error> {
+    let raw: Option<WireDecimal> = serde::Deserialize::deserialize(d)?;
+    Ok(raw.and_then(|w| match w.usd() {
+        Ok(u) => Some(u),
+        Err(e) => {
+            tracing::warn!("an amount on the wire is no valid cost: {e}");
+            None
+        }
+    }))
+}
+
 /// A model's catalogue price: `prompt` and `completion` per token, `request` flat per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Price {
@@ -299,6 +343,15 @@ impl Price {
             completion: Usd::parse_decimal(completion)?,
             request: Usd::parse_decimal(request)?,
         })
+    }
+
+    /// Field by field the higher of the two: a price no part of which is below either.
+    pub fn max_each(self, other: Price) -> Price {
+        Price {
+            prompt: self.prompt.max(other.prompt),
+            completion: self.completion.max(other.completion),
+            request: self.request.max(other.request),
+        }
     }
 
     /// A model that costs nothing whatever the request: it stays usable at a cap.
@@ -418,6 +471,53 @@ mod tests {
             Err(MoneyError::Negative(_))
         ));
         assert!((Usd(950_000_000).to_f64() - 0.00095).abs() < 1e-18);
+    }
+
+    #[test]
+    fn wire_decimals_are_read_as_written() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            #[serde(default, deserialize_with = "wire_usd")]
+            cost: Option<Usd>,
+            #[serde(default)]
+            price: Option<WireDecimal>,
+        }
+        let read = |json: &str| serde_json::from_str::<T>(json).unwrap();
+        // Float noise past the 12th decimal rounds up, never down (serde_json's f64 of this
+        // number is one picodollar low).
+        assert_eq!(
+            read(r#"{"cost":0.0076509169000000005}"#).cost,
+            Some(Usd(7_650_916_901))
+        );
+        assert!(
+            Usd::from_cost_f64(serde_json::from_str("0.0076509169000000005").unwrap())
+                .is_ok_and(|u| u == Usd(7_650_916_900))
+        );
+        assert_eq!(read(r#"{"cost":0.0123}"#).cost, Some(Usd(12_300_000_000)));
+        assert_eq!(read(r#"{"cost":1e-7}"#).cost, Some(Usd(100_000)));
+        assert_eq!(read(r#"{"cost":"0.5"}"#).cost, Some(Usd(500_000_000_000)));
+        assert_eq!(read(r#"{"cost":0}"#).cost, Some(Usd::ZERO));
+        for none in [
+            r#"{}"#,
+            r#"{"cost":null}"#,
+            r#"{"cost":-0.5}"#,
+            r#"{"cost":-1}"#,
+            r#"{"cost":true}"#,
+            r#"{"cost":{"a":1}}"#,
+        ] {
+            assert_eq!(read(none).cost, None, "{none}");
+        }
+        // A catalogue price, a string or a number, its text kept.
+        let p = read(r#"{"price":"0.000003"}"#).price.unwrap();
+        assert_eq!(p.usd(), Ok(Usd(3_000_000)));
+        let p = read(r#"{"price":0.0000225}"#).price.unwrap();
+        assert_eq!(p.usd(), Ok(Usd(22_500_000)));
+        assert_eq!(
+            read(r#"{"price":"-1"}"#).price.unwrap().usd(),
+            Err(MoneyError::Variable)
+        );
+        assert!(read(r#"{"price":[1]}"#).price.unwrap().usd().is_err());
+        assert_eq!(read(r#"{"price":null}"#).price, None);
     }
 
     #[test]

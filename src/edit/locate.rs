@@ -60,6 +60,10 @@ pub enum LocateError {
     /// alone).
     #[error("the lines around its \"...\" match in {0} places")]
     ElisionAmbiguous(usize),
+    /// Proving where SEARCH fits would take more than [`WORK_BUDGET`] comparisons: its lines
+    /// recur all over the buffer. Not placed rather than freezing the backend.
+    #[error("finding where it goes would take too long (its lines recur all over the file)")]
+    TooCostly,
     /// REPLACE stands this line for lines it does not show while SEARCH shows them all:
     /// accepting it would delete them.
     #[error(
@@ -67,6 +71,13 @@ pub enum LocateError {
     )]
     ElidedReplace(String),
 }
+
+/// The most work placing one SEARCH may cost, in comparisons of a buffer line with a SEARCH
+/// line, where that work is not bounded by the lines' count alone: checking the indentation of
+/// the places whose text matches, and chaining an elided SEARCH's parts. Finding where the text
+/// matches is linear and not counted. Counted, not timed, so a block is placed or refused the
+/// same on every machine; about ten milliseconds at most (`cargo bench --bench edit_place`).
+pub const WORK_BUDGET: u64 = 1_000_000;
 
 /// `lines`: the buffer (or a window of it). `prefer`: the selected range
 /// [start, end) in the same indices, toward which ambiguous matches are
@@ -80,8 +91,11 @@ pub enum LocateError {
 /// replacement is then re-indented the same way). If none matches, the same
 /// again with the blank lines at either end of SEARCH dropped.
 ///
-/// Each candidate position is compared lazily, first line first, without
-/// allocating, so a large buffer costs about one string comparison per line.
+/// The places whose text matches are found in one pass (Knuth–Morris–Pratt over lines, no
+/// allocation per line), so a large buffer costs about two string comparisons per line
+/// whatever the answer holds; only checking the indentation of those places, and chaining an
+/// elided SEARCH's parts, can cost more, and that is paid from [`WORK_BUDGET`]: a block that
+/// would cost more is refused ([`LocateError::TooCostly`]).
 ///
 /// SEARCH may elide text with lines like `...` or `# ... existing code ...` (see
 /// [`elision`]): when it matches nowhere as it is, its parts around the elisions are looked
@@ -96,16 +110,30 @@ pub fn locate(
     prefer: (usize, usize),
     taken: &[(usize, usize)],
 ) -> Result<Located, LocateError> {
+    locate_within(lines, search, replace, prefer, taken, WORK_BUDGET)
+}
+
+/// [`locate`] with `budget` comparisons at most where [`WORK_BUDGET`] says.
+fn locate_within(
+    lines: &[String],
+    search: &[String],
+    replace: &[String],
+    prefer: (usize, usize),
+    taken: &[(usize, usize)],
+    budget: u64,
+) -> Result<Located, LocateError> {
     if search.iter().all(|l| is_blank(l)) {
         return Err(LocateError::EmptySearch);
     }
-    match locate_literal(lines, search, replace, prefer, taken) {
+    let taken = Taken::new(taken);
+    let mut budget = Budget { left: budget };
+    match locate_literal(lines, search, replace, prefer, &taken, &mut budget) {
         Ok(found) => {
             refuse_elided_replace(search, replace)?;
             Ok(found)
         }
         Err(LocateError::NotFound) if search.iter().any(|l| elision(l).is_some()) => {
-            locate_elided(lines, search, replace, prefer, taken)
+            locate_elided(lines, search, replace, prefer, &taken, &mut budget)
         }
         Err(e) => Err(e),
     }
@@ -117,9 +145,10 @@ fn locate_literal(
     search: &[String],
     replace: &[String],
     prefer: (usize, usize),
-    taken: &[(usize, usize)],
+    taken: &Taken,
+    budget: &mut Budget,
 ) -> Result<Located, LocateError> {
-    if let Some(found) = locate_with(lines, search, replace, prefer, taken) {
+    if let Some(found) = locate_with(lines, search, replace, prefer, taken, budget)? {
         return Ok(found);
     }
 
@@ -142,7 +171,7 @@ fn locate_literal(
         .count()
         .min(trail);
     let core_replace = &replace[r_lead..replace.len() - r_trail];
-    locate_with(lines, core, core_replace, prefer, taken).ok_or(LocateError::NotFound)
+    locate_with(lines, core, core_replace, prefer, taken, budget)?.ok_or(LocateError::NotFound)
 }
 
 /// Strategies (1)-(3) for one SEARCH text.
@@ -151,62 +180,175 @@ fn locate_with(
     search: &[String],
     replace: &[String],
     prefer: (usize, usize),
-    taken: &[(usize, usize)],
-) -> Option<Located> {
+    taken: &Taken,
+    budget: &mut Budget,
+) -> Result<Option<Located>, LocateError> {
     let m = search.len();
-    let last_start = lines.len().checked_sub(m)?;
     for how in [
         MatchKind::Exact,
         MatchKind::TrailingWhitespace,
         MatchKind::Indentation,
     ] {
-        let starts = (0..=last_start).filter(|&i| {
-            let window = &lines[i..i + m];
-            let hit = match how {
-                MatchKind::Exact => window.iter().zip(search).all(|(b, s)| b == s),
-                MatchKind::TrailingWhitespace => window
-                    .iter()
-                    .zip(search)
-                    .all(|(b, s)| b.trim_end() == s.trim_end()),
-                MatchKind::Indentation => indentation_match(window, search).is_some(),
-            };
-            hit && !overlaps_taken(i, i + m, taken)
-        });
-        let Some(start) = best(starts, m, prefer) else {
-            continue;
-        };
-        let new_lines = match how {
-            MatchKind::Indentation => match indentation_match(&lines[start..start + m], search) {
-                Some(shift) => replace.iter().map(|l| shift.apply(l)).collect(),
-                // Unreachable: `start` matched just above.
+        let starts = occurrences(lines, search, how)
+            .into_iter()
+            .filter(|&i| !taken.overlaps(i, i + m));
+        let (start, new_lines) = match how {
+            MatchKind::Exact | MatchKind::TrailingWhitespace => match best(starts, m, prefer) {
+                Some(start) => (start, replace.to_vec()),
                 None => continue,
             },
-            MatchKind::Exact | MatchKind::TrailingWhitespace => replace.to_vec(),
+            // The text matches at these starts; the indentation is checked nearest first, so
+            // the first that fits is the one `best` would choose among all that fit.
+            MatchKind::Indentation => {
+                let mut starts: Vec<usize> = starts.collect();
+                starts.sort_unstable_by_key(|&i| preference(i, m, prefer));
+                let mut fit = None;
+                for i in starts {
+                    if let Some(shift) = budget.indentation(&lines[i..i + m], search, None)? {
+                        fit = Some((i, shift));
+                        break;
+                    }
+                }
+                match fit {
+                    Some((start, shift)) => {
+                        (start, replace.iter().map(|l| shift.apply(l)).collect())
+                    }
+                    None => continue,
+                }
+            }
         };
-        return Some(Located {
+        return Ok(Some(Located {
             start,
             end: start + m,
             new_lines,
             how,
-        });
+        }));
     }
-    None
+    Ok(None)
 }
 
-/// Among the matching starts, the one fully inside `prefer`, otherwise the one
-/// starting closest to `prefer.0`; ties go to the earlier one. Inside `prefer`
-/// the closest is also the earliest.
-fn best(starts: impl Iterator<Item = usize>, m: usize, prefer: (usize, usize)) -> Option<usize> {
+/// Whether two lines are equal under a strategy's text comparison (for
+/// [`MatchKind::Indentation`], the text only: the indentation is checked apart).
+fn same_text(how: MatchKind, a: &str, b: &str) -> bool {
+    match how {
+        MatchKind::Exact => a == b,
+        MatchKind::TrailingWhitespace => a.trim_end() == b.trim_end(),
+        MatchKind::Indentation => a.trim() == b.trim(),
+    }
+}
+
+/// Every start where `search`'s text occurs in `lines` under `how`, ascending: Knuth–Morris–
+/// Pratt over lines, so at most about 2 × (lines + search) line comparisons whatever the text
+/// (comparing each start's window in turn costs lines × search on repetitive text).
+fn occurrences(lines: &[String], search: &[String], how: MatchKind) -> Vec<usize> {
+    let m = search.len();
+    if m == 0 || m > lines.len() {
+        return Vec::new();
+    }
+    let eq = |a: &str, b: &str| same_text(how, a, b);
+    // border[j]: the length of the longest proper prefix of search[..=j] that is also its
+    // suffix.
+    let mut border = vec![0usize; m];
+    let mut k = 0;
+    for j in 1..m {
+        k = extend(k, &search[j], search, &border, eq);
+        border[j] = k;
+    }
+    let mut out = Vec::new();
+    let mut k = 0;
+    for (i, line) in lines.iter().enumerate() {
+        k = extend(k, line, search, &border, eq);
+        if k == m {
+            out.push(i + 1 - m);
+            k = border[m - 1];
+        }
+    }
+    out
+}
+
+/// One step of [`occurrences`]: how much of `search` is matched after `line`, `k` before it.
+fn extend(
+    mut k: usize,
+    line: &str,
+    search: &[String],
+    border: &[usize],
+    eq: impl Fn(&str, &str) -> bool,
+) -> usize {
+    loop {
+        if eq(line, &search[k]) {
+            return k + 1;
+        }
+        if k == 0 {
+            return 0;
+        }
+        k = border[k - 1];
+    }
+}
+
+/// The work left for one [`locate`]: see [`WORK_BUDGET`].
+struct Budget {
+    left: u64,
+}
+
+impl Budget {
+    fn spend(&mut self, work: usize) -> Result<(), LocateError> {
+        self.left = self
+            .left
+            .checked_sub(work as u64)
+            .ok_or(LocateError::TooCostly)?;
+        Ok(())
+    }
+
+    /// [`indentation_fit`], paying for the lines it compared.
+    fn indentation<'a>(
+        &mut self,
+        window: &'a [String],
+        search: &'a [String],
+        shift: Option<Shift<'a>>,
+    ) -> Result<Option<Shift<'a>>, LocateError> {
+        let (shift, compared) = indentation_fit(window, search, shift);
+        self.spend(compared)?;
+        Ok(shift)
+    }
+}
+
+/// The ranges claimed by earlier blocks, merged and sorted, to tell in a few steps whether a
+/// place overlaps one (empty ranges claim nothing).
+struct Taken(Vec<(usize, usize)>);
+
+impl Taken {
+    fn new(taken: &[(usize, usize)]) -> Self {
+        let mut ranges: Vec<(usize, usize)> =
+            taken.iter().copied().filter(|&(a, b)| a < b).collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+        for (a, b) in ranges {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        Taken(merged)
+    }
+
+    /// Whether [start, end) overlaps a claimed range.
+    fn overlaps(&self, start: usize, end: usize) -> bool {
+        let i = self.0.partition_point(|&(_, b)| b <= start);
+        self.0.get(i).is_some_and(|&(a, _)| a < end)
+    }
+}
+
+/// The key that orders places: fully inside `prefer` first, then the one starting closest to
+/// `prefer.0`, ties to the earlier one. Inside `prefer` the closest is also the earliest.
+fn preference(i: usize, m: usize, prefer: (usize, usize)) -> (bool, usize, usize) {
     let (p0, p1) = prefer;
-    starts.min_by_key(|&i| {
-        let inside = i >= p0 && i + m <= p1;
-        (!inside, i.abs_diff(p0), i)
-    })
+    let inside = i >= p0 && i + m <= p1;
+    (!inside, i.abs_diff(p0), i)
 }
 
-/// Whether [start, end) overlaps any claimed range; empty ranges claim nothing.
-fn overlaps_taken(start: usize, end: usize, taken: &[(usize, usize)]) -> bool {
-    taken.iter().any(|&(a, b)| a < b && a < end && start < b)
+/// Among the matching starts, the first by [`preference`].
+fn best(starts: impl Iterator<Item = usize>, m: usize, prefer: (usize, usize)) -> Option<usize> {
+    starts.min_by_key(|&i| preference(i, m, prefer))
 }
 
 fn is_blank(line: &str) -> bool {
@@ -285,21 +427,18 @@ impl<'a> Shift<'a> {
 ///
 /// The consistency check keeps us from matching code whose nesting differs,
 /// where re-indenting the replacement would produce wrong structure.
-fn indentation_match<'a>(window: &'a [String], search: &'a [String]) -> Option<Shift<'a>> {
-    indentation_match_from(window, search, None)
-}
-
-/// [`indentation_match`] holding to `shift` when given (parts of one elided SEARCH share
-/// one change).
-fn indentation_match_from<'a>(
+///
+/// Held to `shift` when given (parts of one elided SEARCH share one change). Returns also how
+/// many pairs of lines it compared, the work it cost.
+fn indentation_fit<'a>(
     window: &'a [String],
     search: &'a [String],
     mut shift: Option<Shift<'a>>,
-) -> Option<Shift<'a>> {
-    for (b, s) in window.iter().zip(search) {
+) -> (Option<Shift<'a>>, usize) {
+    for (n, (b, s)) in window.iter().zip(search).enumerate() {
         let (b_text, s_text) = (b.trim(), s.trim());
         if b_text != s_text {
-            return None;
+            return (None, n + 1);
         }
         if s_text.is_empty() {
             continue;
@@ -309,12 +448,12 @@ fn indentation_match_from<'a>(
             None => shift = Some(Shift::between(s_indent, b_indent)),
             Some(sh) => {
                 if !sh.maps(s_indent, b_indent) {
-                    return None;
+                    return (None, n + 1);
                 }
             }
         }
     }
-    shift
+    (shift, window.len().min(search.len()))
 }
 
 /// What an elision line looks like.
@@ -376,7 +515,8 @@ pub fn elision(line: &str) -> Option<Elision> {
 /// A REPLACE that elides with a comment (not a bare `...`, which is code too) where SEARCH
 /// shows every line and has no such line itself.
 fn refuse_elided_replace(search: &[String], replace: &[String]) -> Result<(), LocateError> {
-    let shown = |l: &str| search.iter().any(|s| s.trim() == l.trim());
+    let search: std::collections::HashSet<&str> = search.iter().map(|s| s.trim()).collect();
+    let shown = |l: &str| search.contains(l.trim());
     match replace
         .iter()
         .find(|l| elision(l) == Some(Elision::Worded) && !shown(l))
@@ -471,7 +611,8 @@ fn locate_elided(
     search: &[String],
     replace: &[String],
     prefer: (usize, usize),
-    taken: &[(usize, usize)],
+    taken: &Taken,
+    budget: &mut Budget,
 ) -> Result<Located, LocateError> {
     let s_split = split_elided(search);
     if s_split
@@ -507,18 +648,14 @@ fn locate_elided(
         MatchKind::TrailingWhitespace,
         MatchKind::Indentation,
     ] {
-        let chains = elided_chains(lines, &s_parts, &wanted, how, taken);
-        let chain = match chains.len() {
-            0 => continue,
-            1 => &chains[0],
-            n => {
-                let (p0, p1) = prefer;
-                let mut inside = chains.iter().filter(|c| c.at[0].1 >= p0 && c.end <= p1);
-                match (inside.next(), inside.next()) {
-                    (Some(c), None) => c,
-                    _ => return Err(LocateError::ElisionAmbiguous(n)),
-                }
-            }
+        let chains = elided_chains(lines, &s_parts, &wanted, how, taken, prefer, budget)?;
+        let chain = match (chains.count, chains.first) {
+            (0, _) | (_, None) => continue,
+            (1, Some(c)) => c,
+            (n, Some(_)) => match <[Chain; 1]>::try_from(chains.inside) {
+                Ok([c]) => c,
+                Err(_) => return Err(LocateError::ElisionAmbiguous(n)),
+            },
         };
         // Each REPLACE part, then the lines its elision stood for: those between the found
         // part before it and the found part after it. An elision before the first found part
@@ -547,88 +684,113 @@ fn locate_elided(
     Err(LocateError::NotFound)
 }
 
+/// The placements of an elided SEARCH under one strategy: how many, the first, and those
+/// inside the selection (two at most: one decides, two are ambiguous).
+struct Chains<'a> {
+    count: usize,
+    first: Option<Chain<'a>>,
+    inside: Vec<Chain<'a>>,
+}
+
 /// Every placement of the non-empty SEARCH parts `wanted` (in order, each at the nearest
-/// place after the one before) under one strategy, skipping claimed ranges.
+/// place after the one before) under one strategy, skipping claimed ranges. Its work beyond
+/// finding each part's matches is paid from `budget`.
 fn elided_chains<'a>(
     lines: &'a [String],
     parts: &[&'a [String]],
     wanted: &[usize],
     how: MatchKind,
-    taken: &[(usize, usize)],
-) -> Vec<Chain<'a>> {
+    taken: &Taken,
+    prefer: (usize, usize),
+    budget: &mut Budget,
+) -> Result<Chains<'a>, LocateError> {
     // Where each part matches on its own, ascending; a chain then looks up the nearest
     // start after the previous part by binary search.
-    let hits: Vec<Vec<usize>> = wanted
-        .iter()
-        .map(|&k| {
-            let m = parts[k].len();
-            match lines.len().checked_sub(m) {
-                Some(last) => (0..=last)
-                    .filter(|&i| part_matches(&lines[i..i + m], parts[k], how, None).is_some())
-                    .collect(),
-                None => Vec::new(),
+    let mut hits: Vec<Vec<usize>> = Vec::with_capacity(wanted.len());
+    for &k in wanted {
+        let part = parts[k];
+        let mut at = occurrences(lines, part, how);
+        if how == MatchKind::Indentation {
+            let mut fit = Vec::with_capacity(at.len());
+            for i in at {
+                if budget
+                    .indentation(&lines[i..i + part.len()], part, None)?
+                    .is_some()
+                {
+                    fit.push(i);
+                }
             }
-        })
-        .collect();
-    let mut chains = Vec::new();
+            at = fit;
+        }
+        hits.push(at);
+    }
+    let mut chains = Chains {
+        count: 0,
+        first: None,
+        inside: Vec::new(),
+    };
+    let m0 = parts[wanted[0]].len();
     'starts: for &start in &hits[0] {
-        let m0 = parts[wanted[0]].len();
-        let Some(first) = part_matches(&lines[start..start + m0], parts[wanted[0]], how, None)
-        else {
-            continue;
+        let shift = match how {
+            MatchKind::Indentation => {
+                budget.indentation(&lines[start..start + m0], parts[wanted[0]], None)?
+            }
+            MatchKind::Exact | MatchKind::TrailingWhitespace => None,
         };
-        let shift = first.shift;
         let mut at = vec![(wanted[0], start)];
         let mut pos = start + m0;
         for (n, &k) in wanted.iter().enumerate().skip(1) {
+            budget.spend(1)?;
             let m = parts[k].len();
             let from = hits[n].partition_point(|&i| i < pos);
-            // The nearest start that also keeps the first part's indentation change.
-            let next = hits[n][from..]
-                .iter()
-                .copied()
-                .find(|&i| part_matches(&lines[i..i + m], parts[k], how, shift).is_some());
+            let next = match how {
+                // The nearest start that also keeps the first part's indentation change.
+                MatchKind::Indentation => {
+                    let mut next = None;
+                    for &i in &hits[n][from..] {
+                        if budget
+                            .indentation(&lines[i..i + m], parts[k], shift)?
+                            .is_some()
+                        {
+                            next = Some(i);
+                            break;
+                        }
+                    }
+                    next
+                }
+                MatchKind::Exact | MatchKind::TrailingWhitespace => hits[n].get(from).copied(),
+            };
             let Some(i) = next else { continue 'starts };
             at.push((k, i));
             pos = i + m;
         }
-        if !overlaps_taken(start, pos, taken) {
-            chains.push(Chain {
-                at,
-                end: pos,
-                shift,
+        if taken.overlaps(start, pos) {
+            continue;
+        }
+        let chain = Chain {
+            at,
+            end: pos,
+            shift,
+        };
+        chains.count += 1;
+        if start >= prefer.0 && pos <= prefer.1 && chains.inside.len() < 2 {
+            chains.inside.push(Chain {
+                at: chain.at.clone(),
+                ..chain
             });
         }
-    }
-    chains
-}
-
-/// A part's match under one strategy (with the indentation change so far, if any).
-struct PartMatch<'a> {
-    shift: Option<Shift<'a>>,
-}
-
-fn part_matches<'a>(
-    window: &'a [String],
-    part: &'a [String],
-    how: MatchKind,
-    shift: Option<Shift<'a>>,
-) -> Option<PartMatch<'a>> {
-    match how {
-        MatchKind::Exact => window
-            .iter()
-            .zip(part)
-            .all(|(b, s)| b == s)
-            .then_some(PartMatch { shift: None }),
-        MatchKind::TrailingWhitespace => window
-            .iter()
-            .zip(part)
-            .all(|(b, s)| b.trim_end() == s.trim_end())
-            .then_some(PartMatch { shift: None }),
-        MatchKind::Indentation => {
-            indentation_match_from(window, part, shift).map(|sh| PartMatch { shift: Some(sh) })
+        if chains.first.is_none() {
+            chains.first = Some(chain);
         }
     }
+    Ok(chains)
+}
+
+/// Whether [start, end) overlaps any claimed range; empty ranges claim nothing. The plain
+/// definition that [`Taken`] answers quickly.
+#[cfg(test)]
+fn overlaps_taken(start: usize, end: usize, taken: &[(usize, usize)]) -> bool {
+    taken.iter().any(|&(a, b)| a < b && a < end && start < b)
 }
 
 #[cfg(test)]
@@ -1253,6 +1415,125 @@ mod tests {
         );
     }
 
+    /// A SEARCH of 10,001 lines whose 10,000 `}` match everywhere in a file of 20,000 `}` and
+    /// whose last line matches nothing (issue 15): every start used to be compared line by line
+    /// (about 10⁸ comparisons a strategy, seconds in a release build). It is found nowhere at
+    /// once: the time bound is generous for a debug build on a loaded machine.
+    #[test]
+    fn a_hostile_search_is_found_nowhere_at_once() {
+        let braces = vec!["}".to_string(); 20_000];
+        let mut hostile = vec!["}".to_string(); 10_000];
+        hostile.push("nowhere".into());
+        let t = std::time::Instant::now();
+        assert_eq!(
+            locate(&braces, &hostile, &s(&["x"]), ALL, &[]),
+            Err(LocateError::NotFound)
+        );
+        // Every start matching: the nearest to the selection, without comparing them all.
+        assert_eq!(
+            locate(
+                &braces,
+                &braces[..10_000],
+                &s(&["x"]),
+                (15_000, 16_000),
+                &[]
+            )
+            .map(|l| l.start),
+            Ok(10_000)
+        );
+        let mut plan = Plan::default();
+        assert_eq!(
+            plan.place(&braces, &hostile, &s(&["x"]), ALL, "}")
+                .map(|p| p.hunk.start),
+            Err(LocateError::NotFound)
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+
+    /// Indentation that steps every 1,000 lines under a re-indented SEARCH of 1,000 `}`: the
+    /// text matches at every start, the indentation fails half way on average. Proving that
+    /// nowhere fits would cost about 2.5·10⁷ comparisons: the block is refused as too costly,
+    /// by a count of comparisons (not by the clock), with a reason.
+    #[test]
+    fn a_block_too_costly_to_place_is_refused_with_a_reason() {
+        let stepped: Vec<String> = (0..50_000)
+            .map(|i| if i % 1_000 == 999 { "  }" } else { "}" }.to_string())
+            .collect();
+        let flat = vec!["    }".to_string(); 1_000];
+        assert_eq!(
+            locate(&stepped, &flat, &s(&["x"]), ALL, &[]),
+            Err(LocateError::TooCostly)
+        );
+        let why = LocateError::TooCostly.to_string();
+        assert!(why.contains("too long"), "{why}");
+        // Under the bound, the same is searched through: 1,001 starts of about 500 comparisons.
+        let (small, search) = (&stepped[..200], &flat[..100]);
+        let stepped_small: Vec<String> = (0..2_000)
+            .map(|i| if i % 100 == 99 { "  }" } else { "}" }.to_string())
+            .collect();
+        assert_eq!(
+            locate_within(&stepped_small, search, &[], ALL, &[], 100_000),
+            Err(LocateError::NotFound)
+        );
+        assert_eq!(
+            locate_within(&stepped_small, search, &[], ALL, &[], 50_000),
+            Err(LocateError::TooCostly)
+        );
+        // Where a place fits, the nearest is tried first: little work.
+        assert_eq!(
+            locate_within(small, &small[..99], &[], (100, 200), &[], 200).map(|l| l.start),
+            Ok(100)
+        );
+        // An elided SEARCH whose parts recur everywhere is bounded too.
+        let mut elided = vec!["    }".to_string(), "...".into()];
+        elided.extend(search.iter().cloned());
+        assert_eq!(
+            locate_within(&stepped_small, &elided, &s(&["..."]), ALL, &[], 50_000),
+            Err(LocateError::TooCostly)
+        );
+    }
+
+    /// The bound never refuses an honest block: 1,000 lines in a 50,000-line file, as they
+    /// are, re-indented, elided, and re-indented where every start's text matches.
+    #[test]
+    fn an_honest_1000_line_search_in_50000_lines_places() {
+        let code: Vec<String> = (0..50_000)
+            .map(|i| format!("{}let v{i} = f({});", " ".repeat(4 * (i % 3)), i % 7))
+            .collect();
+        let honest = code[30_000..31_000].to_vec();
+        let hit = locate(&code, &honest, &s(&["x"]), (0, 10), &[]);
+        assert_eq!(
+            hit.map(|l| (l.start, l.end, l.how)),
+            Ok((30_000, 31_000, MatchKind::Exact))
+        );
+        let shifted: Vec<String> = honest.iter().map(|l| format!("  {l}")).collect();
+        let hit = locate(&code, &shifted, &s(&["  x"]), (0, 10), &[]);
+        assert_eq!(
+            hit.map(|l| (l.start, l.how, l.new_lines)),
+            Ok((30_000, MatchKind::Indentation, s(&["x"])))
+        );
+        let mut elided = honest[..500].to_vec();
+        elided.push("...".into());
+        elided.extend(honest[900..].iter().cloned());
+        let hit = locate(&code, &elided, &s(&["a", "...", "b"]), (0, 10), &[]);
+        assert_eq!(
+            hit.map(|l| (l.start, l.end, l.new_lines.len())),
+            Ok((30_000, 31_000, 402))
+        );
+        // Text that recurs everywhere, re-indented: the nearest start fits at once.
+        let deep = vec!["  }".to_string(); 50_000];
+        let flat = vec!["}".to_string(); 1_000];
+        let hit = locate(&deep, &flat, &s(&["x"]), (40_000, 41_000), &[]);
+        assert_eq!(
+            hit.map(|l| (l.start, l.how)),
+            Ok((40_000, MatchKind::Indentation))
+        );
+    }
+
     /// Property tests: `PROPTEST_CASES` sets how many cases (128 by default; the long run
     /// before a release uses far more).
     mod props {
@@ -1345,6 +1626,33 @@ mod tests {
                     }
                     Err(_) => {}
                 }
+            }
+
+            /// The linear search finds exactly the starts where every line compares equal, and
+            /// the merged claimed ranges answer as the plain definition does.
+            #[test]
+            fn occurrences_and_taken_agree_with_their_definitions(
+                buf in lines(30),
+                search in prop::collection::vec(line(), 1..5),
+                taken in prop::collection::vec((0usize..32, 0usize..6), 0..4),
+                at in (0usize..34, 1usize..6),
+            ) {
+                for how in [MatchKind::Exact, MatchKind::TrailingWhitespace, MatchKind::Indentation] {
+                    let m = search.len();
+                    let naive: Vec<usize> = (0..buf.len())
+                        .filter(|&i| {
+                            i + m <= buf.len()
+                                && buf[i..i + m].iter().zip(&search).all(|(b, s)| same_text(how, b, s))
+                        })
+                        .collect();
+                    prop_assert_eq!(occurrences(&buf, &search, how), naive, "{:?}", how);
+                }
+                let taken: Vec<(usize, usize)> = taken.iter().map(|&(s, l)| (s, s + l)).collect();
+                let (start, len) = at;
+                prop_assert_eq!(
+                    Taken::new(&taken).overlaps(start, start + len),
+                    overlaps_taken(start, start + len, &taken)
+                );
             }
 
             /// Any sequence of blocks: no panic, and the hunks stay disjoint, each over the

@@ -12,7 +12,7 @@ use crate::gate::{self, Gate, Outbound, ProjectCtx};
 use crate::openrouter::ChatRequest;
 use crate::protocol::{EditRequest, Event, Failure, Problem, Reason};
 use crate::services::{InFlight, Ui};
-use crate::settings::ProjectInput;
+use crate::settings::{Effective, ProjectInput};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,11 +55,7 @@ async fn run_inner(gate: &Gate, req: &EditRequest) -> Result<Event, Failure> {
     let started = Instant::now();
     let cfg = gate.settings.config();
     let project = project_ctx(&req.project)?;
-    let model = req
-        .model
-        .clone()
-        .or_else(|| project.settings.default_model.clone())
-        .unwrap_or_else(|| cfg.model.clone());
+    let model = Effective::resolve(&cfg, &project.settings, req.model.as_deref()).model;
     let root = files::checkout_root(&req.project.file);
     let edit_files = files::load(&root, req, cfg.max_context_bytes)
         .map_err(|m| Failure::new(Reason::Config, format!("{m}: nothing was sent")))?;
@@ -157,7 +153,7 @@ async fn run_inner(gate: &Gate, req: &EditRequest) -> Result<Event, Failure> {
 
     let mut parser = BlockParser::new();
     let mut answer = String::new();
-    let mut placing = Placing::new(root, edit_files);
+    let placer = Placer::start(gate.ui.clone(), req.id, Placing::new(root, edit_files));
     let reader = stream::Reader {
         ui: &gate.ui,
         id: req.id,
@@ -169,15 +165,16 @@ async fn run_inner(gate: &Gate, req: &EditRequest) -> Result<Event, Failure> {
     let streamed = stream::read(&reader, sent, model, estimate, |t| {
         answer.push_str(t);
         for block in parser.push(t) {
-            placing.place(&gate.ui, req, &block);
+            placer.push(block);
         }
     })
     .await?;
     let finish = streamed.finish;
     let end = parser.finish();
     for block in end.blocks {
-        placing.place(&gate.ui, req, &block);
+        placer.push(block);
     }
+    let mut placing = placer.finish().await?;
     let cut = finish.as_deref() == Some("length");
     if let Some(title) = end.unterminated {
         let message = if cut {
@@ -249,6 +246,65 @@ fn quote_list(titles: &[String]) -> String {
         .join(", ")
 }
 
+/// Places an answer's blocks away from the runtime's only thread (see `main.rs`): a block can
+/// cost a file's length (or, bounded, more: `locate::WORK_BUDGET`) to place, and meanwhile
+/// `:LlmCancel` and every other call must be answered. The blocks go in order to one task of
+/// the blocking pool, which sends each hunk as it is placed; the edit ends once it has placed
+/// them all. Dropped (the edit cancelled or failed), it stops after the block under way.
+struct Placer {
+    blocks: Option<std::sync::mpsc::Sender<Block>>,
+    task: Option<tokio::task::JoinHandle<Placing>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Placer {
+    fn start(ui: Arc<Ui>, id: u64, mut placing: Placing) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Block>();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            for block in rx {
+                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                placing.place(&ui, id, &block);
+            }
+            placing
+        });
+        Placer {
+            blocks: Some(tx),
+            task: Some(task),
+            stop,
+        }
+    }
+
+    fn push(&self, block: Block) {
+        if let Some(tx) = &self.blocks {
+            // Fails only once the task is gone (it panicked): `finish` says so.
+            let _ = tx.send(block);
+        }
+    }
+
+    /// Every block placed: what was shown and what not.
+    async fn finish(mut self) -> Result<Placing, Failure> {
+        drop(self.blocks.take());
+        let task = self.task.take().expect("finished once");
+        task.await.map_err(|e| {
+            tracing::error!("placing the answer's blocks failed: {e}");
+            Failure::new(
+                Reason::NoMatch,
+                "placing the answer's blocks failed (a bug; see the log): nothing applied".into(),
+            )
+        })
+    }
+}
+
+impl Drop for Placer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The answer's blocks as they are placed: the hunks of each file, sent as they come, and the
 /// blocks not shown.
 struct Placing {
@@ -294,13 +350,13 @@ impl Placing {
 
     /// Places a finished block in its file and sends its hunk (replacing the earlier hunks
     /// whose text it edits), or records why it is not shown.
-    fn place(&mut self, ui: &Ui, req: &EditRequest, block: &Block) {
+    fn place(&mut self, ui: &Ui, id: u64, block: &Block) {
         let title = block.title();
         let at = match self.target(block) {
             Target::File(i) => i,
-            Target::New(rel) => return self.propose_new(ui, req, rel, block),
+            Target::New(rel) => return self.propose_new(ui, id, rel, block),
             Target::Refused { path, why } => {
-                tracing::info!(edit = req.id, %title, %path, "block for another file refused");
+                tracing::info!(edit = id, %title, %path, "block for another file refused");
                 self.problems.push(Problem {
                     title: format!("{path}: {title}"),
                     why,
@@ -328,7 +384,7 @@ impl Placing {
             Ok(placed) => {
                 let h = placed.hunk;
                 ui.send(Event::Hunk {
-                    id: req.id,
+                    id,
                     buf: file.buf,
                     path: file.path.clone(),
                     index: h.index,
@@ -342,11 +398,11 @@ impl Placing {
                 });
             }
             Err(LocateError::NotFound) => {
-                tracing::info!(edit = req.id, %title, "block not located");
+                tracing::info!(edit = id, %title, "block not located");
                 self.unmatched.push(named(&title));
             }
             Err(e) => {
-                tracing::info!(edit = req.id, %title, why = %e, "block not shown");
+                tracing::info!(edit = id, %title, why = %e, "block not shown");
                 self.problems.push(Problem {
                     title: named(&title),
                     why: e.to_string(),
@@ -357,7 +413,7 @@ impl Placing {
 
     /// A block with an empty SEARCH for a file that exists nowhere: a new file, its text the
     /// block's replacement (later blocks for it are refused: it has no text to search yet).
-    fn propose_new(&mut self, ui: &Ui, req: &EditRequest, rel: String, block: &Block) {
+    fn propose_new(&mut self, ui: &Ui, id: u64, rel: String, block: &Block) {
         self.files.push(EditFile {
             path: rel.clone(),
             buf: 0,
@@ -370,7 +426,7 @@ impl Placing {
         let h = plan.propose(block.replace.clone(), &format!("new file {rel}"));
         self.plans.push(plan);
         ui.send(Event::Hunk {
-            id: req.id,
+            id,
             buf: 0,
             path: rel,
             index: h.index,

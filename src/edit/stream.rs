@@ -1,11 +1,12 @@
 //! Reading one streamed answer to its end, for an edit and for a review alike: the generation
-//! id recorded, the ticket settled the moment the usage chunk arrives, progress sent a few times
-//! a second, and an error chunk, a cut or an early close turned into a failure. What the text is
-//! for is the caller's (`on_text`).
+//! id recorded, the ticket settled at the stream's last usage however the reading ends (its
+//! end, an error chunk, a cut, a cancel), progress sent a few times a second, and an error
+//! chunk, a cut or an early close turned into a failure. What the text is for is the caller's
+//! (`on_text`).
 
 use crate::budget::Usd;
-use crate::gate::Sent;
-use crate::openrouter::ChatEvent;
+use crate::gate::{Sent, Ticket};
+use crate::openrouter::{ChatEvent, Usage};
 use crate::protocol::{Event, Failure, Reason};
 use crate::services::Ui;
 use futures::stream::BoxStream;
@@ -31,7 +32,7 @@ pub struct Reader<'a> {
 pub struct Streamed {
     /// Answer pieces received, or the usage chunk's completion tokens when larger.
     pub tokens: u64,
-    /// What the usage chunk settled (None without one: reconciled later).
+    /// What the stream's last usage settled (None without one: reconciled later).
     pub cost: Option<Usd>,
     /// The model that answered.
     pub model: String,
@@ -39,9 +40,38 @@ pub struct Streamed {
     pub finish: Option<String>,
 }
 
+/// The ticket and the last usage the stream carried. Several chunks may carry `usage` (the last
+/// is the final figure) and an error chunk carries what was billed until it: the ticket is
+/// settled from the last one when the reading ends, whatever ends it — dropped too (a cancel
+/// drops the reader). Without any usage the ticket is dropped unsettled, and reconciled
+/// through `/generation` in the background.
+struct Settling {
+    ticket: Option<Ticket>,
+    usage: Option<Usage>,
+}
+
+impl Settling {
+    /// Settles with the last usage, once; what it charged.
+    fn settle(&mut self) -> Option<Usd> {
+        let usage = self.usage.take()?;
+        self.ticket.take()?.settle(&usage)
+    }
+}
+
+impl Drop for Settling {
+    fn drop(&mut self) {
+        // Settling writes in a task: only where there is a runtime to run it (else the
+        // ticket's own drop leaves the row to the next start's reconciliation).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.settle();
+        }
+    }
+}
+
 /// Reads `sent`'s stream to its end, giving each piece of answer text to `on_text`.
-/// `estimate(tokens)` is the running cost shown on the progress line. Dropped unsettled (error,
-/// cut, cancel), the ticket is reconciled through `/generation` in the background.
+/// `estimate(tokens)` is the running cost shown on the progress line. The ticket is settled
+/// at the stream's last usage (see [`Settling`]); without one it is reconciled through
+/// `/generation` in the background.
 pub async fn read(
     r: &Reader<'_>,
     sent: Sent<BoxStream<'static, ChatEvent>>,
@@ -50,7 +80,10 @@ pub async fn read(
     mut on_text: impl FnMut(&str),
 ) -> Result<Streamed, Failure> {
     let key = sent.ticket.key();
-    let mut ticket = Some(sent.ticket);
+    let mut settling = Settling {
+        ticket: Some(sent.ticket),
+        usage: None,
+    };
     let mut stream = sent.stream;
     let mut out = Streamed {
         tokens: 0,
@@ -69,7 +102,7 @@ pub async fn read(
                 let Some(ev) = ev else { break };
                 match ev {
                     ChatEvent::Id(g) => {
-                        if let Some(t) = ticket.as_mut() {
+                        if let Some(t) = settling.ticket.as_mut() {
                             t.set_generation_id(&g).await;
                         }
                     }
@@ -86,11 +119,10 @@ pub async fn read(
                     ChatEvent::Finish(f) => out.finish = Some(f),
                     ChatEvent::Usage(u) => {
                         out.tokens = u.completion_tokens.max(out.tokens);
-                        if let Some(t) = ticket.take() {
-                            out.cost = t.settle(&u);
-                        }
+                        settling.usage = Some(u);
                     }
                     ChatEvent::Error { code, message } => {
+                        settling.settle();
                         let message = crate::openrouter::client::for_message(&message, &key);
                         return Err(Failure::new(Reason::Stream, format!("{} broke off ({code}): {message}", r.what)));
                     }
@@ -103,6 +135,7 @@ pub async fn read(
                     // Cut by a bound (or a broken connection): returning drops the stream,
                     // closing the connection, and the ticket, reconciling what it cost.
                     ChatEvent::Broken(cut) => {
+                        settling.settle();
                         let message = crate::openrouter::client::redact(&cut.to_string(), &key);
                         tracing::info!(request = r.id, "stream cut: {message}");
                         return Err(Failure::new(Reason::Stream, message));
@@ -129,10 +162,11 @@ pub async fn read(
             }
         }
     }
-    // No usage chunk: reconciled through /generation in the background. The connection is
-    // closed first (a server that did not close it after the end).
+    // The connection is closed first (a server that did not close it after the end); without
+    // usage, the ticket is reconciled through /generation in the background.
     drop(stream);
-    drop(ticket);
+    out.cost = settling.settle();
+    drop(settling);
     if !done && out.finish.is_none() {
         return Err(Failure::new(
             Reason::Stream,

@@ -17,7 +17,7 @@ pub use policy::{effective_caps, CapsError, EffectiveCaps};
 pub use reconcile::{reconcile, reconcile_orphans};
 pub use ticket::{release_unsent, Ticket};
 
-use crate::budget::foresight::{self, HISTORY_ROWS};
+use crate::budget::foresight::{self, SAMPLE_ROWS};
 use crate::budget::{Price, RequestKind, Usd};
 use crate::message::{Failure, Level, Reason};
 use crate::openrouter::client::StreamOptions;
@@ -172,12 +172,15 @@ async fn plan(gate: &Gate, out: &Outbound, asked_max_tokens: u32) -> Result<Plan
     // Price from the catalogue (fetched only once the cheap checks passed).
     let catalogue = gate.catalogue.get().await;
     let (fetch_error, charged_while_free) = gate.catalogue.price_notes();
-    let plan = admission.price(&policy::Prices {
-        catalogue: catalogue.as_deref(),
-        now: std::time::SystemTime::now(),
-        fetch_error: fetch_error.as_deref(),
-        charged_while_free: &charged_while_free,
-    })?;
+    let plan = admission.price(
+        &policy::Prices {
+            catalogue: catalogue.as_deref(),
+            now: std::time::SystemTime::now(),
+            fetch_error: fetch_error.as_deref(),
+            charged_while_free: &charged_while_free,
+        },
+        out.prompt_bound,
+    )?;
     if let Some(c) = &catalogue {
         gate.catalogue.warn_if_leaving(c, &plan.model);
     }
@@ -428,15 +431,15 @@ async fn likely_cost(
 ) -> Option<Usd> {
     let price = plan.list_price.or(plan.price)?;
     let model = plan.model.clone();
-    let history = gate
+    let samples = gate
         .settings
-        .with_ledger(move |l, _| l.history(&model, HISTORY_ROWS))
+        .with_ledger(move |l, _| l.samples(&model, SAMPLE_ROWS))
         .await
         .unwrap_or_else(|e| {
-            tracing::info!("foresight without history: {e}");
+            tracing::info!("foresight without samples: {e}");
             Vec::new()
         });
-    Some(foresight::likely(&price, prompt_bytes, max_tokens, &history, worst).cost)
+    Some(foresight::likely(&price, prompt_bytes, max_tokens, &samples, worst).cost)
 }
 
 /// Asks the user whether to send a request whose worst case is above `confirm_above_usd`;
@@ -462,7 +465,7 @@ async fn confirm(
         "Do not send".to_string(),
     ];
     let asked = tokio::time::Instant::now();
-    let why = match ui.asks.ask(ui, prompt, choices, wait).await {
+    let why = match ui.questions.pose(ui, prompt, choices, wait).await {
         Some(0) => return Ok(()),
         // Dismissed (or the shim gone) before the time was up: a no.
         None if asked.elapsed() >= wait => {
@@ -543,6 +546,7 @@ fn http_failure(e: &ApiError, message: String) -> Failure {
 /// not serve (a model id in `prices` or `model` misspelt for this server).
 fn explain(e: &ApiError, request: &ChatRequest, base_url: &str) -> String {
     if e.status == Some(404) {
+        let base_url = crate::openrouter::client::without_credentials(base_url);
         return format!(
             "{base_url} answered 404 for model {} ({}): it does not serve that model id. Check the id (setup model / prices, :LlmModel) against what the endpoint lists; nothing was charged",
             request.model, e.message
@@ -646,20 +650,20 @@ mod tests {
         };
         for (choice, sent) in [(Some(1), true), (Some(2), false), (None, false)] {
             let asking = ask(Duration::from_secs(20));
-            let Some(Event::Ask {
-                ask,
+            let Some(Event::Question {
+                question,
                 prompt,
                 choices,
             }) = rx.recv().await
             else {
-                panic!("no ask event");
+                panic!("no question event");
             };
             assert_eq!(
                 prompt,
                 "frugal: this request to m/x costs at most $0.0310, likely ~$0.0040, above $0.0200 (setup budget.confirm_above_usd). Send it?"
             );
             assert_eq!(choices, ["Send (at most $0.0310)", "Do not send"]);
-            ui.asks.answer(ask, choice);
+            ui.questions.choose(question, choice);
             let got = asking.await.unwrap();
             assert_eq!(got.is_ok(), sent, "{choice:?}");
             if let Err(f) = got {

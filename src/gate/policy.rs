@@ -17,11 +17,13 @@
 //! an OpenRouter `base_url` only ([`Endpoint`]).
 
 use super::ProjectCtx;
-use crate::budget::{CachePrice, CapKind, Price, Usd};
+use crate::budget::{CachePrice, Price, Usd};
 use crate::openrouter::catalogue::{self, Catalogue};
 use crate::openrouter::Endpoint;
-use crate::settings::{project, BudgetCaps, ProjectSettings};
-use crate::settings::{Config, KeySpec};
+use crate::settings::project;
+use crate::settings::{Config, Effective, KeyChoice, KeySpec};
+// The caps are resolved with the other effective settings (`settings::effective`).
+pub use crate::settings::effective::{effective_caps, CapsError, EffectiveCaps};
 use std::time::SystemTime;
 
 /// The smallest `max_tokens` worth sending.
@@ -124,58 +126,6 @@ fn close(suggestions: &[String]) -> String {
     }
 }
 
-/// A cap in `setup({ budget })` or `setup({ global_budget })` that cannot be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("setup {field}: {message}")]
-pub struct CapsError {
-    /// `budget` or `global_budget`.
-    pub field: &'static str,
-    pub message: String,
-}
-
-/// The caps that apply to a project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EffectiveCaps {
-    pub project: BudgetCaps,
-    pub global: BudgetCaps,
-    /// What the project file itself set (to say where a cap comes from).
-    pub from_file: BudgetCaps,
-}
-
-impl EffectiveCaps {
-    /// Whether any cap, project or global, applies.
-    pub fn any(&self) -> bool {
-        self.project.caps.any() || self.global.caps.any()
-    }
-
-    /// Whether the project file set this cap (else it came from the user's `setup()`).
-    pub fn set_in_file(&self, kind: CapKind) -> bool {
-        self.from_file.caps.get(kind).is_some()
-    }
-}
-
-/// Each field of a trusted file's `[budget]` overrides the user's default for that field;
-/// fields it leaves out keep the default (a file setting only `warn_at` must not lift caps).
-pub fn effective_caps(
-    cfg: &Config,
-    settings: &ProjectSettings,
-) -> Result<EffectiveCaps, CapsError> {
-    let defaults = cfg.budget.caps().map_err(|e| CapsError {
-        field: "budget",
-        message: e.to_string(),
-    })?;
-    let file = settings.budget.unwrap_or_default();
-    let global = cfg.global_budget.caps().map_err(|e| CapsError {
-        field: "global_budget",
-        message: e.to_string(),
-    })?;
-    Ok(EffectiveCaps {
-        project: file.over(defaults),
-        global,
-        from_file: file,
-    })
-}
-
 /// A usable setup, and the key the project's requests use (still to be resolved).
 #[derive(Debug, Clone, Copy)]
 pub struct Setup<'a> {
@@ -189,12 +139,18 @@ pub fn check_setup<'a>(config: &'a Config, project: &ProjectCtx) -> Result<Setup
     if let Some(e) = config.config_errors.first() {
         return Err(Refusal::Setup(e.clone()));
     }
-    let key = match &project.settings.key_name {
-        Some(name) => config.keys.get(name).ok_or_else(|| Refusal::UnknownKey {
-            file: project.file.clone(),
-            name: name.clone(),
-        })?,
-        None => &config.api_key,
+    // The choice is the effective settings'; the spec is borrowed from `config`.
+    let key = match Effective::resolve(config, &project.settings, None).key {
+        KeyChoice::Named {
+            name, spec: None, ..
+        } => {
+            return Err(Refusal::UnknownKey {
+                file: project.file.clone(),
+                name,
+            })
+        }
+        KeyChoice::Named { name, .. } => &config.keys[&name],
+        KeyChoice::Unnamed { .. } => &config.api_key,
     };
     Ok(Setup { config, key })
 }
@@ -242,7 +198,8 @@ impl<'a> Setup<'a> {
                 });
             }
         }
-        let caps = effective_caps(self.config, &project.settings)?;
+        let effective = Effective::resolve(self.config, &project.settings, Some(model));
+        let caps = effective.caps?;
         Ok(Admission {
             model: model.to_string(),
             max_tokens,
@@ -251,8 +208,8 @@ impl<'a> Setup<'a> {
                 .min_useful_tokens
                 .clamp(MIN_MAX_TOKENS, max_tokens),
             caps,
-            max_price: self.config.max_price,
-            data_collection: project.settings.data_collection.clone(),
+            max_price: effective.routing.max_price,
+            data_collection: effective.routing.data_collection,
             endpoint: Endpoint::of(&self.config.base_url),
             user_price: self.config.prices.get(model).copied(),
         })
@@ -266,10 +223,11 @@ pub struct Plan {
     pub max_tokens: u32,
     pub min_useful_tokens: u32,
     pub caps: EffectiveCaps,
-    /// The price the worst case uses, when known (`None` only when no cap applies).
+    /// The price the worst case uses, when known (`None` only when no cap applies): the
+    /// dearest that can apply to the prompt's bound (tiers included).
     pub price: Option<Price>,
-    /// The plain list price (no cache-write or reasoning surcharge): what a request likely
-    /// costs per token, for the foresight.
+    /// The plain list price (no cache-write or reasoning surcharge, no tier): what a request
+    /// likely costs per token, for the foresight.
     pub list_price: Option<Price>,
     /// Where the user's prices come from: `setup({ prices })` or the catalogue.
     pub priced_by_user: bool,
@@ -342,13 +300,34 @@ impl<'a> Prices<'a> {
     }
 }
 
+/// Why a catalogue price cannot bound a capped request (`None`: it can): no catalogue, one too
+/// old, a price that is not fixed, or a model listed free that was charged in this session.
+fn unpriced(prices: &Prices, model: &str, price: Option<Price>) -> Option<Unpriced> {
+    let error = prices.fetch_error.map(str::to_string);
+    match prices.catalogue {
+        None => Some(Unpriced::NoCatalogue { error }),
+        Some(c) => match prices.too_old(c) {
+            Some(days) => Some(Unpriced::TooOld { days, error }),
+            None if price.is_none() => Some(Unpriced::NotFixed),
+            None => prices
+                .charged_while_free
+                .iter()
+                .find(|(m, _)| *m == model)
+                .filter(|_| price.is_some_and(|p| p.is_free()))
+                .map(|(_, charged)| Unpriced::ChargedWhileFree { charged: *charged }),
+        },
+    }
+}
+
 impl Admission {
     /// The last step: the model's price, which must be known and current under a cap, and the
-    /// routing.
-    pub fn price(self, prices: &Prices) -> Result<Plan, Refusal> {
+    /// routing. `bound` is the prompt's token bound (see [`Plan::prompt_bound`]): where the
+    /// catalogue prices a model higher from a prompt size up (`pricing.overrides`), the tiers
+    /// that bound reaches set the worst case and `max_price`.
+    pub fn price(self, prices: &Prices, bound: u64) -> Result<Plan, Refusal> {
         let model = self.model;
         let capped = self.caps.any();
-        let (price, list_price, cache_price, context_length) =
+        let (price, list_price, route_price, cache_price, context_length) =
             match (self.user_price, prices.catalogue) {
                 // The user's price wins, and needs no catalogue (nor its age): the user vouches
                 // for it; the catalogue may still tell the context window and the cache price.
@@ -357,17 +336,23 @@ impl Admission {
                     (
                         Some(p),
                         Some(p),
+                        Some(p),
                         info.and_then(|i| i.cache_price),
                         info.and_then(|i| i.context_length),
                     )
                 }
                 (None, Some(c)) => match c.get(&model) {
-                    Some(info) => (
-                        info.price,
-                        info.list_price,
-                        info.cache_price,
-                        info.context_length,
-                    ),
+                    Some(info) => {
+                        let (price, route) =
+                            info.prices_for(prompt_bound(bound, info.context_length));
+                        (
+                            price,
+                            info.list_price,
+                            route,
+                            info.cache_price,
+                            info.context_length,
+                        )
+                    }
                     None => {
                         return Err(Refusal::NotInCatalogue {
                             suggestions: c.suggest(&model, prices.now),
@@ -375,32 +360,19 @@ impl Admission {
                         })
                     }
                 },
-                (None, None) => (None, None, None, None),
+                (None, None) => (None, None, None, None, None),
             };
         if capped && self.user_price.is_none() {
-            let error = prices.fetch_error.map(str::to_string);
-            let why = match prices.catalogue {
-                None => Some(Unpriced::NoCatalogue { error }),
-                Some(c) => match prices.too_old(c) {
-                    Some(days) => Some(Unpriced::TooOld { days, error }),
-                    None if price.is_none() => Some(Unpriced::NotFixed),
-                    None => prices
-                        .charged_while_free
-                        .iter()
-                        .find(|(m, _)| *m == model)
-                        .filter(|_| price.is_some_and(|p| p.is_free()))
-                        .map(|(_, charged)| Unpriced::ChargedWhileFree { charged: *charged }),
-                },
-            };
-            if let Some(why) = why {
+            if let Some(why) = unpriced(prices, &model, price) {
                 return Err(Refusal::UnknownPrice { model, why });
             }
         }
 
         // Routing, OpenRouter only: never a pricier provider than the list price the worst
-        // case was computed from (a model priced 0: no paid provider); privacy.
+        // case was computed from — the tier's, when the prompt may reach one (a model priced
+        // 0: no paid provider); privacy.
         let provider = self.endpoint.is_openrouter().then(|| Provider {
-            max_price: list_price
+            max_price: route_price
                 .filter(|_| capped || self.max_price)
                 .map(MaxPrice::of),
             data_collection: self.data_collection,
@@ -425,8 +397,8 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::budget::Caps;
-    use crate::settings::{BudgetSpec, FileState};
+    use crate::budget::{CapKind, Caps};
+    use crate::settings::{BudgetCaps, BudgetSpec, FileState, ProjectSettings};
 
     /// Sonnet is priced (its worst price per prompt token is the cache write, 3.75 $/M, above
     /// the 3 $/M list price), `openrouter/auto` has a variable price, the `:free` model is free.
@@ -479,7 +451,7 @@ mod tests {
     ) -> Result<Plan, Refusal> {
         check_setup(cfg, p)?
             .admit(p, model, max_tokens)?
-            .price(&Prices::of(catalogue))
+            .price(&Prices::of(catalogue), 10_000)
     }
 
     #[test]
@@ -1102,7 +1074,7 @@ mod tests {
                 .unwrap()
                 .admit(&p, model, 4096)
                 .unwrap();
-            let r = admission.price(&prices).unwrap_err();
+            let r = admission.price(&prices, 10_000).unwrap_err();
             assert_eq!(r.to_string(), want);
             assert!(r.is_budget());
             // Without a cap there is nothing to bound: the request goes.
@@ -1111,7 +1083,7 @@ mod tests {
                 .unwrap()
                 .admit(&p, model, 4096)
                 .unwrap();
-            assert!(admission.price(&prices).is_ok(), "{model} uncapped");
+            assert!(admission.price(&prices, 10_000).is_ok(), "{model} uncapped");
         }
         // A charge on a free model says nothing about a priced one (the catalogue repriced
         // it, or another model was charged).
@@ -1122,7 +1094,7 @@ mod tests {
                 .admit(&p, model, 4096)
                 .unwrap();
             assert!(admission
-                .price(&prices(Some(&fresh), None, charged))
+                .price(&prices(Some(&fresh), None, charged), 10_000)
                 .is_ok());
         }
     }

@@ -41,10 +41,7 @@ pub async fn reconcile(
         for key in keys {
             match client.generation(key, &gid).await {
                 Ok(Some(g)) => {
-                    let charged = g
-                        .total_cost
-                        .and_then(|c| Usd::from_cost_f64(c).ok())
-                        .unwrap_or(reserved);
+                    let charged = g.total_cost.unwrap_or(reserved);
                     let s = Settlement {
                         charged,
                         tokens_in: g.tokens_prompt,

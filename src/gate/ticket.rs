@@ -330,8 +330,8 @@ pub(super) fn cache_saved(tokens_cached: Option<u64>, price: Option<CachePrice>)
 /// (OpenRouter); else its tokens × `price` (a plain endpoint priced by `setup({ prices })`),
 /// an estimate; the reservation when even that cannot be computed.
 pub fn charge_of(usage: &Usage, price: Price, reserved: Usd) -> (Usd, ChargeSource) {
-    match usage.cost.map(Usd::from_cost_f64) {
-        Some(Ok(c)) => (c, ChargeSource::Usage),
+    match usage.cost {
+        Some(c) => (c, ChargeSource::Usage),
         _ => (
             price
                 .worst_case(usage.prompt_tokens, usage.completion_tokens)
@@ -393,12 +393,13 @@ mod tests {
     use super::*;
 
     fn usage(prompt: u64, completion: u64, cost: Option<f64>) -> Usage {
-        serde_json::from_value(serde_json::json!({
+        // From the text, as the wire gives it (a cost is read from its raw JSON).
+        let v = serde_json::json!({
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "cost": cost,
-        }))
-        .unwrap()
+        });
+        serde_json::from_str(&v.to_string()).unwrap()
     }
 
     #[test]

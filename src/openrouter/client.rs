@@ -400,7 +400,7 @@ impl Client {
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&head) {
             if v.get("choices").is_some() || v.get("usage").is_some() || v.get("error").is_some() {
                 // A completion (billed: settled from its usage), or an error said with a 200.
-                let mut events = completion_events(&v);
+                let mut events = completion_events(std::str::from_utf8(&head).unwrap_or_default());
                 if let Some(c) = cut {
                     events.push(ChatEvent::Broken(c));
                 }
@@ -481,8 +481,9 @@ fn printable(text: &str, max: usize) -> String {
     out.trim_end().to_string()
 }
 
-/// A URL for a message: without `user:password@`.
-fn without_credentials(url: &str) -> String {
+/// A URL for a message or the log: without `user:password@` (a proxy's credentials are a key
+/// too).
+pub fn without_credentials(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -494,12 +495,13 @@ fn without_credentials(url: &str) -> String {
 }
 
 /// A JSON completion (`"object": "chat.completion"`) as the events of a stream: id, model,
-/// text, finish, usage, done — or the error it holds.
-fn completion_events(v: &serde_json::Value) -> Vec<ChatEvent> {
+/// text, finish, usage, done — or the error it holds. Read from the body's own text, not from a
+/// `Value` of it: `usage.cost` would go through `f64` there.
+fn completion_events(body: &str) -> Vec<ChatEvent> {
     // A completion is a stream's chunks in one: its choices carry `message` where a chunk's
     // carry `delta`, which the chunk reader takes as well.
     let mut out = Vec::new();
-    sse::interpret(&v.to_string(), &mut false, &mut out);
+    sse::interpret(body, &mut false, &mut out);
     out.push(ChatEvent::Done);
     out
 }
@@ -637,8 +639,9 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Opt
 /// `GET /generation?id=` figures (only those frugal records).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct Generation {
-    #[serde(default)]
-    pub total_cost: Option<f64>,
+    /// Read as the decimal written, never through `f64`.
+    #[serde(default, deserialize_with = "crate::budget::wire_usd")]
+    pub total_cost: Option<crate::budget::Usd>,
     #[serde(default)]
     pub tokens_prompt: Option<u64>,
     #[serde(default)]
@@ -1084,6 +1087,7 @@ fn is_wide(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gate::retry::Why;
     use reqwest::header::{HeaderMap, HeaderValue};
 
     #[test]
@@ -1162,17 +1166,25 @@ mod tests {
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 3, "completion_tokens": 1, "cost": 0.5}
         });
-        let ev = completion_events(&v);
+        let ev = completion_events(&v.to_string());
         assert_eq!(ev[0], ChatEvent::Id("gen-9".into()));
         assert_eq!(ev[1], ChatEvent::Model("m/x".into()));
         assert_eq!(ev[2], ChatEvent::Text("hi".into()));
         assert_eq!(ev[3], ChatEvent::Finish("stop".into()));
-        assert!(matches!(&ev[4], ChatEvent::Usage(u) if u.cost == Some(0.5)));
+        assert!(
+            matches!(&ev[4], ChatEvent::Usage(u) if u.cost == Some(crate::budget::Usd(500_000_000_000)))
+        );
         assert_eq!(ev[5], ChatEvent::Done);
-        let e = completion_events(&serde_json::json!({"error": {"code": 400, "message": "no"}}));
+        let e = completion_events(
+            &serde_json::json!({"error": {"code": 400, "message": "no"}}).to_string(),
+        );
         assert!(
             matches!(&e[0], ChatEvent::Error { code, message } if code == "400" && message == "no")
         );
+        // The cost as written: a `Value` would read this one picodollar low.
+        let noisy = r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"cost":0.0076509169000000005}}"#;
+        assert!(matches!(&completion_events(noisy)[0],
+            ChatEvent::Usage(u) if u.cost == Some(crate::budget::Usd(7_650_916_901))));
     }
 
     #[test]
@@ -1432,6 +1444,50 @@ mod tests {
         assert_eq!(
             mask_tokens("anthropic/claude-3-5-sonnet-20241022 at https://openrouter.ai/settings/integrations"),
             "anthropic/claude-3-5-sonnet-20241022 at https://openrouter.ai/settings/integrations"
+        );
+    }
+
+    /// `/key` and `/generation` are OpenRouter's: another host is never asked, so it never gets
+    /// a key for them (a listener that sees no connection).
+    #[tokio::test]
+    async fn openrouter_only_calls_never_reach_another_host() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let c = Client::new(
+            &format!("http://{}/v1", l.local_addr().unwrap()),
+            "r",
+            Duration::from_secs(5),
+        );
+        let k = ApiKey::new("sk-or-v1-0123456789abcdef".into());
+        let e = c.key_info(&k, Duration::from_secs(5)).await.unwrap_err();
+        assert!(e.message.contains("/key is OpenRouter's"), "{e}");
+        let e = c.generation(&k, "gen-1").await.unwrap_err();
+        assert!(e.message.contains("/generation is OpenRouter's"), "{e}");
+        assert!(
+            !e.maybe_sent && Why::of(&e).is_none(),
+            "final, never retried: {e:?}"
+        );
+        let mgmt = c
+            .create_key(
+                &k,
+                &super::super::keys::NewKey {
+                    name: "frugal: p",
+                    limit: Some(1.0),
+                    limit_reset: None,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            mgmt.message.contains("base_url is not OpenRouter"),
+            "{mgmt}"
+        );
+        assert!(c.get_key(&k, "h").await.is_err());
+        assert!(c.patch_key(&k, "h", serde_json::json!({})).await.is_err());
+        assert_eq!(
+            l.accept().map_err(|e| e.kind()).err(),
+            Some(std::io::ErrorKind::WouldBlock),
+            "a connection was made"
         );
     }
 

@@ -24,7 +24,9 @@ pub enum ChatEvent {
     Reasoning,
     /// The answer ended for this reason (`stop`, `length`, …).
     Finish(String),
-    /// The usage chunk: tokens and the authoritative cost.
+    /// A chunk's usage: tokens and the authoritative cost. Several chunks may carry one (the
+    /// error chunk among them, just before its [`ChatEvent::Error`]); the last is the final
+    /// figure.
     Usage(Usage),
     /// An error reported inside the stream, after it started.
     Error { code: String, message: String },
@@ -59,9 +61,10 @@ pub struct Usage {
     pub prompt_tokens: u64,
     #[serde(default)]
     pub completion_tokens: u64,
-    /// USD actually charged. Absent on some OpenAI-compatible endpoints.
-    #[serde(default)]
-    pub cost: Option<f64>,
+    /// USD actually charged, read as the decimal written (never through `f64`). Absent on
+    /// some OpenAI-compatible endpoints.
+    #[serde(default, deserialize_with = "crate::budget::wire_usd")]
+    pub cost: Option<crate::budget::Usd>,
     #[serde(default)]
     pub prompt_tokens_details: Option<PromptDetails>,
     #[serde(default)]
@@ -208,6 +211,11 @@ pub fn interpret(data: &str, seen_id: &mut bool, out: &mut Vec<ChatEvent>) {
             serde_json::Value::Null => "error".into(),
             other => other.to_string(),
         };
+        // OpenRouter's error chunk carries what was billed until then: its usage comes first,
+        // so the reader settles with it before it fails.
+        if let Some(usage) = chunk.usage {
+            out.push(ChatEvent::Usage(usage));
+        }
         out.push(ChatEvent::Error {
             code,
             message: err.message,
@@ -372,7 +380,7 @@ data: [DONE]\n\n";
             ChatEvent::Usage(Usage {
                 prompt_tokens: 194,
                 completion_tokens: 2,
-                cost: Some(0.00095),
+                cost: Some(crate::budget::Usd(950_000_000)),
                 prompt_tokens_details: Some(PromptDetails {
                     cached_tokens: Some(3),
                 }),
@@ -428,6 +436,38 @@ data: {\"id\":\"gen-2\",\"object\":\"chat.completion.chunk\",\"error\":{\"code\"
                 }
             ]
         );
+    }
+
+    /// As recorded: an integer code, finish_reason null, a full usage with cost. The usage
+    /// comes before the error, so the reader can settle with it.
+    #[test]
+    fn a_recorded_error_chunk_gives_its_usage_then_the_error() {
+        let s = "data: {\"id\":\"gen-3\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":\"length\"}]}\n\n\
+data: {\"id\":\"gen-3\",\"error\":{\"code\":400,\"message\":\"Provider returned error\"},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":null}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"cost\":0.0123}}\n\n";
+        let got = run(vec![s.as_bytes().to_vec()]);
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(got[2], ChatEvent::Finish("length".into()));
+        assert!(
+            matches!(&got[3], ChatEvent::Usage(u) if u.completion_tokens == 3),
+            "{got:?}"
+        );
+        assert!(matches!(&got[4], ChatEvent::Error { code, .. } if code == "400"));
+    }
+
+    /// `usage.cost` is read as the decimal the wire wrote, never through a float: float noise
+    /// (`…0000005`) is not rounded away one picodollar low.
+    #[test]
+    fn usage_cost_is_read_as_written() {
+        let mut out = Vec::new();
+        interpret(
+            r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"cost":0.0076509169000000005}}"#,
+            &mut true,
+            &mut out,
+        );
+        let ChatEvent::Usage(u) = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(u.cost, Some(crate::budget::Usd(7_650_916_901)));
     }
 
     #[test]

@@ -193,6 +193,7 @@ mod tests {
             list_price: None,
             max_completion_tokens: None,
             cache_price: None,
+            tiers: Vec::new(),
             expires: None,
             supported_parameters: params.iter().map(|s| s.to_string()).collect(),
         };

@@ -35,7 +35,7 @@ async fn run_inner(gate: &Gate, req: &ReviewRequest) -> Result<Event, Failure> {
     let started = Instant::now();
     let cfg = gate.settings.config();
     let project = crate::edit::project_ctx(&req.project)?;
-    let model = cfg.judge_model.clone();
+    let model = crate::settings::Effective::resolve(&cfg, &project.settings, None).judge_model;
     let messages = prompt::build(&req.instruction, &req.filetype, &req.hunks);
     let prompt_bound = crate::edit::prompt::prompt_token_bound(&messages);
     gate.ui.send(Event::waiting(req.id, req.buf, 0));

@@ -36,10 +36,11 @@ pub(super) async fn listing(
     let messages = prompt::stable(&context);
     let bound = prompt::prompt_token_bound(&messages);
     let model = args.model.unwrap_or_else(|| cfg.model.clone());
-    let price = catalogue
-        .at_hand()
-        .await
-        .and_then(|cat| cat.get(&model).and_then(|m| m.price));
+    let price = catalogue.at_hand().await.and_then(|cat| {
+        let m = cat.get(&model)?;
+        m.prices_for(crate::gate::policy::prompt_bound(bound, m.context_length))
+            .0
+    });
     // The worst case of an edit sending these files and nothing else: the window and the
     // instruction come on top.
     let worst = price.and_then(|p| p.worst_case(bound, cfg.max_tokens as u64));

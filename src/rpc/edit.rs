@@ -1,4 +1,6 @@
-//! `edit` and `cancel`: start an edit in a task of its own, or abort one.
+//! `edit` and `cancel`: start an edit in a task of its own, or abort one. One request per
+//! buffer is the shim's decision (lua/frugal/request.lua), taken there only: it also sees the
+//! buffers an edit's hunks go to, which this side does not.
 
 use crate::edit;
 use crate::gate::Gate;
@@ -11,11 +13,6 @@ pub(super) fn start(
     inflight: &Arc<InFlight>,
     req: EditRequest,
 ) -> Result<Answer, ProtocolError> {
-    if inflight.busy(req.buf) {
-        return Err(ProtocolError::Refused(
-            "an edit is still streaming in this buffer: wait for it or :LlmCancel it".into(),
-        ));
-    }
     tracing::info!(edit = req.id, buf = req.buf, file = %req.file, lines = req.lines.len(), "edit");
     let (id, buf) = (req.id, req.buf);
     // Registered before the task can finish, so a quick failure cannot race the insert.

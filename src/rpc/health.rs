@@ -23,11 +23,12 @@ pub(super) async fn health(
     let ledger = settings.with_ledger(|l, _| l.request_count()).await;
     let client = settings.client();
     let mut fetched: Option<Catalogue> = None;
+    let base_url = crate::openrouter::client::without_credentials(&cfg.base_url);
     let endpoint = match tokio::time::timeout(ENDPOINT_TIMEOUT, client.models()).await {
         Ok(Ok(body)) => match Catalogue::parse(&body) {
             Ok(c) => Ok(format!(
                 "{} answered: {} models in the catalogue ({})",
-                cfg.base_url,
+                base_url,
                 c.models.len(),
                 match Endpoint::of(&cfg.base_url) {
                     Endpoint::OpenRouter => "OpenRouter: requests carry provider routing, max_price always under a cap",
@@ -35,12 +36,12 @@ pub(super) async fn health(
                 }
             ))
             .inspect(|_| fetched = Some(c)),
-            Err(e) => Err(format!("{} answered, but {e}", cfg.base_url)),
+            Err(e) => Err(format!("{base_url} answered, but {e}")),
         },
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!(
             "{} did not answer within {} s",
-            cfg.base_url,
+            base_url,
             ENDPOINT_TIMEOUT.as_secs()
         )),
     };
@@ -52,6 +53,10 @@ pub(super) async fn health(
         .project
         .and_then(|p| p.settings().err())
         .map(|e| e.to_string());
+    let listing = match fetched {
+        Some(c) => Some(Arc::new(c)),
+        None => catalogue.at_hand().await,
+    };
     let (ledger_rows, ledger_error) = match ledger {
         Ok(n) => (Some(n), None),
         Err(e) => (None, Some(e.to_string())),
@@ -71,16 +76,36 @@ pub(super) async fn health(
         project_error,
         warnings,
         keys,
-        files: file_checks(&cfg.data_dir, &cfg.ledger_path()),
-        judge: judge_check(
-            &cfg.judge_model,
-            match fetched {
-                Some(c) => Some(Arc::new(c)),
-                None => catalogue.at_hand().await,
-            }
-            .as_deref(),
-        ),
+        files: file_checks(&cfg.data_dir, &cfg.ledger_path(), &cfg.base_url),
+        judge: judge_check(&cfg.judge_model, listing.as_deref()),
+        tiers: tier_lines(&[&cfg.model, &cfg.judge_model], listing.as_deref()),
     }
+}
+
+/// The tiers of `models` (each once), one line each: from which prompt size, at which price.
+fn tier_lines(models: &[&str], catalogue: Option<&Catalogue>) -> Vec<String> {
+    let Some(c) = catalogue else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, id) in models.iter().enumerate() {
+        if models[..i].contains(id) {
+            continue;
+        }
+        let Some(m) = c.get(id) else { continue };
+        for t in &m.tiers {
+            let base = m
+                .list_price
+                .map(|p| format!(" (base {})", super::models::price_text(p)))
+                .unwrap_or_default();
+            out.push(format!(
+                "{id}: from {} prompt tokens, {}{base}; a request whose prompt may reach it is reserved and routed (max_price) at it",
+                t.min_prompt_tokens,
+                super::models::price_text(t.list_price)
+            ));
+        }
+    }
+    out
 }
 
 /// `judge_model`: whether `:LlmReview` can price it (under a cap it must), and whether it
@@ -250,7 +275,7 @@ fn bound_check(cfg: &crate::settings::Config, p: &crate::settings::ProjectInput)
 }
 
 /// The modes of `data_dir` and of what frugal keeps in it: private, or readable by others.
-fn file_checks(dir: &Path, ledger: &Path) -> Vec<FileCheck> {
+fn file_checks(dir: &Path, ledger: &Path, base_url: &str) -> Vec<FileCheck> {
     let with = |suffix: &str| {
         let mut p = ledger.as_os_str().to_owned();
         p.push(suffix);
@@ -261,7 +286,11 @@ fn file_checks(dir: &Path, ledger: &Path) -> Vec<FileCheck> {
         ("ledger", ledger.to_path_buf(), 0o600),
         ("ledger WAL", with("-wal"), 0o600),
         ("ledger shared memory", with("-shm"), 0o600),
-        ("catalogue cache", Catalogue::cache_path(dir), 0o600),
+        (
+            "catalogue cache",
+            Catalogue::cache_path(dir, base_url),
+            0o600,
+        ),
     ];
     let mut out = Vec::new();
     for (label, path, want) in files {

@@ -2,7 +2,7 @@
 //! the warnings about `setup()` that the shim shows at the first command.
 
 use super::Handler;
-use crate::openrouter::catalogue::Catalogue;
+use crate::openrouter::catalogue;
 use crate::protocol::{
     Answer, Hello, HelloReply, Level, Notice, ProtocolError, SettingsView, PROTOCOL,
 };
@@ -12,7 +12,7 @@ impl Handler {
     pub(super) fn hello(&self, hello: Hello) -> Result<Answer, ProtocolError> {
         let given = hello.config_map()?;
         let (config, warnings) = Config::resolve(&given, hello.data_home.as_deref());
-        tracing::info!(base_url = %config.base_url, model = %config.model, api_key = ?config.api_key, data_dir = %config.data_dir.display(), "configured");
+        tracing::info!(base_url = %crate::openrouter::client::without_credentials(&config.base_url), model = %config.model, api_key = ?config.api_key, data_dir = %config.data_dir.display(), "configured");
         let notices: Vec<Notice> = warnings
             .into_iter()
             .map(|w| Notice {
@@ -28,19 +28,23 @@ impl Handler {
         *self.warnings.lock().expect("warnings lock poisoned") = notices.clone();
         let settings = SettingsView {
             model: config.model.clone(),
+            judge_model: config.judge_model.clone(),
             context_lines: config.context_lines,
-            base_url: config.base_url.clone(),
+            // For display only (:checkhealth): a proxy's `user:password@` stays here.
+            base_url: crate::openrouter::client::without_credentials(&config.base_url),
             data_dir: config.data_dir.display().to_string(),
             stall_timeout_s: config.stall_timeout_s,
         };
         // Private from the start, whatever an older frugal or another umask left: the data
-        // directory and the catalogue here; the ledger's files when it opens (just below).
+        // directory and the catalogue caches (every endpoint's) here; the ledger's files when
+        // it opens (just below).
         let dir = config.data_dir.clone();
         if dir.is_dir() {
-            for r in [
-                crate::settings::paths::private_dir(&dir),
-                crate::settings::paths::private_file(&Catalogue::cache_path(&dir)),
-            ] {
+            let caches = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+            let caches = caches
+                .filter(|e| catalogue::is_cache_file(&e.file_name().to_string_lossy()))
+                .map(|e| crate::settings::paths::private_file(&e.path()));
+            for r in std::iter::once(crate::settings::paths::private_dir(&dir)).chain(caches) {
                 if let Err(e) = r {
                     tracing::warn!("cannot make {} private: {e}", dir.display());
                 }

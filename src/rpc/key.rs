@@ -4,7 +4,6 @@
 //! subcommand it is shown. Every failure changes nothing and says what to do; neither the
 //! management key nor the bound key ever reaches a message.
 
-use crate::gate::effective_caps;
 use crate::openrouter::keys::{KeyRecord, NewKey, RESETS};
 use crate::openrouter::Client;
 use crate::openrouter::{ApiError, Endpoint};
@@ -55,6 +54,35 @@ struct KeyServices<'a> {
 impl KeyServices<'_> {
     fn client(&self) -> Client {
         self.settings.client()
+    }
+}
+
+/// Stores the key just created and bound; when that fails, disables it again on OpenRouter (a
+/// key nobody holds must not stay usable) and says what to do.
+async fn store_or_disable(
+    client: &Client,
+    management: &ApiKey,
+    data_dir: &std::path::Path,
+    b: &BoundKey,
+) -> Result<std::path::PathBuf, String> {
+    match bound::store(data_dir, b) {
+        Ok(f) => Ok(f),
+        Err(e) => {
+            let undone = client
+                .patch_key(management, &b.hash, serde_json::json!({ "disabled": true }))
+                .await
+                .is_ok();
+            Err(format!(
+                "created {} on OpenRouter but could not store it under {}: {e}; {}",
+                b.name,
+                bound::dir(data_dir).display(),
+                if undone {
+                    "it was disabled again. Fix the directory and run :LlmKey create again"
+                } else {
+                    "disable it on https://openrouter.ai/settings/keys"
+                }
+            ))
+        }
     }
 }
 
@@ -109,30 +137,7 @@ async fn create(
         label: record.label.clone(),
         key,
     };
-    let file = match bound::store(&cfg.data_dir, &b) {
-        Ok(f) => f,
-        Err(e) => {
-            // A key nobody holds must not stay usable: disable it again.
-            let undone = client
-                .patch_key(
-                    &management,
-                    &b.hash,
-                    serde_json::json!({ "disabled": true }),
-                )
-                .await
-                .is_ok();
-            return Err(format!(
-                "created {} on OpenRouter but could not store it under {}: {e}; {}",
-                b.name,
-                bound::dir(&cfg.data_dir).display(),
-                if undone {
-                    "it was disabled again. Fix the directory and run :LlmKey create again"
-                } else {
-                    "disable it on https://openrouter.ai/settings/keys"
-                }
-            ));
-        }
-    };
+    let file = store_or_disable(&client, &management, &cfg.data_dir, &b).await?;
     tracing::info!(project = %p.root, hash = %b.short_hash(), "key created and bound");
     let mut message = format!(
         "created {} ({}) with a limit of {} and bound it to project {}: its requests use it from now on (stored in {}, mode 0600)",
@@ -408,7 +413,8 @@ fn limit_from_caps(
     period: Option<&'static str>,
 ) -> Result<(f64, Option<&'static str>), String> {
     let (_, settings) = p.resolve();
-    let caps = effective_caps(cfg, &settings)
+    let caps = crate::settings::Effective::resolve(cfg, &settings, None)
+        .caps
         .map_err(|e| e.to_string())?
         .project
         .caps;

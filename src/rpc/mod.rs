@@ -49,8 +49,8 @@ impl Handler {
             Call::Edit(req) => edit::start(s.into(), &s.inflight, *req),
             Call::Review(req) => review::start(s.into(), &s.inflight, *req),
             Call::Cancel(c) => Ok(edit::cancel(&s.inflight, &s.ui, c)),
-            Call::Answer(a) => {
-                s.ui.asks.answer(a.ask, a.choice);
+            Call::Choose(a) => {
+                s.ui.questions.choose(a.question, a.choice);
                 Ok(Answer::Accepted(crate::protocol::Accepted {}))
             }
             Call::CheckPath(a) => paths::check(a),
@@ -63,7 +63,7 @@ impl Handler {
     async fn serve_slow(&self, call: Box<Call>) -> Result<Answer, ProtocolError> {
         let s = &self.services;
         match *call {
-            Call::Models(a) => models::models(&s.catalogue, &s.ui, a).await,
+            Call::Models(a) => models::models(&s.settings, &s.catalogue, &s.ui, a).await,
             Call::Usage(a) => usage::usage(&s.settings, &s.keys, &s.ui, a)
                 .await
                 .map(|r| Answer::Usage(Box::new(r)))

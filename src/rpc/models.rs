@@ -4,11 +4,12 @@
 
 use crate::openrouter::catalogue::Catalogue;
 use crate::protocol::{Answer, Event, ModelEntry, ModelList, ModelsArgs, ProtocolError};
-use crate::services::Ui;
-use crate::settings::{project, ProjectSettings};
+use crate::services::{Settings, Ui};
+use crate::settings::{project, Effective, ProjectSettings};
 use std::sync::Arc;
 
 pub(super) async fn models(
+    settings_in_force: &Settings,
     catalogue: &Arc<crate::services::Catalogue>,
     ui: &Arc<Ui>,
     args: ModelsArgs,
@@ -17,35 +18,37 @@ pub(super) async fn models(
         Ok(s) => s.unwrap_or_default(),
         Err(e) => return Err(ProtocolError::Refused(e.to_string())),
     };
+    let model = Effective::resolve(&settings_in_force.config(), &settings, None).model;
     if let Some(cat) = catalogue.at_hand().await {
-        return Ok(Answer::Models(model_list(&cat, &settings)));
+        return Ok(Answer::Models(model_list(&cat, &settings, model)));
     }
+    let pending = ModelList {
+        pending: true,
+        ..ModelList::none(model.clone())
+    };
     let (catalogue, ui) = (catalogue.clone(), ui.clone());
     let token = args.token;
     tokio::spawn(async move {
         let list = match catalogue.get().await {
-            Some(cat) => model_list(&cat, &settings),
+            Some(cat) => model_list(&cat, &settings, model),
             None => ModelList {
                 message: Some("the model catalogue could not be fetched (offline, or base_url wrong?) and none is cached yet".into()),
-                ..ModelList::none()
+                ..ModelList::none(model)
             },
         };
         ui.send(Event::Models { token, list });
     });
-    Ok(Answer::Models(ModelList {
-        pending: true,
-        ..ModelList::none()
-    }))
+    Ok(Answer::Models(pending))
 }
 
 impl ModelList {
     /// No list (yet).
-    fn none() -> Self {
+    fn none(model: String) -> Self {
         ModelList {
             ok: false,
             models: None,
             filtered: false,
-            project_default: None,
+            model,
             pending: false,
             message: None,
         }
@@ -64,7 +67,7 @@ pub(super) fn price_text(p: crate::budget::Price) -> String {
 }
 
 /// The picker's list: plain catalogue prices per million tokens.
-fn model_list(cat: &Catalogue, settings: &ProjectSettings) -> ModelList {
+fn model_list(cat: &Catalogue, settings: &ProjectSettings, model: String) -> ModelList {
     let allow = settings.allow.as_ref();
     let per_m = |u: crate::budget::Usd| u.to_f64() * 1_000_000.0;
     let models = cat
@@ -85,7 +88,7 @@ fn model_list(cat: &Catalogue, settings: &ProjectSettings) -> ModelList {
         ok: true,
         models: Some(models),
         filtered: allow.is_some(),
-        project_default: settings.default_model.clone(),
+        model,
         pending: false,
         message: None,
     }

@@ -1,6 +1,7 @@
 //! `review`: start a review of an edit's pending hunks (`:LlmReview`) in a task of its own.
-//! It is registered with the edits in flight, so `cancel` stops it and no edit starts in its
-//! buffer meanwhile.
+//! It is registered with the edits in flight, so `cancel` stops it. Whether its buffer is busy
+//! is decided once, by the shim (lua/frugal/request.lua), which also sees the buffers an edit's
+//! hunks go to.
 
 use crate::gate::Gate;
 use crate::protocol::{Accepted, Answer, Event, ProtocolError, Reason, ReviewRequest};
@@ -12,11 +13,6 @@ pub(super) fn start(
     inflight: &Arc<InFlight>,
     req: ReviewRequest,
 ) -> Result<Answer, ProtocolError> {
-    if inflight.busy(req.buf) {
-        return Err(ProtocolError::Refused(
-            "a request is still running in this buffer (an edit streaming, or a review): wait for it or :LlmCancel it".into(),
-        ));
-    }
     let (id, buf) = (req.id, req.buf);
     let ui = gate.ui.clone();
     let task = tokio::spawn({

@@ -1,11 +1,10 @@
 //! `:LlmUsage` and the statusline on the backend side: the report is built here from the ledger
 //! (lines + highlight ranges); the shim only displays it.
 
-use crate::gate::effective_caps;
 use crate::protocol::{Event, Level, StatusReply, UsageArgs, UsageReport};
 use crate::services::{Keys, Settings, Ui};
-use crate::settings::bound::{self, BoundKey};
-use crate::settings::{Config, KeySpec, ProjectInput, ProjectSettings};
+use crate::settings::bound;
+use crate::settings::{Config, Effective, ProjectInput, ProjectSettings, UsedKey};
 use crate::usage::{self, FileStatus, FootprintFactors, KeyInfo, Report, ReportRequest};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,46 +19,21 @@ fn settings_of(p: &ProjectInput) -> (ProjectSettings, FileStatus) {
     (settings, FileStatus::from(&state))
 }
 
-/// The key a project's requests use: a name from the user's `keys` when its file picks one,
-/// else the key bound by `:LlmKey create`, else `api_key` (as the gate picks it).
-#[derive(Clone)]
-enum UsedKey {
-    Spec(KeySpec, Option<String>),
-    Bound(BoundKey),
+/// The key a project's requests use, as the gate picks it (see [`Effective`]).
+fn used_key(cfg: &Config, settings: &ProjectSettings, root: Option<&str>) -> UsedKey {
+    Effective::resolve(cfg, settings, None).key.used(cfg, root)
 }
 
-impl UsedKey {
-    fn of(cfg: &Config, settings: &ProjectSettings, root: Option<&str>) -> UsedKey {
-        if let Some(n) = &settings.key_name {
-            if let Some(spec) = cfg.keys.get(n) {
-                return UsedKey::Spec(spec.clone(), Some(format!("named:{n}")));
-            }
-        }
-        // As the gate picks it: a bound key only on OpenRouter.
-        if let Some(b) = root.and_then(|r| bound::in_use(cfg, r, settings.key_name.as_deref())) {
-            return UsedKey::Bound(b);
-        }
-        UsedKey::Spec(cfg.api_key.clone(), None)
-    }
-
-    /// What its `GET /key` figures are cached under (never the key itself).
-    fn cache_id(&self) -> String {
-        match self {
-            UsedKey::Spec(s, _) => s.0.clone(),
-            UsedKey::Bound(b) => b.key_id(),
-        }
-    }
-
-    fn key_id(&self) -> Option<String> {
-        match self {
-            UsedKey::Spec(_, id) => id.clone(),
-            UsedKey::Bound(b) => Some(b.key_id()),
-        }
+/// What a key's `GET /key` figures are cached under (never the key itself).
+fn cache_id(used: &UsedKey) -> String {
+    match used {
+        UsedKey::Spec(s, _) => s.0.clone(),
+        UsedKey::Bound(b) => b.key_id(),
     }
 }
 
-fn key_info_now(keys: &Keys, used: &UsedKey) -> Option<KeyInfo> {
-    let (at, data) = keys.info(&used.cache_id())?;
+fn key_info_now(keys: &Keys, base_url: &str, used: &UsedKey) -> Option<KeyInfo> {
+    let (at, data) = keys.info(base_url, &cache_id(used))?;
     if at.elapsed() > KEY_TTL {
         return None;
     }
@@ -95,7 +69,9 @@ fn request_for(
     key_info: KeyInfo,
 ) -> Result<ReportRequest, String> {
     let (settings, file_state, file_path) = project_of(args);
-    let caps = effective_caps(cfg, &settings).map_err(|e| e.to_string())?;
+    let caps = Effective::resolve(cfg, &settings, None)
+        .caps
+        .map_err(|e| e.to_string())?;
     Ok(ReportRequest {
         project: args.project.as_ref().map(|p| p.root.clone()),
         all: args.all || args.project.is_none(),
@@ -153,8 +129,8 @@ pub async fn usage(
 ) -> Result<UsageReport, String> {
     let cfg = settings.config();
     let root = args.project.as_ref().map(|p| p.root.as_str());
-    let used = UsedKey::of(&cfg, &project_of(&args).0, root);
-    let cached = key_info_now(keys, &used);
+    let used = used_key(&cfg, &project_of(&args).0, root);
+    let cached = key_info_now(keys, &cfg.base_url, &used);
     let stale = cached.is_none();
     let req = request_for(&cfg, &args, &used, cached.unwrap_or(KeyInfo::Unknown))?;
     let started = Instant::now();
@@ -168,7 +144,7 @@ pub async fn usage(
         tokio::spawn(async move {
             fetch_key_info(&settings, &keys, &ui, &used).await;
             let cfg = settings.config();
-            let info = key_info_now(&keys, &used).unwrap_or(KeyInfo::Unreachable);
+            let info = key_info_now(&keys, &cfg.base_url, &used).unwrap_or(KeyInfo::Unreachable);
             let Ok(req) = request_for(&cfg, &args, &used, info) else {
                 return;
             };
@@ -186,8 +162,9 @@ pub async fn usage(
 
 async fn fetch_key_info(settings: &Settings, keys: &Keys, ui: &Ui, used: &UsedKey) {
     // `GET /key` is OpenRouter's: another host is asked nothing, and gets no key for it.
-    if !crate::openrouter::Endpoint::of(&settings.config().base_url).is_openrouter() {
-        keys.set_info(used.cache_id(), Instant::now(), None);
+    let base_url = settings.config().base_url.clone();
+    if !crate::settings::Endpoint::of(&base_url).is_openrouter() {
+        keys.set_info(&base_url, cache_id(used), Instant::now(), None);
         return;
     }
     let key = match used {
@@ -214,7 +191,7 @@ async fn fetch_key_info(settings: &Settings, keys: &Keys, ui: &Ui, used: &UsedKe
             None
         }
     };
-    keys.set_info(used.cache_id(), Instant::now(), data);
+    keys.set_info(&base_url, cache_id(used), Instant::now(), data);
 }
 
 /// `$0.42/$1.00 today` when a daily cap applies, `$0.42 today` otherwise; followed by
@@ -222,7 +199,8 @@ async fn fetch_key_info(settings: &Settings, keys: &Keys, ui: &Ui, used: &UsedKe
 pub async fn status(settings: &Settings, project: ProjectInput) -> Result<StatusReply, String> {
     let (cfg, ledger) = (settings.config(), settings.ledger());
     let (settings, file) = settings_of(&project);
-    let daily = effective_caps(&cfg, &settings)
+    let daily = Effective::resolve(&cfg, &settings, None)
+        .caps
         .ok()
         .and_then(|c| c.project.caps.daily);
     let root = project.root.clone();

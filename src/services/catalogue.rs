@@ -1,5 +1,7 @@
 //! The model catalogue as a service: the listing in memory, on disk, or fetched (one fetch at
 //! a time, its outcome shared), refreshed in the background when stale, warmed up at `hello`;
+//! always the listing of the `base_url` in force (one cache file per endpoint; after a switch of
+//! `base_url` by an in-process `setup()`, another endpoint's listing is neither used nor kept);
 //! and what the session learnt about its prices (a failed fetch, a charge that proved a price
 //! wrong) and its leaving models, worded for the user.
 
@@ -77,9 +79,11 @@ impl Catalogue {
         use std::sync::atomic::Ordering;
         let fetches = self.fetches.load(Ordering::SeqCst);
         let mut slot = self.slot.lock().await;
-        let dir = self.settings.config().data_dir.clone();
-        if slot.is_none() {
-            *slot = Listing::load(&dir).map(Arc::new);
+        let cfg = self.settings.config();
+        let url = cfg.base_url.as_str();
+        // Another endpoint's (base_url changed): never priced from it.
+        if slot.as_ref().is_none_or(|c| !c.is_for(url)) {
+            *slot = Listing::load(&cfg.data_dir, url).map(Arc::new);
         }
         let refetch = self.notes().refetch;
         match slot.as_ref() {
@@ -94,13 +98,14 @@ impl Catalogue {
             None => {}
         }
         if self.fetches.load(Ordering::SeqCst) != fetches {
-            return slot.clone();
+            return slot.clone().filter(|c| c.is_for(url));
         }
         match self.fetch_catalogue().await {
-            Ok(c) => {
+            Ok(c) if c.is_for(url) => {
                 *slot = Some(c.clone());
                 Some(c)
             }
+            Ok(_) => None,
             Err(e) => {
                 tracing::warn!("model catalogue unavailable: {e}");
                 slot.clone()
@@ -113,8 +118,9 @@ impl Catalogue {
     /// the slot (the start-up warm-up's), there is none at hand.
     pub async fn at_hand(self: &Arc<Self>) -> Option<Arc<Listing>> {
         let mut slot = self.slot.try_lock().ok()?;
-        if slot.is_none() {
-            *slot = Listing::load(&self.settings.config().data_dir).map(Arc::new);
+        let cfg = self.settings.config();
+        if slot.as_ref().is_none_or(|c| !c.is_for(&cfg.base_url)) {
+            *slot = Listing::load(&cfg.data_dir, &cfg.base_url).map(Arc::new);
         }
         let c = slot.clone()?;
         drop(slot);
@@ -146,8 +152,10 @@ impl Catalogue {
         let body = settings.client.models().await.map_err(|e| e.to_string())?;
         let mut c = Listing::parse(&body)?;
         c.fetched = Some(SystemTime::now());
+        let url = &settings.config.base_url;
+        c.endpoint = crate::openrouter::catalogue::endpoint_key(url);
         let dir = &settings.config.data_dir;
-        if let Err(e) = Listing::store(dir, &body) {
+        if let Err(e) = Listing::store(dir, url, &body) {
             tracing::warn!("cannot cache the catalogue in {}: {e}", dir.display());
         }
         Ok(Arc::new(c))
@@ -180,7 +188,11 @@ impl Catalogue {
         let me = self.clone();
         tokio::spawn(async move {
             match me.fetch_catalogue().await {
-                Ok(c) => *me.slot.lock().await = Some(c),
+                // Kept only while it is still the endpoint's (base_url may have changed).
+                Ok(c) if c.is_for(&me.settings.config().base_url) => {
+                    *me.slot.lock().await = Some(c)
+                }
+                Ok(_) => {}
                 Err(e) => tracing::warn!("catalogue refresh failed: {e}"),
             }
             me.refreshing.store(false, Ordering::SeqCst);

@@ -1,5 +1,6 @@
 //! The requests running now, of any kind (edits, reviews), by the shim's id, so that `cancel`
-//! can abort them and a second request on a busy buffer is refused.
+//! can abort them. Whether a buffer is busy is the shim's decision alone (lua/frugal/request.lua):
+//! it also sees the buffers an edit's hunks go to, which this side does not.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,11 +14,6 @@ pub struct InFlight {
 impl InFlight {
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (i64, AbortHandle)>> {
         self.running.lock().expect("in-flight lock poisoned")
-    }
-
-    /// Is a request running for this buffer?
-    pub fn busy(&self, buf: i64) -> bool {
-        self.running().values().any(|(b, _)| *b == buf)
     }
 
     pub fn start(&self, id: u64, buf: i64, handle: AbortHandle) {

@@ -3,27 +3,27 @@
 //!
 //! - [`Settings`]: the config in force, its client and ledger slot; the clock and the
 //!   background writes the process waits for ([`LedgerHandle`] is what a ticket keeps);
-//! - [`Catalogue`]: the model listing (cache, refresh, warm-up) and what the session learnt of
-//!   its prices and leaving models;
-//! - [`Keys`]: the API keys of the session and their `GET /key` figures;
-//! - [`InFlight`]: every request running now, of any kind, for `cancel` and the busy check;
-//! - [`Ui`]: events to Neovim, and the questions waiting on the user.
+//! - [`Catalogue`]: the model listing of the endpoint in force (cache, refresh, warm-up) and
+//!   what the session learnt of its prices and leaving models;
+//! - [`Keys`]: the API keys of the session and their `GET /key` figures, per endpoint;
+//! - [`InFlight`]: every request running now, of any kind, for `cancel`;
+//! - [`Ui`]: events to Neovim, and the [`Questions`] waiting on the user.
 //!
 //! [`Services`] bundles them once, in `main.rs`; handlers take the fields they use.
 
-mod ask;
 pub mod catalogue;
 pub mod inflight;
 pub mod keys;
 pub mod ledger;
+mod question;
 pub mod settings;
 pub mod ui;
 
-pub use ask::Asks;
 pub use catalogue::Catalogue;
 pub use inflight::InFlight;
 pub use keys::Keys;
 pub use ledger::{Background, LedgerHandle, LedgerRunError, LedgerSlot};
+pub use question::Questions;
 pub use settings::{Settings, Snapshot};
 pub use ui::Ui;
 

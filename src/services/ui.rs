@@ -1,20 +1,20 @@
 //! The way to Neovim: events in order on one channel, and the questions waiting on the user.
 
-use super::ask::Asks;
+use super::question::Questions;
 use crate::protocol::{Event, Level};
 use tokio::sync::mpsc::UnboundedSender;
 
 pub struct Ui {
     tx: UnboundedSender<Event>,
-    /// Questions waiting on the user (`ask` events).
-    pub asks: Asks,
+    /// Questions waiting on the user (`question` events).
+    pub questions: Questions,
 }
 
 impl Ui {
     pub fn new(tx: UnboundedSender<Event>) -> Self {
         Ui {
             tx,
-            asks: Asks::default(),
+            questions: Questions::default(),
         }
     }
 

@@ -3,14 +3,17 @@
 //! checks types and shape, and shows what this module decides.
 
 pub mod bound;
+pub mod effective;
 pub mod endpoint;
 pub mod keys;
 pub mod paths;
 pub mod prices;
 pub mod project;
+pub mod schema;
 pub mod user;
 
 pub use bound::BoundKey;
+pub use effective::{Effective, EffectiveCaps, KeyChoice, UsedKey};
 pub use endpoint::Endpoint;
 pub use keys::{ApiKey, KeyCache, KeyError, KeySpec};
 pub use project::{BudgetCaps, BudgetSpec, FileState, ProjectInput, ProjectSettings};

@@ -2,22 +2,20 @@
 //!
 //! The shim checks only the types and shape of `setup()` (so a typo warns at once, without
 //! starting the backend) and sends what it got in `hello`. The meaning lives here: defaults
-//! (`lua/frugal/defaults.json`, read by both sides so they cannot drift), ranges, key-spec
-//! forms and budget rules. A bad value keeps its default and gives one warning naming the key;
+//! and ranges (from the schema, `lua/frugal/settings.json`, read by both sides so they cannot
+//! drift: see [`super::schema`]), key-spec forms and budget rules. A bad value keeps its default and gives one warning naming the key;
 //! a bad cap also blocks every request until fixed (a cap that could not be read must not
 //! become no cap).
 
 use super::keys::KeySpec;
 use super::project::BudgetSpec;
+use super::schema;
 use crate::message::Level;
 use rmpv::Value;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The defaults of every setting both sides know, shared with `lua/frugal/config.lua`.
-pub const DEFAULTS_JSON: &str = include_str!("../../lua/frugal/defaults.json");
 
 /// Sent as `HTTP-Referer` for OpenRouter's app attribution.
 pub const REFERER: &str = "https://github.com/frugal-nvim/frugal.nvim";
@@ -158,9 +156,7 @@ impl Config {
         given: &HashMap<String, Value>,
         data_home: Option<&Path>,
     ) -> (Config, Vec<Warning>) {
-        let defaults: HashMap<String, serde_json::Value> =
-            serde_json::from_str(DEFAULTS_JSON).expect("lua/frugal/defaults.json is valid JSON");
-        let d = |k: &str| defaults.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        let d = |k: &str| schema::default(k).clone();
         let dstr = |k: &str| d(k).as_str().unwrap_or_default().to_string();
         let dnum = |k: &str| d(k).as_f64().unwrap_or_default();
         let data_dir = data_home
@@ -237,7 +233,7 @@ impl Config {
             } else {
                 v
             };
-            if let Err(problem) = c.set(key, v) {
+            if let Err(problem) = of_type(key, v).and_then(|()| c.set(key, v)) {
                 let message = match problem {
                     Problem::Unknown => format!("unknown setup key {key:?} (ignored)"),
                     Problem::Type(want) => format!(
@@ -282,7 +278,7 @@ impl Config {
                             "must be \"env:NAME\", \"cmd:<command>\" or false (no key)".into(),
                         ))
                     }
-                    _ => KeySpec(string(v).map_err(|_| Problem::Type("string or false"))?),
+                    _ => KeySpec(string(v)?),
                 };
                 if !spec.is_none() {
                     spec.check().map_err(|e| Problem::Value(e.to_string()))?;
@@ -297,7 +293,7 @@ impl Config {
             }
             "keys" => {
                 let Value::Map(entries) = v else {
-                    return Err(Problem::Type("table"));
+                    return Err(Problem::Type("table".into()));
                 };
                 let mut keys = HashMap::new();
                 for (name, spec) in entries {
@@ -348,20 +344,15 @@ impl Config {
                     Problem::Value("must be one of trace, debug, info, warn, error".into())
                 })?
             }
-            "max_tokens" => self.max_tokens = whole(v, 16, u32::MAX as u64)? as u32,
-            "min_useful_tokens" => self.min_useful_tokens = whole(v, 16, u32::MAX as u64)? as u32,
-            "context_lines" => self.context_lines = whole(v, 0, 1_000_000)? as usize,
-            "max_context_bytes" => self.max_context_bytes = whole(v, 1_000, 100_000_000)?,
-            "stall_timeout_s" => self.stall_timeout_s = whole(v, 1, 3600)?,
-            "temperature" => {
-                let t = number(v)?;
-                if !(0.0..=2.0).contains(&t) {
-                    return Err(Problem::Value("must be between 0 and 2".into()));
-                }
-                self.temperature = Some(t);
-            }
+            // Ranges from the schema; each fits its field's type (u32 for token counts).
+            "max_tokens" => self.max_tokens = ranged(key, v)? as u32,
+            "min_useful_tokens" => self.min_useful_tokens = ranged(key, v)? as u32,
+            "context_lines" => self.context_lines = ranged(key, v)? as usize,
+            "max_context_bytes" => self.max_context_bytes = ranged(key, v)? as u64,
+            "stall_timeout_s" => self.stall_timeout_s = ranged(key, v)? as u64,
+            "temperature" => self.temperature = Some(ranged(key, v)?),
             "max_price" => {
-                self.max_price = v.as_bool().ok_or(Problem::Type("boolean"))?;
+                self.max_price = v.as_bool().ok_or_else(|| Problem::Type("boolean".into()))?;
             }
             "footprint" => {
                 self.footprint = match v {
@@ -375,7 +366,7 @@ impl Config {
                     Value::Boolean(true) => {
                         return Err(Problem::Value("must be a table or false".into()))
                     }
-                    _ => return Err(Problem::Type("table or boolean")),
+                    _ => return Err(Problem::Type("table or boolean".into())),
                 }
             }
             _ => return Err(Problem::Unknown),
@@ -384,10 +375,25 @@ impl Config {
     }
 }
 
+/// Whether `key` is a backend setting and `v` of a type the schema takes for it.
+fn of_type(key: &str, v: &Value) -> Result<(), Problem> {
+    match schema::schema().get(key) {
+        Some(e) if !e.shim_only => {
+            if e.types.iter().any(|t| t == type_name(v)) {
+                Ok(())
+            } else {
+                Err(Problem::Type(e.types.join(" or ")))
+            }
+        }
+        _ => Err(Problem::Unknown),
+    }
+}
+
 /// What is wrong with one `setup()` value.
 enum Problem {
     Unknown,
-    Type(&'static str),
+    /// The types the value must have (`table or boolean`).
+    Type(String),
     /// The rest of "setup key X …": what the value must be.
     Value(String),
 }
@@ -406,7 +412,7 @@ fn type_name(v: &Value) -> &'static str {
 fn string(v: &Value) -> Result<String, Problem> {
     v.as_str()
         .map(str::to_string)
-        .ok_or(Problem::Type("string"))
+        .ok_or_else(|| Problem::Type("string".into()))
 }
 
 fn number(v: &Value) -> Result<f64, Problem> {
@@ -414,7 +420,7 @@ fn number(v: &Value) -> Result<f64, Problem> {
         Value::Integer(i) => Ok(i.as_f64().unwrap_or(f64::NAN)),
         Value::F32(x) => Ok(*x as f64),
         Value::F64(x) => Ok(*x),
-        _ => Err(Problem::Type("number")),
+        _ => Err(Problem::Type("number".into())),
     }
     .and_then(|x| {
         if x.is_finite() {
@@ -425,22 +431,13 @@ fn number(v: &Value) -> Result<f64, Problem> {
     })
 }
 
-/// A whole number in `min..=max`.
-fn whole(v: &Value, min: u64, max: u64) -> Result<u64, Problem> {
+/// A number in the schema's range for `key`.
+fn ranged(key: &str, v: &Value) -> Result<f64, Problem> {
     let x = number(v)?;
-    let what = || {
-        if min == 0 {
-            Problem::Value(format!("must be a whole number from 0 to {max}"))
-        } else {
-            Problem::Value(format!(
-                "must be a whole number of at least {min} (at most {max})"
-            ))
-        }
-    };
-    if x.fract() != 0.0 || x < min as f64 || x > max as f64 {
-        return Err(what());
+    match schema::entry(key).range {
+        Some(r) if !r.contains(x) => Err(Problem::Value(r.must_be())),
+        _ => Ok(x),
     }
-    Ok(x as u64)
 }
 
 /// The table `v` without `field`, when it has it.
@@ -463,7 +460,7 @@ fn without_field(v: &Value, field: &str) -> Option<Value> {
 /// A `budget` / `global_budget` table: known fields, each a valid amount.
 fn budget(v: &Value) -> Result<BudgetSpec, Problem> {
     let Value::Map(entries) = v else {
-        return Err(Problem::Type("table"));
+        return Err(Problem::Type("table".into()));
     };
     // An empty Lua table may arrive as an array.
     let spec: BudgetSpec = if entries.is_empty() {

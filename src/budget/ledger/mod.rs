@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-mod history;
 pub mod report;
 pub mod reviews;
+mod samples;
 pub mod schema;
 mod sums;
 pub mod write;

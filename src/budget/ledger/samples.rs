@@ -9,7 +9,7 @@ impl Ledger {
     /// verbosity do not depend on the repository) that reported their tokens, newest first.
     /// Walks the `requests_model_created (model, created_at)` index backwards and stops after
     /// `limit` rows, so its cost does not grow with the ledger.
-    pub fn history(&self, model: &str, limit: u32) -> Result<Vec<Sample>, LedgerError> {
+    pub fn samples(&self, model: &str, limit: u32) -> Result<Vec<Sample>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT prompt_bytes, tokens_in, tokens_out FROM requests INDEXED BY requests_model_created
              WHERE model = ?1 AND state IN ('settled', 'reconciled') AND tokens_out IS NOT NULL
@@ -79,15 +79,15 @@ mod tests {
         )
         .unwrap();
 
-        let h = l.history("m/a", 3).unwrap();
+        let h = l.samples("m/a", 3).unwrap();
         let sample = |i: u64| Sample {
             prompt_bytes: Some(1000 + i),
             tokens_in: Some(250 + i),
             tokens_out: Some(10 * i),
         };
         assert_eq!(h, vec![sample(4), sample(3), sample(2)]);
-        assert_eq!(l.history("m/a", 200).unwrap().len(), 5);
-        assert!(l.history("m/none", 200).unwrap().is_empty());
+        assert_eq!(l.samples("m/a", 200).unwrap().len(), 5);
+        assert!(l.samples("m/none", 200).unwrap().is_empty());
         // The query walks the model's index.
         let plan: String = l
             .conn

@@ -1,5 +1,5 @@
-//! Questions the backend asks the user and waits on (`ask` event → `answer` call): the shape a
-//! confirmation before a dear request needs. An unanswered question gives up after its time
+//! Questions the backend puts to the user and waits on (`question` event → `choose` call): the
+//! shape a confirmation before a dear request needs. An unanswered question gives up after its time
 //! limit; a dismissed one answers `None`.
 
 use super::Ui;
@@ -11,15 +11,15 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 #[derive(Default)]
-pub struct Asks {
+pub struct Questions {
     next: AtomicU64,
     waiting: Mutex<HashMap<u64, oneshot::Sender<Option<usize>>>>,
 }
 
-impl Asks {
-    /// Asks and waits up to `limit` for the user's choice (0-based), `None` when dismissed,
+impl Questions {
+    /// Puts the question and waits up to `limit` for the user's choice (0-based), `None` when dismissed,
     /// unanswered in time, or the shim is gone.
-    pub async fn ask(
+    pub async fn pose(
         &self,
         ui: &Ui,
         prompt: String,
@@ -30,24 +30,31 @@ impl Asks {
         let (tx, rx) = oneshot::channel();
         self.waiting
             .lock()
-            .expect("asks lock poisoned")
+            .expect("questions lock poisoned")
             .insert(id, tx);
-        ui.send(Event::Ask {
-            ask: id,
+        ui.send(Event::Question {
+            question: id,
             prompt,
             choices,
         });
         let answer = tokio::time::timeout(limit, rx).await;
-        self.waiting.lock().expect("asks lock poisoned").remove(&id);
+        self.waiting
+            .lock()
+            .expect("questions lock poisoned")
+            .remove(&id);
         match answer {
             Ok(Ok(choice)) => choice,
             _ => None,
         }
     }
 
-    /// The shim's answer: `choice` 1-based, as Lua counts.
-    pub fn answer(&self, id: u64, choice: Option<usize>) {
-        let tx = self.waiting.lock().expect("asks lock poisoned").remove(&id);
+    /// The user's choice, from the shim: `choice` 1-based, as Lua counts.
+    pub fn choose(&self, id: u64, choice: Option<usize>) {
+        let tx = self
+            .waiting
+            .lock()
+            .expect("questions lock poisoned")
+            .remove(&id);
         if let Some(tx) = tx {
             let _ = tx.send(choice.and_then(|c| c.checked_sub(1)));
         }
@@ -60,47 +67,48 @@ mod tests {
     use std::sync::Arc;
 
     #[tokio::test]
-    async fn an_answer_reaches_the_asker_and_a_silence_times_out() {
+    async fn a_choice_reaches_the_asker_and_a_silence_times_out() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let ui = Arc::new(Ui::new(tx));
-        let asks = Arc::new(Asks::default());
+        let questions = Arc::new(Questions::default());
         let asking = {
-            let (ui, asks) = (ui.clone(), asks.clone());
+            let (ui, questions) = (ui.clone(), questions.clone());
             tokio::spawn(async move {
-                asks.ask(
-                    &ui,
-                    "send?".into(),
-                    vec!["yes".into(), "no".into()],
-                    Duration::from_secs(20),
-                )
-                .await
+                questions
+                    .pose(
+                        &ui,
+                        "send?".into(),
+                        vec!["yes".into(), "no".into()],
+                        Duration::from_secs(20),
+                    )
+                    .await
             })
         };
-        let Some(Event::Ask {
-            ask,
+        let Some(Event::Question {
+            question,
             prompt,
             choices,
         }) = rx.recv().await
         else {
-            panic!("no ask event");
+            panic!("no question event");
         };
         assert_eq!(prompt, "send?");
         assert_eq!(choices, ["yes", "no"]);
-        asks.answer(ask, Some(2));
+        questions.choose(question, Some(2));
         assert_eq!(
             asking.await.unwrap(),
             Some(1),
             "1-based from Lua, 0-based here"
         );
-        // An answer to a question nobody waits on is ignored.
-        asks.answer(ask, Some(1));
-        let silent = asks.ask(
+        // A choice for a question nobody waits on is ignored.
+        questions.choose(question, Some(1));
+        let silent = questions.pose(
             &ui,
             "again?".into(),
             vec!["yes".into()],
             Duration::from_millis(50),
         );
         assert_eq!(silent.await, None);
-        assert!(asks.waiting.lock().unwrap().is_empty());
+        assert!(questions.waiting.lock().unwrap().is_empty());
     }
 }
