@@ -9,11 +9,13 @@
 pub mod budget;
 pub mod edit;
 pub mod gate;
+pub mod message;
 pub mod openrouter;
+pub mod private;
 pub mod protocol;
 pub mod review;
 pub mod rpc;
+pub mod services;
 pub mod settings;
-pub mod state;
 pub mod stdio;
 pub mod usage;

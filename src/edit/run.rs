@@ -9,18 +9,18 @@ use super::prompt;
 use super::stream;
 use crate::budget::{RequestKind, Usd};
 use crate::edit::request::EditRequest;
-use crate::gate::{self, Outbound, ProjectCtx};
+use crate::gate::{self, Gate, Outbound, ProjectCtx};
 use crate::openrouter::ChatRequest;
 use crate::protocol::{Event, Failure, Phase, Problem, Reason};
+use crate::services::{InFlight, Ui};
 use crate::settings::{Effective, ProjectInput};
-use crate::state::State;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Runs one edit to its end, reporting through the state's UI channel. Cancellation is by
+/// Runs one edit to its end, reporting through the UI channel. Cancellation is by
 /// aborting the task running this future (that drops the HTTP stream, closing the connection).
-pub async fn run(state: Arc<State>, req: EditRequest) {
-    let outcome = run_inner(&state, &req).await;
+pub async fn run(gate: Gate, inflight: Arc<InFlight>, req: EditRequest) {
+    let outcome = run_inner(&gate, &req).await;
     let ev = match outcome {
         Ok(done) => done,
         Err(f) => Event::Failed {
@@ -31,8 +31,8 @@ pub async fn run(state: Arc<State>, req: EditRequest) {
             line: f.line,
         },
     };
-    state.finish_edit(req.id);
-    state.send_ui(ev);
+    inflight.finish(req.id);
+    gate.ui.send(ev);
 }
 
 /// The project's settings after the trust rules: an untrusted or absent file is ignored, a
@@ -52,9 +52,9 @@ pub(crate) fn project_ctx(p: &ProjectInput) -> Result<ProjectCtx, Failure> {
     })
 }
 
-async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failure> {
+async fn run_inner(gate: &Gate, req: &EditRequest) -> Result<Event, Failure> {
     let started = Instant::now();
-    let cfg = state.config();
+    let cfg = gate.settings.config();
     let project = project_ctx(&req.project)?;
     let model = Effective::resolve(&cfg, &project.settings, req.model.as_deref()).model;
     let root = files::checkout_root(&req.project.file);
@@ -91,16 +91,16 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
             too_large(prompt_bytes, cfg.max_context_bytes, &edit_files),
         ));
     }
-    state.send_ui(Event::Prompt {
+    gate.ui.send(Event::Prompt {
         id: req.id,
         buf: req.buf,
         files: edit_files.len(),
         bytes: prompt_bytes,
     });
     let on_retry = {
-        let (state, id, buf) = (state.clone(), req.id, req.buf);
+        let (ui, id, buf) = (gate.ui.clone(), req.id, req.buf);
         Box::new(move |note: String| {
-            state.send_ui(Event::Progress {
+            ui.send(Event::Progress {
                 id,
                 buf,
                 tokens: 0,
@@ -113,9 +113,9 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         })
     };
     let on_foresight = {
-        let (state, id, buf) = (state.clone(), req.id, req.buf);
+        let (ui, id, buf) = (gate.ui.clone(), req.id, req.buf);
         Box::new(move |f: gate::Foresight| {
-            state.send_ui(Event::Foresight {
+            ui.send(Event::Foresight {
                 id,
                 buf,
                 worst_usd: f.worst.to_f64(),
@@ -143,8 +143,8 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
         },
         kind: RequestKind::Edit,
     };
-    state.send_ui(Event::waiting(req.id, req.buf, 0));
-    let sent = gate::send(state, outbound).await?;
+    gate.ui.send(Event::waiting(req.id, req.buf, 0));
+    let sent = gate::send(gate, outbound).await?;
     let reserved = sent.ticket.reserved();
     let price = sent.price;
     // A running estimate for the progress line (prompt ≈ 4 bytes a token); the usage chunk's
@@ -154,9 +154,9 @@ async fn run_inner(state: &Arc<State>, req: &EditRequest) -> Result<Event, Failu
 
     let mut parser = BlockParser::new();
     let mut answer = String::new();
-    let placer = Placer::start(state.clone(), req.id, Placing::new(root, edit_files));
+    let placer = Placer::start(gate.ui.clone(), req.id, Placing::new(root, edit_files));
     let reader = stream::Reader {
-        state,
+        ui: &gate.ui,
         id: req.id,
         buf: req.buf,
         started,
@@ -259,7 +259,7 @@ struct Placer {
 }
 
 impl Placer {
-    fn start(state: Arc<State>, id: u64, mut placing: Placing) -> Self {
+    fn start(ui: Arc<Ui>, id: u64, mut placing: Placing) -> Self {
         let (tx, rx) = std::sync::mpsc::channel::<Block>();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
@@ -268,7 +268,7 @@ impl Placer {
                 if stopped.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
                 }
-                placing.place(&state, id, &block);
+                placing.place(&ui, id, &block);
             }
             placing
         });
@@ -351,11 +351,11 @@ impl Placing {
 
     /// Places a finished block in its file and sends its hunk (replacing the earlier hunks
     /// whose text it edits), or records why it is not shown.
-    fn place(&mut self, state: &State, id: u64, block: &Block) {
+    fn place(&mut self, ui: &Ui, id: u64, block: &Block) {
         let title = block.title();
         let at = match self.target(block) {
             Target::File(i) => i,
-            Target::New(rel) => return self.propose_new(state, id, rel, block),
+            Target::New(rel) => return self.propose_new(ui, id, rel, block),
             Target::Refused { path, why } => {
                 tracing::info!(edit = id, %title, %path, "block for another file refused");
                 self.problems.push(Problem {
@@ -384,7 +384,7 @@ impl Placing {
         ) {
             Ok(placed) => {
                 let h = placed.hunk;
-                state.send_ui(Event::Hunk {
+                ui.send(Event::Hunk {
                     id,
                     buf: file.buf,
                     path: file.path.clone(),
@@ -414,7 +414,7 @@ impl Placing {
 
     /// A block with an empty SEARCH for a file that exists nowhere: a new file, its text the
     /// block's replacement (later blocks for it are refused: it has no text to search yet).
-    fn propose_new(&mut self, state: &State, id: u64, rel: String, block: &Block) {
+    fn propose_new(&mut self, ui: &Ui, id: u64, rel: String, block: &Block) {
         self.files.push(EditFile {
             path: rel.clone(),
             buf: 0,
@@ -426,7 +426,7 @@ impl Placing {
         let mut plan = Plan::default();
         let h = plan.propose(block.replace.clone(), &format!("new file {rel}"));
         self.plans.push(plan);
-        state.send_ui(Event::Hunk {
+        ui.send(Event::Hunk {
             id,
             buf: 0,
             path: rel,

@@ -4,20 +4,21 @@
 
 use super::{prompt, verdicts};
 use crate::budget::{RequestKind, Usd};
+use crate::gate::Gate;
 use crate::gate::{self, Outbound};
 use crate::openrouter::ChatRequest;
 use crate::protocol::{Event, Failure, Phase, Verdict};
 use crate::review::request::ReviewRequest;
-use crate::state::State;
+use crate::services::InFlight;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// The most answer bytes kept: verdicts are a few lines each; past this the answer is not one.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
 
-/// Runs one review to its end, reporting through the state's UI channel.
-pub async fn run(state: Arc<State>, req: ReviewRequest) {
-    let ev = match run_inner(&state, &req).await {
+/// Runs one review to its end, reporting through the UI channel.
+pub async fn run(gate: Gate, inflight: Arc<InFlight>, req: ReviewRequest) {
+    let ev = match run_inner(&gate, &req).await {
         Ok(done) => done,
         Err(f) => Event::Failed {
             id: req.id,
@@ -27,27 +28,27 @@ pub async fn run(state: Arc<State>, req: ReviewRequest) {
             line: f.line,
         },
     };
-    state.finish_edit(req.id);
-    state.send_ui(ev);
+    inflight.finish(req.id);
+    gate.ui.send(ev);
 }
 
-async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Failure> {
+async fn run_inner(gate: &Gate, req: &ReviewRequest) -> Result<Event, Failure> {
     let started = Instant::now();
-    let cfg = state.config();
+    let cfg = gate.settings.config();
     let project = crate::edit::project_ctx(&req.project)?;
     let model = crate::settings::Effective::resolve(&cfg, &project.settings, None).judge_model;
     let messages = prompt::build(&req.instruction, &req.filetype, &req.hunks);
     let prompt_bound = crate::edit::prompt::prompt_token_bound(&messages);
-    state.send_ui(Event::waiting(req.id, req.buf, 0));
+    gate.ui.send(Event::waiting(req.id, req.buf, 0));
     // Structured outputs only where the catalogue says the judge takes them. The gate reads
     // the catalogue right after (cached by then).
-    let catalogue = state.catalogue().await;
+    let catalogue = gate.catalogue.get().await;
     let structured = prompt::wants_schema(catalogue.as_deref().and_then(|c| c.get(&model)));
     tracing::info!(review = req.id, hunks = req.hunks.len(), %model, structured, "review");
     let on_retry = {
-        let (state, id, buf) = (state.clone(), req.id, req.buf);
+        let (ui, id, buf) = (gate.ui.clone(), req.id, req.buf);
         Box::new(move |note: String| {
-            state.send_ui(Event::Progress {
+            ui.send(Event::Progress {
                 id,
                 buf,
                 tokens: 0,
@@ -79,14 +80,14 @@ async fn run_inner(state: &Arc<State>, req: &ReviewRequest) -> Result<Event, Fai
         },
         kind: RequestKind::Review,
     };
-    let sent = gate::send(state, outbound).await?;
+    let sent = gate::send(gate, outbound).await?;
     let price = sent.price;
     let prompt_tokens = prompt_bound;
     let estimate = |tokens: u64| price.and_then(|p| p.worst_case(prompt_tokens / 4, tokens));
 
     let mut text = String::new();
     let reader = crate::edit::stream::Reader {
-        state,
+        ui: &gate.ui,
         id: req.id,
         buf: req.buf,
         started,

@@ -2,7 +2,7 @@
 
 use super::wire::{Accepted, Answer};
 use crate::protocol::{Event, Reason};
-use crate::state::State;
+use crate::services::{InFlight, Ui};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -11,10 +11,10 @@ pub struct Cancel {
     pub id: u64,
 }
 
-pub(super) fn cancel(state: &State, c: Cancel) -> Answer {
-    if let Some(buf) = state.cancel_edit(c.id) {
+pub(super) fn cancel(inflight: &InFlight, ui: &Ui, c: Cancel) -> Answer {
+    if let Some(buf) = inflight.cancel(c.id) {
         tracing::info!(edit = c.id, "cancelled");
-        state.send_ui(Event::Failed {
+        ui.send(Event::Failed {
             id: c.id,
             buf,
             reason: Reason::Cancelled,

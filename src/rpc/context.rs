@@ -5,7 +5,7 @@ use crate::edit::files;
 use crate::edit::prompt::{self, ContextText};
 use crate::edit::request::{decode_context, ContextFile};
 use crate::protocol::{text, ProtocolError};
-use crate::state::State;
+use crate::services::{Catalogue, Settings};
 use rmpv::Value;
 use serde::Serialize;
 use std::sync::Arc;
@@ -49,8 +49,12 @@ pub struct ContextReply {
     pub lines: Vec<String>,
 }
 
-pub(super) async fn listing(state: &Arc<State>, args: ContextArgs) -> ContextReply {
-    let cfg = state.config();
+pub(super) async fn listing(
+    settings: &Settings,
+    catalogue: &Arc<Catalogue>,
+    args: ContextArgs,
+) -> ContextReply {
+    let cfg = settings.config();
     let root = files::checkout_root(&args.file);
     let mut lines = vec![format!("context files of {}:", root.display())];
     let mut loaded: Vec<(String, Vec<String>)> = Vec::new();
@@ -74,7 +78,7 @@ pub(super) async fn listing(state: &Arc<State>, args: ContextArgs) -> ContextRep
     let messages = prompt::stable(&context);
     let bound = prompt::prompt_token_bound(&messages);
     let model = args.model.unwrap_or_else(|| cfg.model.clone());
-    let price = state.catalogue_at_hand().await.and_then(|cat| {
+    let price = catalogue.at_hand().await.and_then(|cat| {
         let m = cat.get(&model)?;
         m.prices_for(crate::gate::policy::prompt_bound(bound, m.context_length))
             .0

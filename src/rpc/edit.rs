@@ -5,32 +5,38 @@
 use super::wire::{Accepted, Answer};
 use crate::edit;
 use crate::edit::request::EditRequest;
+use crate::gate::Gate;
 use crate::protocol::{Event, ProtocolError, Reason};
-use crate::state::State;
+use crate::services::InFlight;
 use std::sync::Arc;
 
-pub(super) fn start(state: &Arc<State>, req: EditRequest) -> Result<Answer, ProtocolError> {
+pub(super) fn start(
+    gate: Gate,
+    inflight: &Arc<InFlight>,
+    req: EditRequest,
+) -> Result<Answer, ProtocolError> {
     tracing::info!(edit = req.id, buf = req.buf, file = %req.file, lines = req.lines.len(), "edit");
     let (id, buf) = (req.id, req.buf);
     // Registered before the task can finish, so a quick failure cannot race the insert.
+    let ui = gate.ui.clone();
     let task = tokio::spawn({
-        let state = state.clone();
+        let inflight = inflight.clone();
         async move {
-            // Yield once so `start_edit` below has run.
+            // Yield once so `start` below has run.
             tokio::task::yield_now().await;
-            edit::run(state, req).await
+            edit::run(gate, inflight, req).await
         }
     });
-    state.start_edit(id, buf, task.abort_handle());
+    inflight.start(id, buf, task.abort_handle());
     // A panic in the edit (a bug) must still end the edit for the user: nothing applied, the
     // event fired, the buffer free again. (Its ticket was dropped while unwinding, which
     // releases or reconciles the reservation.) An abort is `cancel`'s, which already said so.
-    let state = state.clone();
+    let inflight = inflight.clone();
     tokio::spawn(async move {
         if let Err(e) = task.await {
-            if e.is_panic() && state.finish_edit(id).is_some() {
+            if e.is_panic() && inflight.finish(id).is_some() {
                 tracing::error!(edit = id, "the edit failed with an internal error: {e}");
-                state.send_ui(Event::Failed {
+                ui.send(Event::Failed {
                     id,
                     buf,
                     reason: Reason::Stream,

@@ -4,9 +4,9 @@
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::Endpoint;
 use crate::protocol::{Level, Notice};
+use crate::services::Settings;
 use crate::settings::KeySpec;
 use crate::settings::ProjectInput;
-use crate::state::State;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -90,13 +90,14 @@ impl Check {
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(super) async fn health(
-    state: &Arc<State>,
+    settings: &Settings,
+    catalogue: &Arc<crate::services::Catalogue>,
     args: HealthArgs,
     warnings: Vec<Notice>,
 ) -> HealthReply {
-    let cfg = state.config();
-    let ledger = state.ledger(|l, _| l.request_count()).await;
-    let client = state.client();
+    let cfg = settings.config();
+    let ledger = settings.with_ledger(|l, _| l.request_count()).await;
+    let client = settings.client();
     let mut fetched: Option<Catalogue> = None;
     let base_url = crate::openrouter::client::without_credentials(&cfg.base_url);
     let endpoint = match tokio::time::timeout(ENDPOINT_TIMEOUT, client.models()).await {
@@ -128,9 +129,9 @@ pub(super) async fn health(
         .project
         .and_then(|p| p.settings().err())
         .map(|e| e.to_string());
-    let catalogue = match fetched {
+    let listing = match fetched {
         Some(c) => Some(Arc::new(c)),
-        None => state.catalogue_at_hand().await,
+        None => catalogue.at_hand().await,
     };
     let mut checks = setup_checks(&warnings);
     checks.extend(keys);
@@ -147,7 +148,7 @@ pub(super) async fn health(
         Err(e) => Check::new(Section::Ledger, CheckLevel::Error, e.to_string()),
     });
     checks.extend(endpoint_checks(&cfg, endpoint));
-    let tiers = tier_lines(&[&cfg.model, &cfg.judge_model], catalogue.as_deref());
+    let tiers = tier_lines(&[&cfg.model, &cfg.judge_model], listing.as_deref());
     checks.extend(tiers.into_iter().map(|line| {
         Check::new(
             Section::Ledger,
@@ -155,7 +156,7 @@ pub(super) async fn health(
             format!("tiered prices: {line}"),
         )
     }));
-    checks.push(judge_check(&cfg.judge_model, catalogue.as_deref()));
+    checks.push(judge_check(&cfg.judge_model, listing.as_deref()));
     checks.extend(file_checks(
         &cfg.data_dir,
         &cfg.ledger_path(),

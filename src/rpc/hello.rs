@@ -115,9 +115,16 @@ impl Handler {
                 }
             }
         }
-        self.state.set_config(config);
-        self.state.warm_up();
-        tokio::spawn(crate::gate::reconcile_orphans(self.state.clone()));
+        let s = &self.services;
+        if s.settings.set_config(config) {
+            // Another data_dir: its own catalogue cache.
+            s.catalogue.forget();
+        }
+        s.catalogue.warm_up();
+        tokio::spawn(crate::gate::reconcile_orphans(
+            s.settings.clone(),
+            s.keys.clone(),
+        ));
         Ok(Answer::Hello(HelloReply {
             version: env!("CARGO_PKG_VERSION"),
             protocol: PROTOCOL,

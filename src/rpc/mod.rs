@@ -14,7 +14,7 @@
 //! | `usage` | `rpc/usage.rs` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `rpc/status.rs` | `{ project }` | `{ root, text }` for the statusline |
 //! | `health` | `rpc/health.rs` | `{ project? }` | `{ version, checks = { {section, level, message, advice?} } }`: every check the backend makes, in order |
-//! | `choose` | `rpc/question.rs` | `{ question, choice? }` | `{}`: the user's choice for a `question` event (`choice` 1-based, nil when dismissed) |
+//! | `choose` | `rpc/choose.rs` | `{ question, choice? }` | `{}`: the user's choice for a `question` event (`choice` 1-based, nil when dismissed) |
 //! | `context` | `rpc/context.rs` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
 //! | `check_path` | `rpc/paths.rs` | `{ file, path, new_file? }` (`file`: the project file, `path` relative to its directory) | `{}` when a hunk of that file may be applied now; refused with a few words naming `path` (it leads into `.git`, out of the project, nowhere; a new file that exists by now) |
 //! | `project` | `rpc/project.rs` | `{ path, cwd?, paths? }` (`path`: the buffer's file; `paths`: what the user typed for `:LlmContext`, a leading `~` expanded) | `{ root, checkout, file, rel?, paths = { {rel} or {message} } }`: the ledger's project key, the checkout, its project file, `path` relative to the checkout, and each typed path accepted (relative to the checkout) or refused with the message |
@@ -26,6 +26,7 @@
 //!
 
 mod cancel;
+mod choose;
 mod context;
 mod edit;
 mod health;
@@ -34,29 +35,26 @@ mod key;
 mod models;
 mod paths;
 mod project;
-mod question;
 mod review;
 mod status;
 pub mod usage;
 pub mod wire;
 
-pub use question::Questions;
-
 use crate::protocol::{Event, Notice, ProtocolError};
-use crate::state::State;
+use crate::services::Services;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use nvim_rs::{compat::tokio::Compat, Neovim};
 use rmpv::Value;
 use std::sync::{Arc, Mutex};
-use wire::{reply_event, Accepted, Answer, Call};
+use wire::{reply_event, Answer, Call};
 
 /// Where RPC messages to Neovim are written: stdout, as [`crate::stdio`] opens it.
 pub type Writer = Compat<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>;
 
 #[derive(Clone)]
 pub struct Handler {
-    pub state: Arc<State>,
+    pub services: Services,
     /// The `--log-file` base path; the file written today carries the UTC date as suffix.
     pub log_file: Option<std::path::PathBuf>,
     /// What is wrong in the last `setup()`.
@@ -64,9 +62,9 @@ pub struct Handler {
 }
 
 impl Handler {
-    pub fn new(state: Arc<State>, log_file: Option<std::path::PathBuf>) -> Self {
+    pub fn new(services: Services, log_file: Option<std::path::PathBuf>) -> Self {
         Handler {
-            state,
+            services,
             log_file,
             warnings: Arc::new(Mutex::new(Vec::new())),
         }
@@ -77,44 +75,49 @@ impl Handler {
     /// Inline: quick calls, which so keep their order (a `cancel` never overtakes the `edit`
     /// it cancels, an `edit` never runs on the settings of before the `hello` sent ahead of
     /// it). Spawned: calls that wait on the network or the ledger, so they never hold up the
-    /// next.
+    /// next. Each handler receives only the services it uses.
     fn serve(&self, call: Call) -> Serve {
-        let me = self.clone();
+        let s = &self.services;
+        let me = self.services.clone();
         match call {
             Call::Hello(h) => Serve::Now(self.hello(h)),
-            Call::Edit(req) => Serve::Now(edit::start(&self.state, *req)),
-            Call::Review(req) => Serve::Now(review::start(&self.state, *req)),
-            Call::Cancel(c) => Serve::Now(Ok(cancel::cancel(&self.state, c))),
-            Call::Choose(a) => {
-                self.state.questions.choose(a.question, a.choice);
-                Serve::Now(Ok(Answer::Accepted(Accepted {})))
-            }
+            Call::Edit(req) => Serve::Now(edit::start(s.into(), &s.inflight, *req)),
+            Call::Review(req) => Serve::Now(review::start(s.into(), &s.inflight, *req)),
+            Call::Cancel(c) => Serve::Now(Ok(cancel::cancel(&s.inflight, &s.ui, c))),
+            Call::Choose(a) => Serve::Now(Ok(choose::choose(&s.ui, a))),
             Call::CheckPath(a) => Serve::Now(paths::check(a)),
             Call::Project(a) => Serve::Now(Ok(Answer::Project(Box::new(project::project(a))))),
             Call::Version => Serve::Now(Ok(Answer::Version(env!("CARGO_PKG_VERSION")))),
-            Call::Models(a) => later(async move { models::models(&me.state, a).await }),
+            Call::Models(a) => {
+                later(async move { models::models(&me.settings, &me.catalogue, &me.ui, a).await })
+            }
             Call::Usage(a) => later(async move {
-                usage::usage(&me.state, a)
+                usage::usage(&me.settings, &me.keys, &me.ui, a)
                     .await
                     .map(|r| Answer::Usage(Box::new(r)))
                     .map_err(ProtocolError::Refused)
             }),
             Call::Status(a) => later(async move {
-                status::status(&me.state, a.project)
+                status::status(&me.settings, a.project)
                     .await
                     .map(Answer::Status)
                     .map_err(ProtocolError::Refused)
             }),
-            Call::Context(a) => {
-                later(async move { Ok(Answer::Context(context::listing(&me.state, a).await)) })
-            }
-            Call::Health(a) => later(async move {
-                Ok(Answer::Health(Box::new(
-                    health::health(&me.state, a, me.warnings()).await,
-                )))
+            Call::Context(a) => later(async move {
+                Ok(Answer::Context(
+                    context::listing(&me.settings, &me.catalogue, a).await,
+                ))
             }),
+            Call::Health(a) => {
+                let warnings = self.warnings();
+                later(async move {
+                    Ok(Answer::Health(Box::new(
+                        health::health(&me.settings, &me.catalogue, a, warnings).await,
+                    )))
+                })
+            }
             Call::Key(action, a) => later(async move {
-                key::key(&me.state, action, a)
+                key::key(&me.settings, &me.keys, action, a)
                     .await
                     .map(Answer::Key)
                     .map_err(ProtocolError::Refused)
@@ -155,7 +158,7 @@ impl Handler {
     }
 
     fn reply(&self, seq: u64, method: &str, outcome: Result<Answer, ProtocolError>) {
-        self.state.send_ui(reply_event(seq, method, outcome));
+        self.services.ui.send(reply_event(seq, method, outcome));
     }
 }
 

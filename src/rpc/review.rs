@@ -4,29 +4,35 @@
 //! hunks go to.
 
 use super::wire::{Accepted, Answer};
+use crate::gate::Gate;
 use crate::protocol::{Event, ProtocolError, Reason};
 use crate::review::request::ReviewRequest;
-use crate::state::State;
+use crate::services::InFlight;
 use std::sync::Arc;
 
-pub(super) fn start(state: &Arc<State>, req: ReviewRequest) -> Result<Answer, ProtocolError> {
+pub(super) fn start(
+    gate: Gate,
+    inflight: &Arc<InFlight>,
+    req: ReviewRequest,
+) -> Result<Answer, ProtocolError> {
     let (id, buf) = (req.id, req.buf);
+    let ui = gate.ui.clone();
     let task = tokio::spawn({
-        let state = state.clone();
+        let inflight = inflight.clone();
         async move {
-            // Yield once so `start_edit` below has run.
+            // Yield once so `start` below has run.
             tokio::task::yield_now().await;
-            crate::review::run(state, req).await
+            crate::review::run(gate, inflight, req).await
         }
     });
-    state.start_edit(id, buf, task.abort_handle());
+    inflight.start(id, buf, task.abort_handle());
     // A panic (a bug) still ends the review for the user, as for an edit.
-    let state = state.clone();
+    let inflight = inflight.clone();
     tokio::spawn(async move {
         if let Err(e) = task.await {
-            if e.is_panic() && state.finish_edit(id).is_some() {
+            if e.is_panic() && inflight.finish(id).is_some() {
                 tracing::error!(review = id, "the review failed with an internal error: {e}");
-                state.send_ui(Event::Failed {
+                ui.send(Event::Failed {
                     id,
                     buf,
                     reason: Reason::Stream,

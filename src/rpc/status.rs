@@ -2,11 +2,10 @@
 //! project file).
 
 use super::usage::settings_of;
+use crate::services::Settings;
 use crate::settings::{Effective, ProjectInput};
-use crate::state::State;
 use crate::usage::FileStatus;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,8 +22,8 @@ pub struct StatusReply {
 
 /// `$0.42/$1.00 today` when a daily cap applies, `$0.42 today` otherwise; followed by
 /// ` · .frugal.toml invalid` while the project file blocks requests.
-pub async fn status(state: &Arc<State>, project: ProjectInput) -> Result<StatusReply, String> {
-    let cfg = state.config();
+pub async fn status(settings: &Settings, project: ProjectInput) -> Result<StatusReply, String> {
+    let (cfg, ledger) = (settings.config(), settings.ledger());
     let (settings, file) = settings_of(&project);
     let daily = Effective::resolve(&cfg, &settings, None)
         .caps
@@ -32,8 +31,8 @@ pub async fn status(state: &Arc<State>, project: ProjectInput) -> Result<StatusR
         .and_then(|c| c.project.caps.daily);
     let root = project.root.clone();
     let r = root.clone();
-    let spend = state
-        .ledger(move |l, clock| l.spend(Some(&r), clock))
+    let spend = ledger
+        .run(move |l, clock| l.spend(Some(&r), clock))
         .await
         .map_err(|e| e.to_string())?;
     let mut text = match daily {

@@ -2,6 +2,7 @@
 //! types live in its own module beside its handler), and the answer as a `reply` event.
 
 use super::cancel::Cancel;
+use super::choose::ChooseArgs;
 use super::context::ContextArgs;
 use super::context::ContextReply;
 use super::health::{HealthArgs, HealthReply};
@@ -10,7 +11,6 @@ use super::key::{KeyAction, KeyArgs, KeyReply};
 use super::models::ModelsArgs;
 use super::paths::CheckPathArgs;
 use super::project::{ProjectArgs, ProjectReply};
-use super::question::ChooseArgs;
 use super::status::{StatusArgs, StatusReply};
 use super::usage::UsageArgs;
 use crate::edit::request::EditRequest;

@@ -10,7 +10,7 @@
 use super::keys::KeySpec;
 use super::project::BudgetSpec;
 use super::schema;
-use crate::protocol::{Level, Notice};
+use crate::message::{Level, Notice};
 use rmpv::Value;
 use serde::Deserialize;
 use std::collections::HashMap;

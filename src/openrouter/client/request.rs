@@ -18,7 +18,7 @@ pub struct ChatRequest {
     /// OpenRouter's routing preferences (`max_price`, `data_collection`, …): only ever set for
     /// an OpenRouter `base_url` (see [`super::Endpoint`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<crate::gate::policy::Provider>,
+    pub provider: Option<crate::openrouter::provider::Provider>,
     /// `{"type": "json_schema", …}`: an answer in JSON of that shape, for models whose
     /// catalogue entry lists `structured_outputs` / `response_format` (the judge's verdicts).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -2,23 +2,13 @@
 //! shape a confirmation before a dear request needs. An unanswered question gives up after its time
 //! limit; a dismissed one answers `None`.
 
+use super::Ui;
 use crate::protocol::Event;
-use crate::state::State;
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::oneshot;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChooseArgs {
-    pub question: u64,
-    /// 1-based; `None` when the user dismissed the question.
-    #[serde(default)]
-    pub choice: Option<usize>,
-}
 
 #[derive(Default)]
 pub struct Questions {
@@ -31,7 +21,7 @@ impl Questions {
     /// unanswered in time, or the shim is gone.
     pub async fn pose(
         &self,
-        state: &State,
+        ui: &Ui,
         prompt: String,
         choices: Vec<String>,
         limit: Duration,
@@ -42,7 +32,7 @@ impl Questions {
             .lock()
             .expect("questions lock poisoned")
             .insert(id, tx);
-        state.send_ui(Event::Question {
+        ui.send(Event::Question {
             question: id,
             prompt,
             choices,
@@ -79,14 +69,14 @@ mod tests {
     #[tokio::test]
     async fn a_choice_reaches_the_asker_and_a_silence_times_out() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let state = Arc::new(State::new(tx));
+        let ui = Arc::new(Ui::new(tx));
         let questions = Arc::new(Questions::default());
         let asking = {
-            let (state, questions) = (state.clone(), questions.clone());
+            let (ui, questions) = (ui.clone(), questions.clone());
             tokio::spawn(async move {
                 questions
                     .pose(
-                        &state,
+                        &ui,
                         "send?".into(),
                         vec!["yes".into(), "no".into()],
                         Duration::from_secs(20),
@@ -113,7 +103,7 @@ mod tests {
         // A choice for a question nobody waits on is ignored.
         questions.choose(question, Some(1));
         let silent = questions.pose(
-            &state,
+            &ui,
             "again?".into(),
             vec!["yes".into()],
             Duration::from_millis(50),
