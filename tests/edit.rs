@@ -637,6 +637,40 @@ async fn closing_the_buffer_mid_stream_cancels_the_request() {
     n.quit().await;
 }
 
+/// Closing the buffer cancels its edit even when an event of that edit arrives between the
+/// close and the shim's reaction to it (the close is noticed in a scheduled callback): the
+/// event must not end the edit quietly, leaving the request running in the backend and no
+/// `FrugalEditFailed` fired.
+#[tokio::test]
+async fn an_event_arriving_after_the_buffer_closed_still_cancels_the_request() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/chat/completions", Reply::hanging());
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmEdit x").await;
+    server
+        .wait_until("the request", |s| s.chat_requests().len() == 1)
+        .await;
+    // In one go, before any scheduled callback can run: the buffer goes, then a progress
+    // event of the edit arrives (as one may at any moment while an answer streams).
+    n.lua(
+        "local id = require('frugal.request').busy(vim.api.nvim_get_current_buf()).id \
+         vim.cmd('bwipeout!') \
+         require('frugal.rpc')._dispatch({ kind = 'progress', id = id, buf = 1, tokens = 1, elapsed_ms = 5, phase = 'streaming' })",
+    )
+    .await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("cancelled"));
+    assert!(field(&failed, "message")
+        .as_str()
+        .unwrap()
+        .contains("closed"));
+    server
+        .wait_until("the client to hang up", |s| s.client_closed() == 1)
+        .await;
+    n.quit().await;
+}
+
 #[tokio::test]
 async fn accept_waits_for_the_whole_answer() {
     let server = FakeOpenRouter::start().await;

@@ -26,7 +26,8 @@ local notify, fire = util.notify, util.fire
 ---@field cancelled string  what `:LlmCancel` says
 ---@field gone string  what is said when the backend stops under it
 ---@field touches (fun(job: frugal.Job, buf: integer): boolean)|nil  other buffers it keeps busy
----@field needs_buf boolean|nil  its events are dropped, and it ends quietly, once its buffer is gone
+---@field needs_buf string|nil  set when it cannot outlive its buffer: what is said when it is
+---cancelled because that buffer is gone
 ---@field clear fun(job: frugal.Job)|nil  what else ends with it (change tracking)
 ---@field abandon fun(job: frugal.Job)|nil  on failure, before it is said: withdraws what it proposed
 
@@ -199,8 +200,9 @@ function H.route(ev)
   end
   local kind = H.kinds[job.kind]
   if kind.needs_buf and not vim.api.nvim_buf_is_valid(job.buf) then
-    M.finish(job)
-    return
+    -- Its buffer went before the shim heard (the close is noticed in a scheduled callback):
+    -- cancelled as that callback would, never ended quietly with the request still running.
+    return M.abort(job, kind.needs_buf)
   end
   if ev.kind == "failed" then
     return M.fail(job, ev.reason --[[@as string]], ev.message --[[@as string]], ev.line)
