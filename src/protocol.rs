@@ -44,8 +44,10 @@
 //! earlier indices supersedes those hunks (a later block of the answer edited their text):
 //! the shim withdraws them and shows this one, which covers their lines and includes their
 //! changes, so every hunk still shown is accepted or rejected on its own. `done` carries
-//! `unmatched` (titles of blocks that matched nowhere) and `problems` (`{ title, why }` for
-//! blocks not shown for another reason).
+//! `unmatched` (titles of blocks that matched nowhere), `problems` (`{ title, why }` for
+//! blocks not shown for another reason) and `words`, what the shim says about them, worded
+//! here ([`DoneWords`]): every failure of a request is worded by the backend, and the shim
+//! shows `line` or `message` as it is.
 //!
 //! A review (`review`) shares the id space of edits (the shim numbers both from one counter)
 //! and its `progress` and `failed` events; it ends with `review_done` carrying one verdict per
@@ -134,6 +136,19 @@ pub fn non_utf8(v: &Value, at: &str) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// What the shim says at the end of an edit about the blocks it shows no hunk for, worded by
+/// the backend (`edit/wording.rs`). The shim words only its own reasons (a hunk whose lines
+/// changed while the answer streamed), which it puts after the `matched nowhere` reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DoneWords {
+    /// One reason a line, said as `not shown: <reason>`: the blocks that matched nowhere
+    /// together first (when `unmatched` is not empty), then each other block with its title.
+    pub not_shown: Vec<String>,
+    /// The failure the shim reports, followed by `: ` and every reason, when it could show
+    /// none of the hunks sent.
+    pub none_placed: String,
 }
 
 /// A block of an answer that is not shown, and why (said after its title).
@@ -314,6 +329,8 @@ pub enum Event {
         /// Blocks not shown for another reason (no divider, overlapping another block, an
         /// unclear elision, ...), each with it.
         problems: Vec<Problem>,
+        /// What to say about the blocks not shown, worded (see [`DoneWords`]).
+        words: DoneWords,
         tokens: u64,
         elapsed_ms: u64,
         /// The answer's text, for a follow-up's history (`:LlmEdit` on the pending hunks).

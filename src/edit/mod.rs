@@ -10,6 +10,7 @@ pub mod prompt;
 pub mod request;
 mod run;
 pub mod stream;
+pub mod wording;
 
 pub(crate) use run::project_ctx;
 pub use run::run;

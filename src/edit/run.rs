@@ -202,6 +202,7 @@ async fn run_inner(gate: &Gate, req: &EditRequest) -> Result<Event, Failure> {
         cost_usd: streamed.cost.map(Usd::to_f64),
         cost_text: streamed.cost.map(|c| c.to_string()),
         model: streamed.model,
+        words: super::wording::done(&placing.unmatched, &placing.problems),
         unmatched: placing.unmatched,
         problems: placing.problems,
         tokens: streamed.tokens,
@@ -237,14 +238,6 @@ fn too_large(bytes: u64, limit: u64, files: &[EditFile]) -> String {
         files::size_text(limit),
         largest.join(", ")
     )
-}
-
-fn quote_list(titles: &[String]) -> String {
-    titles
-        .iter()
-        .map(|t| format!("\"{t}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Places an answer's blocks away from the runtime's only thread (see `main.rs`): a block can
@@ -443,31 +436,6 @@ impl Placing {
 
     /// Why an answer gave no hunk. `cut`: it ended at max_tokens.
     fn nothing_shown(&self, cut: bool) -> String {
-        if self.unmatched.is_empty() && self.problems.is_empty() {
-            return if cut {
-                "the answer was cut at max_tokens before its first SEARCH/REPLACE block ended: raise max_tokens (setup) or ask for a smaller change".to_string()
-            } else {
-                "the answer held no SEARCH/REPLACE block".to_string()
-            };
-        }
-        if self.problems.is_empty() {
-            return format!(
-                "no block matched the buffer: {}",
-                quote_list(&self.unmatched)
-            );
-        }
-        let mut parts = Vec::new();
-        if !self.unmatched.is_empty() {
-            parts.push(format!(
-                "{} matched nowhere in the buffer",
-                quote_list(&self.unmatched)
-            ));
-        }
-        parts.extend(
-            self.problems
-                .iter()
-                .map(|p| format!("\"{}\": {}", p.title, p.why)),
-        );
-        format!("no block could be shown: {}", parts.join("; "))
+        super::wording::nothing_shown(&self.unmatched, &self.problems, cut)
     }
 }
