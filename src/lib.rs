@@ -13,6 +13,7 @@ pub mod openrouter;
 pub mod protocol;
 pub mod review;
 pub mod rpc;
+pub mod runner;
 pub mod settings;
 pub mod state;
 pub mod stdio;

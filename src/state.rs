@@ -171,6 +171,11 @@ impl State {
         self.snapshot().client.clone()
     }
 
+    /// The channel to Neovim, for who sends on it without the rest of the state.
+    pub fn ui_sender(&self) -> UnboundedSender<Event> {
+        self.ui.clone()
+    }
+
     pub fn send_ui(&self, ev: Event) {
         // Fails only when the channel to Neovim is gone, i.e. we are shutting down.
         let _ = self.ui.send(ev);

@@ -4,11 +4,11 @@
 //! chunk, a cut or an early close turned into a failure. What the text is for is the caller's
 //! (`on_text`).
 
+use super::Ui;
 use crate::budget::Usd;
 use crate::gate::{Sent, Ticket};
 use crate::openrouter::{ChatEvent, Usage};
 use crate::protocol::{Event, Failure, Phase, Reason};
-use crate::state::State;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 /// Who is reading, for progress events and messages.
 pub struct Reader<'a> {
-    pub state: &'a State,
+    pub ui: &'a Ui,
     pub id: u64,
     pub buf: i64,
     pub started: Instant,
@@ -145,7 +145,7 @@ pub async fn read(
             }
             _ = ticker.tick() => {
                 let cost = estimate(out.tokens + reasoning);
-                r.state.send_ui(Event::Progress {
+                r.ui.send(Event::Progress {
                     id: r.id,
                     buf: r.buf,
                     tokens: out.tokens,
