@@ -9,6 +9,7 @@ use crate::budget::Usd;
 use crate::gate::{Sent, Ticket};
 use crate::openrouter::{ChatEvent, Usage};
 use crate::protocol::{Event, Failure, Phase, Reason};
+use crate::settings::ApiKey;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::time::{Duration, Instant};
@@ -79,20 +80,21 @@ pub async fn read(
     estimate: impl Fn(u64) -> Option<Usd>,
     mut on_text: impl FnMut(&str),
 ) -> Result<Streamed, Failure> {
-    let key = sent.ticket.key();
-    let mut settling = Settling {
-        ticket: Some(sent.ticket),
-        usage: None,
+    let mut reading = Reading {
+        key: sent.ticket.key(),
+        settling: Settling {
+            ticket: Some(sent.ticket),
+            usage: None,
+        },
+        out: Streamed {
+            tokens: 0,
+            cost: None,
+            model,
+            finish: None,
+        },
+        reasoning: 0,
     };
     let mut stream = sent.stream;
-    let mut out = Streamed {
-        tokens: 0,
-        cost: None,
-        model,
-        finish: None,
-    };
-    // Pieces of reasoning before the answer: billed like answer tokens.
-    let mut reasoning = 0u64;
     let mut done = false;
     let mut ticker = tokio::time::interval(PROGRESS_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -100,71 +102,23 @@ pub async fn read(
         tokio::select! {
             ev = stream.next() => {
                 let Some(ev) = ev else { break };
-                match ev {
-                    ChatEvent::Id(g) => {
-                        if let Some(t) = settling.ticket.as_mut() {
-                            t.set_generation_id(&g).await;
-                        }
-                    }
-                    ChatEvent::Model(m) => out.model = m,
-                    ChatEvent::Text(t) => {
-                        out.tokens += 1;
-                        on_text(&t);
-                    }
-                    ChatEvent::Reasoning => {
-                        if r.shows_thinking {
-                            reasoning += 1;
-                        }
-                    }
-                    ChatEvent::Finish(f) => out.finish = Some(f),
-                    ChatEvent::Usage(u) => {
-                        out.tokens = u.completion_tokens.max(out.tokens);
-                        settling.usage = Some(u);
-                    }
-                    ChatEvent::Error { code, message } => {
-                        settling.settle();
-                        let message = crate::openrouter::client::for_message(&message, &key);
-                        return Err(Failure::new(Reason::Stream, format!("{} broke off ({code}): {message}", r.what)));
-                    }
-                    // After the finish reason the answer is whole: a server that then neither
-                    // sends [DONE] nor closes is left (the stream is dropped below).
-                    ChatEvent::Broken(cut) if out.finish.is_some() => {
-                        tracing::info!(request = r.id, "after the answer's end: {cut}");
-                        break;
-                    }
-                    // Cut by a bound (or a broken connection): returning drops the stream,
-                    // closing the connection, and the ticket, reconciling what it cost.
-                    ChatEvent::Broken(cut) => {
-                        settling.settle();
-                        let message = crate::openrouter::client::redact(&cut.to_string(), &key);
-                        tracing::info!(request = r.id, "stream cut: {message}");
-                        return Err(Failure::new(Reason::Stream, message));
-                    }
-                    ChatEvent::Done => { done = true; break; }
+                match reading.event(r, ev, &mut on_text).await? {
+                    Next::More => {}
+                    Next::End => break,
+                    Next::Done => { done = true; break; }
                 }
             }
-            _ = ticker.tick() => {
-                let cost = estimate(out.tokens + reasoning);
-                r.ui.send(Event::Progress {
-                    id: r.id,
-                    buf: r.buf,
-                    tokens: out.tokens,
-                    elapsed_ms: r.started.elapsed().as_millis() as u64,
-                    cost_usd: cost.map(Usd::to_f64),
-                    cost_text: cost.map(|u| u.to_string()),
-                    phase: match (out.tokens, reasoning) {
-                        (0, 0) => Phase::Waiting,
-                        (0, _) => Phase::Thinking,
-                        _ => Phase::Streaming,
-                    },
-                    note: None,
-                });
-            }
+            _ = ticker.tick() => reading.progress(r, &estimate),
         }
     }
     // The connection is closed first (a server that did not close it after the end); without
     // usage, the ticket is reconciled through /generation in the background.
     drop(stream);
+    let Reading {
+        mut settling,
+        mut out,
+        ..
+    } = reading;
     out.cost = settling.settle();
     drop(settling);
     if !done && out.finish.is_none() {
@@ -174,4 +128,101 @@ pub async fn read(
         ));
     }
     Ok(out)
+}
+
+/// What to do after an event of the stream.
+enum Next {
+    More,
+    /// The stream ends here (the answer whole, or a server that does not close after it).
+    End,
+    /// `[DONE]`.
+    Done,
+}
+
+/// One answer as it is read.
+struct Reading {
+    /// The key the request went with, redacted from messages.
+    key: ApiKey,
+    settling: Settling,
+    out: Streamed,
+    /// Pieces of reasoning before the answer: billed like answer tokens.
+    reasoning: u64,
+}
+
+impl Reading {
+    /// Takes one event of the stream: what next, or why the answer failed.
+    async fn event(
+        &mut self,
+        r: &Reader<'_>,
+        ev: ChatEvent,
+        on_text: &mut impl FnMut(&str),
+    ) -> Result<Next, Failure> {
+        let out = &mut self.out;
+        match ev {
+            ChatEvent::Id(g) => {
+                if let Some(t) = self.settling.ticket.as_mut() {
+                    t.set_generation_id(&g).await;
+                }
+            }
+            ChatEvent::Model(m) => out.model = m,
+            ChatEvent::Text(t) => {
+                out.tokens += 1;
+                on_text(&t);
+            }
+            ChatEvent::Reasoning => {
+                if r.shows_thinking {
+                    self.reasoning += 1;
+                }
+            }
+            ChatEvent::Finish(f) => out.finish = Some(f),
+            ChatEvent::Usage(u) => {
+                out.tokens = u.completion_tokens.max(out.tokens);
+                self.settling.usage = Some(u);
+            }
+            ChatEvent::Error { code, message } => {
+                self.settling.settle();
+                let message = crate::openrouter::client::for_message(&message, &self.key);
+                return Err(Failure::new(
+                    Reason::Stream,
+                    format!("{} broke off ({code}): {message}", r.what),
+                ));
+            }
+            // After the finish reason the answer is whole: a server that then neither sends
+            // [DONE] nor closes is left (the stream is dropped by the caller).
+            ChatEvent::Broken(cut) if out.finish.is_some() => {
+                tracing::info!(request = r.id, "after the answer's end: {cut}");
+                return Ok(Next::End);
+            }
+            // Cut by a bound (or a broken connection): returning drops the stream, closing
+            // the connection, and the ticket, reconciling what it cost.
+            ChatEvent::Broken(cut) => {
+                self.settling.settle();
+                let message = crate::openrouter::client::redact(&cut.to_string(), &self.key);
+                tracing::info!(request = r.id, "stream cut: {message}");
+                return Err(Failure::new(Reason::Stream, message));
+            }
+            ChatEvent::Done => return Ok(Next::Done),
+        }
+        Ok(Next::More)
+    }
+
+    /// The progress line: tokens so far, time, the running cost.
+    fn progress(&self, r: &Reader<'_>, estimate: impl Fn(u64) -> Option<Usd>) {
+        let tokens = self.out.tokens;
+        let cost = estimate(tokens + self.reasoning);
+        r.ui.send(Event::Progress {
+            id: r.id,
+            buf: r.buf,
+            tokens,
+            elapsed_ms: r.started.elapsed().as_millis() as u64,
+            cost_usd: cost.map(Usd::to_f64),
+            cost_text: cost.map(|u| u.to_string()),
+            phase: match (tokens, self.reasoning) {
+                (0, 0) => Phase::Waiting,
+                (0, _) => Phase::Thinking,
+                _ => Phase::Streaming,
+            },
+            note: None,
+        });
+    }
 }
