@@ -85,21 +85,7 @@ async fn create(
     let management = management_key(state, cfg).await?;
     let client = state.client();
     let what = "the key was not created";
-    if let Some(old) = bound::load(&cfg.data_dir, &p.root) {
-        // Refuse to replace a key that still works: its limit may be what a team relies on.
-        match client.get_key(&management, &old.hash).await {
-            Ok(Some(r)) if !r.disabled => {
-                return Err(format!(
-                    "project {} already has a key: {} (hash {}…). To replace it, run :LlmKey disable first, then :LlmKey create; to change its limit, :LlmKey limit {{usd}}",
-                    p.root,
-                    old.name,
-                    old.short_hash()
-                ))
-            }
-            Ok(_) => {} // disabled or deleted on OpenRouter: replaced below
-            Err(e) => return Err(api_error(&e, &cfg.management_key, what)),
-        }
-    }
+    refuse_live_key(&client, &management, cfg, p).await?;
     let name = format!("frugal: {}", folder_name(&p.root));
     let new = NewKey {
         name: &name,
@@ -121,30 +107,7 @@ async fn create(
         label: record.label.clone(),
         key,
     };
-    let file = match bound::store(&cfg.data_dir, &b) {
-        Ok(f) => f,
-        Err(e) => {
-            // A key nobody holds must not stay usable: disable it again.
-            let undone = client
-                .patch_key(
-                    &management,
-                    &b.hash,
-                    serde_json::json!({ "disabled": true }),
-                )
-                .await
-                .is_ok();
-            return Err(format!(
-                "created {} on OpenRouter but could not store it under {}: {e}; {}",
-                b.name,
-                bound::dir(&cfg.data_dir).display(),
-                if undone {
-                    "it was disabled again. Fix the directory and run :LlmKey create again"
-                } else {
-                    "disable it on https://openrouter.ai/settings/keys"
-                }
-            ));
-        }
-    };
+    let file = store_or_disable(&client, &management, cfg, &b).await?;
     tracing::info!(project = %p.root, hash = %b.short_hash(), "key created and bound");
     let mut message = format!(
         "created {} ({}) with a limit of {} and bound it to project {}: its requests use it from now on (stored in {}, mode 0600)",
@@ -164,6 +127,60 @@ async fn create(
         message,
         bound: true,
     })
+}
+
+/// Refuses to replace a bound key that still works: its limit may be what a team relies on.
+async fn refuse_live_key(
+    client: &crate::openrouter::Client,
+    management: &ApiKey,
+    cfg: &Config,
+    p: &ProjectInput,
+) -> Result<(), String> {
+    let what = "the key was not created";
+    if let Some(old) = bound::load(&cfg.data_dir, &p.root) {
+        match client.get_key(management, &old.hash).await {
+            Ok(Some(r)) if !r.disabled => {
+                return Err(format!(
+                    "project {} already has a key: {} (hash {}…). To replace it, run :LlmKey disable first, then :LlmKey create; to change its limit, :LlmKey limit {{usd}}",
+                    p.root,
+                    old.name,
+                    old.short_hash()
+                ))
+            }
+            Ok(_) => {} // disabled or deleted on OpenRouter: replaced below
+            Err(e) => return Err(api_error(&e, &cfg.management_key, what)),
+        }
+    }
+    Ok(())
+}
+
+/// Stores the new bound key; a key nobody holds must not stay usable: when it cannot be
+/// stored, it is disabled again.
+async fn store_or_disable(
+    client: &crate::openrouter::Client,
+    management: &ApiKey,
+    cfg: &Config,
+    b: &BoundKey,
+) -> Result<std::path::PathBuf, String> {
+    match bound::store(&cfg.data_dir, b) {
+        Ok(f) => Ok(f),
+        Err(e) => {
+            let undone = client
+                .patch_key(management, &b.hash, serde_json::json!({ "disabled": true }))
+                .await
+                .is_ok();
+            Err(format!(
+                "created {} on OpenRouter but could not store it under {}: {e}; {}",
+                b.name,
+                bound::dir(&cfg.data_dir).display(),
+                if undone {
+                    "it was disabled again. Fix the directory and run :LlmKey create again"
+                } else {
+                    "disable it on https://openrouter.ai/settings/keys"
+                }
+            ))
+        }
+    }
 }
 
 /// `:LlmKey`: the bound key's name, limit, usage, remaining, reset. From `GET /keys/{hash}`
