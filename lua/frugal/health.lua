@@ -118,6 +118,9 @@ function M.check()
         .. (res and res.retry_policy and (res.retry_policy .. "; ") or "")
         .. "OpenRouter routes only to providers that honour max_tokens (provider.require_parameters)"
     )
+    if res and res.placement then
+      h.info(("answers: %s"):format(res.placement))
+    end
   end
   h.info(("model: %s"):format(require("frugal").current_model()))
   h.info(("log: %s"):format(require("frugal.rpc").log_path()))

@@ -79,6 +79,14 @@ pub enum LocateError {
 /// same on every machine; about ten milliseconds at most (`cargo bench --bench edit_place`).
 pub const WORK_BUDGET: u64 = 1_000_000;
 
+/// How blocks are placed, for `:checkhealth`: the bound above in words.
+pub fn placement_policy() -> String {
+    format!(
+        "a block is placed in one pass over its file; one whose place would take over {} line comparisons is reported unmatched (too costly to place)",
+        WORK_BUDGET
+    )
+}
+
 /// `lines`: the buffer (or a window of it). `prefer`: the selected range
 /// [start, end) in the same indices, toward which ambiguous matches are
 /// resolved. `taken`: ranges [start,end) already claimed by earlier blocks of

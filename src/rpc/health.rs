@@ -27,6 +27,8 @@ pub struct HealthReply {
     pub checks: Vec<Check>,
     /// Which failed attempts are tried again, and how long at most (`gate::retry`).
     pub retry_policy: String,
+    /// How much work placing one block may take (`edit::locate`).
+    pub placement: String,
 }
 
 /// The `:checkhealth` section a check is shown under (the shim adds its own lines to some).
@@ -163,6 +165,7 @@ pub(super) async fn health(
         version: env!("CARGO_PKG_VERSION"),
         checks,
         retry_policy: crate::gate::retry::policy(),
+        placement: crate::edit::locate::placement_policy(),
     }
 }
 
