@@ -213,21 +213,7 @@ pub(crate) fn fence_for<S: AsRef<str>>(lines: &[S]) -> String {
     "`".repeat(longest.max(2) + 1)
 }
 
-/// The prompt's size in UTF-8 bytes, as the ledger records it (`requests.prompt_bytes`) and
-/// `max_context_bytes` bounds it.
-pub fn prompt_bytes(messages: &[Message]) -> u64 {
-    messages.iter().map(|m| m.content.len() as u64).sum()
-}
-
-/// An upper bound on the prompt's tokens that holds for any tokenizer: no tokenizer emits more
-/// tokens than the text has UTF-8 bytes, plus a small per-message overhead for the chat template.
-pub fn prompt_token_bound(messages: &[Message]) -> u64 {
-    messages
-        .iter()
-        .map(|m| m.content.len() as u64 + 16)
-        .sum::<u64>()
-        + 16
-}
+pub use crate::runner::{prompt_bytes, prompt_token_bound};
 
 #[cfg(test)]
 mod tests {

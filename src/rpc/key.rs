@@ -128,21 +128,7 @@ async fn create(
     let management = management_key(svc, cfg).await?;
     let client = svc.client();
     let what = "the key was not created";
-    if let Some(old) = bound::load(&cfg.data_dir, &p.root) {
-        // Refuse to replace a key that still works: its limit may be what a team relies on.
-        match client.get_key(&management, &old.hash).await {
-            Ok(Some(r)) if !r.disabled => {
-                return Err(format!(
-                    "project {} already has a key: {} (hash {}…). To replace it, run :LlmKey disable first, then :LlmKey create; to change its limit, :LlmKey limit {{usd}}",
-                    p.root,
-                    old.name,
-                    old.short_hash()
-                ))
-            }
-            Ok(_) => {} // disabled or deleted on OpenRouter: replaced below
-            Err(e) => return Err(api_error(&e, &cfg.management_key, what)),
-        }
-    }
+    refuse_live_key(&client, &management, cfg, p).await?;
     let name = format!("frugal: {}", folder_name(&p.root));
     let new = NewKey {
         name: &name,
@@ -184,6 +170,31 @@ async fn create(
         message,
         bound: true,
     })
+}
+
+/// Refuses to replace a bound key that still works: its limit may be what a team relies on.
+async fn refuse_live_key(
+    client: &Client,
+    management: &ApiKey,
+    cfg: &Config,
+    p: &ProjectInput,
+) -> Result<(), String> {
+    let what = "the key was not created";
+    if let Some(old) = bound::load(&cfg.data_dir, &p.root) {
+        match client.get_key(management, &old.hash).await {
+            Ok(Some(r)) if !r.disabled => {
+                return Err(format!(
+                    "project {} already has a key: {} (hash {}…). To replace it, run :LlmKey disable first, then :LlmKey create; to change its limit, :LlmKey limit {{usd}}",
+                    p.root,
+                    old.name,
+                    old.short_hash()
+                ))
+            }
+            Ok(_) => {} // disabled or deleted on OpenRouter: replaced below
+            Err(e) => return Err(api_error(&e, &cfg.management_key, what)),
+        }
+    }
+    Ok(())
 }
 
 /// `:LlmKey`: the bound key's name, limit, usage, remaining, reset. From `GET /keys/{hash}`
