@@ -138,30 +138,40 @@ fn locate_within(
     if search.iter().all(|l| is_blank(l)) {
         return Err(LocateError::EmptySearch);
     }
-    let taken = Taken::new(taken);
-    let mut budget = Budget { left: budget };
-    match locate_literal(lines, search, replace, prefer, &taken, &mut budget) {
+    let mut place = Place {
+        lines,
+        prefer,
+        taken: Taken::new(taken),
+        budget: Budget { left: budget },
+    };
+    match locate_literal(&mut place, search, replace) {
         Ok(found) => {
             refuse_elided_replace(search, replace)?;
             Ok(found)
         }
         Err(LocateError::NotFound) if search.iter().any(|l| elision(l).is_some()) => {
-            locate_elided(lines, search, replace, prefer, &taken, &mut budget)
+            locate_elided(&mut place, search, replace)
         }
         Err(e) => Err(e),
     }
 }
 
+/// Where one block is being placed: the lines, the selection ambiguous matches resolve toward,
+/// the ranges earlier blocks claimed, and the work it may still cost.
+struct Place<'a> {
+    lines: &'a [String],
+    prefer: (usize, usize),
+    taken: Taken,
+    budget: Budget,
+}
+
 /// [`locate`] without elisions: SEARCH as it is, then without its blank ends.
 fn locate_literal(
-    lines: &[String],
+    place: &mut Place<'_>,
     search: &[String],
     replace: &[String],
-    prefer: (usize, usize),
-    taken: &Taken,
-    budget: &mut Budget,
 ) -> Result<Located, LocateError> {
-    if let Some(found) = locate_with(lines, search, replace, prefer, taken, budget)? {
+    if let Some(found) = locate_with(place, search, replace)? {
         return Ok(found);
     }
 
@@ -184,18 +194,16 @@ fn locate_literal(
         .count()
         .min(trail);
     let core_replace = &replace[r_lead..replace.len() - r_trail];
-    locate_with(lines, core, core_replace, prefer, taken, budget)?.ok_or(LocateError::NotFound)
+    locate_with(place, core, core_replace)?.ok_or(LocateError::NotFound)
 }
 
 /// Strategies (1)-(3) for one SEARCH text.
 fn locate_with(
-    lines: &[String],
+    place: &mut Place<'_>,
     search: &[String],
     replace: &[String],
-    prefer: (usize, usize),
-    taken: &Taken,
-    budget: &mut Budget,
 ) -> Result<Option<Located>, LocateError> {
+    let (lines, prefer) = (place.lines, place.prefer);
     let m = search.len();
     for how in [
         MatchKind::Exact,
@@ -204,7 +212,7 @@ fn locate_with(
     ] {
         let starts = occurrences(lines, search, how)
             .into_iter()
-            .filter(|&i| !taken.overlaps(i, i + m));
+            .filter(|&i| !place.taken.overlaps(i, i + m));
         let (start, new_lines) = match how {
             MatchKind::Exact | MatchKind::TrailingWhitespace => match best(starts, m, prefer) {
                 Some(start) => (start, replace.to_vec()),
@@ -217,7 +225,7 @@ fn locate_with(
                 starts.sort_unstable_by_key(|&i| preference(i, m, prefer));
                 let mut fit = None;
                 for i in starts {
-                    if let Some(shift) = budget.indentation(&lines[i..i + m], search, None)? {
+                    if let Some(shift) = place.budget.indentation(&lines[i..i + m], search, None)? {
                         fit = Some((i, shift));
                         break;
                     }
