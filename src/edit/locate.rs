@@ -612,47 +612,39 @@ mod tests {
         );
     }
 
-    #[test]
-    fn ambiguous_inside_selection() {
-        let buf = s(&["x", "a", "x", "b", "x"]);
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (2, 4), &[]).map(|l| l.start),
-            Ok(2)
-        );
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (3, 5), &[]).map(|l| l.start),
-            Ok(4)
-        );
-        // A match only partly inside the selection doesn't count as inside.
-        let buf = s(&["x", "y", "q", "x", "y"]);
-        assert_eq!(
-            locate(&buf, &s(&["x", "y"]), &[], (1, 5), &[]).map(|l| l.start),
-            Ok(3)
-        );
-    }
+    /// Buffer, SEARCH, selection, the start picked, why.
+    type Pick = (
+        &'static [&'static str],
+        &'static [&'static str],
+        (usize, usize),
+        usize,
+        &'static str,
+    );
 
+    /// Several matches: which one the selection picks.
     #[test]
-    fn ambiguous_outside_selection() {
-        let buf = s(&["x", "a", "b", "c", "x", "d", "e", "x"]);
-        // Nearest start to the selection's start.
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (5, 7), &[]).map(|l| l.start),
-            Ok(4)
-        );
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (1, 2), &[]).map(|l| l.start),
-            Ok(0)
-        );
-        // Tie (distance 2 either way): the earlier one.
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (2, 3), &[]).map(|l| l.start),
-            Ok(0)
-        );
-        // Out-of-range or reversed selections don't panic.
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (100, 3), &[]).map(|l| l.start),
-            Ok(7)
-        );
+    fn ambiguous_matches_resolve_toward_the_selection() {
+        const XAXBX: &[&str] = &["x", "a", "x", "b", "x"];
+        const FAR: &[&str] = &["x", "a", "b", "c", "x", "d", "e", "x"];
+        #[rustfmt::skip]
+        let cases: [Pick; 7] = [
+            (XAXBX, &["x"], (2, 4), 2, "inside the selection"),
+            (XAXBX, &["x"], (3, 5), 4, "inside the selection"),
+            // A match only partly inside the selection doesn't count as inside.
+            (&["x", "y", "q", "x", "y"], &["x", "y"], (1, 5), 3, "wholly inside"),
+            // Outside the selection: the nearest start to the selection's start.
+            (FAR, &["x"], (5, 7), 4, "nearest before"),
+            (FAR, &["x"], (1, 2), 0, "nearest"),
+            (FAR, &["x"], (2, 3), 0, "tie (distance 2 either way): the earlier one"),
+            (FAR, &["x"], (100, 3), 7, "out-of-range or reversed: no panic"),
+        ];
+        for (buf, search, sel, start, why) in cases {
+            assert_eq!(
+                locate(&s(buf), &s(search), &[], sel, &[]).map(|l| l.start),
+                Ok(start),
+                "{why}: {search:?} in {buf:?} selecting {sel:?}"
+            );
+        }
     }
 
     #[test]
