@@ -138,30 +138,40 @@ fn locate_within(
     if search.iter().all(|l| is_blank(l)) {
         return Err(LocateError::EmptySearch);
     }
-    let taken = Taken::new(taken);
-    let mut budget = Budget { left: budget };
-    match locate_literal(lines, search, replace, prefer, &taken, &mut budget) {
+    let mut place = Place {
+        lines,
+        prefer,
+        taken: Taken::new(taken),
+        budget: Budget { left: budget },
+    };
+    match locate_literal(&mut place, search, replace) {
         Ok(found) => {
             refuse_elided_replace(search, replace)?;
             Ok(found)
         }
         Err(LocateError::NotFound) if search.iter().any(|l| elision(l).is_some()) => {
-            locate_elided(lines, search, replace, prefer, &taken, &mut budget)
+            locate_elided(&mut place, search, replace)
         }
         Err(e) => Err(e),
     }
 }
 
+/// Where one block is being placed: the lines, the selection ambiguous matches resolve toward,
+/// the ranges earlier blocks claimed, and the work it may still cost.
+struct Place<'a> {
+    lines: &'a [String],
+    prefer: (usize, usize),
+    taken: Taken,
+    budget: Budget,
+}
+
 /// [`locate`] without elisions: SEARCH as it is, then without its blank ends.
 fn locate_literal(
-    lines: &[String],
+    place: &mut Place<'_>,
     search: &[String],
     replace: &[String],
-    prefer: (usize, usize),
-    taken: &Taken,
-    budget: &mut Budget,
 ) -> Result<Located, LocateError> {
-    if let Some(found) = locate_with(lines, search, replace, prefer, taken, budget)? {
+    if let Some(found) = locate_with(place, search, replace)? {
         return Ok(found);
     }
 
@@ -184,18 +194,16 @@ fn locate_literal(
         .count()
         .min(trail);
     let core_replace = &replace[r_lead..replace.len() - r_trail];
-    locate_with(lines, core, core_replace, prefer, taken, budget)?.ok_or(LocateError::NotFound)
+    locate_with(place, core, core_replace)?.ok_or(LocateError::NotFound)
 }
 
 /// Strategies (1)-(3) for one SEARCH text.
 fn locate_with(
-    lines: &[String],
+    place: &mut Place<'_>,
     search: &[String],
     replace: &[String],
-    prefer: (usize, usize),
-    taken: &Taken,
-    budget: &mut Budget,
 ) -> Result<Option<Located>, LocateError> {
+    let (lines, prefer) = (place.lines, place.prefer);
     let m = search.len();
     for how in [
         MatchKind::Exact,
@@ -204,7 +212,7 @@ fn locate_with(
     ] {
         let starts = occurrences(lines, search, how)
             .into_iter()
-            .filter(|&i| !taken.overlaps(i, i + m));
+            .filter(|&i| !place.taken.overlaps(i, i + m));
         let (start, new_lines) = match how {
             MatchKind::Exact | MatchKind::TrailingWhitespace => match best(starts, m, prefer) {
                 Some(start) => (start, replace.to_vec()),
@@ -217,7 +225,7 @@ fn locate_with(
                 starts.sort_unstable_by_key(|&i| preference(i, m, prefer));
                 let mut fit = None;
                 for i in starts {
-                    if let Some(shift) = budget.indentation(&lines[i..i + m], search, None)? {
+                    if let Some(shift) = place.budget.indentation(&lines[i..i + m], search, None)? {
                         fit = Some((i, shift));
                         break;
                     }
@@ -604,47 +612,39 @@ mod tests {
         );
     }
 
-    #[test]
-    fn ambiguous_inside_selection() {
-        let buf = s(&["x", "a", "x", "b", "x"]);
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (2, 4), &[]).map(|l| l.start),
-            Ok(2)
-        );
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (3, 5), &[]).map(|l| l.start),
-            Ok(4)
-        );
-        // A match only partly inside the selection doesn't count as inside.
-        let buf = s(&["x", "y", "q", "x", "y"]);
-        assert_eq!(
-            locate(&buf, &s(&["x", "y"]), &[], (1, 5), &[]).map(|l| l.start),
-            Ok(3)
-        );
-    }
+    /// Buffer, SEARCH, selection, the start picked, why.
+    type Pick = (
+        &'static [&'static str],
+        &'static [&'static str],
+        (usize, usize),
+        usize,
+        &'static str,
+    );
 
+    /// Several matches: which one the selection picks.
     #[test]
-    fn ambiguous_outside_selection() {
-        let buf = s(&["x", "a", "b", "c", "x", "d", "e", "x"]);
-        // Nearest start to the selection's start.
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (5, 7), &[]).map(|l| l.start),
-            Ok(4)
-        );
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (1, 2), &[]).map(|l| l.start),
-            Ok(0)
-        );
-        // Tie (distance 2 either way): the earlier one.
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (2, 3), &[]).map(|l| l.start),
-            Ok(0)
-        );
-        // Out-of-range or reversed selections don't panic.
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (100, 3), &[]).map(|l| l.start),
-            Ok(7)
-        );
+    fn ambiguous_matches_resolve_toward_the_selection() {
+        const XAXBX: &[&str] = &["x", "a", "x", "b", "x"];
+        const FAR: &[&str] = &["x", "a", "b", "c", "x", "d", "e", "x"];
+        #[rustfmt::skip]
+        let cases: [Pick; 7] = [
+            (XAXBX, &["x"], (2, 4), 2, "inside the selection"),
+            (XAXBX, &["x"], (3, 5), 4, "inside the selection"),
+            // A match only partly inside the selection doesn't count as inside.
+            (&["x", "y", "q", "x", "y"], &["x", "y"], (1, 5), 3, "wholly inside"),
+            // Outside the selection: the nearest start to the selection's start.
+            (FAR, &["x"], (5, 7), 4, "nearest before"),
+            (FAR, &["x"], (1, 2), 0, "nearest"),
+            (FAR, &["x"], (2, 3), 0, "tie (distance 2 either way): the earlier one"),
+            (FAR, &["x"], (100, 3), 7, "out-of-range or reversed: no panic"),
+        ];
+        for (buf, search, sel, start, why) in cases {
+            assert_eq!(
+                locate(&s(buf), &s(search), &[], sel, &[]).map(|l| l.start),
+                Ok(start),
+                "{why}: {search:?} in {buf:?} selecting {sel:?}"
+            );
+        }
     }
 
     #[test]

@@ -516,7 +516,6 @@ async fn count_down(notice: &(dyn Fn(String) + Send + Sync), why: Why, wait: Dur
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Event;
 
     /// The question shows the worst and the likely cost; only the first choice sends; a
     /// refusal or a silence past the wait is `cancelled`, saying nothing was sent.
@@ -546,14 +545,7 @@ mod tests {
         };
         for (choice, sent) in [(Some(1), true), (Some(2), false), (None, false)] {
             let asking = ask(Duration::from_secs(20));
-            let Some(Event::Question {
-                question,
-                prompt,
-                choices,
-            }) = rx.recv().await
-            else {
-                panic!("no question event");
-            };
+            let (question, prompt, choices) = crate::services::next_question(&mut rx).await;
             assert_eq!(
                 prompt,
                 "frugal: this request to m/x costs at most $0.0310, likely ~$0.0040, above $0.0200 (setup budget.confirm_above_usd). Send it?"

@@ -147,7 +147,7 @@ async fn create(
         } else {
             record.name.clone()
         },
-        label: record.label.clone(),
+        label: record.figures.label.clone(),
         key,
     };
     let file = store_or_disable(&client, &management, &cfg.data_dir, &b).await?;
@@ -220,26 +220,20 @@ async fn show(svc: &KeyServices<'_>, cfg: &Config, p: &ProjectInput) -> Result<K
             .await
             .map_err(|e| api_error(&e, &cfg.management_key, "cannot show the key"))?,
         Err(_) => match client.key_info(&b.key, KEY_INFO_TIMEOUT).await {
-            Ok(d) => Some(KeyRecord {
+            Ok(figures) => Some(KeyRecord {
                 hash: b.hash.clone(),
                 name: b.name.clone(),
-                label: d.label,
                 disabled: false,
-                limit: d.limit,
-                limit_remaining: d.limit_remaining,
-                limit_reset: d.limit_reset,
-                usage: d.usage,
-                usage_daily: d.usage_daily,
-                usage_weekly: 0.0,
-                usage_monthly: d.usage_monthly,
+                figures,
             }),
             Err(e) if e.status == Some(401) => None,
             Err(e) => return Err(format!("cannot show the key: {e}")),
         },
     };
-    let Some(r) = record else {
+    let Some(record) = record else {
         return Err(gone(&b));
     };
+    let r = &record.figures;
     let mut lines = vec![format!(
         "project {}: key {} ({}, hash {}…){}",
         p.root,
@@ -250,7 +244,7 @@ async fn show(svc: &KeyServices<'_>, cfg: &Config, p: &ProjectInput) -> Result<K
             &r.label
         },
         b.short_hash(),
-        if r.disabled {
+        if record.disabled {
             " — DISABLED on OpenRouter: :LlmKey disable unbinds it"
         } else {
             ""
@@ -306,7 +300,10 @@ async fn limit(
         message: format!(
             "limit of {} set to {}",
             b.name,
-            limit_text(r.limit.or(Some(usd)), r.limit_reset.as_deref())
+            limit_text(
+                r.figures.limit.or(Some(usd)),
+                r.figures.limit_reset.as_deref()
+            )
         ),
         bound: true,
     })

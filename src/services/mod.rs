@@ -23,6 +23,8 @@ pub use catalogue::Catalogue;
 pub use inflight::InFlight;
 pub use keys::Keys;
 pub use ledger::{Background, LedgerHandle, LedgerRunError, LedgerSlot};
+#[cfg(test)]
+pub(crate) use question::next_question;
 pub use question::Questions;
 pub use settings::{Settings, Snapshot};
 pub use ui::Ui;

@@ -61,6 +61,22 @@ impl Questions {
     }
 }
 
+/// The next event a test's UI channel carries, which must be a question: its id, prompt and
+/// choices.
+#[cfg(test)]
+pub(crate) async fn next_question(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+) -> (u64, String, Vec<String>) {
+    match rx.recv().await {
+        Some(Event::Question {
+            question,
+            prompt,
+            choices,
+        }) => (question, prompt, choices),
+        other => panic!("no question event: {other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,14 +100,7 @@ mod tests {
                     .await
             })
         };
-        let Some(Event::Question {
-            question,
-            prompt,
-            choices,
-        }) = rx.recv().await
-        else {
-            panic!("no question event");
-        };
+        let (question, prompt, choices) = next_question(&mut rx).await;
         assert_eq!(prompt, "send?");
         assert_eq!(choices, ["yes", "no"]);
         questions.choose(question, Some(2));

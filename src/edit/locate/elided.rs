@@ -1,7 +1,7 @@
 //! SEARCH sections with elisions (`// ... existing code ...`): the parts between them found in
 //! order, and a REPLACE that elides what SEARCH does not show refused.
 
-use super::{is_blank, occurrences, Budget, LocateError, Located, MatchKind, Shift, Taken};
+use super::{is_blank, occurrences, LocateError, Located, MatchKind, Place, Shift};
 
 /// What an elision line looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,13 +157,11 @@ struct Chain<'a> {
 
 /// SEARCH with elisions: see [`locate`].
 pub(super) fn locate_elided(
-    lines: &[String],
+    place: &mut Place<'_>,
     search: &[String],
     replace: &[String],
-    prefer: (usize, usize),
-    taken: &Taken,
-    budget: &mut Budget,
 ) -> Result<Located, LocateError> {
+    let lines = place.lines;
     let s_split = split_elided(search);
     if s_split
         .iter()
@@ -198,7 +196,7 @@ pub(super) fn locate_elided(
         MatchKind::TrailingWhitespace,
         MatchKind::Indentation,
     ] {
-        let chains = elided_chains(lines, &s_parts, &wanted, how, taken, prefer, budget)?;
+        let chains = elided_chains(place, &s_parts, &wanted, how)?;
         let chain = match (chains.count, chains.first) {
             (0, _) | (_, None) => continue,
             (1, Some(c)) => c,
@@ -244,16 +242,15 @@ struct Chains<'a> {
 
 /// Every placement of the non-empty SEARCH parts `wanted` (in order, each at the nearest
 /// place after the one before) under one strategy, skipping claimed ranges. Its work beyond
-/// finding each part's matches is paid from `budget`.
-fn elided_chains<'a>(
-    lines: &'a [String],
+/// finding each part's matches is paid from `place`'s budget.
+fn elided_chains<'a, 'p: 'a>(
+    place: &mut Place<'p>,
     parts: &[&'a [String]],
     wanted: &[usize],
     how: MatchKind,
-    taken: &Taken,
-    prefer: (usize, usize),
-    budget: &mut Budget,
 ) -> Result<Chains<'a>, LocateError> {
+    let (lines, prefer): (&'a [String], _) = (place.lines, place.prefer);
+    let Place { taken, budget, .. } = place;
     // Where each part matches on its own, ascending; a chain then looks up the nearest
     // start after the previous part by binary search.
     let mut hits: Vec<Vec<usize>> = Vec::with_capacity(wanted.len());

@@ -193,8 +193,10 @@ impl Client {
     }
 }
 
-/// `GET /key` figures. `label` is OpenRouter's masked form of the key (`sk-or-v1-au7...890`).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// A key's label, limit and usage: `GET /key`'s answer for the key itself, and the figures in
+/// every `/keys` record ([`crate::openrouter::keys::KeyRecord`]). `label` is OpenRouter's
+/// masked form of the key (`sk-or-v1-au7...890`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 pub struct KeyData {
     #[serde(default)]
     pub label: String,
@@ -208,6 +210,8 @@ pub struct KeyData {
     pub usage: f64,
     #[serde(default)]
     pub usage_daily: f64,
+    #[serde(default)]
+    pub usage_weekly: f64,
     #[serde(default)]
     pub usage_monthly: f64,
 }
