@@ -2,18 +2,21 @@
 //! edits from OpenRouter, and keeps every request inside the project's budget.
 //!
 //! The data flow reads from the module names: `:LlmEdit` → [`rpc`] (decoded by [`protocol`])
-//! → [`edit`] → [`gate`] (policy, reservation in the [`budget`] ledger) → [`openrouter`] →
-//! `edit::blocks` → `edit::locate` → hunks back to the shim. [`settings`] turns `setup()` and
+//! → [`runner`] (with the [`edit`] job) → [`gate`] (policy, reservation in the [`budget`]
+//! ledger) → [`openrouter`] → `edit::blocks` → `edit::locate` → hunks back to the shim. [`settings`] turns `setup()` and
 //! `.frugal.toml` into what a request runs with; [`usage`] builds `:LlmUsage`.
 
 pub mod budget;
 pub mod edit;
 pub mod gate;
+pub mod message;
 pub mod openrouter;
+pub mod private;
 pub mod protocol;
 pub mod review;
 pub mod rpc;
+pub mod runner;
+pub mod services;
 pub mod settings;
-pub mod state;
 pub mod stdio;
 pub mod usage;

@@ -2,10 +2,9 @@
 //! Stdout is the RPC channel: nothing else may ever be printed there.
 
 use frugal::rpc::{forward_events, Handler};
+use frugal::services::Services;
 use frugal::settings::LogLevel;
-use frugal::state::State;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
@@ -127,8 +126,8 @@ async fn serve(log_file: Option<PathBuf>) -> i32 {
         "frugal started"
     );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let state = Arc::new(State::new(tx));
-    let handler = Handler::new(state.clone(), log_file);
+    let services = Services::new(tx);
+    let handler = Handler::new(services.clone(), log_file);
     let (reader, writer) = match frugal::stdio::open() {
         Ok(x) => x,
         Err(e) => {
@@ -151,11 +150,11 @@ async fn serve(log_file: Option<PathBuf>) -> i32 {
     // Requests never sent (a question left open, a wait before a retry) are released now:
     // nothing was billed. First, before the wait below: Neovim SIGKILLs a job that outlives
     // its SIGTERM by 2 s.
-    frugal::gate::release_unsent(&state).await;
+    frugal::gate::release_unsent(services.settings.clock()).await;
     // A settlement written after its edit ended is finished before leaving (bounded: a ledger
     // locked by another process must not keep this one alive; an unsettled reservation is
     // reconciled at the next start).
-    if tokio::time::timeout(Duration::from_secs(5), state.background_done())
+    if tokio::time::timeout(Duration::from_secs(5), services.settings.background_done())
         .await
         .is_err()
     {

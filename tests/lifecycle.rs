@@ -173,6 +173,12 @@ async fn checkhealth_reports_binary_version_and_key_presence_only() {
     );
     assert!(text.contains("ledger.sqlite3 (0 requests)"), "{text}");
     assert!(text.contains("no .frugal.toml"), "{text}");
+    assert!(
+        text.contains(
+            "one whose place would take over 1000000 line comparisons is reported unmatched"
+        ),
+        "the placement bound: {text}"
+    );
     assert!(!text.contains("ERROR"), "{text}");
     n.quit().await;
 }

@@ -877,7 +877,7 @@ async fn a_providers_reason_is_shown_on_one_line_and_whole_in_the_event() {
         "{line}"
     );
     assert!(
-        n.log_text().contains("image exceeds 5 MB maximum"),
+        n.log_holds("image exceeds 5 MB maximum").await,
         "the whole reason is in the log"
     );
     wait_rows(&dir, "released", |r| r.len() == 1 && r[0].state == "failed").await;

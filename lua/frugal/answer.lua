@@ -96,28 +96,23 @@ end
 ---@return string|nil reason
 ---@return string|nil message
 function M.done(edit, ev)
-  local nowhere = vim.deepcopy(ev.unmatched or {})
   local lost = vim.tbl_map(function(l)
     return l.title
   end, edit.lost)
-  local problems = ev.problems or {}
   -- Every block not shown, for the event's data.
-  local unmatched = vim.list_extend(vim.deepcopy(nowhere), lost)
-  for _, p in ipairs(problems) do
+  local unmatched = vim.list_extend(vim.deepcopy(ev.unmatched or {}), lost)
+  for _, p in ipairs(ev.problems or {}) do
     table.insert(unmatched, p.title)
   end
-  local reasons = {}
-  if #nowhere > 0 then
-    table.insert(reasons, H.quote(nowhere) .. " matched nowhere in the buffer")
-  end
+  -- Why, as the backend words it; the shim's own reason stands after "matched nowhere".
+  local words = ev.words or {}
+  local reasons = vim.deepcopy(words.not_shown or {})
   if #lost > 0 then
-    table.insert(reasons, H.quote(lost) .. ": the lines changed while the answer streamed")
-  end
-  for _, p in ipairs(problems) do
-    table.insert(reasons, ('"%s": %s'):format(p.title, p.why))
+    local at = #(ev.unmatched or {}) > 0 and 2 or 1
+    table.insert(reasons, at, H.quote(lost) .. ": the lines changed while the answer streamed")
   end
   if edit.placed == 0 then
-    return false, "no_match", "no block could be placed: " .. table.concat(reasons, "; ")
+    return false, "no_match", words.none_placed .. ": " .. table.concat(reasons, "; ")
   end
   local conversation = require("frugal.conversation")
   if edit.follows then
@@ -139,9 +134,9 @@ function M.done(edit, ev)
   local turns = vim.deepcopy(edit.history)
   table.insert(turns, { instruction = edit.instruction, answer = ev.answer or "" })
   conversation.finished({ id = edit.id, buf = edit.buf, root = edit.root, paths = paths, turns = turns })
-  local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
+  local cost = ev.cost_usd
   -- Money as the backend shows it: enough digits that a tiny cost never reads $0.0000.
-  local cost_text = ev.cost_text ~= vim.NIL and ev.cost_text or nil
+  local cost_text = ev.cost_text
   local msg = ("%d hunk%s%s proposed by %s%s"):format(
     edit.placed,
     edit.placed == 1 and "" or "s",
@@ -162,7 +157,7 @@ function M.done(edit, ev)
     buf = edit.buf,
     hunks = here and here.hunks or 0,
     cost_usd = cost,
-    reserved_usd = ev.reserved_usd ~= vim.NIL and ev.reserved_usd or edit.reserved_usd,
+    reserved_usd = ev.reserved_usd or edit.reserved_usd,
     model = ev.model,
     unmatched = unmatched,
     files = files,

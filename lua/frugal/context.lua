@@ -25,62 +25,42 @@ function M.root(buf)
   return require("frugal.project").checkout_root(buf)
 end
 
---- `path` (relative to the root, to the current directory, or absolute; `%`: the current
---- buffer's file) as a path relative to `root`, or why it cannot be a context file.
----@param root string
----@param path string
----@return string|nil rel
----@return string|nil err
-function M.resolve(root, path)
-  if path == "%" then
-    path = vim.api.nvim_buf_get_name(0)
-    if path == "" then
-      return nil, "% has no file name: save the buffer first"
-    end
-  end
-  -- Never vim.fn.expand(): it runs `backtick` commands and globs, and a file of an untrusted
-  -- repository may be named so (as `%`, or picked by completion). Only a leading `~` is home.
-  if path == "~" or vim.startswith(path, "~/") then
-    path = (vim.uv.os_homedir() or "~") .. path:sub(2)
-  end
-  local abs = path:sub(1, 1) == "/" and path or (root .. "/" .. path)
-  if not vim.uv.fs_stat(abs) and path:sub(1, 1) ~= "/" then
-    abs = vim.fn.fnamemodify(path, ":p")
-  end
-  local real = vim.uv.fs_realpath(abs)
-  local normal = vim.fs.normalize(abs)
-  if not real then
-    local lexical = H.fold(normal)
-    if not lexical or not vim.startswith(lexical, root .. "/") then
-      return nil, ("%s is outside the project (%s): only files of the project can be added"):format(path, root)
-    end
-    return nil, ("%s does not exist"):format(path)
-  end
-  if not vim.startswith(real, root .. "/") then
-    return nil, ("%s is outside the project (%s): only files of the project can be added"):format(path, root)
-  end
-  if vim.fn.isdirectory(real) == 1 then
-    return nil, ("%s is a directory: add its files one by one"):format(path)
-  end
-  return real:sub(#root + 2)
-end
-
---- `path` with `.` and `..` folded; nil when `..` climbs above `/`.
----@param path string
----@return string|nil
-function H.fold(path)
-  local out = {}
-  for part in path:gmatch("[^/]+") do
-    if part == ".." then
-      if #out == 0 then
-        return nil
+--- The paths typed for `:LlmContext` (relative to the root, to the current directory, or
+--- absolute; `%`: the current buffer's file), each as a path relative to the checkout or why
+--- it cannot be a context file: the backend judges them (src/edit/files.rs `context_path`).
+--- Only `%` and a leading `~` are expanded here.
+---@param typed string[]
+---@return { rel: string|nil, message: string|nil }[]|nil verdicts, string|nil err
+function M.resolve(typed)
+  local sent = {}
+  for _, path in ipairs(typed) do
+    if path == "%" then
+      path = vim.api.nvim_buf_get_name(0)
+      if path == "" then
+        path = "%"
       end
-      table.remove(out)
-    elseif part ~= "." then
-      table.insert(out, part)
+    end
+    -- Never vim.fn.expand(): it runs `backtick` commands and globs, and a file of an untrusted
+    -- repository may be named so (as `%`, or picked by completion). Only a leading `~` is home.
+    if path == "~" or vim.startswith(path, "~/") then
+      path = (vim.uv.os_homedir() or "~") .. path:sub(2)
+    end
+    table.insert(sent, path)
+  end
+  local res, err = require("frugal.rpc").request("project", {
+    path = require("frugal.project").file(0),
+    cwd = vim.fn.getcwd(),
+    paths = sent,
+  })
+  if not res then
+    return nil, err
+  end
+  for i, v in ipairs(res.paths) do
+    if sent[i] == "%" then
+      v.rel, v.message = nil, "% has no file name: save the buffer first"
     end
   end
-  return "/" .. table.concat(out, "/")
+  return res.paths
 end
 
 --- The session's context files of a project.
@@ -103,8 +83,12 @@ function M.command(args)
     if #args < 2 then
       return notify((":LlmContext %s needs at least one path"):format(sub), vim.log.levels.ERROR)
     end
+    local verdicts, verr = M.resolve(vim.list_slice(args, 2))
+    if not verdicts then
+      return notify(verr or "the backend did not answer", vim.log.levels.ERROR)
+    end
     for i = 2, #args do
-      local rel, err = M.resolve(root, args[i])
+      local rel, err = verdicts[i - 1].rel, verdicts[i - 1].message
       if not rel and sub == "remove" and vim.tbl_contains(set, args[i]) then
         rel, err = args[i], nil -- a file that vanished since it was added
       end

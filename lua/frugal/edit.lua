@@ -136,13 +136,15 @@ function H.send(buf, opts, instruction)
   local id = util.next_id()
   H.instructions[id] = instruction
   local file = vim.api.nvim_buf_get_name(buf)
-  local project = require("frugal.project").project(buf)
-  -- The path the model sees is relative to the checkout (a worktree's own root).
-  local root = vim.fs.dirname(project.file)
-  local rel = vim.uv.fs_realpath(file) or file
-  if vim.startswith(rel, root .. "/") then
-    rel = rel:sub(#root + 2)
+  local project, perr = require("frugal.project").project(buf)
+  if not project then
+    return request.refuse(buf, perr or "the backend did not answer")
   end
+  -- The path the model sees is relative to the checkout (a worktree's own root), as the
+  -- backend found it.
+  local where = assert(require("frugal.project").where(buf))
+  local root = where.checkout
+  local rel = where.rel or vim.uv.fs_realpath(file) or file
   local context = require("frugal.context")
   -- A follow-up continues the conversation of the pending hunks' edit, with its files.
   local prior = not opts.bang and require("frugal.conversation").of_buffer(buf) or nil
@@ -262,7 +264,7 @@ H.events = {}
 
 --- Reserved: what the request will likely cost, and at most (src/protocol.rs `foresight`).
 function H.events.foresight(edit, ev)
-  local likely = ev.likely_text ~= nil and ev.likely_text ~= vim.NIL and ev.likely_text or nil
+  local likely = ev.likely_text
   edit.foresight = (likely and ("likely ~%s · "):format(likely) or "") .. ("at most %s"):format(ev.worst_text)
   edit.reserved_usd = ev.worst_usd
   local p = edit.last_progress or { phase = "waiting", tokens = 0, elapsed_ms = 0 }

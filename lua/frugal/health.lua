@@ -44,7 +44,7 @@ function M.check()
   end
 
   -- One call serves the key, ledger, endpoint and project checks (the backend owns the rules).
-  local project_input, project = H.project()
+  local project_input, where, project = H.project()
   local res, err
   local runs = bin and vim.fn.executable(bin) == 1
   if runs then
@@ -67,45 +67,23 @@ function M.check()
   end
 
   h.start("frugal: setup()")
-  if res then
-    if #res.warnings == 0 then
-      h.ok("no problem found in setup()")
-    end
-    for _, w in ipairs(res.warnings) do
-      if w.level == "error" then
-        h.error(w.message, { "no request is sent until it is fixed in your setup()" })
-      else
-        h.warn(w.message)
-      end
-    end
-  end
+  H.show(res, "setup")
 
   h.start("frugal: API keys")
-  for _, k in ipairs(res and res.keys or {}) do
-    if k.state == "ok" then
-      h.ok(k.message)
-    elseif k.state == "info" then
-      h.info(k.message)
-    else
-      h.error(k.message, k.advice ~= vim.NIL and { k.advice } or nil)
-    end
-  end
+  H.show(res, "keys")
 
   h.start("frugal: project")
-  local project_error = res and res.project_error ~= vim.NIL and res.project_error or nil
   if not project then
     h.info("the current buffer has no file: no project")
   else
-    h.info(("project: %s"):format(project.root))
-    local checkout = vim.fs.dirname(project.file)
-    if checkout ~= project.root then
+    h.info(("project: %s"):format(where.root))
+    local checkout = where.checkout
+    if checkout ~= where.root then
       local msg = "git worktree %s of the repository %s: their spend counts as one project; "
         .. "this worktree's own .frugal.toml applies"
-      h.info(msg:format(checkout, project.root))
+      h.info(msg:format(checkout, where.root))
     end
-    if project_error then
-      h.error(project_error, { "no request is sent for this project until the file is fixed" })
-    end
+    H.show(res, "project")
     -- A symbolic link (or a directory, a FIFO) is never read: the error above says why.
     if not require("frugal.project").special(project.file) then
       H.trust(project)
@@ -113,64 +91,20 @@ function M.check()
   end
 
   h.start("frugal: ledger and endpoint")
-  if runs then
-    if not res then
-      h.error(err or "the backend did not answer")
-    else
-      if res.ledger_error and res.ledger_error ~= vim.NIL then
-        h.error(res.ledger_error)
-      else
-        h.ok(("ledger %s (%d requests)"):format(res.ledger_path, res.ledger_rows))
-      end
-      if res.endpoint_ok then
-        h.ok(res.endpoint)
-      else
-        h.warn(res.endpoint, { "check base_url and the network; edits fail until it answers" })
-      end
-      h.info(
-        ("endpoint kind: %s"):format(res.endpoint_kind == "openrouter" and "OpenRouter" or "plain OpenAI-compatible")
-      )
-      if res.priced and #res.priced > 0 then
-        for _, line in ipairs(res.priced) do
-          h.info("priced by setup prices: " .. line)
-        end
-      elseif res.endpoint_kind == "plain" then
-        h.info("setup prices names no model: under a cap, models this endpoint lists without a price are refused")
-      end
-      for _, line in ipairs(res.tiers or {}) do
-        h.info("tiered prices: " .. line)
-      end
-    end
+  if runs and not res then
+    h.error(err or "the backend did not answer")
   end
+  H.show(res, "ledger")
 
   h.start("frugal: judge (:LlmReview)")
-  local judge = res and res.judge
-  if judge then
-    local advice = judge.advice ~= vim.NIL and { judge.advice } or nil
-    if judge.state == "ok" then
-      h.ok(judge.message)
-    elseif judge.state == "info" then
-      h.info(judge.message)
-    elseif judge.state == "warn" then
-      h.warn(judge.message, advice)
-    else
-      h.error(judge.message, advice)
-    end
+  if res then
+    H.show(res, "judge")
   else
     h.info(("judge_model: %s"):format(o.judge_model))
   end
 
   h.start("frugal: files")
-  for _, f in ipairs(res and res.files or {}) do
-    local advice = f.advice ~= vim.NIL and { f.advice } or nil
-    if f.state == "ok" then
-      h.ok(f.message)
-    elseif f.state == "info" then
-      h.info(f.message)
-    else
-      h.warn(f.message, advice)
-    end
-  end
+  H.show(res, "files")
 
   h.start("frugal: settings")
   local settings = require("frugal.rpc").settings()
@@ -181,12 +115,36 @@ function M.check()
       ("network: an answer silent for %d s (stall_timeout_s) or longer than max_tokens allows is cut; "):format(
         settings.stall_timeout_s or 60
       )
-        .. "429, 408, 502, 529 and failed connections are retried up to 3 times (30 s of waiting at most); "
+        .. (res and res.retry_policy and (res.retry_policy .. "; ") or "")
         .. "OpenRouter routes only to providers that honour max_tokens (provider.require_parameters)"
     )
+    if res and res.placement then
+      h.info(("answers: %s"):format(res.placement))
+    end
   end
   h.info(("model: %s"):format(require("frugal").current_model()))
   h.info(("log: %s"):format(require("frugal.rpc").log_path()))
+end
+
+--- The backend's checks of `section` (src/rpc/health.rs), in the order sent.
+---@param res {checks: {section: string, level: string, message: string, advice: string|nil}[]}|nil
+---@param section string
+function H.show(res, section)
+  local h = vim.health
+  for _, c in ipairs(res and res.checks or {}) do
+    if c.section == section then
+      local advice = c.advice and { c.advice } or nil
+      if c.level == "ok" then
+        h.ok(c.message)
+      elseif c.level == "info" then
+        h.info(c.message)
+      elseif c.level == "warn" then
+        h.warn(c.message, advice)
+      else
+        h.error(c.message, advice)
+      end
+    end
+  end
 end
 
 --- Where the backend came from: setup()'s `binary`, a release download (`bin/frugal.source`,
@@ -229,7 +187,7 @@ end
 --- The project of the window :checkhealth was opened from, as the backend wants it (it parses
 --- a trusted file, and refuses a symbolic link or other non-file whatever its state), and as
 --- found.
----@return table|userdata input, frugal.Project|nil project
+---@return table|userdata input, frugal.Where|nil where, frugal.Project|nil project
 function H.project()
   local buf = vim.api.nvim_get_current_buf()
   -- :checkhealth opens its own buffer: report the window we came from.
@@ -237,8 +195,8 @@ function H.project()
   if vim.bo[buf].buftype ~= "" and alt > 0 then
     buf = alt
   end
-  local project = require("frugal.project").project_quiet(buf)
-  return project or vim.NIL, project
+  local project = require("frugal.project").project_quiet(buf, true)
+  return project or vim.NIL, project and require("frugal.project").where(buf, { cached = true }), project
 end
 
 return M

@@ -255,10 +255,9 @@ end
 ---@return string
 function H.path_of(buf)
   local file = vim.api.nvim_buf_get_name(buf)
-  local path = vim.uv.fs_realpath(file) or file
-  local ok, root = pcall(require("frugal.project").checkout_root, buf)
-  if ok and root and vim.startswith(path, root .. "/") then
-    return path:sub(#root + 2)
+  local ok, where = pcall(require("frugal.project").where, buf, { start = true })
+  if ok and where and where.rel then
+    return where.rel
   end
   return vim.fn.fnamemodify(file, ":t")
 end

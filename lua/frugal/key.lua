@@ -20,7 +20,7 @@ function M.run(args)
   if not method then
     return notify(("unknown :LlmKey subcommand %s: use %s"):format(vim.inspect(sub), H.usage), vim.log.levels.ERROR)
   end
-  local project = require("frugal.project").project_quiet(0)
+  local project = require("frugal.project").project_quiet(0, true)
   if not project then
     return notify(
       ":LlmKey acts on the current buffer's project: open a file of the project first",

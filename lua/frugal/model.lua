@@ -26,7 +26,7 @@ local notify = require("frugal.util").notify
 --- one (|M._models()|).
 ---@param id string|nil
 function M.choose(id)
-  local project = require("frugal.project").project_quiet(vim.api.nvim_get_current_buf()) or vim.NIL
+  local project = require("frugal.project").project_quiet(vim.api.nvim_get_current_buf(), true) or vim.NIL
   H.token = H.token + 1
   local token = H.token
   local res, err = require("frugal.rpc").request("models", { project = project, token = token })

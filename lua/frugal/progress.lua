@@ -10,7 +10,7 @@ H.spinner = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "�
 ---@field phase "waiting"|"thinking"|"streaming"|"retrying"
 ---@field tokens integer
 ---@field elapsed_ms number
----@field cost string|userdata|nil  estimated cost so far, as the backend shows money (vim.NIL: unknown)
+---@field cost string|nil  estimated cost so far, as the backend shows money (nil: unknown)
 ---@field note string|nil  why and when a retry comes ("rate limited, retrying in 4 s (2/3)")
 ---@field files integer|nil  files the model sees
 ---@field bytes integer|nil  the prompt's size in bytes
@@ -41,7 +41,7 @@ function M.show(edit, row, p)
   if p.files and p.bytes and p.phase ~= "retrying" then
     text = text .. (" · %d file%s, %s"):format(p.files, p.files == 1 and "" or "s", H.size(p.bytes))
   end
-  if p.cost and p.cost ~= vim.NIL then
+  if p.cost then
     text = text .. " · ~" .. p.cost
   end
   if p.foresight then

@@ -4,106 +4,106 @@
 local M = {}
 local H = {}
 
----@class frugal.Project
----@field root string  the ledger's project key: the git root of the buffer's file (a worktree's
----  main repository), else its directory (canonical)
+---@class frugal.Project  the project part of a request: the buffer's file and what was read
+---  of its project file (the backend finds the project, and its ledger key, from `path`)
+---@field path string  the buffer's file
 ---@field file string  `<checkout>/.frugal.toml`: the checkout's own file, even in a worktree
 ---@field state "absent"|"untrusted"|"trusted"
 ---@field content string|nil  the file's text when trusted
 ---@field denied boolean|nil  set by |M.project_quiet()|: the file was explicitly denied
 
---- The checkout a buffer's file is in: its git root (the nearest directory holding a `.git`
---- entry), else the file's directory (canonical). Its `.frugal.toml` is the project file.
+---@class frugal.Where  the project of a buffer, as the backend decides it (the `project` call)
+---@field root string  the ledger's project key: the git root of the buffer's file (a worktree's
+---  main repository), else its directory (canonical)
+---@field checkout string  the checkout: its git root, else the file's directory
+---@field file string  `<checkout>/.frugal.toml`
+---@field rel string|nil  the buffer's file relative to the checkout, when inside
+
+--- Where a buffer's project is, as the backend finds it (src/settings/paths.rs): the shim
+--- decides nothing here, it only caches the answer per buffer and name (the statusline asks
+--- on every redraw). `opts.fresh`: ask again (an edit, a review); `opts.start`: start the
+--- backend when it does not run (else nil until it does); `opts.cached`: only what is cached.
+---@param buf integer|nil  nil or 0: the current buffer
+---@param opts { fresh: boolean|nil, start: boolean|nil, cached: boolean|nil, label: string|nil }|nil
+---@return frugal.Where|nil where, string|nil err
+function M.where(buf, opts)
+  opts = opts or {}
+  buf = require("frugal.util").buf(buf)
+  local name = M.file(buf)
+  local hit = H.where[buf]
+  if hit and hit.name == name and not opts.fresh then
+    return hit.where
+  elseif opts.cached then
+    return nil, "not asked yet"
+  end
+  local rpc = require("frugal.rpc")
+  if not (opts.start or rpc.running()) then
+    return nil, "the backend does not run"
+  end
+  local res, err = rpc.request("project", { path = name }, nil, opts.label)
+  if not res then
+    return nil, err
+  end
+  H.where[buf] = { name = name, where = res }
+  return res
+end
+
+---@type table<integer, { name: string, where: frugal.Where }>  the backend's answers by buffer
+H.where = {}
+
+--- A buffer's file as sent to the backend: absolute; for a buffer without a name, a file of
+--- the working directory (whose project it then is).
+---@param buf integer|nil  nil or 0: the current buffer
+---@return string
+function M.file(buf)
+  local name = vim.api.nvim_buf_get_name(require("frugal.util").buf(buf))
+  return name ~= "" and vim.fn.fnamemodify(name, ":p") or (vim.fn.getcwd() .. "/[No Name]")
+end
+
+--- The checkout a buffer's file is in: its git root, else the file's directory (canonical).
+--- Its `.frugal.toml` is the project file. Starts the backend when needed (it decides).
 ---@param buf integer|nil  nil or 0: the current buffer
 ---@return string
 function M.checkout_root(buf)
-  buf = require("frugal.util").buf(buf)
-  local name = vim.api.nvim_buf_get_name(buf)
-  local root = vim.fs.root(buf, ".git") or vim.fs.dirname(name)
-  return vim.uv.fs_realpath(root) or root
+  local where, err = M.where(buf, { start = true })
+  return assert(where, err).checkout
 end
 
 --- The project of a buffer, where its spend counts: its checkout, or for a git worktree the
---- main repository's root, so the worktrees of one repository share its caps. A submodule (a
---- `.git` file without `commondir`) is a project of its own. `frugal usage` finds the same
---- (src/settings/paths.rs `project_dirs`).
+--- main repository's root, so the worktrees of one repository share its caps. A submodule is
+--- a project of its own. The backend decides (src/settings/paths.rs `project_of_file`), as
+--- `frugal usage` does.
 ---@param buf integer|nil  nil or 0: the current buffer
 ---@return string
 function M.project_root(buf)
-  local checkout = M.checkout_root(buf)
-  return H.main_repository(checkout) or checkout
-end
-
---- The main repository's root of a worktree checkout (a `.git` file whose git directory has a
---- `commondir`), nil for anything else. A bare repository is its own directory.
----@param checkout string
----@return string|nil
-function H.main_repository(checkout)
-  local dotgit = checkout .. "/.git"
-  local st = vim.uv.fs_stat(dotgit)
-  if not st or st.type ~= "file" then
-    return nil
-  end
-  local gitdir = (H.first_line(dotgit) or ""):match("^gitdir:%s*(.-)%s*$")
-  if not gitdir or gitdir == "" then
-    return nil
-  end
-  gitdir = H.join(checkout, gitdir)
-  local common = H.first_line(gitdir .. "/commondir")
-  if not common or vim.trim(common) == "" then
-    return nil
-  end
-  common = vim.uv.fs_realpath(H.join(gitdir, vim.trim(common)))
-  if not common then
-    return nil
-  end
-  if vim.fs.basename(common) == ".git" then
-    return vim.fs.dirname(common)
-  end
-  return common
-end
-
---- `path` when absolute, else `path` under `dir`.
----@param dir string
----@param path string
----@return string
-function H.join(dir, path)
-  return path:sub(1, 1) == "/" and path or (dir .. "/" .. path)
-end
-
---- The first line of a file, nil when it cannot be read.
----@param path string
----@return string|nil
-function H.first_line(path)
-  local f = io.open(path, "r")
-  if not f then
-    return nil
-  end
-  local line = f:read("*l")
-  f:close()
-  return line
+  local where, err = M.where(buf, { start = true })
+  return assert(where, err).root
 end
 
 --- The project of a buffer and its `.frugal.toml`, read through |vim.secure.read()| (the
 --- trust prompt of 'exrc'): an untrusted file is reported once and ignored.
+--- Nil and why when the backend cannot say where the project is.
 ---@param buf integer|nil  nil or 0: the current buffer
----@return frugal.Project
+---@return frugal.Project|nil project, string|nil err
 function M.project(buf)
-  local checkout = M.checkout_root(buf)
-  local root = H.main_repository(checkout) or checkout
-  local file = checkout .. "/.frugal.toml"
+  buf = require("frugal.util").buf(buf)
+  local where, err = M.where(buf, { fresh = true, start = true })
+  if not where then
+    return nil, err
+  end
+  local path, file = M.file(buf), where.file
   if M.special(file) then
     -- Never through the trust prompt: trust is keyed by the real path, so a link would borrow
     -- the trust of the file it points to (and a FIFO would block the reader). The backend
     -- refuses the project with a message.
-    return { root = root, file = file, state = "untrusted" }
+    return { path = path, file = file, state = "untrusted" }
   end
   if not vim.uv.fs_stat(file) then
-    return { root = root, file = file, state = "absent" }
+    return { path = path, file = file, state = "absent" }
   end
   local ok, content = pcall(vim.secure.read, file)
   if ok and type(content) == "string" then
-    return { root = root, file = file, state = "trusted", content = content }
+    return { path = path, file = file, state = "trusted", content = content }
   end
   if not H.told_untrusted[file] then
     H.told_untrusted[file] = true
@@ -114,25 +114,31 @@ function M.project(buf)
       vim.log.levels.WARN
     )
   end
-  return { root = root, file = file, state = "untrusted" }
+  return { path = path, file = file, state = "untrusted" }
 end
 
 --- The project of a buffer for status views (`:LlmUsage`, the statusline, `:LlmModel`,
 --- `:checkhealth`): like |M.project()| but never asking for trust and never notifying. Nil for
---- a buffer without a file. A denied file counts as untrusted, with `denied` set.
+--- a buffer without a file, and while the backend does not run unless `start`. A denied file
+--- counts as untrusted, with `denied` set.
 ---@param buf integer|nil  nil or 0: the current buffer
----@return frugal.Project|nil
-function M.project_quiet(buf)
+---@param start boolean|"cached"|nil  start the backend when it does not run; "cached": only
+---  a project already asked
+---@param label string|nil  the command it serves, named if the backend does not answer
+---@return frugal.Project|nil project, string|nil err  err: the backend did not say
+function M.project_quiet(buf, start, label)
   buf = require("frugal.util").buf(buf)
   if not vim.api.nvim_buf_is_valid(buf) or vim.api.nvim_buf_get_name(buf) == "" or vim.bo[buf].buftype ~= "" then
     return nil
   end
-  local checkout = M.checkout_root(buf)
-  local root = H.main_repository(checkout) or checkout
-  local file = checkout .. "/.frugal.toml"
+  local where, err = M.where(buf, { start = start == true, cached = start == "cached", label = label })
+  if not where then
+    return nil, start == true and err or nil
+  end
+  local file = where.file
   local state, content = M.trust_state(file)
   return {
-    root = root,
+    path = M.file(buf),
     file = file,
     state = state == "denied" and "untrusted" or state,
     content = content,

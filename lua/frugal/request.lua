@@ -59,11 +59,18 @@ function M.backend(buf)
   local _, err = rpc.ensure()
   local settings = rpc.settings()
   if not settings then
-    local message = err or "the backend did not start"
-    notify(message, vim.log.levels.ERROR)
-    fire("FrugalEditFailed", { buf = buf, reason = "config", message = message })
+    M.refuse(buf, err or "the backend did not start")
   end
   return settings
+end
+
+--- A request of `buf` that cannot start: said, and `User FrugalEditFailed` fires with reason
+--- `config`, as for a refusal.
+---@param buf integer
+---@param message string
+function M.refuse(buf, message)
+  notify(message, vim.log.levels.ERROR)
+  fire("FrugalEditFailed", { buf = buf, reason = "config", message = message })
 end
 
 --- Registers a request before it is sent: the backend may report a quick refusal as an event

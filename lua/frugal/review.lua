@@ -57,6 +57,10 @@ function M.start(opts)
       after = vim.api.nvim_buf_get_lines(h.buf, h.line - 1 + #h.old, h.line - 1 + #h.old + H.context, false),
     })
   end
+  local project, perr = require("frugal.project").project(buf)
+  if not project then
+    return request.refuse(buf, perr or "the backend did not answer")
+  end
   ---@type frugal.Review
   local review = request.start({ id = util.next_id(), buf = buf, kind = "review", hunks = hunks, spin = 0 })
   local running = request.send(review, "review", {
@@ -64,7 +68,7 @@ function M.start(opts)
     buf = buf,
     instruction = require("frugal.edit").instruction(hunks[1].edit) or "(not known)",
     filetype = vim.bo[buf].filetype,
-    project = require("frugal.project").project(buf),
+    project = project,
     hunks = items,
   })
   if not running then
@@ -135,7 +139,7 @@ function H.events.progress(review, ev)
     tokens = ev.tokens,
     elapsed_ms = ev.elapsed_ms,
     cost = ev.cost_text,
-    note = ev.note ~= vim.NIL and ev.note or nil,
+    note = ev.note,
   })
 end
 
@@ -157,8 +161,8 @@ function H.events.review_done(review, ev)
       end
     end
   end
-  local cost = ev.cost_usd ~= vim.NIL and ev.cost_usd or nil
-  local cost_text = ev.cost_text ~= vim.NIL and ev.cost_text or nil
+  local cost = ev.cost_usd
+  local cost_text = ev.cost_text
   local parts = {}
   for _, word in ipairs({ "ok", "risky", "wrong" }) do
     if counts[word] > 0 then
@@ -172,7 +176,7 @@ function H.events.review_done(review, ev)
     ("review by %s: %s%s"):format(ev.model, table.concat(parts, ", "), cost_text and (" (%s)"):format(cost_text) or ""),
     (counts.wrong > 0 or counts.none > 0) and vim.log.levels.WARN or vim.log.levels.INFO
   )
-  if ev.unread and ev.unread ~= vim.NIL then
+  if ev.unread then
     notify("no verdict: " .. ev.unread, vim.log.levels.WARN)
   end
   fire("FrugalReviewDone", { buf = review.buf, verdicts = verdicts, cost_usd = cost, model = ev.model })

@@ -36,26 +36,6 @@ H.handlers = {}
 ---@field result any
 ---@field message string|nil
 
----@class frugal.Notice
----@field level "info"|"warn"|"error"
----@field message string
-
----@class frugal.Hello
----@field version string
----@field protocol integer|nil  nil from a backend older than the handshake
----@field pid integer
----@field log_file string|nil
----@field warnings frugal.Notice[]
----@field settings frugal.Settings
-
----@class frugal.Settings
----@field model string
----@field judge_model string
----@field context_lines integer
----@field base_url string
----@field data_dir string
----@field stall_timeout_s integer
-
 --- Registers the handler of an event kind for `owner` (one per kind and owner; default
 --- "main"). Several owners may share a kind; every request's events (edit, review) go to
 --- frugal.request, which routes them by id.
@@ -129,7 +109,7 @@ function M.ensure()
     return nil, ("cannot start the backend %s: %s"):format(bin, tostring(chan))
   end
   H.chan = chan
-  H.checked = false
+  require("frugal.handshake").started()
   local info, err = H.wait(chan, "hello", config.backend(), M.timeout_ms)
   if not info then
     if H.chan == chan then
@@ -161,42 +141,8 @@ end
 ---@param info frugal.Hello
 function H.hello(info)
   H.info = info
-  H.check_version(info)
-  H.log_file = info.log_file ~= vim.NIL and info.log_file or nil
-  local warned = require("frugal.config").warned
-  for _, w in ipairs(info.warnings or {}) do
-    if not warned[w.message] then
-      warned[w.message] = true
-      notify(w.message, w.level)
-    end
-  end
-  local status = package.loaded["frugal.status"]
-  if status then
-    vim.schedule(status.backend_ready)
-  end
-end
-
---- The backend's version and protocol against the plugin's (lua/frugal/version.lua): a
---- mismatch (a backend older or newer than the Lua, after an update) is said once per start.
----@param info frugal.Hello
-function H.check_version(info)
-  if H.checked then
-    return
-  end
-  H.checked = true
-  local mine = require("frugal.version")
-  local protocol = type(info.protocol) == "number" and info.protocol or nil
-  if info.version == mine.version and protocol == mine.protocol then
-    return
-  end
-  local fix = require("frugal.build").fix()
-  local head = ("frugal: backend %s ≠ plugin %s"):format(tostring(info.version), mine.version)
-  local proto = (" (protocol %s ≠ %d)"):format(protocol and tostring(protocol) or "none", mine.protocol)
-  local msg = head .. proto .. ": " .. fix
-  if vim.fn.strdisplaywidth(msg) > 68 then
-    msg = head .. ": run " .. fix
-  end
-  notify(msg, vim.log.levels.WARN)
+  H.log_file = info.log_file
+  require("frugal.handshake").took(info)
 end
 
 --- Stops the backend (after `:LlmBuild` installed a new one): the next command starts the new
@@ -218,13 +164,14 @@ end
 ---@param method string
 ---@param params table|nil
 ---@param timeout_ms integer|nil
+---@param label string|nil  the command a preliminary call serves, named when it times out
 ---@return any|nil result, string|nil err
-function M.request(method, params, timeout_ms)
+function M.request(method, params, timeout_ms, label)
   local chan, err = M.ensure()
   if not chan then
     return nil, err
   end
-  return H.wait(chan, method, params, timeout_ms or M.timeout_ms)
+  return H.wait(chan, method, params, timeout_ms or M.timeout_ms, label)
 end
 
 --- Calls `method` without waiting; `cb(result, err)` runs once, with the reply or after
@@ -286,7 +233,7 @@ end
 --- so a watchdog timer (a libuv timer runs even while Neovim waits on the channel) kills a
 --- backend that has not answered within `timeout_ms`, which ends the wait.
 ---@return any|nil result, string|nil err
-function H.wait(chan, method, params, timeout_ms)
+function H.wait(chan, method, params, timeout_ms, label)
   local pid = vim.fn.jobpid(chan)
   local fired = false
   local timer = assert(vim.uv.new_timer())
@@ -299,7 +246,7 @@ function H.wait(chan, method, params, timeout_ms)
   timer:stop()
   timer:close()
   if fired then
-    return nil, H.timed_out(chan, method, timeout_ms)
+    return nil, H.timed_out(chan, label or method, timeout_ms)
   end
   if not ok then
     return nil, ("backend request %s failed: %s"):format(method, tostring(reply))

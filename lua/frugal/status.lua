@@ -74,7 +74,7 @@ end
 
 ---@type table<string, string>  project file → text
 H.text = {}
----@type table<integer, string|false>  buffer → project file (false: no project)
+---@type table<integer, string>  buffer → project file
 H.root_of = {}
 ---@type boolean  the statusline asked once: the autocmds that keep the cache fresh are set
 H.armed = false
@@ -85,8 +85,9 @@ H.armed = false
 function H.root(buf)
   local r = H.root_of[buf]
   if r == nil then
-    local input = require("frugal.project").project_quiet(buf)
-    r = input and input.file or false
+    -- Only what the backend said already (|M.refresh()| asks it): never a call on redraw.
+    local input = require("frugal.project").project_quiet(buf, "cached")
+    r = input and input.file or nil
     H.root_of[buf] = r
   end
   return r or nil

@@ -51,7 +51,11 @@ function M.open(opts)
     source = H.view.source
     M.close()
   end
-  local all = opts.all or (require("frugal.project").project_quiet(source) == nil)
+  local project, perr = require("frugal.project").project_quiet(source, true, "usage")
+  if perr then
+    return notify(perr, vim.log.levels.ERROR)
+  end
+  local all = opts.all or project == nil
   ---@type frugal.UsageView
   local view = { all = all, source = source, token = 0 }
   local report, err = H.fetch(view)
@@ -127,7 +131,7 @@ function M.toggle_all()
   if not view then
     return
   end
-  if view.all and require("frugal.project").project_quiet(view.source) == nil then
+  if view.all and require("frugal.project").project_quiet(view.source, true) == nil then
     return notify("the buffer behind this window has no project", vim.log.levels.WARN)
   end
   view.all = not view.all
@@ -222,7 +226,7 @@ function H.fetch(view)
   view.token = H.token
   local cols = H.editor_size()
   local res, err = require("frugal.rpc").request("usage", {
-    project = (not view.all) and require("frugal.project").project_quiet(view.source) or vim.NIL,
+    project = (not view.all) and require("frugal.project").project_quiet(view.source, true) or vim.NIL,
     all = view.all,
     width = math.max(20, math.min(cols - 6, 78)),
     token = view.token,

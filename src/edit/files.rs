@@ -61,7 +61,7 @@ pub fn checkout_root(project_file: &str) -> PathBuf {
 /// from disk). Fails with a message naming the first file that cannot be sent.
 pub fn load(
     root: &Path,
-    req: &crate::protocol::EditRequest,
+    req: &crate::edit::request::EditRequest,
     limit: u64,
 ) -> Result<Vec<EditFile>, String> {
     let ws = req.win_start;
@@ -173,6 +173,46 @@ pub fn inside(root: &Path, given: &str) -> Result<String, String> {
                 None => return Err(outside()),
             },
         }
+    }
+    Ok(rel_string(rel))
+}
+
+/// A path the user typed for `:LlmContext` (absolute, relative to the checkout `root`, or, when
+/// no such file is there, relative to Neovim's working directory `cwd`) as a path relative to
+/// `root` (canonical), or why it cannot be a context file: outside the project (where it
+/// really leads, links followed), missing, or a directory. Nothing is expanded: the shim
+/// sends what was typed with only a leading `~` made home.
+pub fn context_path(root: &Path, cwd: Option<&Path>, given: &str) -> Result<String, String> {
+    let outside = || {
+        format!(
+            "{given} is outside the project ({}): only files of the project can be added",
+            root.display()
+        )
+    };
+    let typed = Path::new(given);
+    let mut abs = root.join(typed);
+    if !typed.is_absolute() && std::fs::metadata(&abs).is_err() {
+        if let Some(cwd) = cwd {
+            abs = cwd.join(typed);
+        }
+    }
+    let real = match abs.canonicalize() {
+        Ok(real) => real,
+        Err(_) => {
+            return match fold(&abs) {
+                Some(lexical) if lexical.starts_with(root) && lexical != root => {
+                    Err(format!("{given} does not exist"))
+                }
+                _ => Err(outside()),
+            }
+        }
+    };
+    let rel = match real.strip_prefix(root) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel,
+        _ => return Err(outside()),
+    };
+    if real.is_dir() {
+        return Err(format!("{given} is a directory: add its files one by one"));
     }
     Ok(rel_string(rel))
 }

@@ -10,6 +10,11 @@
 //! This module works on plain line slices so it can be used (and tested)
 //! without the parser or Neovim.
 
+mod elided;
+
+pub use elided::{elision, Elision};
+use elided::{locate_elided, refuse_elided_replace};
+
 /// Where a SEARCH section was found, and what to put there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
@@ -79,6 +84,14 @@ pub enum LocateError {
 /// same on every machine; about ten milliseconds at most (`cargo bench --bench edit_place`).
 pub const WORK_BUDGET: u64 = 1_000_000;
 
+/// How blocks are placed, for `:checkhealth`: the bound above in words.
+pub fn placement_policy() -> String {
+    format!(
+        "a block is placed in one pass over its file; one whose place would take over {} line comparisons is reported unmatched (too costly to place)",
+        WORK_BUDGET
+    )
+}
+
 /// `lines`: the buffer (or a window of it). `prefer`: the selected range
 /// [start, end) in the same indices, toward which ambiguous matches are
 /// resolved. `taken`: ranges [start,end) already claimed by earlier blocks of
@@ -125,30 +138,40 @@ fn locate_within(
     if search.iter().all(|l| is_blank(l)) {
         return Err(LocateError::EmptySearch);
     }
-    let taken = Taken::new(taken);
-    let mut budget = Budget { left: budget };
-    match locate_literal(lines, search, replace, prefer, &taken, &mut budget) {
+    let mut place = Place {
+        lines,
+        prefer,
+        taken: Taken::new(taken),
+        budget: Budget { left: budget },
+    };
+    match locate_literal(&mut place, search, replace) {
         Ok(found) => {
             refuse_elided_replace(search, replace)?;
             Ok(found)
         }
         Err(LocateError::NotFound) if search.iter().any(|l| elision(l).is_some()) => {
-            locate_elided(lines, search, replace, prefer, &taken, &mut budget)
+            locate_elided(&mut place, search, replace)
         }
         Err(e) => Err(e),
     }
 }
 
+/// Where one block is being placed: the lines, the selection ambiguous matches resolve toward,
+/// the ranges earlier blocks claimed, and the work it may still cost.
+struct Place<'a> {
+    lines: &'a [String],
+    prefer: (usize, usize),
+    taken: Taken,
+    budget: Budget,
+}
+
 /// [`locate`] without elisions: SEARCH as it is, then without its blank ends.
 fn locate_literal(
-    lines: &[String],
+    place: &mut Place<'_>,
     search: &[String],
     replace: &[String],
-    prefer: (usize, usize),
-    taken: &Taken,
-    budget: &mut Budget,
 ) -> Result<Located, LocateError> {
-    if let Some(found) = locate_with(lines, search, replace, prefer, taken, budget)? {
+    if let Some(found) = locate_with(place, search, replace)? {
         return Ok(found);
     }
 
@@ -171,18 +194,16 @@ fn locate_literal(
         .count()
         .min(trail);
     let core_replace = &replace[r_lead..replace.len() - r_trail];
-    locate_with(lines, core, core_replace, prefer, taken, budget)?.ok_or(LocateError::NotFound)
+    locate_with(place, core, core_replace)?.ok_or(LocateError::NotFound)
 }
 
 /// Strategies (1)-(3) for one SEARCH text.
 fn locate_with(
-    lines: &[String],
+    place: &mut Place<'_>,
     search: &[String],
     replace: &[String],
-    prefer: (usize, usize),
-    taken: &Taken,
-    budget: &mut Budget,
 ) -> Result<Option<Located>, LocateError> {
+    let (lines, prefer) = (place.lines, place.prefer);
     let m = search.len();
     for how in [
         MatchKind::Exact,
@@ -191,7 +212,7 @@ fn locate_with(
     ] {
         let starts = occurrences(lines, search, how)
             .into_iter()
-            .filter(|&i| !taken.overlaps(i, i + m));
+            .filter(|&i| !place.taken.overlaps(i, i + m));
         let (start, new_lines) = match how {
             MatchKind::Exact | MatchKind::TrailingWhitespace => match best(starts, m, prefer) {
                 Some(start) => (start, replace.to_vec()),
@@ -204,7 +225,7 @@ fn locate_with(
                 starts.sort_unstable_by_key(|&i| preference(i, m, prefer));
                 let mut fit = None;
                 for i in starts {
-                    if let Some(shift) = budget.indentation(&lines[i..i + m], search, None)? {
+                    if let Some(shift) = place.budget.indentation(&lines[i..i + m], search, None)? {
                         fit = Some((i, shift));
                         break;
                     }
@@ -456,336 +477,6 @@ fn indentation_fit<'a>(
     (shift, window.len().min(search.len()))
 }
 
-/// What an elision line looks like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Elision {
-    /// `...` or `…` alone: also code (Python's `Ellipsis`, a stub body), so never refused
-    /// in REPLACE.
-    Bare,
-    /// A comment that starts with `...`, e.g. `# ... existing code ...`, `// ...`, or
-    /// `... rest unchanged ...` between dots.
-    Worded,
-}
-
-/// Whether `line` stands for elided text, and how it says so.
-pub fn elision(line: &str) -> Option<Elision> {
-    const OPEN: &[&str] = &["<!--", "{/*", "/*", "(*", "//", "#", "--", ";", "%", "*"];
-    const CLOSE: &[&str] = &["-->", "*/}", "*/", "*)"];
-    let text = line.trim();
-    let opened = OPEN
-        .iter()
-        .find_map(|o| text.strip_prefix(o).map(|rest| (o, rest)));
-    let (comment, inner) = match opened {
-        Some((open, rest)) => {
-            // `;; ...`, `## ...`: the leader doubled.
-            let rest = rest.trim_start_matches(|c| open.contains(c)).trim();
-            let rest = CLOSE
-                .iter()
-                .find_map(|c| rest.strip_suffix(c))
-                .unwrap_or(rest);
-            (true, rest.trim())
-        }
-        None => (false, text),
-    };
-    let is_dots =
-        |t: &str| t.chars().all(|c| c == '.' || c == '…') && (t.contains('…') || t.len() >= 3);
-    if inner.is_empty() || !inner.starts_with(['.', '…']) {
-        return None;
-    }
-    if is_dots(inner) {
-        return Some(if comment {
-            Elision::Worded
-        } else {
-            Elision::Bare
-        });
-    }
-    let lead = inner.len() - inner.trim_start_matches(['.', '…']).len();
-    if !is_dots(&inner[..lead]) {
-        return None;
-    }
-    let words = inner.trim_matches(['.', '…']).trim();
-    let ends_in_dots = inner.trim_end_matches(['.', '…']).len() < inner.len();
-    let wordy = !words.is_empty()
-        && words.chars().count() <= 80
-        && words.chars().any(char::is_alphabetic)
-        && !words.contains(['=', ';', '{', '}', '"', '`', '<', '>', '[', ']']);
-    (wordy && (comment || ends_in_dots)).then_some(Elision::Worded)
-}
-
-/// A REPLACE that elides with a comment (not a bare `...`, which is code too) where SEARCH
-/// shows every line and has no such line itself.
-fn refuse_elided_replace(search: &[String], replace: &[String]) -> Result<(), LocateError> {
-    let search: std::collections::HashSet<&str> = search.iter().map(|s| s.trim()).collect();
-    let shown = |l: &str| search.contains(l.trim());
-    match replace
-        .iter()
-        .find(|l| elision(l) == Some(Elision::Worded) && !shown(l))
-    {
-        Some(line) => Err(LocateError::ElidedReplace(line.trim().to_string())),
-        None => Ok(()),
-    }
-}
-
-/// One part of an elided text: `lines[start..end]`, the part between two elisions, of which
-/// `lead` and `trail` blank lines next to an elision are left to it.
-#[derive(Debug, Clone, Copy)]
-struct Part {
-    start: usize,
-    end: usize,
-    lead: usize,
-    trail: usize,
-}
-
-impl Part {
-    /// The part without the blank lines next to its elisions.
-    fn core<'a>(&self, lines: &'a [String]) -> &'a [String] {
-        &lines[self.start + self.lead..self.end - self.trail]
-    }
-}
-
-/// `lines` cut at its elision lines (a run of them, blank lines between included, counts
-/// once): the parts, one more than the elisions.
-fn split_elided(lines: &[String]) -> Vec<Part> {
-    let mut parts = Vec::new();
-    let mut from = 0;
-    let mut i = 0;
-    while i < lines.len() {
-        if elision(&lines[i]).is_none() {
-            i += 1;
-            continue;
-        }
-        parts.push((from, i));
-        let mut end = i + 1;
-        let mut j = i + 1;
-        while j < lines.len() && (elision(&lines[j]).is_some() || is_blank(&lines[j])) {
-            if elision(&lines[j]).is_some() {
-                end = j + 1;
-            }
-            j += 1;
-        }
-        from = end;
-        i = end;
-    }
-    parts.push((from, lines.len()));
-    let last = parts.len() - 1;
-    parts
-        .iter()
-        .enumerate()
-        .map(|(k, &(start, end))| {
-            let part = &lines[start..end];
-            let lead = if k > 0 {
-                part.iter().take_while(|l| is_blank(l)).count()
-            } else {
-                0
-            };
-            let trail = if k < last {
-                part[lead..]
-                    .iter()
-                    .rev()
-                    .take_while(|l| is_blank(l))
-                    .count()
-            } else {
-                0
-            };
-            Part {
-                start,
-                end,
-                lead,
-                trail,
-            }
-        })
-        .collect()
-}
-
-/// One candidate of an elided match: where each non-empty SEARCH part was found.
-struct Chain<'a> {
-    /// (part index, first line) for each non-empty part, in order.
-    at: Vec<(usize, usize)>,
-    end: usize,
-    shift: Option<Shift<'a>>,
-}
-
-/// SEARCH with elisions: see [`locate`].
-fn locate_elided(
-    lines: &[String],
-    search: &[String],
-    replace: &[String],
-    prefer: (usize, usize),
-    taken: &Taken,
-    budget: &mut Budget,
-) -> Result<Located, LocateError> {
-    let s_split = split_elided(search);
-    if s_split
-        .iter()
-        .all(|p| p.core(search).iter().all(|l| is_blank(l)))
-    {
-        return Err(LocateError::EmptySearch);
-    }
-    let r_split = split_elided(replace);
-    if s_split.len() != r_split.len() {
-        return Err(LocateError::ElisionUnpaired {
-            search: s_split.len() - 1,
-            replace: r_split.len() - 1,
-        });
-    }
-    let s_parts: Vec<&[String]> = s_split.iter().map(|p| p.core(search)).collect();
-    // Blank lines next to an elision in REPLACE go with it only as far as SEARCH's did:
-    // the elided lines kept bring the buffer's own.
-    let r_parts: Vec<&[String]> = r_split
-        .iter()
-        .zip(&s_split)
-        .map(|(r, s)| {
-            let lead = r.lead.min(s.lead);
-            let trail = r.trail.min(s.trail);
-            &replace[r.start + lead..r.end - trail]
-        })
-        .collect();
-    let wanted: Vec<usize> = (0..s_parts.len())
-        .filter(|&k| s_parts[k].iter().any(|l| !is_blank(l)))
-        .collect();
-    for how in [
-        MatchKind::Exact,
-        MatchKind::TrailingWhitespace,
-        MatchKind::Indentation,
-    ] {
-        let chains = elided_chains(lines, &s_parts, &wanted, how, taken, prefer, budget)?;
-        let chain = match (chains.count, chains.first) {
-            (0, _) | (_, None) => continue,
-            (1, Some(c)) => c,
-            (n, Some(_)) => match <[Chain; 1]>::try_from(chains.inside) {
-                Ok([c]) => c,
-                Err(_) => return Err(LocateError::ElisionAmbiguous(n)),
-            },
-        };
-        // Each REPLACE part, then the lines its elision stood for: those between the found
-        // part before it and the found part after it. An elision before the first found part
-        // or after the last stood for none.
-        let mut new_lines = Vec::new();
-        for (k, part) in r_parts.iter().enumerate() {
-            match chain.shift {
-                Some(sh) => new_lines.extend(part.iter().map(|l| sh.apply(l))),
-                None => new_lines.extend(part.iter().cloned()),
-            }
-            let found = chain.at.iter().position(|&(p, _)| p == k);
-            let (Some(n), Some(&(_, next))) = (found, found.and_then(|n| chain.at.get(n + 1)))
-            else {
-                continue;
-            };
-            let (p, at) = chain.at[n];
-            new_lines.extend(lines[at + s_parts[p].len()..next].iter().cloned());
-        }
-        return Ok(Located {
-            start: chain.at[0].1,
-            end: chain.end,
-            new_lines,
-            how,
-        });
-    }
-    Err(LocateError::NotFound)
-}
-
-/// The placements of an elided SEARCH under one strategy: how many, the first, and those
-/// inside the selection (two at most: one decides, two are ambiguous).
-struct Chains<'a> {
-    count: usize,
-    first: Option<Chain<'a>>,
-    inside: Vec<Chain<'a>>,
-}
-
-/// Every placement of the non-empty SEARCH parts `wanted` (in order, each at the nearest
-/// place after the one before) under one strategy, skipping claimed ranges. Its work beyond
-/// finding each part's matches is paid from `budget`.
-fn elided_chains<'a>(
-    lines: &'a [String],
-    parts: &[&'a [String]],
-    wanted: &[usize],
-    how: MatchKind,
-    taken: &Taken,
-    prefer: (usize, usize),
-    budget: &mut Budget,
-) -> Result<Chains<'a>, LocateError> {
-    // Where each part matches on its own, ascending; a chain then looks up the nearest
-    // start after the previous part by binary search.
-    let mut hits: Vec<Vec<usize>> = Vec::with_capacity(wanted.len());
-    for &k in wanted {
-        let part = parts[k];
-        let mut at = occurrences(lines, part, how);
-        if how == MatchKind::Indentation {
-            let mut fit = Vec::with_capacity(at.len());
-            for i in at {
-                if budget
-                    .indentation(&lines[i..i + part.len()], part, None)?
-                    .is_some()
-                {
-                    fit.push(i);
-                }
-            }
-            at = fit;
-        }
-        hits.push(at);
-    }
-    let mut chains = Chains {
-        count: 0,
-        first: None,
-        inside: Vec::new(),
-    };
-    let m0 = parts[wanted[0]].len();
-    'starts: for &start in &hits[0] {
-        let shift = match how {
-            MatchKind::Indentation => {
-                budget.indentation(&lines[start..start + m0], parts[wanted[0]], None)?
-            }
-            MatchKind::Exact | MatchKind::TrailingWhitespace => None,
-        };
-        let mut at = vec![(wanted[0], start)];
-        let mut pos = start + m0;
-        for (n, &k) in wanted.iter().enumerate().skip(1) {
-            budget.spend(1)?;
-            let m = parts[k].len();
-            let from = hits[n].partition_point(|&i| i < pos);
-            let next = match how {
-                // The nearest start that also keeps the first part's indentation change.
-                MatchKind::Indentation => {
-                    let mut next = None;
-                    for &i in &hits[n][from..] {
-                        if budget
-                            .indentation(&lines[i..i + m], parts[k], shift)?
-                            .is_some()
-                        {
-                            next = Some(i);
-                            break;
-                        }
-                    }
-                    next
-                }
-                MatchKind::Exact | MatchKind::TrailingWhitespace => hits[n].get(from).copied(),
-            };
-            let Some(i) = next else { continue 'starts };
-            at.push((k, i));
-            pos = i + m;
-        }
-        if taken.overlaps(start, pos) {
-            continue;
-        }
-        let chain = Chain {
-            at,
-            end: pos,
-            shift,
-        };
-        chains.count += 1;
-        if start >= prefer.0 && pos <= prefer.1 && chains.inside.len() < 2 {
-            chains.inside.push(Chain {
-                at: chain.at.clone(),
-                ..chain
-            });
-        }
-        if chains.first.is_none() {
-            chains.first = Some(chain);
-        }
-    }
-    Ok(chains)
-}
-
 /// Whether [start, end) overlaps any claimed range; empty ranges claim nothing. The plain
 /// definition that [`Taken`] answers quickly.
 #[cfg(test)]
@@ -921,47 +612,39 @@ mod tests {
         );
     }
 
-    #[test]
-    fn ambiguous_inside_selection() {
-        let buf = s(&["x", "a", "x", "b", "x"]);
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (2, 4), &[]).map(|l| l.start),
-            Ok(2)
-        );
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (3, 5), &[]).map(|l| l.start),
-            Ok(4)
-        );
-        // A match only partly inside the selection doesn't count as inside.
-        let buf = s(&["x", "y", "q", "x", "y"]);
-        assert_eq!(
-            locate(&buf, &s(&["x", "y"]), &[], (1, 5), &[]).map(|l| l.start),
-            Ok(3)
-        );
-    }
+    /// Buffer, SEARCH, selection, the start picked, why.
+    type Pick = (
+        &'static [&'static str],
+        &'static [&'static str],
+        (usize, usize),
+        usize,
+        &'static str,
+    );
 
+    /// Several matches: which one the selection picks.
     #[test]
-    fn ambiguous_outside_selection() {
-        let buf = s(&["x", "a", "b", "c", "x", "d", "e", "x"]);
-        // Nearest start to the selection's start.
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (5, 7), &[]).map(|l| l.start),
-            Ok(4)
-        );
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (1, 2), &[]).map(|l| l.start),
-            Ok(0)
-        );
-        // Tie (distance 2 either way): the earlier one.
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (2, 3), &[]).map(|l| l.start),
-            Ok(0)
-        );
-        // Out-of-range or reversed selections don't panic.
-        assert_eq!(
-            locate(&buf, &s(&["x"]), &[], (100, 3), &[]).map(|l| l.start),
-            Ok(7)
-        );
+    fn ambiguous_matches_resolve_toward_the_selection() {
+        const XAXBX: &[&str] = &["x", "a", "x", "b", "x"];
+        const FAR: &[&str] = &["x", "a", "b", "c", "x", "d", "e", "x"];
+        #[rustfmt::skip]
+        let cases: [Pick; 7] = [
+            (XAXBX, &["x"], (2, 4), 2, "inside the selection"),
+            (XAXBX, &["x"], (3, 5), 4, "inside the selection"),
+            // A match only partly inside the selection doesn't count as inside.
+            (&["x", "y", "q", "x", "y"], &["x", "y"], (1, 5), 3, "wholly inside"),
+            // Outside the selection: the nearest start to the selection's start.
+            (FAR, &["x"], (5, 7), 4, "nearest before"),
+            (FAR, &["x"], (1, 2), 0, "nearest"),
+            (FAR, &["x"], (2, 3), 0, "tie (distance 2 either way): the earlier one"),
+            (FAR, &["x"], (100, 3), 7, "out-of-range or reversed: no panic"),
+        ];
+        for (buf, search, sel, start, why) in cases {
+            assert_eq!(
+                locate(&s(buf), &s(search), &[], sel, &[]).map(|l| l.start),
+                Ok(start),
+                "{why}: {search:?} in {buf:?} selecting {sel:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,17 +1,19 @@
-//! One edit: `run.rs` drives it (prompt → gate → streamed answer → blocks → hunks); the pure
+//! One edit: `job.rs` is its [`crate::runner::Job`] (prompt → blocks placed as the answer
+//! streams → hunks → `done`), `placing.rs` places the blocks off the runtime's thread; the pure
 //! parts — the prompt, the SEARCH/REPLACE parser and the matcher — are apart, tested without
 //! Neovim or a network.
 
 pub mod blocks;
 pub mod files;
+mod job;
 pub mod locate;
+mod placing;
 pub mod plan;
 pub mod prompt;
-mod run;
-pub mod stream;
+pub mod request;
+pub mod wording;
 
-pub(crate) use run::project_ctx;
-pub use run::run;
+pub use job::Edit;
 
 /// The property tests' settings: `PROPTEST_CASES` cases (128 by default; the long run before a
 /// release uses far more).

@@ -6,8 +6,8 @@
 //! system prompt, then the context files) comes first; what changes (history, window,
 //! selection, diagnostics, instruction) after.
 
+use crate::edit::request::{Diagnostic, Turn};
 use crate::openrouter::Message;
-use crate::protocol::{Diagnostic, Turn};
 
 const SYSTEM: &str = "You are an expert programmer editing files inside the user's editor.\n\
 Answer ONLY with one or more SEARCH/REPLACE blocks, in this exact format:\n\
@@ -103,16 +103,24 @@ fn context_message(context: &[ContextText]) -> String {
     let mut out = String::with_capacity(size + 128);
     out.push_str("Context files of the project (you may change them too):\n");
     for c in context {
-        let fence = fence_for(c.lines);
-        out.push_str(&format!("\n{}\n{fence}\n", c.path));
-        for l in c.lines {
-            out.push_str(l);
-            out.push('\n');
-        }
-        out.push_str(&fence);
-        out.push('\n');
+        out.push_str(&format!("\n{}\n", c.path));
+        push_fenced(&mut out, &fence_for(c.lines), "", c.lines);
     }
     out
+}
+
+/// `lines` in `fence` (`info` after the opening one, e.g. a filetype), each line and the
+/// closing fence ended by a newline.
+fn push_fenced(out: &mut String, fence: &str, info: &str, lines: &[String]) {
+    out.push_str(fence);
+    out.push_str(info);
+    out.push('\n');
+    for l in lines {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str(fence);
+    out.push('\n');
 }
 
 /// The current file's window, the selection, its diagnostics and the instruction.
@@ -148,26 +156,19 @@ fn current_message(input: &PromptInput) -> String {
             input.total_lines
         ));
     }
-    user.push_str(&format!("\n{fence}{}\n", input.filetype));
-    for l in input.window {
-        user.push_str(l);
-        user.push('\n');
-    }
-    user.push_str(&fence);
-    user.push_str("\n\n");
+    user.push('\n');
+    push_fenced(&mut user, &fence, input.filetype, input.window);
+    user.push('\n');
     let whole = input.sel_start == 0 && input.sel_end >= input.total_lines;
     if !whole {
         user.push_str(&format!(
-            "Selected lines {}-{}:\n{fence}\n",
+            "Selected lines {}-{}:\n",
             input.sel_start + 1,
             input.sel_end
         ));
-        for l in &input.window[input.sel_start - ws..input.sel_end - ws] {
-            user.push_str(l);
-            user.push('\n');
-        }
-        user.push_str(&fence);
-        user.push_str("\n\n");
+        let selected = &input.window[input.sel_start - ws..input.sel_end - ws];
+        push_fenced(&mut user, &fence, "", selected);
+        user.push('\n');
     }
     if !input.diagnostics.is_empty() {
         user.push_str("Diagnostics in the selected lines:\n");
@@ -213,21 +214,7 @@ pub(crate) fn fence_for<S: AsRef<str>>(lines: &[S]) -> String {
     "`".repeat(longest.max(2) + 1)
 }
 
-/// The prompt's size in UTF-8 bytes, as the ledger records it (`requests.prompt_bytes`) and
-/// `max_context_bytes` bounds it.
-pub fn prompt_bytes(messages: &[Message]) -> u64 {
-    messages.iter().map(|m| m.content.len() as u64).sum()
-}
-
-/// An upper bound on the prompt's tokens that holds for any tokenizer: no tokenizer emits more
-/// tokens than the text has UTF-8 bytes, plus a small per-message overhead for the chat template.
-pub fn prompt_token_bound(messages: &[Message]) -> u64 {
-    messages
-        .iter()
-        .map(|m| m.content.len() as u64 + 16)
-        .sum::<u64>()
-        + 16
-}
+pub use crate::runner::{prompt_bytes, prompt_token_bound};
 
 #[cfg(test)]
 mod tests {

@@ -3,14 +3,16 @@
 //! reservation in the ledger — cannot be bypassed.
 //!
 //! `policy` decides (pure), `ticket` holds the reservation until it is settled, released or
-//! reconciled (`reconcile`), `retry` says when a failed attempt is tried again, `warn` tells
-//! the user when spend nears a cap; [`send`] runs them in order.
+//! reconciled (`reconcile`), `retry` says what follows a failed attempt (pure), `warn` tells
+//! the user when spend nears a cap; [`send`] runs them in order, through the services of a
+//! [`Gate`] only.
 
 pub mod policy;
 pub mod reconcile;
 pub mod retry;
 pub mod ticket;
 mod warn;
+mod words;
 
 pub use policy::{effective_caps, CapsError, EffectiveCaps};
 pub use reconcile::{reconcile, reconcile_orphans};
@@ -18,17 +20,17 @@ pub use ticket::{release_unsent, Ticket};
 
 use crate::budget::foresight::{self, SAMPLE_ROWS};
 use crate::budget::{Price, RequestKind, Usd};
-use crate::openrouter::catalogue::Catalogue;
+use crate::message::{Failure, Level, Reason};
 use crate::openrouter::client::StreamOptions;
 use crate::openrouter::{ApiError, ChatEvent, ChatRequest, Endpoint, Limits};
-use crate::protocol::{Failure, Level, Reason};
-use crate::settings::{FileState, KeySpec, ProjectSettings};
-use crate::state::State;
+use crate::services::{Catalogue, Keys, Services, Settings, Ui};
+use crate::settings::{ApiKey, BoundKey, Config, FileState, KeySpec, ProjectSettings};
 use futures::stream::BoxStream;
-use retry::{Retries, Stop, Why};
+use retry::{Fail, KeySource, Mark, Moment, Retries, Step, Why};
 use std::sync::Arc;
 use std::time::Duration;
 use ticket::Reserved;
+use words::{explain, gave_up, http_failure, unauthorized};
 
 /// The project a request is charged to, after the trust rules.
 #[derive(Debug, Clone)]
@@ -92,208 +94,330 @@ impl From<policy::Refusal> for Failure {
     }
 }
 
-/// Checks, prices and reserves the request, then sends it: policy → key → catalogue → ledger →
-/// chat endpoint. Every refusal on the way says that nothing was sent.
+/// The services a request to the model goes through.
+#[derive(Clone)]
+pub struct Gate {
+    pub settings: Arc<Settings>,
+    pub catalogue: Arc<Catalogue>,
+    pub keys: Arc<Keys>,
+    pub ui: Arc<Ui>,
+}
+
+impl From<&Services> for Gate {
+    fn from(s: &Services) -> Gate {
+        Gate {
+            settings: s.settings.clone(),
+            catalogue: s.catalogue.clone(),
+            keys: s.keys.clone(),
+            ui: s.ui.clone(),
+        }
+    }
+}
+
+/// Checks, prices and reserves the request, then sends it: [`plan`] (policy, key, catalogue)
+/// → [`reserve`] (ticket, notices, confirmation) → [`attempts`]. Every refusal on the way says
+/// that nothing was sent.
 ///
-/// A failed attempt is retried as [`retry`] says: under the same reservation when nothing was
-/// billed (the ticket is unsent while waiting, so a cancel then releases it), through this
-/// whole gate again when the attempt may have been billed (its reservation is kept until
-/// reconciled, and the caps must allow a new one).
+/// What follows a failed attempt is [`retry::next_step`]'s: under the same reservation when
+/// nothing was billed (the ticket is unsent while waiting, so a cancel then releases it),
+/// through this whole gate again when the attempt may have been billed (its reservation is
+/// kept until reconciled, and the caps must allow a new one).
 pub async fn send(
-    state: &Arc<State>,
+    gate: &Gate,
     mut out: Outbound,
 ) -> Result<Sent<BoxStream<'static, ChatEvent>>, Failure> {
     let asked_max_tokens = out.request.max_tokens;
     let mut retries = Retries::default();
-    // An earlier attempt of this edit that may have been billed (its reservation kept).
+    // An earlier attempt of this request that may have been billed (its reservation kept).
     let mut cut_before: Option<String> = None;
-    'gate: loop {
-        let cfg = state.config();
-        let p = &out.project;
-        let setup = policy::check_setup(&cfg, p)?;
-        let spec = setup.key().clone();
-        // A key bound by `:LlmKey create`, unless the trusted project file names a key; keys
-        // meant for OpenRouter never go to another host (refused here, nothing sent).
-        let (bound, key_id) =
-            crate::settings::bound::for_request(&cfg, &p.root, p.settings.key_name.as_deref())?;
-        let mut key = match &bound {
-            Some(b) => b.key.clone(),
-            None => state
-                .keys
-                .get(&spec)
-                .await
-                .map_err(|e| Failure::new(Reason::Config, e.to_string()))?,
-        };
-        let admission = setup.admit(p, &out.request.model, asked_max_tokens)?;
-        // Price from the catalogue (fetched only once the cheap checks passed).
-        let catalogue = state.catalogue().await;
-        let (fetch_error, charged_while_free) = state.price_notes();
-        let plan = admission.price(
-            &policy::Prices {
-                catalogue: catalogue.as_deref(),
-                now: std::time::SystemTime::now(),
-                fetch_error: fetch_error.as_deref(),
-                charged_while_free: &charged_while_free,
-            },
-            out.prompt_bound,
-        )?;
-        let model = plan.model.clone();
-        if let Some(c) = &catalogue {
-            warn_if_leaving(state, c, &model);
+    loop {
+        let planned = plan(gate, &out, asked_max_tokens).await?;
+        let reserved = reserve(gate, &mut out, &planned, cut_before.as_deref()).await?;
+        match attempts(gate, &mut out, &planned, reserved, &mut retries).await? {
+            Attempted::Answered(sent) => return Ok(*sent),
+            Attempted::Cut(e) => cut_before = Some(e),
         }
+    }
+}
 
-        // Reserve the worst case; refuse or lower max_tokens when a cap would be crossed.
-        let reserved = Ticket::reserve(
-            state,
-            key.clone(),
-            &p.root,
-            &plan,
-            ticket::Facts {
-                prompt_bound: plan.prompt_bound(out.prompt_bound),
-                prompt_bytes: out.prompt_bytes,
-                kind: out.kind,
-                key_id,
-            },
-        )
+/// What the checks decided: the settings, the key and the priced plan of one pass through the
+/// gate.
+struct Planned {
+    cfg: Arc<Config>,
+    spec: KeySpec,
+    bound: Option<BoundKey>,
+    key_id: Option<String>,
+    key: ApiKey,
+    plan: policy::Plan,
+}
+
+/// Policy → key → catalogue: the request checked against the setup and the project's rules,
+/// its key found and its worst case priced.
+async fn plan(gate: &Gate, out: &Outbound, asked_max_tokens: u32) -> Result<Planned, Failure> {
+    let cfg = gate.settings.config();
+    let p = &out.project;
+    let setup = policy::check_setup(&cfg, p)?;
+    let spec = setup.key().clone();
+    // A key bound by `:LlmKey create`, unless the trusted project file names a key; keys
+    // meant for OpenRouter never go to another host (refused here, nothing sent).
+    let (bound, key_id) =
+        crate::settings::bound::for_request(&cfg, &p.root, p.settings.key_name.as_deref())?;
+    let key = match &bound {
+        Some(b) => b.key.clone(),
+        None => gate
+            .keys
+            .get(&spec)
+            .await
+            .map_err(|e| Failure::new(Reason::Config, e.to_string()))?,
+    };
+    let admission = setup.admit(p, &out.request.model, asked_max_tokens)?;
+    // Price from the catalogue (fetched only once the cheap checks passed).
+    let catalogue = gate.catalogue.get().await;
+    let (fetch_error, charged_while_free) = gate.catalogue.price_notes();
+    let plan = admission.price(
+        &policy::Prices {
+            catalogue: catalogue.as_deref(),
+            now: std::time::SystemTime::now(),
+            fetch_error: fetch_error.as_deref(),
+            charged_while_free: &charged_while_free,
+        },
+        out.prompt_bound,
+    )?;
+    if let Some(c) = &catalogue {
+        gate.catalogue.warn_if_leaving(c, &plan.model);
+    }
+    Ok(Planned {
+        cfg,
+        spec,
+        bound,
+        key_id,
+        key,
+        plan,
+    })
+}
+
+/// Ticket → notices → confirmation → the request shaped as planned: the worst case reserved
+/// (refused, or `max_tokens` lowered, when a cap would be crossed), the user told what it
+/// costs, and asked when it is dear. `cut_before`: an earlier attempt that may have been
+/// billed.
+async fn reserve(
+    gate: &Gate,
+    out: &mut Outbound,
+    planned: &Planned,
+    cut_before: Option<&str>,
+) -> Result<Reserved, Failure> {
+    let (p, plan) = (&out.project, &planned.plan);
+    let facts = ticket::Facts {
+        prompt_bound: plan.prompt_bound(out.prompt_bound),
+        prompt_bytes: out.prompt_bytes,
+        kind: out.kind,
+        key_id: planned.key_id.clone(),
+    };
+    let reserved = Ticket::reserve(gate, planned.key.clone(), &p.root, plan, facts)
         .await
         // The ledger could not be used: not a budget refusal, and the message says what
         // to do.
-        .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
-        let Reserved {
-            mut ticket,
-            max_tokens,
-            lowered_from,
-        } = match reserved {
-            Err(r) => {
-                // Point at where this cap was set: the project file, or the user's setup().
-                let file = plan.caps.set_in_file(r.cap).then_some(p.file.as_str());
-                tracing::info!(project = %p.root, %model, "refused: {r}");
-                let message = match &cut_before {
-                    None => format!("refused, nothing sent: {}", r.message(file)),
-                    Some(cut) => format!(
-                        "{cut}. That attempt may have been billed: it counts in full until OpenRouter says what it cost, and another would not fit, so nothing more was sent: {}",
-                        r.message(file)
-                    ),
-                };
-                return Err(Failure::new(Reason::Budget, message));
-            }
-            Ok(reserved) => reserved,
-        };
-        if let Some(from) = lowered_from {
-            state.notify(
-                Level::Info,
-                format!(
-                    "max_tokens lowered from {from} to {max_tokens} so the answer fits the budget (worst case {})",
-                    ticket.reserved()
-                ),
-            );
+        .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?
+        .map_err(|r| refused(p, plan, &r, cut_before))?;
+    let (ticket, max_tokens) = (&reserved.ticket, reserved.max_tokens);
+    if let Some(from) = reserved.lowered_from {
+        gate.ui.notify(
+            Level::Info,
+            format!(
+                "max_tokens lowered from {from} to {max_tokens} so the answer fits the budget (worst case {})",
+                ticket.reserved()
+            ),
+        );
+    }
+    let seen = Foresight {
+        worst: ticket.reserved(),
+        likely: likely_cost(gate, plan, out.prompt_bytes, max_tokens, ticket.reserved()).await,
+    };
+    (out.on_foresight)(seen);
+    if let Some(limit) = plan.caps.project.confirm_above {
+        if seen.worst > limit && cut_before.is_none() {
+            let from_file = plan.caps.from_file.confirm_above == Some(limit);
+            let source = if from_file {
+                format!("[budget] confirm_above_usd in {}", p.file)
+            } else {
+                "setup budget.confirm_above_usd".to_string()
+            };
+            // Declined or unanswered: the ticket is dropped unsent, which releases the
+            // reservation (nothing left).
+            confirm(&gate.ui, &plan.model, seen, limit, &source, CONFIRM_WAIT).await?;
         }
-        let seen = Foresight {
-            worst: ticket.reserved(),
-            likely: likely_cost(
-                state,
-                &plan,
-                out.prompt_bytes,
-                max_tokens,
-                ticket.reserved(),
-            )
-            .await,
-        };
-        (out.on_foresight)(seen);
-        if let Some(limit) = plan.caps.project.confirm_above {
-            if seen.worst > limit && cut_before.is_none() {
-                let from_file = plan.caps.from_file.confirm_above == Some(limit);
-                let source = if from_file {
-                    format!("[budget] confirm_above_usd in {}", p.file)
-                } else {
-                    "setup budget.confirm_above_usd".to_string()
-                };
-                // Declined or unanswered: the ticket is dropped unsent, which releases the
-                // reservation (nothing left).
-                confirm(state, &model, seen, limit, &source, CONFIRM_WAIT).await?;
-            }
-        }
-        out.request.max_tokens = max_tokens;
-        out.request.provider = plan.provider.clone();
-        out.request.keep_cache_marks(plan.cache_breakpoints);
-        out.request.stream_options =
-            (!Endpoint::of(&cfg.base_url).is_openrouter()).then_some(StreamOptions {
-                include_usage: true,
-            });
-        let limits = Limits {
-            max_tokens,
-            stall: cfg.stall_timeout(),
-        };
-        let mut key_refreshed = false;
+    }
+    out.request.max_tokens = max_tokens;
+    out.request.provider = plan.provider.clone();
+    out.request.keep_cache_marks(plan.cache_breakpoints);
+    out.request.stream_options =
+        (!Endpoint::of(&planned.cfg.base_url).is_openrouter()).then_some(StreamOptions {
+            include_usage: true,
+        });
+    Ok(reserved)
+}
 
-        // Attempts under this reservation.
-        loop {
-            tracing::info!(project = %p.root, %model, max_tokens, reserved = %ticket.reserved(), "sending chat request");
-            // On disk before the bytes leave (a dead process's row is then reconciled).
-            ticket
-                .mark_sent()
-                .await
-                .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
-            let e = match state.client().stream_chat(&key, &out.request, limits).await {
-                Ok(chat) => {
-                    if let Some(g) = chat.generation_id {
-                        ticket.set_generation_id(&g).await;
-                    }
-                    return Ok(Sent {
-                        stream: chat.events,
-                        ticket,
-                        price: plan.price,
-                        max_tokens,
-                    });
-                }
-                Err(e) => e,
-            };
-            tracing::info!(project = %p.root, %model, "attempt failed: {e}");
-            if e.status == Some(401) {
-                // Refused before anything ran. A `cmd:` key may have been rotated: the
-                // command runs again, and a new key is tried at once.
-                ticket.unsent().await;
-                if let Some(b) = &bound {
-                    ticket.release();
-                    return Err(Failure::new(
-                        Reason::Http,
-                        crate::settings::bound::refused_message(b, &e.message),
-                    ));
-                }
-                if spec.is_cmd() && !key_refreshed {
-                    key_refreshed = true;
-                    state.keys.forget(&spec, &key).await;
-                    if let Ok(k) = state.keys.get(&spec).await {
-                        if k != key {
-                            key = k;
-                            ticket.set_key(key.clone());
-                            continue;
-                        }
-                    }
-                }
-                ticket.release();
-                return Err(Failure::new(
-                    Reason::Http,
-                    unauthorized(&e, &spec, &out.project),
-                ));
+/// A cap refused the reservation: the message points at where the cap was set (the project
+/// file, or the user's setup()).
+fn refused(
+    p: &ProjectCtx,
+    plan: &policy::Plan,
+    r: &crate::budget::Refusal,
+    cut_before: Option<&str>,
+) -> Failure {
+    let file = plan.caps.set_in_file(r.cap).then_some(p.file.as_str());
+    tracing::info!(project = %p.root, model = %plan.model, "refused: {r}");
+    let message = match cut_before {
+        None => format!("refused, nothing sent: {}", r.message(file)),
+        Some(cut) => format!(
+            "{cut}. That attempt may have been billed: it counts in full until OpenRouter says what it cost, and another would not fit, so nothing more was sent: {}",
+            r.message(file)
+        ),
+    };
+    Failure::new(Reason::Budget, message)
+}
+
+/// How the attempts under one reservation ended.
+enum Attempted {
+    Answered(Box<Sent<BoxStream<'static, ChatEvent>>>),
+    /// Cut after the request left (may have been billed): go through the gate again.
+    Cut(String),
+}
+
+/// Attempts under one reservation, each marked sent on disk before its bytes leave; after a
+/// failure, [`retry::next_step`] says what next.
+async fn attempts(
+    gate: &Gate,
+    out: &mut Outbound,
+    planned: &Planned,
+    reserved: Reserved,
+    retries: &mut Retries,
+) -> Result<Attempted, Failure> {
+    let Reserved {
+        mut ticket,
+        max_tokens,
+        ..
+    } = reserved;
+    let (p, model) = (&out.project, &planned.plan.model);
+    let limits = Limits {
+        max_tokens,
+        stall: planned.cfg.stall_timeout(),
+    };
+    let source = KeySource::of(&planned.spec, planned.bound.is_some());
+    let mut key = planned.key.clone();
+    let mut refreshed = false;
+    loop {
+        tracing::info!(project = %p.root, %model, max_tokens, reserved = %ticket.reserved(), "sending chat request");
+        let e = match attempt(gate, &mut ticket, &key, &out.request, limits).await? {
+            Ok(events) => {
+                return Ok(Attempted::Answered(Box::new(Sent {
+                    stream: events,
+                    ticket,
+                    price: planned.plan.price,
+                    max_tokens,
+                })));
             }
-            let Some(why) = Why::of(&e) else {
-                // Answered with a status (or a 200 that is no answer): nothing was billed.
-                ticket.release();
-                return Err(http_failure(&e, explain(&e, &out.request, &cfg.base_url)));
-            };
-            if !why.unbilled() {
-                // May have been billed: kept in full, reconciled in the background; a retry
-                // needs a reservation of its own, through the gate again.
+            Err(e) => e,
+        };
+        tracing::info!(project = %p.root, %model, "attempt failed: {e}");
+        let moment = Moment::Failed(&e);
+        let next = retry::next_step(
+            moment,
+            source,
+            refreshed,
+            retries,
+            Mark::Sent,
+            retry::jitter(),
+        );
+        let fail = |why| failure(&e, why, planned, out, retries);
+        match next.step {
+            // Unsent: released (nothing was billed); sent: kept until reconciled.
+            Step::Fail(why) if next.mark == Mark::Unsent => return Err(release(ticket, fail(why))),
+            Step::Fail(why) => return Err(fail(why)),
+            Step::Regate { after, why } => {
                 drop(ticket);
-                wait_to_retry(&mut retries, why, &e, &*out.on_retry).await?;
-                cut_before = Some(e.to_string());
-                continue 'gate;
+                count_down(&*out.on_retry, why, after, retries.done()).await;
+                return Ok(Attempted::Cut(e.to_string()));
             }
-            // Not billed: the same reservation, unsent while waiting.
-            ticket.unsent().await;
-            wait_to_retry(&mut retries, why, &e, &*out.on_retry).await?;
+            Step::RetrySameTicket { after, why } => {
+                ticket.unsent().await;
+                count_down(&*out.on_retry, why, after, retries.done()).await
+            }
+            // A `cmd:` key may have been rotated: the command runs again, and a new key is
+            // tried at once.
+            Step::RefreshKey => {
+                ticket.unsent().await;
+                refreshed = true;
+                let Some(k) = refresh_key(&gate.keys, &planned.spec, &key).await else {
+                    return Err(release(ticket, fail(Fail::Unauthorized)));
+                };
+                key = k;
+                ticket.set_key(key.clone());
+            }
+            _ => unreachable!("next_step after a failure: fail, refresh, retry or re-gate"),
         }
+    }
+}
+
+/// The request never reached the server: its reservation is released, and it fails so.
+fn release(ticket: Ticket, f: Failure) -> Failure {
+    ticket.release();
+    f
+}
+
+/// One attempt, marked sent on disk before its bytes leave (a dead process's row is then
+/// reconciled): the answer's events, or why it failed.
+async fn attempt(
+    gate: &Gate,
+    ticket: &mut Ticket,
+    key: &ApiKey,
+    request: &ChatRequest,
+    limits: Limits,
+) -> Result<Result<BoxStream<'static, ChatEvent>, ApiError>, Failure> {
+    ticket
+        .mark_sent()
+        .await
+        .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?;
+    let chat = gate
+        .settings
+        .client()
+        .stream_chat(key, request, limits)
+        .await;
+    Ok(match chat {
+        Ok(chat) => {
+            if let Some(g) = chat.generation_id {
+                ticket.set_generation_id(&g).await;
+            }
+            Ok(chat.events)
+        }
+        Err(e) => Err(e),
+    })
+}
+
+/// The `cmd:` key run again after a 401; `None` when it fails or prints the same key.
+async fn refresh_key(keys: &Keys, spec: &KeySpec, key: &ApiKey) -> Option<ApiKey> {
+    keys.forget(spec, key).await;
+    keys.get(spec).await.ok().filter(|k| k != key)
+}
+
+/// The failure `e` ended in, worded for the user.
+fn failure(
+    e: &ApiError,
+    why: Fail,
+    planned: &Planned,
+    out: &Outbound,
+    retries: &Retries,
+) -> Failure {
+    match (why, &planned.bound) {
+        (Fail::BoundKeyRefused, Some(b)) => Failure::new(
+            Reason::Http,
+            crate::settings::bound::refused_message(b, &e.message),
+        ),
+        (Fail::BoundKeyRefused | Fail::Unauthorized, _) => {
+            Failure::new(Reason::Http, unauthorized(e, &planned.spec, &out.project))
+        }
+        (Fail::Final, _) => http_failure(e, explain(e, &out.request, &planned.cfg.base_url)),
+        (Fail::GaveUp(why, stop), _) => http_failure(e, gave_up(e, why, stop, retries)),
     }
 }
 
@@ -301,7 +425,7 @@ pub async fn send(
 /// requests in the ledger (see [`foresight`]); `None` when the model has no price. A ledger
 /// that cannot be read leaves the defaults (the estimate is a courtesy, never a bound).
 async fn likely_cost(
-    state: &Arc<State>,
+    gate: &Gate,
     plan: &policy::Plan,
     prompt_bytes: u64,
     max_tokens: u32,
@@ -309,8 +433,9 @@ async fn likely_cost(
 ) -> Option<Usd> {
     let price = plan.list_price.or(plan.price)?;
     let model = plan.model.clone();
-    let samples = state
-        .ledger(move |l, _| l.samples(&model, SAMPLE_ROWS))
+    let samples = gate
+        .settings
+        .with_ledger(move |l, _| l.samples(&model, SAMPLE_ROWS))
         .await
         .unwrap_or_else(|e| {
             tracing::info!("foresight without samples: {e}");
@@ -322,7 +447,7 @@ async fn likely_cost(
 /// Asks the user whether to send a request whose worst case is above `confirm_above_usd`;
 /// `Err` (reason `cancelled`) when declined or unanswered within `wait`.
 async fn confirm(
-    state: &State,
+    ui: &Ui,
     model: &str,
     seen: Foresight,
     limit: Usd,
@@ -342,7 +467,7 @@ async fn confirm(
         "Do not send".to_string(),
     ];
     let asked = tokio::time::Instant::now();
-    let why = match state.questions.pose(state, prompt, choices, wait).await {
+    let why = match ui.questions.pose(ui, prompt, choices, wait).await {
         Some(0) => return Ok(()),
         // Dismissed (or the shim gone) before the time was up: a no.
         None if asked.elapsed() >= wait => {
@@ -360,40 +485,14 @@ async fn confirm(
     ))
 }
 
-/// The first edit of the session with a model that leaves the catalogue within
-/// [`crate::openrouter::catalogue::LEAVING_WITHIN_DAYS`] days warns, naming the date and the alternatives.
-fn warn_if_leaving(state: &State, catalogue: &Catalogue, model: &str) {
-    let today = crate::openrouter::catalogue::utc_date(std::time::SystemTime::now());
-    if let Some(message) = catalogue.leaving_notice(model, today) {
-        if state.first_leaving_warning(model) {
-            state.notify(Level::Warn, message);
-        }
-    }
-}
-
-/// Waits before the next attempt, counting down in the progress line, or says why there is
-/// none.
-async fn wait_to_retry(
-    retries: &mut Retries,
-    why: Why,
-    e: &ApiError,
-    notice: &(dyn Fn(String) + Send + Sync),
-) -> Result<(), Failure> {
-    let wait = retries
-        .next(why, e.retry_after, retry::jitter())
-        .map_err(|stop| http_failure(e, gave_up(e, why, stop, retries)))?;
+/// Shows the wait before a retry, counting down each second.
+async fn count_down(notice: &(dyn Fn(String) + Send + Sync), why: Why, wait: Duration, n: u32) {
     tracing::info!(
         wait_ms = wait.as_millis() as u64,
-        retry = retries.done(),
+        retry = n,
         "retrying: {}",
         why.label()
     );
-    count_down(notice, why, wait, retries.done()).await;
-    Ok(())
-}
-
-/// Shows the wait before a retry, counting down each second.
-async fn count_down(notice: &(dyn Fn(String) + Send + Sync), why: Why, wait: Duration, n: u32) {
     let end = tokio::time::Instant::now() + wait;
     loop {
         let left = end.saturating_duration_since(tokio::time::Instant::now());
@@ -414,116 +513,9 @@ async fn count_down(notice: &(dyn Fn(String) + Send + Sync), why: Why, wait: Dur
     }
 }
 
-/// No more retries: what failed, and why frugal stopped.
-fn gave_up(e: &ApiError, why: Why, stop: Stop, retries: &Retries) -> String {
-    let billed = if why.unbilled() {
-        ""
-    } else {
-        "; it may have been billed: it counts in full until OpenRouter says what it cost"
-    };
-    match stop {
-        Stop::TooLong(w) => format!(
-            "{e}{billed}; OpenRouter asks to wait {}, longer than frugal waits ({}): try again then",
-            retry::human(w),
-            retry::human(retry::MAX_WAIT)
-        ),
-        Stop::Exhausted if why == Why::RateLimited => format!(
-            "{e}; gave up after {} retries: try again in a minute",
-            retries.done()
-        ),
-        Stop::Exhausted => format!("{e}{billed}; gave up after {} retries", retries.done()),
-    }
-}
-
-/// The failure of `e`, worded `message`. When the message starts with a provider's own reason
-/// (see [`ApiError::line`]), the notification is its one line; the whole text stays in the
-/// event and the log.
-fn http_failure(e: &ApiError, message: String) -> Failure {
-    tracing::info!("failed: {message}");
-    let line = e.line().filter(|_| message.starts_with(&e.to_string()));
-    Failure::new(Reason::Http, message).with_line(line)
-}
-
-/// A final failure, explained. A 503 is a routing refusal: no provider of the model met what
-/// the request's `provider` object asks for. A 404 is most often a model the endpoint does
-/// not serve (a model id in `prices` or `model` misspelt for this server).
-fn explain(e: &ApiError, request: &ChatRequest, base_url: &str) -> String {
-    if e.status == Some(404) {
-        let base_url = crate::openrouter::client::without_credentials(base_url);
-        return format!(
-            "{base_url} answered 404 for model {} ({}): it does not serve that model id. Check the id (setup model / prices, :LlmModel) against what the endpoint lists; nothing was charged",
-            request.model, e.message
-        );
-    }
-    if e.status != Some(503) {
-        return e.to_string();
-    }
-    let mut why = Vec::new();
-    if let Some(p) = &request.provider {
-        if p.max_price.is_some() {
-            why.push("provider.max_price (the catalogue price: no dearer provider; setup max_price = false lifts it where no cap applies)".to_string());
-        }
-        if let Some(dc) = &p.data_collection {
-            why.push(format!(
-                "data_collection = \"{dc}\" ([privacy] in .frugal.toml)"
-            ));
-        }
-        if p.require_parameters {
-            why.push("require_parameters (only providers that honour max_tokens)".to_string());
-        }
-    }
-    if why.is_empty() {
-        return format!("{e}: the endpoint is unavailable; try again later");
-    }
-    format!(
-        "OpenRouter answered 503: {}: no provider of {} meets this request's routing requirements: {}. Pick another model (:LlmModel) or relax them; nothing was charged",
-        e.message,
-        request.model,
-        why.join(", ")
-    )
-}
-
-/// A 401, with where the key came from and how to fix it — never the key, nor a `cmd:` text.
-fn unauthorized(e: &ApiError, spec: &KeySpec, project: &ProjectCtx) -> String {
-    let name = project.settings.key_name.as_deref();
-    let (what, fix) = match (name, spec.env_name()) {
-        (None, Some(var)) => (
-            format!("the key in the environment variable {var} (setup api_key)"),
-            format!("export a valid key as {var} and restart Neovim"),
-        ),
-        (None, None) if spec.is_none() => (
-            "a request without a key (setup api_key = false)".to_string(),
-            "set setup({ api_key = \"env:NAME\" }) to this endpoint's key".to_string(),
-        ),
-        (None, None) => (
-            "the key printed by the api_key command (setup api_key = \"cmd:…\")".to_string(),
-            "check what the command prints; it runs again for the next request".to_string(),
-        ),
-        (Some(n), Some(var)) => (
-            format!(
-                "the named key \"{n}\" (key = \"{n}\" in {}; setup keys.{n} = \"env:{var}\")",
-                project.file
-            ),
-            format!("export a valid key as {var} and restart Neovim"),
-        ),
-        (Some(n), None) => (
-            format!(
-                "the named key \"{n}\" (key = \"{n}\" in {}), printed by its command (setup keys.{n} = \"cmd:…\")",
-                project.file
-            ),
-            "check what the command prints; it runs again for the next request".to_string(),
-        ),
-    };
-    format!(
-        "OpenRouter refused {what} (401: {}): it is wrong, disabled or deleted. To fix it, {fix}. Nothing was charged",
-        e.message
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Event;
 
     /// The question shows the worst and the likely cost; only the first choice sends; a
     /// refusal or a silence past the wait is `cancelled`, saying nothing was sent.
@@ -531,17 +523,17 @@ mod tests {
     async fn a_dear_request_is_sent_only_when_confirmed_in_time() {
         assert_eq!(CONFIRM_WAIT, Duration::from_secs(60));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let state = Arc::new(State::new(tx));
+        let ui = Arc::new(Ui::new(tx));
         let usd = |s: &str| Usd::parse_decimal(s).unwrap();
         let seen = Foresight {
             worst: usd("0.031"),
             likely: Some(usd("0.004")),
         };
         let ask = |wait: Duration| {
-            let state = state.clone();
+            let ui = ui.clone();
             tokio::spawn(async move {
                 confirm(
-                    &state,
+                    &ui,
                     "m/x",
                     seen,
                     usd("0.02"),
@@ -553,20 +545,13 @@ mod tests {
         };
         for (choice, sent) in [(Some(1), true), (Some(2), false), (None, false)] {
             let asking = ask(Duration::from_secs(20));
-            let Some(Event::Question {
-                question,
-                prompt,
-                choices,
-            }) = rx.recv().await
-            else {
-                panic!("no question event");
-            };
+            let (question, prompt, choices) = crate::services::next_question(&mut rx).await;
             assert_eq!(
                 prompt,
                 "frugal: this request to m/x costs at most $0.0310, likely ~$0.0040, above $0.0200 (setup budget.confirm_above_usd). Send it?"
             );
             assert_eq!(choices, ["Send (at most $0.0310)", "Do not send"]);
-            state.questions.choose(question, choice);
+            ui.questions.choose(question, choice);
             let got = asking.await.unwrap();
             assert_eq!(got.is_ok(), sent, "{choice:?}");
             if let Err(f) = got {

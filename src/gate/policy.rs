@@ -24,8 +24,6 @@ use crate::settings::project;
 use crate::settings::{Config, Effective, KeyChoice, KeySpec};
 // The caps are resolved with the other effective settings (`settings::effective`).
 pub use crate::settings::effective::{effective_caps, CapsError, EffectiveCaps};
-use serde::Serialize;
-use serde_json::value::RawValue;
 use std::time::SystemTime;
 
 /// The smallest `max_tokens` worth sending.
@@ -268,68 +266,7 @@ pub fn prompt_bound(bound: u64, context_length: Option<u64>) -> u64 {
     }
 }
 
-/// OpenRouter's `provider` routing preferences, sent to an OpenRouter `base_url` only. Every
-/// field OpenRouter-only requests carry lives here, so [`Endpoint`] keeps all of them from a
-/// plain endpoint at once.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Provider {
-    /// No provider dearer than this (per million tokens; per request). Always sent under a cap.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_price: Option<MaxPrice>,
-    /// The project's `[privacy] data_collection` (`"deny"` / `"allow"`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_collection: Option<String>,
-    /// Only providers that honour every parameter sent — `max_tokens` above all, which bounds
-    /// the answer's cost (and its length on the wire).
-    pub require_parameters: bool,
-}
-
-/// `provider.max_price`: USD per million prompt / completion tokens, and per request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MaxPrice {
-    pub prompt: Decimal,
-    pub completion: Decimal,
-    pub request: Decimal,
-}
-
-impl MaxPrice {
-    /// The list price, exactly (a float could come out a hair below it and exclude the very
-    /// provider the price was reserved for).
-    fn of(list: Price) -> MaxPrice {
-        MaxPrice {
-            prompt: Decimal::new(list.prompt.per_million_decimal()),
-            completion: Decimal::new(list.completion.per_million_decimal()),
-            request: Decimal::new(list.request.exact_decimal()),
-        }
-    }
-}
-
-/// An exact decimal written into the JSON body as a number, as is (not through `f64`).
-#[derive(Debug, Clone)]
-pub struct Decimal(Box<RawValue>);
-
-impl Decimal {
-    /// `digits` must be a JSON number: [`Usd::exact_decimal`] and its kin write only those.
-    fn new(digits: String) -> Decimal {
-        Decimal(RawValue::from_string(digits).expect("an exact decimal is a JSON number"))
-    }
-
-    pub fn as_str(&self) -> &str {
-        self.0.get()
-    }
-}
-
-impl PartialEq for Decimal {
-    fn eq(&self, other: &Decimal) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Serialize for Decimal {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
+pub use crate::openrouter::provider::{Decimal, MaxPrice, Provider};
 
 /// What the gate knows about prices when it prices a request.
 #[derive(Debug, Clone, Copy)]
@@ -360,6 +297,25 @@ impl<'a> Prices<'a> {
     fn too_old(&self, c: &Catalogue) -> Option<u64> {
         let age = c.age(self.now);
         (age > catalogue::MAX_AGE).then_some(age.as_secs() / 86_400)
+    }
+}
+
+/// Why a catalogue price cannot bound a capped request (`None`: it can): no catalogue, one too
+/// old, a price that is not fixed, or a model listed free that was charged in this session.
+fn unpriced(prices: &Prices, model: &str, price: Option<Price>) -> Option<Unpriced> {
+    let error = prices.fetch_error.map(str::to_string);
+    match prices.catalogue {
+        None => Some(Unpriced::NoCatalogue { error }),
+        Some(c) => match prices.too_old(c) {
+            Some(days) => Some(Unpriced::TooOld { days, error }),
+            None if price.is_none() => Some(Unpriced::NotFixed),
+            None => prices
+                .charged_while_free
+                .iter()
+                .find(|(m, _)| *m == model)
+                .filter(|_| price.is_some_and(|p| p.is_free()))
+                .map(|(_, charged)| Unpriced::ChargedWhileFree { charged: *charged }),
+        },
     }
 }
 
@@ -407,21 +363,7 @@ impl Admission {
                 (None, None) => (None, None, None, None, None),
             };
         if capped && self.user_price.is_none() {
-            let error = prices.fetch_error.map(str::to_string);
-            let why = match prices.catalogue {
-                None => Some(Unpriced::NoCatalogue { error }),
-                Some(c) => match prices.too_old(c) {
-                    Some(days) => Some(Unpriced::TooOld { days, error }),
-                    None if price.is_none() => Some(Unpriced::NotFixed),
-                    None => prices
-                        .charged_while_free
-                        .iter()
-                        .find(|(m, _)| *m == model)
-                        .filter(|_| price.is_some_and(|p| p.is_free()))
-                        .map(|(_, charged)| Unpriced::ChargedWhileFree { charged: *charged }),
-                },
-            };
-            if let Some(why) = why {
+            if let Some(why) = unpriced(prices, &model, price) {
                 return Err(Refusal::UnknownPrice { model, why });
             }
         }

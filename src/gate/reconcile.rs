@@ -3,8 +3,8 @@
 //! sent are released instead: [`crate::budget::Ledger::release_orphans`]).
 
 use crate::budget::{CachePrice, ChargeSource, RequestId, Settlement, Usd};
+use crate::services::{Keys, LedgerHandle, Settings};
 use crate::settings::ApiKey;
-use crate::state::{LedgerSlot, State};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,8 +16,8 @@ use std::time::Duration;
 /// Returns the charge OpenRouter reported, when it did. `cache_price` (when the model's is
 /// known) prices what its cached prompt tokens saved.
 pub async fn reconcile(
-    state: &Arc<State>,
-    slot: &Arc<LedgerSlot>,
+    settings: &Settings,
+    ledger: &LedgerHandle,
     id: RequestId,
     generation_id: Option<String>,
     keys: &[ApiKey],
@@ -26,20 +26,15 @@ pub async fn reconcile(
 ) -> Option<Usd> {
     // `/generation` is OpenRouter's: a plain endpoint has nothing to look up (an `id` in its
     // chunks names nothing frugal could ask about), so its reservation is charged in full.
-    let plain = !crate::openrouter::Endpoint::of(&state.config().base_url).is_openrouter();
+    let plain = !crate::openrouter::Endpoint::of(&settings.config().base_url).is_openrouter();
     let Some(gid) = generation_id.filter(|_| !plain) else {
         let s = Settlement::charged(reserved, ChargeSource::Estimate);
-        if let Err(e) = slot
-            .run(state.clock.clone(), move |l, clock| {
-                l.reconcile(id, s, clock)
-            })
-            .await
-        {
+        if let Err(e) = ledger.run(move |l, clock| l.reconcile(id, s, clock)).await {
             tracing::warn!("{e}");
         }
         return None;
     };
-    let client = state.client();
+    let client = settings.client();
     let mut delay = Duration::from_millis(500);
     let mut waited = Duration::ZERO;
     loop {
@@ -63,12 +58,7 @@ pub async fn reconcile(
                             ChargeSource::Estimate
                         },
                     };
-                    match slot
-                        .run(state.clock.clone(), move |l, clock| {
-                            l.reconcile(id, s, clock)
-                        })
-                        .await
-                    {
+                    match ledger.run(move |l, clock| l.reconcile(id, s, clock)).await {
                         Ok(()) => {
                             tracing::info!(request = %id, generation = %gid, cost = %charged, "reconciled")
                         }
@@ -92,11 +82,12 @@ pub async fn reconcile(
 
 /// At start: reservations left by backends that died are released when they were never sent
 /// (nothing can have been billed), looked up and reconciled when they may have been.
-pub async fn reconcile_orphans(state: Arc<State>) {
+pub async fn reconcile_orphans(settings: Arc<Settings>, keys: Arc<Keys>) {
     let instance = crate::budget::ledger::process_instance().to_string();
     let pid = std::process::id();
-    let orphans = match state
-        .ledger(move |l, c| l.release_orphans(pid, &instance, c))
+    let ledger = settings.ledger();
+    let orphans = match ledger
+        .run(move |l, c| l.release_orphans(pid, &instance, c))
         .await
     {
         Ok(o) => o,
@@ -108,34 +99,32 @@ pub async fn reconcile_orphans(state: Arc<State>) {
     if orphans.is_empty() {
         return;
     }
-    let cfg = state.config();
-    let mut keys = Vec::new();
-    if let Ok(k) = state.keys.get(&cfg.api_key).await {
-        keys.push(k);
+    let cfg = settings.config();
+    let mut api_keys = Vec::new();
+    if let Ok(k) = keys.get(&cfg.api_key).await {
+        api_keys.push(k);
     }
     for spec in cfg.keys.values() {
-        if let Ok(k) = state.keys.get(spec).await {
-            keys.push(k);
+        if let Ok(k) = keys.get(spec).await {
+            api_keys.push(k);
         }
     }
     tracing::info!(
         count = orphans.len(),
         "reconciling reservations left by a backend that stopped"
     );
-    let slot = state.ledger_slot();
     for o in orphans {
-        let state = state.clone();
-        let mut keys = keys.clone();
+        let (settings, ledger) = (settings.clone(), ledger.clone());
+        let mut keys = api_keys.clone();
         // A request through the key `:LlmKey create` bound to its project is looked up with it.
         if let Some(b) = crate::settings::bound::load(&cfg.data_dir, &o.project) {
             keys.insert(0, b.key);
         }
-        let slot = slot.clone();
         tokio::spawn(async move {
             // The price of a past request is not at hand: its cache saving stays unknown.
             reconcile(
-                &state,
-                &slot,
+                &settings,
+                &ledger,
                 o.id,
                 o.generation_id,
                 &keys,

@@ -1,4 +1,5 @@
-//! When a failed attempt is tried again, and how long to wait first (pure).
+//! What to do after a failed attempt, and how long to wait first (pure): [`next_step`] is the
+//! one place that decides it, with the reservation's mark in the ledger at each step.
 //!
 //! Two kinds of failure are retried, at most [`MAX_RETRIES`] times and [`MAX_WAIT`] of waiting
 //! in all, with exponential backoff and jitter (or the wait the server asked for):
@@ -8,7 +9,9 @@
 //!   billed, so its reservation is kept until reconciled and the retry needs a new one.
 //!
 //! Everything else is final: other statuses (a 503 routing refusal among them) are explained,
-//! not retried.
+//! not retried. A 401 is retried once, at once, when the key is printed by a `cmd:` (it may
+//! have been rotated); through an `env:` key or none it fails at once, and through a key bound
+//! by `:LlmKey create` with a message of its own.
 
 use crate::openrouter::ApiError;
 use std::time::Duration;
@@ -16,6 +19,14 @@ use std::time::Duration;
 pub const MAX_RETRIES: u32 = 3;
 /// The most waited between attempts, in all, for one edit.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// The policy above in one line, as `:checkhealth` shows it (the shim restates nothing).
+pub fn policy() -> String {
+    format!(
+        "429, 408, 502, 529 and failed connections are retried up to {MAX_RETRIES} times ({} s of waiting at most)",
+        MAX_WAIT.as_secs()
+    )
+}
 
 /// Why an attempt is worth another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +139,147 @@ impl Retries {
     }
 }
 
+/// Where the request's key comes from: what a 401 means for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// Bound to the project by `:LlmKey create`.
+    Bound,
+    /// Printed by a `cmd:` (it may have been rotated: run again once).
+    Cmd,
+    /// An `env:` variable, read once per session.
+    Env,
+    /// No key (`api_key = false`).
+    NoKey,
+}
+
+impl KeySource {
+    pub fn of(spec: &crate::settings::KeySpec, bound: bool) -> KeySource {
+        if bound {
+            KeySource::Bound
+        } else if spec.is_cmd() {
+            KeySource::Cmd
+        } else if spec.env_name().is_some() {
+            KeySource::Env
+        } else {
+            KeySource::NoKey
+        }
+    }
+}
+
+/// The reservation's mark in the ledger (`requests.sent`, durable): what a cancel, a quit, or
+/// the next start after a crash does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// Nothing is on the wire: released, charged nothing.
+    Unsent,
+    /// It may have been billed: kept in full until reconciled through `GET /generation`.
+    Sent,
+}
+
+/// Where a reserved request is.
+#[derive(Debug, Clone, Copy)]
+pub enum Moment<'a> {
+    /// Waiting for the user to confirm a dear request.
+    Confirming,
+    /// The attempt is about to leave.
+    Sending,
+    /// The attempt failed.
+    Failed(&'a ApiError),
+    /// The process quits.
+    Quitting,
+}
+
+/// Why the request ends without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fail {
+    /// A 401 through the key bound by `:LlmKey create` (worded as such).
+    BoundKeyRefused,
+    /// A 401: the key is wrong, disabled or deleted.
+    Unauthorized,
+    /// A status (or a 200 that is no answer) that no retry would change.
+    Final,
+    /// Retries ran out, or the server asks for a longer wait than frugal makes.
+    GaveUp(Why, Stop),
+}
+
+/// What the request does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Ask the user; send only on a yes.
+    Confirm,
+    /// Send the attempt.
+    Send,
+    /// Run the `cmd:` key again and try at once with the new key (the same key: unauthorized).
+    RefreshKey,
+    /// Nothing was billed: try again after `after` under the same reservation.
+    RetrySameTicket {
+        after: Duration,
+        why: Why,
+    },
+    /// It may have been billed: its reservation is kept until reconciled, and after `after`
+    /// the request goes through the whole gate again for a reservation of its own.
+    Regate {
+        after: Duration,
+        why: Why,
+    },
+    Fail(Fail),
+    /// At exit: the reservation is released.
+    Release,
+    /// At exit: the reservation stays, reconciled at the next start.
+    Reconcile,
+}
+
+/// The next step and the mark the reservation holds during it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Next {
+    pub step: Step,
+    pub mark: Mark,
+}
+
+/// What a reserved request does at `moment`: `key` is where its key comes from, `refreshed`
+/// whether a `cmd:` key was already run again, `retries` the retries so far (a retry decided
+/// here is counted in it), `mark` the reservation's mark now, `jitter` uniform in [0, 1).
+pub fn next_step(
+    moment: Moment,
+    key: KeySource,
+    refreshed: bool,
+    retries: &mut Retries,
+    mark: Mark,
+    jitter: f64,
+) -> Next {
+    let next = |step, mark| Next { step, mark };
+    let e = match moment {
+        Moment::Confirming => return next(Step::Confirm, Mark::Unsent),
+        Moment::Sending => return next(Step::Send, Mark::Sent),
+        Moment::Quitting if mark == Mark::Unsent => return next(Step::Release, mark),
+        Moment::Quitting => return next(Step::Reconcile, mark),
+        Moment::Failed(e) => e,
+    };
+    if e.status == Some(401) {
+        // Refused before anything ran: nothing was billed.
+        let step = match key {
+            KeySource::Bound => Step::Fail(Fail::BoundKeyRefused),
+            KeySource::Cmd if !refreshed => Step::RefreshKey,
+            _ => Step::Fail(Fail::Unauthorized),
+        };
+        return next(step, Mark::Unsent);
+    }
+    let Some(why) = Why::of(e) else {
+        return next(Step::Fail(Fail::Final), Mark::Unsent);
+    };
+    let mark = if why.unbilled() {
+        Mark::Unsent
+    } else {
+        Mark::Sent
+    };
+    let step = match retries.next(why, e.retry_after, jitter) {
+        Err(stop) => Step::Fail(Fail::GaveUp(why, stop)),
+        Ok(after) if why.unbilled() => Step::RetrySameTicket { after, why },
+        Ok(after) => Step::Regate { after, why },
+    };
+    next(step, mark)
+}
+
 /// "4 s", "2 min": how long, for a message.
 pub fn human(d: Duration) -> String {
     let s = d.as_secs_f64().round() as u64;
@@ -154,6 +306,14 @@ pub fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_policy_checkhealth_shows_is_these_constants() {
+        assert_eq!(
+            policy(),
+            "429, 408, 502, 529 and failed connections are retried up to 3 times (30 s of waiting at most)"
+        );
+    }
 
     fn err(status: Option<u16>, maybe_sent: bool) -> ApiError {
         ApiError {
@@ -234,6 +394,76 @@ mod tests {
         assert!(r
             .next(Why::RateLimited, Some(Duration::from_secs(27)), 0.0)
             .is_err());
+    }
+
+    /// What happens after each kind of failure, and where the reservation stands meanwhile.
+    #[test]
+    fn the_step_after_each_moment() {
+        use KeySource::*;
+        use Mark::*;
+        use Moment::*;
+        let (ms, secs) = (Duration::from_millis, Duration::from_secs);
+        let mut e429 = err(Some(429), false);
+        e429.retry_after = Some(secs(4));
+        let (e401, e502, e400, e503) = (
+            err(Some(401), false),
+            err(Some(502), false),
+            err(Some(400), false),
+            err(Some(503), false),
+        );
+        let (unreachable, cut, cut524) = (err(None, false), err(None, true), err(Some(524), true));
+        let unauthorized = Step::Fail(Fail::Unauthorized);
+        let gave_up = |why| Step::Fail(Fail::GaveUp(why, Stop::Exhausted));
+        let same = |after, why| Step::RetrySameTicket { after, why };
+        /// Name, moment, key, refreshed?, retries so far, mark before → step, mark after.
+        type Row<'a> = (&'a str, Moment<'a>, KeySource, bool, u32, Mark, Step, Mark);
+        #[rustfmt::skip]
+        let rows: Vec<Row> = vec![
+            ("401 cmd: run again", Failed(&e401), Cmd, false, 0, Sent, Step::RefreshKey, Unsent),
+            ("401 cmd: once only", Failed(&e401), Cmd, true, 0, Sent, unauthorized, Unsent),
+            ("401 env: at once", Failed(&e401), Env, false, 0, Sent, unauthorized, Unsent),
+            ("401 no key", Failed(&e401), NoKey, false, 0, Sent, unauthorized, Unsent),
+            ("401 bound key", Failed(&e401), Bound, false, 0, Sent,
+                Step::Fail(Fail::BoundKeyRefused), Unsent),
+            ("429 Retry-After: wait unsent", Failed(&e429), Env, false, 0, Sent,
+                same(secs(4), Why::RateLimited), Unsent),
+            ("429 beyond the retries", Failed(&e429), Env, false, 3, Sent,
+                gave_up(Why::RateLimited), Unsent),
+            ("502 before any byte", Failed(&e502), Env, false, 0, Sent,
+                same(ms(750), Why::Busy(502)), Unsent),
+            ("not connected", Failed(&unreachable), Env, false, 0, Sent,
+                same(ms(375), Why::Unreachable), Unsent),
+            ("cut after bytes: re-gate", Failed(&cut), Env, false, 0, Sent,
+                Step::Regate { after: ms(750), why: Why::Cut }, Sent),
+            ("524 cut, no retry left", Failed(&cut524), Env, false, 3, Sent,
+                gave_up(Why::Cut), Sent),
+            ("400 final", Failed(&e400), Env, false, 0, Sent, Step::Fail(Fail::Final), Unsent),
+            ("503 final", Failed(&e503), Cmd, false, 0, Sent, Step::Fail(Fail::Final), Unsent),
+            ("confirmation: unsent", Confirming, Env, false, 0, Unsent, Step::Confirm, Unsent),
+            ("sending: sent", Sending, Env, false, 0, Unsent, Step::Send, Sent),
+            ("quit unsent: released", Quitting, Env, false, 0, Unsent, Step::Release, Unsent),
+            ("quit sent: reconciled", Quitting, Env, false, 0, Sent, Step::Reconcile, Sent),
+        ];
+        for (name, moment, key, refreshed, done, mark, step, after) in rows {
+            let mut retries = Retries::default();
+            for _ in 0..done {
+                retries.next(Why::Busy(502), None, 0.0).unwrap();
+            }
+            let got = next_step(moment, key, refreshed, &mut retries, mark, 0.0);
+            assert_eq!(got, Next { step, mark: after }, "{name}");
+        }
+        let mut long = err(Some(429), false);
+        long.retry_after = Some(secs(120));
+        let got = next_step(
+            Failed(&long),
+            Env,
+            false,
+            &mut Retries::default(),
+            Sent,
+            0.0,
+        );
+        let too_long = Fail::GaveUp(Why::RateLimited, Stop::TooLong(secs(120)));
+        assert_eq!(got.step, Step::Fail(too_long));
     }
 
     #[test]

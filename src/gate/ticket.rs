@@ -8,22 +8,28 @@
 use super::policy::Plan;
 use super::reconcile::reconcile;
 use super::warn::warn_if_crossed;
+use crate::budget::Clock;
 use crate::budget::{
     CachePrice, ChargeSource, Decision, Price, Refusal, RequestId, RequestKind, ReserveInput,
     Settlement, Usd,
 };
 use crate::openrouter::Usage;
+use crate::services::{Catalogue, LedgerHandle, LedgerRunError, LedgerSlot, Settings, Ui};
 use crate::settings::ApiKey;
 use crate::settings::BudgetCaps;
-use crate::state::{LedgerRunError, LedgerSlot, State};
 use std::sync::{Arc, Mutex, Weak};
 
 /// The reservation of a request in flight. Settled with the usage chunk; dropped unsettled
 /// (cancel, cut stream, error) it is reconciled through `GET /generation` in the background.
 pub struct Ticket {
-    state: Arc<State>,
     /// The ledger the reservation is in (even if `data_dir` changes meanwhile).
-    slot: Arc<LedgerSlot>,
+    ledger: LedgerHandle,
+    /// Where a dropped sent ticket is looked up (`GET /generation` on the endpoint in force).
+    settings: Arc<Settings>,
+    /// Told when a charge proves its price wrong.
+    catalogue: Arc<Catalogue>,
+    /// Told when spend crosses `warn_at` of a cap.
+    ui: Arc<Ui>,
     /// `None` once settled.
     id: Option<RequestId>,
     /// Whether the request may have left: a dropped unsent ticket releases its reservation, a
@@ -81,7 +87,7 @@ impl Ticket {
     /// cancelled while the ledger works, or before the request leaves, the ticket is dropped
     /// unsent and releases the reservation (nothing was sent).
     pub async fn reserve(
-        state: &Arc<State>,
+        gate: &super::Gate,
         key: ApiKey,
         project: &str,
         plan: &Plan,
@@ -93,8 +99,8 @@ impl Ticket {
             kind,
             key_id,
         } = facts;
-        let slot = state.ledger_slot();
-        remember(&slot);
+        let ledger = gate.settings.ledger();
+        remember(&ledger.slot);
         let root = project.to_string();
         let model = plan.model.clone();
         let max_tokens = plan.max_tokens;
@@ -104,12 +110,16 @@ impl Ticket {
         let cache_price = plan.cache_price;
         let caps = plan.caps;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let st = state.clone();
+        let (settings, catalogue, ui) = (
+            gate.settings.clone(),
+            gate.catalogue.clone(),
+            gate.ui.clone(),
+        );
         tokio::spawn(async move {
             let project = root.clone();
             let ticket_model = model.clone();
-            let d = slot
-                .run(st.clock.clone(), move |l, clock| {
+            let d = ledger
+                .run(move |l, clock| {
                     let mut input =
                         ReserveInput::new(&root, &model, prompt_bound, max_tokens, price);
                     input.min_useful_tokens = min_useful;
@@ -130,8 +140,10 @@ impl Ticket {
                     lowered_from,
                 } => Ok(Reserved {
                     ticket: Ticket {
-                        state: st.clone(),
-                        slot,
+                        ledger,
+                        settings,
+                        catalogue,
+                        ui,
                         id: Some(id),
                         sent: false,
                         key,
@@ -167,9 +179,7 @@ impl Ticket {
     /// request must not be sent.
     pub(super) async fn mark_sent(&mut self) -> Result<(), LedgerRunError> {
         let Some(id) = self.id else { return Ok(()) };
-        self.slot
-            .run(self.state.clock.clone(), move |l, _| l.mark_sent(id))
-            .await?;
+        self.ledger.run(move |l, _| l.mark_sent(id)).await?;
         // Only once it is on disk: a ticket dropped while the mark is written (a cancel) was
         // never sent, and is released.
         self.sent = true;
@@ -184,11 +194,7 @@ impl Ticket {
     pub(super) async fn unsent(&mut self) {
         self.sent = false;
         let Some(id) = self.id else { return };
-        if let Err(e) = self
-            .slot
-            .run(self.state.clock.clone(), move |l, _| l.mark_unsent(id))
-            .await
-        {
+        if let Err(e) = self.ledger.run(move |l, _| l.mark_unsent(id)).await {
             tracing::warn!("{e}");
         }
     }
@@ -207,10 +213,8 @@ impl Ticket {
         if let Some(id) = self.id {
             let g = gid.to_string();
             if let Err(e) = self
-                .slot
-                .run(self.state.clock.clone(), move |l, _| {
-                    l.set_generation_id(id, &g)
-                })
+                .ledger
+                .run(move |l, _| l.set_generation_id(id, &g))
                 .await
             {
                 tracing::warn!("{e}");
@@ -232,7 +236,7 @@ impl Ticket {
     /// Settles with the usage chunk and returns the charge at once; the ledger's write, which
     /// ends in an fsync (`synchronous=FULL`), runs in the background: nobody needs to wait for
     /// it to see the answer's end. The process waits for it before it exits
-    /// ([`State::background`]); until it is written the reservation counts in full, so a cap
+    /// ([`LedgerHandle::background`]); until it is written the reservation counts in full, so a cap
     /// can only be held more strictly meanwhile, never passed. What the charge proves about
     /// the catalogue's price is noted at once, before the next request can be priced.
     pub fn settle(mut self, usage: &Usage) -> Option<Usd> {
@@ -257,18 +261,17 @@ impl Ticket {
             cache_saved: cache_saved(tokens_cached, self.cache_price),
             source,
         };
-        let state = self.state.clone();
-        state.background(async move {
+        let background = self.ledger.background.clone();
+        background.spawn(async move {
             let written = self
-                .slot
-                .run(self.state.clock.clone(), move |l, clock| {
-                    l.settle(id, s, clock)
-                })
+                .ledger
+                .run(move |l, clock| l.settle(id, s, clock))
                 .await;
             match written {
                 Ok(()) => {
                     warn_if_crossed(
-                        &self.state,
+                        &self.ledger,
+                        &self.ui,
                         &self.project,
                         &self.project_budget,
                         &self.global_budget,
@@ -301,7 +304,7 @@ fn remember(slot: &Arc<LedgerSlot>) {
 /// to confirm, waiting to retry after a 429, not yet sent) is released, charged nothing. Those
 /// marked sent stay reserved, reconciled at the next start. A ledger this process never
 /// reserved in is not even opened.
-pub async fn release_unsent(state: &State) {
+pub async fn release_unsent(clock: Arc<dyn Clock>) {
     let slots: Vec<Arc<LedgerSlot>> = SLOTS
         .lock()
         .expect("slots lock poisoned")
@@ -309,10 +312,7 @@ pub async fn release_unsent(state: &State) {
         .filter_map(Weak::upgrade)
         .collect();
     for slot in slots {
-        match slot
-            .run(state.clock.clone(), |l, c| l.release_unsent(c))
-            .await
-        {
+        match slot.run(clock.clone(), |l, c| l.release_unsent(c)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "released requests never sent"),
             Err(e) => tracing::warn!("releasing requests never sent: {e}"),
@@ -344,10 +344,10 @@ pub fn charge_of(usage: &Usage, price: Price, reserved: Usd) -> (Usd, ChargeSour
 impl Ticket {
     /// A charge OpenRouter reported above the worst case reserved proves the catalogue's price
     /// wrong (a model listed free that is charged, above all): see
-    /// [`State::charged_above_reserved`]. Our own estimates prove nothing.
+    /// [`Catalogue::charged_above_reserved`]. Our own estimates prove nothing.
     fn check_charge(&self, charged: Usd) {
         if let Some(believed) = self.believed.filter(|_| charged > self.reserved) {
-            self.state
+            self.catalogue
                 .charged_above_reserved(&self.model, believed, charged, self.reserved);
         }
     }
@@ -359,16 +359,12 @@ impl Drop for Ticket {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let state = self.state.clone();
-        let slot = self.slot.clone();
+        let ledger = self.ledger.clone();
         if !self.sent {
             // Never left: nothing can have been billed. Written before the process exits.
-            let st = state.clone();
-            st.background(async move {
-                if let Err(e) = slot
-                    .run(state.clock.clone(), move |l, c| l.fail(id, c))
-                    .await
-                {
+            let background = ledger.background.clone();
+            background.spawn(async move {
+                if let Err(e) = ledger.run(move |l, c| l.fail(id, c)).await {
                     tracing::warn!("{e}");
                 }
             });
@@ -379,11 +375,13 @@ impl Drop for Ticket {
         let reserved = self.reserved;
         let cache_price = self.cache_price;
         let (model, believed) = (std::mem::take(&mut self.model), self.believed);
+        let (settings, catalogue) = (self.settings.clone(), self.catalogue.clone());
         rt.spawn(async move {
-            let charged = reconcile(&state, &slot, id, gid, &keys, reserved, cache_price).await;
+            let charged =
+                reconcile(&settings, &ledger, id, gid, &keys, reserved, cache_price).await;
             if let (Some(charged), Some(believed)) = (charged, believed) {
                 if charged > reserved {
-                    state.charged_above_reserved(&model, believed, charged, reserved);
+                    catalogue.charged_above_reserved(&model, believed, charged, reserved);
                 }
             }
         });

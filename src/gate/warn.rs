@@ -2,13 +2,13 @@
 
 use crate::budget::CapKind;
 use crate::protocol::Level;
+use crate::services::{LedgerHandle, Ui};
 use crate::settings::BudgetCaps;
-use crate::state::State;
-use std::sync::Arc;
 
 /// Tells the user, once per period, when spend crosses `warn_at` of a cap.
 pub(super) async fn warn_if_crossed(
-    state: &Arc<State>,
+    ledger: &LedgerHandle,
+    ui: &Ui,
     project: &str,
     pb: &BudgetCaps,
     gb: &BudgetCaps,
@@ -19,8 +19,8 @@ pub(super) async fn warn_if_crossed(
         };
         let scope_s = scope.to_string();
         let b = *budget;
-        let res = state
-            .ledger(move |l, clock| {
+        let res = ledger
+            .run(move |l, clock| {
                 let now = clock.now();
                 let spend = l.spend(
                     if scope_s.is_empty() {
@@ -61,7 +61,7 @@ pub(super) async fn warn_if_crossed(
             Ok(crossed) => {
                 for (kind, cap, used) in crossed {
                     let pct = (used.0 as f64 / cap.0 as f64 * 100.0).floor();
-                    state.notify(
+                    ui.notify(
                         Level::Warn,
                         format!(
                             "{pct}% of {whose} {} cap used: {used} of {cap}",

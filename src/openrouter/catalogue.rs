@@ -460,15 +460,15 @@ impl Catalogue {
     /// Writes `base_url`'s raw body atomically (temp file + rename), so a crash never leaves
     /// half a file; private (0600, in a 0700 directory) like everything frugal keeps.
     pub fn store(data_dir: &Path, base_url: &str, body: &str) -> std::io::Result<()> {
-        crate::settings::paths::private_dir(data_dir)?;
+        crate::private::private_dir(data_dir)?;
         let path = Self::cache_path(data_dir, base_url);
         let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, crate::settings::paths::PRIVATE_FILE);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, crate::private::PRIVATE_FILE);
         std::io::Write::write_all(&mut options.open(&tmp)?, body.as_bytes())?;
-        crate::settings::paths::private_file(&tmp)?;
+        crate::private::private_file(&tmp)?;
         std::fs::rename(&tmp, path)
     }
 }

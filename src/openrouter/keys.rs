@@ -3,7 +3,9 @@
 //! `Authorization` header only; every text that comes back is redacted before it reaches a
 //! message, and the created key's text leaves this module only as an [`ApiKey`].
 
-use super::client::{error_from_body, for_message, transport_error, with_key, ApiError, Client};
+use super::client::{
+    error_from_body, for_message, transport_error, with_key, ApiError, Client, KeyData,
+};
 use crate::settings::ApiKey;
 use futures::StreamExt;
 use serde::Deserialize;
@@ -20,25 +22,11 @@ pub struct KeyRecord {
     pub hash: String,
     #[serde(default)]
     pub name: String,
-    /// OpenRouter's masked form of the key (`sk-or-v1-abc...xyz`).
-    #[serde(default)]
-    pub label: String,
     #[serde(default)]
     pub disabled: bool,
-    #[serde(default)]
-    pub limit: Option<f64>,
-    #[serde(default)]
-    pub limit_remaining: Option<f64>,
-    #[serde(default)]
-    pub limit_reset: Option<String>,
-    #[serde(default)]
-    pub usage: f64,
-    #[serde(default)]
-    pub usage_daily: f64,
-    #[serde(default)]
-    pub usage_weekly: f64,
-    #[serde(default)]
-    pub usage_monthly: f64,
+    /// Its label (OpenRouter's masked form of the key, `sk-or-v1-abc...xyz`), limit and usage.
+    #[serde(flatten)]
+    pub figures: KeyData,
 }
 
 /// Why a key-management call is not made: `base_url` is not OpenRouter.
@@ -247,7 +235,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.hash, "h1");
-        assert_eq!(r.limit, Some(5.0));
-        assert_eq!(r.limit_reset.as_deref(), Some("monthly"));
+        assert_eq!(r.figures.limit, Some(5.0));
+        assert_eq!(r.figures.limit_reset.as_deref(), Some("monthly"));
     }
 }

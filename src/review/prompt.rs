@@ -4,7 +4,7 @@
 
 use crate::openrouter::catalogue::ModelInfo;
 use crate::openrouter::Message;
-use crate::protocol::ReviewHunk;
+use crate::review::request::ReviewHunk;
 
 /// The name of the answer's schema in `response_format`.
 pub const SCHEMA_NAME: &str = "hunk_verdicts";

@@ -3,12 +3,58 @@
 
 use crate::edit::files;
 use crate::edit::prompt::{self, ContextText};
-use crate::protocol::{ContextArgs, ContextReply};
-use crate::state::State;
+use crate::edit::request::{decode_context, ContextFile};
+use crate::protocol::{text, ProtocolError};
+use crate::services::{Catalogue, Settings};
+use rmpv::Value;
+use serde::Serialize;
 use std::sync::Arc;
 
-pub(super) async fn listing(state: &Arc<State>, args: ContextArgs) -> ContextReply {
-    let cfg = state.config();
+/// `context`: the `:LlmContext` listing of a project's context files.
+#[derive(Debug)]
+pub struct ContextArgs {
+    /// The project file (`<checkout>/.frugal.toml`): its directory is the paths' root.
+    pub file: String,
+    /// The model an edit would use now.
+    pub model: Option<String>,
+    pub files: Vec<ContextFile>,
+}
+
+impl ContextArgs {
+    pub(super) fn decode(v: Value) -> Result<ContextArgs, ProtocolError> {
+        let malformed = |message: String| ProtocolError::Malformed {
+            method: "context",
+            message,
+        };
+        let Value::Map(entries) = v else {
+            return Err(malformed("expected a table of named arguments".into()));
+        };
+        let (mut file, mut model, mut files) = (None, None, Vec::new());
+        for (k, v) in entries {
+            match k.as_str() {
+                Some("file") => file = text(v),
+                Some("model") => model = text(v),
+                Some("files") => files = decode_context(v)?,
+                other => return Err(malformed(format!("unknown field {}", other.unwrap_or("?")))),
+            }
+        }
+        let file = file.ok_or_else(|| malformed("missing file".into()))?;
+        Ok(ContextArgs { file, model, files })
+    }
+}
+
+/// `context`'s result: the listing's lines.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContextReply {
+    pub lines: Vec<String>,
+}
+
+pub(super) async fn listing(
+    settings: &Settings,
+    catalogue: &Arc<Catalogue>,
+    args: ContextArgs,
+) -> ContextReply {
+    let cfg = settings.config();
     let root = files::checkout_root(&args.file);
     let mut lines = vec![format!("context files of {}:", root.display())];
     let mut loaded: Vec<(String, Vec<String>)> = Vec::new();
@@ -32,7 +78,7 @@ pub(super) async fn listing(state: &Arc<State>, args: ContextArgs) -> ContextRep
     let messages = prompt::stable(&context);
     let bound = prompt::prompt_token_bound(&messages);
     let model = args.model.unwrap_or_else(|| cfg.model.clone());
-    let price = state.catalogue_at_hand().await.and_then(|cat| {
+    let price = catalogue.at_hand().await.and_then(|cat| {
         let m = cat.get(&model)?;
         m.prices_for(crate::gate::policy::prompt_bound(bound, m.context_length))
             .0

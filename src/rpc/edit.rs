@@ -1,56 +1,22 @@
-//! `edit` and `cancel`: start an edit in a task of its own, or abort one. One request per
+//! `edit`: start an edit (an [`Edit`] job of the runner) in a task of its own. One request per
 //! buffer is the shim's decision (lua/frugal/request.lua), taken there only: it also sees the
 //! buffers an edit's hunks go to, which this side does not.
 
-use crate::edit;
-use crate::protocol::{Accepted, Answer, Cancel, EditRequest, Event, ProtocolError, Reason};
-use crate::state::State;
+use super::wire::{Accepted, Answer};
+use crate::edit::request::EditRequest;
+use crate::edit::Edit;
+use crate::gate::Gate;
+use crate::protocol::ProtocolError;
+use crate::runner::{self, Ctx};
+use crate::services::InFlight;
 use std::sync::Arc;
 
-pub(super) fn start(state: &Arc<State>, req: EditRequest) -> Result<Answer, ProtocolError> {
+pub(super) fn start(
+    gate: Gate,
+    inflight: &Arc<InFlight>,
+    req: EditRequest,
+) -> Result<Answer, ProtocolError> {
     tracing::info!(edit = req.id, buf = req.buf, file = %req.file, lines = req.lines.len(), "edit");
-    let (id, buf) = (req.id, req.buf);
-    // Registered before the task can finish, so a quick failure cannot race the insert.
-    let task = tokio::spawn({
-        let state = state.clone();
-        async move {
-            // Yield once so `start_edit` below has run.
-            tokio::task::yield_now().await;
-            edit::run(state, req).await
-        }
-    });
-    state.start_edit(id, buf, task.abort_handle());
-    // A panic in the edit (a bug) must still end the edit for the user: nothing applied, the
-    // event fired, the buffer free again. (Its ticket was dropped while unwinding, which
-    // releases or reconciles the reservation.) An abort is `cancel`'s, which already said so.
-    let state = state.clone();
-    tokio::spawn(async move {
-        if let Err(e) = task.await {
-            if e.is_panic() && state.finish_edit(id).is_some() {
-                tracing::error!(edit = id, "the edit failed with an internal error: {e}");
-                state.send_ui(Event::Failed {
-                    id,
-                    buf,
-                    reason: Reason::Stream,
-                    message: "an internal error ended this edit (a bug in frugal; the log has the details): nothing was applied".into(),
-                    line: None,
-                });
-            }
-        }
-    });
+    runner::start(Ctx::new(gate, inflight.clone()), Edit::new(req));
     Ok(Answer::Accepted(Accepted {}))
-}
-
-pub(super) fn cancel(state: &State, c: Cancel) -> Answer {
-    if let Some(buf) = state.cancel_edit(c.id) {
-        tracing::info!(edit = c.id, "cancelled");
-        state.send_ui(Event::Failed {
-            id: c.id,
-            buf,
-            reason: Reason::Cancelled,
-            message: "cancelled; the buffer is unchanged".into(),
-            line: None,
-        });
-    }
-    Answer::Accepted(Accepted {})
 }

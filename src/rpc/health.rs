@@ -3,24 +3,101 @@
 
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::Endpoint;
-use crate::protocol::{FileCheck, HealthArgs, HealthReply, KeyCheck, Notice};
+use crate::protocol::{Level, Notice};
+use crate::services::Settings;
 use crate::settings::KeySpec;
-use crate::state::State;
+use crate::settings::ProjectInput;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthArgs {
+    #[serde(default)]
+    pub project: Option<ProjectInput>,
+}
+
+/// `health`'s result, for `:checkhealth frugal`: every check the backend makes, in the order
+/// shown; the shim shows each under its section with one switch on its level.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReply {
+    pub version: &'static str,
+    pub checks: Vec<Check>,
+    /// Which failed attempts are tried again, and how long at most (`gate::retry`).
+    pub retry_policy: String,
+    /// How much work placing one block may take (`edit::locate`).
+    pub placement: String,
+}
+
+/// The `:checkhealth` section a check is shown under (the shim adds its own lines to some).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    /// The `setup()` warnings of the last `hello`.
+    Setup,
+    /// `api_key`, every named key, the bound key, `management_key`: present or not (never
+    /// the value).
+    Keys,
+    /// The current project's file: valid or why not.
+    Project,
+    /// The ledger, the endpoint and its kind, the models `setup({ prices })` prices.
+    Ledger,
+    /// `judge_model` (`:LlmReview`): in the catalogue, priced, taking structured outputs.
+    Judge,
+    /// `data_dir`, the ledger and its `-wal`/`-shm`, the catalogue: each one's mode.
+    Files,
+}
+
+/// How `:checkhealth` shows a check: `vim.health.ok`, `info`, `warn` or `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckLevel {
+    Ok,
+    Info,
+    Warn,
+    Error,
+}
+
+/// One line of `:checkhealth`, with what to do about it (shown under warnings and errors).
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub section: Section,
+    pub level: CheckLevel,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
+}
+
+impl Check {
+    fn new(section: Section, level: CheckLevel, message: impl Into<String>) -> Check {
+        Check {
+            section,
+            level,
+            message: message.into(),
+            advice: None,
+        }
+    }
+
+    fn advice(mut self, advice: impl Into<String>) -> Check {
+        self.advice = Some(advice.into());
+        self
+    }
+}
 
 /// How long the endpoint may take to answer before it is reported unreachable.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(super) async fn health(
-    state: &Arc<State>,
+    settings: &Settings,
+    catalogue: &Arc<crate::services::Catalogue>,
     args: HealthArgs,
     warnings: Vec<Notice>,
 ) -> HealthReply {
-    let cfg = state.config();
-    let ledger = state.ledger(|l, _| l.request_count()).await;
-    let client = state.client();
+    let cfg = settings.config();
+    let ledger = settings.with_ledger(|l, _| l.request_count()).await;
+    let client = settings.client();
     let mut fetched: Option<Catalogue> = None;
     let base_url = crate::openrouter::client::without_credentials(&cfg.base_url);
     let endpoint = match tokio::time::timeout(ENDPOINT_TIMEOUT, client.models()).await {
@@ -52,33 +129,104 @@ pub(super) async fn health(
         .project
         .and_then(|p| p.settings().err())
         .map(|e| e.to_string());
-    let catalogue = match fetched {
+    let listing = match fetched {
         Some(c) => Some(Arc::new(c)),
-        None => state.catalogue_at_hand().await,
+        None => catalogue.at_hand().await,
     };
-    let (ledger_rows, ledger_error) = match ledger {
-        Ok(n) => (Some(n), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
+    let mut checks = setup_checks(&warnings);
+    checks.extend(keys);
+    checks.extend(project_error.map(|e| {
+        Check::new(Section::Project, CheckLevel::Error, e)
+            .advice("no request is sent for this project until the file is fixed")
+    }));
+    checks.push(match ledger {
+        Ok(n) => Check::new(
+            Section::Ledger,
+            CheckLevel::Ok,
+            format!("ledger {} ({n} requests)", cfg.ledger_path().display()),
+        ),
+        Err(e) => Check::new(Section::Ledger, CheckLevel::Error, e.to_string()),
+    });
+    checks.extend(endpoint_checks(&cfg, endpoint));
+    let tiers = tier_lines(&[&cfg.model, &cfg.judge_model], listing.as_deref());
+    checks.extend(tiers.into_iter().map(|line| {
+        Check::new(
+            Section::Ledger,
+            CheckLevel::Info,
+            format!("tiered prices: {line}"),
+        )
+    }));
+    checks.push(judge_check(&cfg.judge_model, listing.as_deref()));
+    checks.extend(file_checks(
+        &cfg.data_dir,
+        &cfg.ledger_path(),
+        &cfg.base_url,
+    ));
     HealthReply {
         version: env!("CARGO_PKG_VERSION"),
-        ledger_path: cfg.ledger_path().display().to_string(),
-        ledger_rows,
-        ledger_error,
-        endpoint_ok: endpoint.is_ok(),
-        endpoint: endpoint.unwrap_or_else(|e| e),
-        endpoint_kind: match Endpoint::of(&cfg.base_url) {
-            Endpoint::OpenRouter => "openrouter",
-            Endpoint::Plain => "plain",
-        },
-        priced: priced(&cfg.prices),
-        project_error,
-        warnings,
-        keys,
-        files: file_checks(&cfg.data_dir, &cfg.ledger_path(), &cfg.base_url),
-        judge: judge_check(&cfg.judge_model, catalogue.as_deref()),
-        tiers: tier_lines(&[&cfg.model, &cfg.judge_model], catalogue.as_deref()),
+        checks,
+        retry_policy: crate::gate::retry::policy(),
+        placement: crate::edit::locate::placement_policy(),
     }
+}
+
+/// The `setup()` warnings of the last `hello`: an error blocks every request.
+fn setup_checks(warnings: &[Notice]) -> Vec<Check> {
+    if warnings.is_empty() {
+        return vec![Check::new(
+            Section::Setup,
+            CheckLevel::Ok,
+            "no problem found in setup()",
+        )];
+    }
+    warnings
+        .iter()
+        .map(|w| match w.level {
+            Level::Error => Check::new(Section::Setup, CheckLevel::Error, w.message.clone())
+                .advice("no request is sent until it is fixed in your setup()"),
+            Level::Warn | Level::Info => {
+                Check::new(Section::Setup, CheckLevel::Warn, w.message.clone())
+            }
+        })
+        .collect()
+}
+
+/// The endpoint's answer (or why none), its kind, and the models `setup({ prices })` prices.
+fn endpoint_checks(cfg: &crate::settings::Config, endpoint: Result<String, String>) -> Vec<Check> {
+    let mut out = vec![match endpoint {
+        Ok(line) => Check::new(Section::Ledger, CheckLevel::Ok, line),
+        Err(line) => Check::new(Section::Ledger, CheckLevel::Warn, line)
+            .advice("check base_url and the network; edits fail until it answers"),
+    }];
+    let plain = !Endpoint::of(&cfg.base_url).is_openrouter();
+    out.push(Check::new(
+        Section::Ledger,
+        CheckLevel::Info,
+        format!(
+            "endpoint kind: {}",
+            if plain {
+                "plain OpenAI-compatible"
+            } else {
+                "OpenRouter"
+            }
+        ),
+    ));
+    let priced = priced(&cfg.prices);
+    if priced.is_empty() && plain {
+        out.push(Check::new(
+            Section::Ledger,
+            CheckLevel::Info,
+            "setup prices names no model: under a cap, models this endpoint lists without a price are refused",
+        ));
+    }
+    out.extend(priced.into_iter().map(|line| {
+        Check::new(
+            Section::Ledger,
+            CheckLevel::Info,
+            format!("priced by setup prices: {line}"),
+        )
+    }));
+    out
 }
 
 /// The tiers of `models` (each once), one line each: from which prompt size, at which price.
@@ -109,10 +257,11 @@ fn tier_lines(models: &[&str], catalogue: Option<&Catalogue>) -> Vec<String> {
 
 /// `judge_model`: whether `:LlmReview` can price it (under a cap it must), and whether it
 /// takes the verdicts' JSON schema.
-fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> FileCheck {
+fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> Check {
     let Some(c) = catalogue else {
-        return FileCheck {
-            state: "info",
+        return Check {
+            section: Section::Judge,
+            level: CheckLevel::Info,
             message: format!(
                 "judge_model {model} (:LlmReview): no model catalogue at hand to check it"
             ),
@@ -122,8 +271,9 @@ fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> FileCheck {
     let Some(m) = c.get(model) else {
         let close = c.suggest(model, std::time::SystemTime::now());
         // A warning, not an error: only :LlmReview needs it.
-        return FileCheck {
-            state: "warn",
+        return Check {
+            section: Section::Judge,
+            level: CheckLevel::Warn,
             message: format!("judge_model {model} (:LlmReview) is not in the model catalogue: reviews are refused"),
             advice: Some(format!(
                 "set setup({{ judge_model = … }}) to a model of the catalogue{}",
@@ -137,16 +287,18 @@ fn judge_check(model: &str, catalogue: Option<&Catalogue>) -> FileCheck {
         "no structured outputs: asked for JSON in words, read tolerantly"
     };
     match m.list_price {
-        Some(p) => FileCheck {
-            state: "ok",
+        Some(p) => Check {
+            section: Section::Judge,
+            level: CheckLevel::Ok,
             message: format!(
                 "judge_model {model} (:LlmReview): {}; {schema}",
                 super::models::price_text(p)
             ),
             advice: None,
         },
-        None => FileCheck {
-            state: "warn",
+        None => Check {
+            section: Section::Judge,
+            level: CheckLevel::Warn,
             message: format!(
                 "judge_model {model} (:LlmReview) has no fixed price in the catalogue; {schema}"
             ),
@@ -175,14 +327,14 @@ fn priced(prices: &std::collections::HashMap<String, crate::budget::Price>) -> V
 }
 
 /// `api_key`, every named key, then `management_key` (optional: only `:LlmKey` needs it).
-fn key_checks(cfg: &crate::settings::Config) -> Vec<KeyCheck> {
+fn key_checks(cfg: &crate::settings::Config) -> Vec<Check> {
     let mut named: Vec<_> = cfg
         .keys
         .iter()
         .map(|(n, s)| (format!("keys.{n}"), s))
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out: Vec<KeyCheck> = std::iter::once(("api_key".to_string(), &cfg.api_key))
+    let mut out: Vec<Check> = std::iter::once(("api_key".to_string(), &cfg.api_key))
         .chain(named)
         .map(|(label, spec)| key_check(&label, spec))
         .collect();
@@ -190,9 +342,9 @@ fn key_checks(cfg: &crate::settings::Config) -> Vec<KeyCheck> {
         out.push(c);
     }
     let mut m = key_check("management_key", &cfg.management_key);
-    if m.state == "error" && cfg.management_key.env_name().is_some() {
+    if m.level == CheckLevel::Error && cfg.management_key.env_name().is_some() {
         // Not an error: only :LlmKey create/limit/disable need it.
-        m.state = "info";
+        m.level = CheckLevel::Info;
         m.message = format!(
             "{} (only :LlmKey needs a management key: create one at https://openrouter.ai/settings/management-keys)",
             m.message
@@ -205,15 +357,16 @@ fn key_checks(cfg: &crate::settings::Config) -> Vec<KeyCheck> {
 
 /// With a base_url that is not OpenRouter: which key goes there (only an `api_key` set in
 /// setup, or none), and that the management key and bound keys do not.
-fn where_keys_go(cfg: &crate::settings::Config) -> Option<KeyCheck> {
+fn where_keys_go(cfg: &crate::settings::Config) -> Option<Check> {
     if Endpoint::of(&cfg.base_url).is_openrouter() {
         return None;
     }
     const ONLY: &str =
         "the management key and the bound key are sent to OpenRouter only (:LlmKey is refused here)";
     Some(if !cfg.api_key_set {
-        KeyCheck {
-            state: "error",
+        Check {
+            section: Section::Keys,
+            level: CheckLevel::Error,
             message: format!(
                 "base_url is not OpenRouter and api_key is not set in setup(): the default (env:OPENROUTER_API_KEY, an OpenRouter key) is never sent there, so every request is refused; {ONLY}"
             ),
@@ -222,8 +375,9 @@ fn where_keys_go(cfg: &crate::settings::Config) -> Option<KeyCheck> {
             ),
         }
     } else {
-        KeyCheck {
-            state: "info",
+        Check {
+            section: Section::Keys,
+            level: CheckLevel::Info,
             message: format!(
                 "base_url is not OpenRouter: its requests carry {}; {ONLY}",
                 if cfg.api_key.is_none() {
@@ -239,10 +393,11 @@ fn where_keys_go(cfg: &crate::settings::Config) -> Option<KeyCheck> {
 
 /// The key `:LlmKey create` bound to the current project: its name and hash prefix, never the
 /// key, and whether the project file's `key` overrides it.
-fn bound_check(cfg: &crate::settings::Config, p: &crate::settings::ProjectInput) -> KeyCheck {
+fn bound_check(cfg: &crate::settings::Config, p: &crate::settings::ProjectInput) -> Check {
     let Some(b) = crate::settings::bound::load(&cfg.data_dir, &p.root) else {
-        return KeyCheck {
-            state: "info",
+        return Check {
+            section: Section::Keys,
+            level: CheckLevel::Info,
             message: format!(
                 "no key bound to project {} (:LlmKey create makes one, capped by OpenRouter)",
                 p.root
@@ -260,8 +415,13 @@ fn bound_check(cfg: &crate::settings::Config, p: &crate::settings::ProjectInput)
         }
         None => String::new(),
     };
-    KeyCheck {
-        state: if mode & 0o077 == 0 { "ok" } else { "error" },
+    Check {
+        section: Section::Keys,
+        level: if mode & 0o077 == 0 {
+            CheckLevel::Ok
+        } else {
+            CheckLevel::Error
+        },
         message: format!(
             "bound key of project {}: {} (hash {}…), stored in {} (mode {mode:04o}){over}",
             p.root,
@@ -274,7 +434,7 @@ fn bound_check(cfg: &crate::settings::Config, p: &crate::settings::ProjectInput)
 }
 
 /// The modes of `data_dir` and of what frugal keeps in it: private, or readable by others.
-fn file_checks(dir: &Path, ledger: &Path, base_url: &str) -> Vec<FileCheck> {
+fn file_checks(dir: &Path, ledger: &Path, base_url: &str) -> Vec<Check> {
     let with = |suffix: &str| {
         let mut p = ledger.as_os_str().to_owned();
         p.push(suffix);
@@ -296,8 +456,9 @@ fn file_checks(dir: &Path, ledger: &Path, base_url: &str) -> Vec<FileCheck> {
         let mode = match std::fs::metadata(&path) {
             Ok(m) => mode_of(&m),
             Err(_) if label == "data_dir" => {
-                out.push(FileCheck {
-                    state: "info",
+                out.push(Check {
+                    section: Section::Files,
+                    level: CheckLevel::Info,
                     message: format!(
                         "data_dir {} does not exist yet (created {want:o} at the first edit)",
                         path.display()
@@ -309,14 +470,16 @@ fn file_checks(dir: &Path, ledger: &Path, base_url: &str) -> Vec<FileCheck> {
             Err(_) => continue,
         };
         out.push(if mode & 0o077 == 0 {
-            FileCheck {
-                state: "ok",
+            Check {
+                section: Section::Files,
+                level: CheckLevel::Ok,
                 message: format!("{label} {}: mode {mode:04o} (private)", path.display()),
                 advice: None,
             }
         } else {
-            FileCheck {
-                state: "warn",
+            Check {
+                section: Section::Files,
+                level: CheckLevel::Warn,
                 message: format!(
                     "{label} {}: mode {mode:04o}, other users can read it",
                     path.display()
@@ -344,36 +507,41 @@ fn mode_of(_m: &std::fs::Metadata) -> u32 {
 
 /// Is the key there? An `env:` key is looked up in the backend's environment (what requests
 /// will use); a `cmd:` key is not run here.
-fn key_check(label: &str, spec: &KeySpec) -> KeyCheck {
+fn key_check(label: &str, spec: &KeySpec) -> Check {
     if spec.is_none() {
-        return KeyCheck {
-            state: "info",
+        return Check {
+            section: Section::Keys,
+            level: CheckLevel::Info,
             message: format!("{label} = false: requests carry no key"),
             advice: None,
         };
     }
     if let Some(name) = spec.env_name() {
         return match std::env::var(name) {
-            Ok(v) if !v.trim().is_empty() => KeyCheck {
-                state: "ok",
+            Ok(v) if !v.trim().is_empty() => Check {
+                section: Section::Keys,
+                level: CheckLevel::Ok,
                 message: format!("{label}: environment variable {name} is set (value not shown)"),
                 advice: None,
             },
-            _ => KeyCheck {
-                state: "error",
+            _ => Check {
+                section: Section::Keys,
+                level: CheckLevel::Error,
                 message: format!("{label}: environment variable {name} is not set"),
                 advice: Some(format!("export {name}=sk-or-v1-… before starting Neovim")),
             },
         };
     }
     match spec.check() {
-        Ok(()) => KeyCheck {
-            state: "info",
+        Ok(()) => Check {
+            section: Section::Keys,
+            level: CheckLevel::Info,
             message: format!("{label}: read from a command when first needed"),
             advice: None,
         },
-        Err(e) => KeyCheck {
-            state: "error",
+        Err(e) => Check {
+            section: Section::Keys,
+            level: CheckLevel::Error,
             message: format!("{label}: {e}"),
             advice: None,
         },
@@ -395,7 +563,7 @@ mod tests {
         )
         .unwrap();
         let ok = judge_check("google/gemini-2.5-flash", Some(&c));
-        assert_eq!(ok.state, "ok");
+        assert_eq!(ok.level, CheckLevel::Ok);
         assert!(
             ok.message.contains("$0.30 in / $2.50 out per M tokens"),
             "{}",
@@ -403,15 +571,15 @@ mod tests {
         );
         assert!(ok.message.contains("structured outputs"), "{}", ok.message);
         let unpriced = judge_check("x/variable", Some(&c));
-        assert_eq!(unpriced.state, "warn");
+        assert_eq!(unpriced.level, CheckLevel::Warn);
         assert!(
             unpriced.message.contains("no structured outputs"),
             "{}",
             unpriced.message
         );
         let missing = judge_check("google/gemini-9", Some(&c));
-        assert_eq!(missing.state, "warn");
+        assert_eq!(missing.level, CheckLevel::Warn);
         assert!(missing.advice.unwrap().contains("google/gemini-2.5-flash"));
-        assert_eq!(judge_check("a/b", None).state, "info");
+        assert_eq!(judge_check("a/b", None).level, CheckLevel::Info);
     }
 }

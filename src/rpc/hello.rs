@@ -1,25 +1,90 @@
 //! `hello`: the shim's `setup()` and where Neovim keeps its data → the effective settings, and
 //! the warnings about `setup()` that the shim shows at the first command.
 
+use super::wire::Answer;
 use super::Handler;
 use crate::openrouter::catalogue;
-use crate::protocol::{
-    Answer, Hello, HelloReply, Level, Notice, ProtocolError, SettingsView, PROTOCOL,
-};
+use crate::protocol::{Level, Notice, ProtocolError, PROTOCOL};
 use crate::settings::Config;
+use rmpv::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// `hello`: the user's `setup()` and where Neovim keeps its data.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hello {
+    /// `setup()` as given, minus the keys only the shim uses; checked key by key.
+    #[serde(default = "nil")]
+    pub config: Value,
+    /// `stdpath("data")`.
+    #[serde(default)]
+    pub data_home: Option<PathBuf>,
+}
+
+fn nil() -> Value {
+    Value::Nil
+}
+
+impl Hello {
+    /// The config table by key (an empty Lua table may arrive as an array).
+    pub fn config_map(&self) -> Result<HashMap<String, Value>, ProtocolError> {
+        match &self.config {
+            Value::Nil => Ok(HashMap::new()),
+            Value::Array(a) if a.is_empty() => Ok(HashMap::new()),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| match k.as_str() {
+                    Some(k) => Ok((k.to_string(), v.clone())),
+                    None => Err(ProtocolError::Malformed {
+                        method: "hello",
+                        message: "config keys must be strings".into(),
+                    }),
+                })
+                .collect(),
+            _ => Err(ProtocolError::Malformed {
+                method: "hello",
+                message: "config must be a table".into(),
+            }),
+        }
+    }
+}
+
+/// `hello`'s result.
+#[derive(Debug, Clone, Serialize)]
+pub struct HelloReply {
+    pub version: &'static str,
+    /// [`PROTOCOL`].
+    pub protocol: u32,
+    pub pid: u32,
+    /// Today's log file (the base path carries the UTC date as suffix).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<String>,
+    /// What is wrong in `setup()`: the shim shows each once.
+    pub warnings: Vec<Notice>,
+    /// The settings in effect that the shim needs or shows.
+    pub settings: SettingsView,
+}
+
+/// The effective settings the shim uses (`context_lines` for the window it sends) or shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    pub model: String,
+    /// The model `:LlmReview` asks, as resolved here (the shim shows it).
+    pub judge_model: String,
+    pub context_lines: usize,
+    pub base_url: String,
+    pub data_dir: String,
+    pub stall_timeout_s: u64,
+}
 
 impl Handler {
     pub(super) fn hello(&self, hello: Hello) -> Result<Answer, ProtocolError> {
         let given = hello.config_map()?;
-        let (config, warnings) = Config::resolve(&given, hello.data_home.as_deref());
+        // What is wrong in `setup()`: the shim shows each once.
+        let (config, notices) = Config::resolve(&given, hello.data_home.as_deref());
         tracing::info!(base_url = %crate::openrouter::client::without_credentials(&config.base_url), model = %config.model, api_key = ?config.api_key, data_dir = %config.data_dir.display(), "configured");
-        let notices: Vec<Notice> = warnings
-            .into_iter()
-            .map(|w| Notice {
-                level: w.level,
-                message: w.message,
-            })
-            .collect();
         for n in &notices {
             if n.level != Level::Info {
                 tracing::warn!("setup: {}", n.message);
@@ -50,9 +115,16 @@ impl Handler {
                 }
             }
         }
-        self.state.set_config(config);
-        self.state.warm_up();
-        tokio::spawn(crate::gate::reconcile_orphans(self.state.clone()));
+        let s = &self.services;
+        if s.settings.set_config(config) {
+            // Another data_dir: its own catalogue cache.
+            s.catalogue.forget();
+        }
+        s.catalogue.warm_up();
+        tokio::spawn(crate::gate::reconcile_orphans(
+            s.settings.clone(),
+            s.keys.clone(),
+        ));
         Ok(Answer::Hello(HelloReply {
             version: env!("CARGO_PKG_VERSION"),
             protocol: PROTOCOL,

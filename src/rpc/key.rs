@@ -5,13 +5,40 @@
 //! management key nor the bound key ever reaches a message.
 
 use crate::openrouter::keys::{KeyRecord, NewKey, RESETS};
+use crate::openrouter::Client;
 use crate::openrouter::{ApiError, Endpoint};
-use crate::protocol::{KeyAction, KeyArgs, KeyReply};
+use crate::services::{Keys, Settings};
 use crate::settings::bound::{self, BoundKey};
 use crate::settings::{ApiKey, Config, KeySpec, ProjectInput};
-use crate::state::State;
-use std::sync::Arc;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+/// The `:LlmKey` subcommand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    Show,
+    Create,
+    Limit,
+    Disable,
+}
+
+/// `key`, `key_create`, `key_limit`, `key_disable`: the project, and the command's words after
+/// the subcommand (checked by the backend, which words what is wrong).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyArgs {
+    pub project: ProjectInput,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// The answer to a `:LlmKey` command: what to tell the user, and whether a key is bound to the
+/// project afterwards.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReply {
+    pub message: String,
+    pub bound: bool,
+}
 
 const KEY_INFO_TIMEOUT: Duration = Duration::from_secs(10);
 /// `:LlmKey` with a base_url that is not OpenRouter's: one line (the log has the rest).
@@ -20,11 +47,13 @@ const USAGE: &str =
     ":LlmKey | :LlmKey create [limit_usd] [daily|weekly|monthly] | :LlmKey limit {usd} | :LlmKey disable";
 
 pub(super) async fn key(
-    state: &Arc<State>,
+    settings: &Settings,
+    keys: &Keys,
     action: KeyAction,
     args: KeyArgs,
 ) -> Result<KeyReply, String> {
-    let cfg = state.config();
+    let cfg = settings.config();
+    let svc = &KeyServices { settings, keys };
     let p = &args.project;
     // The management key and a bound key go to OpenRouter only: with another base_url,
     // nothing is sent (not even `GET /key` with the bound key to show it).
@@ -36,16 +65,57 @@ pub(super) async fn key(
         return Err(PLAIN_REFUSED.into());
     }
     match action {
-        KeyAction::Show => show(state, &cfg, p).await,
-        KeyAction::Create => create(state, &cfg, p, &args.args).await,
-        KeyAction::Limit => limit(state, &cfg, p, &args.args).await,
-        KeyAction::Disable => disable(state, &cfg, p).await,
+        KeyAction::Show => show(svc, &cfg, p).await,
+        KeyAction::Create => create(svc, &cfg, p, &args.args).await,
+        KeyAction::Limit => limit(svc, &cfg, p, &args.args).await,
+        KeyAction::Disable => disable(svc, &cfg, p).await,
+    }
+}
+
+/// What `:LlmKey` touches: the client of the settings in force and the session's keys.
+struct KeyServices<'a> {
+    settings: &'a Settings,
+    keys: &'a Keys,
+}
+
+impl KeyServices<'_> {
+    fn client(&self) -> Client {
+        self.settings.client()
+    }
+}
+
+/// Stores the key just created and bound; when that fails, disables it again on OpenRouter (a
+/// key nobody holds must not stay usable) and says what to do.
+async fn store_or_disable(
+    client: &Client,
+    management: &ApiKey,
+    data_dir: &std::path::Path,
+    b: &BoundKey,
+) -> Result<std::path::PathBuf, String> {
+    match bound::store(data_dir, b) {
+        Ok(f) => Ok(f),
+        Err(e) => {
+            let undone = client
+                .patch_key(management, &b.hash, serde_json::json!({ "disabled": true }))
+                .await
+                .is_ok();
+            Err(format!(
+                "created {} on OpenRouter but could not store it under {}: {e}; {}",
+                b.name,
+                bound::dir(data_dir).display(),
+                if undone {
+                    "it was disabled again. Fix the directory and run :LlmKey create again"
+                } else {
+                    "disable it on https://openrouter.ai/settings/keys"
+                }
+            ))
+        }
     }
 }
 
 /// `:LlmKey create [limit_usd] [daily|weekly|monthly]`.
 async fn create(
-    state: &Arc<State>,
+    svc: &KeyServices<'_>,
     cfg: &Config,
     p: &ProjectInput,
     words: &[String],
@@ -55,24 +125,10 @@ async fn create(
         (Some(l), r) => (l, r),
         (None, period) => limit_from_caps(cfg, p, period)?,
     };
-    let management = management_key(state, cfg).await?;
-    let client = state.client();
+    let management = management_key(svc, cfg).await?;
+    let client = svc.client();
     let what = "the key was not created";
-    if let Some(old) = bound::load(&cfg.data_dir, &p.root) {
-        // Refuse to replace a key that still works: its limit may be what a team relies on.
-        match client.get_key(&management, &old.hash).await {
-            Ok(Some(r)) if !r.disabled => {
-                return Err(format!(
-                    "project {} already has a key: {} (hash {}…). To replace it, run :LlmKey disable first, then :LlmKey create; to change its limit, :LlmKey limit {{usd}}",
-                    p.root,
-                    old.name,
-                    old.short_hash()
-                ))
-            }
-            Ok(_) => {} // disabled or deleted on OpenRouter: replaced below
-            Err(e) => return Err(api_error(&e, &cfg.management_key, what)),
-        }
-    }
+    refuse_live_key(&client, &management, cfg, p).await?;
     let name = format!("frugal: {}", folder_name(&p.root));
     let new = NewKey {
         name: &name,
@@ -91,33 +147,10 @@ async fn create(
         } else {
             record.name.clone()
         },
-        label: record.label.clone(),
+        label: record.figures.label.clone(),
         key,
     };
-    let file = match bound::store(&cfg.data_dir, &b) {
-        Ok(f) => f,
-        Err(e) => {
-            // A key nobody holds must not stay usable: disable it again.
-            let undone = client
-                .patch_key(
-                    &management,
-                    &b.hash,
-                    serde_json::json!({ "disabled": true }),
-                )
-                .await
-                .is_ok();
-            return Err(format!(
-                "created {} on OpenRouter but could not store it under {}: {e}; {}",
-                b.name,
-                bound::dir(&cfg.data_dir).display(),
-                if undone {
-                    "it was disabled again. Fix the directory and run :LlmKey create again"
-                } else {
-                    "disable it on https://openrouter.ai/settings/keys"
-                }
-            ));
-        }
-    };
+    let file = store_or_disable(&client, &management, &cfg.data_dir, &b).await?;
     tracing::info!(project = %p.root, hash = %b.short_hash(), "key created and bound");
     let mut message = format!(
         "created {} ({}) with a limit of {} and bound it to project {}: its requests use it from now on (stored in {}, mode 0600)",
@@ -139,9 +172,34 @@ async fn create(
     })
 }
 
+/// Refuses to replace a bound key that still works: its limit may be what a team relies on.
+async fn refuse_live_key(
+    client: &Client,
+    management: &ApiKey,
+    cfg: &Config,
+    p: &ProjectInput,
+) -> Result<(), String> {
+    let what = "the key was not created";
+    if let Some(old) = bound::load(&cfg.data_dir, &p.root) {
+        match client.get_key(management, &old.hash).await {
+            Ok(Some(r)) if !r.disabled => {
+                return Err(format!(
+                    "project {} already has a key: {} (hash {}…). To replace it, run :LlmKey disable first, then :LlmKey create; to change its limit, :LlmKey limit {{usd}}",
+                    p.root,
+                    old.name,
+                    old.short_hash()
+                ))
+            }
+            Ok(_) => {} // disabled or deleted on OpenRouter: replaced below
+            Err(e) => return Err(api_error(&e, &cfg.management_key, what)),
+        }
+    }
+    Ok(())
+}
+
 /// `:LlmKey`: the bound key's name, limit, usage, remaining, reset. From `GET /keys/{hash}`
 /// with the management key, or else `GET /key` with the key itself.
-async fn show(state: &Arc<State>, cfg: &Config, p: &ProjectInput) -> Result<KeyReply, String> {
+async fn show(svc: &KeyServices<'_>, cfg: &Config, p: &ProjectInput) -> Result<KeyReply, String> {
     let Some(b) = bound::load(&cfg.data_dir, &p.root) else {
         return Ok(KeyReply {
             message: format!(
@@ -155,33 +213,27 @@ async fn show(state: &Arc<State>, cfg: &Config, p: &ProjectInput) -> Result<KeyR
             bound: false,
         });
     };
-    let client = state.client();
-    let record = match state.keys.get(&cfg.management_key).await {
+    let client = svc.client();
+    let record = match svc.keys.get(&cfg.management_key).await {
         Ok(management) => client
             .get_key(&management, &b.hash)
             .await
             .map_err(|e| api_error(&e, &cfg.management_key, "cannot show the key"))?,
         Err(_) => match client.key_info(&b.key, KEY_INFO_TIMEOUT).await {
-            Ok(d) => Some(KeyRecord {
+            Ok(figures) => Some(KeyRecord {
                 hash: b.hash.clone(),
                 name: b.name.clone(),
-                label: d.label,
                 disabled: false,
-                limit: d.limit,
-                limit_remaining: d.limit_remaining,
-                limit_reset: d.limit_reset,
-                usage: d.usage,
-                usage_daily: d.usage_daily,
-                usage_weekly: 0.0,
-                usage_monthly: d.usage_monthly,
+                figures,
             }),
             Err(e) if e.status == Some(401) => None,
             Err(e) => return Err(format!("cannot show the key: {e}")),
         },
     };
-    let Some(r) = record else {
+    let Some(record) = record else {
         return Err(gone(&b));
     };
+    let r = &record.figures;
     let mut lines = vec![format!(
         "project {}: key {} ({}, hash {}…){}",
         p.root,
@@ -192,7 +244,7 @@ async fn show(state: &Arc<State>, cfg: &Config, p: &ProjectInput) -> Result<KeyR
             &r.label
         },
         b.short_hash(),
-        if r.disabled {
+        if record.disabled {
             " — DISABLED on OpenRouter: :LlmKey disable unbinds it"
         } else {
             ""
@@ -223,7 +275,7 @@ async fn show(state: &Arc<State>, cfg: &Config, p: &ProjectInput) -> Result<KeyR
 
 /// `:LlmKey limit {usd}`.
 async fn limit(
-    state: &Arc<State>,
+    svc: &KeyServices<'_>,
     cfg: &Config,
     p: &ProjectInput,
     words: &[String],
@@ -237,8 +289,8 @@ async fn limit(
         }
     };
     let b = bound_or_say(cfg, p)?;
-    let management = management_key(state, cfg).await?;
-    let r = state
+    let management = management_key(svc, cfg).await?;
+    let r = svc
         .client()
         .patch_key(&management, &b.hash, serde_json::json!({ "limit": usd }))
         .await
@@ -248,7 +300,10 @@ async fn limit(
         message: format!(
             "limit of {} set to {}",
             b.name,
-            limit_text(r.limit.or(Some(usd)), r.limit_reset.as_deref())
+            limit_text(
+                r.figures.limit.or(Some(usd)),
+                r.figures.limit_reset.as_deref()
+            )
         ),
         bound: true,
     })
@@ -256,10 +311,14 @@ async fn limit(
 
 /// `:LlmKey disable`: disabled on OpenRouter, then unbound (a key already deleted there is
 /// just unbound).
-async fn disable(state: &Arc<State>, cfg: &Config, p: &ProjectInput) -> Result<KeyReply, String> {
+async fn disable(
+    svc: &KeyServices<'_>,
+    cfg: &Config,
+    p: &ProjectInput,
+) -> Result<KeyReply, String> {
     let b = bound_or_say(cfg, p)?;
-    let management = management_key(state, cfg).await?;
-    let found = state
+    let management = management_key(svc, cfg).await?;
+    let found = svc
         .client()
         .patch_key(
             &management,
@@ -316,9 +375,9 @@ fn gone(b: &BoundKey) -> String {
 }
 
 /// The management key, or why there is none: the setting and the variable named.
-async fn management_key(state: &State, cfg: &Config) -> Result<ApiKey, String> {
+async fn management_key(svc: &KeyServices<'_>, cfg: &Config) -> Result<ApiKey, String> {
     let spec = &cfg.management_key;
-    state.keys.get(spec).await.map_err(|_| match spec.env_name() {
+    svc.keys.get(spec).await.map_err(|_| match spec.env_name() {
         Some(var) => format!(
             "no management key: setup management_key is \"env:{var}\" and {var} is not set. Create a management key at https://openrouter.ai/settings/management-keys, export it as {var} before starting Neovim (or set setup({{ management_key = \"cmd:…\" }})); nothing was changed"
         ),

@@ -1,7 +1,32 @@
-//! The msgpack-RPC surface: one `call` notification decoded into a [`Call`], one handler per
-//! call, every answer a `reply` event on the ordered event path (see `protocol.rs` for the
-//! wire format).
+//! The msgpack-RPC surface: one `call` notification decoded into a [`Call`] (`wire.rs`), one
+//! module per call holding its parameters, its reply and its handler, every answer a `reply`
+//! event on the ordered event path (see `protocol.rs` for the transport and the events).
+//!
+//! # Calls (`method`: params → result)
+//!
+//! | method | module | params | result |
+//! |---|---|---|---|
+//! | `hello` | `rpc/hello.rs` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, protocol, pid, log_file, warnings = { {level, message} }, settings = { model, judge_model, context_lines, base_url, data_dir, stall_timeout_s } }` |
+//! | `edit` | `rpc/edit.rs` | [`crate::edit::request::EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
+//! | `review` | `rpc/review.rs` | [`crate::review::request::ReviewRequest`] | `{}` once started; the review reports through `progress`, then `review_done` or `failed` |
+//! | `cancel` | `rpc/cancel.rs` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
+//! | `models` | `rpc/models.rs` | `{ project?, token }` | `{ ok, models, filtered, model }` (`model`: the one an edit uses without `:LlmModel`), or `{ ok = false, pending = true, model }` and later a `models` event with `token` |
+//! | `usage` | `rpc/usage.rs` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
+//! | `status` | `rpc/status.rs` | `{ project }` | `{ root, text }` for the statusline |
+//! | `health` | `rpc/health.rs` | `{ project? }` | `{ version, checks = { {section, level, message, advice?} } }`: every check the backend makes, in order |
+//! | `choose` | `rpc/choose.rs` | `{ question, choice? }` | `{}`: the user's choice for a `question` event (`choice` 1-based, nil when dismissed) |
+//! | `context` | `rpc/context.rs` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
+//! | `check_path` | `rpc/paths.rs` | `{ file, path, new_file? }` (`file`: the project file, `path` relative to its directory) | `{}` when a hunk of that file may be applied now; refused with a few words naming `path` (it leads into `.git`, out of the project, nowhere; a new file that exists by now) |
+//! | `project` | `rpc/project.rs` | `{ path, cwd?, paths? }` (`path`: the buffer's file; `paths`: what the user typed for `:LlmContext`, a leading `~` expanded) | `{ root, checkout, file, rel?, paths = { {rel} or {message} } }`: the ledger's project key, the checkout, its project file, `path` relative to the checkout, and each typed path accepted (relative to the checkout) or refused with the message |
+//! | `version` | (inline) | `{}` | `"x.y.z"` |
+//! | `key` | `rpc/key.rs` | `{ project }` | `{ message, bound }`: the project's bound key (`:LlmKey`) |
+//! | `key_create` | `rpc/key.rs` | `{ project, args }` (`args`: `[limit_usd] [daily\|weekly\|monthly]` as strings) | `{ message, bound }` (`:LlmKey create`) |
+//! | `key_limit` | `rpc/key.rs` | `{ project, args }` (`args`: `{usd}`) | `{ message, bound }` (`:LlmKey limit`) |
+//! | `key_disable` | `rpc/key.rs` | `{ project }` | `{ message, bound }` (`:LlmKey disable`) |
+//!
 
+mod cancel;
+mod choose;
 mod context;
 mod edit;
 mod health;
@@ -9,25 +34,27 @@ mod hello;
 mod key;
 mod models;
 mod paths;
-mod question;
+mod project;
 mod review;
+mod status;
 pub mod usage;
+pub mod wire;
 
-pub use question::Questions;
-
-use crate::protocol::{Answer, Call, Event, Notice, ProtocolError};
-use crate::state::State;
+use crate::protocol::{Event, Notice, ProtocolError};
+use crate::services::Services;
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use nvim_rs::{compat::tokio::Compat, Neovim};
 use rmpv::Value;
 use std::sync::{Arc, Mutex};
+use wire::{reply_event, Answer, Call};
 
 /// Where RPC messages to Neovim are written: stdout, as [`crate::stdio`] opens it.
 pub type Writer = Compat<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>;
 
 #[derive(Clone)]
 pub struct Handler {
-    pub state: Arc<State>,
+    pub services: Services,
     /// The `--log-file` base path; the file written today carries the UTC date as suffix.
     pub log_file: Option<std::path::PathBuf>,
     /// What is wrong in the last `setup()`.
@@ -35,55 +62,66 @@ pub struct Handler {
 }
 
 impl Handler {
-    pub fn new(state: Arc<State>, log_file: Option<std::path::PathBuf>) -> Self {
+    pub fn new(services: Services, log_file: Option<std::path::PathBuf>) -> Self {
         Handler {
-            state,
+            services,
             log_file,
             warnings: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
-    /// Serves a quick call at once; `Err` is said to the user as is. `Ok(None)`: a slow call,
-    /// for [`Handler::serve_slow`].
-    fn serve_now(&self, call: Call) -> Result<Result<Answer, ProtocolError>, Box<Call>> {
-        Ok(match call {
-            Call::Hello(h) => self.hello(h),
-            Call::Edit(req) => edit::start(&self.state, *req),
-            Call::Review(req) => review::start(&self.state, *req),
-            Call::Cancel(c) => Ok(edit::cancel(&self.state, c)),
-            Call::Choose(a) => {
-                self.state.questions.choose(a.question, a.choice);
-                Ok(Answer::Accepted(crate::protocol::Accepted {}))
+    /// Decides, for every call, whether it is served inline or in a task of its own: one
+    /// match with no catch-all arm, so a new call that is not placed here does not compile.
+    /// Inline: quick calls, which so keep their order (a `cancel` never overtakes the `edit`
+    /// it cancels, an `edit` never runs on the settings of before the `hello` sent ahead of
+    /// it). Spawned: calls that wait on the network or the ledger, so they never hold up the
+    /// next. Each handler receives only the services it uses.
+    fn serve(&self, call: Call) -> Serve {
+        let s = &self.services;
+        let me = self.services.clone();
+        match call {
+            Call::Hello(h) => Serve::Now(self.hello(h)),
+            Call::Edit(req) => Serve::Now(edit::start(s.into(), &s.inflight, *req)),
+            Call::Review(req) => Serve::Now(review::start(s.into(), &s.inflight, *req)),
+            Call::Cancel(c) => Serve::Now(Ok(cancel::cancel(&s.inflight, &s.ui, c))),
+            Call::Choose(a) => Serve::Now(Ok(choose::choose(&s.ui, a))),
+            Call::CheckPath(a) => Serve::Now(paths::check(a)),
+            Call::Project(a) => Serve::Now(Ok(Answer::Project(Box::new(project::project(a))))),
+            Call::Version => Serve::Now(Ok(Answer::Version(env!("CARGO_PKG_VERSION")))),
+            Call::Models(a) => {
+                later(async move { models::models(&me.settings, &me.catalogue, &me.ui, a).await })
             }
-            Call::CheckPath(a) => paths::check(a),
-            Call::Version => Ok(Answer::Version(env!("CARGO_PKG_VERSION"))),
-            slow => return Err(Box::new(slow)),
-        })
-    }
-
-    /// Serves a call that waits on the network or the ledger.
-    async fn serve_slow(&self, call: Box<Call>) -> Result<Answer, ProtocolError> {
-        match *call {
-            Call::Models(a) => models::models(&self.state, a).await,
-            Call::Usage(a) => usage::usage(&self.state, a)
-                .await
-                .map(|r| Answer::Usage(Box::new(r)))
-                .map_err(ProtocolError::Refused),
-            Call::Status(a) => usage::status(&self.state, a.project)
-                .await
-                .map(Answer::Status)
-                .map_err(ProtocolError::Refused),
-            Call::Context(a) => Ok(Answer::Context(context::listing(&self.state, a).await)),
-            Call::Health(a) => Ok(Answer::Health(
-                health::health(&self.state, a, self.warnings()).await,
-            )),
-            Call::Key(action, a) => key::key(&self.state, action, a)
-                .await
-                .map(Answer::Key)
-                .map_err(ProtocolError::Refused),
-            quick => self
-                .serve_now(quick)
-                .unwrap_or_else(|_| unreachable!("serve_now serves every call that is not slow")),
+            Call::Usage(a) => later(async move {
+                usage::usage(&me.settings, &me.keys, &me.ui, a)
+                    .await
+                    .map(|r| Answer::Usage(Box::new(r)))
+                    .map_err(ProtocolError::Refused)
+            }),
+            Call::Status(a) => later(async move {
+                status::status(&me.settings, a.project)
+                    .await
+                    .map(Answer::Status)
+                    .map_err(ProtocolError::Refused)
+            }),
+            Call::Context(a) => later(async move {
+                Ok(Answer::Context(
+                    context::listing(&me.settings, &me.catalogue, a).await,
+                ))
+            }),
+            Call::Health(a) => {
+                let warnings = self.warnings();
+                later(async move {
+                    Ok(Answer::Health(Box::new(
+                        health::health(&me.settings, &me.catalogue, a, warnings).await,
+                    )))
+                })
+            }
+            Call::Key(action, a) => later(async move {
+                key::key(&me.settings, &me.keys, action, a)
+                    .await
+                    .map(Answer::Key)
+                    .map_err(ProtocolError::Refused)
+            }),
         }
     }
 
@@ -94,11 +132,8 @@ impl Handler {
             .clone()
     }
 
-    /// Decodes the call `seq` and serves it: quick calls inline, so that they keep their
-    /// order (a `cancel` never overtakes the `edit` it cancels, an `edit` never runs on the
-    /// settings of before the `hello` sent ahead of it); calls that wait on the network or the
-    /// ledger in a task of their own, so they never hold up the next. The answer is a `reply`
-    /// event.
+    /// Decodes the call `seq` and serves it as [`Handler::serve`] decides. The answer is a
+    /// `reply` event.
     fn call(&self, args: Vec<Value>) {
         let mut it = args.into_iter();
         let (Some(seq), Some(method)) = (it.next().and_then(|v| v.as_u64()), it.next()) else {
@@ -110,12 +145,12 @@ impl Handler {
             Ok(call) => call,
             Err(e) => return self.reply(seq, &method, Err(e)),
         };
-        match self.serve_now(call) {
-            Ok(outcome) => self.reply(seq, &method, outcome),
-            Err(slow) => {
+        match self.serve(call) {
+            Serve::Now(outcome) => self.reply(seq, &method, outcome),
+            Serve::Later(outcome) => {
                 let me = self.clone();
                 tokio::spawn(async move {
-                    let outcome = me.serve_slow(slow).await;
+                    let outcome = outcome.await;
                     me.reply(seq, &method, outcome);
                 });
             }
@@ -123,29 +158,20 @@ impl Handler {
     }
 
     fn reply(&self, seq: u64, method: &str, outcome: Result<Answer, ProtocolError>) {
-        self.state.send_ui(reply_event(seq, method, outcome));
+        self.services.ui.send(reply_event(seq, method, outcome));
     }
 }
 
-/// The `reply` to the call `seq`.
-fn reply_event(seq: u64, method: &str, outcome: Result<Answer, ProtocolError>) -> Event {
-    match outcome {
-        Ok(result) => Event::Reply {
-            seq,
-            ok: true,
-            result: Some(result),
-            message: None,
-        },
-        Err(e) => {
-            tracing::info!(%method, "refused: {e}");
-            Event::Reply {
-                seq,
-                ok: false,
-                result: None,
-                message: Some(e.to_string()),
-            }
-        }
-    }
+/// How a call is served: its outcome now, or a future to run in a task of its own.
+enum Serve {
+    Now(Result<Answer, ProtocolError>),
+    Later(BoxFuture<'static, Result<Answer, ProtocolError>>),
+}
+
+fn later(
+    outcome: impl std::future::Future<Output = Result<Answer, ProtocolError>> + Send + 'static,
+) -> Serve {
+    Serve::Later(Box::pin(outcome))
 }
 
 #[async_trait]
@@ -167,9 +193,9 @@ impl nvim_rs::Handler for Handler {
                 let method = it.next();
                 let method = method.as_ref().and_then(Value::as_str).unwrap_or_default();
                 let outcome = match Call::decode(method, it.next().unwrap_or(Value::Nil)) {
-                    Ok(call) => match self.serve_now(call) {
-                        Ok(outcome) => outcome,
-                        Err(slow) => self.serve_slow(slow).await,
+                    Ok(call) => match self.serve(call) {
+                        Serve::Now(outcome) => outcome,
+                        Serve::Later(outcome) => outcome.await,
                     },
                     Err(e) => Err(e),
                 };

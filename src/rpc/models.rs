@@ -2,36 +2,53 @@
 //! on the network: without any catalogue at hand it answers `pending` and sends the list later
 //! as a `models` event with the caller's `token`.
 
+use super::wire::Answer;
 use crate::openrouter::catalogue::Catalogue;
-use crate::protocol::{Answer, Event, ModelEntry, ModelList, ModelsArgs, ProtocolError};
+use crate::protocol::{Event, ModelEntry, ModelList, ProtocolError};
+use crate::services::{Settings, Ui};
+use crate::settings::ProjectInput;
 use crate::settings::{project, Effective, ProjectSettings};
-use crate::state::State;
+use serde::Deserialize;
 use std::sync::Arc;
 
-pub(super) async fn models(state: &Arc<State>, args: ModelsArgs) -> Result<Answer, ProtocolError> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsArgs {
+    #[serde(default)]
+    pub project: Option<ProjectInput>,
+    #[serde(default)]
+    pub token: u64,
+}
+
+pub(super) async fn models(
+    settings_in_force: &Settings,
+    catalogue: &Arc<crate::services::Catalogue>,
+    ui: &Arc<Ui>,
+    args: ModelsArgs,
+) -> Result<Answer, ProtocolError> {
     let settings = match args.project.as_ref().map(|p| p.settings()).transpose() {
         Ok(s) => s.unwrap_or_default(),
         Err(e) => return Err(ProtocolError::Refused(e.to_string())),
     };
-    let model = Effective::resolve(&state.config(), &settings, None).model;
-    if let Some(cat) = state.catalogue_at_hand().await {
+    let model = Effective::resolve(&settings_in_force.config(), &settings, None).model;
+    if let Some(cat) = catalogue.at_hand().await {
         return Ok(Answer::Models(model_list(&cat, &settings, model)));
     }
     let pending = ModelList {
         pending: true,
         ..ModelList::none(model.clone())
     };
-    let state = state.clone();
+    let (catalogue, ui) = (catalogue.clone(), ui.clone());
     let token = args.token;
     tokio::spawn(async move {
-        let list = match state.catalogue().await {
+        let list = match catalogue.get().await {
             Some(cat) => model_list(&cat, &settings, model),
             None => ModelList {
                 message: Some("the model catalogue could not be fetched (offline, or base_url wrong?) and none is cached yet".into()),
                 ..ModelList::none(model)
             },
         };
-        state.send_ui(Event::Models { token, list });
+        ui.send(Event::Models { token, list });
     });
     Ok(Answer::Models(pending))
 }

@@ -3,8 +3,24 @@
 //! still leads where a hunk may be applied (it may have been turned into a link since the
 //! proposal). Quick (a few `lstat`s), so it is served inline.
 
+use super::wire::{Accepted, Answer};
 use crate::edit::files;
-use crate::protocol::{Accepted, Answer, CheckPathArgs, ProtocolError};
+use crate::protocol::ProtocolError;
+use serde::Deserialize;
+
+/// `check_path`: may a hunk of `path` be applied now (asked at accept, for a buffer the shim
+/// created or loaded for an edit)?
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckPathArgs {
+    /// The project file (`<checkout>/.frugal.toml`): its directory is the path's root.
+    pub file: String,
+    /// Relative to the checkout's root, as the `hunk` event named it.
+    pub path: String,
+    /// The hunk fills a proposed new file.
+    #[serde(default)]
+    pub new_file: bool,
+}
 
 pub(super) fn check(args: CheckPathArgs) -> Result<Answer, ProtocolError> {
     let root = files::checkout_root(&args.file);
@@ -16,7 +32,7 @@ pub(super) fn check(args: CheckPathArgs) -> Result<Answer, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Call;
+    use crate::rpc::wire::Call;
     use rmpv::Value;
 
     fn call(file: &str, path: &str, new_file: bool) -> Result<Answer, ProtocolError> {

@@ -1,20 +1,34 @@
 //! `:LlmUsage` and the statusline on the backend side: the report is built here from the ledger
 //! (lines + highlight ranges); the shim only displays it.
 
-use crate::protocol::{Event, Level, StatusReply, UsageArgs, UsageReport};
+use crate::protocol::{Event, Level, UsageReport};
+use crate::services::{Keys, Settings, Ui};
 use crate::settings::bound;
 use crate::settings::{Config, Effective, ProjectInput, ProjectSettings, UsedKey};
-use crate::state::State;
 use crate::usage::{self, FileStatus, FootprintFactors, KeyInfo, Report, ReportRequest};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageArgs {
+    #[serde(default)]
+    pub project: Option<ProjectInput>,
+    #[serde(default)]
+    pub all: bool,
+    #[serde(default)]
+    pub width: usize,
+    #[serde(default)]
+    pub token: u64,
+}
 
 /// How long `GET /key` figures are reused, and how long the fetch may take.
 const KEY_TTL: Duration = Duration::from_secs(60);
 const KEY_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// The project's settings and its file's state, as the report shows it.
-fn settings_of(p: &ProjectInput) -> (ProjectSettings, FileStatus) {
+pub(super) fn settings_of(p: &ProjectInput) -> (ProjectSettings, FileStatus) {
     let (state, settings) = p.resolve();
     (settings, FileStatus::from(&state))
 }
@@ -32,8 +46,8 @@ fn cache_id(used: &UsedKey) -> String {
     }
 }
 
-fn key_info_now(state: &State, used: &UsedKey) -> Option<KeyInfo> {
-    let (at, data) = state.key_info(&cache_id(used))?;
+fn key_info_now(keys: &Keys, base_url: &str, used: &UsedKey) -> Option<KeyInfo> {
+    let (at, data) = keys.info(base_url, &cache_id(used))?;
     if at.elapsed() > KEY_TTL {
         return None;
     }
@@ -112,39 +126,44 @@ pub fn report_reply(r: Report) -> UsageReport {
     }
 }
 
-async fn build(state: &Arc<State>, req: ReportRequest) -> Result<Report, String> {
-    state
-        .ledger(move |l, clock| usage::build(l, clock, &req))
+async fn build(settings: &Settings, req: ReportRequest) -> Result<Report, String> {
+    settings
+        .with_ledger(move |l, clock| usage::build(l, clock, &req))
         .await
         .map_err(|e| e.to_string())
 }
 
 /// Builds the report now from what is known; when the key's figures are stale, fetches them in
 /// the background and sends the window a fresh report once they are in (never a wait).
-pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, String> {
-    let cfg = state.config();
+pub async fn usage(
+    settings: &Arc<Settings>,
+    keys: &Arc<Keys>,
+    ui: &Arc<Ui>,
+    args: UsageArgs,
+) -> Result<UsageReport, String> {
+    let cfg = settings.config();
     let root = args.project.as_ref().map(|p| p.root.as_str());
     let used = used_key(&cfg, &project_of(&args).0, root);
-    let cached = key_info_now(state, &used);
+    let cached = key_info_now(keys, &cfg.base_url, &used);
     let stale = cached.is_none();
     let req = request_for(&cfg, &args, &used, cached.unwrap_or(KeyInfo::Unknown))?;
     let started = Instant::now();
-    let report = build(state, req).await?;
+    let report = build(settings, req).await?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "usage report built"
     );
     if stale {
-        let state = state.clone();
+        let (settings, keys, ui) = (settings.clone(), keys.clone(), ui.clone());
         tokio::spawn(async move {
-            fetch_key_info(&state, &used).await;
-            let cfg = state.config();
-            let info = key_info_now(&state, &used).unwrap_or(KeyInfo::Unreachable);
+            fetch_key_info(&settings, &keys, &ui, &used).await;
+            let cfg = settings.config();
+            let info = key_info_now(&keys, &cfg.base_url, &used).unwrap_or(KeyInfo::Unreachable);
             let Ok(req) = request_for(&cfg, &args, &used, info) else {
                 return;
             };
-            match build(&state, req).await {
-                Ok(r) => state.send_ui(Event::Usage {
+            match build(&settings, req).await {
+                Ok(r) => ui.send(Event::Usage {
                     token: args.token,
                     report: Box::new(report_reply(r)),
                 }),
@@ -155,22 +174,23 @@ pub async fn usage(state: &Arc<State>, args: UsageArgs) -> Result<UsageReport, S
     Ok(report_reply(report))
 }
 
-async fn fetch_key_info(state: &Arc<State>, used: &UsedKey) {
+async fn fetch_key_info(settings: &Settings, keys: &Keys, ui: &Ui, used: &UsedKey) {
     // `GET /key` is OpenRouter's: another host is asked nothing, and gets no key for it.
-    if !crate::openrouter::Endpoint::of(&state.config().base_url).is_openrouter() {
-        state.set_key_info(cache_id(used), Instant::now(), None);
+    let base_url = settings.config().base_url.clone();
+    if !crate::settings::Endpoint::of(&base_url).is_openrouter() {
+        keys.set_info(&base_url, cache_id(used), Instant::now(), None);
         return;
     }
     let key = match used {
-        UsedKey::Spec(spec, _) => state.keys.get(spec).await,
+        UsedKey::Spec(spec, _) => keys.get(spec).await,
         UsedKey::Bound(b) => Ok(b.key.clone()),
     };
     let data = match key {
-        Ok(key) => match state.client().key_info(&key, KEY_TIMEOUT).await {
+        Ok(key) => match settings.client().key_info(&key, KEY_TIMEOUT).await {
             Ok(d) => Some(d),
             Err(e) if e.status == Some(401) => {
                 if let UsedKey::Bound(b) = used {
-                    state.notify(Level::Warn, bound::deleted_message(b));
+                    ui.notify(Level::Warn, bound::deleted_message(b));
                 }
                 tracing::info!("key info unavailable: {e}");
                 None
@@ -185,31 +205,5 @@ async fn fetch_key_info(state: &Arc<State>, used: &UsedKey) {
             None
         }
     };
-    state.set_key_info(cache_id(used), Instant::now(), data);
-}
-
-/// `$0.42/$1.00 today` when a daily cap applies, `$0.42 today` otherwise; followed by
-/// ` · .frugal.toml invalid` while the project file blocks requests.
-pub async fn status(state: &Arc<State>, project: ProjectInput) -> Result<StatusReply, String> {
-    let cfg = state.config();
-    let (settings, file) = settings_of(&project);
-    let daily = Effective::resolve(&cfg, &settings, None)
-        .caps
-        .ok()
-        .and_then(|c| c.project.caps.daily);
-    let root = project.root.clone();
-    let r = root.clone();
-    let spend = state
-        .ledger(move |l, clock| l.spend(Some(&r), clock))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut text = match daily {
-        Some(cap) => format!("{}/{} today", spend.today, cap),
-        None => format!("{} today", spend.today),
-    };
-    if let FileStatus::Invalid(_) = file {
-        // No request is sent for the project until the file is fixed: say so where it shows.
-        text.push_str(" · .frugal.toml invalid");
-    }
-    Ok(StatusReply { root, text })
+    keys.set_info(&base_url, cache_id(used), Instant::now(), data);
 }

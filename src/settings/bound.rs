@@ -12,8 +12,8 @@ use super::paths::private_dir;
 #[cfg(unix)]
 use super::paths::PRIVATE_FILE;
 use super::Config;
-use crate::openrouter::Endpoint;
-use crate::protocol::{Failure, Reason};
+use super::Endpoint;
+use crate::message::{Failure, Reason};
 use std::fmt;
 use std::path::{Path, PathBuf};
 

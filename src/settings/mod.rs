@@ -4,6 +4,7 @@
 
 pub mod bound;
 pub mod effective;
+pub mod endpoint;
 pub mod keys;
 pub mod paths;
 pub mod prices;
@@ -13,6 +14,7 @@ pub mod user;
 
 pub use bound::BoundKey;
 pub use effective::{Effective, EffectiveCaps, KeyChoice, UsedKey};
+pub use endpoint::Endpoint;
 pub use keys::{ApiKey, KeyCache, KeyError, KeySpec};
 pub use project::{BudgetCaps, BudgetSpec, FileState, ProjectInput, ProjectSettings};
-pub use user::{Config, FootprintSpec, LogLevel, Warning};
+pub use user::{Config, FootprintSpec, LogLevel};

@@ -75,11 +75,15 @@ pub struct CapError {
     pub problem: String,
 }
 
-/// The project part of a request.
+/// The project part of a request. The shim sends the buffer's file (`path`) and what it read
+/// of the project file; the backend finds the project itself ([`super::paths::project_of_file`]):
+/// the ledger key is never a root the shim names.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ProjectWire")]
 pub struct ProjectInput {
+    /// The ledger's project key, found here from the buffer's file.
     pub root: String,
+    /// The project file (`<checkout>/.frugal.toml`).
     pub file: String,
     pub state: FileState,
     /// The file's text, only when trusted.
@@ -88,6 +92,47 @@ pub struct ProjectInput {
     /// The shim's read-only trust lookup saw the file denied (`:trust ++deny`); for display.
     #[serde(default)]
     pub denied: bool,
+}
+
+/// The project part of a request as the shim sends it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectWire {
+    /// The buffer's file (absolute).
+    path: String,
+    /// The project file the shim read (the `file` of the `project` call's reply).
+    file: String,
+    state: FileState,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    denied: bool,
+}
+
+impl TryFrom<ProjectWire> for ProjectInput {
+    type Error = String;
+
+    /// The project of `path`; the shim's file must be that project's file (else it read
+    /// another project's, and its text must not apply here).
+    fn try_from(w: ProjectWire) -> Result<Self, String> {
+        let dirs = super::paths::project_of_file(std::path::Path::new(&w.path));
+        let file = super::paths::project_file(&dirs.checkout);
+        if file.as_os_str() != w.file.as_str() {
+            return Err(format!(
+                "the project file of {} is {}, not {}",
+                w.path,
+                file.display(),
+                w.file
+            ));
+        }
+        Ok(ProjectInput {
+            root: dirs.root.display().to_string(),
+            file: w.file,
+            state: w.state,
+            content: w.content,
+            denied: w.denied,
+        })
+    }
 }
 
 impl ProjectInput {

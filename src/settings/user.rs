@@ -10,7 +10,7 @@
 use super::keys::KeySpec;
 use super::project::BudgetSpec;
 use super::schema;
-use crate::protocol::Level;
+use crate::message::{Level, Notice};
 use rmpv::Value;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -116,13 +116,6 @@ impl LogLevel {
     }
 }
 
-/// A warning about `setup()`, shown by the shim at the first command and in `:checkhealth`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    pub level: Level,
-    pub message: String,
-}
-
 impl Default for Config {
     /// The defaults alone, `data_dir` under Neovim's data directory found from the environment.
     fn default() -> Self {
@@ -155,7 +148,7 @@ impl Config {
     pub fn resolve(
         given: &HashMap<String, Value>,
         data_home: Option<&Path>,
-    ) -> (Config, Vec<Warning>) {
+    ) -> (Config, Vec<Notice>) {
         let d = |k: &str| schema::default(k).clone();
         let dstr = |k: &str| d(k).as_str().unwrap_or_default().to_string();
         let dnum = |k: &str| d(k).as_f64().unwrap_or_default();
@@ -199,12 +192,12 @@ impl Config {
                 match super::prices::parse(v) {
                     Ok((prices, problems)) => {
                         c.prices = prices;
-                        warnings.extend(problems.into_iter().map(|message| Warning {
+                        warnings.extend(problems.into_iter().map(|message| Notice {
                             level: Level::Warn,
                             message,
                         }));
                     }
-                    Err(want) => warnings.push(Warning {
+                    Err(want) => warnings.push(Notice {
                         level: Level::Warn,
                         message: format!(
                             "setup key prices must be a {want}, got {} (ignored)",
@@ -221,7 +214,7 @@ impl Config {
             let v = if key == "global_budget" {
                 match without_field(v, "confirm_above_usd") {
                     Some(rest) => {
-                        warnings.push(Warning {
+                        warnings.push(Notice {
                             level: Level::Warn,
                             message: "setup key global_budget has confirm_above_usd, which applies per project only: set it in setup budget or in [budget] of .frugal.toml (ignored)".into(),
                         });
@@ -250,7 +243,7 @@ impl Config {
                     c.config_errors.push(message.clone());
                 }
                 // A cap that could not be read blocks every request: an error, not a remark.
-                warnings.push(Warning {
+                warnings.push(Notice {
                     level: if is_cap { Level::Error } else { Level::Warn },
                     message,
                 });

@@ -2,30 +2,35 @@
 //! highlights as byte ranges, and number formatting.
 
 use crate::budget::Usd;
+use std::ops::RangeInclusive;
 
-/// Display cells of a character, as Neovim counts them for the common cases: 0 for combining
-/// marks and zero-width characters, 2 for East Asian wide and fullwidth characters and most
-/// emoji, 1 otherwise (the block elements and box drawing used here are narrow).
+/// Characters Neovim shows in no cell: combining marks, zero-width spaces and joiners,
+/// variation selectors (and NUL).
+#[rustfmt::skip]
+const ZERO_CELLS: [RangeInclusive<u32>; 5] = [
+    0..=0, 0x0300..=0x036F, 0x200B..=0x200F, 0x20D0..=0x20FF, 0xFE00..=0xFE0F,
+];
+
+/// Characters Neovim shows in two cells: East Asian wide and fullwidth, most emoji.
+#[rustfmt::skip]
+const TWO_CELLS: [RangeInclusive<u32>; 14] = [
+    0x1100..=0x115F, 0x2E80..=0x303E, 0x3041..=0x33FF, 0x3400..=0x4DBF,
+    0x4E00..=0x9FFF, 0xA000..=0xA4CF, 0xAC00..=0xD7A3, 0xF900..=0xFAFF,
+    0xFE30..=0xFE4F, 0xFF00..=0xFF60, 0xFFE0..=0xFFE6, 0x1F300..=0x1F64F,
+    0x1F900..=0x1F9FF, 0x20000..=0x3FFFD,
+];
+
+/// Display cells of a character, as Neovim counts them for the common cases: 0 for
+/// [`ZERO_CELLS`], 2 for [`TWO_CELLS`], 1 otherwise (the block elements and box drawing used
+/// here are narrow).
 pub fn char_cells(c: char) -> usize {
     let u = c as u32;
-    match u {
-        0 => 0,
-        0x0300..=0x036F | 0x200B..=0x200F | 0x20D0..=0x20FF | 0xFE00..=0xFE0F => 0,
-        0x1100..=0x115F
-        | 0x2E80..=0x303E
-        | 0x3041..=0x33FF
-        | 0x3400..=0x4DBF
-        | 0x4E00..=0x9FFF
-        | 0xA000..=0xA4CF
-        | 0xAC00..=0xD7A3
-        | 0xF900..=0xFAFF
-        | 0xFE30..=0xFE4F
-        | 0xFF00..=0xFF60
-        | 0xFFE0..=0xFFE6
-        | 0x1F300..=0x1F64F
-        | 0x1F900..=0x1F9FF
-        | 0x20000..=0x3FFFD => 2,
-        _ => 1,
+    if ZERO_CELLS.iter().any(|r| r.contains(&u)) {
+        0
+    } else if TWO_CELLS.iter().any(|r| r.contains(&u)) {
+        2
+    } else {
+        1
     }
 }
 

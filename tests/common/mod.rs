@@ -676,6 +676,22 @@ impl Nvim {
         out
     }
 
+    /// Whether the backend's log comes to hold `what` before the deadline: the log is written
+    /// by a background thread (a non-blocking appender), so a line may land just after the
+    /// event that follows it.
+    pub async fn log_holds(&self, what: &str) -> bool {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if self.log_text().contains(what) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Quits Neovim and waits for it to exit.
     pub async fn quit(mut self) {
         let _ = self.api.command("qa!").await;

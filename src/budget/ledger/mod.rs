@@ -318,7 +318,7 @@ impl Ledger {
     /// as it is.
     fn connect(path: &Path) -> Result<Connection, LedgerError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::settings::paths::private_dir(dir).map_err(|source| LedgerError::Io {
+            crate::private::private_dir(dir).map_err(|source| LedgerError::Io {
                 path: dir.to_path_buf(),
                 source,
             })?;
@@ -326,7 +326,7 @@ impl Ledger {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut p = path.as_os_str().to_owned();
             p.push(suffix);
-            if let Err(e) = crate::settings::paths::private_file(Path::new(&p)) {
+            if let Err(e) = crate::private::private_file(Path::new(&p)) {
                 tracing::warn!("cannot make {} private: {e}", Path::new(&p).display());
             }
         }

@@ -2,8 +2,8 @@
 //! shape a confirmation before a dear request needs. An unanswered question gives up after its time
 //! limit; a dismissed one answers `None`.
 
+use super::Ui;
 use crate::protocol::Event;
-use crate::state::State;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -21,7 +21,7 @@ impl Questions {
     /// unanswered in time, or the shim is gone.
     pub async fn pose(
         &self,
-        state: &State,
+        ui: &Ui,
         prompt: String,
         choices: Vec<String>,
         limit: Duration,
@@ -32,7 +32,7 @@ impl Questions {
             .lock()
             .expect("questions lock poisoned")
             .insert(id, tx);
-        state.send_ui(Event::Question {
+        ui.send(Event::Question {
             question: id,
             prompt,
             choices,
@@ -61,6 +61,22 @@ impl Questions {
     }
 }
 
+/// The next event a test's UI channel carries, which must be a question: its id, prompt and
+/// choices.
+#[cfg(test)]
+pub(crate) async fn next_question(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+) -> (u64, String, Vec<String>) {
+    match rx.recv().await {
+        Some(Event::Question {
+            question,
+            prompt,
+            choices,
+        }) => (question, prompt, choices),
+        other => panic!("no question event: {other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,14 +85,14 @@ mod tests {
     #[tokio::test]
     async fn a_choice_reaches_the_asker_and_a_silence_times_out() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let state = Arc::new(State::new(tx));
+        let ui = Arc::new(Ui::new(tx));
         let questions = Arc::new(Questions::default());
         let asking = {
-            let (state, questions) = (state.clone(), questions.clone());
+            let (ui, questions) = (ui.clone(), questions.clone());
             tokio::spawn(async move {
                 questions
                     .pose(
-                        &state,
+                        &ui,
                         "send?".into(),
                         vec!["yes".into(), "no".into()],
                         Duration::from_secs(20),
@@ -84,14 +100,7 @@ mod tests {
                     .await
             })
         };
-        let Some(Event::Question {
-            question,
-            prompt,
-            choices,
-        }) = rx.recv().await
-        else {
-            panic!("no question event");
-        };
+        let (question, prompt, choices) = next_question(&mut rx).await;
         assert_eq!(prompt, "send?");
         assert_eq!(choices, ["yes", "no"]);
         questions.choose(question, Some(2));
@@ -103,7 +112,7 @@ mod tests {
         // A choice for a question nobody waits on is ignored.
         questions.choose(question, Some(1));
         let silent = questions.pose(
-            &state,
+            &ui,
             "again?".into(),
             vec!["yes".into()],
             Duration::from_millis(50),
