@@ -299,7 +299,7 @@ request.kind("edit", {
   touches = function(edit, buf)
     return edit.touched[buf] ~= nil
   end,
-  needs_buf = "the buffer was closed: edit cancelled, nothing applied",
+  needs_buf = require("frugal.track").closed,
   clear = function(edit)
     edit.tracking = false
   end,

@@ -3,6 +3,9 @@
 --- loaded (and listed) when they are not.
 local M = {}
 
+--- What is said when the buffer an edit started in is closed while its answer streams.
+M.closed = "the buffer was closed: edit cancelled, nothing applied"
+
 ---@class frugal.Tracked
 ---@field changes integer[][]  buffer changes since the snapshot: { first, last_old, last_new }
 ---@field live boolean  false once the buffer was closed or reloaded
@@ -41,7 +44,7 @@ function M.attach(edit, buf, on_gone)
     end,
     on_detach = function()
       if edit.tracking and t.live then
-        gone("the buffer was closed: edit cancelled, nothing applied")
+        gone(M.closed)
       end
     end,
   })
