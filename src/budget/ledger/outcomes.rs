@@ -381,7 +381,10 @@ mod tests {
             accepted: 3,
             edit_spent: cents(8),
         };
-        assert_eq!(l.model_hunks(Some("/a")).unwrap(), [mine.clone()]);
+        assert_eq!(
+            l.model_hunks(Some("/a")).unwrap(),
+            std::slice::from_ref(&mine)
+        );
         assert_eq!(mine.cost_per_accepted(), Some(Usd(cents(8).0 / 3)));
         let all = l.model_hunks(None).unwrap();
         assert_eq!((all[0].proposed, all[0].accepted), (8, 4));
