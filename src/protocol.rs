@@ -364,6 +364,27 @@ pub enum Event {
         tokens: u64,
         elapsed_ms: u64,
     },
+    /// A piece of an ask's answer (Markdown), batched (a few per second at most while the
+    /// model streams): appended to the ask buffer as it comes.
+    AskText { id: u64, buf: i64, text: String },
+    /// An ask ended: its whole answer (the ask buffer already shows it), what it cost.
+    AskDone {
+        id: u64,
+        buf: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost_text: Option<String>,
+        model: String,
+        tokens: u64,
+        elapsed_ms: u64,
+        answer: String,
+        /// The answer was cut at `max_tokens`.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        cut: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reserved_usd: Option<f64>,
+    },
     /// A newer `:LlmUsage` report for the window that asked with `token`.
     Usage {
         token: u64,
