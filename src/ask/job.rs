@@ -112,7 +112,13 @@ impl Job for Ask {
             files: ask_files.len(),
             bytes,
         });
-        tracing::info!(ask = req.id, buf = req.buf, ask_buf = self.req.ask_buf, turns = req.history.len(), "ask");
+        tracing::info!(
+            ask = req.id,
+            buf = req.buf,
+            ask_buf = self.req.ask_buf,
+            turns = req.history.len(),
+            "ask"
+        );
         Ok(Prompt {
             project,
             model,
