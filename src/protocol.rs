@@ -59,7 +59,7 @@ use serde::Serialize;
 /// The protocol's number, sent in `hello`: the shim (`lua/frugal/version.lua`'s `protocol`)
 /// compares it with its own and says when they differ (a backend older or newer than the Lua
 /// after an update). Raise it with every change to a call, a reply or an event.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
 pub use crate::message::{Failure, Level, Notice, Reason};
 

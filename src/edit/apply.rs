@@ -254,3 +254,35 @@ fn add_named(root: &Path, block: &Block, files: &mut Vec<EditFile>, limit: u64) 
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(text: &str) -> Value {
+        Value::Map(vec![
+            ("id".into(), 1.into()),
+            ("buf".into(), 2.into()),
+            (
+                "project".into(),
+                Value::Map(vec![
+                    ("path".into(), "/p/a.lua".into()),
+                    ("file".into(), "/p/.frugal.toml".into()),
+                    ("state".into(), "absent".into()),
+                ]),
+            ),
+            ("text".into(), text.into()),
+        ])
+    }
+
+    #[test]
+    fn an_answer_without_blocks_is_refused_in_one_line() {
+        let e = ApplyRequest::decode(req("Just prose.")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "frugal: the last answer holds no SEARCH/REPLACE block: nothing to apply"
+        );
+        let ok = ApplyRequest::decode(req("<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n"));
+        assert!(ok.unwrap().lines.is_none());
+    }
+}
