@@ -146,11 +146,7 @@ function H.send(t, question)
   local win_start = math.max(0, sel_start - settings.context_lines)
   local win_end = math.min(n, sel_end + settings.context_lines)
   local whole = sel_start == 0 and sel_end == n
-  local row = askbuf.heading(
-    ask_buf,
-    question,
-    whole and rel or ("%s, lines %d-%d"):format(rel, t.l1, t.l2)
-  )
+  local row = askbuf.heading(ask_buf, question, whole and rel or ("%s, lines %d-%d"):format(rel, t.l1, t.l2))
   askbuf.show(ask_buf)
   vim.bo[ask_buf].modifiable = false
   ---@type frugal.Ask
@@ -206,7 +202,10 @@ function H.events.foresight(job, ev)
 end
 
 function H.events.progress(job, ev)
-  H.progress(job, { phase = ev.phase, tokens = ev.tokens, elapsed_ms = ev.elapsed_ms, cost = ev.cost_text, note = ev.note })
+  H.progress(
+    job,
+    { phase = ev.phase, tokens = ev.tokens, elapsed_ms = ev.elapsed_ms, cost = ev.cost_text, note = ev.note }
+  )
 end
 
 function H.events.prompt(job, ev)
