@@ -363,3 +363,44 @@ async fn llm_cancel_in_the_ask_buffer_stops_the_answer() {
     assert!(text_of(&s).contains("(the answer stopped here)"), "{s:?}");
     n.quit().await;
 }
+
+/// Streaming does not lag the editor: an answer of 300 pieces paced over 1.5 s reaches the ask
+/// buffer in a few dozen appends at most (batched every 50 ms), never one per piece, and whole.
+#[tokio::test]
+async fn a_long_streamed_answer_is_appended_in_batches() {
+    let server = FakeOpenRouter::start().await;
+    let mut parts = vec![Part::Bytes(b": OPENROUTER PROCESSING\n\n".to_vec())];
+    let mut whole = String::new();
+    for i in 0..300u64 {
+        let piece = if i % 10 == 9 {
+            format!("w{i}\n")
+        } else {
+            format!("w{i} ")
+        };
+        whole.push_str(&piece);
+        parts.push(Part::At(Duration::from_millis(i * 5)));
+        parts.push(Part::Bytes(chunk(&piece).into_bytes()));
+    }
+    let mut tail = finish_chunk("stop");
+    tail.push_str(&usage_chunk(120, 300, 0.001));
+    tail.push_str("data: [DONE]\n\n");
+    parts.push(Part::Bytes(tail.into_bytes()));
+    server.push("/chat/completions", Reply::sse(parts));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.lua(
+        "local askbuf = require('frugal.askbuf')
+         local append = askbuf.append
+         _G.frugal_appends = 0
+         askbuf.append = function(...) _G.frugal_appends = _G.frugal_appends + 1; return append(...) end",
+    )
+    .await;
+    n.cmd("LlmAsk list the words").await;
+    n.wait_event("FrugalAskDone").await;
+    let appends = n.lua("return _G.frugal_appends").await.as_u64().unwrap();
+    eprintln!("300 pieces over 1.5 s: {appends} appends");
+    assert!((2..=60).contains(&appends), "{appends} appends");
+    let text = text_of(&ask_state(&n).await);
+    assert!(text.trim_end().ends_with(whole.trim_end()), "{text}");
+    n.quit().await;
+}

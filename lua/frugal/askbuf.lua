@@ -24,18 +24,25 @@ function M.get()
   end
   local name = ("frugal://ask/%d"):format(vim.api.nvim_tabpage_get_number(tab))
   local buf
-  -- A buffer of that name left by a tab page that was closed: this tab page takes it over.
+  -- A buffer of that name left by a tab page that was closed (or deleted, which forgets its
+  -- variables): this tab page takes it over.
   for _, other in ipairs(vim.api.nvim_list_bufs()) do
-    if M.is(other) and vim.api.nvim_buf_get_name(other) == name then
+    if vim.api.nvim_buf_get_name(other) == name then
       buf = other
     end
   end
   if not buf then
     buf = vim.api.nvim_create_buf(false, true)
     vim.api.nvim_buf_set_name(buf, name)
-    vim.bo[buf].filetype = "markdown"
-    vim.b[buf].frugal_ask = true
   end
+  vim.fn.bufload(buf)
+  vim.bo[buf].buftype = "nofile"
+  vim.bo[buf].bufhidden = "hide"
+  vim.bo[buf].swapfile = false
+  if vim.bo[buf].filetype ~= "markdown" then
+    vim.bo[buf].filetype = "markdown"
+  end
+  vim.b[buf].frugal_ask = true
   vim.api.nvim_tabpage_set_var(tab, H.var, buf)
   return buf
 end
