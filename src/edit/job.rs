@@ -135,6 +135,7 @@ impl Job for Edit {
             elapsed_ms: end.started.elapsed().as_millis() as u64,
             answer: std::mem::take(&mut self.answer),
             reserved_usd: Some(end.reserved.to_f64()),
+            request: end.row.map(|r| r.0),
         })
     }
 }

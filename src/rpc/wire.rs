@@ -9,6 +9,7 @@ use super::health::{HealthArgs, HealthReply};
 use super::hello::{Hello, HelloReply};
 use super::key::{KeyAction, KeyArgs, KeyReply};
 use super::models::ModelsArgs;
+use super::outcome::OutcomeArgs;
 use super::paths::CheckPathArgs;
 use super::project::{ProjectArgs, ProjectReply};
 use super::status::{StatusArgs, StatusReply};
@@ -30,6 +31,8 @@ pub enum Call {
     Ask(Box<AskRequest>),
     Apply(Box<ApplyRequest>),
     Cancel(Cancel),
+    /// Hunks' fates, for the ledger (`hunk_outcomes`).
+    Outcome(OutcomeArgs),
     Models(ModelsArgs),
     Usage(UsageArgs),
     Status(StatusArgs),
@@ -59,6 +62,7 @@ impl Call {
             "ask" => Call::Ask(Box::new(AskRequest::decode(params)?)),
             "apply" => Call::Apply(Box::new(ApplyRequest::decode(params)?)),
             "cancel" => Call::Cancel(decode("cancel", params)?),
+            "outcome" => Call::Outcome(decode("outcome", params)?),
             "models" => Call::Models(decode("models", params)?),
             "usage" => Call::Usage(decode("usage", params)?),
             "status" => Call::Status(decode("status", params)?),

@@ -11,7 +11,7 @@
 
 pub mod stream;
 
-use crate::budget::{RequestKind, Usd};
+use crate::budget::{RequestId, RequestKind, Usd};
 use crate::gate::{self, Gate, Outbound, ProjectCtx, Sent};
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::{ChatEvent, ChatRequest, Message};
@@ -91,6 +91,8 @@ pub struct End {
     pub streamed: Streamed,
     /// What the gate reserved for the request.
     pub reserved: Usd,
+    /// The request's ledger row (`None`: no reservation was made).
+    pub row: Option<RequestId>,
     /// When the run started (for `elapsed_ms`).
     pub started: Instant,
 }
@@ -226,6 +228,7 @@ async fn run_inner<J: Job>(ctx: &Ctx, job: &mut J) -> Result<Event, Failure> {
     };
     let sent = ctx.send(outbound).await?;
     let reserved = sent.ticket.reserved();
+    let row = sent.ticket.row();
     let price = sent.price;
     // A running estimate for the progress line (prompt ≈ 4 bytes a token); the usage chunk's
     // figure replaces it at the end.
@@ -244,6 +247,7 @@ async fn run_inner<J: Job>(ctx: &Ctx, job: &mut J) -> Result<Event, Failure> {
     let end = End {
         streamed,
         reserved,
+        row,
         started,
     };
     job.finish(ctx, end).await

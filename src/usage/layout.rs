@@ -5,7 +5,7 @@
 use super::report::{Figures, Limits};
 use super::text::{self, Level, Line};
 use super::FileStatus;
-use crate::budget::ledger::UsageFigures;
+use crate::budget::ledger::{Forecast, UsageFigures};
 use crate::budget::Usd;
 
 mod account;
@@ -76,6 +76,7 @@ impl Figures<'_> {
             self.file_lines(&mut doc, w);
             doc.blank();
             self.spend_block(&mut doc, "Spend", &self.figures, &self.project_limits(), w);
+            forecast_line(&mut doc, &self.forecast, self.figures.month.counted());
             if req.global_caps.any() {
                 doc.blank();
                 self.spend_block(
@@ -85,6 +86,7 @@ impl Figures<'_> {
                     &self.global_limits(),
                     w,
                 );
+                forecast_line(&mut doc, &self.global_forecast, self.global.month.counted());
             }
         } else {
             self.spend_block(
@@ -94,6 +96,7 @@ impl Figures<'_> {
                 &self.global_limits(),
                 w,
             );
+            forecast_line(&mut doc, &self.forecast, self.figures.month.counted());
             doc.blank();
             self.projects_block(&mut doc, w);
         }
@@ -295,6 +298,43 @@ impl Figures<'_> {
             "no requests yet",
         );
         self.cache_line(doc, w);
+        self.hunks_block(doc, w);
+    }
+
+    /// Per model whose edits proposed hunks: how many were accepted, and what one accepted hunk
+    /// cost (its edit spend over them). A table of its own: beside the model columns it would
+    /// not fit 80 cells.
+    fn hunks_block(&self, doc: &mut Doc, w: usize) {
+        let rows: Vec<Vec<Cell>> = self
+            .figures
+            .models
+            .iter()
+            .filter_map(|m| self.hunks_of(&m.model))
+            .filter(|h| h.proposed > 0)
+            .map(|h| {
+                let pct = u64::from(h.accepted) * 100 / u64::from(h.proposed);
+                vec![
+                    Cell::plain(&h.model),
+                    Cell::plain(&format!("{}/{}", h.accepted, h.proposed)),
+                    Cell::plain(&format!("{pct}%")),
+                    match h.cost_per_accepted() {
+                        Some(c) => Cell::money(c),
+                        None => Cell::plain("-"),
+                    },
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        table(
+            doc,
+            &["Hunks accepted", "hunks", "share", "per accepted"],
+            rows,
+            w,
+            false,
+            "",
+        );
     }
 
     /// What the provider's prompt cache did, under the models; nothing when it never served a
@@ -395,6 +435,40 @@ fn append(l: &mut Line, other: Line) {
             .into_iter()
             .map(|(a, b, g)| (a + base, b + base, g)),
     );
+}
+
+/// `at this pace ~$12.40 this month — the $10.00 cap stops requests around Dec 24` under a
+/// spend block, once the month or the last 7 days saw spend; `month` is the month so far (a
+/// cap it already reached "has stopped requests since" that day).
+fn forecast_line(doc: &mut Doc, f: &Forecast, month: Usd) {
+    if f.month_end <= Usd::ZERO {
+        return;
+    }
+    let mut l = Line::default();
+    l.push("  ")
+        .hl("at this pace ", Some(hl::DIM))
+        .hl(&format!("~{}", f.month_end.text(2)), Some(hl::MONEY))
+        .hl(" this month", Some(hl::DIM));
+    let day = |d: jiff::civil::Date| d.strftime("%b %-d").to_string();
+    match (f.cap, f.cap_reached_on) {
+        (Some(cap), Some(d)) => {
+            let when = if month >= cap {
+                format!(" cap has stopped requests since {}", day(d))
+            } else {
+                format!(" cap stops requests around {}", day(d))
+            };
+            l.hl(" — the ", Some(hl::DIM))
+                .hl(&cap.text(2), Some(hl::MONEY))
+                .hl(&when, Some(hl::WARN));
+        }
+        (Some(cap), None) => {
+            l.hl(", within the ", Some(hl::DIM))
+                .hl(&cap.text(2), Some(hl::MONEY))
+                .hl(" cap", Some(hl::DIM));
+        }
+        _ => {}
+    }
+    doc.push(l);
 }
 
 /// A table cell.
