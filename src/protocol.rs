@@ -388,6 +388,10 @@ pub enum Event {
         cut: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         reserved_usd: Option<f64>,
+        /// The ask's ledger row (`None`: no reservation), kept with the answer for
+        /// `:LlmApply`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request: Option<i64>,
     },
     /// A newer `:LlmUsage` report for the window that asked with `token`.
     Usage {

@@ -163,6 +163,16 @@ async fn an_ask_streams_into_the_tab_ask_buffer_then_continues_and_restarts() {
     assert!(field(&done, "reserved_usd").as_f64().is_some(), "{done:?}");
     let s = ask_state(&n).await;
     assert_eq!(field(&s, "modifiable").as_bool(), Some(true));
+    let answer = n
+        .lua("local a = vim.b[vim.t.frugal_ask_buf].frugal_answer return { a.text, a.request, a.buf }")
+        .await;
+    let answer = answer.as_array().unwrap();
+    assert_eq!(
+        answer[0].as_str(),
+        Some("`add` returns the sum of `a` and `b`.\n")
+    );
+    assert_eq!(answer[1].as_i64(), Some(1), "the ledger row");
+    assert_eq!(&answer[2], &code_buf);
     assert!(
         text_of(&s).contains("`add` returns the sum of `a` and `b`."),
         "{s:?}"

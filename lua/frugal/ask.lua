@@ -224,7 +224,8 @@ function H.events.ask_done(job, ev)
     table.insert(conv.turns, { instruction = job.question, answer = ev.answer })
   end
   if vim.api.nvim_buf_is_valid(job.ask_buf) then
-    vim.b[job.ask_buf].frugal_answer = { text = ev.answer, buf = job.buf, model = ev.model, question = job.question }
+    vim.b[job.ask_buf].frugal_answer =
+      { text = ev.answer, request = ev.request, buf = job.buf, model = ev.model, question = job.question }
   end
   local cost = ev.cost_text and (" (%s)"):format(ev.cost_text) or ""
   local apply = ev.answer:find("<<<<<<< SEARCH", 1, true) and ": :LlmApply proposes its changes" or ""

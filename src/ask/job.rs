@@ -160,6 +160,7 @@ impl Job for Ask {
             answer: std::mem::take(&mut self.answer),
             cut,
             reserved_usd: Some(end.reserved.to_f64()),
+            request: end.row.map(|r| r.0),
         })
     }
 }

@@ -169,6 +169,9 @@ pub fn apply(ui: &Ui, req: &ApplyRequest, limit: u64) -> Event {
         elapsed_ms: 0,
         answer: req.text.clone(),
         reserved_usd: None,
+        // The hunks count for the request that got the answer, once (an ask's row has none:
+        // the ledger records outcomes of edits only).
+        request: req.request,
     }
 }
 
