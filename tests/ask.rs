@@ -253,7 +253,7 @@ async fn apply_proposes_the_last_answers_blocks_with_no_request() {
         "Two changes:\n\n{}\nand in util.lua:\n\nutil.lua\n{}\nand one more:\n\n{}",
         block("  return a + b\n", "  return a + b + 0\n"),
         block("return 1\n", "return 2\n"),
-        block("  return a * b\n", "  return a / b\n"),
+        block("  return a - b\n", "  return b - a\n"),
     );
     server.push("/chat/completions", Reply::sse(answer(&text, 7, 0.003)));
     let mut n = Nvim::start(&server.url).await;
@@ -268,6 +268,8 @@ async fn apply_proposes_the_last_answers_blocks_with_no_request() {
 
     n.cmd("LlmAsk make it safer").await;
     n.wait_event("FrugalAskDone").await;
+    // Since the answer, `sub` changed: its block no longer matches.
+    n.cmd("8s/a - b/a - b - 0/").await;
     into_ask(&n).await;
     n.drain();
     n.cmd("LlmApply").await;
@@ -284,16 +286,18 @@ async fn apply_proposes_the_last_answers_blocks_with_no_request() {
     assert_eq!(paths, ["m.lua", "util.lua"], "{done:?}");
     let unmatched = field(&done, "unmatched").as_array().unwrap();
     assert_eq!(unmatched.len(), 1, "{done:?}");
-    assert_eq!(unmatched[0].as_str(), Some("return a * b"));
+    assert_eq!(unmatched[0].as_str(), Some("return a - b"));
     let (msg, _) = n.wait_notify("matched nowhere").await;
-    assert!(msg.contains("return a * b"), "{msg}");
+    assert!(msg.contains("return a - b"), "{msg}");
 
     // The hunks are an edit's: accepted as any.
     n.lua(&format!("vim.api.nvim_set_current_buf({code_buf})"))
         .await;
     n.cmd("call cursor(4, 1)").await;
     n.cmd("LlmAccept").await;
-    assert_eq!(n.lines().await[3], "  return a + b + 0");
+    let lines = n.lines().await;
+    assert_eq!(lines[3], "  return a + b + 0");
+    assert_eq!(lines[7], "  return a - b - 0", "the stale block changed nothing");
     let util_pending = n
         .lua_args(
             "return require('frugal.hunks').count(vim.fn.bufnr(...))",
