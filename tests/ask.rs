@@ -297,7 +297,10 @@ async fn apply_proposes_the_last_answers_blocks_with_no_request() {
     n.cmd("LlmAccept").await;
     let lines = n.lines().await;
     assert_eq!(lines[3], "  return a + b + 0");
-    assert_eq!(lines[7], "  return a - b - 0", "the stale block changed nothing");
+    assert_eq!(
+        lines[7], "  return a - b - 0",
+        "the stale block changed nothing"
+    );
     let util_pending = n
         .lua_args(
             "return require('frugal.hunks').count(vim.fn.bufnr(...))",
@@ -416,5 +419,40 @@ async fn a_long_streamed_answer_is_appended_in_batches() {
     assert!((2..=60).contains(&appends), "{appends} appends");
     let text = text_of(&ask_state(&n).await);
     assert!(text.trim_end().ends_with(whole.trim_end()), "{text}");
+    n.quit().await;
+}
+
+/// A piece that comes just after another, then a pause: it is shown during the pause, not held
+/// until the next piece (the batching sends on a timer).
+#[tokio::test]
+async fn a_piece_before_a_pause_is_shown_during_the_pause() {
+    let server = FakeOpenRouter::start().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let mut head = String::from(": OPENROUTER PROCESSING\n\n");
+    head.push_str(&chunk("first "));
+    let mut tail = chunk(" third\n");
+    tail.push_str(&finish_chunk("stop"));
+    tail.push_str(&usage_chunk(120, 40, 0.001));
+    tail.push_str("data: [DONE]\n\n");
+    server.push(
+        "/chat/completions",
+        Reply::sse(vec![
+            Part::Bytes(head.into_bytes()),
+            Part::At(Duration::from_millis(10)),
+            Part::Bytes(chunk("second").into_bytes()),
+            Part::Gate(gate.clone()),
+            Part::Bytes(tail.into_bytes()),
+        ]),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmAsk count").await;
+    wait_ask(&n, "the piece before the pause", |s| {
+        text_of(s).contains("first second")
+    })
+    .await;
+    gate.notify_one();
+    n.wait_event("FrugalAskDone").await;
+    assert!(text_of(&ask_state(&n).await).contains("first second third"));
     n.quit().await;
 }

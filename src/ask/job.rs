@@ -11,8 +11,8 @@ use crate::protocol::{Event, Failure, Reason};
 use crate::runner::{self, Ctx, End, Job, Prompt, Who};
 use crate::services::Ui;
 use crate::settings::Effective;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// How often the answer's text reaches Neovim at most: a few appends a second, never one per
 /// token (each is a buffer change and a redraw).
@@ -21,39 +21,49 @@ const TEXT_EVERY: Duration = Duration::from_millis(50);
 /// One ask, from its request to its `ask_done`.
 pub struct Ask {
     req: AskRequest,
-    ui: Option<Arc<Ui>>,
     /// The whole answer, for `ask_done` (the next turn's history).
     answer: String,
-    /// How much of `answer` has been sent on, and when last.
-    sent: usize,
-    last_sent: Option<Instant>,
+    /// The text not sent on yet, which a task sends every [`TEXT_EVERY`] (so a piece never
+    /// waits for the next one), and that task.
+    outbox: Arc<Mutex<Outbox>>,
+    sender: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The answer's text waiting to be sent, and whether the ask has ended (nothing more goes).
+#[derive(Default)]
+struct Outbox {
+    text: String,
+    closed: bool,
+}
+
+impl Outbox {
+    /// Sends what waits (under the lock: the order of pieces is kept).
+    fn send(&mut self, ui: &Ui, id: u64, buf: i64) {
+        if self.closed || self.text.is_empty() {
+            return;
+        }
+        let text = std::mem::take(&mut self.text);
+        ui.send(Event::AskText { id, buf, text });
+    }
 }
 
 impl Ask {
     pub fn new(req: AskRequest) -> Self {
         Ask {
             req,
-            ui: None,
             answer: String::new(),
-            sent: 0,
-            last_sent: None,
+            outbox: Arc::default(),
+            sender: None,
         }
     }
+}
 
-    /// Sends what of the answer is not sent yet.
-    fn flush(&mut self) {
-        if self.sent == self.answer.len() {
-            return;
+impl Drop for Ask {
+    /// Cancelled or failed: the sending task stops with it.
+    fn drop(&mut self) {
+        if let Some(task) = self.sender.take() {
+            task.abort();
         }
-        if let Some(ui) = &self.ui {
-            ui.send(Event::AskText {
-                id: self.req.about.id,
-                buf: self.req.about.buf,
-                text: self.answer[self.sent..].to_string(),
-            });
-        }
-        self.sent = self.answer.len();
-        self.last_sent = Some(Instant::now());
     }
 }
 
@@ -127,18 +137,38 @@ impl Job for Ask {
     }
 
     fn sent(&mut self, ctx: &Ctx) {
-        self.ui = Some(ctx.ui.clone());
+        let (ui, outbox) = (ctx.ui.clone(), self.outbox.clone());
+        let (id, buf) = (self.req.about.id, self.req.about.buf);
+        self.sender = Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TEXT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let mut o = outbox.lock().expect("ask outbox lock");
+                if o.closed {
+                    break;
+                }
+                o.send(&ui, id, buf);
+            }
+        }));
     }
 
     fn text(&mut self, t: &str) {
         self.answer.push_str(t);
-        if self.last_sent.is_none_or(|at| at.elapsed() >= TEXT_EVERY) {
-            self.flush();
-        }
+        self.outbox
+            .lock()
+            .expect("ask outbox lock")
+            .text
+            .push_str(t);
     }
 
-    async fn finish(&mut self, _ctx: &Ctx, end: End) -> Result<Event, Failure> {
-        self.flush();
+    async fn finish(&mut self, ctx: &Ctx, end: End) -> Result<Event, Failure> {
+        {
+            // The rest goes now, before the last event; nothing after it.
+            let mut o = self.outbox.lock().expect("ask outbox lock");
+            o.send(&ctx.ui, self.req.about.id, self.req.about.buf);
+            o.closed = true;
+        }
         let streamed = end.streamed;
         let cut = streamed.finish.as_deref() == Some("length");
         if self.answer.trim().is_empty() {
