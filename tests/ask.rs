@@ -456,3 +456,34 @@ async fn a_piece_before_a_pause_is_shown_during_the_pause() {
     assert!(text_of(&ask_state(&n).await).contains("first second third"));
     n.quit().await;
 }
+
+/// What a person sees at 80 columns: the code above, the ask buffer in a split below with the
+/// question's heading over the answer, and the one-line "answered by" message (no prompt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_the_answer_shows_in_a_split_under_the_code() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer("`add` returns the sum.\n", 4, 0.002)),
+    );
+    let mut n = Nvim::start_ui(&server.url, &[], 80, 24).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("3,5LlmAsk what does add return?").await;
+    n.wait_event("FrugalAskDone").await;
+    let s = n
+        .wait_screen("the answer and the message", |s| {
+            s.contains("`add` returns the sum.") && s.contains("answered by test/model")
+        })
+        .await;
+    let (code_row, _) = s.find("local M = {}").expect("the code");
+    let (heading, _) = s.find("## what does add return?").expect("the heading");
+    let (answer_row, _) = s.find("`add` returns the sum.").unwrap();
+    assert!(code_row < heading && heading < answer_row, "{}", s.dump());
+    assert!(
+        s.contains("frugal://ask/1"),
+        "the split's status line:\n{}",
+        s.dump()
+    );
+    assert!(!s.hit_enter(), "{}", s.dump());
+    n.quit().await;
+}
