@@ -487,3 +487,45 @@ async fn screen_the_answer_shows_in_a_split_under_the_code() {
     assert!(!s.hit_enter(), "{}", s.dump());
     n.quit().await;
 }
+
+/// `:LlmApply` is generic: any buffer whose `b:frugal_answer` names only its project (`root`,
+/// as a history conversation does) proposes the blocks that name their files; one naming none
+/// is reported, not applied.
+#[tokio::test]
+async fn apply_works_from_any_buffer_holding_an_answer_of_a_project() {
+    let server = FakeOpenRouter::start().await;
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    let util = n.home.path().join("proj/util.lua");
+    std::fs::write(&util, "return 1\n").unwrap();
+    let root = n.home.path().join("proj");
+    let text = format!(
+        "util.lua\n{}\n{}",
+        block("return 1\n", "return 2\n"),
+        block("  return a + b\n", "  return b + a\n"),
+    );
+    n.lua_args(
+        "local text, root = ...
+         vim.cmd('enew')
+         vim.bo.buftype = 'nofile'
+         vim.b.frugal_answer = { text = text, request = 7, root = root }",
+        vec![
+            Value::from(text.as_str()),
+            Value::from(root.to_str().unwrap()),
+        ],
+    )
+    .await;
+    n.cmd("LlmApply").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert!(server.chat_requests().is_empty(), "no request");
+    assert_eq!(field(&done, "cost_usd").as_f64(), Some(0.0));
+    let files = field(&done, "files").as_array().unwrap().clone();
+    let paths: Vec<&str> = files
+        .iter()
+        .map(|f| field(f, "path").as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["util.lua"], "{done:?}");
+    let (msg, _) = n.wait_notify("names no file").await;
+    assert!(msg.contains("return a + b"), "{msg}");
+    n.quit().await;
+}

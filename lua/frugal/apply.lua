@@ -2,8 +2,9 @@
 --- hunks in their files, with no request and no cost. Generic: it applies the answer held in
 --- the current buffer's `b:frugal_answer`, a table
 ---   `{ text = <the answer>, request = <ledger id>|nil, buf = <the buffer it is about>|nil,`
----   `  file = <that file's absolute path>|nil, model = <who wrote it>|nil,`
----   `  question = <what was asked>|nil }`
+---   `  file = <that file's absolute path>|nil, root = <its project's root>|nil,`
+---   `  model = <who wrote it>|nil, question = <what was asked>|nil }`
+--- (one of `buf`, `file`, `root`: with only `root`, blocks must name their files)
 --- set by the ask buffer (|frugal.ask|) and by history's conversation buffers. The backend
 --- parses and places the blocks as it does an edit's (`apply` call); the hunks come as an
 --- edit's do (the `edit` kind of frugal.request): reviewed like any edit, `FrugalEditDone`
@@ -28,9 +29,9 @@ function M.run(buf)
   if not answer.text:find("<<<<<<<", 1, true) then
     return notify("the last answer holds no SEARCH/REPLACE block: nothing to apply", vim.log.levels.WARN)
   end
-  local target, err = H.target(answer)
+  local target, current = H.target(answer)
   if not target then
-    return notify(err --[[@as string]], vim.log.levels.ERROR)
+    return notify(current --[[@as string]], vim.log.levels.ERROR)
   end
   if request.busy(target) then
     return notify("a request is still streaming in that buffer: wait for it or :LlmCancel it", vim.log.levels.ERROR)
@@ -38,22 +39,42 @@ function M.run(buf)
   if not request.backend(target) then
     return
   end
-  H.send(target, answer)
+  H.send(target, current == true, answer)
 end
 
---- The file buffer the answer is about (blocks naming no file go there), loaded if needed.
+--- The file buffer the answer is about (blocks naming no file go there), loaded if needed;
+--- else, for an answer that names only its project (`root`), a buffer of that project: it
+--- gives the project, and blocks naming no file are not applied (`current` false).
 ---@param answer table
----@return integer|nil buf, string|nil err
+---@return integer|nil buf, boolean|string current_or_err
 function H.target(answer)
   local b = answer.buf
   if type(b) == "number" and vim.api.nvim_buf_is_valid(b) and vim.api.nvim_buf_get_name(b) ~= "" then
-    return b
+    return b, true
   end
   if type(answer.file) == "string" and answer.file ~= "" then
     local fb = vim.fn.bufadd(answer.file)
     vim.fn.bufload(fb)
     vim.bo[fb].buflisted = true
-    return fb
+    return fb, true
+  end
+  if type(answer.root) == "string" and answer.root ~= "" then
+    local root = vim.uv.fs_realpath(answer.root) or answer.root
+    local alt = vim.fn.bufnr("#")
+    local bufs = vim.api.nvim_list_bufs()
+    if alt > 0 then
+      table.insert(bufs, 1, alt)
+    end
+    for _, cand in ipairs(bufs) do
+      local name = vim.api.nvim_buf_get_name(cand)
+      if vim.api.nvim_buf_is_loaded(cand) and vim.bo[cand].buftype == "" and name ~= "" then
+        local real = vim.uv.fs_realpath(name) or name
+        if real:sub(1, #root + 1) == root .. "/" then
+          return cand, false
+        end
+      end
+    end
+    return nil, "open a file of this answer's project first: :LlmApply finds its files from there"
   end
   return nil, "the file this answer is about is gone: open it and ask again"
 end
@@ -81,8 +102,9 @@ end
 
 --- Registers the hunks' edit and sends the answer to be placed.
 ---@param target integer
+---@param current boolean  `target` is the file the answer is about (else only its project)
 ---@param answer table
-function H.send(target, answer)
+function H.send(target, current, answer)
   local project, perr = require("frugal.project").project(target)
   if not project then
     return request.refuse(target, perr or "the backend did not answer")
@@ -90,7 +112,7 @@ function H.send(target, answer)
   local where = assert(require("frugal.project").where(target))
   local root = where.checkout
   local file = vim.api.nvim_buf_get_name(target)
-  local rel = where.rel or vim.uv.fs_realpath(file) or file
+  local rel = current and (where.rel or vim.uv.fs_realpath(file) or file) or ""
   local paths = H.named_open(root, answer.text, rel)
   local question = type(answer.question) == "string" and answer.question or "(an answer applied with :LlmApply)"
   ---@type frugal.Edit
@@ -127,8 +149,8 @@ function H.send(target, answer)
   request.send(edit, "apply", {
     id = edit.id,
     buf = target,
-    file = rel,
-    lines = vim.api.nvim_buf_get_lines(target, 0, -1, false),
+    file = current and rel or nil,
+    lines = current and vim.api.nvim_buf_get_lines(target, 0, -1, false) or nil,
     project = project,
     text = answer.text,
     model = type(answer.model) == "string" and answer.model or nil,
