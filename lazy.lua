@@ -8,6 +8,8 @@ return {
     "LlmReject",
     "LlmCancel",
     "LlmReview",
+    "LlmAsk",
+    "LlmApply",
     "LlmModel",
     "LlmUsage",
     "LlmContext",

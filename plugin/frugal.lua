@@ -35,6 +35,22 @@ cmd("LlmReview", function()
   require("frugal").review()
 end, { desc = "frugal: the judge model's verdict on every pending hunk" })
 
+cmd("LlmAsk", function(o)
+  require("frugal").ask({ line1 = o.line1, line2 = o.line2, range = o.range, question = o.args, bang = o.bang })
+end, {
+  range = "%",
+  nargs = "*",
+  bang = true,
+  complete = function(lead)
+    return require("frugal.context").complete_mention(lead)
+  end,
+  desc = "frugal: ask about the range, answered in frugal://ask (! starts afresh; @path adds a file)",
+})
+
+cmd("LlmApply", function()
+  require("frugal").apply()
+end, { desc = "frugal: propose the last answer's SEARCH/REPLACE blocks as hunks (no request)" })
+
 cmd("LlmModel", function(o)
   require("frugal").model(o.args ~= "" and o.args or nil)
 end, { nargs = "?", desc = "frugal: show or set the model for this session" })

@@ -6,6 +6,7 @@
 //! ledger) → [`openrouter`] → `edit::blocks` → `edit::locate` → hunks back to the shim. [`settings`] turns `setup()` and
 //! `.frugal.toml` into what a request runs with; [`usage`] builds `:LlmUsage`.
 
+pub mod ask;
 pub mod budget;
 pub mod edit;
 pub mod gate;

@@ -59,7 +59,7 @@ use serde::Serialize;
 /// The protocol's number, sent in `hello`: the shim (`lua/frugal/version.lua`'s `protocol`)
 /// compares it with its own and says when they differ (a backend older or newer than the Lua
 /// after an update). Raise it with every change to a call, a reply or an event.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
 pub use crate::message::{Failure, Level, Notice, Reason};
 
@@ -367,6 +367,31 @@ pub enum Event {
         unread: Option<String>,
         tokens: u64,
         elapsed_ms: u64,
+    },
+    /// A piece of an ask's answer (Markdown), batched (a few per second at most while the
+    /// model streams): appended to the ask buffer as it comes.
+    AskText { id: u64, buf: i64, text: String },
+    /// An ask ended: its whole answer (the ask buffer already shows it), what it cost.
+    AskDone {
+        id: u64,
+        buf: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost_text: Option<String>,
+        model: String,
+        tokens: u64,
+        elapsed_ms: u64,
+        answer: String,
+        /// The answer was cut at `max_tokens`.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        cut: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reserved_usd: Option<f64>,
+        /// The ask's ledger row (`None`: no reservation), kept with the answer for
+        /// `:LlmApply`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request: Option<i64>,
     },
     /// A newer `:LlmUsage` report for the window that asked with `token`.
     Usage {

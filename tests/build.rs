@@ -12,6 +12,8 @@ use std::time::Duration;
 
 const SRC: &[&str] = &["a = 1", "b = 2", "c = 3"];
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The protocol both sides speak (src/protocol.rs, lua/frugal/version.lua).
+const P: u32 = frugal::protocol::PROTOCOL;
 /// Enough for the 100 MB debug binary to cross the loopback and be checked.
 const BUILD_DEADLINE: Duration = Duration::from_secs(90);
 /// A PATH with curl, sha256sum and git only (links to the machine's own), so that no cargo is
@@ -312,7 +314,7 @@ async fn lazy_build_lua_downloads_the_release_and_an_edit_runs_through_it() {
     let text = text.as_str().unwrap();
     assert!(
         text.contains(&format!(
-            "backend {VERSION} (protocol 1), plugin {VERSION} (protocol 1)"
+            "backend {VERSION} (protocol {P}), plugin {VERSION} (protocol {P})"
         )),
         "{text}"
     );
@@ -589,7 +591,7 @@ async fn a_backend_of_another_version_is_named_once_per_start() {
     let (msg, level) = n.wait_notify("≠").await;
     assert_eq!(
         msg,
-        format!("frugal: backend {VERSION} ≠ plugin 9.9.9 (protocol 1 ≠ 999): :LlmBuild")
+        format!("frugal: backend {VERSION} ≠ plugin 9.9.9 (protocol {P} ≠ 999): :LlmBuild")
     );
     assert_eq!(level, 3);
     assert_one_line(&msg);
@@ -616,7 +618,7 @@ async fn a_backend_of_another_version_is_named_once_per_start() {
     let text = text.as_str().unwrap();
     assert!(
         text.contains(&format!(
-            "backend {VERSION} (protocol 1), plugin 9.9.9 (protocol 999)"
+            "backend {VERSION} (protocol {P}), plugin 9.9.9 (protocol 999)"
         )),
         "{text}"
     );

@@ -20,7 +20,7 @@ require("frugal").setup(opts)
 package.loaded["frugal_test"] = {
   attach = function(chan)
     vim.api.nvim_create_autocmd("User", {
-      pattern = { "FrugalEditDone", "FrugalEditFailed", "FrugalReviewDone" },
+      pattern = { "FrugalEditDone", "FrugalEditFailed", "FrugalReviewDone", "FrugalAskDone" },
       callback = function(ev)
         vim.rpcnotify(chan, "event", ev.match, ev.data)
       end,

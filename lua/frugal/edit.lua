@@ -23,6 +23,7 @@ local H = {}
 ---@field progress_row integer
 ---@field placed integer
 ---@field lost { buf: integer|nil, index: integer, title: string }[]  hunks not placed
+---@field applied { request: integer|nil }|nil  set by `:LlmApply`: the answer's own request
 
 ---@type table<integer, string>  each edit's instruction, by id (`:LlmReview` sends it)
 H.instructions = {}

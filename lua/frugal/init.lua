@@ -63,6 +63,19 @@ function M.review()
   require("frugal.review").start()
 end
 
+--- `:[range]LlmAsk[!] [question]`: a question about the range, answered in the tab page's
+--- `frugal://ask/<tab>` buffer (`bang`: start the conversation afresh).
+---@param opts frugal.AskOpts|nil
+function M.ask(opts)
+  require("frugal.ask").start(opts or {})
+end
+
+--- `:LlmApply`: proposes the SEARCH/REPLACE blocks of the current buffer's `b:frugal_answer`
+--- as pending hunks (no request, no cost).
+function M.apply()
+  require("frugal.apply").run()
+end
+
 --- `:LlmModel [id]`: sets the session's model, or picks one from the catalogue (prices per
 --- million tokens, filtered by the project's allow-list). Never waits on the network: when no
 --- catalogue is at hand yet, the picker opens once the backend has fetched one.

@@ -1,4 +1,4 @@
---- Every request running in the backend, of any kind (an edit, a review; an ask next): one
+--- Every request running in the backend, of any kind (an edit, a review, an ask): one
 --- lifecycle for all. A kind registers its callbacks once (|M.kind()|); a request starts with
 --- its id and buffer (|M.start()|, then |M.send()|); the backend's events reach it by id (the
 --- kind's handler for each event it takes; `failed` ends any request here); it is cancelled by
@@ -26,6 +26,8 @@ local notify, fire = util.notify, util.fire
 ---@field cancelled string  what `:LlmCancel` says
 ---@field gone string  what is said when the backend stops under it
 ---@field touches (fun(job: frugal.Job, buf: integer): boolean)|nil  other buffers it keeps busy
+---@field cancel_from (fun(job: frugal.Job, buf: integer): boolean)|nil  other buffers where
+---`:LlmCancel` stops it (an ask's answer buffer)
 ---@field needs_buf string|nil  set when it cannot outlive its buffer: what is said when it is
 ---cancelled because that buffer is gone
 ---@field clear fun(job: frugal.Job)|nil  what else ends with it (change tracking)
@@ -169,8 +171,9 @@ end
 function M.cancel(buf)
   buf = util.buf(buf)
   for _, job in pairs(H.live) do
-    if job.buf == buf then
-      return M.abort(job, H.kinds[job.kind].cancelled)
+    local k = H.kinds[job.kind]
+    if job.buf == buf or (k.cancel_from ~= nil and k.cancel_from(job, buf)) then
+      return M.abort(job, k.cancelled)
     end
   end
   notify("no edit is streaming in this buffer", vim.log.levels.WARN)

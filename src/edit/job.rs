@@ -63,7 +63,7 @@ impl Job for Edit {
         if prompt_bytes > cfg.max_context_bytes {
             return Err(Failure::new(
                 Reason::Budget,
-                too_large(prompt_bytes, cfg.max_context_bytes, &edit_files),
+                too_large("edit", prompt_bytes, cfg.max_context_bytes, &edit_files),
             ));
         }
         ctx.ui.send(Event::Prompt {
@@ -165,8 +165,9 @@ fn build(req: &EditRequest, edit_files: &[EditFile]) -> Vec<crate::openrouter::M
     })
 }
 
-/// Why a prompt over `max_context_bytes` is refused, naming the largest files.
-fn too_large(bytes: u64, limit: u64, files: &[EditFile]) -> String {
+/// Why a prompt over `max_context_bytes` is refused, naming the largest files. `what`: the
+/// request's kind ("edit", "question").
+pub(crate) fn too_large(what: &str, bytes: u64, limit: u64, files: &[EditFile]) -> String {
     let mut sizes: Vec<(String, u64)> = files
         .iter()
         .enumerate()
@@ -186,7 +187,7 @@ fn too_large(bytes: u64, limit: u64, files: &[EditFile]) -> String {
         .map(|(n, b)| format!("{n} {}", files::size_text(*b)))
         .collect();
     format!(
-        "this edit's prompt is {}, over max_context_bytes ({}): the largest files are {}. Remove context files (:LlmContext remove …), select less, or raise max_context_bytes (setup). Nothing was sent",
+        "this {what}'s prompt is {}, over max_context_bytes ({}): the largest files are {}. Remove context files (:LlmContext remove …), select less, or raise max_context_bytes (setup). Nothing was sent",
         files::size_text(bytes),
         files::size_text(limit),
         largest.join(", ")

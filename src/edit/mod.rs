@@ -3,6 +3,7 @@
 //! parts — the prompt, the SEARCH/REPLACE parser and the matcher — are apart, tested without
 //! Neovim or a network.
 
+pub mod apply;
 pub mod blocks;
 pub mod files;
 mod job;
@@ -13,6 +14,7 @@ pub mod prompt;
 pub mod request;
 pub mod wording;
 
+pub(crate) use job::too_large;
 pub use job::Edit;
 
 /// The property tests' settings: `PROPTEST_CASES` cases (128 by default; the long run before a

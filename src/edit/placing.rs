@@ -113,7 +113,7 @@ impl Placing {
 
     /// Places a finished block in its file and sends its hunk (replacing the earlier hunks
     /// whose text it edits), or records why it is not shown.
-    fn place(&mut self, ui: &Ui, id: u64, block: &Block) {
+    pub(super) fn place(&mut self, ui: &Ui, id: u64, block: &Block) {
         let title = block.title();
         let at = match self.target(block) {
             Target::File(i) => i,

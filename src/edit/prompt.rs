@@ -85,9 +85,15 @@ pub fn build(input: &PromptInput) -> Vec<Message> {
 /// The part of the messages that stays the same from one request to the next: the system
 /// prompt, then the context files (when there are any).
 pub fn stable(context: &[ContextText]) -> Vec<Message> {
-    // The system prompt is the same for every edit, the context files for every edit of this
-    // session: each ends a cacheable prefix.
-    let mut messages = vec![Message::system(SYSTEM).cached()];
+    stable_for(SYSTEM, context)
+}
+
+/// [`stable`] under another system prompt (an ask's): the same context part, so every kind of
+/// request sends the project's files the same way.
+pub fn stable_for(system: &str, context: &[ContextText]) -> Vec<Message> {
+    // The system prompt is the same for every request of a kind, the context files for every
+    // request of this session: each ends a cacheable prefix.
+    let mut messages = vec![Message::system(system).cached()];
     if !context.is_empty() {
         messages.push(Message::user(context_message(context)).cached());
     }
@@ -111,7 +117,7 @@ fn context_message(context: &[ContextText]) -> String {
 
 /// `lines` in `fence` (`info` after the opening one, e.g. a filetype), each line and the
 /// closing fence ended by a newline.
-fn push_fenced(out: &mut String, fence: &str, info: &str, lines: &[String]) {
+pub(crate) fn push_fenced(out: &mut String, fence: &str, info: &str, lines: &[String]) {
     out.push_str(fence);
     out.push_str(info);
     out.push('\n');

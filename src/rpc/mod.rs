@@ -9,6 +9,8 @@
 //! | `hello` | `rpc/hello.rs` | `{ config, data_home }`: `setup()` as given (types checked by the shim), `stdpath("data")` | `{ version, protocol, pid, log_file, warnings = { {level, message} }, settings = { model, judge_model, context_lines, base_url, data_dir, stall_timeout_s } }` |
 //! | `edit` | `rpc/edit.rs` | [`crate::edit::request::EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
 //! | `review` | `rpc/review.rs` | [`crate::review::request::ReviewRequest`] | `{}` once started; the review reports through `progress`, then `review_done` or `failed` |
+//! | `ask` | `rpc/ask.rs` | [`crate::ask::request::AskRequest`]: an `edit`'s params (`instruction`: the question, `history`: the conversation so far) and `ask_buf` | `{}` once started; the ask reports through `foresight`, `progress`, `ask_text` (the answer in batches), then `ask_done` or `failed` |
+//! | `apply` | `rpc/apply.rs` | [`crate::edit::apply::ApplyRequest`]: `{ id, buf, file?, lines?, project, text, model?, request?, context }` | `{}` once started (refused when `text` holds no block); `hunk` events, then `done` (cost 0) or `failed`; no request to the model |
 //! | `cancel` | `rpc/cancel.rs` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
 //! | `outcome` | `rpc/outcome.rs` | `{ outcomes = { {request, hunk, fate} } }`: `request` the edit's ledger row (`done`'s `request`), `hunk` its number (1-based, answer order), `fate` `proposed` \| `accepted` \| `rejected` \| `replaced` \| `abandoned` | `{}` once recorded (or not: a lost outcome is logged, never said) |
 //! | `models` | `rpc/models.rs` | `{ project?, token }` | `{ ok, models, filtered, model }` (`model`: the one an edit uses without `:LlmModel`), or `{ ok = false, pending = true, model }` and later a `models` event with `token` |
@@ -26,6 +28,8 @@
 //! | `key_disable` | `rpc/key.rs` | `{ project }` | `{ message, bound }` (`:LlmKey disable`) |
 //!
 
+mod apply;
+mod ask;
 mod cancel;
 mod choose;
 mod context;
@@ -85,6 +89,8 @@ impl Handler {
             Call::Hello(h) => Serve::Now(self.hello(h)),
             Call::Edit(req) => Serve::Now(edit::start(s.into(), &s.inflight, *req)),
             Call::Review(req) => Serve::Now(review::start(s.into(), &s.inflight, *req)),
+            Call::Ask(req) => Serve::Now(ask::start(s.into(), &s.inflight, *req)),
+            Call::Apply(req) => Serve::Now(Ok(apply::start(&s.settings, &s.ui, *req))),
             Call::Cancel(c) => Serve::Now(Ok(cancel::cancel(&s.inflight, &s.ui, c))),
             Call::Choose(a) => Serve::Now(Ok(choose::choose(&s.ui, a))),
             Call::CheckPath(a) => Serve::Now(paths::check(a)),

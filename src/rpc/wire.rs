@@ -14,6 +14,8 @@ use super::paths::CheckPathArgs;
 use super::project::{ProjectArgs, ProjectReply};
 use super::status::{StatusArgs, StatusReply};
 use super::usage::UsageArgs;
+use crate::ask::request::AskRequest;
+use crate::edit::apply::ApplyRequest;
 use crate::edit::request::EditRequest;
 use crate::protocol::{decode, Event, ModelList, ProtocolError, UsageReport};
 use crate::review::request::ReviewRequest;
@@ -26,6 +28,8 @@ pub enum Call {
     Hello(Hello),
     Edit(Box<EditRequest>),
     Review(Box<ReviewRequest>),
+    Ask(Box<AskRequest>),
+    Apply(Box<ApplyRequest>),
     Cancel(Cancel),
     /// Hunks' fates, for the ledger (`hunk_outcomes`).
     Outcome(OutcomeArgs),
@@ -55,6 +59,8 @@ impl Call {
             "hello" => Call::Hello(decode("hello", params)?),
             "edit" => Call::Edit(Box::new(EditRequest::decode(params)?)),
             "review" => Call::Review(Box::new(ReviewRequest::decode(params)?)),
+            "ask" => Call::Ask(Box::new(AskRequest::decode(params)?)),
+            "apply" => Call::Apply(Box::new(ApplyRequest::decode(params)?)),
             "cancel" => Call::Cancel(decode("cancel", params)?),
             "outcome" => Call::Outcome(decode("outcome", params)?),
             "models" => Call::Models(decode("models", params)?),

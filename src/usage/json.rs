@@ -53,6 +53,10 @@
 //!                               // counted in "spend" and "models" too, shown apart
 //!     "requests": int, "spent": Money, "reserved": Money, "cost": Money
 //!   },
+//!   "asks": {                   // :LlmAsk, all time, in this view's scope; counted in
+//!                               // "spend" and "models" too, shown apart (as "reviews")
+//!     "requests": int, "spent": Money, "reserved": Money, "cost": Money
+//!   },
 //!   "projects": [               // "all" view only (empty otherwise), by total (descending)
 //!     { "project": "/home/me/app", "today": Money, "month": Money, "total": Money,
 //!       "reserved": Money, "requests": int }
@@ -118,6 +122,9 @@ pub struct ReportData {
     pub daily_max: Option<DayCost>,
     /// `:LlmReview` (the judge), all time, in this view's scope (also counted in `spend`).
     pub reviews: Reviews,
+    /// `:LlmAsk`, all time, in this view's scope (also counted in `spend`), shaped as
+    /// `reviews`.
+    pub asks: Reviews,
     /// [`View::All`] only (empty otherwise), by total (descending).
     pub projects: Vec<ProjectRow>,
     /// The OpenRouter key (`GET /key`).
@@ -297,7 +304,7 @@ pub struct DayCost {
     pub cost: Money,
 }
 
-/// What the judge's reviews cost, apart from edits.
+/// What the judge's reviews (or the asks) cost, apart from edits.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reviews {
     pub requests: i64,
@@ -305,6 +312,17 @@ pub struct Reviews {
     pub reserved: Money,
     /// `spent + reserved`.
     pub cost: Money,
+}
+
+impl Reviews {
+    fn new(k: &crate::budget::ledger::KindSpend) -> Self {
+        Reviews {
+            requests: k.requests,
+            spent: Money::exact(k.spent),
+            reserved: Money::exact(k.reserved),
+            cost: Money::exact(k.counted()),
+        }
+    }
 }
 
 /// One project in the `all` view.
@@ -445,12 +463,8 @@ impl ReportData {
                 .map(|d| day_cost(d.date, d.usage.counted()))
                 .collect(),
             daily_max: f.spark_max().map(|(date, cost)| day_cost(date, cost)),
-            reviews: Reviews {
-                requests: f.reviews.requests,
-                spent: Money::exact(f.reviews.spent),
-                reserved: Money::exact(f.reviews.reserved),
-                cost: Money::exact(f.reviews.counted()),
-            },
+            reviews: Reviews::new(&f.reviews),
+            asks: Reviews::new(&f.asks),
             projects: f
                 .projects
                 .iter()

@@ -108,6 +108,7 @@ impl Figures<'_> {
         doc.blank();
         self.models_block(&mut doc, w);
         self.reviews_line(&mut doc);
+        self.asks_line(&mut doc);
         doc.blank();
         self.spark_block(&mut doc, w);
         doc.blank();
@@ -334,20 +335,17 @@ impl Figures<'_> {
 
     /// "reviews  3 requests, $0.0040 (judge, all time)" under the models, once a review ran.
     fn reviews_line(&self, doc: &mut Doc) {
-        let r = &self.reviews;
-        if r.requests == 0 {
-            return;
-        }
-        let mut l = Line::default();
-        l.push("  ").left("reviews", 12, Some(hl::LABEL));
-        l.push(&format!(
-            "{} request{}, ",
-            text::group(r.requests),
-            if r.requests == 1 { "" } else { "s" }
-        ));
-        l.hl(&r.counted().to_string(), Some(hl::MONEY));
-        l.hl(" (the judge, :LlmReview; all time)", Some(hl::DIM));
-        doc.push(l);
+        kind_line(
+            doc,
+            "reviews",
+            &self.reviews,
+            " (the judge, :LlmReview; all time)",
+        );
+    }
+
+    /// "asks  2 requests, $0.0030 (:LlmAsk; all time)" under the models, once an ask ran.
+    fn asks_line(&self, doc: &mut Doc) {
+        kind_line(doc, "asks", &self.asks, " (:LlmAsk; all time)");
     }
 
     fn spark_block(&self, doc: &mut Doc, w: usize) {
@@ -533,4 +531,21 @@ impl Doc {
             width,
         }
     }
+}
+
+/// The line of one kind of request shown apart (reviews, asks), when any ran.
+fn kind_line(doc: &mut Doc, label: &str, r: &crate::budget::ledger::KindSpend, note: &str) {
+    if r.requests == 0 {
+        return;
+    }
+    let mut l = Line::default();
+    l.push("  ").left(label, 12, Some(hl::LABEL));
+    l.push(&format!(
+        "{} request{}, ",
+        text::group(r.requests),
+        if r.requests == 1 { "" } else { "s" }
+    ));
+    l.hl(&r.counted().to_string(), Some(hl::MONEY));
+    l.hl(note, Some(hl::DIM));
+    doc.push(l);
 }

@@ -208,6 +208,7 @@ pub fn build(
         Vec::new()
     };
     let reviews = ledger.kind_spend(RequestKind::Review, project)?;
+    let asks = ledger.kind_spend(RequestKind::Ask, project)?;
     // Spend through the project's key in OpenRouter's UTC periods (one indexed sum each).
     let key_spend = match (&req.key_id, project) {
         (Some(id), Some(_)) => Some(ledger.key_spend_utc(id, &snap)?),
@@ -234,6 +235,7 @@ pub fn build(
         global,
         projects,
         reviews,
+        asks,
     };
     let page = layout::render(&figures);
     Ok(Report {
@@ -261,6 +263,9 @@ pub(super) struct Figures<'a> {
     /// What `:LlmReview` (the judge) cost in the scope, all time: counted in the figures above
     /// too, shown apart.
     pub reviews: KindSpend,
+    /// What `:LlmAsk` cost in the scope, all time: counted in the figures above too, shown
+    /// apart.
+    pub asks: KindSpend,
     /// The ledger's spend through the project's key ([`ReportRequest::key_id`]) in the UTC
     /// day and month.
     pub key_spend: Option<KeySpend>,

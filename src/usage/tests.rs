@@ -732,6 +732,7 @@ fn json_has_the_documented_shape() {
     assert_eq!(
         keys(&j),
         [
+            "asks",
             "cache",
             "daily",
             "daily_max",
@@ -755,6 +756,11 @@ fn json_has_the_documented_shape() {
         ["cost", "requests", "reserved", "spent"]
     );
     assert_eq!(j["reviews"]["requests"], 0);
+    assert_eq!(
+        keys(&j["asks"]),
+        keys(&j["reviews"]),
+        "asks shaped like reviews"
+    );
     assert_eq!(j["key_spend"], Value::Null, "api_key: no key_id");
     assert_eq!(j["version"], 1);
     assert_eq!(j["view"], "project");
@@ -864,7 +870,7 @@ fn json_has_the_documented_shape() {
     // `frugal usage --json` prints the keys sorted, as it always has.
     let printed = r.data.to_pretty_json().unwrap();
     assert!(
-        printed.starts_with("{\n  \"cache\": {\n    \"saved\": {\n      \"picos\": 0,"),
+        printed.starts_with("{\n  \"asks\": {\n    \"cost\": {\n      \"picos\": 0,"),
         "{printed}"
     );
     assert!(printed.ends_with("  \"version\": 1,\n  \"view\": \"project\"\n}"));
@@ -915,6 +921,47 @@ fn review_spend_is_shown_apart_once_a_review_ran() {
     all.all = true;
     let j = as_json(&build(&l, &c, &all).unwrap());
     assert_eq!(j["reviews"]["requests"], 3);
+}
+
+#[test]
+fn ask_spend_is_shown_apart_from_reviews_and_edits() {
+    let (_d, mut l) = temp();
+    #[rustfmt::skip]
+    add(&mut l, &[("/p", "m/a", Some(cents(30)), 10, "2025-06-15T10:00:00+02:00")]);
+    let c = at("2025-06-15T12:00:00+02:00");
+    let req = project_req("/p");
+    let r = build(&l, &c, &req).unwrap();
+    assert!(!r.lines.iter().any(|x| x.contains("asks")), "{:?}", r.lines);
+    let price = Price {
+        prompt: Usd(1_000_000),
+        completion: Usd(10_000_000),
+        request: Usd::ZERO,
+    };
+    for (kind, charged) in [
+        (crate::budget::RequestKind::Ask, 2),
+        (crate::budget::RequestKind::Ask, 1),
+        (crate::budget::RequestKind::Review, 5),
+    ] {
+        let mut input = ReserveInput::new("/p", "m/a", 100, 100, price);
+        input.kind = kind;
+        let Decision::Reserved { id, .. } = l.reserve(&input, &c).unwrap() else {
+            panic!("refused")
+        };
+        l.settle(
+            id,
+            Settlement::charged(Usd(charged * 1_000_000_000), ChargeSource::Usage),
+            &c,
+        )
+        .unwrap();
+    }
+    let r = build(&l, &c, &req).unwrap();
+    let line = r.lines.iter().find(|x| x.contains("asks")).unwrap();
+    assert!(line.contains("2 requests, $0.0030"), "{line}");
+    let j = as_json(&r);
+    assert_eq!(j["asks"]["requests"], 2);
+    assert_eq!(j["asks"]["cost"]["picos"], 3_000_000_000i64);
+    assert_eq!(j["reviews"]["requests"], 1);
+    assert_highlights_valid(&r);
 }
 
 #[test]

@@ -1,0 +1,139 @@
+//! The messages sent for an ask: a system prompt of its own (answer in Markdown; any change as
+//! SEARCH/REPLACE blocks, the edit's format, so `:LlmApply` can propose them), then the edit's
+//! stable part (the context files and the project's instructions: [`edit_prompt::stable_for`]),
+//! the earlier turns of the conversation, and the code asked about with the question.
+
+use crate::edit::prompt::{self as edit_prompt, ContextText};
+use crate::edit::request::Turn;
+use crate::openrouter::Message;
+
+const SYSTEM: &str = "You are an expert programmer answering questions about code inside the user's editor.\n\
+Answer in Markdown, concisely. Quote code in fenced blocks.\n\
+If you propose a change to a file, write it as one or more SEARCH/REPLACE blocks in this exact format, so the user can apply it:\n\
+\n\
+path/of/the/file\n\
+<<<<<<< SEARCH\n\
+lines copied exactly from the file, including indentation\n\
+=======\n\
+the lines that replace them\n\
+>>>>>>> REPLACE\n\
+\n\
+On the line before each block write the file's path relative to the project root, exactly as the files are named to you. Each SEARCH section copies contiguous existing lines character for character, with enough lines to be unique. To create a new file, leave SEARCH empty. Write no block when no change is asked for.";
+
+/// What an ask's prompt is built from.
+pub struct AskInput<'a> {
+    pub file: &'a str,
+    pub filetype: &'a str,
+    pub question: &'a str,
+    /// Buffer lines `win_start ..` (0-based).
+    pub window: &'a [String],
+    pub win_start: usize,
+    /// The range asked about, 0-based `[start, end)`, inside the window.
+    pub sel_start: usize,
+    pub sel_end: usize,
+    pub total_lines: usize,
+    pub context: &'a [ContextText<'a>],
+    /// The conversation so far, oldest first.
+    pub history: &'a [Turn],
+}
+
+pub fn build(input: &AskInput) -> Vec<Message> {
+    let mut messages = edit_prompt::stable_for(SYSTEM, input.context);
+    // The code goes with the first question (where the conversation started) and again with
+    // the current one: the buffer may have changed since.
+    for (i, turn) in input.history.iter().enumerate() {
+        messages.push(Message::user(format!("Question: {}\n", turn.instruction)));
+        let answer = Message::assistant(turn.answer.clone());
+        // The last earlier answer ends the conversation so far: the next turn re-reads it all
+        // from the cache.
+        messages.push(if i + 1 == input.history.len() {
+            answer.cached()
+        } else {
+            answer
+        });
+    }
+    messages.push(Message::user(current(input)));
+    messages
+}
+
+/// The code asked about (its window, the range) and the question.
+fn current(input: &AskInput) -> String {
+    let ws = input.win_start;
+    let we = ws + input.window.len();
+    let fence = edit_prompt::fence_for(input.window);
+    let mut user =
+        String::with_capacity(input.window.iter().map(|l| l.len() + 1).sum::<usize>() + 256);
+    let filetype = if input.filetype.is_empty() {
+        "unknown"
+    } else {
+        input.filetype
+    };
+    user.push_str(&format!("File: {} (filetype: {filetype})\n", input.file));
+    if ws > 0 || we < input.total_lines {
+        user.push_str(&format!(
+            "Shown: lines {}-{} of {} (the rest of the file is not shown).\n",
+            ws + 1,
+            we,
+            input.total_lines
+        ));
+    }
+    user.push('\n');
+    edit_prompt::push_fenced(&mut user, &fence, input.filetype, input.window);
+    user.push('\n');
+    if !(input.sel_start == 0 && input.sel_end >= input.total_lines) {
+        user.push_str(&format!(
+            "The question is about lines {}-{}:\n",
+            input.sel_start + 1,
+            input.sel_end
+        ));
+        let selected = &input.window[input.sel_start - ws..input.sel_end - ws];
+        edit_prompt::push_fenced(&mut user, &fence, "", selected);
+        user.push('\n');
+    }
+    user.push_str("Question: ");
+    user.push_str(input.question);
+    user.push('\n');
+    user
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_context_history_then_the_code_and_question() {
+        let window: Vec<String> = vec!["fn a() {}".into(), "fn b() {}".into()];
+        let other = vec!["x".to_string()];
+        let context = [ContextText {
+            path: "src/c.rs",
+            lines: &other,
+        }];
+        let history = [Turn {
+            instruction: "what is a?".into(),
+            answer: "A function.".into(),
+        }];
+        let msgs = build(&AskInput {
+            file: "src/a.rs",
+            filetype: "rust",
+            question: "and b?",
+            window: &window,
+            win_start: 0,
+            sel_start: 1,
+            sel_end: 2,
+            total_lines: 2,
+            context: &context,
+            history: &history,
+        });
+        let roles: Vec<&str> = msgs.iter().map(|m| m.role).collect();
+        assert_eq!(roles, ["system", "user", "user", "assistant", "user"]);
+        assert!(msgs[0].content.contains("SEARCH/REPLACE"));
+        assert!(msgs[0].content.contains("Markdown"));
+        assert!(msgs[1].content.contains("src/c.rs"));
+        assert_eq!(msgs[2].content, "Question: what is a?\n");
+        assert_eq!(msgs[3].content, "A function.");
+        assert!(msgs[3].cache);
+        let last = &msgs[4].content;
+        assert!(last.contains("lines 2-2:\n```\nfn b() {}\n```"), "{last}");
+        assert!(last.ends_with("Question: and b?\n"));
+    }
+}
