@@ -7,6 +7,8 @@ local H = {}
 
 ---@class frugal.Review: frugal.Job
 ---@field hunks frugal.PendingHunk[]  as sent: the verdicts come back in this order
+---@field foresight frugal.Foresight|nil  the worst and likely cost, once reserved
+---@field last_progress frugal.Progress|nil  the progress last shown (shown again with the foresight)
 
 ---@class frugal.ReviewVerdict
 ---@field path string
@@ -103,10 +105,13 @@ function H.check(buf, hunks)
   end
 end
 
---- The review's progress line, at its first hunk in this buffer.
+--- The review's progress line, above its first hunk in this buffer, with the same figures
+--- as an edit's (the worst case first, once reserved).
 ---@param review frugal.Review
 ---@param p frugal.Progress
 function H.progress(review, p)
+  p.foresight = review.foresight
+  review.last_progress = p
   local row = 0
   for _, h in ipairs(review.hunks) do
     if h.buf == review.buf then
@@ -132,6 +137,13 @@ function H.chunks(v)
 end
 
 H.events = {}
+
+--- Reserved: the worst and likely cost (src/protocol.rs `foresight`), shown at once.
+function H.events.foresight(review, ev)
+  review.foresight = require("frugal.progress").foresight(ev)
+  local p = review.last_progress or { phase = "waiting", tokens = 0, elapsed_ms = 0 }
+  H.progress(review, p)
+end
 
 function H.events.progress(review, ev)
   H.progress(review, {

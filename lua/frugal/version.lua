@@ -6,5 +6,5 @@
 ---@field protocol integer
 return {
   version = "0.1.0",
-  protocol = 1,
+  protocol = 2,
 }

@@ -35,7 +35,7 @@ impl Job for Review {
     // A reasoning judge thinks before it answers; only the answer is read.
     const SHOWS_THINKING: bool = false;
     // The review's notice and spinner say enough; its cost comes in `review_done`.
-    const FORESIGHT: bool = false;
+    const FORESIGHT: bool = true;
     const INTERNAL_ERROR: &'static str =
         "an internal error ended this review (a bug in frugal; the log has the details)";
 
