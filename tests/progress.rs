@@ -4,6 +4,7 @@
 //! Neovim, the real backend and ledger, the loopback server.
 
 mod common;
+use common::screen::Snapshot;
 use common::*;
 use std::time::{Duration, Instant};
 
@@ -418,4 +419,131 @@ async fn a_follow_up_done_says_it_refined() {
 
 fn body(r: &Recorded) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a person sees (a UI attached: tests/common/screen.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// The progress line of an edit of line 1 is on screen, above line 1, worst case first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_the_progress_line_above_line_1() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/chat/completions", Reply::hanging());
+    let mut n = Nvim::start_ui(&server.url, &[("FRUGAL_SETUP", "{}")], 80, 24).await;
+    server.push("/models", Reply::json(200, MODELS));
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let s = n
+        .wait_screen("the progress line above line 1", |s| {
+            s.row(0).contains("frugal: at most $") && s.row(1).starts_with("def f(x):")
+        })
+        .await;
+    assert!(s.row(0).contains(" · likely ~$"), "{}", s.dump());
+    assert!(
+        !s.row(1).contains("frugal"),
+        "not at a line's end:\n{}",
+        s.dump()
+    );
+    n.cmd("LlmCancel").await;
+    n.wait_event("FrugalEditFailed").await;
+    let s = n
+        .wait_screen("the progress gone", |s| s.row(0).starts_with("def f(x):"))
+        .await;
+    assert!(!s.text().contains("at most $"), "{}", s.dump());
+    eprintln!("after a cancel:\n{}", s.dump());
+    n.quit().await;
+}
+
+/// The text of the screen with its rows joined (a wrapped line reads whole).
+fn flat(s: &Snapshot) -> String {
+    (0..s.height)
+        .map(|r| format!("{:<w$}", s.row(r), w = s.width))
+        .collect()
+}
+
+/// The confirmation with the built-in `vim.ui.select`: its deadline on screen, the progress
+/// line waiting for the answer; once answered, no hit-enter prompt, the request sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_the_confirmation_shows_its_deadline() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, MODELS));
+    server.push("/chat/completions", Reply::hanging());
+    let mut n = Nvim::start_ui(&server.url, &[("FRUGAL_SETUP", DEAR)], 80, 24).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let s = n
+        .wait_screen("the question", |s| flat(s).contains("waits 60 s, until "))
+        .await;
+    eprintln!("the question at 80 columns:\n{}", s.dump());
+    let until = n.lua("return os.date('%H:%M', os.time() + 60)").await;
+    assert!(flat(&s).contains(until.as_str().unwrap()), "{}", s.dump());
+    assert!(
+        s.row(0).contains("at most $") && s.row(0).contains("waiting for your answer"),
+        "{}",
+        s.dump()
+    );
+    n.api.input("1<CR>").await.unwrap();
+    server
+        .wait_until("the request sent", |s| s.chat_requests().len() == 1)
+        .await;
+    let s = n
+        .wait_screen("the progress after the answer", |s| {
+            s.row(0).contains("at most $") && !s.row(0).contains("your answer")
+        })
+        .await;
+    assert!(!s.hit_enter(), "a prompt waits:\n{}", s.dump());
+    n.cmd("LlmCancel").await;
+    n.wait_event("FrugalEditFailed").await;
+    n.quit().await;
+}
+
+/// Waits for `needle` on screen; a hit-enter prompt on the way (the done message is long
+/// until the messages of issue 17 are one line) is answered.
+async fn see_past_prompt(n: &Nvim, needle: &str) {
+    let s = n
+        .wait_screen(needle, |s| s.hit_enter() || s.contains(needle))
+        .await;
+    if s.hit_enter() {
+        n.api.input("<CR>").await.unwrap();
+        n.wait_screen(needle, |s| s.contains(needle)).await;
+    }
+}
+
+/// A follow-up while it streams, at 80 columns: one proposal on the lines (the new one),
+/// never the earlier one beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_a_follow_up_while_it_streams_shows_one_proposal() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, MODELS));
+    server.push("/chat/completions", Reply::sse(answer(&bump(), 6, 0.001)));
+    let mut n = Nvim::start_ui(&server.url, &[("FRUGAL_SETUP", "{}")], 80, 24).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    see_past_prompt(&n, "return x + 2").await;
+    n.wait_event("FrugalEditDone").await;
+    server.push(
+        "/chat/completions",
+        block_then_hang(&block("    return x + 1\n", "    return x + 3\n")),
+    );
+    n.cmd("LlmEdit rather 3").await;
+    let s = n
+        .wait_screen("the refinement's hunk", |s| s.contains("return x + 3"))
+        .await;
+    eprintln!("during a follow-up:\n{}", s.dump());
+    assert!(!s.contains("return x + 2"), "stacked:\n{}", s.dump());
+    for r in 0..s.height {
+        assert!(
+            s.row(r).matches("frugal ").count() <= 1,
+            "two labels on a row:\n{}",
+            s.dump()
+        );
+    }
+    n.cmd("LlmCancel").await;
+    n.wait_event("FrugalEditFailed").await;
+    let s = n
+        .wait_screen("the earlier proposal back", |s| s.contains("return x + 2"))
+        .await;
+    assert!(!s.contains("return x + 3"), "{}", s.dump());
+    n.quit().await;
 }

@@ -32,6 +32,9 @@ function M.ask(ev)
   local request = require("frugal.request")
   local job = ev.id and request.get(ev.id) or nil
   local again = job and request.again(job) or nil
+  -- The built-in select blocks at once: the events before it (progress, foresight) are drawn
+  -- first, so the progress line says what it waits for.
+  vim.cmd.redraw()
   vim.ui.select(ev.choices, { prompt = prompt }, function(_, idx)
     local rpc = require("frugal.rpc")
     if not rpc.running() then
