@@ -225,6 +225,34 @@ async fn a_late_send_starts_a_new_request() {
     n.quit().await;
 }
 
+/// A late "Send" whose request now costs more at worst than the question showed (the buffer
+/// grew meanwhile) is asked again; confirmed, it is sent.
+#[tokio::test]
+async fn a_late_send_is_asked_again_when_its_worst_case_rose() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/chat/completions", Reply::sse(answer(&bump(), 6, 0.001)));
+    let mut n = start(&server, DEAR, &[SHORT_WAIT]).await;
+    keep_questions(&n).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    wait_asked(&n, 1).await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("cancelled"));
+    n.lua("vim.api.nvim_buf_set_lines(0, -1, -1, false, vim.fn['repeat']({ '# more text to send' }, 200))")
+        .await;
+    n.lua("_G.answer(1, 1)").await;
+    let prompts = wait_asked(&n, 2).await;
+    assert!(prompts[1].contains("costs at most $"), "{}", prompts[1]);
+    assert!(
+        server.chat_requests().is_empty(),
+        "not sent before the answer"
+    );
+    n.lua("_G.answer(2, 1)").await;
+    n.wait_event("FrugalEditDone").await;
+    assert_eq!(server.chat_requests().len(), 1);
+    n.quit().await;
+}
+
 /// A late "Send" while the buffer has another request in flight is refused, in one line.
 #[tokio::test]
 async fn a_late_send_is_refused_while_the_buffer_is_busy() {
