@@ -253,6 +253,33 @@ async fn a_late_send_is_asked_again_when_its_worst_case_rose() {
     n.quit().await;
 }
 
+/// A review's late "Send" reviews the pending hunks anew.
+#[tokio::test]
+async fn a_late_send_of_a_review_reviews_again() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/chat/completions", Reply::sse(answer(&bump(), 6, 0.001)));
+    let judge = r#"{"verdicts":[{"hunk":1,"verdict":"ok","reason":"fine"}]}"#;
+    server.push("/chat/completions", Reply::sse(answer(judge, 9, 0.001)));
+    let setup =
+        r#"{"budget":{"confirm_above_usd":0.001},"judge_model":"anthropic/claude-sonnet-4.5"}"#;
+    let mut n = start(&server, setup, &[SHORT_WAIT]).await;
+    keep_questions(&n).await;
+    n.lua("local select = vim.ui.select vim.ui.select = function(items, opts, cb) select(items, opts, cb) if #_G.asked == 1 then _G.answer(1, 1) end end")
+        .await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    n.cmd("LlmReview").await;
+    wait_asked(&n, 2).await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("cancelled"));
+    n.lua("_G.answer(2, 1)").await;
+    let done = n.wait_event("FrugalReviewDone").await;
+    assert_eq!(field(&done, "verdicts").as_array().map(Vec::len), Some(1));
+    assert_eq!(server.chat_requests().len(), 2);
+    n.quit().await;
+}
+
 /// A late "Send" while the buffer has another request in flight is refused, in one line.
 #[tokio::test]
 async fn a_late_send_is_refused_while_the_buffer_is_busy() {

@@ -37,7 +37,8 @@ H.show = {
 --- `:LlmReview`: reviews the pending hunks of the current buffer's edit. Refused (with a
 --- message, nothing sent) when none is pending, while an edit streams in the buffer, or while
 --- a review of it runs.
----@param opts { buf: integer|nil }|nil
+---@param opts { buf: integer|nil, confirmed_usd: number|nil }|nil  `confirmed_usd`: a worst
+---case the user agreed to (a "Send" given after the confirmation's deadline)
 function M.start(opts)
   local buf = util.buf(opts and opts.buf)
   local hunks = require("frugal.hunks").pending_of_edit(buf)
@@ -72,6 +73,7 @@ function M.start(opts)
     filetype = vim.bo[buf].filetype,
     project = project,
     hunks = items,
+    confirmed_usd = opts and opts.confirmed_usd,
   })
   if not running then
     return
@@ -199,6 +201,13 @@ request.kind("review", {
   events = H.events,
   cancelled = "review cancelled; the hunks are still pending",
   gone = "the backend stopped during the review",
+  -- A late "Send": the buffer's pending hunks reviewed anew (refused in one line when busy).
+  again = function(review, confirmed_usd)
+    if request.busy(review.buf) then
+      return notify("late Send not sent: another request runs in this buffer", vim.log.levels.WARN)
+    end
+    M.start({ buf = review.buf, confirmed_usd = confirmed_usd })
+  end,
 })
 
 return M
