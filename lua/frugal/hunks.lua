@@ -275,6 +275,7 @@ end
 function M.unhide(edit)
   local hidden = H.hidden[edit] or {}
   H.hidden[edit] = nil
+  local back = 0
   for _, x in ipairs(hidden) do
     local buf, h = x.buf, x.hunk
     local row = vim.api.nvim_buf_is_valid(buf) and h.mark and M.span(buf, h) or nil
@@ -284,9 +285,11 @@ function M.unhide(edit)
     h.mark = nil
     if row and (h.new_file or M.lines_at(buf, row, h.old)) then
       M.add(buf, row, h)
-    else
-      require("frugal.request").settled(h.edit, "abandoned", false)
+      back = back + 1
     end
+  end
+  for i = 1, #hidden - back do
+    require("frugal.request").settled(edit, "abandoned", back > 0 or i < #hidden - back)
   end
 end
 
