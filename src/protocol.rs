@@ -30,9 +30,10 @@
 //!
 //! `reply { seq, ok, result?, message? }`, `foresight`, `progress`, `hunk`, `done`, `failed`,
 //! `review_done` (see [`Event`]), `usage { token, report }`, `models { token, list }`, `notify { level, message }`
-//! (`level`: `"info"`, `"warn"`, `"error"`), and `question { question, prompt, choices }`: a
-//! question the backend waits on (answered with the `choose` call; unanswered questions time out
-//! in the backend).
+//! (`level`: `"info"`, `"warn"`, `"error"`), and `question { question, prompt, choices, wait_ms,
+//! deadline_ms, id?, buf?, worst_usd? }`: a question the backend waits on (answered with the
+//! `choose` call; unanswered questions time out in the backend, and `choose` then answers
+//! `{ expired = true }`).
 //!
 //! An edit's `prompt { id, buf, files, bytes }` event says, once its prompt is built, how many
 //! files the model sees and the prompt's size. Its `hunk` events carry the file's `path`
@@ -74,6 +75,8 @@ pub enum Phase {
     Streaming,
     /// An attempt failed and another follows (`note` says why and when).
     Retrying,
+    /// Nothing sent yet: the user is asked to confirm a dear request (a `question` follows).
+    Confirming,
 }
 
 /// A call that cannot be decoded: the message names the method and what is wrong.
@@ -402,11 +405,22 @@ pub enum Event {
     Models { token: u64, list: ModelList },
     /// A message for `vim.notify`.
     Notify { level: Level, message: String },
-    /// A question the backend waits on; answered with the `choose` call.
+    /// A question the backend waits on; answered with the `choose` call. It waits `wait_ms`,
+    /// until `deadline_ms` (Unix time; the shim says it in local time); an answer after it is
+    /// answered `{ expired = true }`. `id`/`buf`: the request it holds up, `worst_usd` the worst
+    /// case it shows (a late "Send" restarts that request with it as `confirmed_usd`).
     Question {
         question: u64,
         prompt: String,
         choices: Vec<String>,
+        wait_ms: u64,
+        deadline_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        buf: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        worst_usd: Option<f64>,
     },
 }
 

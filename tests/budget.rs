@@ -973,7 +973,8 @@ async fn the_progress_line_shows_a_tiny_estimate() {
             .lua("return require('frugal.edit').last_progress or ''")
             .await;
         let line = v.as_str().unwrap_or("").to_string();
-        if line.contains("tokens") {
+        // SPEC: the streaming figures read `70 tok · 4.2 s`.
+        if line.contains(" tok · ") {
             break line;
         }
         assert!(

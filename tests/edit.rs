@@ -960,7 +960,8 @@ async fn reasoning_shows_thinking_and_stays_out_of_the_answer() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert!(line.contains("frugal: thinking… "), "{line}");
+    // SPEC: the worst case comes first (`frugal: at most $… · likely ~$… · thinking… 1.2 s`).
+    assert!(line.contains(" · thinking… "), "{line}");
     assert_eq!(hunk_count(&n).await, 0, "reasoning shows no hunk");
     gate.notify_one();
     let done = n.wait_event("FrugalEditDone").await;

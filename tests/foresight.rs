@@ -68,7 +68,8 @@ async fn the_progress_line_shows_likely_and_worst_and_done_carries_the_reservati
         .await;
     let line = line.as_str().unwrap().to_string();
     assert!(line.contains(" · likely ~$"), "{line}");
-    assert!(line.contains(" · at most $"), "{line}");
+    // SPEC: the worst case first (`at most $0.031 · likely ~$0.004 · …`).
+    assert!(line.contains("frugal: at most $"), "{line}");
     // Without history: prompt bytes / 4 at $3/M + 1024 tokens (max_tokens / 4) at $15/M,
     // far below the worst case (every byte a token at the cache-write price, 4096 tokens).
     let likely: f64 = line

@@ -493,6 +493,15 @@ async fn progress_shows_while_the_judge_thinks_and_cancel_keeps_the_hunks() {
         .await;
     let progress = "#vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_get_namespaces().frugal_progress, 0, -1, {})";
     wait_lua(&n, "the progress line", &format!("{progress} == 1")).await;
+    // The same figures as an edit's: the judge's worst case first (issue 17).
+    wait_lua(
+        &n,
+        "the review's worst case on its progress line",
+        "(function() local m = vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_get_namespaces().frugal_progress, 0, -1, { details = true })[1]
+         local l = m and m[4].virt_lines and m[4].virt_lines[1][1][1] or ''
+         return l:find('frugal: at most %$', 1) ~= nil and l:find(' · likely ~%$', 1) ~= nil end)()",
+    )
+    .await;
     // No edit may start meanwhile, and a second review is refused.
     n.cmd("LlmReview").await;
     n.wait_notify("a review of this buffer's hunks is already running")

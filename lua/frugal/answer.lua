@@ -116,7 +116,8 @@ function M.done(edit, ev)
   end
   local conversation = require("frugal.conversation")
   if edit.follows then
-    -- The follow-up's answer replaces the proposal it refines, in every buffer.
+    -- The follow-up's answer replaces the proposal it refines (hidden meanwhile), in every buffer.
+    require("frugal.hunks").drop_hidden(edit.follows, "replaced")
     require("frugal.hunks").drop_edit(edit.follows, "replaced")
     conversation.forget(edit.follows)
   end
@@ -137,12 +138,14 @@ function M.done(edit, ev)
   local cost = ev.cost_usd
   -- Money as the backend shows it: enough digits that a tiny cost never reads $0.0000.
   local cost_text = ev.cost_text
-  local msg = ("%d hunk%s%s proposed by %s%s"):format(
+  local msg = ("%d hunk%s%s proposed by %s%s%s"):format(
     edit.placed,
     edit.placed == 1 and "" or "s",
     #files > 1 and (" in %d files"):format(#files) or "",
     ev.model,
-    cost_text and (" (%s)"):format(cost_text) or ""
+    cost_text and (" (%s)"):format(cost_text) or "",
+    -- A follow-up says it refined the earlier proposal, and which turn it is.
+    edit.follows and (", refined, turn %d"):format(#turns) or ""
   )
   local km = require("frugal.config").options.keymaps
   if km and km.accept then

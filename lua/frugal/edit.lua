@@ -9,6 +9,7 @@ local H = {}
 ---@field path string  its file, relative to `root`
 ---@field paths string[]  its context files (relative to `root`)
 ---@field instruction string
+---@field opts frugal.EditOpts  what it was started with (a late "Send" starts it again)
 ---@field history { instruction: string, answer: string }[]  earlier turns sent (a follow-up)
 ---@field follows integer|nil  the edit whose pending hunks a follow-up's answer replaces
 ---@field tracking boolean
@@ -17,7 +18,7 @@ local H = {}
 ---@field order integer[]  those buffers, in the order they got their first hunk
 ---@field files integer|nil  files the model sees (from the backend's `prompt` event)
 ---@field bytes integer|nil  the prompt's size
----@field foresight string|nil  "likely ~$0.004 · at most $0.031", once the request is reserved
+---@field foresight frugal.Foresight|nil  the worst and likely cost, once the request is reserved
 ---@field last_progress frugal.Progress|nil  the progress last shown (shown again with the foresight)
 ---@field reserved_usd number|nil  the worst case reserved
 ---@field progress_row integer
@@ -118,10 +119,12 @@ function H.check_buffer(buf, opts)
 end
 
 --- Sends the edit request and registers the edit, whose answer comes as events (|H.events|).
+--- A follow-up hides the hunks it will replace while it runs (|frugal.hunks.hide()|).
 ---@param buf integer
 ---@param opts frugal.EditOpts
 ---@param instruction string
-function H.send(buf, opts, instruction)
+---@param confirmed_usd number|nil  a worst case the user agreed to (a late "Send")
+function H.send(buf, opts, instruction, confirmed_usd)
   local settings = request.backend(buf)
   if not settings then
     return
@@ -166,6 +169,7 @@ function H.send(buf, opts, instruction)
     path = rel,
     paths = paths,
     instruction = instruction,
+    opts = opts,
     history = prior and prior.turns or {},
     follows = prior and prior.id or nil,
     tracking = true,
@@ -206,10 +210,28 @@ function H.send(buf, opts, instruction)
     context = files,
     history = edit.history,
     diagnostics = H.diagnostics(buf, sel_start, sel_end),
+    confirmed_usd = confirmed_usd,
   })
   if running then
+    if edit.follows then
+      require("frugal.hunks").hide(edit.follows)
+    end
     H.show_progress(edit, "waiting", 0, 0, nil)
   end
+end
+
+--- A "Send" given after the confirmation's deadline: the same instruction, sent anew with the
+--- worst case shown, unless the buffer cannot take it now (said in one line).
+---@param edit frugal.Edit
+---@param confirmed_usd number
+function H.again(edit, confirmed_usd)
+  local opts = vim.tbl_extend("force", edit.opts, { bang = false })
+  local err = H.check_buffer(edit.buf, opts)
+  if err then
+    local why = request.busy(edit.buf) and "another request runs in this buffer" or err
+    return notify("late Send not sent: " .. why, vim.log.levels.WARN)
+  end
+  H.send(edit.buf, opts, edit.instruction, confirmed_usd)
 end
 
 --- Error and warning diagnostics inside the selection, for the prompt.
@@ -235,9 +257,9 @@ function H.diagnostics(buf, sel_start, sel_end)
   return out
 end
 
---- The progress line at the end of the selection's first line (where it is now).
+--- The progress line above the selection's first line (where it is now).
 ---@param edit frugal.Edit
----@param phase "waiting"|"thinking"|"streaming"|"retrying"
+---@param phase "confirming"|"waiting"|"thinking"|"streaming"|"retrying"
 ---@param tokens integer
 ---@param elapsed_ms number
 ---@param cost string|userdata|nil  estimated cost so far, as the backend shows money (vim.NIL: unknown)
@@ -265,8 +287,7 @@ H.events = {}
 
 --- Reserved: what the request will likely cost, and at most (src/protocol.rs `foresight`).
 function H.events.foresight(edit, ev)
-  local likely = ev.likely_text
-  edit.foresight = (likely and ("likely ~%s · "):format(likely) or "") .. ("at most %s"):format(ev.worst_text)
+  edit.foresight = require("frugal.progress").foresight(ev)
   edit.reserved_usd = ev.worst_usd
   local p = edit.last_progress or { phase = "waiting", tokens = 0, elapsed_ms = 0 }
   H.show_progress(edit, p.phase, p.tokens, p.elapsed_ms, p.cost, p.note)
@@ -304,10 +325,15 @@ request.kind("edit", {
   clear = function(edit)
     edit.tracking = false
   end,
-  -- Whatever it had previewed is withdrawn: nothing half-applied.
+  -- Whatever it had previewed is withdrawn: nothing half-applied; the proposal a follow-up
+  -- was refining comes back as it was.
   abandon = function(edit)
     require("frugal.hunks").drop_edit(edit.id, "abandoned")
+    if edit.follows then
+      require("frugal.hunks").unhide(edit.follows)
+    end
   end,
+  again = H.again,
 })
 
 return M

@@ -1,60 +1,97 @@
---- The progress line of an edit in flight: a spinner, tokens, time, the running cost, or why
---- and when a retry comes, as virtual text at the end of a line (the buffer's text untouched).
+--- The progress line of a request in flight (an edit, a review): a virtual line of its own
+--- above the range it is about (never text at the end of a code line, where it would cover a
+--- hunk's label), the worst case first: `⠋ frugal: at most $0.031 · likely ~$0.004 · 70 tok ·
+--- 4.2 s`. While the user is asked to confirm it says so; while a retry waits, why and when.
+--- The buffer's text is untouched.
 local M = {}
 local H = {}
 
 H.ns = vim.api.nvim_create_namespace("frugal_progress")
 H.spinner = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏" }
 
+---@class frugal.Foresight
+---@field worst string  the worst case reserved, as the backend shows money ("$0.0310")
+---@field likely string|nil  the likely cost ("$0.0040"; nil: the model has no price)
+
 ---@class frugal.Progress
----@field phase "waiting"|"thinking"|"streaming"|"retrying"
+---@field phase "confirming"|"waiting"|"thinking"|"streaming"|"retrying"
 ---@field tokens integer
 ---@field elapsed_ms number
 ---@field cost string|nil  estimated cost so far, as the backend shows money (nil: unknown)
 ---@field note string|nil  why and when a retry comes ("rate limited, retrying in 4 s (2/3)")
 ---@field files integer|nil  files the model sees
 ---@field bytes integer|nil  the prompt's size in bytes
----@field foresight string|nil  "likely ~$0.004 · at most $0.031" once the request is reserved
+---@field foresight frugal.Foresight|nil  once the request is reserved
 
---- Shows (or updates) the progress line of `edit` at `row`; returns its text (nil when the
+--- The text of a progress line, after the spinner.
+---@param p frugal.Progress
+---@return string
+function M.text(p)
+  local parts = {}
+  if p.foresight then
+    table.insert(parts, "at most " .. p.foresight.worst)
+    if p.foresight.likely then
+      table.insert(parts, "likely ~" .. p.foresight.likely)
+    end
+  end
+  local secs = ("%.1f s"):format(p.elapsed_ms / 1000)
+  if p.phase == "confirming" then
+    table.insert(parts, "waiting for your answer")
+  elseif p.phase == "retrying" and type(p.note) == "string" then
+    table.insert(parts, p.note)
+  elseif p.phase == "waiting" then
+    table.insert(parts, "waiting for the model… " .. secs)
+  elseif p.phase == "thinking" then
+    table.insert(parts, "thinking… " .. secs)
+  else
+    table.insert(parts, ("%d tok · %s"):format(p.tokens, secs))
+  end
+  if p.files and p.bytes and p.phase ~= "retrying" and p.phase ~= "confirming" then
+    table.insert(parts, ("%d file%s, %s"):format(p.files, p.files == 1 and "" or "s", H.size(p.bytes)))
+  end
+  if p.cost and p.phase ~= "confirming" then
+    table.insert(parts, "so far ~" .. p.cost)
+  end
+  return "frugal: " .. table.concat(parts, " · ")
+end
+
+--- Shows (or updates) the progress line of `job` above `row`; returns its text (nil when the
 --- buffer is gone).
----@param edit { buf: integer, spin: integer, progress_mark: integer|nil }
----@param row integer  0-based
+---@param job { buf: integer, spin: integer, progress_mark: integer|nil }
+---@param row integer  0-based first row of the range
 ---@param p frugal.Progress
 ---@return string|nil
-function M.show(edit, row, p)
-  if not vim.api.nvim_buf_is_valid(edit.buf) then
+function M.show(job, row, p)
+  if not vim.api.nvim_buf_is_valid(job.buf) then
     return nil
   end
-  edit.spin = edit.spin % #H.spinner + 1
-  local spin = H.spinner[edit.spin]
-  local text
-  if p.phase == "retrying" and type(p.note) == "string" then
-    text = ("%s frugal: %s"):format(spin, p.note)
-  elseif p.phase == "waiting" then
-    text = ("%s frugal: waiting for the model… %.1fs"):format(spin, p.elapsed_ms / 1000)
-  elseif p.phase == "thinking" then
-    text = ("%s frugal: thinking… %.1fs"):format(spin, p.elapsed_ms / 1000)
-  else
-    text = ("%s frugal: %d tokens · %.1fs"):format(spin, p.tokens, p.elapsed_ms / 1000)
-  end
-  if p.files and p.bytes and p.phase ~= "retrying" then
-    text = text .. (" · %d file%s, %s"):format(p.files, p.files == 1 and "" or "s", H.size(p.bytes))
-  end
-  if p.cost then
-    text = text .. " · ~" .. p.cost
-  end
-  if p.foresight then
-    text = text .. " · " .. p.foresight
-  end
-  row = math.min(row, vim.api.nvim_buf_line_count(edit.buf) - 1)
-  edit.progress_mark = vim.api.nvim_buf_set_extmark(edit.buf, H.ns, row, 0, {
-    id = edit.progress_mark,
-    virt_text = { { text, "FrugalProgress" } },
-    virt_text_pos = "eol",
-    hl_mode = "combine",
+  job.spin = job.spin % #H.spinner + 1
+  local text = H.spinner[job.spin] .. " " .. M.text(p)
+  row = math.max(0, math.min(row, vim.api.nvim_buf_line_count(job.buf) - 1))
+  local first = job.progress_mark == nil
+  job.progress_mark = vim.api.nvim_buf_set_extmark(job.buf, H.ns, row, 0, {
+    id = job.progress_mark,
+    virt_lines = { { { text, "FrugalProgress" } } },
+    virt_lines_above = true,
   })
+  if first and row == 0 then
+    H.reveal(job.buf)
+  end
   return text
+end
+
+--- A virtual line above the first line is drawn only in the window's filler rows ('topfill'):
+--- a window showing the buffer from its first line scrolls it into view.
+---@param buf integer
+function H.reveal(buf)
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    vim.api.nvim_win_call(win, function()
+      local view = vim.fn.winsaveview()
+      if view.topline == 1 and view.topfill == 0 then
+        vim.fn.winrestview({ topline = 1, topfill = 1 })
+      end
+    end)
+  end
 end
 
 --- A prompt size: `812 B`, `12.3 kB`.
@@ -65,6 +102,13 @@ function H.size(bytes)
     return ("%d B"):format(bytes)
   end
   return ("%.1f kB"):format(bytes / 1000)
+end
+
+--- The foresight of a `foresight` event (src/protocol.rs), for |frugal.Progress|.
+---@param ev { worst_text: string, likely_text: string|nil }
+---@return frugal.Foresight
+function M.foresight(ev)
+  return { worst = ev.worst_text, likely = ev.likely_text }
 end
 
 --- Removes the progress line of the buffer.

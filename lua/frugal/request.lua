@@ -32,6 +32,8 @@ local notify, fire = util.notify, util.fire
 ---cancelled because that buffer is gone
 ---@field clear fun(job: frugal.Job)|nil  what else ends with it (change tracking)
 ---@field abandon fun(job: frugal.Job)|nil  on failure, before it is said: withdraws what it proposed
+---@field again (fun(job: frugal.Job, confirmed_usd: number))|nil  starts the request anew (a "Send"
+---given after its confirmation's deadline), with the worst case the user was shown
 
 ---@alias frugal.Fate "accepted"|"rejected"|"replaced"|"abandoned"
 
@@ -104,6 +106,23 @@ function M.send(job, method, params)
     return false
   end
   return H.live[job.id] == job
+end
+
+--- A request running, by id.
+---@param id integer
+---@return frugal.Job|nil
+function M.get(id)
+  return H.live[id]
+end
+
+--- How to start `job` anew with a worst case the user agreed to, if its kind can.
+---@param job frugal.Job
+---@return (fun(confirmed_usd: number))|nil
+function M.again(job)
+  local again = H.kinds[job.kind].again
+  return again and function(confirmed_usd)
+    again(job, confirmed_usd)
+  end or nil
 end
 
 --- The request keeping `buf` busy (started there, or reaching it), if any.

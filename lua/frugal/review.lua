@@ -7,6 +7,8 @@ local H = {}
 
 ---@class frugal.Review: frugal.Job
 ---@field hunks frugal.PendingHunk[]  as sent: the verdicts come back in this order
+---@field foresight frugal.Foresight|nil  the worst and likely cost, once reserved
+---@field last_progress frugal.Progress|nil  the progress last shown (shown again with the foresight)
 
 ---@class frugal.ReviewVerdict
 ---@field path string
@@ -35,7 +37,8 @@ H.show = {
 --- `:LlmReview`: reviews the pending hunks of the current buffer's edit. Refused (with a
 --- message, nothing sent) when none is pending, while an edit streams in the buffer, or while
 --- a review of it runs.
----@param opts { buf: integer|nil }|nil
+---@param opts { buf: integer|nil, confirmed_usd: number|nil }|nil  `confirmed_usd`: a worst
+---case the user agreed to (a "Send" given after the confirmation's deadline)
 function M.start(opts)
   local buf = util.buf(opts and opts.buf)
   local hunks = require("frugal.hunks").pending_of_edit(buf)
@@ -70,6 +73,7 @@ function M.start(opts)
     filetype = vim.bo[buf].filetype,
     project = project,
     hunks = items,
+    confirmed_usd = opts and opts.confirmed_usd,
   })
   if not running then
     return
@@ -103,10 +107,13 @@ function H.check(buf, hunks)
   end
 end
 
---- The review's progress line, at its first hunk in this buffer.
+--- The review's progress line, above its first hunk in this buffer, with the same figures
+--- as an edit's (the worst case first, once reserved).
 ---@param review frugal.Review
 ---@param p frugal.Progress
 function H.progress(review, p)
+  p.foresight = review.foresight
+  review.last_progress = p
   local row = 0
   for _, h in ipairs(review.hunks) do
     if h.buf == review.buf then
@@ -132,6 +139,13 @@ function H.chunks(v)
 end
 
 H.events = {}
+
+--- Reserved: the worst and likely cost (src/protocol.rs `foresight`), shown at once.
+function H.events.foresight(review, ev)
+  review.foresight = require("frugal.progress").foresight(ev)
+  local p = review.last_progress or { phase = "waiting", tokens = 0, elapsed_ms = 0 }
+  H.progress(review, p)
+end
 
 function H.events.progress(review, ev)
   H.progress(review, {
@@ -187,6 +201,13 @@ request.kind("review", {
   events = H.events,
   cancelled = "review cancelled; the hunks are still pending",
   gone = "the backend stopped during the review",
+  -- A late "Send": the buffer's pending hunks reviewed anew (refused in one line when busy).
+  again = function(review, confirmed_usd)
+    if request.busy(review.buf) then
+      return notify("late Send not sent: another request runs in this buffer", vim.log.levels.WARN)
+    end
+    M.start({ buf = review.buf, confirmed_usd = confirmed_usd })
+  end,
 })
 
 return M

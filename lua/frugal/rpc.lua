@@ -331,11 +331,9 @@ M.on("notify", function(ev)
   notify(ev.message, ev.level)
 end)
 
---- A question the backend waits on: answered with the 1-based choice, nil when dismissed.
+--- A question the backend waits on (frugal.confirm).
 M.on("question", function(ev)
-  vim.ui.select(ev.choices, { prompt = ev.prompt }, function(_, idx)
-    M.call("choose", { question = ev.question, choice = idx })
-  end)
+  require("frugal.confirm").ask(ev)
 end)
 
 function H.on_exit(job, code)

@@ -50,6 +50,12 @@ impl Job for Edit {
         }
     }
 
+    fn confirmed(&self) -> Option<Usd> {
+        self.req
+            .confirmed_usd
+            .and_then(|c| Usd::from_cost_f64(c).ok())
+    }
+
     fn prompt(&mut self, ctx: &Ctx) -> Result<Prompt, Failure> {
         let req = &self.req;
         let cfg = ctx.config();

@@ -41,6 +41,10 @@ pub struct EditRequest {
     /// Error and warning diagnostics inside the selection.
     #[serde(default)]
     pub diagnostics: Vec<Diagnostic>,
+    /// The worst case (USD) a confirmation showed when its "Send" came after the deadline:
+    /// this request restarts that one, and is asked again only above it.
+    #[serde(default)]
+    pub confirmed_usd: Option<f64>,
 }
 
 /// A context file of an edit: its path (relative to the checkout's root, or absolute), and

@@ -59,6 +59,12 @@ pub struct Outbound {
     pub kind: RequestKind,
     /// Tells the user what the request will likely cost and at most costs, once reserved.
     pub on_foresight: Box<dyn Fn(Foresight) + Send + Sync>,
+    /// The request's id and buffer (the shim's), named by a confirmation question.
+    pub id: u64,
+    pub buf: i64,
+    /// A worst case the user already agreed to (a "Send" given after the question's time ran
+    /// out restarts the request with it): asked again only when the worst case rose above it.
+    pub confirmed: Option<Usd>,
 }
 
 /// The foresight of a reserved request.
@@ -72,6 +78,15 @@ pub struct Foresight {
 
 /// How long a confirmation waits for the user before the request is dropped, unsent.
 pub const CONFIRM_WAIT: Duration = Duration::from_secs(60);
+
+/// [`CONFIRM_WAIT`], unless the environment variable `FRUGAL_CONFIRM_WAIT_MS` (for tests: a
+/// late answer within a test's time) says otherwise.
+fn confirm_wait() -> Duration {
+    std::env::var("FRUGAL_CONFIRM_WAIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(CONFIRM_WAIT, Duration::from_millis)
+}
 
 /// A request that was let through and answered with a stream.
 pub struct Sent<S> {
@@ -235,7 +250,8 @@ async fn reserve(
     };
     (out.on_foresight)(seen);
     if let Some(limit) = plan.caps.project.confirm_above {
-        if seen.worst > limit && cut_before.is_none() {
+        let agreed = out.confirmed.is_some_and(|c| seen.worst <= c);
+        if seen.worst > limit && cut_before.is_none() && !agreed {
             let from_file = plan.caps.from_file.confirm_above == Some(limit);
             let source = if from_file {
                 format!("[budget] confirm_above_usd in {}", p.file)
@@ -244,7 +260,12 @@ async fn reserve(
             };
             // Declined or unanswered: the ticket is dropped unsent, which releases the
             // reservation (nothing left).
-            confirm(&gate.ui, &plan.model, seen, limit, &source, CONFIRM_WAIT).await?;
+            let asking = Asking {
+                id: out.id,
+                buf: out.buf,
+                wait: confirm_wait(),
+            };
+            confirm(&gate.ui, &plan.model, seen, limit, &source, asking).await?;
         }
     }
     out.request.max_tokens = max_tokens;
@@ -444,16 +465,35 @@ async fn likely_cost(
     Some(foresight::likely(&price, prompt_bytes, max_tokens, &samples, worst).cost)
 }
 
+/// The request a confirmation holds up, and how long it waits.
+struct Asking {
+    id: u64,
+    buf: i64,
+    wait: Duration,
+}
+
 /// Asks the user whether to send a request whose worst case is above `confirm_above_usd`;
-/// `Err` (reason `cancelled`) when declined or unanswered within `wait`.
+/// `Err` (reason `cancelled`) when declined or unanswered within `wait`. Meanwhile the progress
+/// line says it waits for the user's answer (nothing is sent).
 async fn confirm(
     ui: &Ui,
     model: &str,
     seen: Foresight,
     limit: Usd,
     source: &str,
-    wait: Duration,
+    asking: Asking,
 ) -> Result<(), Failure> {
+    let Asking { id, buf, wait } = asking;
+    ui.send(crate::protocol::Event::Progress {
+        id,
+        buf,
+        tokens: 0,
+        elapsed_ms: 0,
+        cost_usd: None,
+        cost_text: None,
+        phase: crate::protocol::Phase::Confirming,
+        note: None,
+    });
     let likely = seen
         .likely
         .map(|l| format!(", likely ~{l}"))
@@ -467,7 +507,16 @@ async fn confirm(
         "Do not send".to_string(),
     ];
     let asked = tokio::time::Instant::now();
-    let why = match ui.questions.pose(ui, prompt, choices, wait).await {
+    let about = crate::services::About {
+        id,
+        buf,
+        worst_usd: seen.worst.to_f64(),
+    };
+    let why = match ui
+        .questions
+        .pose(ui, prompt, choices, wait, Some(about))
+        .await
+    {
         Some(0) => return Ok(()),
         // Dismissed (or the shim gone) before the time was up: a no.
         None if asked.elapsed() >= wait => {
@@ -532,19 +581,33 @@ mod tests {
         let ask = |wait: Duration| {
             let ui = ui.clone();
             tokio::spawn(async move {
+                let asking = Asking {
+                    id: 7,
+                    buf: 1,
+                    wait,
+                };
                 confirm(
                     &ui,
                     "m/x",
                     seen,
                     usd("0.02"),
                     "setup budget.confirm_above_usd",
-                    wait,
+                    asking,
                 )
                 .await
             })
         };
         for (choice, sent) in [(Some(1), true), (Some(2), false), (None, false)] {
             let asking = ask(Duration::from_secs(20));
+            // The progress line first: waiting for the user, nothing sent.
+            assert!(matches!(
+                rx.recv().await,
+                Some(crate::protocol::Event::Progress {
+                    id: 7,
+                    phase: crate::protocol::Phase::Confirming,
+                    ..
+                })
+            ));
             let (question, prompt, choices) = crate::services::next_question(&mut rx).await;
             assert_eq!(
                 prompt,

@@ -34,8 +34,8 @@ impl Job for Review {
     const ANSWER: &'static str = "the judge's answer";
     // A reasoning judge thinks before it answers; only the answer is read.
     const SHOWS_THINKING: bool = false;
-    // The review's notice and spinner say enough; its cost comes in `review_done`.
-    const FORESIGHT: bool = false;
+    // Its progress line shows the same figures as an edit's: the worst case first.
+    const FORESIGHT: bool = true;
     const INTERNAL_ERROR: &'static str =
         "an internal error ended this review (a bug in frugal; the log has the details)";
 
@@ -44,6 +44,12 @@ impl Job for Review {
             id: self.req.id,
             buf: self.req.buf,
         }
+    }
+
+    fn confirmed(&self) -> Option<Usd> {
+        self.req
+            .confirmed_usd
+            .and_then(|c| Usd::from_cost_f64(c).ok())
     }
 
     fn prompt(&mut self, ctx: &Ctx) -> Result<Prompt, Failure> {

@@ -22,6 +22,10 @@ pub struct ReviewRequest {
     /// Every pending hunk of the edit. The judge sees them numbered from 1 by path, then line;
     /// the verdicts come back in the order sent here.
     pub hunks: Vec<ReviewHunk>,
+    /// The worst case (USD) a confirmation showed when its "Send" came after the deadline
+    /// (see `EditRequest::confirmed_usd`).
+    #[serde(default)]
+    pub confirmed_usd: Option<f64>,
 }
 
 /// One pending hunk, where it is now.

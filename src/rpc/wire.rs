@@ -99,6 +99,7 @@ pub enum Answer {
     Project(Box<ProjectReply>),
     Version(&'static str),
     Key(KeyReply),
+    Choice(super::choose::ChooseReply),
 }
 
 /// The `reply` to the call `seq`.

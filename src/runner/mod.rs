@@ -123,6 +123,12 @@ pub trait Job: Send + 'static {
         async {}
     }
 
+    /// A worst case the user already agreed to: a "Send" given after the confirmation's time
+    /// ran out restarts the request with the worst case it was shown (see `gate::Outbound`).
+    fn confirmed(&self) -> Option<Usd> {
+        None
+    }
+
     /// The request is sent and reserved: the answer is about to stream.
     fn sent(&mut self, _ctx: &Ctx) {}
 
@@ -225,6 +231,9 @@ async fn run_inner<J: Job>(ctx: &Ctx, job: &mut J) -> Result<Event, Failure> {
         on_foresight: on_foresight::<J>(ctx, who),
         request,
         kind: J::KIND,
+        id: who.id,
+        buf: who.buf,
+        confirmed: job.confirmed(),
     };
     let sent = ctx.send(outbound).await?;
     let reserved = sent.ticket.reserved();

@@ -25,7 +25,7 @@ pub use keys::Keys;
 pub use ledger::{Background, LedgerHandle, LedgerRunError, LedgerSlot};
 #[cfg(test)]
 pub(crate) use question::next_question;
-pub use question::Questions;
+pub use question::{About, Choice, Questions};
 pub use settings::{Settings, Snapshot};
 pub use ui::Ui;
 
