@@ -115,3 +115,75 @@ async fn a_notification_plugin_gets_the_whole_text_titled_frugal() {
     assert_eq!(args[2].as_str(), Some("frugal"));
     n.quit().await;
 }
+
+const SRC: &[&str] = &["def add(a, b):", "    return a + b", "", "def sub(a, b):", "    return a - b"];
+
+#[tokio::test]
+async fn an_answer_without_a_block_is_shown_in_a_float_with_its_cost() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, MODELS));
+    let prose = "I would not change this.\nThe function is already minimal.";
+    server.push("/chat/completions", Reply::sse(answer(prose, 7, 0.0123)));
+    let mut n = Nvim::start(&server.url).await;
+    let dir = n.home.path().join("data/nvim/frugal");
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit simplify").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("no_match"));
+    let cost = field(&failed, "cost_usd").as_f64();
+    assert!(cost.is_some_and(|c| (c - 0.0123).abs() < 1e-9), "{failed:?}");
+    let (msg, level) = n.wait_notify("no SEARCH/REPLACE block").await;
+    assert_eq!(level, 3, "a warning, not an error: {msg}");
+    assert!(msg.contains("$0.0123"), "{msg}");
+    // The model's text, in a float that q closes.
+    let shown = n
+        .lua(
+            "local f = require('frugal.float').current()
+             if not f then return vim.NIL end
+             return table.concat(vim.api.nvim_buf_get_lines(f.buf, 0, -1, false), '\\n')",
+        )
+        .await;
+    assert_eq!(shown.as_str(), Some(prose));
+    n.lua("vim.api.nvim_feedkeys('q', 'x', false)").await;
+    let open = n
+        .lua("return require('frugal.float').current() ~= nil")
+        .await;
+    assert_eq!(open.as_bool(), Some(false));
+    // Charged as any answer.
+    let rows = wait_rows(&dir, "the settlement", |r| {
+        r.len() == 1 && r[0].state != "reserved"
+    })
+    .await;
+    assert_eq!(rows[0].charged, Some(12_300_000_000));
+    assert_eq!(n.lines().await, SRC);
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn the_done_message_names_the_files_and_fires_first() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, MODELS));
+    let text = format!(
+        "a.py\n{}lib/util.py\n{}new/extra.py\n{}",
+        block("    return a + b\n", "    return b + a\n"),
+        block("    return a + b\n", "    return b + a\n"),
+        block("", "print(1)\n"),
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 9, 0.0184)));
+    let mut n = Nvim::start(&server.url).await;
+    let proj = n.home.path().join("proj");
+    std::fs::create_dir_all(proj.join(".git")).unwrap();
+    std::fs::create_dir_all(proj.join("lib")).unwrap();
+    std::fs::write(proj.join("lib/util.py"), "def add(a, b):\n    return a + b\n").unwrap();
+    n.open("a.py", SRC).await;
+    builtin_notify(&n).await;
+    n.cmd("LlmContext add lib/util.py").await;
+    n.cmd("LlmEdit swap everywhere").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    let whole = field(&done, "message").as_str().unwrap_or("").to_string();
+    assert!(whole.contains("a.py, lib/util.py, new/extra.py"), "{whole}");
+    let h = wait_history(&n, "hunks ·").await;
+    let line = h.iter().rev().find(|l| l.contains("hunks ·")).unwrap();
+    assert_eq!(line, "frugal: 3 hunks · a.py util.py +1 new · $0.0184", "{h:?}");
+    n.quit().await;
+}

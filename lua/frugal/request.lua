@@ -131,21 +131,50 @@ function M.finish(job)
   return true
 end
 
---- Ends a request as failed: what it proposed is withdrawn, the message said (INFO when
---- cancelled), `User FrugalEditFailed` fired.
+--- Ends a request as failed: what it proposed is withdrawn, `User FrugalEditFailed` fired,
+--- then the message said (INFO when cancelled), so nothing waits on a message. An answer that
+--- was paid for and held no block (`paid.answer`) opens in a float, the message a warning with
+--- its cost.
 ---@param job frugal.Job
 ---@param reason string
 ---@param message string  the whole text (the event's data)
 ---@param line string|nil  the one-line notification, when the backend gave one
-function M.fail(job, reason, message, line)
+---@param paid { cost_usd: number|nil, cost_text: string|nil, answer: string|nil }|nil
+function M.fail(job, reason, message, line, paid)
   M.finish(job)
   local kind = H.kinds[job.kind]
   if kind.abandon then
     kind.abandon(job)
   end
-  notify(line or message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
-  fire("FrugalEditFailed", { buf = job.buf, reason = reason, message = message })
+  paid = paid or {}
+  local level = reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR
+  if paid.cost_text then
+    message = ("%s (the answer cost %s)"):format(message, paid.cost_text)
+    line = line and ("%s (%s)"):format(line, paid.cost_text)
+  end
+  fire("FrugalEditFailed", { buf = job.buf, reason = reason, message = message, cost_usd = paid.cost_usd })
+  if type(paid.answer) == "string" then
+    level = vim.log.levels.WARN
+    line = H.no_block(paid)
+  end
+  notify(line or message, level, message)
   require("frugal.status").refresh(job.buf)
+end
+
+--- Opens an answer that held no block in a float; the one-line message that says so.
+---@param paid { cost_text: string|nil, answer: string }
+---@return string
+function H.no_block(paid)
+  local cost = paid.cost_text and (" · %s"):format(paid.cost_text) or ""
+  local ok = require("frugal.float").open(vim.split(paid.answer, "\n"), {
+    title = "frugal: the answer (no SEARCH/REPLACE block)",
+    filetype = "markdown",
+    wrap = true,
+  })
+  if not ok then
+    return ("frugal: no edit in the answer%s"):format(cost)
+  end
+  return ("frugal: no edit in the answer%s · shown in a float"):format(cost)
 end
 
 --- Stops a request from this side: tells the backend to drop the connection, and fails it.
@@ -192,7 +221,7 @@ end
 
 --- Routes an event of the backend to the request it is about; events of a request that is
 --- over are dropped.
----@param ev { kind: string, id: integer, reason: string|nil, message: string|nil, line: string|nil }
+---@param ev { kind: string, id: integer, reason: string|nil, message: string|nil, line: string|nil, cost_usd: number|nil, cost_text: string|nil, answer: string|nil }
 function H.route(ev)
   local job = H.live[ev.id]
   if not job then
@@ -205,7 +234,7 @@ function H.route(ev)
     return M.abort(job, kind.needs_buf)
   end
   if ev.kind == "failed" then
-    return M.fail(job, ev.reason --[[@as string]], ev.message --[[@as string]], ev.line)
+    return M.fail(job, ev.reason --[[@as string]], ev.message --[[@as string]], ev.line, ev)
   end
   local handler = kind.events[ev.kind]
   if handler then
