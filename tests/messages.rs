@@ -159,9 +159,8 @@ async fn an_answer_without_a_block_is_shown_in_a_float_with_its_cost() {
     n.quit().await;
 }
 
-#[tokio::test]
-async fn the_done_message_names_the_files_and_fires_first() {
-    let server = FakeOpenRouter::start().await;
+/// An answer for a.py, lib/util.py (a context file) and a new file, with its project.
+async fn three_files(server: &FakeOpenRouter) -> Nvim {
     server.push("/models", Reply::json(200, MODELS));
     let text = format!(
         "a.py\n{}lib/util.py\n{}new/extra.py\n{}",
@@ -170,7 +169,7 @@ async fn the_done_message_names_the_files_and_fires_first() {
         block("", "print(1)\n"),
     );
     server.push("/chat/completions", Reply::sse(answer(&text, 9, 0.0184)));
-    let mut n = Nvim::start(&server.url).await;
+    let n = Nvim::start(&server.url).await;
     let proj = n.home.path().join("proj");
     std::fs::create_dir_all(proj.join(".git")).unwrap();
     std::fs::create_dir_all(proj.join("lib")).unwrap();
@@ -178,6 +177,13 @@ async fn the_done_message_names_the_files_and_fires_first() {
     n.open("a.py", SRC).await;
     builtin_notify(&n).await;
     n.cmd("LlmContext add lib/util.py").await;
+    n
+}
+
+#[tokio::test]
+async fn the_done_message_names_the_files_and_fires_first() {
+    let server = FakeOpenRouter::start().await;
+    let mut n = three_files(&server).await;
     n.cmd("LlmEdit swap everywhere").await;
     let done = n.wait_event("FrugalEditDone").await;
     let whole = field(&done, "message").as_str().unwrap_or("").to_string();
@@ -185,5 +191,18 @@ async fn the_done_message_names_the_files_and_fires_first() {
     let h = wait_history(&n, "hunks ·").await;
     let line = h.iter().rev().find(|l| l.contains("hunks ·")).unwrap();
     assert_eq!(line, "frugal: 3 hunks · a.py util.py +1 new · $0.0184", "{h:?}");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn accept_all_says_what_it_did_and_that_buffers_are_unsaved() {
+    let server = FakeOpenRouter::start().await;
+    let mut n = three_files(&server).await;
+    n.cmd("LlmEdit swap everywhere").await;
+    n.wait_event("FrugalEditDone").await;
+    n.cmd("LlmAccept!").await;
+    let h = wait_history(&n, "accepted").await;
+    let line = h.iter().rev().find(|l| l.contains("accepted")).unwrap();
+    assert_eq!(line, "frugal: accepted 3 hunks, 3 buffers unsaved — :wall", "{h:?}");
     n.quit().await;
 }
