@@ -55,6 +55,18 @@ function M.open(lines, opts)
       vim.schedule(M.close)
     end,
   })
+  if opts.enter == false then
+    -- Not entered (it came unasked for, while the user may be typing): it goes as a hover
+    -- does, when the cursor moves on in the window it opened over.
+    vim.api.nvim_create_autocmd({ "CursorMoved", "InsertEnter", "BufLeave" }, {
+      group = f.augroup,
+      buffer = vim.api.nvim_get_current_buf(),
+      once = true,
+      callback = function()
+        vim.schedule(M.close)
+      end,
+    })
+  end
   return f
 end
 
@@ -80,15 +92,34 @@ function M.current()
   return H.open
 end
 
---- Shortens an absolute path for display: `~` for the home directory.
----@param path string
----@return string
-function M.short_path(path)
-  local home = vim.uv.os_homedir()
-  if home and home ~= "" and vim.startswith(path, home .. "/") then
-    return "~" .. path:sub(#home + 1)
+--- Tells the answer to a command the user gave: one line when it fits the echo area, else its
+--- first line as the message and the whole text in a float (home directory as `~`), entered
+--- (`q` closes it). A notification plugin gets the whole text as its message, and no float.
+---@param text string
+---@param title string  the float's title
+---@param level integer|nil
+function M.tell(text, title, level)
+  local util = require("frugal.util")
+  local lines = vim.split(M.short_path(text), "\n")
+  local line = util.one_line(lines[1], math.huge)
+  -- A notification plugin shows the whole text itself.
+  local fits = #lines == 1 and vim.fn.strdisplaywidth(line) <= util.echo_width()
+  if fits or not util.builtin_notify() then
+    return util.notify(line, level, text)
   end
-  return path
+  M.open(lines, { title = title, wrap = true })
+  util.notify(line, level, text)
+end
+
+--- Shortens absolute paths in a text for display: `~` for the home directory.
+---@param text string
+---@return string
+function M.short_path(text)
+  local home = vim.uv.os_homedir()
+  if not home or home == "" or home == "/" then
+    return text
+  end
+  return (text:gsub(vim.pesc(home) .. "/", "~/"))
 end
 
 --- Lines split at line breaks, control characters shown as spaces.

@@ -170,6 +170,7 @@ function H.no_block(paid)
     title = "frugal: the answer (no SEARCH/REPLACE block)",
     filetype = "markdown",
     wrap = true,
+    enter = false,
   })
   if not ok then
     return ("frugal: no edit in the answer%s"):format(cost)
