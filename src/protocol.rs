@@ -226,6 +226,10 @@ pub struct ModelList {
     pub pending: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The catalogue's ids closest to the one asked for (`:LlmModel <id>`) when it is not
+    /// listed, as an edit's refusal names them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<String>,
 }
 
 /// The `:LlmUsage` report as the float shows it: lines, highlight ranges

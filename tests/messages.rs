@@ -3,6 +3,7 @@
 //! a notification plugin gets the whole text titled `frugal`; events come before messages.
 
 mod common;
+use common::screen::Snapshot;
 use common::*;
 use rmpv::Value;
 use std::time::{Duration, Instant};
@@ -165,6 +166,11 @@ async fn an_answer_without_a_block_is_shown_in_a_float_with_its_cost() {
 
 /// An answer for a.py, lib/util.py (a context file) and a new file, with its project.
 async fn three_files(server: &FakeOpenRouter) -> Nvim {
+    three_files_in(server, Nvim::start(&server.url).await).await
+}
+
+/// [`three_files`] in a Neovim already started (a screen test's).
+async fn three_files_in(server: &FakeOpenRouter, n: Nvim) -> Nvim {
     server.push("/models", Reply::json(200, MODELS));
     let text = format!(
         "a.py\n{}lib/util.py\n{}new/extra.py\n{}",
@@ -173,7 +179,6 @@ async fn three_files(server: &FakeOpenRouter) -> Nvim {
         block("", "print(1)\n"),
     );
     server.push("/chat/completions", Reply::sse(answer(&text, 9, 0.0184)));
-    let n = Nvim::start(&server.url).await;
     let proj = n.home.path().join("proj");
     std::fs::create_dir_all(proj.join(".git")).unwrap();
     std::fs::create_dir_all(proj.join("lib")).unwrap();
@@ -209,4 +214,100 @@ async fn accept_all_says_what_it_did_and_that_buffers_are_unsaved() {
     let line = h.iter().rev().find(|l| l.contains("accepted")).unwrap();
     assert_eq!(line, "frugal: accepted 3 hunks, 3 buffers unsaved — :wall", "{h:?}");
     n.quit().await;
+}
+
+// Screen tests at 80 columns: every command that answers leaves one line starting `frugal: `
+// on the message row, no hit-enter prompt, and its event fired with no key pressed.
+
+const W: i64 = 80;
+const H: i64 = 24;
+
+/// The message row (the last) once it starts with `frugal: ` and holds `needle`; asserts no
+/// hit-enter prompt is up.
+async fn said(n: &Nvim, needle: &str) -> Snapshot {
+    let s = n
+        .wait_screen(needle, |s| {
+            let last = s.row(H as usize - 1);
+            last.starts_with("frugal: ") && last.contains(needle)
+        })
+        .await;
+    assert!(!s.hit_enter(), "a hit-enter prompt:\n{}", s.dump());
+    assert!(!n.blocking().await, "Neovim waits on a key:\n{}", s.dump());
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_an_edit_and_accept_all_answer_in_one_line() {
+    let server = FakeOpenRouter::start().await;
+    let n = Nvim::start_ui(&server.url, &[], W, H).await;
+    let mut n = three_files_in(&server, n).await;
+    said(&n, "1 context file").await;
+    n.cmd("LlmEdit swap everywhere").await;
+    // Fired with no key pressed.
+    n.wait_event("FrugalEditDone").await;
+    let s = said(&n, "3 hunks · a.py util.py +1 new · $0.0184").await;
+    println!("after the edit:\n{}", s.dump());
+    n.cmd("LlmAccept!").await;
+    let s = said(&n, "accepted 3 hunks, 3 buffers unsaved — :wall").await;
+    println!("after :LlmAccept!:\n{}", s.dump());
+    drop(n);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_a_failed_edit_and_an_answer_without_a_block() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, MODELS));
+    let unmatched = block("def mul(a, b):\n    return a * b\n", "x\n");
+    server.push("/chat/completions", Reply::sse(answer(&unmatched, 5, 0.001)));
+    let prose = "I would not change this.\nThe function is already minimal.";
+    server.push("/chat/completions", Reply::sse(answer(prose, 7, 0.0123)));
+    let mut n = Nvim::start_ui(&server.url, &[], W, H).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit mul").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("no_match"));
+    said(&n, "no block matched the buffer").await;
+    n.cmd("LlmEdit simplify").await;
+    n.wait_event("FrugalEditFailed").await;
+    let s = said(&n, "no edit in the answer · $0.0123").await;
+    assert!(s.contains("I would not change this."), "{}", s.dump());
+    println!("an answer without a block:\n{}", s.dump());
+    drop(n);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_context_key_and_model_answer_in_one_line() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/models", Reply::json(200, MODELS));
+    let n = Nvim::start_ui(&server.url, &[], W, H).await;
+    let proj = n.home.path().join("proj");
+    std::fs::create_dir_all(proj.join(".git")).unwrap();
+    std::fs::create_dir_all(proj.join("lib")).unwrap();
+    std::fs::write(proj.join("lib/small.py"), "x = 1\n".repeat(80)).unwrap();
+    std::fs::write(proj.join("lib/tiny.py"), "y = 2\n").unwrap();
+    n.open("a.py", SRC).await;
+    // A refused path and the set: one message.
+    n.cmd("LlmContext add ../elsewhere.py").await;
+    said(&n, "outside the project").await;
+    n.cmd("LlmContext add lib/small.py lib/tiny.py").await;
+    said(&n, "2 context files").await;
+    // The listing in a float; no file's share reads 0%.
+    n.cmd("LlmContext").await;
+    let s = said(&n, "context files of").await;
+    assert!(s.contains("lib/small.py"), "{}", s.dump());
+    let row = s.row(s.find("lib/tiny.py").unwrap().0);
+    assert!(row.contains("<0.1% of max_context_bytes"), "{row}");
+    let row = s.row(s.find("lib/small.py").unwrap().0);
+    assert!(row.contains("0.2% of max_context_bytes"), "{row}");
+    println!(":LlmContext:\n{}", s.dump());
+    n.cmd("close").await;
+    // :LlmKey's answer names the project's path (long): one line, the rest in a float.
+    n.cmd("LlmKey").await;
+    let s = said(&n, "no key is bound to project").await;
+    assert!(s.contains("makes one, capped by"), "{}", s.dump());
+    n.cmd("close").await;
+    // A typo in a model id: the closest ids suggested.
+    n.cmd("LlmModel mistralai/mistral-medium-e").await;
+    said(&n, "did you mean mistralai/mistral-medium-3").await;
+    drop(n);
 }

@@ -65,13 +65,18 @@ function M.one_line(text, width)
   return (vim.fn.strcharpart(text, 0, lo):gsub("%s+$", "")) .. "…"
 end
 
---- The widest message that never prompts: |v:echospace| (68 cells at 80 columns with the default
---- statusline and 'showcmd').
+--- The widest message that never prompts nor runs under the ruler: |v:echospace| (68 cells at
+--- 80 columns with the default statusline and 'showcmd').
 ---@return integer
 function M.echo_width()
   local w = vim.v.echospace
   if type(w) ~= "number" or w <= 0 then
     w = vim.o.columns - 12
+  end
+  -- In a float (no status line of its own) the ruler is drawn in the command line, from 18
+  -- cells before the edge, which v:echospace does not count.
+  if vim.o.ruler and vim.api.nvim_win_get_config(0).relative ~= "" then
+    w = math.min(w, vim.o.columns - 19)
   end
   return math.max(20, w)
 end
