@@ -636,6 +636,9 @@ async fn create_without_a_limit_or_a_cap_asks_for_the_limit() {
     let asked = e.n.lua("return _G.asked").await;
     let asked = asked.as_array().unwrap();
     assert_eq!(asked.len(), 1);
-    assert!(asked[0].as_str().unwrap().contains("limit in USD"), "{asked:?}");
+    assert!(
+        asked[0].as_str().unwrap().contains("limit in USD"),
+        "{asked:?}"
+    );
     e.n.quit().await;
 }

@@ -16,7 +16,9 @@ async fn builtin_notify(n: &Nvim) {
 
 /// The message history's lines (`:messages`).
 async fn history(n: &Nvim) -> Vec<String> {
-    let v = n.lua("return vim.api.nvim_exec2('messages', { output = true }).output").await;
+    let v = n
+        .lua("return vim.api.nvim_exec2('messages', { output = true }).output")
+        .await;
     v.as_str()
         .unwrap_or("")
         .lines()
@@ -32,19 +34,19 @@ async fn wait_history(n: &Nvim, needle: &str) -> Vec<String> {
         if h.iter().any(|l| l.contains(needle)) {
             return h;
         }
-        assert!(Instant::now() < end, "no message with {needle:?}; history: {h:?}");
+        assert!(
+            Instant::now() < end,
+            "no message with {needle:?}; history: {h:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 async fn cells(n: &Nvim, s: &str) -> i64 {
-    n.lua_args(
-        "return vim.fn.strdisplaywidth(...)",
-        vec![Value::from(s)],
-    )
-    .await
-    .as_i64()
-    .unwrap()
+    n.lua_args("return vim.fn.strdisplaywidth(...)", vec![Value::from(s)])
+        .await
+        .as_i64()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -68,7 +70,10 @@ async fn a_long_message_is_one_line_that_fits_the_echo_area() {
     let space = n.lua("return vim.v.echospace").await.as_i64().unwrap();
     assert!(line.starts_with("frugal: 5 hunks in 3 files"), "{line:?}");
     assert!(line.ends_with('…'), "{line:?}");
-    assert!(cells(&n, line).await <= space, "{line:?} is wider than {space} cells");
+    assert!(
+        cells(&n, line).await <= space,
+        "{line:?} is wider than {space} cells"
+    );
     assert!(!line.contains('\n'));
     n.quit().await;
 }
@@ -117,7 +122,13 @@ async fn a_notification_plugin_gets_the_whole_text_titled_frugal() {
     n.quit().await;
 }
 
-const SRC: &[&str] = &["def add(a, b):", "    return a + b", "", "def sub(a, b):", "    return a - b"];
+const SRC: &[&str] = &[
+    "def add(a, b):",
+    "    return a + b",
+    "",
+    "def sub(a, b):",
+    "    return a - b",
+];
 
 #[tokio::test]
 async fn an_answer_without_a_block_is_shown_in_a_float_with_its_cost() {
@@ -132,7 +143,10 @@ async fn an_answer_without_a_block_is_shown_in_a_float_with_its_cost() {
     let failed = n.wait_event("FrugalEditFailed").await;
     assert_eq!(field(&failed, "reason").as_str(), Some("no_match"));
     let cost = field(&failed, "cost_usd").as_f64();
-    assert!(cost.is_some_and(|c| (c - 0.0123).abs() < 1e-9), "{failed:?}");
+    assert!(
+        cost.is_some_and(|c| (c - 0.0123).abs() < 1e-9),
+        "{failed:?}"
+    );
     let (msg, level) = n.wait_notify("no SEARCH/REPLACE block").await;
     assert_eq!(level, 3, "a warning, not an error: {msg}");
     assert!(msg.contains("$0.0123"), "{msg}");
@@ -150,7 +164,12 @@ async fn an_answer_without_a_block_is_shown_in_a_float_with_its_cost() {
     assert_eq!(here.as_str(), Some(""));
     n.lua("vim.api.nvim_feedkeys('j', 'x', false)").await;
     let end = Instant::now() + Duration::from_secs(10);
-    while n.lua("return require('frugal.float').current() ~= nil").await.as_bool() != Some(false) {
+    while n
+        .lua("return require('frugal.float').current() ~= nil")
+        .await
+        .as_bool()
+        != Some(false)
+    {
         assert!(Instant::now() < end, "the float stayed open");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -182,7 +201,11 @@ async fn three_files_in(server: &FakeOpenRouter, n: Nvim) -> Nvim {
     let proj = n.home.path().join("proj");
     std::fs::create_dir_all(proj.join(".git")).unwrap();
     std::fs::create_dir_all(proj.join("lib")).unwrap();
-    std::fs::write(proj.join("lib/util.py"), "def add(a, b):\n    return a + b\n").unwrap();
+    std::fs::write(
+        proj.join("lib/util.py"),
+        "def add(a, b):\n    return a + b\n",
+    )
+    .unwrap();
     n.open("a.py", SRC).await;
     builtin_notify(&n).await;
     n.cmd("LlmContext add lib/util.py").await;
@@ -199,7 +222,10 @@ async fn the_done_message_names_the_files_and_fires_first() {
     assert!(whole.contains("a.py, lib/util.py, new/extra.py"), "{whole}");
     let h = wait_history(&n, "hunks ·").await;
     let line = h.iter().rev().find(|l| l.contains("hunks ·")).unwrap();
-    assert_eq!(line, "frugal: 3 hunks · a.py util.py +1 new · $0.0184", "{h:?}");
+    assert_eq!(
+        line, "frugal: 3 hunks · a.py util.py +1 new · $0.0184",
+        "{h:?}"
+    );
     n.quit().await;
 }
 
@@ -212,7 +238,10 @@ async fn accept_all_says_what_it_did_and_that_buffers_are_unsaved() {
     n.cmd("LlmAccept!").await;
     let h = wait_history(&n, "accepted").await;
     let line = h.iter().rev().find(|l| l.contains("accepted")).unwrap();
-    assert_eq!(line, "frugal: accepted 3 hunks, 3 buffers unsaved — :wall", "{h:?}");
+    assert_eq!(
+        line, "frugal: accepted 3 hunks, 3 buffers unsaved — :wall",
+        "{h:?}"
+    );
     n.quit().await;
 }
 
@@ -258,7 +287,10 @@ async fn screen_a_failed_edit_and_an_answer_without_a_block() {
     let server = FakeOpenRouter::start().await;
     server.push("/models", Reply::json(200, MODELS));
     let unmatched = block("def mul(a, b):\n    return a * b\n", "x\n");
-    server.push("/chat/completions", Reply::sse(answer(&unmatched, 5, 0.001)));
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&unmatched, 5, 0.001)),
+    );
     let prose = "I would not change this.\nThe function is already minimal.";
     server.push("/chat/completions", Reply::sse(answer(prose, 7, 0.0123)));
     let mut n = Nvim::start_ui(&server.url, &[], W, H).await;

@@ -60,11 +60,11 @@ function H.summary(accepted, bufs)
   local unsaved = #vim.tbl_filter(function(b)
     return vim.api.nvim_buf_is_valid(b) and vim.bo[b].modified
   end, bufs)
-  local hunks = ("accepted %d hunk%s"):format(accepted, accepted == 1 and "" or "s")
+  local what = ("accepted %d hunk%s"):format(accepted, accepted == 1 and "" or "s")
   if unsaved == 0 then
-    return ("frugal: %s in %d buffer%s"):format(hunks, #bufs, #bufs == 1 and "" or "s")
+    return ("frugal: %s in %d buffer%s"):format(what, #bufs, #bufs == 1 and "" or "s")
   end
-  return ("frugal: %s, %d buffer%s unsaved — :wall"):format(hunks, unsaved, unsaved == 1 and "" or "s")
+  return ("frugal: %s, %d buffer%s unsaved — :wall"):format(what, unsaved, unsaved == 1 and "" or "s")
 end
 
 --- Why a buffer's hunks may not be applied now, or nil: for a buffer frugal created or

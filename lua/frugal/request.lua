@@ -64,13 +64,13 @@ function M.backend(buf)
   return settings
 end
 
---- A request of `buf` that cannot start: said, and `User FrugalEditFailed` fires with reason
---- `config`, as for a refusal.
+--- A request of `buf` that cannot start: `User FrugalEditFailed` fires with reason `config`,
+--- as for a refusal, then it is said.
 ---@param buf integer
 ---@param message string
 function M.refuse(buf, message)
-  notify(message, vim.log.levels.ERROR)
   fire("FrugalEditFailed", { buf = buf, reason = "config", message = message })
+  notify(message, vim.log.levels.ERROR)
 end
 
 --- Registers a request before it is sent: the backend may report a quick refusal as an event
@@ -220,9 +220,19 @@ function M.settled(id, fate, pending) -- luacheck: no unused args
   end
 end
 
+---@class frugal.BackendEvent  an event of a request (src/protocol.rs)
+---@field kind string
+---@field id integer
+---@field reason string|nil  `failed`: why
+---@field message string|nil  `failed`: the whole text
+---@field line string|nil  `failed`: the one-line notification
+---@field cost_usd number|nil  `failed`: what an answer that gave no hunk cost
+---@field cost_text string|nil
+---@field answer string|nil  `failed`: an answer that held no block
+
 --- Routes an event of the backend to the request it is about; events of a request that is
 --- over are dropped.
----@param ev { kind: string, id: integer, reason: string|nil, message: string|nil, line: string|nil, cost_usd: number|nil, cost_text: string|nil, answer: string|nil }
+---@param ev frugal.BackendEvent
 function H.route(ev)
   local job = H.live[ev.id]
   if not job then

@@ -35,7 +35,12 @@ pub(super) async fn models(
     };
     let model = Effective::resolve(&settings_in_force.config(), &settings, None).model;
     if let Some(cat) = catalogue.at_hand().await {
-        return Ok(Answer::Models(model_list(&cat, &settings, model, args.id.as_deref())));
+        return Ok(Answer::Models(model_list(
+            &cat,
+            &settings,
+            model,
+            args.id.as_deref(),
+        )));
     }
     let pending = ModelList {
         pending: true,

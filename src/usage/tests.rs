@@ -985,7 +985,10 @@ fn caps_read_alike_and_a_little_spend_is_not_zero_percent() {
     let (_, today) = line_with(&r, "today");
     assert!(today.contains("of   $0.50"), "{today}");
     assert!(!today.contains("$0.5000"), "{today}");
-    assert!(today.contains("$0.0184"), "small amounts keep their digits: {today}");
+    assert!(
+        today.contains("$0.0184"),
+        "small amounts keep their digits: {today}"
+    );
     let (_, month) = line_with(&r, "this month");
     assert!(month.contains("of   $5.00"), "{month}");
     assert!(month.ends_with("<1%"), "money was spent: {month}");
