@@ -169,8 +169,9 @@ function H.layout(lines, opts)
     border = border,
     title = (" %s "):format(opts.title),
     title_pos = "center",
-    footer = " q close ",
-    footer_pos = "right",
+    -- Only an entered float takes `q`; one that was not closes when the cursor moves on.
+    footer = opts.enter ~= false and " q close " or nil,
+    footer_pos = opts.enter ~= false and "right" or nil,
     width = width,
     height = height,
     row = math.max(0, math.floor((rows - height) / 2) - 1),
