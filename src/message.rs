@@ -35,7 +35,7 @@ pub enum Reason {
 }
 
 /// Why an edit ended without hunks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     pub reason: Reason,
     /// The whole text (the `User` event's data, the log).
@@ -43,6 +43,19 @@ pub struct Failure {
     /// The one-line notification (`frugal: …`, at most 68 cells), when `message` is not one;
     /// the shim shows `message` otherwise.
     pub line: Option<String>,
+    /// An answer that was paid for but gave nothing to show: its cost, and its text when it
+    /// held no SEARCH/REPLACE block (the shim opens it in a float).
+    pub paid: Option<Paid>,
+}
+
+/// What a failed request still cost, and the answer that was not used.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Paid {
+    pub cost_usd: Option<f64>,
+    /// `cost_usd` as frugal shows money.
+    pub cost_text: Option<String>,
+    /// The model's text, when none of it could be shown as a hunk.
+    pub answer: Option<String>,
 }
 
 impl Failure {
@@ -51,7 +64,14 @@ impl Failure {
             reason,
             message,
             line: None,
+            paid: None,
         }
+    }
+
+    /// With what the answer cost and, when it held no block, its text.
+    pub fn with_paid(mut self, paid: Paid) -> Self {
+        self.paid = Some(paid);
+        self
     }
 
     /// With a one-line notification of its own (`None` keeps the message as the line).

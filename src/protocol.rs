@@ -62,7 +62,7 @@ use serde::Serialize;
 /// after an update). Raise it with every change to a call, a reply or an event.
 pub const PROTOCOL: u32 = 2;
 
-pub use crate::message::{Failure, Level, Notice, Reason};
+pub use crate::message::{Failure, Level, Notice, Paid, Reason};
 
 /// Where a request is, as its progress line shows it (`phase` of `progress` events).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -229,6 +229,10 @@ pub struct ModelList {
     pub pending: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The catalogue's ids closest to the one asked for (`:LlmModel <id>`) when it is not
+    /// listed, as an edit's refusal names them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<String>,
 }
 
 /// The `:LlmUsage` report as the float shows it: lines, highlight ranges
@@ -354,6 +358,14 @@ pub enum Event {
         /// The one-line notification, when `message` is longer (see [`Failure::line`]).
         #[serde(skip_serializing_if = "Option::is_none")]
         line: Option<String>,
+        /// What an answer that gave no hunk cost (`no_match`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost_text: Option<String>,
+        /// An answer that held no SEARCH/REPLACE block: its text, shown in a float.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        answer: Option<String>,
     },
     /// A review ended: one verdict per hunk sent, in the order sent. `unread` says why the
     /// answer held no readable verdicts at all (every verdict is then `none`).

@@ -18,6 +18,8 @@ require("frugal").setup(opts)
 
 -- Forwarding of what the plugin tells the user to the test (the embedding client's channel).
 package.loaded["frugal_test"] = {
+  -- Neovim's own vim.notify, for a test of what a user without a notification plugin sees.
+  builtin_notify = vim.notify,
   attach = function(chan)
     vim.api.nvim_create_autocmd("User", {
       pattern = { "FrugalEditDone", "FrugalEditFailed", "FrugalReviewDone", "FrugalAskDone" },

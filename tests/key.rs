@@ -404,7 +404,8 @@ async fn an_ordinary_key_as_management_key_is_refused_and_nothing_is_stored() {
 #[tokio::test]
 async fn no_management_key_no_limit_html_and_unreachable_change_nothing() {
     let mut e = start_with("{}", "").await;
-    // No cap to take the limit from.
+    // No cap to take the limit from: asked for one (dismissed here).
+    e.n.lua("vim.ui.input = function(_, cb) cb(nil) end").await;
     e.n.cmd("LlmKey create").await;
     let (msg, _) = e.n.wait_notify("no limit given").await;
     assert!(msg.contains(":LlmKey create 5 monthly"), "{msg}");
@@ -620,5 +621,24 @@ async fn keys_meant_for_openrouter_never_go_to_a_plain_endpoint() {
         );
     }
     assert_no_secrets(&e, &[MANAGEMENT_KEY, BOUND, API_KEY]);
+    e.n.quit().await;
+}
+
+#[tokio::test]
+async fn create_without_a_limit_or_a_cap_asks_for_the_limit() {
+    let mut e = start_with("{}", "").await;
+    e.n.lua("_G.asked = {} vim.ui.input = function(opts, cb) table.insert(_G.asked, opts.prompt) cb('5') end")
+        .await;
+    e.n.cmd("LlmKey create monthly").await;
+    // Created with the limit given (here refused further on: no management key).
+    let (msg, _) = e.n.wait_notify("no management key").await;
+    assert!(!msg.contains("no limit given"), "{msg}");
+    let asked = e.n.lua("return _G.asked").await;
+    let asked = asked.as_array().unwrap();
+    assert_eq!(asked.len(), 1);
+    assert!(
+        asked[0].as_str().unwrap().contains("limit in USD"),
+        "{asked:?}"
+    );
     e.n.quit().await;
 }

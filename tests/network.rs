@@ -786,6 +786,18 @@ fn authorizations(server: &FakeOpenRouter) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A text as the built-in `vim.notify` shows it at 80 columns (the shim's cut, 68 cells).
+async fn one_line(n: &Nvim, text: &str) -> String {
+    n.lua_args(
+        "return require('frugal.util').one_line(..., 68)",
+        vec![rmpv::Value::from(text)],
+    )
+    .await
+    .as_str()
+    .unwrap_or("")
+    .to_string()
+}
+
 /// A notification as the one-line rule wants it: one line, `frugal: ` first, at most 68 cells
 /// (every character here is one cell wide).
 fn assert_one_line(line: &str) {
@@ -819,9 +831,12 @@ async fn the_default_api_key_is_never_sent_to_another_host() {
         authorizations(&server)
     );
     assert!(rows(&dir).is_empty(), "nothing reserved");
+    // A notification plugin (the harness's vim.notify) gets the whole text (SPEC, "One line,
+    // never a prompt"); the built-in one shows its one-line form (tests/messages.rs).
     let (line, level) = n.wait_notify("api_key").await;
     assert_eq!(level, 4, "{line}");
-    assert_one_line(&line);
+    assert_eq!(line, msg);
+    assert_one_line(&one_line(&n, &line).await);
     no_secret(&mut n, &msg);
 
     // Set explicitly: the user chose to send it there.
@@ -869,8 +884,10 @@ async fn a_providers_reason_is_shown_on_one_line_and_whole_in_the_event() {
         "{msg}"
     );
     assert!(msg.contains("400"), "{msg}");
-    let (line, level) = n.wait_notify("Anthropic refused").await;
-    assert_eq!(level, 4, "{line}");
+    let (whole, level) = n.wait_notify("Anthropic refused").await;
+    assert_eq!(level, 4, "{whole}");
+    assert_eq!(whole, msg, "a notification plugin gets the whole text");
+    let line = one_line(&n, &whole).await;
     assert_one_line(&line);
     assert!(
         line.starts_with("frugal: Anthropic refused: messages.0.content.1.image"),
@@ -897,7 +914,8 @@ async fn a_providers_reason_is_shown_on_one_line_and_whole_in_the_event() {
         "{msg}"
     );
     assert!(msg.contains("3 retries"), "{msg}");
-    let (line, _) = n.wait_notify("Google AI Studio refused").await;
+    let (whole, _) = n.wait_notify("Google AI Studio refused").await;
+    let line = one_line(&n, &whole).await;
     assert_one_line(&line);
     assert!(
         line.starts_with("frugal: Google AI Studio refused: google/gemini-2.5-flash"),

@@ -29,6 +29,7 @@ function M.accept(opts)
       )
     end
   end
+  local accepted, changed = 0, {}
   for buf, list in pairs(targets) do
     local refused = H.refused(list)
     if refused then
@@ -39,10 +40,31 @@ function M.accept(opts)
         local ok, err = H.apply(buf, h)
         if not ok then
           notify(err, vim.log.levels.WARN)
+        else
+          accepted = accepted + 1
+          changed[buf] = true
         end
       end
     end
   end
+  if opts.all and accepted > 0 then
+    notify(H.summary(accepted, vim.tbl_keys(changed)))
+  end
+end
+
+--- What `:LlmAccept!` did: `accepted 5 hunks, 3 buffers unsaved — :wall`.
+---@param accepted integer
+---@param bufs integer[]  the buffers it changed
+---@return string
+function H.summary(accepted, bufs)
+  local unsaved = #vim.tbl_filter(function(b)
+    return vim.api.nvim_buf_is_valid(b) and vim.bo[b].modified
+  end, bufs)
+  local what = ("accepted %d hunk%s"):format(accepted, accepted == 1 and "" or "s")
+  if unsaved == 0 then
+    return ("frugal: %s in %d buffer%s"):format(what, #bufs, #bufs == 1 and "" or "s")
+  end
+  return ("frugal: %s, %d buffer%s unsaved — :wall"):format(what, unsaved, unsaved == 1 and "" or "s")
 end
 
 --- Why a buffer's hunks may not be applied now, or nil: for a buffer frugal created or

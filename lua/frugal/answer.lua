@@ -46,7 +46,7 @@ function M.hunk(edit, ev)
   end
   local entry = edit.touched[buf]
   if not entry then
-    entry = { path = ev.path, hunks = 0 }
+    entry = { path = ev.path, hunks = 0, new_file = ev.new_file or nil }
     edit.touched[buf] = entry
     table.insert(edit.order, buf)
   end
@@ -135,39 +135,78 @@ function M.done(edit, ev)
   local turns = vim.deepcopy(edit.history)
   table.insert(turns, { instruction = edit.instruction, answer = ev.answer or "" })
   conversation.finished({ id = edit.id, buf = edit.buf, root = edit.root, paths = paths, turns = turns })
-  local cost = ev.cost_usd
-  -- Money as the backend shows it: enough digits that a tiny cost never reads $0.0000.
-  local cost_text = ev.cost_text
-  local msg = ("%d hunk%s%s proposed by %s%s%s"):format(
-    edit.placed,
-    edit.placed == 1 and "" or "s",
-    #files > 1 and (" in %d files"):format(#files) or "",
-    ev.model,
-    cost_text and (" (%s)"):format(cost_text) or "",
-    -- A follow-up says it refined the earlier proposal, and which turn it is.
-    edit.follows and (", refined, turn %d"):format(#turns) or ""
-  )
-  local km = require("frugal.config").options.keymaps
-  if km and km.accept then
-    msg = msg .. (": %s accept, %s reject, :LlmAccept! all"):format(km.accept, km.reject or ":LlmReject")
-  end
-  notify(msg)
-  for _, reason in ipairs(reasons) do
-    notify("not shown: " .. reason, vim.log.levels.WARN)
-  end
+  local line, whole = H.done_text(edit, files, ev)
   local here = edit.touched[edit.buf]
+  -- The event first: nothing waits on a message.
   fire("FrugalEditDone", {
     buf = edit.buf,
     hunks = here and here.hunks or 0,
-    cost_usd = cost,
+    cost_usd = ev.cost_usd,
     reserved_usd = ev.reserved_usd or edit.reserved_usd,
     model = ev.model,
     unmatched = unmatched,
     files = files,
+    message = whole,
   })
+  notify(line, vim.log.levels.INFO, whole)
+  for _, reason in ipairs(reasons) do
+    notify("not shown: " .. reason, vim.log.levels.WARN)
+  end
   require("frugal.status").refresh(edit.buf)
   return true
 end
+
+--- The done message: one line naming the files (`frugal: 5 hunks · app.py lib.py +1 new ·
+--- $0.0184`), and the whole text (every path, the model, the keys).
+---@param edit frugal.Edit
+---@param files { buf: integer, path: string, hunks: integer }[]
+---@param ev table  the `done` event
+---@return string line
+---@return string whole
+function H.done_text(edit, files, ev)
+  local names, new, paths = {}, 0, {}
+  for _, f in ipairs(files) do
+    table.insert(paths, f.path)
+    if edit.touched[f.buf].new_file then
+      new = new + 1
+    else
+      table.insert(names, vim.fs.basename(f.path))
+    end
+  end
+  local shown = vim.list_slice(names, 1, H.max_names)
+  if #names > #shown then
+    table.insert(shown, ("+%d"):format(#names - #shown))
+  end
+  if new > 0 then
+    table.insert(shown, ("+%d new"):format(new))
+  end
+  local hunks = ("%d hunk%s"):format(edit.placed, edit.placed == 1 and "" or "s")
+  -- Money as the backend shows it: enough digits that a tiny cost never reads $0.0000.
+  local cost = ev.cost_text
+  local parts = { "frugal: " .. hunks, table.concat(shown, " ") }
+  -- A follow-up says it refined the earlier proposal, and which turn it is.
+  if edit.follows then
+    table.insert(parts, 2, ("refined, turn %d"):format(#edit.history + 1))
+  end
+  if cost then
+    table.insert(parts, cost)
+  end
+  local whole = ("%s in %s proposed by %s%s%s"):format(
+    hunks,
+    table.concat(paths, ", "),
+    ev.model,
+    cost and (" (%s)"):format(cost) or "",
+    edit.follows and (", refined, turn %d"):format(#edit.history + 1) or ""
+  )
+  local km = require("frugal.config").options.keymaps
+  if km and km.accept then
+    whole = whole .. (": %s accept, %s reject, :LlmAccept! all"):format(km.accept, km.reject or ":LlmReject")
+  end
+  return table.concat(parts, " · "), whole
+end
+
+--- File names a done message shows before `+N`.
+H.max_names = 3
 
 ---@param titles string[]
 ---@return string

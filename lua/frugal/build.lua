@@ -155,7 +155,7 @@ function M.run(opts)
   opts = opts or {}
   local say = opts.progress
     or function(msg)
-      vim.notify(msg, vim.log.levels.INFO, { title = "frugal" })
+      require("frugal.util").notify(msg, vim.log.levels.INFO)
       vim.cmd.redraw()
     end
   local pending = {}
@@ -181,7 +181,7 @@ function M.run(opts)
     vim.wait(20)
     ok, res = coroutine.resume(co)
   end
-  vim.notify(result.message, result.ok and vim.log.levels.INFO or vim.log.levels.ERROR, { title = "frugal" })
+  require("frugal.util").notify(result.message, result.ok and vim.log.levels.INFO or vim.log.levels.ERROR)
   return result
 end
 

@@ -87,13 +87,16 @@ function M.command(args)
     if not verdicts then
       return notify(verr or "the backend did not answer", vim.log.levels.ERROR)
     end
+    -- One message: what was refused first, then the set as it is now.
+    local refused, level = {}, vim.log.levels.INFO
     for i = 2, #args do
       local rel, err = verdicts[i - 1].rel, verdicts[i - 1].message
       if not rel and sub == "remove" and vim.tbl_contains(set, args[i]) then
         rel, err = args[i], nil -- a file that vanished since it was added
       end
       if not rel then
-        notify(err or args[i], vim.log.levels.ERROR)
+        table.insert(refused, err or args[i])
+        level = vim.log.levels.ERROR
       elseif sub == "add" and not vim.tbl_contains(set, rel) then
         table.insert(set, rel)
       elseif sub == "remove" then
@@ -103,11 +106,13 @@ function M.command(args)
         end, set)
         set = H.sets[root]
         if #set == before then
-          notify(("%s is not a context file"):format(rel), vim.log.levels.WARN)
+          table.insert(refused, ("%s is not a context file"):format(rel))
+          level = math.max(level, vim.log.levels.WARN)
         end
       end
     end
-    notify(("%d context file%s: %s"):format(#set, #set == 1 and "" or "s", table.concat(set, ", ")))
+    table.insert(refused, ("%d context file%s: %s"):format(#set, #set == 1 and "" or "s", table.concat(set, ", ")))
+    notify(table.concat(refused, "; "), level)
   elseif sub == "clear" then
     H.sets[root] = {}
     notify("no context files")
@@ -134,7 +139,7 @@ function M.show(root)
   if not res then
     return notify(err or "the backend did not answer", vim.log.levels.ERROR)
   end
-  notify(table.concat(res.lines, "\n"))
+  require("frugal.float").tell(table.concat(res.lines, "\n"), "frugal context", vim.log.levels.INFO)
 end
 
 --- The files sent for `paths`: the buffer's lines when loaded, else the backend reads the file.

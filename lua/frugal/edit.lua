@@ -113,8 +113,8 @@ function H.check_buffer(buf, opts)
   end
   local pending = require("frugal.hunks").count(buf)
   if pending > 0 and not opts.bang and not require("frugal.conversation").of_buffer(buf) then
-    return ("%d proposed hunk%s still pending in this buffer: "):format(pending, pending == 1 and " is" or "s are")
-      .. "accept or reject first (:LlmAccept! / :LlmReject!), or :LlmEdit! to start afresh"
+    -- What to do first: the message is cut to one line (|frugal-messages|).
+    return ("%d hunk%s pending: accept or reject them, or :LlmEdit! afresh"):format(pending, pending == 1 and "" or "s")
   end
 end
 

@@ -40,8 +40,25 @@ function M.run(args)
     if not res then
       return notify(e or "no answer", vim.log.levels.ERROR)
     end
-    notify(res.message, vim.log.levels.INFO)
+    if res.ask_limit then
+      return H.ask_limit(args, res.message)
+    end
+    require("frugal.float").tell(res.message, "frugal key", vim.log.levels.INFO)
   end, H.timeout_ms)
+end
+
+--- `:LlmKey create` without a limit, for a project without caps: asks for the limit (as the
+--- doc says) and creates the key with it; dismissed, says why nothing was created.
+---@param args string[]  the command's words (`create` and maybe a period)
+---@param why string  the backend's reason
+function H.ask_limit(args, why)
+  vim.ui.input({ prompt = "frugal: limit in USD for the project's new key: " }, function(input)
+    input = vim.trim(input or "")
+    if input == "" then
+      return require("frugal.float").tell(why, "frugal key", vim.log.levels.WARN)
+    end
+    M.run(vim.list_extend({ "create", input }, vim.list_slice(args, 2)))
+  end)
 end
 
 --- Completion of `:LlmKey`'s arguments.

@@ -20,6 +20,7 @@ local notify = require("frugal.util").notify
 ---@field filtered boolean  the project's allow-list hid some models
 ---@field model string|nil  the model an edit of the project uses without :LlmModel (the backend decides)
 ---@field pending boolean|nil  no catalogue at hand yet: it comes later as a `models` event
+---@field suggestions string[]|nil  the closest ids to the one asked for, when it is not listed
 
 --- `:LlmModel [id]`: sets the session's model, or picks one from the catalogue. Never waits on
 --- the network: when no catalogue is at hand yet, the picker opens once the backend has fetched
@@ -29,7 +30,7 @@ function M.choose(id)
   local project = require("frugal.project").project_quiet(vim.api.nvim_get_current_buf(), true) or vim.NIL
   H.token = H.token + 1
   local token = H.token
-  local res, err = require("frugal.rpc").request("models", { project = project, token = token })
+  local res, err = require("frugal.rpc").request("models", { project = project, token = token, id = id })
   if not res then
     return notify(err, vim.log.levels.ERROR)
   end
@@ -111,8 +112,11 @@ function H.pick(id, res)
   end
   if id then
     if not known[id] then
+      -- The closest ids first: they are what the user acts on.
+      local close = res.suggestions or {}
       return notify(
-        ("model %s is not in the catalogue%s; the model stays %s"):format(
+        ("%smodel %s is not in the catalogue%s; the model stays %s"):format(
+          #close > 0 and ("did you mean %s? "):format(table.concat(close, ", ")) or "",
           id,
           res.filtered and " (or not allowed in this project)" or "",
           M.current()

@@ -72,13 +72,13 @@ function M.backend(buf)
   return settings
 end
 
---- A request of `buf` that cannot start: said, and `User FrugalEditFailed` fires with reason
---- `config`, as for a refusal.
+--- A request of `buf` that cannot start: `User FrugalEditFailed` fires with reason `config`,
+--- as for a refusal, then it is said.
 ---@param buf integer
 ---@param message string
 function M.refuse(buf, message)
-  notify(message, vim.log.levels.ERROR)
   fire("FrugalEditFailed", { buf = buf, reason = "config", message = message })
+  notify(message, vim.log.levels.ERROR)
 end
 
 --- Registers a request before it is sent: the backend may report a quick refusal as an event
@@ -156,21 +156,51 @@ function M.finish(job)
   return true
 end
 
---- Ends a request as failed: what it proposed is withdrawn, the message said (INFO when
---- cancelled), `User FrugalEditFailed` fired.
+--- Ends a request as failed: what it proposed is withdrawn, `User FrugalEditFailed` fired,
+--- then the message said (INFO when cancelled), so nothing waits on a message. An answer that
+--- was paid for and held no block (`paid.answer`) opens in a float, the message a warning with
+--- its cost.
 ---@param job frugal.Job
 ---@param reason string
 ---@param message string  the whole text (the event's data)
 ---@param line string|nil  the one-line notification, when the backend gave one
-function M.fail(job, reason, message, line)
+---@param paid { cost_usd: number|nil, cost_text: string|nil, answer: string|nil }|nil
+function M.fail(job, reason, message, line, paid)
   M.finish(job)
   local kind = H.kinds[job.kind]
   if kind.abandon then
     kind.abandon(job)
   end
-  notify(line or message, reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
-  fire("FrugalEditFailed", { buf = job.buf, reason = reason, message = message })
+  paid = paid or {}
+  local level = reason == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR
+  if paid.cost_text then
+    message = ("%s (the answer cost %s)"):format(message, paid.cost_text)
+    line = line and ("%s (%s)"):format(line, paid.cost_text)
+  end
+  fire("FrugalEditFailed", { buf = job.buf, reason = reason, message = message, cost_usd = paid.cost_usd })
+  if type(paid.answer) == "string" then
+    level = vim.log.levels.WARN
+    line = H.no_block(paid)
+  end
+  notify(line or message, level, message)
   require("frugal.status").refresh(job.buf)
+end
+
+--- Opens an answer that held no block in a float; the one-line message that says so.
+---@param paid { cost_text: string|nil, answer: string }
+---@return string
+function H.no_block(paid)
+  local cost = paid.cost_text and (" · %s"):format(paid.cost_text) or ""
+  local ok = require("frugal.float").open(vim.split(paid.answer, "\n"), {
+    title = "frugal: the answer (no SEARCH/REPLACE block)",
+    filetype = "markdown",
+    wrap = true,
+    enter = false,
+  })
+  if not ok then
+    return ("frugal: no edit in the answer%s"):format(cost)
+  end
+  return ("frugal: no edit in the answer%s · shown in a float"):format(cost)
 end
 
 --- Stops a request from this side: tells the backend to drop the connection, and fails it.
@@ -266,17 +296,20 @@ function H.record(row, number, fate)
   end
 end
 
----@class frugal.Event
+---@class frugal.BackendEvent  an event of a request (src/protocol.rs)
 ---@field kind string
 ---@field id integer
----@field reason string|nil
----@field message string|nil
----@field line string|nil
+---@field reason string|nil  `failed`: why
+---@field message string|nil  `failed`: the whole text
+---@field line string|nil  `failed`: the one-line notification
+---@field cost_usd number|nil  `failed`: what an answer that gave no hunk cost
+---@field cost_text string|nil
+---@field answer string|nil  `failed`: an answer that held no block
 ---@field request integer|nil  `done`: the edit's ledger row
 
 --- Routes an event of the backend to the request it is about; events of a request that is
 --- over are dropped.
----@param ev frugal.Event
+---@param ev frugal.BackendEvent
 function H.route(ev)
   local job = H.live[ev.id]
   if not job then
@@ -289,7 +322,7 @@ function H.route(ev)
     return M.abort(job, kind.needs_buf)
   end
   if ev.kind == "failed" then
-    return M.fail(job, ev.reason --[[@as string]], ev.message --[[@as string]], ev.line)
+    return M.fail(job, ev.reason --[[@as string]], ev.message --[[@as string]], ev.line, ev)
   end
   local handler = kind.events[ev.kind]
   if handler then

@@ -186,6 +186,8 @@ function H.events.review_done(review, ev)
   if counts.none > 0 then
     table.insert(parts, ("%d without verdict"):format(counts.none))
   end
+  -- The event first: nothing waits on a message.
+  fire("FrugalReviewDone", { buf = review.buf, verdicts = verdicts, cost_usd = cost, model = ev.model })
   notify(
     ("review by %s: %s%s"):format(ev.model, table.concat(parts, ", "), cost_text and (" (%s)"):format(cost_text) or ""),
     (counts.wrong > 0 or counts.none > 0) and vim.log.levels.WARN or vim.log.levels.INFO
@@ -193,7 +195,6 @@ function H.events.review_done(review, ev)
   if ev.unread then
     notify("no verdict: " .. ev.unread, vim.log.levels.WARN)
   end
-  fire("FrugalReviewDone", { buf = review.buf, verdicts = verdicts, cost_usd = cost, model = ev.model })
   require("frugal.status").refresh(review.buf)
 end
 

@@ -53,6 +53,17 @@ function M.log_path()
   return H.log_file or (vim.fn.stdpath("log") .. "/frugal.log.*")
 end
 
+--- Writes a message's whole text to the backend's log, when the backend runs (it is never
+--- started for this).
+---@param level integer  a |vim.log.levels| number
+---@param text string
+function M.log(level, text)
+  if H.chan then
+    local name = level >= vim.log.levels.ERROR and "error" or level >= vim.log.levels.WARN and "warn" or "info"
+    pcall(vim.rpcnotify, H.chan, "log", name, text)
+  end
+end
+
 ---@return frugal.Hello|nil info  what the running backend said in `hello`
 function M.info()
   return H.chan and H.info or nil

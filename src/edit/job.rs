@@ -8,7 +8,7 @@ use super::placing::{Placer, Placing};
 use super::prompt;
 use crate::budget::{RequestKind, Usd};
 use crate::edit::request::EditRequest;
-use crate::protocol::{Event, Failure, Problem, Reason};
+use crate::protocol::{Event, Failure, Paid, Problem, Reason};
 use crate::runner::{self, Ctx, End, Job, Prompt, Who};
 use crate::settings::Effective;
 use std::path::PathBuf;
@@ -125,7 +125,15 @@ impl Job for Edit {
             }));
         let hunks: usize = placing.plans.iter().map(|p| p.hunks().len()).sum();
         if hunks == 0 {
-            return Err(Failure::new(Reason::NoMatch, placing.nothing_shown(cut)));
+            // Paid for all the same: its cost is said, and an answer with no block at all is
+            // shown (SPEC: "An answer without an edit is shown, not lost").
+            let no_block = placing.unmatched.is_empty() && placing.problems.is_empty();
+            let paid = Paid {
+                cost_usd: streamed.cost.map(Usd::to_f64),
+                cost_text: streamed.cost.map(|c| c.to_string()),
+                answer: no_block.then(|| std::mem::take(&mut self.answer)),
+            };
+            return Err(Failure::new(Reason::NoMatch, placing.nothing_shown(cut)).with_paid(paid));
         }
         Ok(Event::Done {
             id: self.req.id,

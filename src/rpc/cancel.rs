@@ -20,6 +20,9 @@ pub(super) fn cancel(inflight: &InFlight, ui: &Ui, c: Cancel) -> Answer {
             reason: Reason::Cancelled,
             message: "cancelled; the buffer is unchanged".into(),
             line: None,
+            cost_usd: None,
+            cost_text: None,
+            answer: None,
         });
     }
     Answer::Accepted(Accepted {})

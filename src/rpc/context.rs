@@ -49,6 +49,21 @@ pub struct ContextReply {
     pub lines: Vec<String>,
 }
 
+/// A share as the listing shows it: whole percents from 10%, one decimal below, `<0.1%` for a
+/// share too small for that (never `0%` for a file that has bytes).
+fn percent(share: f64) -> String {
+    let p = 100.0 * share;
+    if p >= 9.95 {
+        format!("{p:.0}%")
+    } else if p >= 0.05 {
+        format!("{p:.1}%")
+    } else if p > 0.0 {
+        "<0.1%".to_string()
+    } else {
+        "0%".to_string()
+    }
+}
+
 pub(super) async fn listing(
     settings: &Settings,
     catalogue: &Arc<Catalogue>,
@@ -91,21 +106,13 @@ pub(super) async fn listing(
     for (path, text) in &loaded {
         let bytes: u64 = text.iter().map(|l| l.len() as u64 + 1).sum();
         total += bytes;
-        let share = match (price, worst) {
-            (Some(p), Some(w)) if w.to_f64() > 0.0 => p.prompt.checked_mul_tokens(bytes).map(|c| {
-                format!(
-                    "{:>3.0}% of the worst case",
-                    100.0 * c.to_f64() / w.to_f64()
-                )
-            }),
-            _ => None,
-        };
-        let share = share.unwrap_or_else(|| {
-            format!(
-                "{:>3.0}% of max_context_bytes",
-                100.0 * bytes as f64 / cfg.max_context_bytes as f64
-            )
-        });
+        // One meaning before and after the catalogue is at hand: the file's share of what a
+        // request may send. (Its share of the worst case was 0% for any ordinary file: the
+        // completion's bound outweighs it.)
+        let share = format!(
+            "{:>5} of max_context_bytes",
+            percent(bytes as f64 / cfg.max_context_bytes.max(1) as f64)
+        );
         lines.push(format!(
             "  {path:<width$}  {:>9}  {share}",
             files::size_text(bytes)
@@ -124,4 +131,17 @@ pub(super) async fn listing(
         ),
     });
     ContextReply { lines }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn a_share_is_never_zero_for_a_file_with_bytes() {
+        assert_eq!(percent(2_000.0 / 200_000.0), "1.0%");
+        assert_eq!(percent(50.0 / 200_000.0), "<0.1%");
+        assert_eq!(percent(30_000.0 / 200_000.0), "15%");
+        assert_eq!(percent(0.0), "0%");
+    }
 }

@@ -38,6 +38,10 @@ pub struct KeyArgs {
 pub struct KeyReply {
     pub message: String,
     pub bound: bool,
+    /// `:LlmKey create` had no limit and no cap to take one from: the shim asks for one
+    /// (`message` says why) and sends the command again with it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ask_limit: bool,
 }
 
 const KEY_INFO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -123,7 +127,16 @@ async fn create(
     let (_, settings) = p.resolve();
     let (limit, reset) = match parse_create(words)? {
         (Some(l), r) => (l, r),
-        (None, period) => limit_from_caps(cfg, p, period)?,
+        (None, period) => match limit_from_caps(cfg, p, period) {
+            Ok(picked) => picked,
+            Err(message) => {
+                return Ok(KeyReply {
+                    message,
+                    bound: false,
+                    ask_limit: true,
+                })
+            }
+        },
     };
     let management = management_key(svc, cfg).await?;
     let client = svc.client();
@@ -169,6 +182,7 @@ async fn create(
     Ok(KeyReply {
         message,
         bound: true,
+        ask_limit: false,
     })
 }
 
@@ -211,6 +225,7 @@ async fn show(svc: &KeyServices<'_>, cfg: &Config, p: &ProjectInput) -> Result<K
                 }
             ),
             bound: false,
+            ask_limit: false,
         });
     };
     let client = svc.client();
@@ -270,6 +285,7 @@ async fn show(svc: &KeyServices<'_>, cfg: &Config, p: &ProjectInput) -> Result<K
     Ok(KeyReply {
         message: lines.join("\n"),
         bound: true,
+        ask_limit: false,
     })
 }
 
@@ -306,6 +322,7 @@ async fn limit(
             )
         ),
         bound: true,
+        ask_limit: false,
     })
 }
 
@@ -352,6 +369,7 @@ async fn disable(
             }
         ),
         bound: false,
+        ask_limit: false,
     })
 }
 

@@ -223,8 +223,21 @@ impl nvim_rs::Handler for Handler {
             // Notifications run inline in arrival order: serve each call in a task of its own
             // so a slow one (the network, the ledger) never holds up the next.
             "call" => self.call(args),
+            // The whole text of a message the shim showed cut to one line (`util.notify`).
+            "log" => shim_log(&args),
             other => tracing::warn!("unknown notification {other}"),
         }
+    }
+}
+
+/// Writes a message the shim told the user to the log: `log(level, text)`.
+fn shim_log(args: &[Value]) {
+    let level = args.first().and_then(Value::as_str).unwrap_or("info");
+    let text = args.get(1).and_then(Value::as_str).unwrap_or_default();
+    match level {
+        "error" => tracing::error!(target: "frugal::shim", "told the user: {text}"),
+        "warn" => tracing::warn!(target: "frugal::shim", "told the user: {text}"),
+        _ => tracing::info!(target: "frugal::shim", "told the user: {text}"),
     }
 }
 

@@ -18,6 +18,9 @@ pub struct ModelsArgs {
     pub project: Option<ProjectInput>,
     #[serde(default)]
     pub token: u64,
+    /// The id `:LlmModel <id>` names: when the catalogue lacks it, the closest are suggested.
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 pub(super) async fn models(
@@ -32,17 +35,22 @@ pub(super) async fn models(
     };
     let model = Effective::resolve(&settings_in_force.config(), &settings, None).model;
     if let Some(cat) = catalogue.at_hand().await {
-        return Ok(Answer::Models(model_list(&cat, &settings, model)));
+        return Ok(Answer::Models(model_list(
+            &cat,
+            &settings,
+            model,
+            args.id.as_deref(),
+        )));
     }
     let pending = ModelList {
         pending: true,
         ..ModelList::none(model.clone())
     };
     let (catalogue, ui) = (catalogue.clone(), ui.clone());
-    let token = args.token;
+    let (token, id) = (args.token, args.id);
     tokio::spawn(async move {
         let list = match catalogue.get().await {
-            Some(cat) => model_list(&cat, &settings, model),
+            Some(cat) => model_list(&cat, &settings, model, id.as_deref()),
             None => ModelList {
                 message: Some("the model catalogue could not be fetched (offline, or base_url wrong?) and none is cached yet".into()),
                 ..ModelList::none(model)
@@ -63,6 +71,7 @@ impl ModelList {
             model,
             pending: false,
             message: None,
+            suggestions: Vec::new(),
         }
     }
 }
@@ -78,8 +87,18 @@ pub(super) fn price_text(p: crate::budget::Price) -> String {
     )
 }
 
-/// The picker's list: plain catalogue prices per million tokens.
-fn model_list(cat: &Catalogue, settings: &ProjectSettings, model: String) -> ModelList {
+/// The picker's list: plain catalogue prices per million tokens; with `id` not listed, the
+/// ids closest to it (the same suggestion as an edit's refusal).
+fn model_list(
+    cat: &Catalogue,
+    settings: &ProjectSettings,
+    model: String,
+    id: Option<&str>,
+) -> ModelList {
+    let suggestions = match id {
+        Some(id) if cat.get(id).is_none() => cat.suggest(id, std::time::SystemTime::now()),
+        _ => Vec::new(),
+    };
     let allow = settings.allow.as_ref();
     let per_m = |u: crate::budget::Usd| u.to_f64() * 1_000_000.0;
     let models = cat
@@ -103,6 +122,7 @@ fn model_list(cat: &Catalogue, settings: &ProjectSettings, model: String) -> Mod
         model,
         pending: false,
         message: None,
+        suggestions,
     }
 }
 

@@ -173,6 +173,9 @@ async fn watch<J: Job>(ctx: Ctx, who: Who, task: JoinHandle<()>) {
                 reason: Reason::Stream,
                 message: J::INTERNAL_ERROR.into(),
                 line: None,
+                cost_usd: None,
+                cost_text: None,
+                answer: None,
             });
         }
     }
@@ -184,13 +187,19 @@ async fn run<J: Job>(ctx: &Ctx, mut job: J) {
     let who = job.who();
     let ev = match run_inner(ctx, &mut job).await {
         Ok(last) => last,
-        Err(f) => Event::Failed {
-            id: who.id,
-            buf: who.buf,
-            reason: f.reason,
-            message: f.message,
-            line: f.line,
-        },
+        Err(f) => {
+            let paid = f.paid.unwrap_or_default();
+            Event::Failed {
+                id: who.id,
+                buf: who.buf,
+                reason: f.reason,
+                message: f.message,
+                line: f.line,
+                cost_usd: paid.cost_usd,
+                cost_text: paid.cost_text,
+                answer: paid.answer,
+            }
+        }
     };
     // What the job holds goes first (an edit's placer stops placing), as the run's end.
     drop(job);

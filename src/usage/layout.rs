@@ -185,13 +185,13 @@ impl Figures<'_> {
             .iter()
             .flat_map(|p| {
                 [
-                    Some(p.usage.counted().to_string()),
-                    p.cap.map(|c| c.to_string()),
+                    Some(text::money_column(p.usage.counted())),
+                    p.cap.map(text::money_column),
                 ]
             })
             .flatten()
             .chain([f.total.reserved.to_string()])
-            .chain(caps.per_request.map(|c| c.to_string()))
+            .chain(caps.per_request.map(text::money_column))
             .map(|s| text::cells(&s))
             .max()
             .unwrap_or(5);
@@ -202,7 +202,7 @@ impl Figures<'_> {
             let counted = p.usage.counted();
             let mut l = Line::default();
             l.push("  ").left(p.label, 12, Some(hl::LABEL));
-            l.right(&counted.to_string(), mw, Some(hl::MONEY));
+            l.right(&text::money_column(counted), mw, Some(hl::MONEY));
             match p.cap.zip(p.fill()) {
                 Some((cap, (pct, level))) => {
                     let fill = text::bar_fill(counted, cap, bar);
@@ -217,11 +217,12 @@ impl Figures<'_> {
                         Level::Over => Some(hl::OVER),
                     };
                     l.hl("  of ", Some(hl::DIM));
-                    l.right(&cap.to_string(), mw, Some(hl::MONEY));
+                    l.right(&text::money_column(cap), mw, Some(hl::MONEY));
                     l.push("  ");
                     l.hl(&"█".repeat(fill), Some(fill_group));
                     l.hl(&"░".repeat(bar - fill), Some(hl::BAR_EMPTY));
-                    l.push(" ").right(&format!("{pct}%"), 4, pct_group);
+                    l.push(" ")
+                        .right(&text::percent_text(pct, counted), 4, pct_group);
                 }
                 None => {
                     l.hl("  no cap", Some(hl::DIM));
@@ -234,7 +235,7 @@ impl Figures<'_> {
             l.push("  ").left("per request", 12, Some(hl::LABEL));
             l.right("", mw, None);
             l.hl("  cap ", Some(hl::DIM))
-                .hl(&cap.to_string(), Some(hl::MONEY));
+                .hl(&text::money_column(cap), Some(hl::MONEY));
             doc.push(l);
         }
         if f.total.reserved > Usd::ZERO {

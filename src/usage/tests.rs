@@ -587,7 +587,7 @@ fn all_view_lists_projects_by_total() {
         vec![
             "this",
             "month",
-            "$0.7100",
+            "$0.71",
             "of",
             "$1.00",
             "██████████████░░░░░░",
@@ -1123,4 +1123,31 @@ fn hunk_outcomes_and_the_forecast() {
         line.ends_with("the $0.40 cap has stopped requests since Dec 4"),
         "{line}"
     );
+}
+
+#[test]
+fn caps_read_alike_and_a_little_spend_is_not_zero_percent() {
+    let (_d, mut l) = temp();
+    #[rustfmt::skip]
+    let reqs = [("/p", "m/a", Some(Usd::from_cost_f64(0.0184).unwrap()), 10, "2025-06-15T10:00:00+02:00")];
+    add(&mut l, &reqs);
+    let mut req = project_req("/p");
+    req.project_caps = Caps {
+        daily: Some(cents(50)),
+        monthly: Some(cents(500)),
+        total: None,
+        per_request: None,
+    };
+    let r = build(&l, &at("2025-06-15T12:00:00+02:00"), &req).unwrap();
+    let (_, today) = line_with(&r, "today");
+    assert!(today.contains("of   $0.50"), "{today}");
+    assert!(!today.contains("$0.5000"), "{today}");
+    assert!(
+        today.contains("$0.0184"),
+        "small amounts keep their digits: {today}"
+    );
+    let (_, month) = line_with(&r, "this month");
+    assert!(month.contains("of   $5.00"), "{month}");
+    assert!(month.ends_with("<1%"), "money was spent: {month}");
+    assert_highlights_valid(&r);
 }

@@ -126,6 +126,27 @@ pub fn money_f64(x: f64) -> String {
     }
 }
 
+/// Money in a column of amounts: as [`Usd`] shows it, with zeros past the cents dropped, so
+/// `$0.50` stands beside `$5.00` (not `$0.5000`) while `$0.0184` keeps its digits.
+pub fn money_column(u: Usd) -> String {
+    let mut s = u.to_string();
+    if let Some(dot) = s.find('.') {
+        while s.len() > dot + 3 && s.ends_with('0') {
+            s.pop();
+        }
+    }
+    s
+}
+
+/// A whole percentage as shown: `<1%` when money was spent but less than 1% of the cap.
+pub fn percent_text(pct: u64, used: Usd) -> String {
+    if pct == 0 && used > Usd::ZERO {
+        "<1%".into()
+    } else {
+        format!("{pct}%")
+    }
+}
+
 /// How full a cap is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
