@@ -150,6 +150,9 @@ pub fn apply(ui: &Ui, req: &ApplyRequest, limit: u64) -> Event {
         reason: Reason::NoMatch,
         message,
         line: None,
+        cost_usd: None,
+        cost_text: None,
+        answer: None,
     };
     if hunks == 0 {
         return failed(placing.nothing_shown(false));
