@@ -4,6 +4,7 @@
 //! Neovim or a network.
 
 pub mod blocks;
+pub mod diff;
 pub mod files;
 mod job;
 pub mod locate;
