@@ -185,7 +185,8 @@ impl Judgement {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     pub item: usize,
-    /// The hunk's number as the judge saw it (by path, then line).
+    /// The hunk's number as the judge saw it: k, the number its label shows (by path, then
+    /// line from 1 when the shim sent none).
     pub hunk: usize,
     pub path: String,
     pub line: usize,

@@ -21,9 +21,10 @@ pub struct Read {
     pub reason: String,
 }
 
-/// The verdicts of hunks `1..=count`, in number order, and why the answer as a whole could not
-/// be read (then every verdict is `None`).
-pub fn read(answer: &str, count: usize) -> (Vec<Read>, Option<String>) {
+/// The verdicts of the hunks numbered `numbers`, in that order, and why the answer as a whole
+/// could not be read (then every verdict is `None`).
+pub fn read(answer: &str, numbers: &[usize]) -> (Vec<Read>, Option<String>) {
+    let count = numbers.len();
     let Some(list) = find_verdicts(answer) else {
         let why = if answer.trim().is_empty() {
             "the judge's answer was empty"
@@ -42,10 +43,10 @@ pub fn read(answer: &str, count: usize) -> (Vec<Read>, Option<String>) {
         let Some(n) = entry.get("hunk").and_then(hunk_number) else {
             continue;
         };
-        if n == 0 || n > count {
+        let Some(at) = numbers.iter().position(|&k| k == n) else {
             continue; // a hunk that was not asked about
-        }
-        found[n - 1].push(entry_verdict(&entry));
+        };
+        found[at].push(entry_verdict(&entry));
     }
     let reads = found
         .into_iter()
@@ -178,7 +179,7 @@ mod tests {
     use Judgement::*;
 
     fn verdicts(answer: &str, count: usize) -> Vec<(Judgement, String)> {
-        read(answer, count)
+        read(answer, &(1..=count).collect::<Vec<_>>())
             .0
             .into_iter()
             .map(|r| (r.verdict, r.reason))
@@ -198,7 +199,7 @@ mod tests {
     #[test]
     fn clean_json() {
         assert_eq!(verdicts(CLEAN, 3), three());
-        assert_eq!(read(CLEAN, 3).1, Option::None);
+        assert_eq!(read(CLEAN, &[1, 2, 3]).1, Option::None);
     }
 
     #[test]
@@ -226,7 +227,7 @@ mod tests {
             "{\"verdicts\": [1, 2",
             "[1, 2, 3]",
         ] {
-            let (reads, why) = read(a, 2);
+            let (reads, why) = read(a, &[1, 2]);
             assert_eq!(reads.len(), 2);
             assert!(
                 reads
