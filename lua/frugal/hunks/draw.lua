@@ -118,7 +118,30 @@ function M.geometry(buf)
     return 80, 0
   end
   local info = vim.fn.getwininfo(win)[1]
-  return math.max(1, info.width - info.textoff), info.textoff
+  local textoff = H.textoff(win, buf, info.textoff)
+  return math.max(1, info.width - textoff), textoff
+end
+
+--- A window's gutter width once frugal's signs show: `getwininfo()` says what was drawn last,
+--- and an 'signcolumn=auto' column that the signs just placed will open is not drawn yet.
+---@param win integer
+---@param buf integer
+---@param drawn integer  `getwininfo().textoff`
+---@return integer
+function H.textoff(win, buf, drawn)
+  local wo = vim.wo[win]
+  if not wo.signcolumn:match("^auto") or wo.statuscolumn ~= "" then
+    return drawn
+  end
+  local signs = vim.api.nvim_buf_get_extmarks(buf, M.lines_ns, 0, -1, { limit = 1 })
+  if #signs == 0 then
+    return drawn
+  end
+  local base = tonumber(wo.foldcolumn) or 0
+  if wo.number or wo.relativenumber then
+    base = base + math.max(wo.numberwidth, #tostring(vim.api.nvim_buf_line_count(buf)) + 1)
+  end
+  return drawn > base and drawn or base + 2
 end
 
 --- The gutter chunk of a virtual line: `mark` in the sign column's place, `textoff` cells.
@@ -204,28 +227,14 @@ end
 ---@param marks integer[]  the mark ids are added here
 function H.mark_line(buf, row, sign, words, marks)
   local group = sign == "change" and "FrugalSignChange" or "FrugalSignDelete"
-  table.insert(
-    marks,
-    vim.api.nvim_buf_set_extmark(buf, M.lines_ns, row, 0, {
-      end_row = row + 1,
-      end_col = 0,
-      hl_group = "FrugalDelete",
-      hl_eol = true,
-      sign_text = H.sign[sign],
-      sign_hl_group = group,
-      priority = 200,
-    })
-  )
+  local function mark(col, opts)
+    table.insert(marks, vim.api.nvim_buf_set_extmark(buf, M.lines_ns, row, col, opts))
+  end
+  mark(0, { end_row = row + 1, end_col = 0, hl_group = "FrugalDelete", hl_eol = true, priority = 200 })
+  -- Apart: a sign on a range would show on the row its end reaches too.
+  mark(0, { sign_text = H.sign[sign], sign_hl_group = group, priority = 200 })
   for _, w in ipairs(words) do
-    table.insert(
-      marks,
-      vim.api.nvim_buf_set_extmark(buf, M.lines_ns, row, w[1], {
-        end_row = row,
-        end_col = w[2],
-        hl_group = "FrugalDeleteText",
-        priority = 201,
-      })
-    )
+    mark(w[1], { end_row = row, end_col = w[2], hl_group = "FrugalDeleteText", priority = 201 })
   end
 end
 
