@@ -18,6 +18,7 @@ H.ns = draw.ns
 ---@field number integer|nil  k: its number in its edit, in answer order across every buffer
 ---@field total integer|nil  N: the edit's placed hunks, once its answer is done
 ---@field instruction string|nil  the edit's instruction, for its label
+---@field label_note string|nil  what else its label says (a budget file, a new file)
 ---@field old string[]
 ---@field new string[]
 ---@field changes frugal.Change[]|nil  what it changes, line by line (the backend's diff)
@@ -81,16 +82,9 @@ function M.add(buf, row, hunk)
   local old = hunk.old
   local list = H.by_buf[buf] or {}
   H.by_buf[buf] = list
-  local last = math.max(row, row + #old - 1)
-  hunk.mark = vim.api.nvim_buf_set_extmark(buf, H.ns, row, 0, {
-    end_row = #old == 0 and row or last + 1,
-    end_col = 0,
-    end_right_gravity = false,
-    virt_text = { { draw.label(hunk, H.note(buf, hunk.new_file)), "FrugalHunkHeader" } },
-    virt_text_pos = "right_align",
-    priority = 200,
-  })
+  hunk.label_note = H.note(buf, hunk.new_file)
   draw.hunk(buf, row, hunk)
+  draw.label_mark(buf, hunk, row, #old == 0 and row or row + #old)
   table.insert(list, hunk)
   if #list == 1 then
     require("frugal.navigate").map_keys(buf)
@@ -103,18 +97,10 @@ end
 function M.total(edit, total)
   for buf, list in pairs(H.by_buf) do
     for _, h in ipairs(list) do
-      local s = h.edit == edit and M.span(buf, h)
-      if s then
+      local s, e = M.span(buf, h)
+      if h.edit == edit and s then
         h.total = total
-        vim.api.nvim_buf_set_extmark(buf, H.ns, s, 0, {
-          id = h.mark,
-          end_row = select(2, M.span(buf, h)),
-          end_col = 0,
-          end_right_gravity = false,
-          virt_text = { { draw.label(h, H.note(buf, h.new_file)), "FrugalHunkHeader" } },
-          virt_text_pos = "right_align",
-          priority = 200,
-        })
+        draw.label_mark(buf, h, s, e)
       end
     end
   end
@@ -162,7 +148,7 @@ function M.pending_of_edit(buf)
       if s then
         table.insert(out, {
           buf = b,
-          path = h.path or H.path_of(b),
+          path = h.path or M.path_of(b),
           line = s + 1,
           old = h.old,
           new = h.new,
@@ -264,7 +250,7 @@ end
 --- A buffer's file relative to its project's checkout, as edits name it to the model.
 ---@param buf integer
 ---@return string
-function H.path_of(buf)
+function M.path_of(buf)
   local file = vim.api.nvim_buf_get_name(buf)
   local ok, where = pcall(require("frugal.project").where, buf, { start = true })
   if ok and where and where.rel then

@@ -86,7 +86,8 @@ function H.entry(buf, s, h)
   if h.note then
     text = text .. "  " .. h.note.text
   end
-  return { bufnr = buf, lnum = math.max(lnum, 1), col = col, text = text }
+  -- `module` is what the list shows for the file: its path in the project, not an absolute one.
+  return { bufnr = buf, module = hunks.path_of(buf), lnum = math.max(lnum, 1), col = col, text = text }
 end
 
 --- Moves the cursor to the next (dir = 1) or previous (dir = -1) hunk, wrapping around.

@@ -1,6 +1,7 @@
 --- `:LlmReview`, LLM-as-a-judge: sends the instruction and every pending hunk of the current
---- buffer's edit to `judge_model`, shows each verdict (`ok`, `risky`, `wrong`, or "no verdict")
---- as virtual text on its hunk, and fires `User FrugalReviewDone`. The backend prices, caps and
+--- buffer's edit (with their numbers k) to `judge_model`, shows each verdict (`ok`, `risky`,
+--- `wrong`, or "no verdict") as virtual lines under its hunk, wrapped in full
+--- (frugal.hunks.draw), and fires `User FrugalReviewDone`. The backend prices, caps and
 --- records the request like an edit (src/review/); a failure fires `User FrugalEditFailed`.
 local M = {}
 local H = {}
@@ -20,7 +21,7 @@ local notify, fire = util.notify, util.fire
 local request = require("frugal.request")
 
 local highlight = require("frugal.highlight")
-highlight.link("frugal_review_hl", highlight.review)
+highlight.tint("frugal_review_hl", highlight.review, "CursorLine")
 
 --- Lines of unchanged context sent above and below each hunk.
 H.context = 3

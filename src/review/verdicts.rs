@@ -6,8 +6,9 @@
 use crate::protocol::Judgement;
 use serde_json::Value;
 
-/// The most characters of a reason kept (a reason is one line).
-const REASON_CHARS: usize = 200;
+/// The most characters of a reason kept: a reason is shown in full (wrapped under its hunk),
+/// so this only bounds a runaway answer; the judge is asked for 20 words.
+const REASON_CHARS: usize = 2000;
 
 /// How many `{` positions of a prose answer are tried as the start of the JSON at most: the
 /// answer is bounded, but trying every brace of a long one would be quadratic.

@@ -309,11 +309,12 @@ function H.has_sign(buf, row)
   return false
 end
 
---- `text` on one line, control characters as spaces (an instruction, a reason).
+--- `text` on one line, each run of control characters and white space as one space (an
+--- instruction, a reason).
 ---@param text string
 ---@return string
 function M.one_line(text)
-  return vim.trim((text:gsub("%c+", " ")))
+  return vim.trim((text:gsub("[%c%s]+", " ")))
 end
 
 --- The start of `text`, at most `cells` display cells, cut with `…`.
@@ -334,14 +335,36 @@ end
 
 --- A hunk's label: `frugal k/N <start of the instruction>`, `k/…` until N is known.
 ---@param hunk frugal.Hunk
----@param note string  what else the label says (a budget file, a new file)
 ---@return string
-function M.label(hunk, note)
+function M.label(hunk)
   local text = ("frugal %s/%s"):format(hunk.number or "?", hunk.total or "…")
   if hunk.instruction and hunk.instruction ~= "" then
     text = text .. " " .. M.start_of(hunk.instruction, H.label_cells)
   end
-  return " " .. text .. note .. " "
+  return " " .. text .. (hunk.label_note or "") .. " "
+end
+
+--- Sets (or updates) a hunk's range mark over rows `row`..`stop` (exclusive) with its label:
+--- at the window's right edge when it fits beside the line, else right after the line's
+--- text, so that it never covers code.
+---@param buf integer
+---@param hunk frugal.Hunk  `mark` is set here
+---@param row integer
+---@param stop integer
+function M.label_mark(buf, hunk, row, stop)
+  local label = M.label(hunk)
+  local width = M.geometry(buf)
+  local line = vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ""
+  local fits = vim.fn.strdisplaywidth(line) + vim.fn.strdisplaywidth(label) + 1 <= width
+  hunk.mark = vim.api.nvim_buf_set_extmark(buf, M.ns, row, 0, {
+    id = hunk.mark,
+    end_row = stop,
+    end_col = 0,
+    end_right_gravity = false,
+    virt_text = { { label, "FrugalHunkHeader" } },
+    virt_text_pos = fits and "right_align" or "eol",
+    priority = 200,
+  })
 end
 
 --- `text` wrapped to `width` cells at spaces (a word longer than a line is cut into pieces).
@@ -448,6 +471,10 @@ function H.watch()
             for _, h in ipairs(list) do
               M.relayout(buf, h)
               M.relayout_note(buf, h)
+              local m = vim.api.nvim_buf_get_extmark_by_id(buf, M.ns, h.mark, { details = true })
+              if m and m[1] then
+                M.label_mark(buf, h, m[1], m[3].end_row)
+              end
             end
           end
         end
