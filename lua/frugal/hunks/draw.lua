@@ -40,8 +40,7 @@ H.label_cells = 28
 ---@field mark integer
 ---@field lines { [1]: string, [2]: string }[][]  each line's segments (text, group)
 ---@field above boolean|nil
----@field gutter string|nil  the mark shown in the gutter column
----@field gutter_hl string|nil
+---@field gutter string|nil  the mark shown in the gutter column (`FrugalSignAdd`)
 
 --- The changes of a hunk: the backend's, or the whole block when it sent none.
 ---@param hunk frugal.Hunk
@@ -175,7 +174,7 @@ function H.layout(buf, v)
     local chunks, col = {}, 0
     local gutter = H.gutter(buf, textoff, v.gutter)
     if gutter ~= "" then
-      table.insert(chunks, { gutter, v.gutter_hl or "FrugalSignAdd" })
+      table.insert(chunks, v.gutter and { gutter, "FrugalSignAdd" } or { gutter })
     end
     local fill = segs[#segs][2]
     for _, s in ipairs(segs) do
