@@ -4,8 +4,8 @@
 //! "Reviewing a proposal: what a person sees").
 
 mod common;
-use common::*;
 use common::screen::Snapshot;
+use common::*;
 
 const PY: &[&str] = &[
     "import math",
@@ -68,7 +68,11 @@ async fn one_line_change_at(width: i64) {
     // Only the changed line is marked; the block's six other lines stay plain.
     assert!(del(5, TEXT + 4), "{:?}\n{d}", s.groups_at(5, TEXT + 4));
     for r in [1, 2, 3, 4, 7, 8] {
-        assert!(!del(r, TEXT + 1), "row {r} marked: {:?}\n{d}", s.groups_at(r, TEXT + 1));
+        assert!(
+            !del(r, TEXT + 1),
+            "row {r} marked: {:?}\n{d}",
+            s.groups_at(r, TEXT + 1)
+        );
         assert_eq!(&s.row(r)[..TEXT].trim(), &"", "no sign on row {r}\n{d}");
     }
     // A sign on the changed line, a mark in the same column on the added line.
@@ -101,7 +105,10 @@ async fn one_line_change_at(width: i64) {
         s.row(1).contains("frugal 1/1 round the total to cents"),
         "{d}"
     );
-    assert!(!s.row(1).contains("^G") && !s.row(1).contains('\u{7}'), "{d}");
+    assert!(
+        !s.row(1).contains("^G") && !s.row(1).contains('\u{7}'),
+        "{d}"
+    );
     assert!(!s.hit_enter(), "{d}");
     n.quit().await;
 }
@@ -129,9 +136,15 @@ async fn blank_new_lines_fill_the_width_and_follow_a_resize() {
     n.wait_event("FrugalEditDone").await;
     let add_bg = n.hl_bg("FrugalAdd").await;
     let s = n
-        .wait_screen("two blank added lines", |s| s.bg_at(3, 79) == add_bg && s.bg_at(4, 79) == add_bg)
+        .wait_screen("two blank added lines", |s| {
+            s.bg_at(3, 79) == add_bg && s.bg_at(4, 79) == add_bg
+        })
         .await;
-    assert!(s.row(3).trim_start_matches('+').trim().is_empty(), "{}", s.dump());
+    assert!(
+        s.row(3).trim_start_matches('+').trim().is_empty(),
+        "{}",
+        s.dump()
+    );
     assert_eq!(s.row(3).chars().next(), Some('+'), "{}", s.dump());
     assert!(s.row(5).contains("for item in items:"), "{}", s.dump());
     // The unchanged line the block matched is not marked.
@@ -241,11 +254,17 @@ async fn a_two_file_edit_labels_its_hunks_and_lists_them_in_quickfix() {
             s.contains("frugal 1/2 rename old_name to new_name")
         })
         .await;
-    assert!(s.row(3).contains("frugal 1/2"), "on the hunk's line:\n{}", s.dump());
+    assert!(
+        s.row(3).contains("frugal 1/2"),
+        "on the hunk's line:\n{}",
+        s.dump()
+    );
     n.cmd(&format!("buffer {}", root.join("src/b.lua").display()))
         .await;
     let s = n
-        .wait_screen("b.lua's label", |s| s.contains("frugal 2/2 rename old_name"))
+        .wait_screen("b.lua's label", |s| {
+            s.contains("frugal 2/2 rename old_name")
+        })
         .await;
     assert!(s.row(2).contains("function M.old_name(x)"), "{}", s.dump());
 
@@ -268,7 +287,9 @@ async fn a_two_file_edit_labels_its_hunks_and_lists_them_in_quickfix() {
         ]
     );
     let s = n
-        .wait_screen("the quickfix window", |s| s.contains("[2/2] function M.old_name"))
+        .wait_screen("the quickfix window", |s| {
+            s.contains("[2/2] function M.old_name")
+        })
         .await;
     assert!(
         s.contains("src/a.lua|4 col 12| [1/2] return b.old_name(1) → return b.new_name(1)"),
@@ -280,7 +301,11 @@ async fn a_two_file_edit_labels_its_hunks_and_lists_them_in_quickfix() {
     // A second edit pending elsewhere: the title counts, each entry names its instruction.
     server.push(
         "/chat/completions",
-        Reply::sse(answer(&block("return M\n", "return M -- the module\n"), 9, 0.0)),
+        Reply::sse(answer(
+            &block("return M\n", "return M -- the module\n"),
+            9,
+            0.0,
+        )),
     );
     n.open("c.lua", &["local M = {}", "return M"]).await;
     n.cmd("LlmEdit document the return").await;
@@ -315,9 +340,8 @@ async fn a_long_verdict_is_wrapped_under_its_hunk_and_readable_in_full() {
     let reason = "rounding to two places hides the fractional cents that the ledger later \
                   sums, so totals drift by up to a cent per item on large reports; keep the \
                   exact value and round only when printing the final line";
-    let judge = format!(
-        r#"{{"verdicts":[{{"hunk":1,"verdict":"wrong","reason":"{reason}\u0007"}}]}}"#
-    );
+    let judge =
+        format!(r#"{{"verdicts":[{{"hunk":1,"verdict":"wrong","reason":"{reason}\u0007"}}]}}"#);
     server.push("/chat/completions", Reply::sse(answer(&judge, 11, 0.0002)));
     let setup = format!(r#"{{"judge_model": "{JUDGE}"}}"#);
     let mut n = Nvim::start_ui(&server.url, &[("FRUGAL_SETUP", &setup)], 80, 30).await;
@@ -333,9 +357,7 @@ async fn a_long_verdict_is_wrapped_under_its_hunk_and_readable_in_full() {
     let v = field(&done, "verdicts").as_array().unwrap()[0].clone();
     assert_eq!(field(&v, "hunk").as_u64(), Some(1));
     let start = "✗ wrong: rounding to two places";
-    let s = n
-        .wait_screen("the verdict", |s| s.contains(start))
-        .await;
+    let s = n.wait_screen("the verdict", |s| s.contains(start)).await;
     let d = s.dump();
     let (row, col) = s.find(start).unwrap();
     // Under the hunk (after its last line, the blank line 8), and every word of the reason
@@ -356,7 +378,10 @@ async fn a_long_verdict_is_wrapped_under_its_hunk_and_readable_in_full() {
     // In the narrow window the label stands after the code, not over it.
     assert!(s.contains("def report(items):  frugal 1/1"), "{d}");
     // Its colour is not the removed line's.
-    let wrong = (n.hl_fg("FrugalReviewWrong").await, n.hl_bg("FrugalReviewWrong").await);
+    let wrong = (
+        n.hl_fg("FrugalReviewWrong").await,
+        n.hl_bg("FrugalReviewWrong").await,
+    );
     let delete = (n.hl_fg("FrugalDelete").await, n.hl_bg("FrugalDelete").await);
     assert_ne!(wrong, delete);
     assert_eq!(s.bg_at(row, col), wrong.1, "{d}");
@@ -364,13 +389,23 @@ async fn a_long_verdict_is_wrapped_under_its_hunk_and_readable_in_full() {
     n.cmd("only").await;
     let s = n
         .wait_screen("the verdict on one window", |s| {
-            s.find(start).is_some_and(|(r, _)| s.row(r).contains("hides the fractional"))
+            s.find(start)
+                .is_some_and(|(r, _)| s.row(r).contains("hides the fractional"))
         })
         .await;
-    assert!(s.contains("round only when printing the final line"), "{}", s.dump());
+    assert!(
+        s.contains("round only when printing the final line"),
+        "{}",
+        s.dump()
+    );
     n.cmd("LlmHunks").await;
     let (items, _) = quickfix(&n).await;
-    assert!(items[0].0.starts_with("[1/1] print(total) → print(round(total, 2))  ✗ wrong: rounding"), "{items:?}");
+    assert!(
+        items[0]
+            .0
+            .starts_with("[1/1] print(total) → print(round(total, 2))  ✗ wrong: rounding"),
+        "{items:?}"
+    );
     assert!(items[0].0.ends_with("the final line"), "{items:?}");
     n.quit().await;
 }

@@ -204,8 +204,16 @@ async fn three_verdicts_on_three_hunks_priced_recorded_and_shown_apart() {
         let fg = n.lua(&hl(target)).await;
         let line = n.lua(&hl("CursorLine")).await;
         let delete = n.lua(&hl("FrugalDelete")).await;
-        assert_eq!(got.as_array().unwrap()[0], fg.as_array().unwrap()[0], "{group}");
-        assert_eq!(got.as_array().unwrap()[1], line.as_array().unwrap()[1], "{group}");
+        assert_eq!(
+            got.as_array().unwrap()[0],
+            fg.as_array().unwrap()[0],
+            "{group}"
+        );
+        assert_eq!(
+            got.as_array().unwrap()[1],
+            line.as_array().unwrap()[1],
+            "{group}"
+        );
         assert_ne!(got, delete, "{group}");
     }
     // The buffer is still untouched.

@@ -7,6 +7,7 @@ local M = {}
 local H = {}
 local util = require("frugal.util")
 local draw = require("frugal.hunks.draw")
+local note = require("frugal.hunks.note")
 H.ns = draw.ns
 
 ---@class frugal.Hunk
@@ -84,7 +85,7 @@ function M.add(buf, row, hunk)
   H.by_buf[buf] = list
   hunk.label_note = H.note(buf, hunk.new_file)
   draw.hunk(buf, row, hunk)
-  draw.label_mark(buf, hunk, row, #old == 0 and row or row + #old)
+  note.label_mark(buf, hunk, row, #old == 0 and row or row + #old)
   table.insert(list, hunk)
   if #list == 1 then
     require("frugal.navigate").map_keys(buf)
@@ -100,7 +101,7 @@ function M.total(edit, total)
       local s, e = M.span(buf, h)
       if h.edit == edit and s then
         h.total = total
-        draw.label_mark(buf, h, s, e)
+        note.label_mark(buf, h, s, e)
       end
     end
   end
@@ -174,9 +175,9 @@ end
 ---@param buf integer
 ---@param edit integer
 ---@param index integer
----@param note { text: string, hl: string }|nil
+---@param verdict { text: string, hl: string }|nil
 ---@return boolean shown  false when the hunk is no longer pending
-function M.annotate(buf, edit, index, note)
+function M.annotate(buf, edit, index, verdict)
   for _, h in ipairs(H.by_buf[buf] or {}) do
     if h.edit == edit and h.index == index then
       if h.note and h.note.mark then
@@ -184,8 +185,8 @@ function M.annotate(buf, edit, index, note)
       end
       h.note = nil
       local s, e = M.span(buf, h)
-      if note and s then
-        draw.note(buf, math.max(s, e - 1), h, note)
+      if verdict and s then
+        note.note(buf, math.max(s, e - 1), h, verdict)
       end
       return s ~= nil
     end

@@ -5,7 +5,7 @@ local H = {}
 
 local notify = require("frugal.util").notify
 local hunks = require("frugal.hunks")
-local draw = require("frugal.hunks.draw")
+local note = require("frugal.hunks.note")
 
 ---@type table<integer, table<string, table|false>>  keymaps we replaced, to restore
 H.saved_maps = {}
@@ -41,11 +41,11 @@ function M.quickfix()
     end
     return a.number < b.number
   end)
-  local title = draw.one_line(instr[edits[1]])
+  local title = note.one_line(instr[edits[1]])
   if #edits > 1 then
     title = ("frugal: %d hunks of %d edits"):format(count, #edits)
     for _, item in ipairs(items) do
-      item.text = draw.start_of(instr[item.edit], 24) .. ": " .. item.text
+      item.text = note.start_of(instr[item.edit], 24) .. ": " .. item.text
     end
   end
   for _, item in ipairs(items) do
@@ -81,7 +81,7 @@ function H.entry(buf, s, h)
   else
     local old_text = c.old[2] > c.old[1] and vim.trim(first_old) or "(added)"
     local new_text = c.new[2] > c.new[1] and vim.trim(first_new) or "(deleted)"
-    text = k .. draw.one_line(old_text) .. " → " .. draw.one_line(new_text)
+    text = k .. note.one_line(old_text) .. " → " .. note.one_line(new_text)
   end
   if h.note then
     text = text .. "  " .. h.note.text

@@ -224,7 +224,10 @@ mod tests {
         let new = lines(&["raise ValueError('nope')"]);
         let c = changes(&old, &new);
         assert_eq!((c[0].old, c[0].new), ((0, 1), (0, 1)));
-        assert!(c[0].old_words.is_empty() && c[0].new_words.is_empty(), "{c:?}");
+        assert!(
+            c[0].old_words.is_empty() && c[0].new_words.is_empty(),
+            "{c:?}"
+        );
     }
 
     #[test]

@@ -180,7 +180,10 @@ mod tests {
         assert_eq!(numbering(&hunks), vec![(1, 0), (2, 2), (4, 1)]);
         let u = &build("x", "", &hunks)[1].content;
         assert!(u.contains("Hunk 4: src/a.lua, line 40"), "{u}");
-        assert!(u.ends_with("Give exactly one verdict for each of hunks 1, 2, 4.\n"), "{u}");
+        assert!(
+            u.ends_with("Give exactly one verdict for each of hunks 1, 2, 4.\n"),
+            "{u}"
+        );
         // A duplicated or missing number: numbered by path, then line, as before.
         let mixed = [numbered("b", 1, 1), numbered("a", 1, 1)];
         assert_eq!(numbering(&mixed), vec![(1, 1), (2, 0)]);
