@@ -110,6 +110,8 @@ async fn one_line_change_at(width: i64) {
         "{d}"
     );
     assert!(!s.hit_enter(), "{d}");
+    // For the closing note (shown with --nocapture).
+    println!("after an edit, {width} columns:\n{d}");
     n.quit().await;
 }
 
@@ -393,6 +395,7 @@ async fn a_long_verdict_is_wrapped_under_its_hunk_and_readable_in_full() {
                 .is_some_and(|(r, _)| s.row(r).contains("hides the fractional"))
         })
         .await;
+    println!("after :LlmReview, 80 columns:\n{}", s.dump());
     assert!(
         s.contains("round only when printing the final line"),
         "{}",
@@ -407,5 +410,42 @@ async fn a_long_verdict_is_wrapped_under_its_hunk_and_readable_in_full() {
         "{items:?}"
     );
     assert!(items[0].0.ends_with("the final line"), "{items:?}");
+    n.quit().await;
+}
+
+/// The diff is between the buffer lines a block matched and the lines accept writes, not the
+/// SEARCH text: a block written with other indentation marks only the line it changes.
+#[tokio::test]
+async fn a_block_matched_despite_its_indentation_marks_only_its_changed_line() {
+    let server = FakeOpenRouter::start().await;
+    // Two spaces where the buffer has four: matched ignoring indentation, re-indented.
+    let text = block(
+        "  total = 0\n  for item in items:\n      total += item.price\n",
+        "  total = 0\n  for item in items:\n      total += item.cost\n",
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 9, 0.001)));
+    let mut n = Nvim::start(&server.url).await;
+    n.open("report.py", PY).await;
+    n.cmd("3,5LlmEdit use the cost").await;
+    n.wait_event("FrugalEditDone").await;
+    let marked = n
+        .lua(
+            "local ns = vim.api.nvim_get_namespaces().frugal_hunk_lines
+             local rows = {}
+             for _, m in ipairs(vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, { details = true })) do
+               if m[4].hl_group == 'FrugalDelete' then table.insert(rows, m[2]) end
+             end
+             return rows",
+        )
+        .await;
+    let rows: Vec<u64> = marked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [4], "only `total += item.price` (row 4) is marked");
+    n.cmd("call cursor(4, 1) | LlmAccept").await;
+    assert_eq!(n.lines().await[4], "        total += item.cost");
     n.quit().await;
 }
