@@ -188,7 +188,8 @@ impl Judgement {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     pub item: usize,
-    /// The hunk's number as the judge saw it (by path, then line).
+    /// The hunk's number as the judge saw it: k, the number its label shows (by path, then
+    /// line from 1 when the shim sent none).
     pub hunk: usize,
     pub path: String,
     pub line: usize,
@@ -312,6 +313,9 @@ pub enum Event {
         /// and the shim shows it in a new buffer of that name, filled on accept.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         new_file: bool,
+        /// What accepting it changes, line by line and word by word (`edit/diff.rs`): the
+        /// shim marks these lines only and leaves the block's other lines plain.
+        changes: Vec<crate::edit::diff::Change>,
     },
     /// What the edit sends, once its prompt is built: how many files the model sees and the
     /// prompt's size in bytes (every message), for the progress line.

@@ -165,11 +165,11 @@ async fn a_rename_across_two_files_is_accepted_at_once() {
         .collect();
     assert_eq!(qf.len(), 2, "{qf:?}");
     assert!(
-        qf[0].ends_with("src/a.lua:4:return b.old_name(1)"),
+        qf[0].ends_with("src/a.lua:4:[1/2] return b.old_name(1) → return b.new_name(1)"),
         "{qf:?}"
     );
     assert!(
-        qf[1].ends_with("src/b.lua:3:function M.old_name(x)"),
+        qf[1].ends_with("src/b.lua:3:[2/2] function M.old_name(x) → function M.new_name(x)"),
         "{qf:?}"
     );
     n.cmd("cclose").await;
@@ -331,7 +331,7 @@ async fn new_files_are_never_proposed_in_git_as_budget_files_or_through_dangling
     let deep = root.join("src/deep/dir/new.lua");
     assert_eq!(
         headers(&n, &deep).await,
-        [" frugal #1 (new file in a new directory: :w ++p) "]
+        [" frugal 1/1 add a module (new file in a new directory: :w ++p) "]
     );
     n.cmd("LlmAccept!").await;
     n.cmd("silent! wall").await;
@@ -761,8 +761,12 @@ async fn a_review_covers_every_buffer_of_the_edit() {
             "local b = vim.fn.bufnr(...)
              local ns = vim.api.nvim_get_namespaces().frugal_hunks
              for _, m in ipairs(vim.api.nvim_buf_get_extmarks(b, ns, 0, -1, { details = true })) do
-               local d = m[4]
-               if d.virt_text and d.virt_text_pos == 'eol' then return d.virt_text[1][1] end
+               -- A verdict: virtual lines under the hunk, in a FrugalReview group.
+               for _, line in ipairs(m[4].virt_lines or {}) do
+                 for _, c in ipairs(line) do
+                   if c[2] and c[2]:match('^FrugalReview') then return c[1] end
+                 end
+               end
              end
              return ''",
             vec![root.join("src/b.lua").to_str().unwrap().into()],

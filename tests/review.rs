@@ -76,16 +76,26 @@ fn kinds(dir: &Path) -> Vec<(String, String, Option<i64>)> {
         .collect()
 }
 
-/// The verdict notes shown on the buffer's hunks: (row, text, highlight group), by row.
+/// The verdict notes shown on the buffer's hunks: (row, text, highlight group), by row. A
+/// verdict is virtual lines under its hunk (SPEC: readable in full): their text joined.
 async fn notes(n: &Nvim) -> Vec<(u64, String, String)> {
     let v = n
         .lua(
             "local ns = vim.api.nvim_get_namespaces().frugal_hunks
              local out = {}
              for _, m in ipairs(vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, { details = true })) do
-               local d = m[4]
-               if d.virt_text and d.virt_text_pos == 'eol' then
-                 table.insert(out, { m[2], d.virt_text[1][1], d.virt_text[1][2] })
+               local text, group = {}, nil
+               for _, line in ipairs(m[4].virt_lines or {}) do
+                 local l = ''
+                 for _, c in ipairs(line) do
+                   if c[2] and c[2]:match('^FrugalReview') then
+                     l, group = l .. c[1], c[2]
+                   end
+                 end
+                 table.insert(text, (l:gsub('%s+$', '')))
+               end
+               if group then
+                 table.insert(out, { m[2], table.concat(text, ' '), group })
                end
              end
              table.sort(out, function(a, b) return a[1] < b[1] end)
@@ -180,17 +190,31 @@ async fn three_verdicts_on_three_hunks_priced_recorded_and_shown_apart() {
             ),
         ]
     );
+    // The verdict's colour on CursorLine's background, apart from a removed line's
+    // (SPEC: distinguishable from FrugalDelete).
     for (group, target) in [
         ("FrugalReviewOk", "DiagnosticOk"),
         ("FrugalReviewRisky", "DiagnosticWarn"),
         ("FrugalReviewWrong", "DiagnosticError"),
     ] {
-        let link = n
-            .lua(&format!(
-                "return vim.api.nvim_get_hl(0, {{ name = '{group}' }}).link"
-            ))
-            .await;
-        assert_eq!(link.as_str(), Some(target));
+        let hl = |g: &str| {
+            format!("local h = vim.api.nvim_get_hl(0, {{ name = '{g}', link = false }}) return {{ h.fg or -1, h.bg or -1 }}")
+        };
+        let got = n.lua(&hl(group)).await;
+        let fg = n.lua(&hl(target)).await;
+        let line = n.lua(&hl("CursorLine")).await;
+        let delete = n.lua(&hl("FrugalDelete")).await;
+        assert_eq!(
+            got.as_array().unwrap()[0],
+            fg.as_array().unwrap()[0],
+            "{group}"
+        );
+        assert_eq!(
+            got.as_array().unwrap()[1],
+            line.as_array().unwrap()[1],
+            "{group}"
+        );
+        assert_ne!(got, delete, "{group}");
     }
     // The buffer is still untouched.
     assert_eq!(n.lines().await, SRC);

@@ -50,6 +50,9 @@ function M.hunk(edit, ev)
     edit.touched[buf] = entry
     table.insert(edit.order, buf)
   end
+  -- k: the hunk's number in the edit, in answer order; one that covers earlier hunks takes
+  -- the first of their numbers.
+  local number = H.number(edit, buf, ev.replaces)
   -- A later block edited the text of these hunks: this one covers them (src/protocol.rs).
   for _, index in ipairs(ev.replaces or {}) do
     if hunks.withdraw(buf, edit.id, index) then
@@ -76,6 +79,9 @@ function M.hunk(edit, ev)
       index = ev.index,
       old = ev.old,
       new = ev.new,
+      changes = ev.changes,
+      number = number,
+      instruction = edit.instruction,
       title = ev.title,
       new_file = ev.new_file or nil,
       -- A buffer frugal created or loaded for the edit: its path is checked again at accept.
@@ -114,6 +120,7 @@ function M.done(edit, ev)
   if edit.placed == 0 then
     return false, "no_match", words.none_placed .. ": " .. table.concat(reasons, "; ")
   end
+  require("frugal.hunks").total(edit.id, edit.placed)
   local conversation = require("frugal.conversation")
   if edit.follows then
     -- The follow-up's answer replaces the proposal it refines (hidden meanwhile), in every buffer.
@@ -207,6 +214,26 @@ end
 
 --- File names a done message shows before `+N`.
 H.max_names = 3
+
+--- The number k of an edit's next hunk: the next in answer order, or the first number of the
+--- pending hunks it replaces.
+---@param edit frugal.Edit
+---@param buf integer
+---@param replaces integer[]|nil  indices of the edit's hunks it replaces
+---@return integer
+function H.number(edit, buf, replaces)
+  local first
+  for _, h in ipairs(require("frugal.hunks").all()[buf] or {}) do
+    if h.edit == edit.id and vim.tbl_contains(replaces or {}, h.index) and h.number then
+      first = math.min(first or h.number, h.number)
+    end
+  end
+  if first then
+    return first
+  end
+  edit.numbered = (edit.numbered or 0) + 1
+  return edit.numbered
+end
 
 ---@param titles string[]
 ---@return string

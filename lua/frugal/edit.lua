@@ -23,6 +23,7 @@ local H = {}
 ---@field reserved_usd number|nil  the worst case reserved
 ---@field progress_row integer
 ---@field placed integer
+---@field numbered integer|nil  the last hunk number k given (frugal.answer)
 ---@field lost { buf: integer|nil, index: integer, title: string }[]  hunks not placed
 ---@field applied { request: integer|nil }|nil  set by `:LlmApply`: the answer's own request
 

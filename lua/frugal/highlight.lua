@@ -2,7 +2,10 @@
 --- again after every `:colorscheme`, which clears them.
 local M = {}
 
---- The judge's verdicts on hunks (`:LlmReview`), linked by lua/frugal/review.lua.
+--- The judge's verdicts on hunks (`:LlmReview`), set by lua/frugal/review.lua with |M.tint()|:
+--- the diagnostic's colour on the background of `CursorLine`, italic, so that a verdict never
+--- reads as a removed line (`FrugalDelete` is `DiffDelete`, the same red as `DiagnosticError`
+--- in the default colorscheme).
 M.review = {
   FrugalReviewOk = "DiagnosticOk",
   FrugalReviewRisky = "DiagnosticWarn",
@@ -17,6 +20,35 @@ function M.link(augroup, links)
   local function set()
     for name, target in pairs(links) do
       vim.api.nvim_set_hl(0, name, { link = target, default = true })
+    end
+  end
+  set()
+  vim.api.nvim_create_autocmd("ColorScheme", {
+    group = vim.api.nvim_create_augroup(augroup, { clear = true }),
+    callback = set,
+  })
+end
+
+--- Defines each group of `from` (name → the group whose foreground it takes) on the
+--- background of `bg`, italic, now and after every colorscheme change; `default = true`, so a
+--- colorscheme's or the user's own definition wins.
+---@param augroup string  a name unique to the caller
+---@param from table<string, string>
+---@param bg string
+function M.tint(augroup, from, bg)
+  local function set()
+    local back = vim.api.nvim_get_hl(0, { name = bg, link = false })
+    for name, source in pairs(from) do
+      local fore = vim.api.nvim_get_hl(0, { name = source, link = false })
+      vim.api.nvim_set_hl(0, name, {
+        fg = fore.fg,
+        ctermfg = fore.ctermfg,
+        bg = back.bg,
+        ctermbg = back.ctermbg,
+        italic = true,
+        cterm = { italic = true },
+        default = true,
+      })
     end
   end
   set()

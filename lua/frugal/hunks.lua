@@ -1,35 +1,36 @@
---- Proposed hunks, kept by buffer and previewed with extmarks (removed lines highlighted in
---- place, new lines as virtual lines below them): where each is, what it would write, and the
---- one way a hunk leaves (|M.remove()|, with its fate). The buffer text is untouched until a
---- hunk is accepted (frugal.accept); frugal.navigate finds them.
+--- Proposed hunks, kept by buffer and previewed with extmarks (frugal.hunks.draw: only the
+--- lines a hunk changes are marked, new lines as virtual lines under them, a label `frugal k/N`):
+--- where each is, what it would write, and the one way a hunk leaves (|M.remove()|, with its
+--- fate). The buffer text is untouched until a hunk is accepted (frugal.accept);
+--- frugal.navigate finds them.
 local M = {}
 local H = {}
 local util = require("frugal.util")
-H.ns = vim.api.nvim_create_namespace("frugal_hunks")
+local draw = require("frugal.hunks.draw")
+local note = require("frugal.hunks.note")
+H.ns = draw.ns
 
 ---@class frugal.Hunk
----@field mark integer|nil  range extmark over the old lines (set by |M.add()|)
----@field vmark integer|nil  extmark on the last old line holding the new lines as virt_lines
+---@field mark integer|nil  range extmark over the old lines, with the label (set by |M.add()|)
+---@field lines integer[]|nil  marks of its changed lines (frugal.hunks.draw)
+---@field virts frugal.Virt[]|nil  its new lines as virtual lines (frugal.hunks.draw)
 ---@field edit integer  the edit that proposed it
 ---@field index integer  its index among the edit's hunks (the backend's)
+---@field number integer|nil  k: its number in its edit, in answer order across every buffer
+---@field total integer|nil  N: the edit's placed hunks, once its answer is done
+---@field instruction string|nil  the edit's instruction, for its label
+---@field label_note string|nil  what else its label says (a budget file, a new file)
 ---@field old string[]
 ---@field new string[]
+---@field changes frugal.Change[]|nil  what it changes, line by line (the backend's diff)
 ---@field title string
 ---@field new_file boolean|nil  it fills a new (empty) buffer
----@field note integer|nil  extmark of a note on the hunk (the judge's verdict)
+---@field note { text: string, hl: string, mark: integer|nil }|nil  the judge's verdict
 ---@field check frugal.PathCheck|nil  its buffer was loaded for the edit: its path is checked again at accept
----@field number integer|nil  its number in its edit's ledger row (1-based, answer order), set when the edit is done
 
 ---@class frugal.PathCheck
 ---@field root string  the checkout root
 ---@field path string  the file, relative to `root`
-
-require("frugal.highlight").link("frugal_hl", {
-  FrugalDelete = "DiffDelete",
-  FrugalAdd = "DiffAdd",
-  FrugalHunkHeader = "DiagnosticVirtualTextInfo",
-  FrugalProgress = "Comment",
-})
 
 --- How many hunks are pending in a buffer.
 ---@param buf integer|nil  nil or 0: the current buffer
@@ -79,29 +80,12 @@ end
 ---@param row integer
 ---@param hunk frugal.Hunk  its marks are set here
 function M.add(buf, row, hunk)
-  local old, new = hunk.old, hunk.new
+  local old = hunk.old
   local list = H.by_buf[buf] or {}
   H.by_buf[buf] = list
-  local last = math.max(row, row + #old - 1)
-  local mark = vim.api.nvim_buf_set_extmark(buf, H.ns, row, 0, {
-    end_row = #old == 0 and row or last + 1,
-    end_col = 0,
-    hl_group = "FrugalDelete",
-    hl_eol = true,
-    end_right_gravity = false,
-    virt_text = { { (" frugal #%d%s "):format(#list + 1, H.note(buf, hunk.new_file)), "FrugalHunkHeader" } },
-    virt_text_pos = "right_align",
-    priority = 200,
-  })
-  local virt = {}
-  for _, l in ipairs(new) do
-    table.insert(virt, { { l, "FrugalAdd" } })
-  end
-  if #new == 0 then
-    virt = { { { "(lines deleted)", "FrugalHunkHeader" } } }
-  end
-  hunk.mark = mark
-  hunk.vmark = vim.api.nvim_buf_set_extmark(buf, H.ns, last, 0, { virt_lines = virt, priority = 200 })
+  hunk.label_note = H.note(buf, hunk.new_file)
+  draw.hunk(buf, row, hunk)
+  note.label_mark(buf, hunk, row, #old == 0 and row or row + #old)
   table.insert(list, hunk)
   if #list == 1 then
     require("frugal.navigate").map_keys(buf)
@@ -122,6 +106,21 @@ function H.watch_unload(buf)
       end
     end,
   })
+end
+
+--- The edit's answer is done: its `total` placed hunks read `k/N` (never renumbered after).
+---@param edit integer
+---@param total integer
+function M.total(edit, total)
+  for buf, list in pairs(H.by_buf) do
+    for _, h in ipairs(list) do
+      local s, e = M.span(buf, h)
+      if h.edit == edit and s then
+        h.total = total
+        note.label_mark(buf, h, s, e)
+      end
+    end
+  end
 end
 
 --- The edits with hunks pending in a buffer.
@@ -145,6 +144,7 @@ end
 ---@field new string[]
 ---@field edit integer
 ---@field index integer  the hunk's index in its edit
+---@field number integer|nil  k, the hunk's number in its edit (its label's)
 
 --- Every pending hunk of the edit that owns `buf`'s hunks, in every buffer it touched, in
 --- path-then-line order: what `:LlmReview` sends. The one place that knows how hunks are kept,
@@ -165,12 +165,13 @@ function M.pending_of_edit(buf)
       if s then
         table.insert(out, {
           buf = b,
-          path = h.path or H.path_of(b),
+          path = h.path or M.path_of(b),
           line = s + 1,
           old = h.old,
           new = h.new,
           edit = h.edit,
           index = h.index,
+          number = h.number,
         })
       end
     end
@@ -184,28 +185,24 @@ function M.pending_of_edit(buf)
   return out
 end
 
---- Shows `chunks` (virtual text) at the end of a pending hunk's first line, replacing what was
---- shown there before; nil removes it. Gone with the hunk when it is accepted or rejected.
+--- Shows a note (the judge's verdict) as virtual lines under a pending hunk, wrapped to the
+--- window's width, replacing what was shown there before; nil removes it. Gone with the hunk
+--- when it is accepted or rejected.
 ---@param buf integer
 ---@param edit integer
 ---@param index integer
----@param chunks table[]|nil  `{ { text, hl_group }, … }`
+---@param verdict { text: string, hl: string }|nil
 ---@return boolean shown  false when the hunk is no longer pending
-function M.annotate(buf, edit, index, chunks)
+function M.annotate(buf, edit, index, verdict)
   for _, h in ipairs(H.by_buf[buf] or {}) do
     if h.edit == edit and h.index == index then
-      if h.note then
-        pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, h.note)
-        h.note = nil
+      if h.note and h.note.mark then
+        pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, h.note.mark)
       end
-      local s = M.span(buf, h)
-      if chunks and s then
-        h.note = vim.api.nvim_buf_set_extmark(buf, H.ns, s, 0, {
-          virt_text = chunks,
-          virt_text_pos = "eol",
-          hl_mode = "combine",
-          priority = 210,
-        })
+      h.note = nil
+      local s, e = M.span(buf, h)
+      if verdict and s then
+        note.note(buf, math.max(s, e - 1), h, verdict)
       end
       return s ~= nil
     end
@@ -344,7 +341,7 @@ end
 --- A buffer's file relative to its project's checkout, as edits name it to the model.
 ---@param buf integer
 ---@return string
-function H.path_of(buf)
+function M.path_of(buf)
   local file = vim.api.nvim_buf_get_name(buf)
   local ok, where = pcall(require("frugal.project").where, buf, { start = true })
   if ok and where and where.rel then
@@ -390,9 +387,8 @@ end
 ---@param hunk frugal.Hunk
 ---@param fate frugal.Fate
 function M.remove(buf, hunk, fate)
-  for _, mark in pairs({ hunk.mark, hunk.vmark, hunk.note }) do
-    pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, mark)
-  end
+  draw.clear(buf, hunk)
+  pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, hunk.mark)
   local list = H.by_buf[buf] or {}
   for i, h in ipairs(list) do
     if h == hunk then

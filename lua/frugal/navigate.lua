@@ -5,19 +5,30 @@ local H = {}
 
 local notify = require("frugal.util").notify
 local hunks = require("frugal.hunks")
+local note = require("frugal.hunks.note")
 
 ---@type table<integer, table<string, table|false>>  keymaps we replaced, to restore
 H.saved_maps = {}
 
---- `:LlmHunks`: every pending hunk of every buffer in the quickfix list (file, line, the
---- block's first line), opened.
+--- `:LlmHunks`: every pending hunk of every buffer in the quickfix list, opened. Each entry
+--- reads `[k/N] <first old line> → <first new line>` (or `new file …`) at the hunk's first
+--- changed line and column, with the judge's verdict when there is one; the title is the
+--- instruction when one edit is pending, else `frugal: N hunks of M edits` (and each entry
+--- starts with its instruction's start).
 function M.quickfix()
-  local items = {}
+  local items, edits, instr, count = {}, {}, {}, 0
   for buf, list in pairs(hunks.all()) do
     for _, h in ipairs(list) do
       local s = hunks.span(buf, h)
       if s then
-        table.insert(items, { bufnr = buf, lnum = s + 1, col = 1, text = h.title })
+        local item = H.entry(buf, s, h)
+        item.edit, item.number = h.edit, h.number or 0
+        table.insert(items, item)
+        count = count + 1
+        if not instr[h.edit] then
+          instr[h.edit] = h.instruction or ""
+          table.insert(edits, h.edit)
+        end
       end
     end
   end
@@ -25,13 +36,58 @@ function M.quickfix()
     return notify("no proposed hunk in any buffer", vim.log.levels.WARN)
   end
   table.sort(items, function(a, b)
-    if a.bufnr ~= b.bufnr then
-      return vim.api.nvim_buf_get_name(a.bufnr) < vim.api.nvim_buf_get_name(b.bufnr)
+    if a.edit ~= b.edit then
+      return a.edit < b.edit
     end
-    return a.lnum < b.lnum
+    return a.number < b.number
   end)
-  vim.fn.setqflist({}, " ", { title = "frugal: pending hunks", items = items })
+  local title = note.one_line(instr[edits[1]])
+  if #edits > 1 then
+    title = ("frugal: %d hunks of %d edits"):format(count, #edits)
+    for _, item in ipairs(items) do
+      item.text = note.start_of(instr[item.edit], 24) .. ": " .. item.text
+    end
+  end
+  for _, item in ipairs(items) do
+    item.edit, item.number = nil, nil
+  end
+  vim.fn.setqflist({}, " ", { title = title, items = items })
   vim.cmd("botright copen")
+end
+
+--- A hunk's quickfix entry: at its first changed line (the first changed word's column, else
+--- the line's first non-blank), `[k/N] old → new`, and the verdict.
+---@param buf integer
+---@param s integer  its first row now
+---@param h frugal.Hunk
+---@return table
+function H.entry(buf, s, h)
+  local c = (h.changes or {})[1] or { old = { 0, #h.old }, new = { 0, #h.new } }
+  local first_old, first_new = h.old[c.old[1] + 1], h.new[c.new[1] + 1]
+  local lnum = c.old[2] > c.old[1] and s + c.old[1] + 1 or s + math.max(c.old[1], 1)
+  local col
+  for _, w in ipairs(c.old_words or {}) do
+    if w[1] == c.old[1] then
+      col = w[2] + 1
+      break
+    end
+  end
+  local at = c.old[2] > c.old[1] and first_old or first_new
+  col = col or ((at or ""):find("%S") or 1)
+  local k = ("[%s/%s] "):format(h.number or "?", h.total or "…")
+  local text
+  if h.new_file then
+    text = k .. "new file " .. vim.fn.fnamemodify(vim.api.nvim_buf_get_name(buf), ":.")
+  else
+    local old_text = c.old[2] > c.old[1] and vim.trim(first_old) or "(added)"
+    local new_text = c.new[2] > c.new[1] and vim.trim(first_new) or "(deleted)"
+    text = k .. note.one_line(old_text) .. " → " .. note.one_line(new_text)
+  end
+  if h.note then
+    text = text .. "  " .. h.note.text
+  end
+  -- `module` is what the list shows for the file: its path in the project, not an absolute one.
+  return { bufnr = buf, module = hunks.path_of(buf), lnum = math.max(lnum, 1), col = col, text = text }
 end
 
 --- Moves the cursor to the next (dir = 1) or previous (dir = -1) hunk, wrapping around.

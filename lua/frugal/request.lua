@@ -253,8 +253,8 @@ function M.settled(id, fate, pending, hunk)
   end
 end
 
---- An edit is done with hunks shown: they are numbered in answer order and recorded as
---- proposed against its ledger row.
+--- An edit is done with hunks shown: each is recorded as proposed against its ledger row,
+--- under its number k.
 ---@param id integer
 ---@param row integer  its ledger row (`done`'s `request`)
 function H.proposed(id, row)
@@ -266,7 +266,13 @@ function H.proposed(id, row)
       end
     end
   end
+  -- Each hunk keeps the number k its label shows (given in answer order as it arrived);
+  -- one without (an older shim's path) is numbered after them.
   table.sort(mine, function(a, b)
+    local ka, kb = a.h.number or math.huge, b.h.number or math.huge
+    if ka ~= kb then
+      return ka < kb
+    end
     if a.h.index ~= b.h.index then
       return a.h.index < b.h.index
     end
@@ -275,9 +281,11 @@ function H.proposed(id, row)
   if #mine > 0 then
     H.rows[id] = row
   end
-  for k, m in ipairs(mine) do
-    m.h.number = k
-    H.record(row, k, "proposed")
+  local last = 0
+  for _, m in ipairs(mine) do
+    m.h.number = m.h.number or last + 1
+    last = math.max(last, m.h.number)
+    H.record(row, m.h.number, "proposed")
   end
 end
 

@@ -1,6 +1,7 @@
 --- `:LlmReview`, LLM-as-a-judge: sends the instruction and every pending hunk of the current
---- buffer's edit to `judge_model`, shows each verdict (`ok`, `risky`, `wrong`, or "no verdict")
---- as virtual text on its hunk, and fires `User FrugalReviewDone`. The backend prices, caps and
+--- buffer's edit (with their numbers k) to `judge_model`, shows each verdict (`ok`, `risky`,
+--- `wrong`, or "no verdict") as virtual lines under its hunk, wrapped in full
+--- (frugal.hunks.draw), and fires `User FrugalReviewDone`. The backend prices, caps and
 --- records the request like an edit (src/review/); a failure fires `User FrugalEditFailed`.
 local M = {}
 local H = {}
@@ -11,6 +12,7 @@ local H = {}
 ---@field last_progress frugal.Progress|nil  the progress last shown (shown again with the foresight)
 
 ---@class frugal.ReviewVerdict
+---@field hunk integer  the hunk's number k (its label's)
 ---@field path string
 ---@field line integer
 ---@field verdict "ok"|"risky"|"wrong"|"none"
@@ -21,7 +23,7 @@ local notify, fire = util.notify, util.fire
 local request = require("frugal.request")
 
 local highlight = require("frugal.highlight")
-highlight.link("frugal_review_hl", highlight.review)
+highlight.tint("frugal_review_hl", highlight.review, "CursorLine")
 
 --- Lines of unchanged context sent above and below each hunk.
 H.context = 3
@@ -54,6 +56,7 @@ function M.start(opts)
     table.insert(items, {
       path = h.path,
       line = h.line,
+      number = h.number,
       old = h.old,
       new = h.new,
       before = vim.api.nvim_buf_get_lines(h.buf, math.max(0, h.line - 1 - H.context), h.line - 1, false),
@@ -124,10 +127,11 @@ function H.progress(review, p)
   require("frugal.progress").show(review, row, p)
 end
 
---- The virtual text of a verdict.
+--- A verdict as its hunk shows it (wrapped under it by frugal.hunks.draw) and `:LlmHunks`
+--- lists it: words and highlight group.
 ---@param v frugal.ReviewVerdict
----@return table[]
-function H.chunks(v)
+---@return { text: string, hl: string }
+function M.shown(v)
   local show = H.show[v.verdict] or H.show.none
   local text = show[1]
   if v.reason ~= "" then
@@ -135,7 +139,7 @@ function H.chunks(v)
   elseif v.verdict == "none" then
     text = text .. " no verdict"
   end
-  return { { "  " .. text, show[2] } }
+  return { text = text, hl = show[2] }
 end
 
 H.events = {}
@@ -167,11 +171,11 @@ function H.events.review_done(review, ev)
     local h = review.hunks[v.item]
     if h then
       ---@type frugal.ReviewVerdict
-      local verdict = { path = v.path, line = v.line, verdict = v.verdict, reason = v.reason }
+      local verdict = { hunk = v.hunk, path = v.path, line = v.line, verdict = v.verdict, reason = v.reason }
       table.insert(verdicts, verdict)
       counts[v.verdict] = (counts[v.verdict] or 0) + 1
       if vim.api.nvim_buf_is_valid(h.buf) then
-        hunks.annotate(h.buf, h.edit, h.index, H.chunks(verdict))
+        hunks.annotate(h.buf, h.edit, h.index, M.shown(verdict))
       end
     end
   end

@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod blocks;
+pub mod diff;
 pub mod files;
 mod job;
 pub mod locate;

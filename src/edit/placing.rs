@@ -146,6 +146,8 @@ impl Placing {
         ) {
             Ok(placed) => {
                 let h = placed.hunk;
+                let old = file.lines[h.start..h.end].to_vec();
+                let changes = super::diff::changes(&old, &h.new);
                 ui.send(Event::Hunk {
                     id,
                     buf: file.buf,
@@ -153,11 +155,12 @@ impl Placing {
                     index: h.index,
                     start: ws + h.start,
                     end: ws + h.end,
-                    old: file.lines[h.start..h.end].to_vec(),
+                    old,
                     new: h.new,
                     title: h.title,
                     replaces: placed.replaces,
                     new_file: file.new_file,
+                    changes,
                 });
             }
             Err(LocateError::NotFound) => {
@@ -188,6 +191,7 @@ impl Placing {
         let mut plan = Plan::default();
         let h = plan.propose(block.replace.clone(), &format!("new file {rel}"));
         self.plans.push(plan);
+        let changes = super::diff::changes(&[], &h.new);
         ui.send(Event::Hunk {
             id,
             buf: 0,
@@ -200,6 +204,7 @@ impl Placing {
             title: h.title,
             replaces: Vec::new(),
             new_file: true,
+            changes,
         });
     }
 

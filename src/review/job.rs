@@ -82,7 +82,9 @@ impl Job for Review {
     async fn finish(&mut self, _ctx: &Ctx, end: End) -> Result<Event, Failure> {
         let req = &self.req;
         let streamed = end.streamed;
-        let (reads, mut unread) = verdicts::read(&self.text, req.hunks.len());
+        let order = prompt::numbering(&req.hunks);
+        let numbers: Vec<usize> = order.iter().map(|p| p.0).collect();
+        let (reads, mut unread) = verdicts::read(&self.text, &numbers);
         if unread.is_some() && streamed.finish.as_deref() == Some("length") {
             unread = Some(
                 "the judge's answer was cut at max_tokens before its verdicts ended (raise max_tokens in setup)".into(),
@@ -91,11 +93,11 @@ impl Job for Review {
         if let Some(why) = &unread {
             tracing::info!(review = req.id, "verdicts not read: {why}");
         }
-        let mut out: Vec<Verdict> = prompt::numbering(&req.hunks)
+        let mut out: Vec<Verdict> = order
             .into_iter()
-            .map(|(n, i)| {
+            .zip(&reads)
+            .map(|((n, i), r)| {
                 let h = &req.hunks[i];
-                let r = &reads[n - 1];
                 Verdict {
                     item: i + 1,
                     hunk: n,

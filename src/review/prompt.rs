@@ -20,9 +20,21 @@ Give a one-line reason (at most 20 words) for each.\n\
 Answer ONLY with JSON of this shape, one entry per hunk, numbered as given, no prose:\n\
 {\"verdicts\": [{\"hunk\": 1, \"verdict\": \"ok\", \"reason\": \"...\"}]}";
 
-/// The hunks in the judge's order: `(number from 1, index in the request)`, by path, then
-/// line (a stable sort: hunks the shim sent in order keep it).
+/// The hunks in the judge's order: `(number, index in the request)`. The numbers are the
+/// hunks' own (`number`, what their labels show) when every hunk has a distinct one, in
+/// number order; else from 1 by path, then line (a stable sort: hunks the shim sent in order
+/// keep it).
 pub fn numbering(hunks: &[ReviewHunk]) -> Vec<(usize, usize)> {
+    let mut own: Vec<(usize, usize)> = hunks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.number.filter(|&n| n > 0).map(|n| (n, i)))
+        .collect();
+    own.sort();
+    own.dedup_by_key(|p| p.0);
+    if own.len() == hunks.len() {
+        return own;
+    }
     let mut order: Vec<usize> = (0..hunks.len()).collect();
     order.sort_by(|&a, &b| {
         (hunks[a].path.as_str(), hunks[a].line).cmp(&(hunks[b].path.as_str(), hunks[b].line))
@@ -81,10 +93,19 @@ pub fn build(instruction: &str, filetype: &str, hunks: &[ReviewHunk]) -> Vec<Mes
         user.push_str(&fence);
         user.push('\n');
     }
-    user.push_str(&format!(
-        "\nGive exactly one verdict for each of hunks 1 to {}.\n",
-        hunks.len()
-    ));
+    let numbers: Vec<usize> = numbering(hunks).iter().map(|p| p.0).collect();
+    if numbers.iter().enumerate().all(|(i, &n)| n == i + 1) {
+        user.push_str(&format!(
+            "\nGive exactly one verdict for each of hunks 1 to {}.\n",
+            hunks.len()
+        ));
+    } else {
+        let list: Vec<String> = numbers.iter().map(usize::to_string).collect();
+        user.push_str(&format!(
+            "\nGive exactly one verdict for each of hunks {}.\n",
+            list.join(", ")
+        ));
+    }
     // The judge's instructions are the same for every review: a cacheable prefix.
     vec![Message::system(SYSTEM).cached(), Message::user(user)]
 }
@@ -141,7 +162,31 @@ mod tests {
             new: v(new),
             before: vec!["ctx above".into()],
             after: vec![],
+            number: None,
         }
+    }
+
+    #[test]
+    fn hunks_keep_the_numbers_their_labels_show() {
+        let numbered = |path, line, k| ReviewHunk {
+            number: Some(k),
+            ..hunk(path, line, &["x"], &["y"])
+        };
+        let hunks = [
+            numbered("src/b.lua", 3, 1),
+            numbered("src/a.lua", 40, 4),
+            numbered("src/a.lua", 7, 2),
+        ];
+        assert_eq!(numbering(&hunks), vec![(1, 0), (2, 2), (4, 1)]);
+        let u = &build("x", "", &hunks)[1].content;
+        assert!(u.contains("Hunk 4: src/a.lua, line 40"), "{u}");
+        assert!(
+            u.ends_with("Give exactly one verdict for each of hunks 1, 2, 4.\n"),
+            "{u}"
+        );
+        // A duplicated or missing number: numbered by path, then line, as before.
+        let mixed = [numbered("b", 1, 1), numbered("a", 1, 1)];
+        assert_eq!(numbering(&mixed), vec![(1, 1), (2, 0)]);
     }
 
     #[test]

@@ -19,8 +19,9 @@ pub struct ReviewRequest {
     #[serde(default)]
     pub filetype: String,
     pub project: ProjectInput,
-    /// Every pending hunk of the edit. The judge sees them numbered from 1 by path, then line;
-    /// the verdicts come back in the order sent here.
+    /// Every pending hunk of the edit. The judge sees them by the numbers their labels show
+    /// (`number`; by path, then line, from 1 when not every hunk has a distinct one); the
+    /// verdicts come back in the order sent here.
     pub hunks: Vec<ReviewHunk>,
     /// The worst case (USD) a confirmation showed when its "Send" came after the deadline
     /// (see `EditRequest::confirmed_usd`).
@@ -36,6 +37,9 @@ pub struct ReviewHunk {
     pub path: String,
     /// 1-based line of the first old line in the buffer now.
     pub line: usize,
+    /// The hunk's number k in its edit, as its label shows it (`frugal k/N`).
+    #[serde(default)]
+    pub number: Option<usize>,
     /// The original lines the hunk replaces.
     pub old: Vec<String>,
     /// The proposed lines.

@@ -6,8 +6,9 @@
 use crate::protocol::Judgement;
 use serde_json::Value;
 
-/// The most characters of a reason kept (a reason is one line).
-const REASON_CHARS: usize = 200;
+/// The most characters of a reason kept: a reason is shown in full (wrapped under its hunk),
+/// so this only bounds a runaway answer; the judge is asked for 20 words.
+const REASON_CHARS: usize = 2000;
 
 /// How many `{` positions of a prose answer are tried as the start of the JSON at most: the
 /// answer is bounded, but trying every brace of a long one would be quadratic.
@@ -21,9 +22,10 @@ pub struct Read {
     pub reason: String,
 }
 
-/// The verdicts of hunks `1..=count`, in number order, and why the answer as a whole could not
-/// be read (then every verdict is `None`).
-pub fn read(answer: &str, count: usize) -> (Vec<Read>, Option<String>) {
+/// The verdicts of the hunks numbered `numbers`, in that order, and why the answer as a whole
+/// could not be read (then every verdict is `None`).
+pub fn read(answer: &str, numbers: &[usize]) -> (Vec<Read>, Option<String>) {
+    let count = numbers.len();
     let Some(list) = find_verdicts(answer) else {
         let why = if answer.trim().is_empty() {
             "the judge's answer was empty"
@@ -42,10 +44,10 @@ pub fn read(answer: &str, count: usize) -> (Vec<Read>, Option<String>) {
         let Some(n) = entry.get("hunk").and_then(hunk_number) else {
             continue;
         };
-        if n == 0 || n > count {
+        let Some(at) = numbers.iter().position(|&k| k == n) else {
             continue; // a hunk that was not asked about
-        }
-        found[n - 1].push(entry_verdict(&entry));
+        };
+        found[at].push(entry_verdict(&entry));
     }
     let reads = found
         .into_iter()
@@ -178,7 +180,7 @@ mod tests {
     use Judgement::*;
 
     fn verdicts(answer: &str, count: usize) -> Vec<(Judgement, String)> {
-        read(answer, count)
+        read(answer, &(1..=count).collect::<Vec<_>>())
             .0
             .into_iter()
             .map(|r| (r.verdict, r.reason))
@@ -198,7 +200,7 @@ mod tests {
     #[test]
     fn clean_json() {
         assert_eq!(verdicts(CLEAN, 3), three());
-        assert_eq!(read(CLEAN, 3).1, Option::None);
+        assert_eq!(read(CLEAN, &[1, 2, 3]).1, Option::None);
     }
 
     #[test]
@@ -226,7 +228,7 @@ mod tests {
             "{\"verdicts\": [1, 2",
             "[1, 2, 3]",
         ] {
-            let (reads, why) = read(a, 2);
+            let (reads, why) = read(a, &[1, 2]);
             assert_eq!(reads.len(), 2);
             assert!(
                 reads
