@@ -2,12 +2,16 @@
 
 use super::question::Questions;
 use crate::protocol::{Event, Level};
+use std::collections::HashSet;
+use std::sync::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
 
 pub struct Ui {
     tx: UnboundedSender<Event>,
     /// Questions waiting on the user (`question` events).
     pub questions: Questions,
+    /// What [`Ui::notify_once`] has said in this session, by its key.
+    said: Mutex<HashSet<String>>,
 }
 
 impl Ui {
@@ -15,6 +19,7 @@ impl Ui {
         Ui {
             tx,
             questions: Questions::default(),
+            said: Mutex::default(),
         }
     }
 
@@ -25,5 +30,15 @@ impl Ui {
 
     pub fn notify(&self, level: Level, message: String) {
         self.send(Event::Notify { level, message });
+    }
+
+    /// Notifies only the first time in this session (this backend process) that `key` is
+    /// given; whether it did.
+    pub fn notify_once(&self, key: String, level: Level, message: String) -> bool {
+        let first = self.said.lock().expect("ui lock poisoned").insert(key);
+        if first {
+            self.notify(level, message);
+        }
+        first
     }
 }
