@@ -15,6 +15,7 @@
 
 use crate::edit::files::{self, Unopened};
 use crate::edit::prompt::{fence_for, push_fenced};
+use crate::openrouter::client::{one_line, LINE_CELLS};
 use crate::protocol::Level;
 use crate::services::Ui;
 use crate::settings::{Config, ProjectInput, ProjectSettings};
@@ -167,39 +168,63 @@ fn read_one(root: &Path, rel: &str, left: u64) -> Result<Option<(Vec<String>, u6
 }
 
 /// The instruction files of a request's project (checkout `root`): read, and what was skipped
-/// or cut said once per session (the whole reason to the log).
+/// or cut said once per session, in one line (the whole text to the log).
 pub fn load(ui: &Ui, cfg: &Config, project: &ProjectSettings, root: &Path) -> Vec<InstructionFile> {
     let found = read(root, list(cfg, project), cfg.max_instructions_bytes);
     let limit = files::size_text(cfg.max_instructions_bytes);
-    let once = |path: &str, what: &str, message: String| {
+    let once = |path: &str, what: &str, line: String, whole: String| {
         let key = format!("instructions\0{}\0{path}\0{what}", root.display());
-        if ui.notify_once(key, Level::Warn, message.clone()) {
-            tracing::warn!(root = %root.display(), "{message}");
+        // The shim's prefix (`frugal: `) and the line fit the echo area.
+        let line = one_line(&line, LINE_CELLS - "frugal: ".len());
+        if ui.notify_once(key, Level::Warn, line) {
+            tracing::warn!(root = %root.display(), "{whole}");
         }
     };
     for s in &found.skipped {
         once(
             &s.path,
             &s.why,
+            format!("instructions: {} {}, skipped", short(&s.path), s.why),
             format!("instruction file {} {}: not sent", s.path, s.why),
         );
     }
     for f in found.files.iter().filter(|f| f.cut) {
-        let message = if f.lines.is_empty() {
-            format!(
-                "instruction file {} not sent: over max_instructions_bytes ({limit})",
-                f.path
+        let (line, whole) = if f.lines.is_empty() {
+            (
+                format!("instructions: {} over max_instructions_bytes", short(&f.path)),
+                format!(
+                    "instruction file {} ({}) not sent: over max_instructions_bytes ({limit}) in all",
+                    f.path,
+                    files::size_text(f.size)
+                ),
             )
         } else {
-            format!(
-                "instruction file {} cut to {} (max_instructions_bytes)",
-                f.path,
-                files::size_text(f.bytes())
+            (
+                format!(
+                    "instructions: {} cut at max_instructions_bytes",
+                    short(&f.path)
+                ),
+                format!(
+                    "instruction file {} ({}) cut to {}: max_instructions_bytes ({limit}) in all",
+                    f.path,
+                    files::size_text(f.size),
+                    files::size_text(f.bytes())
+                ),
             )
         };
-        once(&f.path, "cut", message);
+        once(&f.path, "cut", line, whole);
     }
     found.files
+}
+
+/// A listed path as a message names it: as listed when short, else its file name.
+fn short(path: &str) -> &str {
+    if path.chars().count() <= 24 {
+        return path;
+    }
+    path.rsplit(['/', '\\'])
+        .find(|p| !p.is_empty())
+        .unwrap_or(path)
 }
 
 /// What `:checkhealth` says of a project's instruction files: one line naming those found
@@ -351,6 +376,16 @@ mod tests {
                 ("latin.md", "is not UTF-8 (at byte 3)"),
                 ("dir.md", "is not a regular file"),
             ]
+        );
+    }
+
+    #[test]
+    fn a_long_path_is_named_by_its_file_name() {
+        assert_eq!(short("AGENTS.md"), "AGENTS.md");
+        assert_eq!(short("../up.md"), "../up.md");
+        assert_eq!(
+            short(".github/copilot-instructions.md"),
+            "copilot-instructions.md"
         );
     }
 

@@ -245,6 +245,10 @@ async fn files_breaking_the_path_rules_are_skipped_with_one_warning() {
             n.notifications()
         );
     }
+    for (w, _) in n.notifications().iter().filter(|(_, l)| *l == 3) {
+        // One line that fits the echo area with the `frugal: ` prefix.
+        assert!(!w.contains('\n') && w.chars().count() <= 60, "{w:?}");
+    }
     n.cmd("LlmReject!").await;
     n.drain();
     let before = n.notifications().len();
