@@ -168,52 +168,66 @@ fn read_one(root: &Path, rel: &str, left: u64) -> Result<Option<(Vec<String>, u6
 }
 
 /// The instruction files of a request's project (checkout `root`): read, and what was skipped
-/// or cut said once per session, in one line (the whole text to the log).
+/// or cut said once per session, in one warning of one line for the request (several files
+/// at once are named together, so the built-in `vim.notify` never stacks lines into a
+/// hit-enter prompt); the whole text of each goes to the log.
 pub fn load(ui: &Ui, cfg: &Config, project: &ProjectSettings, root: &Path) -> Vec<InstructionFile> {
     let found = read(root, list(cfg, project), cfg.max_instructions_bytes);
     let limit = files::size_text(cfg.max_instructions_bytes);
-    let once = |path: &str, what: &str, line: String, whole: String| {
-        let key = format!("instructions\0{}\0{path}\0{what}", root.display());
-        // The shim's prefix (`frugal: `) and the line fit the echo area.
-        let line = one_line(&line, LINE_CELLS - "frugal: ".len());
-        if ui.notify_once(key, Level::Warn, line) {
-            tracing::warn!(root = %root.display(), "{whole}");
-        }
-    };
+    // (the file, what is wrong, its own line, the whole text) of each problem: one warning per
+    // session for each file and what is wrong with it.
+    let mut problems: Vec<(&str, &str, String, String)> = Vec::new();
     for s in &found.skipped {
-        once(
+        problems.push((
             &s.path,
             &s.why,
             format!("instructions: {} {}, skipped", short(&s.path), s.why),
             format!("instruction file {} {}: not sent", s.path, s.why),
-        );
+        ));
     }
     for f in found.files.iter().filter(|f| f.cut) {
-        let (line, whole) = if f.lines.is_empty() {
+        let size = files::size_text(f.size);
+        problems.push(if f.lines.is_empty() {
             (
+                &f.path,
+                "cut",
                 format!("instructions: {} over max_instructions_bytes", short(&f.path)),
-                format!(
-                    "instruction file {} ({}) not sent: over max_instructions_bytes ({limit}) in all",
-                    f.path,
-                    files::size_text(f.size)
-                ),
+                format!("instruction file {} ({size}) not sent: over max_instructions_bytes ({limit}) in all", f.path),
             )
         } else {
             (
-                format!(
-                    "instructions: {} cut at max_instructions_bytes",
-                    short(&f.path)
-                ),
-                format!(
-                    "instruction file {} ({}) cut to {}: max_instructions_bytes ({limit}) in all",
-                    f.path,
-                    files::size_text(f.size),
-                    files::size_text(f.bytes())
-                ),
+                &f.path,
+                "cut",
+                format!("instructions: {} cut at max_instructions_bytes", short(&f.path)),
+                format!("instruction file {} ({size}) cut to {}: max_instructions_bytes ({limit}) in all", f.path, files::size_text(f.bytes())),
             )
-        };
-        once(&f.path, "cut", line, whole);
+        });
     }
+    let new: Vec<(&str, String)> = problems
+        .into_iter()
+        .filter(|(path, what, _, _)| {
+            ui.first_time(format!("instructions\0{}\0{path}\0{what}", root.display()))
+        })
+        .inspect(|(_, _, _, whole)| tracing::warn!(root = %root.display(), "{whole}"))
+        .map(|(path, _, line, _)| (path, line))
+        .collect();
+    let line = match new.as_slice() {
+        [] => return found.files,
+        [(_, line)] => line.clone(),
+        [(a, _), (b, _), rest @ ..] => {
+            let more = match rest.len() {
+                0 => String::new(),
+                n => format!(" +{n}"),
+            };
+            format!(
+                "instructions: {}, {}{more} cut or skipped",
+                short(a),
+                short(b)
+            )
+        }
+    };
+    // The shim's prefix (`frugal: `) and the line fit the echo area.
+    ui.notify(Level::Warn, one_line(&line, LINE_CELLS - "frugal: ".len()));
     found.files
 }
 

@@ -229,25 +229,33 @@ async fn files_breaking_the_path_rules_are_skipped_with_one_warning() {
     for gone in ["secret-rule", "up-rule", "git-rule", "bin", "caf"] {
         assert_eq!(count_in(&server, 0, gone), 0, "{gone} was sent");
     }
-    for name in [
-        "out.md",
-        "fifo.md",
-        "bin.md",
-        "latin.md",
-        "../up.md",
-        ".git/info.md",
-    ] {
-        let w = warnings_with(&n, name);
-        assert_eq!(
-            w.len(),
-            1,
-            "one warning naming {name}: {:?}",
-            n.notifications()
-        );
+    // One warning of one line for the request (the built-in vim.notify never stacks lines
+    // into a hit-enter prompt), naming the first files; the whole text of each in the log.
+    let warned: Vec<String> = n
+        .notifications()
+        .into_iter()
+        .filter(|(_, l)| *l == 3)
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(warned, ["instructions: out.md, fifo.md +4 cut or skipped"]);
+    let skipped = [
+        ("out.md", "leads outside the project"),
+        ("fifo.md", "is not a regular file"),
+        ("bin.md", "is binary"),
+        ("latin.md", "is not UTF-8 (at byte 3)"),
+        ("../up.md", "leads outside the project"),
+        (".git/info.md", "leads into .git"),
+    ];
+    for (name, why) in skipped {
+        let whole = format!("instruction file {name} {why}: not sent");
+        assert!(n.log_holds(&whole).await, "{whole} in the log");
     }
-    for (w, _) in n.notifications().iter().filter(|(_, l)| *l == 3) {
-        // One line that fits the echo area with the `frugal: ` prefix.
-        assert!(!w.contains('\n') && w.chars().count() <= 60, "{w:?}");
+    // :LlmContext names each.
+    n.cmd("LlmContext").await;
+    let (listing, _) = n.wait_notify("instructions of").await;
+    for (name, why) in skipped {
+        let line = format!("  {name}  ✗ {why}: not sent");
+        assert!(listing.contains(&line), "{line:?} in {listing}");
     }
     n.cmd("LlmReject!").await;
     n.drain();
@@ -285,6 +293,8 @@ async fn what_is_over_max_instructions_bytes_is_cut_with_one_warning() {
     let system = text(&messages(&server, 0)[0]);
     assert!(system.contains("rule number 0000 here\n"), "{system}");
     assert!(!system.contains("rule number 0099"), "cut: {system}");
+    // 10 bytes were left: no whole line of it fits, so whole characters.
+    assert!(system.contains("\nconvention\n"), "{system}");
     assert!(!system.contains("conventions-rule"), "no room left");
     let sent = (0..100)
         .filter(|i| system.contains(&format!("rule number {i:04} here\n")))
@@ -292,13 +302,20 @@ async fn what_is_over_max_instructions_bytes_is_cut_with_one_warning() {
     // 22 bytes a line: 45 whole lines in 1000 bytes.
     assert_eq!(sent, 45, "cut at 1000 bytes, at a line's end");
     assert_eq!(
-        warnings_with(&n, "AGENTS.md").len(),
-        1,
-        "{:?}",
-        n.notifications()
+        warnings_with(&n, "instructions:"),
+        ["instructions: AGENTS.md, CONVENTIONS.md cut or skipped"],
+        "one warning naming the files"
     );
-    assert_eq!(warnings_with(&n, "CONVENTIONS.md").len(), 1);
-    assert!(!warnings_with(&n, "max_instructions_bytes").is_empty());
+    assert!(
+        n.log_holds("instruction file AGENTS.md (2.2 kB) cut to 990 B: max_instructions_bytes (1.0 kB) in all")
+            .await
+    );
+    assert!(
+        n.log_holds(
+            "instruction file CONVENTIONS.md (17 B) cut to 11 B: max_instructions_bytes (1.0 kB) in all"
+        )
+            .await
+    );
     n.cmd("LlmReject!").await;
     n.drain();
     let before = n.notifications().len();
@@ -384,4 +401,42 @@ async fn the_context_listing_and_checkhealth_list_them() {
     assert!(line.contains("AGENTS.md"), "{line}");
     assert!(line.contains(".github/copilot-instructions.md"), "{line}");
     n.quit().await;
+}
+
+/// With the built-in `vim.notify`, what is wrong with several instruction files at once is one
+/// line on the screen, never a hit-enter prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_bad_files_are_one_line_on_the_screen() {
+    let server = FakeOpenRouter::start().await;
+    let setup = r#"{"instructions":["a.bin","b.bin","c.bin","d.bin"]}"#;
+    let mut n = Nvim::start_ui(&server.url, &[("FRUGAL_SETUP", setup)], 80, 24).await;
+    let files: Vec<(&str, &str)> = ["a.bin", "b.bin", "c.bin", "d.bin"]
+        .iter()
+        .map(|f| (*f, "x\0y\n"))
+        .collect();
+    project(&n, &files).await;
+    // Held: the warning stays on the message row until the answer comes.
+    server.push("/chat/completions", Reply::hanging());
+    n.cmd("LlmEdit bump").await;
+    // Every warning of the request is out before it is sent.
+    server
+        .wait_until("the request", |s| !s.chat_requests().is_empty())
+        .await;
+    let s = n
+        .wait_screen("the warning", |s| {
+            s.contains("instructions: a.bin") || s.hit_enter()
+        })
+        .await;
+    assert!(!s.hit_enter(), "{}", s.dump());
+    assert!(!n.blocking().await);
+    let row = s.find("instructions: a.bin").unwrap().0;
+    assert_eq!(
+        s.row(row).trim_end(),
+        "instructions: a.bin, b.bin +2 cut or skipped",
+        "{}",
+        s.dump()
+    );
+    n.cmd("LlmCancel").await;
+    n.wait_event("FrugalEditFailed").await;
+    drop(n);
 }

@@ -10,7 +10,7 @@ pub struct Ui {
     tx: UnboundedSender<Event>,
     /// Questions waiting on the user (`question` events).
     pub questions: Questions,
-    /// What [`Ui::notify_once`] has said in this session, by its key.
+    /// The keys [`Ui::first_time`] was given in this session.
     said: Mutex<HashSet<String>>,
 }
 
@@ -32,13 +32,9 @@ impl Ui {
         self.send(Event::Notify { level, message });
     }
 
-    /// Notifies only the first time in this session (this backend process) that `key` is
-    /// given; whether it did.
-    pub fn notify_once(&self, key: String, level: Level, message: String) -> bool {
-        let first = self.said.lock().expect("ui lock poisoned").insert(key);
-        if first {
-            self.notify(level, message);
-        }
-        first
+    /// Whether this is the first time in this session (this backend process) that `key` is
+    /// given: what is said once per session asks this first.
+    pub fn first_time(&self, key: String) -> bool {
+        self.said.lock().expect("ui lock poisoned").insert(key)
     }
 }
