@@ -15,6 +15,7 @@
 
 use crate::edit::files::{self, Unopened};
 use crate::edit::prompt::{fence_for, push_fenced};
+use crate::gate::ProjectCtx;
 use crate::openrouter::client::{one_line, LINE_CELLS};
 use crate::protocol::Level;
 use crate::services::Ui;
@@ -165,6 +166,17 @@ fn read_one(root: &Path, rel: &str, left: u64) -> Result<Option<(Vec<String>, u6
         lines.pop();
     }
     Ok(Some((lines, size, cut)))
+}
+
+/// The instruction files of a request of any kind (edit, review, ask), from its [`Job::prompt`]:
+/// read from the checkout of `project`, what is wrong said once per session. Its system
+/// message is then [`system_with`]`(SYSTEM, &files)`, marked cached (an edit's is built by
+/// `edit::prompt::stable`, which also adds the context files).
+///
+/// [`Job::prompt`]: crate::runner::Job::prompt
+pub fn for_request(ctx: &crate::runner::Ctx, project: &ProjectCtx) -> Vec<InstructionFile> {
+    let root = files::checkout_root(&project.file);
+    load(&ctx.ui, &ctx.config(), &project.settings, &root)
 }
 
 /// The instruction files of a request's project (checkout `root`): read, and what was skipped

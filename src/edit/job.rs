@@ -59,7 +59,7 @@ impl Job for Edit {
         let root = files::checkout_root(&req.project.file);
         let edit_files = files::load(&root, req, cfg.max_context_bytes)
             .map_err(|m| Failure::new(Reason::Config, format!("{m}: nothing was sent")))?;
-        let instructions = instructions::load(&ctx.ui, &cfg, &project.settings, &root);
+        let instructions = instructions::for_request(ctx, &project);
         let messages = build(req, &instructions, &edit_files);
         let prompt_bytes = prompt::prompt_bytes(&messages);
         if prompt_bytes > cfg.max_context_bytes {

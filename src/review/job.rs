@@ -51,8 +51,7 @@ impl Job for Review {
         let project = runner::project_ctx(&self.req.project)?;
         let cfg = ctx.config();
         let model = Effective::resolve(&cfg, &project.settings, None).judge_model;
-        let root = crate::edit::files::checkout_root(&self.req.project.file);
-        let instructions = instructions::load(&ctx.ui, &cfg, &project.settings, &root);
+        let instructions = instructions::for_request(ctx, &project);
         let messages = prompt::build(
             &self.req.instruction,
             &self.req.filetype,
