@@ -341,6 +341,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn existing_files_in_order_each_real_file_once() {
         let (_d, root) = tree();
         std::fs::write(root.join("AGENTS.md"), "a\r\nb\n").unwrap();
@@ -362,6 +363,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn files_breaking_the_path_rules_are_skipped_by_name() {
         let (d, root) = tree();
         std::fs::write(d.path().join("secret.md"), "s\n").unwrap();
