@@ -146,6 +146,13 @@ async fn the_instructions_go_in_the_stable_part_of_an_edit_and_of_a_review() {
         "a link to a listed file is not sent twice"
     );
     assert!(!text(msgs.last().unwrap()).contains("rule)"));
+    let progress = n
+        .lua("return require('frugal.edit').last_progress or ''")
+        .await;
+    assert!(
+        progress.as_str().unwrap().contains(" · 3 files, "),
+        "a.py and the two instruction files: {progress:?}"
+    );
 
     server.push(
         "/chat/completions",

@@ -76,7 +76,8 @@ impl Job for Edit {
         ctx.ui.send(Event::Prompt {
             id: req.id,
             buf: req.buf,
-            files: edit_files.len(),
+            // The instruction files sent are files the model sees too.
+            files: edit_files.len() + instructions.iter().filter(|f| !f.lines.is_empty()).count(),
             bytes: prompt_bytes,
         });
         self.files = Some((root, edit_files));
