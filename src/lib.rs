@@ -4,12 +4,14 @@
 //! The data flow reads from the module names: `:LlmEdit` → [`rpc`] (decoded by [`protocol`])
 //! → [`runner`] (with the [`edit`] job) → [`gate`] (policy, reservation in the [`budget`]
 //! ledger) → [`openrouter`] → `edit::blocks` → `edit::locate` → hunks back to the shim. [`settings`] turns `setup()` and
-//! `.frugal.toml` into what a request runs with; [`usage`] builds `:LlmUsage`.
+//! `.frugal.toml` into what a request runs with, [`instructions`] reads the project's
+//! instruction files (AGENTS.md…) for every prompt; [`usage`] builds `:LlmUsage`.
 
 pub mod ask;
 pub mod budget;
 pub mod edit;
 pub mod gate;
+pub mod instructions;
 pub mod message;
 pub mod openrouter;
 pub mod private;

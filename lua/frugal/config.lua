@@ -34,6 +34,8 @@ local H = {}
 ---@field temperature number
 ---@field context_lines integer
 ---@field max_context_bytes integer
+---@field instructions string[]  the project's instruction files (AGENTS.md…), relative to its root; {}: none
+---@field max_instructions_bytes integer  the instruction files of a request, in bytes in all (the rest is cut)
 ---@field keymaps frugal.Keymaps|false
 ---@field max_price boolean
 ---@field min_useful_tokens integer

@@ -121,20 +121,20 @@ function M.command(args)
   end
 end
 
---- `:LlmContext` without arguments: each file with its size and its share of an edit's worst
---- case (the backend prices them with the current model).
+--- `:LlmContext` without arguments: the project's instruction files and each context file,
+--- with its size and its share of an edit's worst case (the backend reads the instruction
+--- files and prices them all with the current model).
 ---@param root string
 function M.show(root)
   local set = H.sets[root] or {}
-  if #set == 0 then
-    return notify("no context files for this project (:LlmContext add {path}, or @path in an instruction)")
-  end
   local files = M.request_files(root, set)
   local rpc = require("frugal.rpc")
   local res, err = rpc.request("context", {
     files = files,
     file = root .. "/.frugal.toml",
     model = require("frugal").current_model(),
+    -- For a trusted file's `[context] instructions` (never asking for trust here).
+    project = require("frugal.project").project_quiet(0, true) or nil,
   })
   if not res then
     return notify(err or "the backend did not answer", vim.log.levels.ERROR)

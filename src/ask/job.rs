@@ -97,6 +97,7 @@ impl Job for Ask {
                 lines: &f.lines,
             })
             .collect();
+        let instructions = crate::instructions::for_request(ctx, &project);
         let messages = prompt::build(&AskInput {
             file: &req.file,
             filetype: &req.filetype,
@@ -107,19 +108,26 @@ impl Job for Ask {
             sel_end: req.sel_end,
             total_lines: req.total_lines,
             context: &context,
+            instructions: &instructions,
             history: &req.history,
         });
         let bytes = runner::prompt_bytes(&messages);
         if bytes > cfg.max_context_bytes {
             return Err(Failure::new(
                 Reason::Budget,
-                crate::edit::too_large("question", bytes, cfg.max_context_bytes, &ask_files),
+                crate::edit::too_large(
+                    "question",
+                    bytes,
+                    cfg.max_context_bytes,
+                    &ask_files,
+                    &instructions,
+                ),
             ));
         }
         ctx.ui.send(Event::Prompt {
             id: req.id,
             buf: req.buf,
-            files: ask_files.len(),
+            files: ask_files.len() + instructions.iter().filter(|f| !f.lines.is_empty()).count(),
             bytes,
         });
         tracing::info!(

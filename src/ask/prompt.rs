@@ -33,12 +33,14 @@ pub struct AskInput<'a> {
     pub sel_end: usize,
     pub total_lines: usize,
     pub context: &'a [ContextText<'a>],
+    /// The project's instruction files (`instructions`), in the stable part.
+    pub instructions: &'a [crate::instructions::InstructionFile],
     /// The conversation so far, oldest first.
     pub history: &'a [Turn],
 }
 
 pub fn build(input: &AskInput) -> Vec<Message> {
-    let mut messages = edit_prompt::stable_for(SYSTEM, input.context);
+    let mut messages = edit_prompt::stable_for(SYSTEM, input.instructions, input.context);
     // The code goes with the first question (where the conversation started) and again with
     // the current one: the buffer may have changed since.
     for (i, turn) in input.history.iter().enumerate() {
@@ -122,6 +124,7 @@ mod tests {
             sel_end: 2,
             total_lines: 2,
             context: &context,
+            instructions: &[],
             history: &history,
         });
         let roles: Vec<&str> = msgs.iter().map(|m| m.role).collect();

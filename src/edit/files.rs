@@ -221,38 +221,27 @@ pub fn context_path(root: &Path, cwd: Option<&Path>, given: &str) -> Result<Stri
 /// `limit` bytes. Each refusal names the file and what to do.
 pub fn read_lines(root: &Path, rel: &str, limit: u64) -> Result<Vec<String>, String> {
     use std::io::Read;
-    let path = root.join(rel);
-    // One open, then everything asked of the handle: the path cannot turn into a FIFO or a
-    // bigger file between the check and the read. O_NONBLOCK: opening a FIFO never waits
-    // for a writer (and changes nothing for a regular file).
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.custom_flags(libc::O_NONBLOCK);
-    }
-    let not_read = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            format!("the context file {rel} no longer exists: remove it (:LlmContext remove {rel})")
+    let (mut file, len) = match open_regular(&root.join(rel)) {
+        Ok(opened) => opened,
+        Err(Unopened::NotRegular) => {
+            return Err(format!(
+                "the context file {rel} is not a regular file: remove it (:LlmContext remove {rel})"
+            ))
         }
-        _ => format!("the context file {rel} cannot be read: {e}"),
+        Err(Unopened::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "the context file {rel} no longer exists: remove it (:LlmContext remove {rel})"
+            ))
+        }
+        Err(Unopened::Io(e)) => return Err(format!("the context file {rel} cannot be read: {e}")),
     };
-    let mut file = opts.open(&path).map_err(not_read)?;
-    let meta = file.metadata().map_err(not_read)?;
-    if !meta.is_file() {
+    if len > limit {
         return Err(format!(
-            "the context file {rel} is not a regular file: remove it (:LlmContext remove {rel})"
-        ));
-    }
-    if meta.len() > limit {
-        return Err(format!(
-            "the context file {rel} is {} bytes, more than max_context_bytes ({limit}) on its own: remove it (:LlmContext remove {rel}) or raise max_context_bytes (setup)",
-            meta.len()
+            "the context file {rel} is {len} bytes, more than max_context_bytes ({limit}) on its own: remove it (:LlmContext remove {rel}) or raise max_context_bytes (setup)"
         ));
     }
     // Never more than the limit in memory, whatever the file grew to since.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let mut bytes = Vec::with_capacity(len as usize);
     (&mut file)
         .take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -263,6 +252,34 @@ pub fn read_lines(root: &Path, rel: &str, limit: u64) -> Result<Vec<String>, Str
         ));
     }
     text_lines(rel, bytes)
+}
+
+/// Why [`open_regular`] did not open a file.
+#[derive(Debug)]
+pub enum Unopened {
+    Io(std::io::Error),
+    /// A FIFO, a directory, a device.
+    NotRegular,
+}
+
+/// Opens `path` for reading when it is a regular file: the handle and the file's size. One
+/// open, then everything asked of the handle, so the path cannot turn into a FIFO between the
+/// check and the read; O_NONBLOCK: opening a FIFO never waits for a writer (and changes
+/// nothing for a regular file).
+pub fn open_regular(path: &Path) -> Result<(std::fs::File, u64), Unopened> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = opts.open(path).map_err(Unopened::Io)?;
+    let meta = file.metadata().map_err(Unopened::Io)?;
+    if !meta.is_file() {
+        return Err(Unopened::NotRegular);
+    }
+    Ok((file, meta.len()))
 }
 
 /// A file's bytes as lines, refusing binary and non-UTF-8 content.

@@ -8,6 +8,7 @@ use super::placing::{Placer, Placing};
 use super::prompt;
 use crate::budget::{RequestKind, Usd};
 use crate::edit::request::EditRequest;
+use crate::instructions::{self, InstructionFile};
 use crate::protocol::{Event, Failure, Paid, Problem, Reason};
 use crate::runner::{self, Ctx, End, Job, Prompt, Who};
 use crate::settings::Effective;
@@ -64,18 +65,26 @@ impl Job for Edit {
         let root = files::checkout_root(&req.project.file);
         let edit_files = files::load(&root, req, cfg.max_context_bytes)
             .map_err(|m| Failure::new(Reason::Config, format!("{m}: nothing was sent")))?;
-        let messages = build(req, &edit_files);
+        let instructions = instructions::for_request(ctx, &project);
+        let messages = build(req, &instructions, &edit_files);
         let prompt_bytes = prompt::prompt_bytes(&messages);
         if prompt_bytes > cfg.max_context_bytes {
             return Err(Failure::new(
                 Reason::Budget,
-                too_large("edit", prompt_bytes, cfg.max_context_bytes, &edit_files),
+                too_large(
+                    "edit",
+                    prompt_bytes,
+                    cfg.max_context_bytes,
+                    &edit_files,
+                    &instructions,
+                ),
             ));
         }
         ctx.ui.send(Event::Prompt {
             id: req.id,
             buf: req.buf,
-            files: edit_files.len(),
+            // The instruction files sent are files the model sees too.
+            files: edit_files.len() + instructions.iter().filter(|f| !f.lines.is_empty()).count(),
             bytes: prompt_bytes,
         });
         self.files = Some((root, edit_files));
@@ -154,9 +163,13 @@ impl Job for Edit {
     }
 }
 
-/// The edit's messages: its lines, the context files (all but the first), history and
-/// diagnostics.
-fn build(req: &EditRequest, edit_files: &[EditFile]) -> Vec<crate::openrouter::Message> {
+/// The edit's messages: the project's instructions, its lines, the context files (all but the
+/// first), history and diagnostics.
+fn build(
+    req: &EditRequest,
+    instructions: &[InstructionFile],
+    edit_files: &[EditFile],
+) -> Vec<crate::openrouter::Message> {
     let context: Vec<prompt::ContextText> = edit_files[1..]
         .iter()
         .map(|f| prompt::ContextText {
@@ -173,15 +186,22 @@ fn build(req: &EditRequest, edit_files: &[EditFile]) -> Vec<crate::openrouter::M
         sel_start: req.sel_start,
         sel_end: req.sel_end,
         total_lines: req.total_lines,
+        instructions,
         context: &context,
         history: &req.history,
         diagnostics: &req.diagnostics,
     })
 }
 
-/// Why a prompt over `max_context_bytes` is refused, naming the largest files. `what`: the
-/// request's kind ("edit", "question").
-pub(crate) fn too_large(what: &str, bytes: u64, limit: u64, files: &[EditFile]) -> String {
+/// Why a prompt over `max_context_bytes` is refused, naming the largest files (instruction
+/// files among them). `what`: the request's kind ("edit", "question").
+pub(crate) fn too_large(
+    what: &str,
+    bytes: u64,
+    limit: u64,
+    files: &[EditFile],
+    instructions: &[InstructionFile],
+) -> String {
     let mut sizes: Vec<(String, u64)> = files
         .iter()
         .enumerate()
@@ -193,6 +213,11 @@ pub(crate) fn too_large(what: &str, bytes: u64, limit: u64, files: &[EditFile]) 
             };
             (name, f.bytes())
         })
+        .chain(
+            instructions
+                .iter()
+                .map(|f| (format!("{} (instructions)", f.path), f.bytes())),
+        )
         .collect();
     sizes.sort_by_key(|s| std::cmp::Reverse(s.1));
     let largest: Vec<String> = sizes
@@ -201,9 +226,14 @@ pub(crate) fn too_large(what: &str, bytes: u64, limit: u64, files: &[EditFile]) 
         .map(|(n, b)| format!("{n} {}", files::size_text(*b)))
         .collect();
     format!(
-        "this {what}'s prompt is {}, over max_context_bytes ({}): the largest files are {}. Remove context files (:LlmContext remove …), select less, or raise max_context_bytes (setup). Nothing was sent",
+        "this {what}'s prompt is {}, over max_context_bytes ({}): the largest files are {}. Remove context files (:LlmContext remove …), select less, {}or raise max_context_bytes (setup). Nothing was sent",
         files::size_text(bytes),
         files::size_text(limit),
-        largest.join(", ")
+        largest.join(", "),
+        if instructions.is_empty() {
+            ""
+        } else {
+            "lower max_instructions_bytes, "
+        }
     )
 }

@@ -3,10 +3,11 @@
 //! context around it (never the whole of a large file).
 //!
 //! Order matters for prompt caching: what stays the same from one request to the next (the
-//! system prompt, then the context files) comes first; what changes (history, window,
+//! system prompt with the project's instructions, then the context files) comes first; what changes (history, window,
 //! selection, diagnostics, instruction) after.
 
 use crate::edit::request::{Diagnostic, Turn};
+use crate::instructions::{self, InstructionFile};
 use crate::openrouter::Message;
 
 const SYSTEM: &str = "You are an expert programmer editing files inside the user's editor.\n\
@@ -47,6 +48,8 @@ pub struct PromptInput<'a> {
     pub sel_start: usize,
     pub sel_end: usize,
     pub total_lines: usize,
+    /// The project's instruction files (AGENTS.md…), in the system message.
+    pub instructions: &'a [InstructionFile],
     /// The other files the model sees and may change, in the request's order.
     pub context: &'a [ContextText<'a>],
     /// A follow-up's earlier turns, oldest first.
@@ -56,7 +59,7 @@ pub struct PromptInput<'a> {
 }
 
 pub fn build(input: &PromptInput) -> Vec<Message> {
-    let mut messages = stable(input.context);
+    let mut messages = stable(input.instructions, input.context);
     // The stable part (system prompt, context files) ends here: what follows changes from one
     // request to the next.
     for (i, turn) in input.history.iter().enumerate() {
@@ -83,16 +86,22 @@ pub fn build(input: &PromptInput) -> Vec<Message> {
 }
 
 /// The part of the messages that stays the same from one request to the next: the system
-/// prompt, then the context files (when there are any).
-pub fn stable(context: &[ContextText]) -> Vec<Message> {
-    stable_for(SYSTEM, context)
+/// prompt with the project's instructions, then the context files (when there are any).
+pub fn stable(instructions: &[InstructionFile], context: &[ContextText]) -> Vec<Message> {
+    stable_for(SYSTEM, instructions, context)
 }
 
-/// [`stable`] under another system prompt (an ask's): the same context part, so every kind of
-/// request sends the project's files the same way.
-pub fn stable_for(system: &str, context: &[ContextText]) -> Vec<Message> {
-    // The system prompt is the same for every request of a kind, the context files for every
-    // request of this session: each ends a cacheable prefix.
+/// [`stable`] under another system prompt (an ask's): the same instructions and context part,
+/// so every kind of request sends the project's files the same way.
+pub fn stable_for(
+    system: &str,
+    instructions: &[InstructionFile],
+    context: &[ContextText],
+) -> Vec<Message> {
+    // The system prompt and the instructions are the same for every request of a kind in the
+    // project, the context files for every request of this session: each ends a cacheable
+    // prefix.
+    let system = instructions::system_with(system, instructions);
     let mut messages = vec![Message::system(system).cached()];
     if !context.is_empty() {
         messages.push(Message::user(context_message(context)).cached());
@@ -238,6 +247,7 @@ mod tests {
             sel_start: 102,
             sel_end: 104,
             total_lines: 20_000,
+            instructions: &[],
             context: &[],
             history: &[],
             diagnostics: &[],
@@ -277,6 +287,7 @@ mod tests {
             sel_start: 0,
             sel_end: 1,
             total_lines: 1,
+            instructions: &[],
             context: &context,
             history: &history,
             diagnostics: &diagnostics,

@@ -5,6 +5,7 @@
 use super::request::ReviewRequest;
 use super::{prompt, verdicts};
 use crate::budget::{RequestKind, Usd};
+use crate::instructions;
 use crate::openrouter::ChatRequest;
 use crate::protocol::{Event, Failure, Verdict};
 use crate::runner::{self, Ctx, End, Job, Prompt, Who};
@@ -54,8 +55,15 @@ impl Job for Review {
 
     fn prompt(&mut self, ctx: &Ctx) -> Result<Prompt, Failure> {
         let project = runner::project_ctx(&self.req.project)?;
-        let model = Effective::resolve(&ctx.config(), &project.settings, None).judge_model;
-        let messages = prompt::build(&self.req.instruction, &self.req.filetype, &self.req.hunks);
+        let cfg = ctx.config();
+        let model = Effective::resolve(&cfg, &project.settings, None).judge_model;
+        let instructions = instructions::for_request(ctx, &project);
+        let messages = prompt::build(
+            &self.req.instruction,
+            &self.req.filetype,
+            &self.req.hunks,
+            &instructions,
+        );
         Ok(Prompt {
             project,
             model,

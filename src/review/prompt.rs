@@ -2,6 +2,7 @@
 //! each as a small unified diff (context, original lines, proposed lines); and the JSON schema
 //! of the answer, sent as `response_format` to models that take it.
 
+use crate::instructions::{self, InstructionFile};
 use crate::openrouter::catalogue::ModelInfo;
 use crate::openrouter::Message;
 use crate::review::request::ReviewHunk;
@@ -46,8 +47,13 @@ pub fn numbering(hunks: &[ReviewHunk]) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// The messages for the judge.
-pub fn build(instruction: &str, filetype: &str, hunks: &[ReviewHunk]) -> Vec<Message> {
+/// The messages for the judge; the project's instruction files end its system message.
+pub fn build(
+    instruction: &str,
+    filetype: &str,
+    hunks: &[ReviewHunk],
+    project_instructions: &[InstructionFile],
+) -> Vec<Message> {
     let all: Vec<&String> = hunks
         .iter()
         .flat_map(|h| h.before.iter().chain(&h.old).chain(&h.new).chain(&h.after))
@@ -106,8 +112,10 @@ pub fn build(instruction: &str, filetype: &str, hunks: &[ReviewHunk]) -> Vec<Mes
             list.join(", ")
         ));
     }
-    // The judge's instructions are the same for every review: a cacheable prefix.
-    vec![Message::system(SYSTEM).cached(), Message::user(user)]
+    // The judge's instructions (and the project's) are the same for every review of the
+    // project: a cacheable prefix.
+    let system = instructions::system_with(SYSTEM, project_instructions);
+    vec![Message::system(system).cached(), Message::user(user)]
 }
 
 /// Whether to ask for the answer through `response_format`: only when the judge model's
@@ -178,7 +186,7 @@ mod tests {
             numbered("src/a.lua", 7, 2),
         ];
         assert_eq!(numbering(&hunks), vec![(1, 0), (2, 2), (4, 1)]);
-        let u = &build("x", "", &hunks)[1].content;
+        let u = &build("x", "", &hunks, &[])[1].content;
         assert!(u.contains("Hunk 4: src/a.lua, line 40"), "{u}");
         assert!(
             u.ends_with("Give exactly one verdict for each of hunks 1, 2, 4.\n"),
@@ -198,7 +206,7 @@ mod tests {
             hunk("src/a.lua", 7, &[], &["same line, later"]),
         ];
         assert_eq!(numbering(&hunks), vec![(1, 2), (2, 3), (3, 1), (4, 0)]);
-        let msgs = build("  rename things ", "lua", &hunks);
+        let msgs = build("  rename things ", "lua", &hunks, &[]);
         let u = &msgs[1].content;
         assert!(
             u.starts_with("Instruction given to the model:\nrename things\n"),
@@ -218,7 +226,12 @@ mod tests {
 
     #[test]
     fn a_fence_in_the_code_gets_a_longer_fence() {
-        let msgs = build("x", "", &[hunk("README.md", 1, &["```lua"], &["````"])]);
+        let msgs = build(
+            "x",
+            "",
+            &[hunk("README.md", 1, &["```lua"], &["````"])],
+            &[],
+        );
         assert!(
             msgs[1]
                 .content

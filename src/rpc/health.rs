@@ -122,8 +122,10 @@ pub(super) async fn health(
         )),
     };
     let mut keys = key_checks(&cfg);
+    let mut instructions = Vec::new();
     if let Some(p) = &args.project {
         keys.push(bound_check(&cfg, p));
+        instructions = instruction_checks(&cfg, p);
     }
     let project_error = args
         .project
@@ -139,6 +141,7 @@ pub(super) async fn health(
         Check::new(Section::Project, CheckLevel::Error, e)
             .advice("no request is sent for this project until the file is fixed")
     }));
+    checks.extend(instructions);
     checks.push(match ledger {
         Ok(n) => Check::new(
             Section::Ledger,
@@ -168,6 +171,17 @@ pub(super) async fn health(
         retry_policy: crate::gate::retry::policy(),
         placement: crate::edit::locate::placement_policy(),
     }
+}
+
+/// The project's instruction files found (sent with every request), and those not sent.
+fn instruction_checks(cfg: &crate::settings::Config, p: &ProjectInput) -> Vec<Check> {
+    let (line, skipped) = crate::instructions::found_in(cfg, p);
+    let mut out = vec![Check::new(Section::Project, CheckLevel::Info, line)];
+    out.extend(skipped.into_iter().map(|m| {
+        Check::new(Section::Project, CheckLevel::Warn, m)
+            .advice("replace it with a text file inside the project, or drop it from the list")
+    }));
+    out
 }
 
 /// The `setup()` warnings of the last `hello`: an error blocks every request.

@@ -18,7 +18,7 @@
 //! | `status` | `rpc/status.rs` | `{ project }` | `{ root, text }` for the statusline |
 //! | `health` | `rpc/health.rs` | `{ project? }` | `{ version, checks = { {section, level, message, advice?} } }`: every check the backend makes, in order |
 //! | `choose` | `rpc/choose.rs` | `{ question, choice? }` | `{ expired? }`: the user's choice for a `question` event (`choice` 1-based, nil when dismissed; `expired` when its time had run out) |
-//! | `context` | `rpc/context.rs` | `{ file, model?, files = { {path, buf, lines?} } }` | `{ lines }`: the `:LlmContext` listing (each file's size and share of an edit's worst case) |
+//! | `context` | `rpc/context.rs` | `{ file, model?, files = { {path, buf, lines?} }, project? }` | `{ lines }`: the `:LlmContext` listing (the instruction files and context files, each one's size and share of `max_context_bytes`) |
 //! | `check_path` | `rpc/paths.rs` | `{ file, path, new_file? }` (`file`: the project file, `path` relative to its directory) | `{}` when a hunk of that file may be applied now; refused with a few words naming `path` (it leads into `.git`, out of the project, nowhere; a new file that exists by now) |
 //! | `project` | `rpc/project.rs` | `{ path, cwd?, paths? }` (`path`: the buffer's file; `paths`: what the user typed for `:LlmContext`, a leading `~` expanded) | `{ root, checkout, file, rel?, paths = { {rel} or {message} } }`: the ledger's project key, the checkout, its project file, `path` relative to the checkout, and each typed path accepted (relative to the checkout) or refused with the message |
 //! | `version` | (inline) | `{}` | `"x.y.z"` |

@@ -2,12 +2,16 @@
 
 use super::question::Questions;
 use crate::protocol::{Event, Level};
+use std::collections::HashSet;
+use std::sync::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
 
 pub struct Ui {
     tx: UnboundedSender<Event>,
     /// Questions waiting on the user (`question` events).
     pub questions: Questions,
+    /// The keys [`Ui::first_time`] was given in this session.
+    said: Mutex<HashSet<String>>,
 }
 
 impl Ui {
@@ -15,6 +19,7 @@ impl Ui {
         Ui {
             tx,
             questions: Questions::default(),
+            said: Mutex::default(),
         }
     }
 
@@ -25,5 +30,11 @@ impl Ui {
 
     pub fn notify(&self, level: Level, message: String) {
         self.send(Event::Notify { level, message });
+    }
+
+    /// Whether this is the first time in this session (this backend process) that `key` is
+    /// given: what is said once per session asks this first.
+    pub fn first_time(&self, key: String) -> bool {
+        self.said.lock().expect("ui lock poisoned").insert(key)
     }
 }

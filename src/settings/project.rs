@@ -269,11 +269,18 @@ struct PrivacySection {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ContextSection {
+    instructions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FileBody {
     key: Option<String>,
     budget: Option<BudgetSpec>,
     model: Option<ModelSection>,
     privacy: Option<PrivacySection>,
+    context: Option<ContextSection>,
 }
 
 /// The project's settings after the trust rules.
@@ -286,12 +293,14 @@ pub struct ProjectSettings {
     pub allow: Option<Vec<String>>,
     /// `"deny"` or `"allow"`, sent as `provider.data_collection`.
     pub data_collection: Option<String>,
+    /// `[context] instructions`: the project's instruction files, replacing the user's list.
+    pub instructions: Option<Vec<String>>,
 }
 
 /// The top-level fields and sections, as written in the file.
-const KNOWN_TOP: &[&str] = &["key", "budget", "model", "privacy"];
+const KNOWN_TOP: &[&str] = &["key", "budget", "model", "privacy", "context"];
 /// How the known top level is named in messages.
-const KNOWN_TOP_SHOWN: &str = "key, [budget], [model], [privacy]";
+const KNOWN_TOP_SHOWN: &str = "key, [budget], [model], [privacy], [context]";
 /// What only `setup()` may set: named in the message when a project file tries.
 const SETUP_ONLY: &[&str] = &["base_url", "api_key", "keys", "data_dir", "binary"];
 
@@ -305,6 +314,7 @@ struct SectionKeys {
     budget: Option<SpannedKeys>,
     model: Option<SpannedKeys>,
     privacy: Option<SpannedKeys>,
+    context: Option<SpannedKeys>,
 }
 
 /// Parses a trusted file's text. Errors name the file, the line and the field. An unknown
@@ -345,12 +355,28 @@ pub fn parse(file: &str, text: &str) -> Result<ProjectSettings, ConfigError> {
             ))
         }
     };
+    let instructions = body.context.and_then(|c| c.instructions);
+    if let Some(list) = &instructions {
+        if let Some(i) = list
+            .iter()
+            .position(|p| p.trim().is_empty() || p.contains('\0'))
+        {
+            return Err(fail(
+                "instructions",
+                format!(
+                    "entry {} must be a path relative to the project root",
+                    i + 1
+                ),
+            ));
+        }
+    }
     Ok(ProjectSettings {
         budget,
         key_name: body.key,
         default_model,
         allow,
         data_collection,
+        instructions,
     })
 }
 
@@ -402,6 +428,7 @@ fn check_known(file: &str, text: &str) -> Result<(), ConfigError> {
         ("budget", &sections.budget, BudgetSpec::FIELDS),
         ("model", &sections.model, &["default", "allow"][..]),
         ("privacy", &sections.privacy, &["data_collection"][..]),
+        ("context", &sections.context, &["instructions"][..]),
     ]
     .into_iter()
     .flat_map(|(name, keys, known)| {
@@ -640,6 +667,35 @@ data_collection = "deny"
             s.budget.unwrap().confirm_above,
             Some(Usd::parse_decimal("0.02").unwrap())
         );
+    }
+
+    #[test]
+    fn the_context_section_replaces_the_instruction_files() {
+        let s = parse(
+            "/p/.frugal.toml",
+            "[context]\ninstructions = [\"docs/STYLE.md\", \"AGENTS.md\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.instructions.as_deref(),
+            Some(&["docs/STYLE.md".to_string(), "AGENTS.md".to_string()][..])
+        );
+        let s = parse("/p/.frugal.toml", "[context]\ninstructions = []\n").unwrap();
+        assert_eq!(s.instructions.as_deref(), Some(&[][..]), "none");
+        assert_eq!(parse("/p/.frugal.toml", "").unwrap().instructions, None);
+        let e = parse("/p/.frugal.toml", "[context]\n\ninstructions = [\" \"]\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(3), Some("instructions"))
+        );
+        let e = parse(
+            "/p/.frugal.toml",
+            "[context]\ninstructions = \"AGENTS.md\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = parse("/p/.frugal.toml", "[context]\ninstruction = []\n").unwrap_err();
+        assert!(e.to_string().contains("did you mean instructions?"), "{e}");
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub struct Config {
     /// Upper bound on a request's prompt in bytes (every message: context files, history,
     /// the window): a larger edit is refused before any request.
     pub max_context_bytes: u64,
+    /// The project's instruction files (`AGENTS.md`…), relative to its root, in order; empty:
+    /// none. A trusted `.frugal.toml` may replace the list (`[context] instructions`).
+    pub instructions: Vec<String>,
+    /// Upper bound on the instruction files of a request, in bytes in all.
+    pub max_instructions_bytes: u64,
     /// Sent as `HTTP-Referer` for OpenRouter's app attribution.
     pub referer: String,
     /// Default caps for projects whose file sets no `[budget]` (or is absent or untrusted).
@@ -168,6 +173,15 @@ impl Config {
             temperature: Some(dnum("temperature")),
             context_lines: dnum("context_lines") as usize,
             max_context_bytes: dnum("max_context_bytes") as u64,
+            instructions: d("instructions")
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| p.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            max_instructions_bytes: dnum("max_instructions_bytes") as u64,
             referer: REFERER.into(),
             budget: BudgetSpec::default(),
             global_budget: BudgetSpec::default(),
@@ -343,6 +357,8 @@ impl Config {
             "context_lines" => self.context_lines = ranged(key, v)? as usize,
             "max_context_bytes" => self.max_context_bytes = ranged(key, v)? as u64,
             "stall_timeout_s" => self.stall_timeout_s = ranged(key, v)? as u64,
+            "max_instructions_bytes" => self.max_instructions_bytes = ranged(key, v)? as u64,
+            "instructions" => self.instructions = path_list(v).map_err(Problem::Value)?,
             "temperature" => self.temperature = Some(ranged(key, v)?),
             "max_price" => {
                 self.max_price = v.as_bool().ok_or_else(|| Problem::Type("boolean".into()))?;
@@ -433,6 +449,27 @@ fn ranged(key: &str, v: &Value) -> Result<f64, Problem> {
     }
 }
 
+/// A list of paths (`instructions`): strings, none empty; an empty table is an empty list
+/// (an empty Lua table may arrive as a map). The error is the rest of "setup key X …".
+pub fn path_list(v: &Value) -> Result<Vec<String>, String> {
+    let items = match v {
+        Value::Array(items) => items,
+        Value::Map(m) if m.is_empty() => return Ok(Vec::new()),
+        _ => return Err("must be a list of paths relative to the project root".into()),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p.as_str() {
+            Some(s) if !s.trim().is_empty() && !s.contains('\0') => Ok(s.to_string()),
+            _ => Err(format!(
+                "entry {} must be a path relative to the project root",
+                i + 1
+            )),
+        })
+        .collect()
+}
+
 /// The table `v` without `field`, when it has it.
 fn without_field(v: &Value, field: &str) -> Option<Value> {
     let Value::Map(entries) = v else { return None };
@@ -503,6 +540,43 @@ mod tests {
         assert_eq!(c.log_level, LogLevel::Info);
         assert_eq!(c.stall_timeout(), Duration::from_secs(60));
         assert_eq!(c.connect_timeout(), Duration::from_secs(30));
+        assert_eq!(
+            c.instructions,
+            [
+                "AGENTS.md",
+                "CLAUDE.md",
+                "CONVENTIONS.md",
+                ".cursorrules",
+                ".github/copilot-instructions.md"
+            ]
+        );
+        assert_eq!(c.max_instructions_bytes, 20_000);
+    }
+
+    #[test]
+    fn instructions_are_a_list_of_paths_and_an_empty_table_turns_them_off() {
+        let list = Value::Array(vec!["docs/STYLE.md".into(), "AGENTS.md".into()]);
+        let (c, w) = Config::resolve(&given(&[("instructions", list)]), None);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.instructions, ["docs/STYLE.md", "AGENTS.md"]);
+        let (c, w) = Config::resolve(&given(&[("instructions", Value::Map(vec![]))]), None);
+        assert!(w.is_empty() && c.instructions.is_empty());
+        for bad in [
+            Value::Array(vec![Value::from(3)]),
+            Value::Array(vec!["".into()]),
+            Value::Map(vec![("a".into(), "b".into())]),
+        ] {
+            let (c, w) = Config::resolve(&given(&[("instructions", bad)]), None);
+            assert_eq!(c.instructions.len(), 5, "default kept");
+            assert!(
+                w[0].message.starts_with("setup key instructions must be")
+                    || w[0].message.starts_with("setup key instructions entry 1"),
+                "{}",
+                w[0].message
+            );
+        }
+        let (c, _) = Config::resolve(&given(&[("max_instructions_bytes", Value::from(0))]), None);
+        assert_eq!(c.max_instructions_bytes, 0);
     }
 
     #[test]
