@@ -9,6 +9,7 @@
 pub mod budget;
 pub mod edit;
 pub mod gate;
+pub mod history;
 pub mod message;
 pub mod openrouter;
 pub mod private;
