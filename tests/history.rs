@@ -1,0 +1,226 @@
+//! `:LlmHistory` end to end: a real Neovim, its backend, the loopback OpenRouter, the ledger
+//! and the conversation store (`history.sqlite3`) in a `data_dir` that outlives a restart.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const SRC: &[&str] = &["local M = {}", "", "function M.add(a, b)", "  return a + b", "end", "", "return M"];
+
+/// A data dir and a project that outlive one Neovim (a restart keeps both).
+struct Keep {
+    dir: tempfile::TempDir,
+}
+
+impl Keep {
+    fn new() -> Keep {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("proj")).unwrap();
+        Keep { dir }
+    }
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    fn file(&self) -> PathBuf {
+        self.dir.path().join("proj/m.lua")
+    }
+    fn store(&self) -> PathBuf {
+        self.data().join("history.sqlite3")
+    }
+    fn setup(&self, extra: &str) -> String {
+        let data = self.data().display().to_string();
+        format!(r#"{{"data_dir":{data:?}{extra}}}"#)
+    }
+    async fn start(&self, server: &FakeOpenRouter, extra: &str) -> Nvim {
+        let n = Nvim::start_with(&server.url, &[("FRUGAL_SETUP", &self.setup(extra))]).await;
+        if !self.file().exists() {
+            std::fs::write(self.file(), SRC.join("\n") + "\n").unwrap();
+        }
+        n.cmd(&format!("edit {}", self.file().display())).await;
+        n.lua(&format!("vim.g.frugal_test_file = {:?}", self.file().display().to_string())).await;
+        n
+    }
+}
+
+/// Polls a Lua expression until it is true.
+async fn wait_lua(n: &Nvim, what: &str, expr: &str) {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if n.lua(&format!("return {expr}")).await.as_bool() == Some(true) {
+            return;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what} ({expr})");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs `:LlmHistory` and returns its buffer's lines once listed.
+async fn history(n: &Nvim) -> Vec<String> {
+    n.cmd("LlmHistory").await;
+    wait_lua(n, "the history buffer", "vim.b.frugal_history ~= nil").await;
+    n.lines().await
+}
+
+/// An edit answered with one block and its cost; waits for its hunk.
+async fn edit(n: &mut Nvim, server: &FakeOpenRouter, instruction: &str, from: &str, to: &str, cost: f64) {
+    server.push("/chat/completions", Reply::sse(answer(&block(from, to), 7, cost)));
+    n.lua("local f = vim.g.frugal_test_file; if vim.api.nvim_buf_get_name(0) ~= f then vim.cmd.edit(f) end").await;
+    n.cmd(&format!("LlmEdit {instruction}")).await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(1));
+}
+
+/// The store's conversations: (request, instruction) by request.
+fn stored(path: &Path) -> Vec<(i64, String)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let mut st = conn
+        .prepare("SELECT request, instruction FROM conversations ORDER BY request")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+async fn wait_stored(path: &Path, count: usize) -> Vec<(i64, String)> {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let got = if path.exists() { stored(path) } else { vec![] };
+        if got.len() == count {
+            return got;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {count} conversations: {got:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn edits_and_a_review_are_listed_after_a_restart_opened_and_deleted() {
+    let server = FakeOpenRouter::start().await;
+    let keep = Keep::new();
+    let mut n = keep.start(&server, "").await;
+    // An accepted edit, a rejected one, and a review of the second before it was rejected.
+    edit(&mut n, &server, "say hello", "local M = {}\n", "local M = { hello = true }\n", 0.0031).await;
+    n.cmd("LlmAccept").await;
+    edit(&mut n, &server, "swap the operands", "  return a + b\n", "  return b + a\n", 0.0042).await;
+    let judge = r#"{"verdicts":[{"hunk":1,"verdict":"ok","reason":"commutes"}]}"#;
+    server.push("/chat/completions", Reply::sse(answer(judge, 11, 0.0007)));
+    n.cmd("LlmReview").await;
+    n.wait_event("FrugalReviewDone").await;
+    n.cmd("LlmReject!").await;
+    wait_stored(&keep.store(), 3).await;
+    n.quit().await;
+
+    let n = keep.start(&server, "").await;
+    let lines = history(&n).await;
+    let entries: Vec<&String> = lines.iter().filter(|l| l.starts_with("20")).collect();
+    assert_eq!(entries.len(), 3, "{lines:#?}");
+    assert!(entries[0].contains("review") && entries[0].contains("swap the operands"), "{}", entries[0]);
+    assert!(entries[0].contains("reviewed") && entries[0].ends_with("$0.0007"), "{}", entries[0]);
+    assert!(entries[1].contains("edit") && entries[1].contains("swap the operands"), "{}", entries[1]);
+    assert!(entries[1].contains("rejected") && entries[1].ends_with("$0.0042"), "{}", entries[1]);
+    assert!(entries[2].contains("say hello") && entries[2].contains("1/1 accepted"), "{}", entries[2]);
+    assert!(entries[2].ends_with("$0.0031"), "{}", entries[2]);
+
+    // <CR> opens the oldest: the instruction and the answer, as Markdown, with its answer held
+    // for :LlmApply.
+    let row = lines.iter().position(|l| l.contains("say hello")).unwrap() + 1;
+    n.cmd(&format!("{row}")).await;
+    n.lua("vim.api.nvim_feedkeys(vim.keycode('<CR>'), 'x', false)").await;
+    wait_lua(&n, "the conversation", "vim.api.nvim_buf_get_name(0):find('frugal://history/', 1, true) ~= nil").await;
+    let text = n.lines().await.join("\n");
+    assert!(text.contains("say hello"), "{text}");
+    assert!(text.contains("local M = { hello = true }"), "{text}");
+    assert_eq!(n.lua("return vim.bo.filetype").await.as_str(), Some("markdown"));
+    let held = n.lua("return vim.b.frugal_answer.text").await;
+    assert!(held.as_str().unwrap().contains(">>>>>>> REPLACE"), "{held:?}");
+    assert!(n.lua("return vim.b.frugal_answer.request").await.as_i64().is_some());
+
+    // dd deletes that entry's text; the row stays.
+    n.cmd("bwipeout").await;
+    let lines = history(&n).await;
+    let row = lines.iter().position(|l| l.contains("say hello")).unwrap() + 1;
+    n.cmd(&format!("{row}")).await;
+    n.lua("vim.api.nvim_feedkeys('dd', 'x', false)").await;
+    wait_stored(&keep.store(), 2).await;
+    wait_lua(&n, "the listing redrawn", "table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n'):find('no text kept', 1, true) ~= nil").await;
+
+    // clear! deletes the project's text.
+    n.cmd("LlmHistory clear!").await;
+    wait_stored(&keep.store(), 0).await;
+    let lines = history(&n).await;
+    assert_eq!(lines.iter().filter(|l| l.contains("(no text kept)")).count(), 3, "{lines:#?}");
+
+    // No key in the store, and it is private.
+    let bytes = std::fs::read(keep.store()).unwrap();
+    assert!(!bytes.windows(API_KEY.len()).any(|w| w == API_KEY.as_bytes()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(keep.store()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn history_days_0_keeps_no_text_but_lists_every_request() {
+    let server = FakeOpenRouter::start().await;
+    let keep = Keep::new();
+    let mut n = keep.start(&server, r#","history_days":0"#).await;
+    edit(&mut n, &server, "say hello", "local M = {}\n", "local M = { hello = true }\n", 0.0031).await;
+    n.cmd("LlmAccept").await;
+    wait_rows(&keep.data(), "settled", |r| r.len() == 1 && r[0].state == "settled").await;
+    let lines = history(&n).await;
+    let entries: Vec<&String> = lines.iter().filter(|l| l.starts_with("20")).collect();
+    assert_eq!(entries.len(), 1, "{lines:#?}");
+    assert!(entries[0].contains("(no text kept)") && entries[0].ends_with("$0.0031"), "{}", entries[0]);
+    assert!(!keep.store().exists() || stored(&keep.store()).is_empty());
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn a_lowered_history_days_purges_older_text_at_the_next_start() {
+    let server = FakeOpenRouter::start().await;
+    let keep = Keep::new();
+    let mut n = keep.start(&server, "").await;
+    edit(&mut n, &server, "say hello", "local M = {}\n", "local M = { hello = true }\n", 0.0031).await;
+    wait_stored(&keep.store(), 1).await;
+    n.quit().await;
+    // Ten days old: kept at 90 days, not at 5.
+    let conn = rusqlite::Connection::open(keep.store()).unwrap();
+    conn.execute("UPDATE conversations SET at = at - 10 * 86400000", []).unwrap();
+    drop(conn);
+    let n = keep.start(&server, "").await;
+    let _ = history(&n).await;
+    assert_eq!(stored(&keep.store()).len(), 1, "90 days keeps it");
+    n.quit().await;
+    let n = keep.start(&server, r#","history_days":5"#).await;
+    let lines = history(&n).await;
+    wait_stored(&keep.store(), 0).await;
+    assert_eq!(lines.iter().filter(|l| l.starts_with("20")).count(), 1, "{lines:#?}");
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn a_corrupt_store_warns_once_edits_go_on_and_history_names_the_file() {
+    let server = FakeOpenRouter::start().await;
+    let keep = Keep::new();
+    std::fs::create_dir_all(keep.data()).unwrap();
+    std::fs::write(keep.store(), "garbage, not a database; ".repeat(400)).unwrap();
+    let mut n = keep.start(&server, "").await;
+    edit(&mut n, &server, "say hello", "local M = {}\n", "local M = { hello = true }\n", 0.0031).await;
+    n.cmd("LlmAccept").await;
+    let (msg, level) = n.wait_notify("history not saved").await;
+    assert!(msg.starts_with("frugal: ") && msg.contains("history.sqlite3"), "{msg}");
+    assert_eq!(level, 3, "a warning: {msg}");
+    edit(&mut n, &server, "swap", "  return a + b\n", "  return b + a\n", 0.001).await;
+    n.cmd("LlmHistory").await;
+    let (msg, _) = n.wait_notify("cannot read history").await;
+    assert!(msg.contains(&keep.store().display().to_string()), "{msg}");
+    let warned = n.notifications().iter().filter(|(m, _)| m.contains("not saved")).count();
+    assert_eq!(warned, 1, "one warning per session: {:?}", n.notifications());
+    n.quit().await;
+}
