@@ -35,6 +35,17 @@ cmd("LlmReview", function()
   require("frugal").review()
 end, { desc = "frugal: the judge model's verdict on every pending hunk" })
 
+cmd("LlmHistory", function(o)
+  require("frugal.history").command(o.args, o.bang)
+end, {
+  nargs = "?",
+  bang = true,
+  complete = function()
+    return { "clear" }
+  end,
+  desc = "frugal: this project's past edits, asks and reviews (clear[!]: delete their text)",
+})
+
 cmd("LlmModel", function(o)
   require("frugal").model(o.args ~= "" and o.args or nil)
 end, { nargs = "?", desc = "frugal: show or set the model for this session" })

@@ -59,6 +59,8 @@ pub struct Outbound {
     pub kind: RequestKind,
     /// Tells the user what the request will likely cost and at most costs, once reserved.
     pub on_foresight: Box<dyn Fn(Foresight) + Send + Sync>,
+    /// Told the ledger row of each reservation made (the conversation is kept under it).
+    pub on_reserved: Box<dyn Fn(crate::budget::RequestId) + Send + Sync>,
 }
 
 /// The foresight of a reserved request.
@@ -220,6 +222,9 @@ async fn reserve(
         .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?
         .map_err(|r| refused(p, plan, &r, cut_before))?;
     let (ticket, max_tokens) = (&reserved.ticket, reserved.max_tokens);
+    if let Some(id) = ticket.id() {
+        (out.on_reserved)(id);
+    }
     if let Some(from) = reserved.lowered_from {
         gate.ui.notify(
             Level::Info,

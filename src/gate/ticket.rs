@@ -167,6 +167,11 @@ impl Ticket {
         Ok(rx.await.map_err(|_| ReserveError::Lost)??)
     }
 
+    /// The ledger row of the reservation (`None` once settled).
+    pub fn id(&self) -> Option<RequestId> {
+        self.id
+    }
+
     /// The worst case reserved.
     pub fn reserved(&self) -> Usd {
         self.reserved

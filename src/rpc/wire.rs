@@ -6,6 +6,7 @@ use super::choose::ChooseArgs;
 use super::context::ContextArgs;
 use super::context::ContextReply;
 use super::health::{HealthArgs, HealthReply};
+use super::history::{DeleteReply, EntryArgs, HistoryArgs, HistoryReply, OpenReply};
 use super::hello::{Hello, HelloReply};
 use super::key::{KeyAction, KeyArgs, KeyReply};
 use super::models::ModelsArgs;
@@ -37,6 +38,10 @@ pub enum Call {
     Version,
     /// `:LlmKey …`: which one, and its arguments.
     Key(KeyAction, KeyArgs),
+    History(HistoryArgs),
+    HistoryOpen(EntryArgs),
+    /// `history_delete` (an `id`) and `history_clear` (none).
+    HistoryDelete(EntryArgs),
 }
 
 impl Call {
@@ -66,6 +71,13 @@ impl Call {
             "key_create" => Call::Key(KeyAction::Create, decode("key_create", params)?),
             "key_limit" => Call::Key(KeyAction::Limit, decode("key_limit", params)?),
             "key_disable" => Call::Key(KeyAction::Disable, decode("key_disable", params)?),
+            "history" => Call::History(decode("history", params)?),
+            "history_open" => Call::HistoryOpen(decode("history_open", params)?),
+            "history_delete" => Call::HistoryDelete(decode("history_delete", params)?),
+            "history_clear" => {
+                let a: EntryArgs = decode("history_clear", params)?;
+                Call::HistoryDelete(EntryArgs { id: None, ..a })
+            }
             other => return Err(ProtocolError::UnknownMethod(other.to_string())),
         })
     }
@@ -89,6 +101,9 @@ pub enum Answer {
     Project(Box<ProjectReply>),
     Version(&'static str),
     Key(KeyReply),
+    History(Box<HistoryReply>),
+    HistoryOpen(OpenReply),
+    Deleted(DeleteReply),
 }
 
 /// The `reply` to the call `seq`.

@@ -66,6 +66,7 @@ pub struct Config {
     /// Seconds an answer may stay silent (no byte at all, not even a keep-alive comment)
     /// before it is given up.
     pub stall_timeout_s: u64,
+    pub history_days: u32,
     /// `setup({ prices })`: per-token prices the user gives (over the catalogue's).
     pub prices: HashMap<String, crate::budget::Price>,
     /// Bad caps in `setup()`: every request is refused until they are fixed (a cap that could
@@ -177,6 +178,7 @@ impl Config {
             min_useful_tokens: dnum("min_useful_tokens") as u32,
             footprint: None,
             stall_timeout_s: dnum("stall_timeout_s") as u64,
+            history_days: dnum("history_days") as u32,
             prices: HashMap::new(),
             config_errors: Vec::new(),
         };
@@ -343,6 +345,7 @@ impl Config {
             "context_lines" => self.context_lines = ranged(key, v)? as usize,
             "max_context_bytes" => self.max_context_bytes = ranged(key, v)? as u64,
             "stall_timeout_s" => self.stall_timeout_s = ranged(key, v)? as u64,
+            "history_days" => self.history_days = ranged(key, v)? as u32,
             "temperature" => self.temperature = Some(ranged(key, v)?),
             "max_price" => {
                 self.max_price = v.as_bool().ok_or_else(|| Problem::Type("boolean".into()))?;
