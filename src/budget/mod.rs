@@ -23,7 +23,7 @@ pub mod money;
 pub use caps::{CapKind, Caps, Refusal, Scope};
 pub use clock::{day_bounds, month_bounds, Clock, FixedClock, SystemClock};
 pub use ledger::{
-    ChargeSource, Decision, Ledger, LedgerError, Pending, RequestId, RequestKind, ReserveInput,
-    Settlement, Spend,
+    ChargeSource, Decision, HunkCounts, HunkFate, Ledger, LedgerError, Outcome, Pending, RequestId,
+    RequestKind, ReserveInput, Settlement, Spend,
 };
 pub use money::{wire_usd, CachePrice, MoneyError, Price, Usd, WireDecimal};

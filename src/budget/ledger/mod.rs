@@ -5,6 +5,7 @@
 //!   for users who query the file with `sqlite3`.
 //! - [`write`]: reserve (the cap check, through the pure [`crate::budget::caps`]), settle, fail,
 //!   reconcile, and the orphaned reservations of dead processes.
+//! - [`outcomes`]: what became of each hunk an edit proposed (`hunk_outcomes`).
 //! - [`report`]: what `:LlmUsage`, the statusline and `frugal usage` read.
 //! - `sums`: how a local day or month is summed from the trigger-kept buckets.
 //! - `check` (tests only): recomputes the running sums from `requests` to prove the triggers.
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub mod outcomes;
 pub mod report;
 pub mod reviews;
 mod samples;
@@ -30,6 +32,7 @@ mod check;
 mod testkit;
 
 pub use crate::budget::caps::{CapKind, Caps, Refusal, Scope, DEFAULT_MIN_USEFUL_TOKENS};
+pub use outcomes::{HunkCounts, HunkFate, Outcome};
 pub use report::{DaySpend, KeySpend, ModelUsage, PeriodUsage, ProjectSpend, Spend, UsageFigures};
 pub use reviews::KindSpend;
 pub use schema::SCHEMA_VERSION;

@@ -2,11 +2,12 @@
 //! `tables.sql` (v1's tables and indexes), `v2_to_v3.sql` (v3's columns and indexes, run on
 //! every file after `tables.sql`), `triggers.sql` (the triggers that keep the running sums),
 //! `v1_to_v2.sql` (drops v1's triggers), `v3_backfill.sql` (sums the new `model_totals` columns
-//! of a migrated file), `v3_to_v4.sql` (v4's column, run on every file after the triggers) and
+//! of a migrated file), `v3_to_v4.sql` (v4's column, run on every file after the triggers),
+//! `v4_to_v5.sql` (v5's table, run last, then `kind`'s CHECK widened in place) and
 //! `rebuild.sql` (recomputes the running sums). Each older version's schema is kept, frozen, as
-//! a test fixture (`tests/fixtures/ledger_schema_v1.sql` … `_v3.sql`).
+//! a test fixture (`tests/fixtures/ledger_schema_v1.sql` … `_v4.sql`).
 //!
-//! # Schema (v4)
+//! # Schema (v5)
 //!
 //! Users may query the file with `sqlite3`; amounts are integers in **picodollars**
 //! (1e-12 USD: divide by 1e12 for dollars), times are **unix milliseconds** (UTC).
@@ -31,7 +32,7 @@
 //! | `charge_source` | where `charged` came from: `usage` (the stream's usage chunk), `generation` (`GET /generation`), `estimate` (local tokens × price); NULL while reserved |
 //! | `owner_pid` | process id of the backend that made the reservation |
 //! | `owner_instance` | random id of that backend process, so a reused pid is not mistaken for it |
-//! | `kind` | `edit` (`:LlmEdit`) or `review` (`:LlmReview`, the judge) |
+//! | `kind` | `edit` (`:LlmEdit`, a follow-up included), `review` (`:LlmReview`, the judge) or `ask` (`:LlmAsk`) |
 //! | `prompt_bytes` | the prompt's size in UTF-8 bytes (NULL before v3), to learn a model's bytes per token |
 //! | `key_id` | which key the request went through, never the key itself: `bound:<hash>` (a key made by `:LlmKey create`), `named:<name>` (one of setup's `keys`), NULL (`api_key`) |
 //! | `cache_saved` | what reading `tokens_cached` from the provider's cache saved against the full prompt price (NULL if unknown) |
@@ -63,6 +64,18 @@
 //! an offset that is a multiple of 15 minutes, so the last step reads nothing, yet historical odd
 //! offsets are still counted exactly.
 //!
+//! ## `hunk_outcomes`: what became of each hunk an edit proposed
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `request_id` | the edit's row in `requests` (a follow-up is its own row) |
+//! | `hunk` | the hunk's number in that edit's answer, 1-based, in answer order |
+//! | `fate` | `proposed` (placed, pending), `accepted`, `rejected`, `replaced` (a follow-up replaced it) or `abandoned` (its buffer closed, or Neovim quit with it pending) |
+//! | `at` | when it took that fate |
+//!
+//! Kept like `requests`, whatever `history_days` is: `:LlmUsage` divides a model's edit spend by
+//! its accepted hunks. Hunks proposed again by `:LlmApply` have no row of their own.
+//!
 //! ## `warnings`
 //!
 //! One row per `warn_at` notice given (`scope`, `cap` = its config key, `period_start`), so that
@@ -90,13 +103,16 @@
 //!   its process died (declined or unanswered confirmation, Neovim quit while waiting to
 //!   confirm or to retry). Opening an older file adds it with 1 on every existing row: what
 //!   their process did is unknown, so they are charged as before.
+//! - v5: `hunk_outcomes`, and `requests.kind` allows `ask`. The CHECK is widened by editing its
+//!   text in `sqlite_master` (SQLite's documented way to loosen a CHECK), on a new file too, so
+//!   both end with the same schema text.
 
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::LedgerError;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// v1's tables and indexes, created on a new (or empty) file.
 const TABLES: &str = include_str!("tables.sql");
@@ -116,6 +132,16 @@ const V3_BACKFILL: &str = include_str!("v3_backfill.sql");
 
 /// v4's column (`requests.sent`). Run on every file below v4, new ones included, last.
 const TO_V4: &str = include_str!("v3_to_v4.sql");
+
+/// v5's table (`hunk_outcomes`). Run on every file below v5, new ones included, after
+/// [`TO_V4`]; [`allow_ask`] follows it.
+const TO_V5: &str = include_str!("v4_to_v5.sql");
+
+/// `requests.kind`'s CHECK as v3 and v4 wrote it, and as v5 widens it (to allow asks).
+const KIND_CHECK: [&str; 2] = [
+    "CHECK (kind IN ('edit', 'review'))",
+    "CHECK (kind IN ('edit', 'review', 'ask'))",
+];
 
 /// Recomputes `rollups`, `totals` and `model_totals` from `requests`.
 #[cfg(test)]
@@ -148,6 +174,10 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     if version < 4 {
         tx.execute_batch(TO_V4)?;
     }
+    if version < 5 {
+        tx.execute_batch(TO_V5)?;
+        allow_ask(&tx)?;
+    }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
@@ -155,10 +185,34 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// Widens `requests.kind`'s CHECK to allow `'ask'`, in place: SQLite cannot ALTER a CHECK, and
+/// rebuilding `requests` (a million rows, its indexes and triggers) is not needed to loosen one.
+/// This is SQLite's documented procedure for such a change (ALTER TABLE, "Making Other Kinds Of
+/// Table Schema Changes"): edit the table's text in `sqlite_master` and bump `schema_version`
+/// inside the migration's transaction. Every existing row satisfies the wider CHECK.
+fn allow_ask(tx: &rusqlite::Transaction<'_>) -> Result<(), LedgerError> {
+    let cookie: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    tx.pragma_update(None, "writable_schema", true)?;
+    let changed = tx.execute(
+        "UPDATE sqlite_master SET sql = replace(sql, ?1, ?2)
+         WHERE type = 'table' AND name = 'requests' AND instr(sql, ?1) > 0",
+        KIND_CHECK,
+    )?;
+    tx.pragma_update(None, "schema_version", cookie + 1)?;
+    tx.pragma_update(None, "writable_schema", false)?;
+    if changed != 1 {
+        return Err(LedgerError::Invalid(format!(
+            "the ledger's requests table lacks `{}`: edited by hand?",
+            KIND_CHECK[0]
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
-    use super::super::Ledger;
+    use super::super::{Ledger, RequestKind};
     use crate::budget::clock::{Clock, FixedClock};
 
     /// Every row of the running sums (zero rows included), in order.
@@ -209,13 +263,61 @@ mod tests {
             .collect()
     }
 
+    /// v5's additions work on `l`: an ask is recorded, a hunk outcome too, and the CHECKs
+    /// still refuse what they should.
+    fn assert_v5(l: &mut Ledger, c: &dyn Clock) {
+        let before = rows(l);
+        let mut ask = input("/a", 0, 16);
+        ask.kind = RequestKind::Ask;
+        let (id, ..) = reserved(l.reserve(&ask, c).unwrap());
+        let conn = l.connection();
+        let kind: String = conn
+            .query_row("SELECT kind FROM requests WHERE id = ?1", [id.0], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!((kind.as_str(), rows(l)), ("ask", before + 1));
+        let bad = conn.execute("UPDATE requests SET kind = 'chat' WHERE id = ?1", [id.0]);
+        assert!(bad.is_err(), "kind's CHECK still refuses others");
+        conn.execute(
+            "INSERT INTO hunk_outcomes (request_id, hunk, fate, at) VALUES (?1, 1, 'proposed', 0)",
+            [id.0],
+        )
+        .unwrap();
+        let bad = conn.execute(
+            "INSERT INTO hunk_outcomes (request_id, hunk, fate, at) VALUES (?1, 2, 'kept', 0)",
+            [id.0],
+        );
+        assert!(bad.is_err(), "fate's CHECK refuses others");
+        conn.execute_batch(&format!(
+            "DELETE FROM hunk_outcomes; DELETE FROM requests WHERE id = {}",
+            id.0
+        ))
+        .unwrap();
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+    }
+
+    /// A new ledger takes asks and hunk outcomes.
+    #[test]
+    fn a_new_ledger_takes_asks_and_hunk_outcomes() {
+        let (_d, path, mut l) = temp_ledger();
+        assert_v5(&mut l, &clock("2026-12-07T12:00:00+00:00[UTC]"));
+        drop(l);
+        // And so does the file opened again (the widened CHECK is in the file, not the cache).
+        let mut l = Ledger::open(&path).unwrap();
+        assert_v5(&mut l, &clock("2026-12-07T12:00:00+00:00[UTC]"));
+    }
+
     fn version(l: &Ledger) -> i64 {
         l.connection()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap()
     }
 
-    /// A v1, a v2 and a v3 ledger get the rows a new ledger made through random operations
+    /// A v1, a v2, a v3 and a v4 ledger get the rows a new ledger made through random operations
     /// (copied through the columns they have, so their own triggers count them) and the same
     /// hand edits: their triggers keep the same sums as today's. Opening them migrates each to
     /// exactly a new file's schema with every figure kept (the cached tokens summed anew), every
@@ -223,12 +325,12 @@ mod tests {
     /// columns and the sent marks included, keep their sums exact.
     #[test]
     fn old_ledgers_keep_every_figure_and_stay_exact() {
-        for old_version in [1, 2, 3] {
+        for old_version in [1, 2, 3, 4] {
             let dir = tempfile::tempdir().unwrap();
             let old_path = dir.path().join("old/ledger.sqlite3");
             let old = old_ledger(&old_path, old_version);
             let (_d, new_path, mut new) = temp_ledger();
-            assert_eq!((version(&old), version(&new)), (old_version, 4));
+            assert_eq!((version(&old), version(&new)), (old_version, 5));
             let start = "2025-01-30T22:00:00+05:45[Asia/Kathmandu]";
             let new_clock = clock(start);
             let mut ops = RandomOps::new(7);
@@ -256,7 +358,7 @@ mod tests {
             drop(old);
 
             let mut old = Ledger::open(&old_path).unwrap();
-            assert_eq!(version(&old), 4);
+            assert_eq!(version(&old), 5);
             assert_eq!(schema(&old), schema(&new));
             // What an old file's reservations did is unknown: each may have been sent.
             let count = |l: &Ledger, sql: &str| -> i64 {
@@ -290,6 +392,7 @@ mod tests {
             assert_eq!(sums(&old), sums(&new));
             let marked = "SELECT COUNT(*) FROM requests WHERE state = 'reserved' AND sent = 0";
             assert_eq!(count(&old, marked), count(&new, marked));
+            assert_v5(&mut old, &old_clock);
         }
     }
 }

@@ -34,14 +34,15 @@ pub fn temp_ledger() -> (tempfile::TempDir, PathBuf, Ledger) {
     (dir, path, ledger)
 }
 
-/// Schema v1, v2 and v3 as they shipped (their tables, indexes and triggers), frozen.
-const OLD_SCHEMAS: [&str; 3] = [
+/// Schema v1 to v4 as they shipped (their tables, indexes and triggers), frozen.
+const OLD_SCHEMAS: [&str; 4] = [
     include_str!("../../../tests/fixtures/ledger_schema_v1.sql"),
     include_str!("../../../tests/fixtures/ledger_schema_v2.sql"),
     include_str!("../../../tests/fixtures/ledger_schema_v3.sql"),
+    include_str!("../../../tests/fixtures/ledger_schema_v4.sql"),
 ];
 
-/// A ledger at an old schema (`version` 1, 2 or 3), created exactly as that version's code created
+/// A ledger at an old schema (`version` 1 to 4), created exactly as that version's code created
 /// one (its schema in one immediate transaction, then `user_version`) and left there: it keeps
 /// its old columns and triggers until [`Ledger::open`] migrates it.
 pub fn old_ledger(path: &Path, version: i64) -> Ledger {
@@ -65,6 +66,9 @@ pub fn copy_old_columns(from: &Path, to: &Ledger, version: i64) {
             .to_string();
     if version >= 3 {
         cols.push_str(", kind, prompt_bytes, key_id, cache_saved");
+    }
+    if version >= 4 {
+        cols.push_str(", sent");
     }
     let conn = to.connection();
     conn.execute("ATTACH DATABASE ?1 AS src", [from.to_str().unwrap()])

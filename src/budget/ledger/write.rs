@@ -67,6 +67,8 @@ pub enum RequestKind {
     Edit,
     /// `:LlmReview`: the judge.
     Review,
+    /// `:LlmAsk`: a question answered in prose.
+    Ask,
 }
 
 impl RequestKind {
@@ -75,6 +77,7 @@ impl RequestKind {
         match self {
             RequestKind::Edit => "edit",
             RequestKind::Review => "review",
+            RequestKind::Ask => "ask",
         }
     }
 }
