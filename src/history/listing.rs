@@ -25,15 +25,8 @@ pub struct Row {
     pub reserved: i64,
 }
 
-/// What became of an edit's hunks (from the ledger's outcomes).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Hunks {
-    pub proposed: i64,
-    pub accepted: i64,
-    pub rejected: i64,
-    pub replaced: i64,
-    pub abandoned: i64,
-}
+/// What became of an edit's hunks (the ledger's `hunk_outcomes`).
+pub type Hunks = crate::budget::HunkCounts;
 
 /// Where a page starts: below this `(created_at, id)`; `None`: the newest.
 pub type Cursor = Option<(i64, i64)>;

@@ -3,7 +3,6 @@
 //! hunks' outcomes), one conversation as Markdown, and deleting text. Also the purge of text
 //! older than `history_days`, run at each `hello`.
 
-use crate::budget::Ledger;
 use crate::history::listing::{self, Cursor, Hunks, Row};
 use crate::history::Conversation;
 use crate::services::Settings;
@@ -107,15 +106,16 @@ pub async fn list(settings: &Settings, a: HistoryArgs) -> Result<HistoryReply, S
     })
 }
 
-/// What became of each edit's hunks, from the ledger.
+/// What became of each edit's hunks, from the ledger (none when it cannot say: the listing
+/// still shows the rows).
 async fn hunk_counts(settings: &Settings, ids: Vec<i64>) -> HashMap<i64, Hunks> {
-    let got = settings.with_ledger(move |l, _| Ok(counts(l, &ids))).await;
-    got.unwrap_or_default()
-}
-
-/// The ledger's hunk outcomes of `ids` (none before the ledger records them).
-fn counts(_ledger: &Ledger, _ids: &[i64]) -> HashMap<i64, Hunks> {
-    HashMap::new()
+    match settings.with_ledger(move |l, _| l.hunk_counts(&ids)).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("history: hunk outcomes not read: {e}");
+            HashMap::new()
+        }
+    }
 }
 
 /// One conversation as Markdown.
