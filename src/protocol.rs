@@ -338,6 +338,10 @@ pub enum Event {
         /// The worst case that was reserved for the request (`None`: no reservation).
         #[serde(skip_serializing_if = "Option::is_none")]
         reserved_usd: Option<f64>,
+        /// The request's ledger row, which the hunks' outcomes are recorded against (`None`:
+        /// no reservation). A follow-up is its own row.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request: Option<i64>,
     },
     Failed {
         id: u64,

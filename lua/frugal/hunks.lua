@@ -18,6 +18,7 @@ H.ns = vim.api.nvim_create_namespace("frugal_hunks")
 ---@field new_file boolean|nil  it fills a new (empty) buffer
 ---@field note integer|nil  extmark of a note on the hunk (the judge's verdict)
 ---@field check frugal.PathCheck|nil  its buffer was loaded for the edit: its path is checked again at accept
+---@field number integer|nil  its number in its edit's ledger row (1-based, answer order), set when the edit is done
 
 ---@class frugal.PathCheck
 ---@field root string  the checkout root
@@ -104,7 +105,23 @@ function M.add(buf, row, hunk)
   table.insert(list, hunk)
   if #list == 1 then
     require("frugal.navigate").map_keys(buf)
+    H.watch_unload(buf)
   end
+end
+
+--- When `buf` is unloaded (`:bdelete`, `:bwipeout`) its pending hunks go with it: abandoned.
+---@param buf integer
+function H.watch_unload(buf)
+  vim.api.nvim_create_autocmd("BufUnload", {
+    group = vim.api.nvim_create_augroup("frugal_hunks_unload", { clear = false }),
+    buffer = buf,
+    once = true,
+    callback = function()
+      for _, h in ipairs(vim.list_slice(H.by_buf[buf] or {})) do
+        M.remove(buf, h, "abandoned")
+      end
+    end,
+  })
 end
 
 --- The edits with hunks pending in a buffer.
@@ -319,7 +336,7 @@ function M.remove(buf, hunk, fate)
       pending = pending or h.edit == hunk.edit
     end
   end
-  require("frugal.request").settled(hunk.edit, fate, pending)
+  require("frugal.request").settled(hunk.edit, fate, pending, hunk)
 end
 
 return M

@@ -37,6 +37,10 @@ local notify, fire = util.notify, util.fire
 H.kinds = {}
 ---@type table<integer, frugal.Job>  requests running, by id
 H.live = {}
+---@type table<integer, integer>  the ledger row of each done edit with hunks pending, by id
+H.rows = {}
+---@type table[]  hunk outcomes not yet sent to the backend
+H.outcomes = {}
 
 --- Registers a kind of request; the backend's events it names are routed to its requests.
 ---@param name string
@@ -179,20 +183,70 @@ function M.backend_gone()
   end
 end
 
---- A hunk a request proposed has met its fate (the one place every fate passes). Once none
---- of the request's hunks is pending, its conversation is forgotten.
+--- A hunk a request proposed has met its fate (the one place every fate passes): recorded in
+--- the ledger once its edit is done (a hunk withdrawn while the answer streams never was
+--- proposed). Once none of the request's hunks is pending, its conversation is forgotten.
 ---@param id integer  the request that proposed it
 ---@param fate frugal.Fate
 ---@param pending boolean  whether others of its hunks are still pending
-function M.settled(id, fate, pending) -- luacheck: no unused args
+---@param hunk frugal.Hunk|nil  the hunk
+function M.settled(id, fate, pending, hunk)
+  local row = H.rows[id]
+  if row and hunk and hunk.number then
+    H.record(row, hunk.number, fate)
+  end
   if not pending then
+    H.rows[id] = nil
     require("frugal.conversation").forget(id)
+  end
+end
+
+--- An edit is done with hunks shown: they are numbered in answer order and recorded as
+--- proposed against its ledger row.
+---@param id integer
+---@param row integer  its ledger row (`done`'s `request`)
+function H.proposed(id, row)
+  local mine = {}
+  for buf, list in pairs(require("frugal.hunks").all()) do
+    for _, h in ipairs(list) do
+      if h.edit == id then
+        table.insert(mine, { h = h, buf = buf })
+      end
+    end
+  end
+  table.sort(mine, function(a, b)
+    if a.h.index ~= b.h.index then
+      return a.h.index < b.h.index
+    end
+    return a.buf < b.buf
+  end)
+  if #mine > 0 then
+    H.rows[id] = row
+  end
+  for k, m in ipairs(mine) do
+    m.h.number = k
+    H.record(row, k, "proposed")
+  end
+end
+
+--- Queues one hunk's outcome; the queue goes to the backend as one notification per tick.
+---@param row integer
+---@param number integer
+---@param fate string
+function H.record(row, number, fate)
+  table.insert(H.outcomes, { request = row, hunk = number, fate = fate })
+  if #H.outcomes == 1 then
+    vim.schedule(function()
+      local batch = H.outcomes
+      H.outcomes = {}
+      require("frugal.rpc").call("outcome", { outcomes = batch })
+    end)
   end
 end
 
 --- Routes an event of the backend to the request it is about; events of a request that is
 --- over are dropped.
----@param ev { kind: string, id: integer, reason: string|nil, message: string|nil, line: string|nil }
+---@param ev { kind: string, id: integer, reason: string|nil, message: string|nil, line: string|nil, request: integer|nil }
 function H.route(ev)
   local job = H.live[ev.id]
   if not job then
@@ -210,6 +264,9 @@ function H.route(ev)
   local handler = kind.events[ev.kind]
   if handler then
     handler(job, ev)
+  end
+  if ev.kind == "done" and ev.request then
+    H.proposed(job.id, ev.request)
   end
 end
 

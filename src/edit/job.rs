@@ -137,6 +137,7 @@ impl Job for Edit {
             // Kept for the transcript too.
             answer: self.answer.clone(),
             reserved_usd: Some(end.reserved.to_f64()),
+            request: end.row.map(|r| r.0),
         })
     }
 

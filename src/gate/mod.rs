@@ -222,7 +222,7 @@ async fn reserve(
         .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?
         .map_err(|r| refused(p, plan, &r, cut_before))?;
     let (ticket, max_tokens) = (&reserved.ticket, reserved.max_tokens);
-    if let Some(id) = ticket.id() {
+    if let Some(id) = ticket.row() {
         (out.on_reserved)(id);
     }
     if let Some(from) = reserved.lowered_from {

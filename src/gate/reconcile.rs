@@ -86,6 +86,12 @@ pub async fn reconcile_orphans(settings: Arc<Settings>, keys: Arc<Keys>) {
     let instance = crate::budget::ledger::process_instance().to_string();
     let pid = std::process::id();
     let ledger = settings.ledger();
+    // Hunks their Neovim left pending when its backend died (no exit to abandon them).
+    match ledger.run(|l, c| l.abandon_orphan_hunks(c)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "hunks of gone processes: abandoned"),
+        Err(e) => tracing::warn!("abandoning hunks of gone processes: {e}"),
+    }
     let orphans = match ledger
         .run(move |l, c| l.release_orphans(pid, &instance, c))
         .await

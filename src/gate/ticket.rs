@@ -167,8 +167,8 @@ impl Ticket {
         Ok(rx.await.map_err(|_| ReserveError::Lost)??)
     }
 
-    /// The ledger row of the reservation (`None` once settled).
-    pub fn id(&self) -> Option<RequestId> {
+    /// The request's ledger row (`None` once settled).
+    pub fn row(&self) -> Option<RequestId> {
         self.id
     }
 
@@ -321,6 +321,12 @@ pub async fn release_unsent(clock: Arc<dyn Clock>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "released requests never sent"),
             Err(e) => tracing::warn!("releasing requests never sent: {e}"),
+        }
+        // Neovim quit with these hunks pending.
+        match slot.run(clock.clone(), |l, c| l.abandon_own_hunks(c)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "hunks left pending: abandoned"),
+            Err(e) => tracing::warn!("abandoning pending hunks: {e}"),
         }
     }
 }

@@ -38,6 +38,7 @@ mod history;
 mod hello;
 mod key;
 mod models;
+mod outcome;
 mod paths;
 mod project;
 mod review;
@@ -93,6 +94,7 @@ impl Handler {
             Call::CheckPath(a) => Serve::Now(paths::check(a)),
             Call::Project(a) => Serve::Now(Ok(Answer::Project(Box::new(project::project(a))))),
             Call::Version => Serve::Now(Ok(Answer::Version(env!("CARGO_PKG_VERSION")))),
+            Call::Outcome(a) => later(async move { outcome::outcome(&me.settings, a).await }),
             Call::Models(a) => {
                 later(async move { models::models(&me.settings, &me.catalogue, &me.ui, a).await })
             }

@@ -10,6 +10,7 @@ use super::history::{DeleteReply, EntryArgs, HistoryArgs, HistoryReply, OpenRepl
 use super::hello::{Hello, HelloReply};
 use super::key::{KeyAction, KeyArgs, KeyReply};
 use super::models::ModelsArgs;
+use super::outcome::OutcomeArgs;
 use super::paths::CheckPathArgs;
 use super::project::{ProjectArgs, ProjectReply};
 use super::status::{StatusArgs, StatusReply};
@@ -27,6 +28,8 @@ pub enum Call {
     Edit(Box<EditRequest>),
     Review(Box<ReviewRequest>),
     Cancel(Cancel),
+    /// Hunks' fates, for the ledger (`hunk_outcomes`).
+    Outcome(OutcomeArgs),
     Models(ModelsArgs),
     Usage(UsageArgs),
     Status(StatusArgs),
@@ -58,6 +61,7 @@ impl Call {
             "edit" => Call::Edit(Box::new(EditRequest::decode(params)?)),
             "review" => Call::Review(Box::new(ReviewRequest::decode(params)?)),
             "cancel" => Call::Cancel(decode("cancel", params)?),
+            "outcome" => Call::Outcome(decode("outcome", params)?),
             "models" => Call::Models(decode("models", params)?),
             "usage" => Call::Usage(decode("usage", params)?),
             "status" => Call::Status(decode("status", params)?),

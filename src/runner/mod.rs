@@ -12,7 +12,7 @@
 pub mod record;
 pub mod stream;
 
-use crate::budget::{RequestKind, Usd};
+use crate::budget::{RequestId, RequestKind, Usd};
 use crate::history::Transcript;
 use crate::gate::{self, Gate, Outbound, ProjectCtx, Sent};
 use crate::openrouter::catalogue::Catalogue;
@@ -93,6 +93,8 @@ pub struct End {
     pub streamed: Streamed,
     /// What the gate reserved for the request.
     pub reserved: Usd,
+    /// The request's ledger row (`None`: no reservation was made).
+    pub row: Option<RequestId>,
     /// When the run started (for `elapsed_ms`).
     pub started: Instant,
 }
@@ -244,6 +246,7 @@ async fn run_inner<J: Job>(
     };
     let sent = ctx.send(outbound).await?;
     let reserved = sent.ticket.reserved();
+    let row = sent.ticket.row();
     let price = sent.price;
     // A running estimate for the progress line (prompt ≈ 4 bytes a token); the usage chunk's
     // figure replaces it at the end.
@@ -262,6 +265,7 @@ async fn run_inner<J: Job>(
     let end = End {
         streamed,
         reserved,
+        row,
         started,
     };
     job.finish(ctx, end).await

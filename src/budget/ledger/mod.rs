@@ -5,6 +5,7 @@
 //!   for users who query the file with `sqlite3`.
 //! - [`write`]: reserve (the cap check, through the pure [`crate::budget::caps`]), settle, fail,
 //!   reconcile, and the orphaned reservations of dead processes.
+//! - [`forecast`]: where this month ends at the last 7 days' pace.
 //! - [`outcomes`]: what became of each hunk an edit proposed (`hunk_outcomes`).
 //! - [`report`]: what `:LlmUsage`, the statusline and `frugal usage` read.
 //! - `sums`: how a local day or month is summed from the trigger-kept buckets.
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub mod forecast;
 pub mod outcomes;
 pub mod report;
 pub mod reviews;
@@ -32,7 +34,8 @@ mod check;
 mod testkit;
 
 pub use crate::budget::caps::{CapKind, Caps, Refusal, Scope, DEFAULT_MIN_USEFUL_TOKENS};
-pub use outcomes::{HunkCounts, HunkFate, Outcome};
+pub use forecast::Forecast;
+pub use outcomes::{HunkCounts, HunkFate, ModelHunks, Outcome};
 pub use report::{DaySpend, KeySpend, ModelUsage, PeriodUsage, ProjectSpend, Spend, UsageFigures};
 pub use reviews::KindSpend;
 pub use schema::SCHEMA_VERSION;

@@ -8,6 +8,7 @@ use rusqlite::{params, TransactionBehavior};
 
 use super::{pid_alive, Ledger, LedgerError, RequestId};
 use crate::budget::clock::{unix_ms, Clock};
+use crate::budget::Usd;
 
 /// A hunk's fate (`hunk_outcomes.fate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +67,25 @@ pub struct HunkCounts {
     pub abandoned: u32,
 }
 
+/// A model's hunks and what its edits cost, in one scope, all time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelHunks {
+    pub model: String,
+    /// Hunks its edits proposed.
+    pub proposed: u32,
+    /// Of those, accepted.
+    pub accepted: u32,
+    /// Billed for its edits (follow-ups included; reviews and asks not).
+    pub edit_spent: Usd,
+}
+
+impl ModelHunks {
+    /// What one accepted hunk cost: the edit spend over the accepted hunks (`None`: none).
+    pub fn cost_per_accepted(&self) -> Option<Usd> {
+        (self.accepted > 0).then(|| Usd(self.edit_spent.0 / i64::from(self.accepted)))
+    }
+}
+
 /// One settled hunk, as the shim reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
@@ -77,7 +97,51 @@ pub struct Outcome {
     pub fate: HunkFate,
 }
 
+/// Adds hunk ?2 of request ?1 as proposed at ?3, when ?1 is an edit's row and the hunk has none.
+const PROPOSE: &str = "INSERT OR IGNORE INTO hunk_outcomes (request_id, hunk, fate, at)
+     SELECT id, ?2, 'proposed', ?3 FROM requests WHERE id = ?1 AND kind = 'edit'";
+
 impl Ledger {
+    /// Per model with hunks in a project (`None`: every project): its hunks proposed and
+    /// accepted, and its edit spend (the model's all-time spend less what its reviews and asks
+    /// were billed, read through the partial index of rows that are not edits).
+    pub fn model_hunks(&self, project: Option<&str>) -> Result<Vec<ModelHunks>, LedgerError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut out: Vec<ModelHunks> = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT r.model, COUNT(*), SUM(h.fate = 'accepted'), COALESCE(m.spent, 0)
+                 FROM hunk_outcomes h JOIN requests r ON r.id = h.request_id
+                 LEFT JOIN model_totals m ON m.scope = IFNULL(?1, '') AND m.model = r.model
+                 WHERE ?1 IS NULL OR r.project = ?1
+                 GROUP BY r.model ORDER BY r.model",
+            )?;
+            let rows = stmt.query_map([project], |r| {
+                Ok(ModelHunks {
+                    model: r.get(0)?,
+                    proposed: r.get(1)?,
+                    accepted: r.get(2)?,
+                    edit_spent: Usd(r.get(3)?),
+                })
+            })?;
+            for row in rows {
+                out.push(row?);
+            }
+            let mut others = tx.prepare_cached(
+                "SELECT COALESCE(SUM(CASE WHEN state = 'reserved' THEN 0
+                                          ELSE COALESCE(charged, 0) END), 0)
+                 FROM requests INDEXED BY requests_kind_created
+                 WHERE kind <> 'edit' AND model = ?1 AND (?2 IS NULL OR project = ?2)",
+            )?;
+            for m in &mut out {
+                let not_edits: i64 = others.query_row(params![m.model, project], |r| r.get(0))?;
+                m.edit_spent = Usd(m.edit_spent.0 - not_edits);
+            }
+        }
+        tx.finish()?;
+        Ok(out)
+    }
+
     /// The hunk counts of each request in `ids` that proposed any (requests without hunk rows
     /// are absent from the map).
     pub fn hunk_counts(&self, ids: &[i64]) -> Result<HashMap<i64, HunkCounts>, LedgerError> {
@@ -122,10 +186,7 @@ impl Ledger {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut n = 0;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO hunk_outcomes (request_id, hunk, fate, at)
-                 SELECT id, ?2, 'proposed', ?3 FROM requests WHERE id = ?1 AND kind = 'edit'",
-            )?;
+            let mut stmt = tx.prepare_cached(PROPOSE)?;
             for k in 1..=count {
                 n += stmt.execute(params![id.0, k, now_ms])?;
             }
@@ -134,10 +195,11 @@ impl Ledger {
         Ok(n)
     }
 
-    /// Records each outcome's fate, in one transaction. A hunk with no row (no request, or
-    /// never proposed) is ignored; a fate once settled stays, except `abandoned`, which the
-    /// shim's word overrides (a backend restarted while Neovim kept the hunk). Returns how
-    /// many rows changed.
+    /// Records each outcome, in one transaction: `proposed` adds the hunk's row when its
+    /// request is an edit's row (else nothing: hunks proposed again by `:LlmApply`); any other
+    /// fate settles a row, and is ignored for a hunk with no row. A fate once settled stays,
+    /// except `abandoned`, which the shim's word overrides (a backend restarted while Neovim
+    /// kept the hunk). Returns how many rows were written.
     pub fn record_outcomes(
         &mut self,
         outcomes: &[Outcome],
@@ -149,13 +211,17 @@ impl Ledger {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut n = 0;
         {
-            let mut stmt = tx.prepare_cached(
+            let mut propose = tx.prepare_cached(PROPOSE)?;
+            let mut settle = tx.prepare_cached(
                 "UPDATE hunk_outcomes SET fate = ?3, at = ?4
                  WHERE request_id = ?1 AND hunk = ?2 AND fate IN ('proposed', 'abandoned')
                    AND fate <> ?3",
             )?;
             for o in outcomes {
-                n += stmt.execute(params![o.request.0, o.hunk, o.fate.as_str(), now_ms])?;
+                n += match o.fate {
+                    HunkFate::Proposed => propose.execute(params![o.request.0, o.hunk, now_ms])?,
+                    f => settle.execute(params![o.request.0, o.hunk, f.as_str(), now_ms])?,
+                };
             }
         }
         tx.commit()?;
@@ -231,7 +297,8 @@ impl Ledger {
 mod tests {
     use super::super::testkit::*;
     use super::*;
-    use crate::budget::ledger::RequestKind;
+    use crate::budget::ledger::{RequestKind, Settlement};
+    use crate::budget::ChargeSource;
 
     fn out(request: RequestId, hunk: u32, fate: HunkFate) -> Outcome {
         Outcome {
@@ -254,10 +321,13 @@ mod tests {
         let (r, ..) = reserved(l.reserve(&review, &c).unwrap());
         assert_eq!(l.propose_hunks(a, 5, &c).unwrap(), 5);
         assert_eq!(l.propose_hunks(a, 5, &c).unwrap(), 0, "once");
-        assert_eq!(l.propose_hunks(b, 2, &c).unwrap(), 2);
+        let proposed = l
+            .record_outcomes(&[out(b, 1, Proposed), out(b, 2, Proposed)], &c)
+            .unwrap();
+        assert_eq!(proposed, 2);
         assert_eq!(l.propose_hunks(r, 2, &c).unwrap(), 0, "not an edit");
-        assert_eq!(l.propose_hunks(RequestId(999), 2, &c).unwrap(), 0);
         use HunkFate::*;
+        assert_eq!(l.propose_hunks(RequestId(999), 2, &c).unwrap(), 0);
         let n = l
             .record_outcomes(
                 &[
@@ -298,6 +368,29 @@ mod tests {
             }
         );
         assert_eq!(counts.len(), 2, "no rows, no entry: {counts:?}");
+
+        // Per model: the review's charge is not edit spend; another project is apart.
+        l.settle(r, Settlement::charged(cents(4), ChargeSource::Usage), &c)
+            .unwrap();
+        let z = spend_settled(&mut l, "/z", cents(9), &c);
+        l.propose_hunks(z, 1, &c).unwrap();
+        l.record_outcomes(&[out(z, 1, Accepted)], &c).unwrap();
+        let mine = ModelHunks {
+            model: "test/model".into(),
+            proposed: 7,
+            accepted: 3,
+            edit_spent: cents(8),
+        };
+        assert_eq!(l.model_hunks(Some("/a")).unwrap(), [mine.clone()]);
+        assert_eq!(mine.cost_per_accepted(), Some(Usd(cents(8).0 / 3)));
+        let all = l.model_hunks(None).unwrap();
+        assert_eq!((all[0].proposed, all[0].accepted), (8, 4));
+        assert_eq!(all[0].cost_per_accepted(), Some(Usd(cents(17).0 / 4)));
+        let none = ModelHunks {
+            accepted: 0,
+            ..mine
+        };
+        assert_eq!(none.cost_per_accepted(), None);
     }
 
     /// At exit this process's pending hunks are abandoned; at start those of dead processes,

@@ -1,0 +1,52 @@
+//! `outcome`: what became of hunks an edit proposed (sent by the shim as a notification, in a
+//! batch): recorded in the ledger's `hunk_outcomes` against each edit's row.
+
+use super::wire::{Accepted, Answer};
+use crate::budget::{HunkFate, Outcome, RequestId};
+use crate::protocol::ProtocolError;
+use crate::services::Settings;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeArgs {
+    pub outcomes: Vec<OutcomeItem>,
+}
+
+/// One hunk's fate: `request` is the edit's ledger row (the `request` of its `done`), `hunk`
+/// its number in that edit (1-based, answer order).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeItem {
+    pub request: i64,
+    pub hunk: u32,
+    pub fate: String,
+}
+
+/// Records the outcomes; a fate the ledger does not know is refused, the rest recorded.
+pub(super) async fn outcome(settings: &Settings, a: OutcomeArgs) -> Result<Answer, ProtocolError> {
+    let mut outcomes = Vec::with_capacity(a.outcomes.len());
+    for o in a.outcomes {
+        let Some(fate) = HunkFate::parse(&o.fate) else {
+            return Err(ProtocolError::Refused(format!(
+                "frugal: unknown hunk fate {:?}",
+                o.fate
+            )));
+        };
+        outcomes.push(Outcome {
+            request: RequestId(o.request),
+            hunk: o.hunk,
+            fate,
+        });
+    }
+    let n = outcomes.len();
+    match settings
+        .with_ledger(move |l, c| l.record_outcomes(&outcomes, c))
+        .await
+    {
+        Ok(written) => tracing::debug!(outcomes = n, written, "hunk outcomes"),
+        // The edit itself went well: a lost outcome only skews `:LlmUsage`'s shares.
+        Err(e) => tracing::warn!("recording {n} hunk outcomes: {e}"),
+    }
+    Ok(Answer::Accepted(Accepted {}))
+}
