@@ -96,6 +96,24 @@ async fn wait_stored(path: &Path, count: usize) -> Vec<(i64, String)> {
     }
 }
 
+/// Polls the ledger's hunk outcomes until they are `fates` (by request, then hunk).
+async fn wait_fates(data: &Path, fates: &[&str]) {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let conn = rusqlite::Connection::open(ledger_path(data)).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        let got: Vec<String> = conn
+            .prepare("SELECT fate FROM hunk_outcomes ORDER BY request_id, hunk")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .unwrap_or_default();
+        if got == fates {
+            return;
+        }
+        assert!(Instant::now() < end, "timed out waiting for the fates {fates:?}: {got:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn edits_and_a_review_are_listed_after_a_restart_opened_and_deleted() {
     let server = FakeOpenRouter::start().await;
@@ -111,6 +129,7 @@ async fn edits_and_a_review_are_listed_after_a_restart_opened_and_deleted() {
     n.wait_event("FrugalReviewDone").await;
     n.cmd("LlmReject!").await;
     wait_stored(&keep.store(), 3).await;
+    wait_fates(&keep.data(), &["accepted", "rejected"]).await;
     n.quit().await;
 
     let n = keep.start(&server, "").await;

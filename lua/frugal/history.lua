@@ -36,13 +36,13 @@ function H.root(buf)
   return where.root
 end
 
---- `:LlmHistory [clear]` (`!`: clear without asking).
+--- `:LlmHistory [clear]` (`:LlmHistory! clear` or `:LlmHistory clear!`: without asking).
 ---@param args string
 ---@param bang boolean
 function M.command(args, bang)
   args = vim.trim(args or "")
-  if args == "clear" then
-    return M.clear(bang)
+  if args == "clear" or args == "clear!" then
+    return M.clear(bang or args == "clear!")
   elseif args ~= "" then
     return notify(("frugal: :LlmHistory takes `clear` or nothing, not %q"):format(args), vim.log.levels.ERROR)
   end
