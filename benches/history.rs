@@ -39,13 +39,19 @@ fn main() {
             .unwrap();
         for i in 0..rows as i64 {
             let kind = if i % 10 == 0 { "review" } else { "edit" };
-            ins.execute(params![PROJECT, now - (rows as i64 - i) * 60_000, 3_000_000_000_i64 + i, kind])
-                .unwrap();
+            ins.execute(params![
+                PROJECT,
+                now - (rows as i64 - i) * 60_000,
+                3_000_000_000_i64 + i,
+                kind
+            ])
+            .unwrap();
         }
         drop(ins);
         tx.commit().unwrap();
     }
-    let answer = "<<<<<<< SEARCH\n  return a + b\n=======\n  return b + a\n>>>>>>> REPLACE\n".repeat(30);
+    let answer =
+        "<<<<<<< SEARCH\n  return a + b\n=======\n  return b + a\n>>>>>>> REPLACE\n".repeat(30);
     for i in 1..=rows as i64 {
         store
             .put(&Conversation {

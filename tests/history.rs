@@ -6,7 +6,15 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const SRC: &[&str] = &["local M = {}", "", "function M.add(a, b)", "  return a + b", "end", "", "return M"];
+const SRC: &[&str] = &[
+    "local M = {}",
+    "",
+    "function M.add(a, b)",
+    "  return a + b",
+    "end",
+    "",
+    "return M",
+];
 
 /// A data dir and a project that outlive one Neovim (a restart keeps both).
 struct Keep {
@@ -38,7 +46,11 @@ impl Keep {
             std::fs::write(self.file(), SRC.join("\n") + "\n").unwrap();
         }
         n.cmd(&format!("edit {}", self.file().display())).await;
-        n.lua(&format!("vim.g.frugal_test_file = {:?}", self.file().display().to_string())).await;
+        n.lua(&format!(
+            "vim.g.frugal_test_file = {:?}",
+            self.file().display().to_string()
+        ))
+        .await;
         n
     }
 }
@@ -50,7 +62,10 @@ async fn wait_lua(n: &Nvim, what: &str, expr: &str) {
         if n.lua(&format!("return {expr}")).await.as_bool() == Some(true) {
             return;
         }
-        assert!(Instant::now() < end, "timed out waiting for {what} ({expr})");
+        assert!(
+            Instant::now() < end,
+            "timed out waiting for {what} ({expr})"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -63,8 +78,18 @@ async fn history(n: &Nvim) -> Vec<String> {
 }
 
 /// An edit answered with one block and its cost; waits for its hunk.
-async fn edit(n: &mut Nvim, server: &FakeOpenRouter, instruction: &str, from: &str, to: &str, cost: f64) {
-    server.push("/chat/completions", Reply::sse(answer(&block(from, to), 7, cost)));
+async fn edit(
+    n: &mut Nvim,
+    server: &FakeOpenRouter,
+    instruction: &str,
+    from: &str,
+    to: &str,
+    cost: f64,
+) {
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&block(from, to), 7, cost)),
+    );
     n.lua("local f = vim.g.frugal_test_file; if vim.api.nvim_buf_get_name(0) ~= f then vim.cmd.edit(f) end").await;
     n.cmd(&format!("LlmEdit {instruction}")).await;
     let done = n.wait_event("FrugalEditDone").await;
@@ -91,7 +116,10 @@ async fn wait_stored(path: &Path, count: usize) -> Vec<(i64, String)> {
         if got.len() == count {
             return got;
         }
-        assert!(Instant::now() < end, "timed out waiting for {count} conversations: {got:?}");
+        assert!(
+            Instant::now() < end,
+            "timed out waiting for {count} conversations: {got:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -109,7 +137,10 @@ async fn wait_fates(data: &Path, fates: &[&str]) {
         if got == fates {
             return;
         }
-        assert!(Instant::now() < end, "timed out waiting for the fates {fates:?}: {got:?}");
+        assert!(
+            Instant::now() < end,
+            "timed out waiting for the fates {fates:?}: {got:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -120,9 +151,25 @@ async fn edits_and_a_review_are_listed_after_a_restart_opened_and_deleted() {
     let keep = Keep::new();
     let mut n = keep.start(&server, "").await;
     // An accepted edit, a rejected one, and a review of the second before it was rejected.
-    edit(&mut n, &server, "say hello", "local M = {}\n", "local M = { hello = true }\n", 0.0031).await;
+    edit(
+        &mut n,
+        &server,
+        "say hello",
+        "local M = {}\n",
+        "local M = { hello = true }\n",
+        0.0031,
+    )
+    .await;
     n.cmd("LlmAccept").await;
-    edit(&mut n, &server, "swap the operands", "  return a + b\n", "  return b + a\n", 0.0042).await;
+    edit(
+        &mut n,
+        &server,
+        "swap the operands",
+        "  return a + b\n",
+        "  return b + a\n",
+        0.0042,
+    )
+    .await;
     let judge = r#"{"verdicts":[{"hunk":1,"verdict":"ok","reason":"commutes"}]}"#;
     server.push("/chat/completions", Reply::sse(answer(judge, 11, 0.0007)));
     n.cmd("LlmReview").await;
@@ -136,26 +183,62 @@ async fn edits_and_a_review_are_listed_after_a_restart_opened_and_deleted() {
     let lines = history(&n).await;
     let entries: Vec<&String> = lines.iter().filter(|l| l.starts_with("20")).collect();
     assert_eq!(entries.len(), 3, "{lines:#?}");
-    assert!(entries[0].contains("review") && entries[0].contains("swap the operands"), "{}", entries[0]);
-    assert!(entries[0].contains("reviewed") && entries[0].ends_with("$0.0007"), "{}", entries[0]);
-    assert!(entries[1].contains("edit") && entries[1].contains("swap the operands"), "{}", entries[1]);
-    assert!(entries[1].contains("rejected") && entries[1].ends_with("$0.0042"), "{}", entries[1]);
-    assert!(entries[2].contains("say hello") && entries[2].contains("1/1 accepted"), "{}", entries[2]);
+    assert!(
+        entries[0].contains("review") && entries[0].contains("swap the operands"),
+        "{}",
+        entries[0]
+    );
+    assert!(
+        entries[0].contains("reviewed") && entries[0].ends_with("$0.0007"),
+        "{}",
+        entries[0]
+    );
+    assert!(
+        entries[1].contains("edit") && entries[1].contains("swap the operands"),
+        "{}",
+        entries[1]
+    );
+    assert!(
+        entries[1].contains("rejected") && entries[1].ends_with("$0.0042"),
+        "{}",
+        entries[1]
+    );
+    assert!(
+        entries[2].contains("say hello") && entries[2].contains("1/1 accepted"),
+        "{}",
+        entries[2]
+    );
     assert!(entries[2].ends_with("$0.0031"), "{}", entries[2]);
 
     // <CR> opens the oldest: the instruction and the answer, as Markdown, with its answer held
     // for :LlmApply.
     let row = lines.iter().position(|l| l.contains("say hello")).unwrap() + 1;
     n.cmd(&format!("{row}")).await;
-    n.lua("vim.api.nvim_feedkeys(vim.keycode('<CR>'), 'x', false)").await;
-    wait_lua(&n, "the conversation", "vim.api.nvim_buf_get_name(0):find('frugal://history/', 1, true) ~= nil").await;
+    n.lua("vim.api.nvim_feedkeys(vim.keycode('<CR>'), 'x', false)")
+        .await;
+    wait_lua(
+        &n,
+        "the conversation",
+        "vim.api.nvim_buf_get_name(0):find('frugal://history/', 1, true) ~= nil",
+    )
+    .await;
     let text = n.lines().await.join("\n");
     assert!(text.contains("say hello"), "{text}");
     assert!(text.contains("local M = { hello = true }"), "{text}");
-    assert_eq!(n.lua("return vim.bo.filetype").await.as_str(), Some("markdown"));
+    assert_eq!(
+        n.lua("return vim.bo.filetype").await.as_str(),
+        Some("markdown")
+    );
     let held = n.lua("return vim.b.frugal_answer.text").await;
-    assert!(held.as_str().unwrap().contains(">>>>>>> REPLACE"), "{held:?}");
-    assert!(n.lua("return vim.b.frugal_answer.request").await.as_i64().is_some());
+    assert!(
+        held.as_str().unwrap().contains(">>>>>>> REPLACE"),
+        "{held:?}"
+    );
+    assert!(n
+        .lua("return vim.b.frugal_answer.request")
+        .await
+        .as_i64()
+        .is_some());
 
     // dd deletes that entry's text; the row stays.
     n.cmd("bwipeout").await;
@@ -170,15 +253,27 @@ async fn edits_and_a_review_are_listed_after_a_restart_opened_and_deleted() {
     n.cmd("LlmHistory clear!").await;
     wait_stored(&keep.store(), 0).await;
     let lines = history(&n).await;
-    assert_eq!(lines.iter().filter(|l| l.contains("(no text kept)")).count(), 3, "{lines:#?}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("(no text kept)"))
+            .count(),
+        3,
+        "{lines:#?}"
+    );
 
     // No key in the store, and it is private.
     let bytes = std::fs::read(keep.store()).unwrap();
-    assert!(!bytes.windows(API_KEY.len()).any(|w| w == API_KEY.as_bytes()));
+    assert!(!bytes
+        .windows(API_KEY.len())
+        .any(|w| w == API_KEY.as_bytes()));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(keep.store()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(keep.store())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     n.quit().await;
@@ -189,13 +284,28 @@ async fn history_days_0_keeps_no_text_but_lists_every_request() {
     let server = FakeOpenRouter::start().await;
     let keep = Keep::new();
     let mut n = keep.start(&server, r#","history_days":0"#).await;
-    edit(&mut n, &server, "say hello", "local M = {}\n", "local M = { hello = true }\n", 0.0031).await;
+    edit(
+        &mut n,
+        &server,
+        "say hello",
+        "local M = {}\n",
+        "local M = { hello = true }\n",
+        0.0031,
+    )
+    .await;
     n.cmd("LlmAccept").await;
-    wait_rows(&keep.data(), "settled", |r| r.len() == 1 && r[0].state == "settled").await;
+    wait_rows(&keep.data(), "settled", |r| {
+        r.len() == 1 && r[0].state == "settled"
+    })
+    .await;
     let lines = history(&n).await;
     let entries: Vec<&String> = lines.iter().filter(|l| l.starts_with("20")).collect();
     assert_eq!(entries.len(), 1, "{lines:#?}");
-    assert!(entries[0].contains("(no text kept)") && entries[0].ends_with("$0.0031"), "{}", entries[0]);
+    assert!(
+        entries[0].contains("(no text kept)") && entries[0].ends_with("$0.0031"),
+        "{}",
+        entries[0]
+    );
     assert!(!keep.store().exists() || stored(&keep.store()).is_empty());
     n.quit().await;
 }
@@ -205,12 +315,21 @@ async fn a_lowered_history_days_purges_older_text_at_the_next_start() {
     let server = FakeOpenRouter::start().await;
     let keep = Keep::new();
     let mut n = keep.start(&server, "").await;
-    edit(&mut n, &server, "say hello", "local M = {}\n", "local M = { hello = true }\n", 0.0031).await;
+    edit(
+        &mut n,
+        &server,
+        "say hello",
+        "local M = {}\n",
+        "local M = { hello = true }\n",
+        0.0031,
+    )
+    .await;
     wait_stored(&keep.store(), 1).await;
     n.quit().await;
     // Ten days old: kept at 90 days, not at 5.
     let conn = rusqlite::Connection::open(keep.store()).unwrap();
-    conn.execute("UPDATE conversations SET at = at - 10 * 86400000", []).unwrap();
+    conn.execute("UPDATE conversations SET at = at - 10 * 86400000", [])
+        .unwrap();
     drop(conn);
     let n = keep.start(&server, "").await;
     let _ = history(&n).await;
@@ -219,7 +338,11 @@ async fn a_lowered_history_days_purges_older_text_at_the_next_start() {
     let n = keep.start(&server, r#","history_days":5"#).await;
     let lines = history(&n).await;
     wait_stored(&keep.store(), 0).await;
-    assert_eq!(lines.iter().filter(|l| l.starts_with("20")).count(), 1, "{lines:#?}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("20")).count(),
+        1,
+        "{lines:#?}"
+    );
     n.quit().await;
 }
 
@@ -230,16 +353,70 @@ async fn a_corrupt_store_warns_once_edits_go_on_and_history_names_the_file() {
     std::fs::create_dir_all(keep.data()).unwrap();
     std::fs::write(keep.store(), "garbage, not a database; ".repeat(400)).unwrap();
     let mut n = keep.start(&server, "").await;
-    edit(&mut n, &server, "say hello", "local M = {}\n", "local M = { hello = true }\n", 0.0031).await;
+    edit(
+        &mut n,
+        &server,
+        "say hello",
+        "local M = {}\n",
+        "local M = { hello = true }\n",
+        0.0031,
+    )
+    .await;
     n.cmd("LlmAccept").await;
     let (msg, level) = n.wait_notify("history not saved").await;
-    assert!(msg.starts_with("frugal: ") && msg.contains("history.sqlite3"), "{msg}");
+    assert!(
+        msg.starts_with("frugal: ") && msg.contains("history.sqlite3"),
+        "{msg}"
+    );
     assert_eq!(level, 3, "a warning: {msg}");
-    edit(&mut n, &server, "swap", "  return a + b\n", "  return b + a\n", 0.001).await;
+    edit(
+        &mut n,
+        &server,
+        "swap",
+        "  return a + b\n",
+        "  return b + a\n",
+        0.001,
+    )
+    .await;
     n.cmd("LlmHistory").await;
     let (msg, _) = n.wait_notify("cannot read history").await;
     assert!(msg.contains(&keep.store().display().to_string()), "{msg}");
-    let warned = n.notifications().iter().filter(|(m, _)| m.contains("not saved")).count();
-    assert_eq!(warned, 1, "one warning per session: {:?}", n.notifications());
+    let warned = n
+        .notifications()
+        .iter()
+        .filter(|(m, _)| m.contains("not saved"))
+        .count();
+    assert_eq!(
+        warned,
+        1,
+        "one warning per session: {:?}",
+        n.notifications()
+    );
+    n.quit().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_edit_keeps_its_instruction_and_says_cancelled() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/chat/completions", Reply::hanging());
+    let keep = Keep::new();
+    let mut n = keep.start(&server, "").await;
+    n.cmd("LlmEdit make it faster").await;
+    server
+        .wait_until("the answer streaming", |s| s.chat_requests().len() == 1)
+        .await;
+    wait_rows(&keep.data(), "reserved", |r| r.len() == 1).await;
+    n.cmd("LlmCancel").await;
+    let failed = n.wait_event("FrugalEditFailed").await;
+    assert_eq!(field(&failed, "reason").as_str(), Some("cancelled"));
+    wait_stored(&keep.store(), 1).await;
+    let lines = history(&n).await;
+    let entries: Vec<&String> = lines.iter().filter(|l| l.starts_with("20")).collect();
+    assert_eq!(entries.len(), 1, "{lines:#?}");
+    assert!(
+        entries[0].contains("make it faster") && entries[0].contains("failed: cancelled"),
+        "{}",
+        entries[0]
+    );
     n.quit().await;
 }

@@ -177,10 +177,16 @@ mod tests {
         };
         let f = row("edit", "reconciled", Some(5));
         assert_eq!(outcome(&f, Some(&failed), None), "failed: stream");
-        assert_eq!(outcome(&row("review", "settled", Some(1)), None, None), "reviewed");
+        assert_eq!(
+            outcome(&row("review", "settled", Some(1)), None, None),
+            "reviewed"
+        );
         assert_eq!(cost(&settled), "$0.0012");
         assert_eq!(cost(&row("edit", "reserved", None)), "≤ $0.0300");
         let l = line("2026-12-07 10:00", &settled, None, Some(&h(5, 3, 2)));
-        assert!(l.contains("(no text kept)") && l.ends_with("$0.0012"), "{l}");
+        assert!(
+            l.contains("(no text kept)") && l.ends_with("$0.0012"),
+            "{l}"
+        );
     }
 }

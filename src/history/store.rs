@@ -354,6 +354,9 @@ mod tests {
         std::fs::write(&path, "garbage, not sqlite; ".repeat(400)).unwrap();
         let e = Store::open(&path).err().expect("not a database");
         let m = e.explain(&path);
-        assert!(m.contains("damaged") && m.contains(&path.display().to_string()), "{m}");
+        assert!(
+            m.contains("damaged") && m.contains(&path.display().to_string()),
+            "{m}"
+        );
     }
 }

@@ -87,7 +87,11 @@ pub async fn list(settings: &Settings, a: HistoryArgs) -> Result<HistoryReply, S
     };
     let when = |ms: i64| {
         jiff::Timestamp::from_millisecond(ms)
-            .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string())
+            .map(|t| {
+                t.to_zoned(tz.clone())
+                    .strftime("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
             .unwrap_or_default()
     };
     let entries = listing::lines(&rows, &briefs, &hunks, when)
@@ -100,7 +104,9 @@ pub async fn list(settings: &Settings, a: HistoryArgs) -> Result<HistoryReply, S
         .collect();
     Ok(HistoryReply {
         entries,
-        more: more.then(|| rows.last().map(|r: &Row| (r.created_at, r.id))).flatten(),
+        more: more
+            .then(|| rows.last().map(|r: &Row| (r.created_at, r.id)))
+            .flatten(),
         path: slot.path.display().to_string(),
         problem,
     })
@@ -186,7 +192,9 @@ pub async fn purge(settings: std::sync::Arc<Settings>) {
     }
     let now = jiff::Timestamp::now().as_millisecond();
     match slot.run(move |s| s.purge(days, now)).await {
-        Ok(n) if n > 0 => tracing::info!("history: {n} conversations older than {days} days purged"),
+        Ok(n) if n > 0 => {
+            tracing::info!("history: {n} conversations older than {days} days purged")
+        }
         Ok(_) => {}
         Err(e) => tracing::warn!("history purge: {e}"),
     }

@@ -13,8 +13,8 @@ pub mod record;
 pub mod stream;
 
 use crate::budget::{RequestId, RequestKind, Usd};
-use crate::history::Transcript;
 use crate::gate::{self, Gate, Outbound, ProjectCtx, Sent};
+use crate::history::Transcript;
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::{ChatEvent, ChatRequest, Message};
 use crate::protocol::{Event, Failure, Phase, Reason};
@@ -182,11 +182,12 @@ async fn watch<J: Job>(ctx: Ctx, who: Who, task: JoinHandle<()>) {
 
 /// Runs `job` to its end: its last event, or `failed`. Cancellation is by aborting the task
 /// running this future (that drops the HTTP stream, closing the connection).
-async fn run<J: Job>(ctx: &Ctx, mut job: J) {
+async fn run<J: Job>(ctx: &Ctx, job: J) {
     let who = job.who();
-    let mut meta = record::Meta::default();
-    let outcome = run_inner(ctx, &mut job, &mut meta).await;
-    record::save(ctx, J::KIND, &meta, job.transcript(), outcome.as_ref().err());
+    // Records the conversation however the run ends: here, or when `cancel` aborts it.
+    let mut job = record::Recorder::new(ctx, job);
+    let outcome = run_inner(ctx, &mut job.job, &mut job.meta).await;
+    job.save(outcome.as_ref().err());
     let ev = match outcome {
         Ok(last) => last,
         Err(f) => Event::Failed {

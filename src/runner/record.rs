@@ -5,7 +5,7 @@
 //! (refused before any reservation). A store that cannot be written costs one warning per
 //! session, never the request.
 
-use super::Ctx;
+use super::{Ctx, Job};
 use crate::budget::{RequestId, RequestKind};
 use crate::history::{Conversation, Transcript};
 use crate::message::{Failure, Level, Reason};
@@ -27,6 +27,53 @@ impl Meta {
     pub fn on_reserved(&self) -> Box<dyn Fn(RequestId) + Send + Sync> {
         let row = self.row.clone();
         Box::new(move |id: RequestId| row.store(id.0, Ordering::SeqCst))
+    }
+}
+
+/// A run's job with what the runner learnt of it, recording its conversation once: when the
+/// run ends ([`Recorder::save`]), or when it is dropped unsaved (`cancel` aborted the run: the
+/// conversation so far, failed as `cancelled`).
+pub struct Recorder<J: Job> {
+    pub job: J,
+    pub meta: Meta,
+    ctx: Ctx,
+    saved: bool,
+}
+
+impl<J: Job> Recorder<J> {
+    pub fn new(ctx: &Ctx, job: J) -> Self {
+        Recorder {
+            job,
+            meta: Meta::default(),
+            ctx: ctx.clone(),
+            saved: false,
+        }
+    }
+
+    /// The run ended (`failure`: why it failed).
+    pub fn save(&mut self, failure: Option<&Failure>) {
+        self.saved = true;
+        save(
+            &self.ctx,
+            J::KIND,
+            &self.meta,
+            self.job.transcript(),
+            failure,
+        );
+    }
+}
+
+impl<J: Job> Drop for Recorder<J> {
+    fn drop(&mut self) {
+        // Aborted (a cancel) or a panic; not while the runtime shuts down (nothing could run the write).
+        if !self.saved && tokio::runtime::Handle::try_current().is_ok() {
+            let f = if std::thread::panicking() {
+                Failure::new(Reason::Stream, J::INTERNAL_ERROR.into())
+            } else {
+                Failure::new(Reason::Cancelled, "cancelled".into())
+            };
+            self.save(Some(&f));
+        }
     }
 }
 
