@@ -1,7 +1,7 @@
 //! `:LlmHistory`: past edits, asks and reviews of a project. The text lives in the
 //! conversation [`store`] (`history.sqlite3` beside the ledger); the listing joins the ledger's
 //! rows of the project (kind, model, state, cost) with it ([`listing`]); the runner writes a
-//! request's conversation when it ends ([`crate::runner`]'s `record`).
+//! request's conversation when it ends (`runner/record.rs`).
 
 pub mod listing;
 pub mod store;
