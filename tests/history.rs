@@ -364,11 +364,12 @@ async fn a_corrupt_store_warns_once_edits_go_on_and_history_names_the_file() {
     .await;
     n.cmd("LlmAccept").await;
     let (msg, level) = n.wait_notify("history not saved").await;
-    assert!(
-        msg.starts_with("frugal: ") && msg.contains("history.sqlite3"),
-        "{msg}"
-    );
+    assert!(msg.starts_with("frugal: "), "{msg}");
     assert_eq!(level, 3, "a warning: {msg}");
+    assert!(
+        n.log_holds("history.sqlite3").await,
+        "the log names the file"
+    );
     edit(
         &mut n,
         &server,
@@ -379,8 +380,12 @@ async fn a_corrupt_store_warns_once_edits_go_on_and_history_names_the_file() {
     )
     .await;
     n.cmd("LlmHistory").await;
-    let (msg, _) = n.wait_notify("cannot read history").await;
-    assert!(msg.contains(&keep.store().display().to_string()), "{msg}");
+    let (msg, _) = n.wait_notify("history damaged").await;
+    let dir = keep.data().display().to_string();
+    assert!(
+        msg.starts_with("frugal: ") && msg.ends_with(&format!("{dir}/history.sqlite3")),
+        "{msg}"
+    );
     let warned = n
         .notifications()
         .iter()
@@ -391,6 +396,16 @@ async fn a_corrupt_store_warns_once_edits_go_on_and_history_names_the_file() {
         1,
         "one warning per session: {:?}",
         n.notifications()
+    );
+    // The listing still shows the ledger's rows.
+    wait_lua(&n, "the listing", "vim.b.frugal_history ~= nil").await;
+    assert_eq!(
+        n.lines()
+            .await
+            .iter()
+            .filter(|l| l.contains("(no text kept)"))
+            .count(),
+        2
     );
     n.quit().await;
 }

@@ -5,7 +5,23 @@
 local M = {}
 local H = {}
 
-local notify = require("frugal.util").notify
+--- One line for the user. With the built-in |vim.notify|, a message wider than the echo area
+--- keeps what is wrong (it comes first) and loses the start of the file it names (last): no
+--- hit-enter prompt. A notification plugin gets the whole text.
+---@param msg string
+---@param level integer
+local function notify(msg, level)
+  local builtin = (debug.getinfo(vim.notify, "S").source or ""):find("vim/_editor.lua", 1, true)
+  local room = vim.v.echospace
+  if builtin and vim.fn.strdisplaywidth(msg) > room then
+    local head, file = msg:match("^(.*: )(.-)$")
+    local keep = head and room - vim.fn.strdisplaywidth(head) - 1 or 0
+    if keep > 8 then
+      msg = head .. "…" .. vim.fn.strcharpart(file, vim.fn.strchars(file) - keep)
+    end
+  end
+  require("frugal.util").notify(msg, level)
+end
 
 ---@class frugal.HistoryView  `b:frugal_history` of a listing buffer
 ---@field root string  the ledger's project key
@@ -60,7 +76,7 @@ function M.open()
     return notify(("frugal: cannot read history: %s"):format(perr), vim.log.levels.ERROR)
   end
   if page.problem and page.problem ~= vim.NIL then
-    notify(("frugal: cannot read history: %s"):format(page.problem), vim.log.levels.WARN)
+    notify(("frugal: %s"):format(page.problem), vim.log.levels.WARN)
   end
   if #page.entries == 0 then
     return notify("frugal: no requests in this project yet", vim.log.levels.INFO)

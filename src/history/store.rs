@@ -89,23 +89,31 @@ impl StoreError {
     /// One line for the user: what is wrong with the file at `path`, and what to do.
     pub fn explain(&self, path: &Path) -> String {
         use rusqlite::ErrorCode as C;
-        let p = path.display();
+        let p = home_short(path);
         let code = match self {
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => Some(f.code),
             _ => None,
         };
         match code {
             Some(C::DatabaseCorrupt | C::NotADatabase) => {
-                format!("history {p} is damaged: move it aside to start anew")
+                format!("history damaged (move it aside): {p}")
             }
-            Some(C::DatabaseBusy | C::DatabaseLocked) => {
-                format!("history {p} is locked by another process")
-            }
+            Some(C::DatabaseBusy | C::DatabaseLocked) => format!("history locked elsewhere: {p}"),
             Some(C::ReadOnly | C::CannotOpen | C::PermissionDenied) => {
-                format!("history {p} cannot be written: check its mode")
+                format!("history not writable (its mode?): {p}")
             }
-            _ => format!("history {p}: {self}"),
+            _ => format!("history unusable ({self}): {p}"),
         }
+    }
+}
+
+/// `path` with the home directory as `~` (what matters of a message comes first, the file
+/// last and short).
+fn home_short(path: &Path) -> String {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
     }
 }
 
@@ -354,9 +362,7 @@ mod tests {
         std::fs::write(&path, "garbage, not sqlite; ".repeat(400)).unwrap();
         let e = Store::open(&path).err().expect("not a database");
         let m = e.explain(&path);
-        assert!(
-            m.contains("damaged") && m.contains(&path.display().to_string()),
-            "{m}"
-        );
+        assert!(m.starts_with("history damaged"), "{m}");
+        assert!(m.ends_with(&format!("/{HISTORY_FILE}")), "{m}");
     }
 }

@@ -83,7 +83,10 @@ pub async fn list(settings: &Settings, a: HistoryArgs) -> Result<HistoryReply, S
     let project = a.project.clone();
     let (briefs, problem) = match slot.run(move |s| s.briefs(&project, &ids)).await {
         Ok(b) => (b, None),
-        Err(e) => (HashMap::new(), Some(e.to_string())),
+        Err(e) => {
+            tracing::warn!("history: {e}");
+            (HashMap::new(), Some(e.to_string()))
+        }
     };
     let when = |ms: i64| {
         jiff::Timestamp::from_millisecond(ms)

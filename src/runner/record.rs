@@ -114,7 +114,10 @@ pub fn save(
         if let Err(e) = slot.run(move |s| s.put(&conversation)).await {
             tracing::warn!("history not saved for request {row}: {e}");
             if slot.first_warning() {
-                ui.notify(Level::Warn, format!("frugal: history not saved: {e}"));
+                ui.notify(
+                    Level::Warn,
+                    "frugal: history not saved (:LlmHistory says why)".into(),
+                );
             }
         }
     });
