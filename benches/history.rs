@@ -93,7 +93,7 @@ fn main() {
         let ids: Vec<i64> = page.iter().map(|r| r.id).collect();
         let hunks = ledger.hunk_counts(&ids).unwrap();
         let briefs = store.briefs(PROJECT, &ids).unwrap();
-        let lines = listing::lines(&page, &briefs, &hunks, |ms| ms.to_string());
+        let lines = listing::lines(&page, &briefs, &hunks, |ms| ms.to_string(), 100);
         times.push(t.elapsed());
         shown = lines.len();
         assert!(more || rows <= listing::PAGE);

@@ -181,7 +181,7 @@ async fn edits_and_a_review_are_listed_after_a_restart_opened_and_deleted() {
 
     let n = keep.start(&server, "").await;
     let lines = history(&n).await;
-    let entries: Vec<&String> = lines.iter().filter(|l| l.starts_with("20")).collect();
+    let entries: Vec<&String> = lines.iter().filter(|l| l.contains(" $0")).collect();
     assert_eq!(entries.len(), 3, "{lines:#?}");
     assert!(
         entries[0].contains("review") && entries[0].contains("swap the operands"),
@@ -299,7 +299,7 @@ async fn history_days_0_keeps_no_text_but_lists_every_request() {
     })
     .await;
     let lines = history(&n).await;
-    let entries: Vec<&String> = lines.iter().filter(|l| l.starts_with("20")).collect();
+    let entries: Vec<&String> = lines.iter().filter(|l| l.contains(" $0")).collect();
     assert_eq!(entries.len(), 1, "{lines:#?}");
     assert!(
         entries[0].contains("(no text kept)") && entries[0].ends_with("$0.0031"),
@@ -339,7 +339,7 @@ async fn a_lowered_history_days_purges_older_text_at_the_next_start() {
     let lines = history(&n).await;
     wait_stored(&keep.store(), 0).await;
     assert_eq!(
-        lines.iter().filter(|l| l.starts_with("20")).count(),
+        lines.iter().filter(|l| l.contains(" $0")).count(),
         1,
         "{lines:#?}"
     );
@@ -426,7 +426,7 @@ async fn a_cancelled_edit_keeps_its_instruction_and_says_cancelled() {
     assert_eq!(field(&failed, "reason").as_str(), Some("cancelled"));
     wait_stored(&keep.store(), 1).await;
     let lines = history(&n).await;
-    let entries: Vec<&String> = lines.iter().filter(|l| l.starts_with("20")).collect();
+    let entries: Vec<&String> = lines.iter().filter(|l| l.contains(" $0")).collect();
     assert_eq!(entries.len(), 1, "{lines:#?}");
     assert!(
         entries[0].contains("make it faster") && entries[0].contains("failed: cancelled"),
@@ -434,4 +434,84 @@ async fn a_cancelled_edit_keeps_its_instruction_and_says_cancelled() {
         entries[0]
     );
     n.quit().await;
+}
+
+/// What a person sees at 80 columns: a project with none, the listing, and a damaged store
+/// named in one line; no hit-enter prompt (the built-in `vim.notify`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_screen_none_the_listing_and_a_damaged_store_in_one_line() {
+    let server = FakeOpenRouter::start().await;
+    let keep = Keep::new();
+    // A long data_dir: the message must still fit.
+    let deep = keep
+        .dir
+        .path()
+        .join("a/rather/deep/directory/for/the/frugal/data");
+    std::fs::create_dir_all(&deep).unwrap();
+    let setup = format!(r#"{{"data_dir":{:?}}}"#, deep.display().to_string());
+    let n = Nvim::start_ui(&server.url, &[("FRUGAL_SETUP", &setup)], 80, 24).await;
+    std::fs::write(keep.file(), SRC.join("\n") + "\n").unwrap();
+    n.cmd(&format!("edit {}", keep.file().display())).await;
+    n.cmd("LlmHistory").await;
+    let s = n.wait_screen("none", |s| s.contains("no requests")).await;
+    let (row, _) = s.find("no requests").unwrap();
+    assert_eq!(
+        s.row(row).trim_end(),
+        "frugal: no requests in this project yet",
+        "{}",
+        s.dump()
+    );
+    assert!(!s.hit_enter(), "{}", s.dump());
+
+    // A request in the ledger (its text not kept).
+    let root = n
+        .lua("return require('frugal.project').where(0, { start = true }).root")
+        .await;
+    let conn = rusqlite::Connection::open(ledger_path(&deep)).unwrap();
+    conn.execute(
+        "INSERT INTO requests (project, model, created_at, settled_at, state, reserved, charged,
+           owner_pid, owner_instance, kind)
+         VALUES (?1, 'vendor/model', 1765000000000, 1765000000000, 'settled', 0, 3100000000, 1, 't', 'edit')",
+        [root.as_str().unwrap()],
+    )
+    .unwrap();
+    drop(conn);
+    n.cmd("LlmHistory").await;
+    let s = n
+        .wait_screen("the listing", |s| s.contains("no text kept"))
+        .await;
+    let (row, _) = s.find("no text kept").unwrap();
+    assert!(
+        s.row(row).starts_with("2025-12-06") && s.row(row).contains(" edit "),
+        "{}",
+        s.dump()
+    );
+    assert!(s.row(row).trim_end().ends_with("$0.0031"), "{}", s.dump());
+    assert!(!s.hit_enter(), "{}", s.dump());
+
+    // Damaged: the next backend finds garbage; the listing names it in one line.
+    n.cmd(&format!("edit {}", keep.file().display())).await;
+    let store = deep.join("history.sqlite3");
+    n.lua("require('frugal.rpc').stop()").await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
+    }
+    std::fs::write(&store, "garbage, not a database; ".repeat(400)).unwrap();
+    n.cmd("LlmHistory").await;
+    let s = n
+        .wait_screen("the message", |s| s.contains("history damaged"))
+        .await;
+    let (row, _) = s.find("history damaged").unwrap();
+    assert!(
+        s.row(row).starts_with("frugal: history damaged"),
+        "{}",
+        s.dump()
+    );
+    assert!(
+        s.row(row).trim_end().ends_with("history.sqlite3"),
+        "{}",
+        s.dump()
+    );
+    assert!(!s.hit_enter(), "{}", s.dump());
+    drop(n);
 }

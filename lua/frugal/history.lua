@@ -71,7 +71,7 @@ function M.open()
   if not root then
     return notify(("frugal: no project for :LlmHistory: %s"):format(err), vim.log.levels.ERROR)
   end
-  local page, perr = require("frugal.rpc").request("history", { project = root }, nil, "history")
+  local page, perr = require("frugal.rpc").request("history", H.params(root), nil, "history")
   if not page then
     return notify(("frugal: cannot read history: %s"):format(perr), vim.log.levels.ERROR)
   end
@@ -83,7 +83,18 @@ function M.open()
   end
   local buf = H.buffer(root)
   vim.api.nvim_win_set_buf(0, buf)
+  vim.wo[0][0].wrap = false
   H.render(buf, root, page, false)
+end
+
+--- The `history` call's params: lines as wide as the window (less its sign and number columns).
+---@param root string
+---@param before integer[]|nil
+---@return table
+function H.params(root, before)
+  local info = vim.fn.getwininfo(vim.api.nvim_get_current_win())[1]
+  local width = vim.api.nvim_win_get_width(0) - ((info and info.textoff) or 0) - 1
+  return { project = root, before = before, width = math.max(width, 40) }
 end
 
 --- The listing buffer of `root` (one per project, reused).
@@ -155,8 +166,7 @@ function H.enter()
   local id, view = H.under_cursor()
   if not id then
     if view.more then
-      local page, err =
-        require("frugal.rpc").request("history", { project = view.root, before = view.more }, nil, "history")
+      local page, err = require("frugal.rpc").request("history", H.params(view.root, view.more), nil, "history")
       if not page then
         return notify(("frugal: cannot read history: %s"):format(err), vim.log.levels.ERROR)
       end
@@ -207,7 +217,7 @@ end
 --- Lists `root` afresh in the current (listing) buffer, keeping the cursor's line.
 ---@param root string
 function H.refresh(root)
-  local page, err = require("frugal.rpc").request("history", { project = root }, nil, "history")
+  local page, err = require("frugal.rpc").request("history", H.params(root), nil, "history")
   if not page then
     return notify(("frugal: cannot read history: %s"):format(err), vim.log.levels.ERROR)
   end

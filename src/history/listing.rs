@@ -95,18 +95,33 @@ pub fn cost(row: &Row) -> String {
     }
 }
 
-/// One listing line: when, kind, model, the instruction's start, outcome, cost.
-pub fn line(when: &str, row: &Row, brief: Option<&Brief>, hunks: Option<&Hunks>) -> String {
+/// The cells of a line's columns other than the instruction (when 11, kind 6, model 18,
+/// outcome 13, cost up to 9, and the spaces between).
+const FIXED: usize = 11 + 6 + 18 + 13 + 9 + 5;
+
+/// One listing line of at most `width` cells (the instruction gets what the other columns
+/// leave, 12 at least): when, kind, model (its name without the vendor), the instruction's
+/// start, outcome, cost.
+pub fn line(
+    when: &str,
+    row: &Row,
+    brief: Option<&Brief>,
+    hunks: Option<&Hunks>,
+    width: usize,
+) -> String {
     let instruction = match brief {
         Some(b) => first_line(&b.instruction),
         None => "(no text kept)".to_string(),
     };
+    let name = row.model.rsplit('/').next().unwrap_or(&row.model);
+    let room = width.saturating_sub(FIXED).max(12);
     format!(
-        "{when}  {}  {}  {}  {}  {}",
+        "{} {} {} {} {} {}",
+        pad_cells(when, 11),
         pad_cells(&row.kind, 6),
-        pad_cells(&truncate_end(&row.model, 28), 28),
-        pad_cells(&truncate_end(&instruction, 40), 40),
-        pad_cells(&outcome(row, brief, hunks), 16),
+        pad_cells(&truncate_end(name, 18), 18),
+        pad_cells(&truncate_end(&instruction, room), room),
+        pad_cells(&outcome(row, brief, hunks), 13),
         cost(row)
     )
 }
@@ -133,12 +148,19 @@ pub fn lines(
     briefs: &HashMap<i64, Brief>,
     hunks: &HashMap<i64, Hunks>,
     when: impl Fn(i64) -> String,
+    width: usize,
 ) -> Vec<(i64, String)> {
     rows.iter()
         .map(|r| {
             (
                 r.id,
-                line(&when(r.created_at), r, briefs.get(&r.id), hunks.get(&r.id)),
+                line(
+                    &when(r.created_at),
+                    r,
+                    briefs.get(&r.id),
+                    hunks.get(&r.id),
+                    width,
+                ),
             )
         })
         .collect()

@@ -19,6 +19,9 @@ pub struct HistoryArgs {
     pub before: Option<(i64, i64)>,
     #[serde(default)]
     pub limit: Option<usize>,
+    /// The window's width: each line fits it (100 when absent).
+    #[serde(default)]
+    pub width: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,16 +91,22 @@ pub async fn list(settings: &Settings, a: HistoryArgs) -> Result<HistoryReply, S
             (HashMap::new(), Some(e.to_string()))
         }
     };
+    let year = jiff::Timestamp::now().to_zoned(tz.clone()).year();
+    // `12-07 23:10` this year, `2025-12-06` before.
     let when = |ms: i64| {
-        jiff::Timestamp::from_millisecond(ms)
-            .map(|t| {
-                t.to_zoned(tz.clone())
-                    .strftime("%Y-%m-%d %H:%M")
-                    .to_string()
-            })
-            .unwrap_or_default()
+        let Ok(t) = jiff::Timestamp::from_millisecond(ms) else {
+            return String::new();
+        };
+        let z = t.to_zoned(tz.clone());
+        let f = if z.year() == year {
+            "%m-%d %H:%M"
+        } else {
+            "%Y-%m-%d"
+        };
+        z.strftime(f).to_string()
     };
-    let entries = listing::lines(&rows, &briefs, &hunks, when)
+    let width = a.width.unwrap_or(100);
+    let entries = listing::lines(&rows, &briefs, &hunks, when, width)
         .into_iter()
         .map(|(id, line)| Entry {
             id,
