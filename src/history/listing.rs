@@ -205,10 +205,12 @@ mod tests {
         );
         assert_eq!(cost(&settled), "$0.0012");
         assert_eq!(cost(&row("edit", "reserved", None)), "≤ $0.0300");
-        let l = line("2026-12-07 10:00", &settled, None, Some(&h(5, 3, 2)));
+        let l = line("12-07 10:00", &settled, None, Some(&h(5, 3, 2)), 80);
         assert!(
             l.contains("(no text kept)") && l.ends_with("$0.0012"),
             "{l}"
         );
+        assert!(l.contains(" model "), "the vendor goes: {l}");
+        assert!(crate::usage::text::cells(&l) <= 80, "{l}");
     }
 }
