@@ -196,6 +196,7 @@ mod tests {
         let failed = Brief {
             instruction: "x".into(),
             failure: Some("stream".into()),
+            at: 0,
         };
         let f = row("edit", "reconciled", Some(5));
         assert_eq!(outcome(&f, Some(&failed), None), "failed: stream");

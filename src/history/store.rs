@@ -70,6 +70,9 @@ pub struct Conversation {
 pub struct Brief {
     pub instruction: String,
     pub failure: Option<String>,
+    /// When it was written (unix ms): never before its ledger row was made, so a conversation
+    /// left by another ledger file whose ids came round again is told apart.
+    pub at: i64,
 }
 
 /// Why the store could not be used.
@@ -246,7 +249,7 @@ impl Store {
     ) -> Result<HashMap<i64, Brief>, StoreError> {
         let mut out = HashMap::with_capacity(requests.len());
         let mut stmt = self.conn.prepare_cached(
-            "SELECT substr(instruction, 1, 200), failure FROM conversations
+            "SELECT substr(instruction, 1, 200), failure, at FROM conversations
              WHERE request = ?1 AND project = ?2",
         )?;
         for &id in requests {
@@ -255,6 +258,7 @@ impl Store {
                     Ok(Brief {
                         instruction: r.get(0)?,
                         failure: r.get(1)?,
+                        at: r.get(2)?,
                     })
                 })
                 .optional()?;

@@ -85,7 +85,13 @@ pub async fn list(settings: &Settings, a: HistoryArgs) -> Result<HistoryReply, S
     let slot = settings.snapshot().history.clone();
     let project = a.project.clone();
     let (briefs, problem) = match slot.run(move |s| s.briefs(&project, &ids)).await {
-        Ok(b) => (b, None),
+        Ok(mut b) => {
+            // Written before its row was made: another ledger's (the file moved aside, ids
+            // counted again), not this request's.
+            let made: HashMap<i64, i64> = rows.iter().map(|r| (r.id, r.created_at)).collect();
+            b.retain(|id, brief| made.get(id).is_some_and(|&at| brief.at >= at));
+            (b, None)
+        }
         Err(e) => {
             tracing::warn!("history: {e}");
             (HashMap::new(), Some(e.to_string()))
