@@ -8,6 +8,7 @@ return {
     "LlmReject",
     "LlmCancel",
     "LlmReview",
+    "LlmHistory",
     "LlmModel",
     "LlmUsage",
     "LlmContext",
