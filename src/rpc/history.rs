@@ -84,7 +84,16 @@ pub async fn list(settings: &Settings, a: HistoryArgs) -> Result<HistoryReply, S
     let hunks = hunk_counts(settings, ids.clone()).await;
     let slot = settings.snapshot().history.clone();
     let project = a.project.clone();
-    let (briefs, problem) = match slot.run(move |s| s.briefs(&project, &ids)).await {
+    // With `history_days = 0` no text is kept: the store is not even opened.
+    let kept = settings.config().history_days > 0;
+    let briefs = async move {
+        match kept {
+            true => slot.run(move |s| s.briefs(&project, &ids)).await,
+            false => Ok(HashMap::new()),
+        }
+    };
+    let slot = settings.snapshot().history.clone();
+    let (briefs, problem) = match briefs.await {
         Ok(mut b) => {
             // Written before its row was made: another ledger's (the file moved aside, ids
             // counted again), not this request's.
