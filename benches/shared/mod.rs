@@ -87,6 +87,18 @@ pub fn populate(path: &std::path::Path, rows: usize) -> Duration {
             .unwrap();
         }
     }
+    // Every other request was an edit that showed 3 hunks, a few still pending, the rest
+    // accepted or rejected (through the triggers that keep `hunk_totals`).
+    tx.execute_batch(
+        "INSERT INTO hunk_outcomes (request_id, hunk, fate, at)
+         SELECT r.id, k.k,
+                CASE (r.id / 2 + k.k) % 5 WHEN 0 THEN 'rejected' WHEN 1 THEN 'replaced'
+                     WHEN 2 THEN 'proposed' ELSE 'accepted' END,
+                r.created_at + 60000
+         FROM requests AS r, (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) AS k
+         WHERE r.id % 2 = 0",
+    )
+    .unwrap();
     tx.commit().unwrap();
     // Fold the bulk WAL into the file now, not during the first timed request.
     let _: (i64, i64, i64) = conn

@@ -244,9 +244,17 @@ function H.record(row, number, fate)
   end
 end
 
+---@class frugal.Event
+---@field kind string
+---@field id integer
+---@field reason string|nil
+---@field message string|nil
+---@field line string|nil
+---@field request integer|nil  `done`: the edit's ledger row
+
 --- Routes an event of the backend to the request it is about; events of a request that is
 --- over are dropped.
----@param ev { kind: string, id: integer, reason: string|nil, message: string|nil, line: string|nil, request: integer|nil }
+---@param ev frugal.Event
 function H.route(ev)
   local job = H.live[ev.id]
   if not job then

@@ -10,6 +10,7 @@
 //! | `edit` | `rpc/edit.rs` | [`crate::edit::request::EditRequest`] | `{}` once started; the edit reports through `progress`, `hunk`, `done`, `failed` events |
 //! | `review` | `rpc/review.rs` | [`crate::review::request::ReviewRequest`] | `{}` once started; the review reports through `progress`, then `review_done` or `failed` |
 //! | `cancel` | `rpc/cancel.rs` | `{ id }` | `{}` (a `failed` event with reason `cancelled` follows when it was running) |
+//! | `outcome` | `rpc/outcome.rs` | `{ outcomes = { {request, hunk, fate} } }`: `request` the edit's ledger row (`done`'s `request`), `hunk` its number (1-based, answer order), `fate` `proposed` \| `accepted` \| `rejected` \| `replaced` \| `abandoned` | `{}` once recorded (or not: a lost outcome is logged, never said) |
 //! | `models` | `rpc/models.rs` | `{ project?, token }` | `{ ok, models, filtered, model }` (`model`: the one an edit uses without `:LlmModel`), or `{ ok = false, pending = true, model }` and later a `models` event with `token` |
 //! | `usage` | `rpc/usage.rs` | `{ project?, all, width, token }` | the report `{ ok, title, lines, highlights, width, data }`; a fresher one may follow as a `usage` event |
 //! | `status` | `rpc/status.rs` | `{ project }` | `{ root, text }` for the statusline |

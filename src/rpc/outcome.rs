@@ -29,7 +29,7 @@ pub(super) async fn outcome(settings: &Settings, a: OutcomeArgs) -> Result<Answe
     for o in a.outcomes {
         let Some(fate) = HunkFate::parse(&o.fate) else {
             return Err(ProtocolError::Refused(format!(
-                "frugal: unknown hunk fate {:?}",
+                "unknown hunk fate {:?}: nothing recorded",
                 o.fate
             )));
         };
@@ -49,4 +49,32 @@ pub(super) async fn outcome(settings: &Settings, a: OutcomeArgs) -> Result<Answe
         Err(e) => tracing::warn!("recording {n} hunk outcomes: {e}"),
     }
     Ok(Answer::Accepted(Accepted {}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::Call;
+    use rmpv::Value;
+
+    fn params(fate: &str) -> Value {
+        let item = Value::Map(vec![
+            ("request".into(), 3.into()),
+            ("hunk".into(), 1.into()),
+            ("fate".into(), fate.into()),
+        ]);
+        Value::Map(vec![("outcomes".into(), Value::Array(vec![item]))])
+    }
+
+    #[test]
+    fn outcomes_decode_and_a_stray_field_is_refused() {
+        let Ok(Call::Outcome(a)) = Call::decode("outcome", params("accepted")) else {
+            panic!("not an outcome call")
+        };
+        assert_eq!((a.outcomes[0].request, a.outcomes[0].hunk), (3, 1));
+        let mut bad = params("accepted");
+        if let Value::Map(m) = &mut bad {
+            m.push(("extra".into(), 1.into()));
+        }
+        assert!(Call::decode("outcome", bad).is_err());
+    }
 }

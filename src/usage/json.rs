@@ -28,15 +28,22 @@
 //!       "percent": int | null,   // counted / cap in whole percent, rounded down
 //!       "level": "ok" | "warn" | "over" | null   // warn from warn_at (80 % if unset),
 //!     },                                          // over from 100 %
-//!     "per_request_cap": Money | null
-//!   },
+//!     "per_request_cap": Money | null,
+//!     "forecast": {             // this month at the last 7 days' pace, caps ignored
+//!       "month_end": Money,
+//!       "cap_reached_on": "2026-12-24" | null   // the day the monthly cap (the project's;
+//!     }                         // the global one in "global") stops requests at that pace:
+//!   },                          // null with no cap or not this month, past when reached
 //!   "global": { same as "spend", for all projects against the global caps },
 //!   "models": [                 // all time, by cost (descending)
 //!     { "model": "anthropic/claude-sonnet-4.5", "requests": int, "tokens_in": int,
 //!       "tokens_out": int, "spent": Money, "reserved": Money, "cost": Money,
 //!       "tokens_cached": int,    // prompt tokens read from the provider's cache
-//!       "cache_saved": Money }   // what that saved against the prompt price (gross: cache
-//!   ],                           // writes' premium is in the cost already)
+//!       "cache_saved": Money,    // what that saved against the prompt price (gross: cache
+//!                                // writes' premium is in the cost already)
+//!       "hunks_proposed": int, "hunks_accepted": int,   // its edits' hunks (this scope)
+//!       "cost_per_accepted_hunk": Money | null }   // its edit spend (follow-ups included)
+//!   ],                           // over its accepted hunks; null when none accepted
 //!   "cache": { "tokens_cached": int, "saved": Money },   // the models' sums
 //!   "daily": [                  // the last 30 local days, oldest first, today last
 //!     { "date": "2025-06-15", "cost": Money }
@@ -79,7 +86,7 @@ use serde::Serialize;
 
 use super::report::{Figures, KeyInfo, Limits};
 use super::text;
-use crate::budget::ledger::UsageFigures;
+use crate::budget::ledger::{Forecast, UsageFigures};
 use crate::budget::Usd;
 
 /// The version of this shape, bumped when a field changes meaning or goes away.
@@ -184,6 +191,27 @@ pub struct Spend {
     pub month: PeriodSpend,
     pub total: PeriodSpend,
     pub per_request_cap: Option<Money>,
+    /// Where this month ends at the last 7 days' pace.
+    pub forecast: ForecastData,
+}
+
+/// This month's end at the last 7 days' pace (caps ignored), and the local day a monthly cap
+/// stops requests at that pace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForecastData {
+    pub month_end: Money,
+    /// `YYYY-MM-DD`; `None` with no monthly cap or when the month ends first; a past date
+    /// when already reached.
+    pub cap_reached_on: Option<String>,
+}
+
+impl From<&Forecast> for ForecastData {
+    fn from(f: &Forecast) -> ForecastData {
+        ForecastData {
+            month_end: Money::exact(f.month_end),
+            cap_reached_on: f.cap_reached_on.map(|d| d.to_string()),
+        }
+    }
 }
 
 /// One period's spend against its cap.
@@ -246,6 +274,12 @@ pub struct ModelRow {
     pub tokens_cached: i64,
     /// What reading them from the cache saved against the prompt price (0 where unknown).
     pub cache_saved: Money,
+    /// Hunks its edits proposed (in this view's scope; `:LlmApply` adds none).
+    pub hunks_proposed: u32,
+    /// Of those, accepted.
+    pub hunks_accepted: u32,
+    /// Its edit spend (follow-ups included) over its accepted hunks; `None`: none accepted.
+    pub cost_per_accepted_hunk: Option<Money>,
 }
 
 /// Cached prompt tokens and what they saved, over every model of the scope.
@@ -371,22 +405,30 @@ impl ReportData {
                 path: req.file_path.clone(),
                 state: req.file_state.text(),
             },
-            spend: spend(f, &f.figures, &f.scope_limits()),
-            global: spend(f, &f.global, &f.global_limits()),
+            spend: spend(f, &f.figures, &f.scope_limits(), &f.forecast),
+            global: spend(f, &f.global, &f.global_limits(), &f.global_forecast),
             models: f
                 .figures
                 .models
                 .iter()
-                .map(|m| ModelRow {
-                    model: m.model.clone(),
-                    requests: m.requests,
-                    tokens_in: m.tokens_in,
-                    tokens_out: m.tokens_out,
-                    spent: Money::exact(m.spent),
-                    reserved: Money::exact(m.reserved),
-                    cost: Money::exact(m.cost()),
-                    tokens_cached: m.tokens_cached,
-                    cache_saved: Money::exact(m.cache_saved),
+                .map(|m| {
+                    let h = f.hunks_of(&m.model);
+                    ModelRow {
+                        hunks_proposed: h.map_or(0, |h| h.proposed),
+                        hunks_accepted: h.map_or(0, |h| h.accepted),
+                        cost_per_accepted_hunk: h
+                            .and_then(|h| h.cost_per_accepted())
+                            .map(Money::exact),
+                        model: m.model.clone(),
+                        requests: m.requests,
+                        tokens_in: m.tokens_in,
+                        tokens_out: m.tokens_out,
+                        spent: Money::exact(m.spent),
+                        reserved: Money::exact(m.reserved),
+                        cost: Money::exact(m.cost()),
+                        tokens_cached: m.tokens_cached,
+                        cache_saved: Money::exact(m.cache_saved),
+                    }
                 })
                 .collect(),
             cache: {
@@ -462,7 +504,7 @@ fn day_cost(date: jiff::civil::Date, cost: Usd) -> DayCost {
 }
 
 /// `u` against `limits`, period by period.
-fn spend(f: &Figures, u: &UsageFigures, limits: &Limits) -> Spend {
+fn spend(f: &Figures, u: &UsageFigures, limits: &Limits, forecast: &Forecast) -> Spend {
     let [today, month, total] = f.periods(u, limits).map(|p| {
         let counted = p.usage.counted();
         let fill = p.fill();
@@ -483,6 +525,7 @@ fn spend(f: &Figures, u: &UsageFigures, limits: &Limits) -> Spend {
         month,
         total,
         per_request_cap: limits.caps.per_request.map(Money::exact),
+        forecast: forecast.into(),
     }
 }
 

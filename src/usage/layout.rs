@@ -9,6 +9,7 @@ use crate::budget::ledger::UsageFigures;
 use crate::budget::Usd;
 
 mod account;
+mod outcomes;
 
 /// Cells of a cap's bar.
 pub const BAR_WIDTH: usize = 20;
@@ -76,6 +77,7 @@ impl Figures<'_> {
             self.file_lines(&mut doc, w);
             doc.blank();
             self.spend_block(&mut doc, "Spend", &self.figures, &self.project_limits(), w);
+            outcomes::forecast_line(&mut doc, &self.forecast, self.figures.month.counted());
             if req.global_caps.any() {
                 doc.blank();
                 self.spend_block(
@@ -84,6 +86,11 @@ impl Figures<'_> {
                     &self.global,
                     &self.global_limits(),
                     w,
+                );
+                outcomes::forecast_line(
+                    &mut doc,
+                    &self.global_forecast,
+                    self.global.month.counted(),
                 );
             }
         } else {
@@ -94,6 +101,7 @@ impl Figures<'_> {
                 &self.global_limits(),
                 w,
             );
+            outcomes::forecast_line(&mut doc, &self.forecast, self.figures.month.counted());
             doc.blank();
             self.projects_block(&mut doc, w);
         }
@@ -294,6 +302,7 @@ impl Figures<'_> {
             "no requests yet",
         );
         self.cache_line(doc, w);
+        self.hunks_block(doc, w);
     }
 
     /// What the provider's prompt cache did, under the models; nothing when it never served a

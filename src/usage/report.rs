@@ -8,7 +8,9 @@
 //! rows, through a partial index that holds nothing else.
 
 use super::{json, layout, text};
-use crate::budget::ledger::{KeySpend, KindSpend, PeriodUsage, ProjectSpend, UsageFigures};
+use crate::budget::ledger::{
+    Forecast, KeySpend, KindSpend, ModelHunks, PeriodUsage, ProjectSpend, UsageFigures,
+};
 use crate::budget::{Caps, Clock, FixedClock, Ledger, LedgerError, RequestKind, Usd};
 
 /// Days in the sparkline.
@@ -211,8 +213,20 @@ pub fn build(
         (Some(id), Some(_)) => Some(ledger.key_spend_utc(id, &snap)?),
         _ => None,
     };
+    // Hunk outcomes per model: one pass over `hunk_outcomes` (rows only for edits' hunks).
+    let hunks = ledger.model_hunks(project)?;
+    let scope_cap = if req.all {
+        req.global_caps.monthly
+    } else {
+        req.project_caps.monthly
+    };
+    let forecast = ledger.forecast(project, scope_cap, &snap)?;
+    let global_forecast = ledger.forecast(None, req.global_caps.monthly, &snap)?;
     let figures = Figures {
         key_spend,
+        hunks,
+        forecast,
+        global_forecast,
         now: snap.now(),
         project,
         req,
@@ -250,6 +264,13 @@ pub(super) struct Figures<'a> {
     /// The ledger's spend through the project's key ([`ReportRequest::key_id`]) in the UTC
     /// day and month.
     pub key_spend: Option<KeySpend>,
+    /// Per model with hunks in the scope: proposed, accepted, edit spend.
+    pub hunks: Vec<ModelHunks>,
+    /// Where [`Figures::figures`]' month ends at the last 7 days' pace, against the scope's
+    /// monthly cap.
+    pub forecast: Forecast,
+    /// The same for all projects against the global monthly cap.
+    pub global_forecast: Forecast,
 }
 
 /// Below this, a difference between OpenRouter's usage of a key and the ledger's is rounding
@@ -311,6 +332,11 @@ impl Period {
 }
 
 impl Figures<'_> {
+    /// The hunk figures of `model`, if its edits proposed any in the scope.
+    pub fn hunks_of(&self, model: &str) -> Option<&ModelHunks> {
+        self.hunks.iter().find(|h| h.model == model)
+    }
+
     /// The project's caps and `warn_at`.
     pub fn project_limits(&self) -> Limits {
         Limits {

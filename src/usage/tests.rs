@@ -764,8 +764,10 @@ fn json_has_the_documented_shape() {
     for scope in ["spend", "global"] {
         assert_eq!(
             keys(&j[scope]),
-            ["month", "per_request_cap", "today", "total"]
+            ["forecast", "month", "per_request_cap", "today", "total"]
         );
+        assert_eq!(keys(&j[scope]["forecast"]), ["cap_reached_on", "month_end"]);
+        assert_eq!(keys(&j[scope]["forecast"]["month_end"]), money);
         assert_eq!(j[scope]["per_request_cap"], Value::Null);
         for period in ["today", "month", "total"] {
             let p = &j[scope][period];
@@ -799,6 +801,9 @@ fn json_has_the_documented_shape() {
         [
             "cache_saved",
             "cost",
+            "cost_per_accepted_hunk",
+            "hunks_accepted",
+            "hunks_proposed",
             "model",
             "requests",
             "reserved",
@@ -809,6 +814,8 @@ fn json_has_the_documented_shape() {
         ]
     );
     assert_eq!(keys(&j["models"][0]["cache_saved"]), money);
+    assert_eq!(j["models"][0]["hunks_proposed"], 0);
+    assert_eq!(j["models"][0]["cost_per_accepted_hunk"], Value::Null);
     assert_eq!(keys(&j["cache"]), ["saved", "tokens_cached"]);
     assert_eq!(j["cache"]["tokens_cached"], 0);
     assert_eq!(j["cache"]["saved"]["picos"], 0);
@@ -966,4 +973,107 @@ fn spend_elsewhere_on_the_key_counts_utc_periods() {
     req.key_id = None;
     let r = build(&l, &at("2025-06-01T01:30:00+02:00"), &req).unwrap();
     assert_eq!(as_json(&r)["key_spend"], Value::Null);
+}
+
+/// The share of hunks accepted and the cost per accepted hunk per model (edit spend only, this
+/// project or every one), and the month's end at the last 7 days' pace with the day the cap
+/// stops requests: in the float (within 80 cells) and in the data.
+#[test]
+fn hunk_outcomes_and_the_forecast() {
+    use crate::budget::{HunkFate, Outcome, RequestId};
+    let (_d, mut l) = temp();
+    #[rustfmt::skip]
+    add(&mut l, &[
+        ("/p", "m/a", Some(cents(30)), 10, "2026-12-03T10:00:00+01:00"),
+        ("/p", "m/a", Some(cents(12)), 10, "2026-12-04T10:00:00+01:00"),
+        ("/q", "m/a", Some(cents(50)), 10, "2026-12-05T10:00:00+01:00"),
+        ("/p", "m/b", Some(cents(7)), 10, "2026-12-06T10:00:00+01:00"),
+    ]);
+    let c = at("2026-12-07T12:00:00+01:00");
+    l.propose_hunks(RequestId(1), 3, &c).unwrap();
+    l.propose_hunks(RequestId(2), 1, &c).unwrap();
+    l.propose_hunks(RequestId(3), 2, &c).unwrap();
+    l.propose_hunks(RequestId(4), 2, &c).unwrap();
+    let out = |id, hunk, fate| Outcome {
+        request: RequestId(id),
+        hunk,
+        fate,
+    };
+    use HunkFate::*;
+    #[rustfmt::skip]
+    l.record_outcomes(&[
+        out(1, 1, Accepted), out(1, 2, Accepted), out(1, 3, Rejected),
+        out(2, 1, Replaced), out(3, 1, Accepted), out(4, 1, Rejected),
+    ], &c).unwrap();
+    let mut req = project_req("/p");
+    req.project_caps.monthly = Some(cents(60));
+    req.width = 80;
+    let r = build(&l, &c, &req).unwrap();
+    let j = as_json(&r);
+    let a = &j["models"][0];
+    assert_eq!(a["model"], "m/a");
+    assert_eq!(
+        (a["hunks_proposed"].as_i64(), a["hunks_accepted"].as_i64()),
+        (Some(4), Some(2))
+    );
+    // $0.42 of edits in /p over 2 accepted hunks.
+    assert_eq!(a["cost_per_accepted_hunk"]["picos"], cents(21).0);
+    let b = &j["models"][1];
+    assert_eq!(
+        (b["hunks_proposed"].as_i64(), b["hunks_accepted"].as_i64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(b["cost_per_accepted_hunk"], Value::Null);
+    // $0.49 in /p so far, all in the last 7 days; 24.5 days left at $0.07 a day: $2.205.
+    let f = &j["spend"]["forecast"];
+    assert_eq!(f["month_end"]["picos"], 2_205_000_000_000_i64);
+    // $0.11 to the $0.60 cap at $0.07 a day: 1.57 days, Dec 9 at 1:42.
+    assert_eq!(f["cap_reached_on"], "2026-12-09");
+    assert_eq!(
+        j["global"]["forecast"]["cap_reached_on"],
+        Value::Null,
+        "no global cap"
+    );
+    let (_, line) = line_with(&r, "at this pace");
+    assert_eq!(
+        line.trim(),
+        "at this pace ~$2.21 this month — the $0.60 cap stops requests around Dec 9"
+    );
+    let (i, _) = line_with(&r, "Hunks accepted");
+    assert_eq!(
+        r.lines[i + 1].split_whitespace().collect::<Vec<_>>(),
+        ["m/a", "2/4", "50%", "$0.2100"]
+    );
+    assert_eq!(
+        r.lines[i + 2].split_whitespace().collect::<Vec<_>>(),
+        ["m/b", "0/2", "0%", "-"]
+    );
+    assert!(
+        r.lines.iter().all(|l| text::cells(l) <= 80),
+        "{:#?}",
+        r.lines
+    );
+    assert_highlights_valid(&r);
+
+    // Every project: /q's edit and its accepted hunk count too.
+    let all = build(&l, &c, &ReportRequest::default()).unwrap();
+    let a = &as_json(&all)["models"][0];
+    assert_eq!(
+        (a["hunks_proposed"].as_i64(), a["hunks_accepted"].as_i64()),
+        (Some(6), Some(3))
+    );
+    assert_eq!(a["cost_per_accepted_hunk"]["picos"], cents(92).0 / 3);
+
+    // A cap already passed: the day it was, in both.
+    req.project_caps.monthly = Some(cents(40));
+    let r = build(&l, &c, &req).unwrap();
+    assert_eq!(
+        as_json(&r)["spend"]["forecast"]["cap_reached_on"],
+        "2026-12-04"
+    );
+    let (_, line) = line_with(&r, "at this pace");
+    assert!(
+        line.ends_with("the $0.40 cap has stopped requests since Dec 4"),
+        "{line}"
+    );
 }

@@ -85,7 +85,7 @@ fn reached_on(
     let mut before = so_far;
     loop {
         let (d0, d1) = day_bounds(&day);
-        before = before - window(conn, scope, d0, d1)?.counted();
+        before -= window(conn, scope, d0, d1)?.counted();
         if before < cap || d0 <= month_start {
             return Ok(day.date());
         }

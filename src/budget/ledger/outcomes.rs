@@ -103,18 +103,19 @@ const PROPOSE: &str = "INSERT OR IGNORE INTO hunk_outcomes (request_id, hunk, fa
 
 impl Ledger {
     /// Per model with hunks in a project (`None`: every project): its hunks proposed and
-    /// accepted, and its edit spend (the model's all-time spend less what its reviews and asks
-    /// were billed, read through the partial index of rows that are not edits).
+    /// accepted (from the trigger-kept `hunk_totals`), and its edit spend (the model's
+    /// all-time spend less what its reviews and asks were billed, read through the partial
+    /// index of rows that are not edits).
     pub fn model_hunks(&self, project: Option<&str>) -> Result<Vec<ModelHunks>, LedgerError> {
         let tx = self.conn.unchecked_transaction()?;
         let mut out: Vec<ModelHunks> = Vec::new();
         {
             let mut stmt = tx.prepare_cached(
-                "SELECT r.model, COUNT(*), SUM(h.fate = 'accepted'), COALESCE(m.spent, 0)
-                 FROM hunk_outcomes h JOIN requests r ON r.id = h.request_id
-                 LEFT JOIN model_totals m ON m.scope = IFNULL(?1, '') AND m.model = r.model
-                 WHERE ?1 IS NULL OR r.project = ?1
-                 GROUP BY r.model ORDER BY r.model",
+                "SELECT h.model, h.proposed, h.accepted, COALESCE(m.spent, 0)
+                 FROM hunk_totals h
+                 LEFT JOIN model_totals m ON m.scope = h.scope AND m.model = h.model
+                 WHERE h.scope = IFNULL(?1, '') AND h.proposed > 0
+                 ORDER BY h.model",
             )?;
             let rows = stmt.query_map([project], |r| {
                 Ok(ModelHunks {
@@ -381,11 +382,29 @@ mod tests {
             accepted: 3,
             edit_spent: cents(8),
         };
-        assert_eq!(l.model_hunks(Some("/a")).unwrap(), [mine.clone()]);
+        assert_eq!(
+            l.model_hunks(Some("/a")).unwrap(),
+            std::slice::from_ref(&mine)
+        );
         assert_eq!(mine.cost_per_accepted(), Some(Usd(cents(8).0 / 3)));
         let all = l.model_hunks(None).unwrap();
         assert_eq!((all[0].proposed, all[0].accepted), (8, 4));
         assert_eq!(all[0].cost_per_accepted(), Some(Usd(cents(17).0 / 4)));
+        // The counts follow rows deleted or moved by hand.
+        l.connection()
+            .execute_batch(&format!(
+                "DELETE FROM hunk_outcomes WHERE request_id = {b};
+                 UPDATE hunk_outcomes SET request_id = {z} WHERE request_id = {a} AND hunk = 5",
+                a = a.0,
+                b = b.0,
+                z = z.0
+            ))
+            .unwrap();
+        let a_now = &l.model_hunks(Some("/a")).unwrap()[0];
+        assert_eq!((a_now.proposed, a_now.accepted), (4, 2));
+        let all = &l.model_hunks(None).unwrap()[0];
+        assert_eq!((all.proposed, all.accepted), (6, 3));
+        assert_eq!(l.model_hunks(Some("/z")).unwrap()[0].proposed, 2);
         let none = ModelHunks {
             accepted: 0,
             ..mine

@@ -76,6 +76,11 @@
 //! Kept like `requests`, whatever `history_days` is: `:LlmUsage` divides a model's edit spend by
 //! its accepted hunks. Hunks proposed again by `:LlmApply` have no row of their own.
 //!
+//! `hunk_totals` (`scope`, `model`, `proposed`, `accepted`) counts them per model for every
+//! project and all projects (`scope` = `''`), kept by triggers on `hunk_outcomes` through the
+//! view `hunk_deltas` (which holds nothing), so no report scans them. A hunk counts at its
+//! request's project and model as they were when its row was written.
+//!
 //! ## `warnings`
 //!
 //! One row per `warn_at` notice given (`scope`, `cap` = its config key, `period_start`), so that
@@ -103,7 +108,7 @@
 //!   its process died (declined or unanswered confirmation, Neovim quit while waiting to
 //!   confirm or to retry). Opening an older file adds it with 1 on every existing row: what
 //!   their process did is unknown, so they are charged as before.
-//! - v5: `hunk_outcomes`, and `requests.kind` allows `ask`. The CHECK is widened by editing its
+//! - v5: `hunk_outcomes` and `hunk_totals`, and `requests.kind` allows `ask`. The CHECK is widened by editing its
 //!   text in `sqlite_master` (SQLite's documented way to loosen a CHECK), on a new file too, so
 //!   both end with the same schema text.
 
