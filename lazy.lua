@@ -10,6 +10,7 @@ return {
     "LlmReview",
     "LlmAsk",
     "LlmApply",
+    "LlmHistory",
     "LlmModel",
     "LlmUsage",
     "LlmContext",

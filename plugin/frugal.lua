@@ -51,6 +51,17 @@ cmd("LlmApply", function()
   require("frugal").apply()
 end, { desc = "frugal: propose the last answer's SEARCH/REPLACE blocks as hunks (no request)" })
 
+cmd("LlmHistory", function(o)
+  require("frugal.history").command(o.args, o.bang)
+end, {
+  nargs = "?",
+  bang = true,
+  complete = function()
+    return { "clear" }
+  end,
+  desc = "frugal: this project's past edits, asks and reviews (clear[!]: delete their text)",
+})
+
 cmd("LlmModel", function(o)
   require("frugal").model(o.args ~= "" and o.args or nil)
 end, { nargs = "?", desc = "frugal: show or set the model for this session" })

@@ -11,6 +11,7 @@ pub mod ask;
 pub mod budget;
 pub mod edit;
 pub mod gate;
+pub mod history;
 pub mod instructions;
 pub mod message;
 pub mod openrouter;

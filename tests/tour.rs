@@ -60,7 +60,11 @@ async fn an_edit_a_follow_up_a_review_and_accept_all_at_80_columns() {
     let done = n.wait_event("FrugalEditDone").await;
     assert_eq!(field(&done, "hunks").as_u64(), Some(1));
     let s = step(&n, "after an edit", "frugal: 1 hunk · report.py").await;
-    assert!(s.contains("frugal 1/1 label the printed total"), "{}", s.dump());
+    assert!(
+        s.contains("frugal 1/1 label the printed total"),
+        "{}",
+        s.dump()
+    );
     assert!(s.contains("print(f\"total: {total}\")"), "{}", s.dump());
 
     // A follow-up while it streams: the refinement's hunk alone, the earlier one hidden.

@@ -40,6 +40,7 @@ local H = {}
 ---@field max_price boolean
 ---@field min_useful_tokens integer
 ---@field stall_timeout_s integer
+---@field history_days integer  days `:LlmHistory` keeps conversations' text (0: none)
 ---@field footprint table|false
 ---@field prices table<string, { prompt: number, completion: number }>  USD per million tokens, by model id
 

@@ -7,6 +7,7 @@ use super::request::AskRequest;
 use crate::budget::{RequestKind, Usd};
 use crate::edit::files;
 use crate::edit::prompt::ContextText;
+use crate::history::{Transcript, Turn};
 use crate::protocol::{Event, Failure, Reason};
 use crate::runner::{self, Ctx, End, Job, Prompt, Who};
 use crate::services::Ui;
@@ -195,10 +196,29 @@ impl Job for Ask {
             model: streamed.model,
             tokens: streamed.tokens,
             elapsed_ms: end.started.elapsed().as_millis() as u64,
-            answer: std::mem::take(&mut self.answer),
+            // Kept too: the conversation goes to `:LlmHistory` after this.
+            answer: self.answer.clone(),
             cut,
             reserved_usd: Some(end.reserved.to_f64()),
             request: end.row.map(|r| r.0),
         })
+    }
+
+    /// The earlier questions and answers, this question and its answer as far as it came;
+    /// the context files by name.
+    fn transcript(&self) -> Option<Transcript> {
+        let about = &self.req.about;
+        let mut turns: Vec<Turn> = (about.history.iter())
+            .map(|t| Turn {
+                instruction: t.instruction.clone(),
+                answer: t.answer.clone(),
+            })
+            .collect();
+        turns.push(Turn {
+            instruction: about.instruction.clone(),
+            answer: self.answer.clone(),
+        });
+        let files = about.context.iter().map(|f| f.path.clone()).collect();
+        Some(Transcript { turns, files })
     }
 }

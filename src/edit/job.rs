@@ -8,6 +8,7 @@ use super::placing::{Placer, Placing};
 use super::prompt;
 use crate::budget::{RequestKind, Usd};
 use crate::edit::request::EditRequest;
+use crate::history::{Transcript, Turn};
 use crate::instructions::{self, InstructionFile};
 use crate::protocol::{Event, Failure, Paid, Problem, Reason};
 use crate::runner::{self, Ctx, End, Job, Prompt, Who};
@@ -156,10 +157,28 @@ impl Job for Edit {
             problems: placing.problems,
             tokens: streamed.tokens,
             elapsed_ms: end.started.elapsed().as_millis() as u64,
-            answer: std::mem::take(&mut self.answer),
+            // Kept for the transcript too.
+            answer: self.answer.clone(),
             reserved_usd: Some(end.reserved.to_f64()),
             request: end.row.map(|r| r.0),
         })
+    }
+
+    /// The earlier turns of a follow-up, this instruction and the answer as far as it came;
+    /// the context files by name.
+    fn transcript(&self) -> Option<Transcript> {
+        let mut turns: Vec<Turn> = (self.req.history.iter())
+            .map(|t| Turn {
+                instruction: t.instruction.clone(),
+                answer: t.answer.clone(),
+            })
+            .collect();
+        turns.push(Turn {
+            instruction: self.req.instruction.clone(),
+            answer: self.answer.clone(),
+        });
+        let files = self.req.context.iter().map(|f| f.path.clone()).collect();
+        Some(Transcript { turns, files })
     }
 }
 

@@ -65,6 +65,8 @@ pub struct Outbound {
     /// A worst case the user already agreed to (a "Send" given after the question's time ran
     /// out restarts the request with it): asked again only when the worst case rose above it.
     pub confirmed: Option<Usd>,
+    /// Told the ledger row of each reservation made (the conversation is kept under it).
+    pub on_reserved: Box<dyn Fn(crate::budget::RequestId) + Send + Sync>,
 }
 
 /// The foresight of a reserved request.
@@ -235,6 +237,9 @@ async fn reserve(
         .map_err(|e| Failure::new(Reason::Ledger, format!("{e}; nothing was sent")))?
         .map_err(|r| refused(p, plan, &r, cut_before))?;
     let (ticket, max_tokens) = (&reserved.ticket, reserved.max_tokens);
+    if let Some(id) = ticket.row() {
+        (out.on_reserved)(id);
+    }
     if let Some(from) = reserved.lowered_from {
         gate.ui.notify(
             Level::Info,

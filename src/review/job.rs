@@ -5,6 +5,7 @@
 use super::request::ReviewRequest;
 use super::{prompt, verdicts};
 use crate::budget::{RequestKind, Usd};
+use crate::history::{Transcript, Turn};
 use crate::instructions;
 use crate::openrouter::ChatRequest;
 use crate::protocol::{Event, Failure, Verdict};
@@ -127,6 +128,19 @@ impl Job for Review {
             unread,
             tokens: streamed.tokens,
             elapsed_ms: end.started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// The instruction of the edit reviewed, the judge's answer; the hunks' files by name.
+    fn transcript(&self) -> Option<Transcript> {
+        let mut files: Vec<String> = self.req.hunks.iter().map(|h| h.path.clone()).collect();
+        files.dedup();
+        Some(Transcript {
+            turns: vec![Turn {
+                instruction: self.req.instruction.clone(),
+                answer: self.text.clone(),
+            }],
+            files,
         })
     }
 }

@@ -121,6 +121,8 @@ impl Handler {
             s.catalogue.forget();
         }
         s.catalogue.warm_up();
+        // Text older than `history_days` goes (all of it at 0).
+        tokio::spawn(super::history::purge(s.settings.clone()));
         tokio::spawn(crate::gate::reconcile_orphans(
             s.settings.clone(),
             s.keys.clone(),

@@ -26,6 +26,10 @@
 //! | `key_create` | `rpc/key.rs` | `{ project, args }` (`args`: `[limit_usd] [daily\|weekly\|monthly]` as strings) | `{ message, bound }` (`:LlmKey create`) |
 //! | `key_limit` | `rpc/key.rs` | `{ project, args }` (`args`: `{usd}`) | `{ message, bound }` (`:LlmKey limit`) |
 //! | `key_disable` | `rpc/key.rs` | `{ project }` | `{ message, bound }` (`:LlmKey disable`) |
+//! | `history` | `rpc/history.rs` | `{ project, before?, limit? }` (`project`: the ledger's key) | `{ entries = { {id, line, text} }, more?, path, problem? }`: a page of the project's requests, newest first |
+//! | `history_open` | `rpc/history.rs` | `{ project, id }` | `{ id, lines, answer }`: the conversation as Markdown, its last answer |
+//! | `history_delete` | `rpc/history.rs` | `{ project, id }` | `{ deleted }`: the request's text deleted (its ledger row stays) |
+//! | `history_clear` | `rpc/history.rs` | `{ project }` | `{ deleted }`: the project's text deleted |
 //!
 
 mod apply;
@@ -36,6 +40,7 @@ mod context;
 mod edit;
 mod health;
 mod hello;
+mod history;
 mod key;
 mod models;
 mod outcome;
@@ -125,6 +130,24 @@ impl Handler {
                     )))
                 })
             }
+            Call::History(a) => later(async move {
+                history::list(&me.settings, a)
+                    .await
+                    .map(|r| Answer::History(Box::new(r)))
+                    .map_err(ProtocolError::Refused)
+            }),
+            Call::HistoryOpen(a) => later(async move {
+                history::open(&me.settings, a)
+                    .await
+                    .map(Answer::HistoryOpen)
+                    .map_err(ProtocolError::Refused)
+            }),
+            Call::HistoryDelete(a) => later(async move {
+                history::delete(&me.settings, a)
+                    .await
+                    .map(Answer::Deleted)
+                    .map_err(ProtocolError::Refused)
+            }),
             Call::Key(action, a) => later(async move {
                 key::key(&me.settings, &me.keys, action, a)
                     .await

@@ -7,6 +7,7 @@ use super::context::ContextArgs;
 use super::context::ContextReply;
 use super::health::{HealthArgs, HealthReply};
 use super::hello::{Hello, HelloReply};
+use super::history::{DeleteReply, EntryArgs, HistoryArgs, HistoryReply, OpenReply};
 use super::key::{KeyAction, KeyArgs, KeyReply};
 use super::models::ModelsArgs;
 use super::outcome::OutcomeArgs;
@@ -44,6 +45,10 @@ pub enum Call {
     Version,
     /// `:LlmKey …`: which one, and its arguments.
     Key(KeyAction, KeyArgs),
+    History(HistoryArgs),
+    HistoryOpen(EntryArgs),
+    /// `history_delete` (an `id`) and `history_clear` (none).
+    HistoryDelete(EntryArgs),
 }
 
 impl Call {
@@ -76,6 +81,13 @@ impl Call {
             "key_create" => Call::Key(KeyAction::Create, decode("key_create", params)?),
             "key_limit" => Call::Key(KeyAction::Limit, decode("key_limit", params)?),
             "key_disable" => Call::Key(KeyAction::Disable, decode("key_disable", params)?),
+            "history" => Call::History(decode("history", params)?),
+            "history_open" => Call::HistoryOpen(decode("history_open", params)?),
+            "history_delete" => Call::HistoryDelete(decode("history_delete", params)?),
+            "history_clear" => {
+                let a: EntryArgs = decode("history_clear", params)?;
+                Call::HistoryDelete(EntryArgs { id: None, ..a })
+            }
             other => return Err(ProtocolError::UnknownMethod(other.to_string())),
         })
     }
@@ -100,6 +112,9 @@ pub enum Answer {
     Version(&'static str),
     Key(KeyReply),
     Choice(super::choose::ChooseReply),
+    History(Box<HistoryReply>),
+    HistoryOpen(OpenReply),
+    Deleted(DeleteReply),
 }
 
 /// The `reply` to the call `seq`.

@@ -10,10 +10,12 @@
 //! `text` event), `finish` (its last event) — and an `rpc/` handler calling [`start`] with it. Pricing, caps, the ledger row of its kind, progress, retries, `cancel`
 //! and the panic watch come with the runner.
 
+pub mod record;
 pub mod stream;
 
 use crate::budget::{RequestId, RequestKind, Usd};
 use crate::gate::{self, Gate, Outbound, ProjectCtx, Sent};
+use crate::history::Transcript;
 use crate::openrouter::catalogue::Catalogue;
 use crate::openrouter::{ChatEvent, ChatRequest, Message};
 use crate::protocol::{Event, Failure, Phase, Reason};
@@ -142,6 +144,12 @@ pub trait Job: Send + 'static {
         ctx: &Ctx,
         end: End,
     ) -> impl Future<Output = Result<Event, Failure>> + Send;
+
+    /// The conversation to keep for `:LlmHistory` once the run ended (after `finish`, or after
+    /// a failure at any step): the instructions and answers, the files by name. `None`: none.
+    fn transcript(&self) -> Option<Transcript> {
+        None
+    }
 }
 
 /// Starts `job` in a task of its own, registered in flight (so `cancel` aborts it) and watched
@@ -184,9 +192,13 @@ async fn watch<J: Job>(ctx: Ctx, who: Who, task: JoinHandle<()>) {
 
 /// Runs `job` to its end: its last event, or `failed`. Cancellation is by aborting the task
 /// running this future (that drops the HTTP stream, closing the connection).
-async fn run<J: Job>(ctx: &Ctx, mut job: J) {
+async fn run<J: Job>(ctx: &Ctx, job: J) {
     let who = job.who();
-    let ev = match run_inner(ctx, &mut job).await {
+    // Records the conversation however the run ends: here, or when `cancel` aborts it.
+    let mut job = record::Recorder::new(ctx, job);
+    let outcome = run_inner(ctx, &mut job.job, &mut job.meta).await;
+    job.save(outcome.as_ref().err());
+    let ev = match outcome {
         Ok(last) => last,
         Err(f) => {
             let paid = f.paid.unwrap_or_default();
@@ -208,7 +220,11 @@ async fn run<J: Job>(ctx: &Ctx, mut job: J) {
     ctx.ui.send(ev);
 }
 
-async fn run_inner<J: Job>(ctx: &Ctx, job: &mut J) -> Result<Event, Failure> {
+async fn run_inner<J: Job>(
+    ctx: &Ctx,
+    job: &mut J,
+    meta: &mut record::Meta,
+) -> Result<Event, Failure> {
     let started = Instant::now();
     let who = job.who();
     let Prompt {
@@ -216,6 +232,8 @@ async fn run_inner<J: Job>(ctx: &Ctx, job: &mut J) -> Result<Event, Failure> {
         model,
         messages,
     } = job.prompt(ctx)?;
+    meta.project = project.root.clone();
+    meta.model = model.clone();
     ctx.ui.send(Event::waiting(who.id, who.buf, 0));
     let cfg = ctx.config();
     let mut request = ChatRequest {
@@ -239,6 +257,7 @@ async fn run_inner<J: Job>(ctx: &Ctx, job: &mut J) -> Result<Event, Failure> {
         prompt_bytes,
         on_retry: on_retry(ctx, who, started),
         on_foresight: on_foresight::<J>(ctx, who),
+        on_reserved: meta.on_reserved(),
         request,
         kind: J::KIND,
         id: who.id,

@@ -12,6 +12,7 @@
 //! [`Services`] bundles them once, in `main.rs`; handlers take the fields they use.
 
 pub mod catalogue;
+pub mod history;
 pub mod inflight;
 pub mod keys;
 pub mod ledger;

@@ -1,6 +1,7 @@
 //! The settings in force (the last `hello`'s config) and what is built from them: the client
 //! and the ledger slot of its `data_dir`.
 
+use super::history::HistorySlot;
 use super::ledger::{Background, LedgerHandle, LedgerRunError, LedgerSlot};
 use crate::budget::{Clock, Ledger, LedgerError, SystemClock};
 use crate::openrouter::Client;
@@ -16,21 +17,33 @@ pub struct Snapshot {
     /// The ledger of the config's `data_dir`, opened on first use. A request in flight keeps
     /// the slot it reserved in, so a `data_dir` change never settles it in another file.
     pub ledger: Arc<LedgerSlot>,
+    /// The conversation store beside the ledger (`:LlmHistory`), opened on first use.
+    pub history: Arc<HistorySlot>,
 }
 
 impl Snapshot {
     /// The snapshot of `config`, keeping `ledger` when it is the slot of the same file.
-    fn new(config: Config, ledger: Option<&Arc<LedgerSlot>>) -> Self {
+    fn new(
+        config: Config,
+        ledger: Option<&Arc<LedgerSlot>>,
+        history: Option<&Arc<HistorySlot>>,
+    ) -> Self {
         let client = Client::new(&config.base_url, &config.referer, config.connect_timeout());
         let path = config.ledger_path();
         let ledger = match ledger {
             Some(l) if l.path == path => l.clone(),
             _ => Arc::new(LedgerSlot::new(path)),
         };
+        let path = config.data_dir.join(crate::history::HISTORY_FILE);
+        let history = match history {
+            Some(h) if h.path == path => h.clone(),
+            _ => Arc::new(HistorySlot::new(path)),
+        };
         Snapshot {
             config: Arc::new(config),
             client,
             ledger,
+            history,
         }
     }
 }
@@ -48,7 +61,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            snapshot: RwLock::new(Arc::new(Snapshot::new(Config::default(), None))),
+            snapshot: RwLock::new(Arc::new(Snapshot::new(Config::default(), None, None))),
             clock: Arc::new(SystemClock),
             background: Arc::default(),
         }
@@ -80,7 +93,7 @@ impl Settings {
     /// requests in flight keep theirs; what was cached of the old directory is stale).
     pub fn set_config(&self, config: Config) -> bool {
         let mut settings = self.snapshot.write().expect("settings lock poisoned");
-        let next = Snapshot::new(config, Some(&settings.ledger));
+        let next = Snapshot::new(config, Some(&settings.ledger), Some(&settings.history));
         let new_dir = !Arc::ptr_eq(&next.ledger, &settings.ledger);
         *settings = Arc::new(next);
         new_dir

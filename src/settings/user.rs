@@ -71,6 +71,7 @@ pub struct Config {
     /// Seconds an answer may stay silent (no byte at all, not even a keep-alive comment)
     /// before it is given up.
     pub stall_timeout_s: u64,
+    pub history_days: u32,
     /// `setup({ prices })`: per-token prices the user gives (over the catalogue's).
     pub prices: HashMap<String, crate::budget::Price>,
     /// Bad caps in `setup()`: every request is refused until they are fixed (a cap that could
@@ -191,6 +192,7 @@ impl Config {
             min_useful_tokens: dnum("min_useful_tokens") as u32,
             footprint: None,
             stall_timeout_s: dnum("stall_timeout_s") as u64,
+            history_days: dnum("history_days") as u32,
             prices: HashMap::new(),
             config_errors: Vec::new(),
         };
@@ -359,6 +361,7 @@ impl Config {
             "stall_timeout_s" => self.stall_timeout_s = ranged(key, v)? as u64,
             "max_instructions_bytes" => self.max_instructions_bytes = ranged(key, v)? as u64,
             "instructions" => self.instructions = path_list(v).map_err(Problem::Value)?,
+            "history_days" => self.history_days = ranged(key, v)? as u32,
             "temperature" => self.temperature = Some(ranged(key, v)?),
             "max_price" => {
                 self.max_price = v.as_bool().ok_or_else(|| Problem::Type("boolean".into()))?;

@@ -313,11 +313,12 @@ impl Nvim {
         opts.set_rgb(true)
             .set_linegrid_external(true)
             .set_hlstate_external(true);
+        // Counted before attaching: the first flush may arrive before `ui_attach` returns.
+        let start = n.grid.lock().unwrap().flushes;
         n.api
             .ui_attach(width, height, &opts)
             .await
             .expect("nvim_ui_attach");
-        let start = n.grid.lock().unwrap().flushes;
         n.wait_flush_after(start).await;
         n
     }
