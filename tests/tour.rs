@@ -99,7 +99,11 @@ async fn an_edit_a_follow_up_a_review_and_accept_all_at_80_columns() {
     n.cmd("LlmReview").await;
     n.wait_event("FrugalReviewDone").await;
     let s = step(&n, "after :LlmReview", "⚠ risky: the two decimals").await;
-    assert!(s.contains("not for sums kept"), "cut:\n{}", s.dump());
+    assert!(
+        s.contains("not for") && s.contains("    sums kept"),
+        "cut:\n{}",
+        s.dump()
+    );
 
     // Accept every hunk: the message says what it did and that the buffer is unsaved.
     n.cmd("LlmAccept!").await;

@@ -253,84 +253,21 @@ function M.withdraw(buf, edit, index)
   return false
 end
 
---- Hides every pending hunk of an edit, in every buffer (a follow-up that will replace them
---- streams): their previews go and they leave the pending lists (nothing navigates to, accepts
---- or counts them), each keeping only a plain mark of its place; the buffers are unchanged.
---- |M.unhide()| shows them again, |M.drop_hidden()| settles them.
----@param edit integer
-function M.hide(edit)
-  local hidden = H.hidden[edit] or {}
-  H.hidden[edit] = hidden
-  for _, buf in ipairs(vim.tbl_keys(H.by_buf)) do
-    for _, h in ipairs(H.by_buf[buf]) do
-      if h.edit == edit then
-        local s, e = M.span(buf, h)
-        for _, mark in pairs({ h.mark, h.vmark, h.note }) do
-          pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, mark)
-        end
-        h.vmark, h.note = nil, nil
-        h.mark = s and vim.api.nvim_buf_set_extmark(buf, H.ns, s, 0, { end_row = e, end_col = 0 }) or nil
-        table.insert(hidden, { buf = buf, hunk = h })
-      end
-    end
-    H.by_buf[buf] = vim.tbl_filter(function(h)
-      return h.edit ~= edit
-    end, H.by_buf[buf])
-    if #H.by_buf[buf] == 0 then
-      H.by_buf[buf] = nil
-      require("frugal.navigate").unmap_keys(buf)
-    end
-  end
+--- Hiding an edit's hunks while a follow-up that will replace them streams (frugal.hunks.hidden).
+M.hide = function(edit)
+  require("frugal.hunks.hidden").hide(edit)
 end
-
---- Shows an edit's hidden hunks again, where their lines are now (the follow-up failed or was
---- cancelled). A hunk whose lines changed meanwhile is not shown again: abandoned.
----@param edit integer
-function M.unhide(edit)
-  local hidden = H.hidden[edit] or {}
-  H.hidden[edit] = nil
-  local back = 0
-  for _, x in ipairs(hidden) do
-    local buf, h = x.buf, x.hunk
-    local row = vim.api.nvim_buf_is_valid(buf) and h.mark and M.span(buf, h) or nil
-    if h.mark and vim.api.nvim_buf_is_valid(buf) then
-      pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, h.mark)
-    end
-    h.mark = nil
-    if row and (h.new_file or M.lines_at(buf, row, h.old)) then
-      M.add(buf, row, h)
-      back = back + 1
-    end
-  end
-  for i = 1, #hidden - back do
-    require("frugal.request").settled(edit, "abandoned", back > 0 or i < #hidden - back)
-  end
+M.unhide = function(edit)
+  require("frugal.hunks.hidden").unhide(edit)
 end
-
---- Settles an edit's hidden hunks with `fate` (a follow-up's answer replaced them), through
---- |M.remove()|.
----@param edit integer
----@param fate frugal.Fate
-function M.drop_hidden(edit, fate)
-  local hidden = H.hidden[edit] or {}
-  H.hidden[edit] = nil
-  for _, x in ipairs(hidden) do
-    if vim.api.nvim_buf_is_valid(x.buf) then
-      H.by_buf[x.buf] = H.by_buf[x.buf] or {}
-      table.insert(H.by_buf[x.buf], x.hunk)
-      M.remove(x.buf, x.hunk, fate)
-    else
-      require("frugal.request").settled(edit, fate, false)
-    end
-  end
+M.drop_hidden = function(edit, fate)
+  require("frugal.hunks.hidden").drop(edit, fate)
 end
 
 -- Private ---------------------------------------------------------------------------------
 
 ---@type table<integer, frugal.Hunk[]>
 H.by_buf = {}
----@type table<integer, { buf: integer, hunk: frugal.Hunk }[]>  hidden hunks, by edit (|M.hide()|)
-H.hidden = {}
 
 --- Every buffer's pending hunks (to read, not to change: |M.remove()| takes one off).
 ---@return table<integer, frugal.Hunk[]>
