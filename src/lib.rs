@@ -12,7 +12,6 @@ pub mod budget;
 pub mod edit;
 pub mod gate;
 pub mod history;
-pub mod instructions;
 pub mod message;
 pub mod openrouter;
 pub mod private;

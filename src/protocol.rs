@@ -315,7 +315,7 @@ pub enum Event {
         new_file: bool,
         /// What accepting it changes, line by line and word by word (`edit/diff.rs`): the
         /// shim marks these lines only and leaves the block's other lines plain.
-        changes: Vec<crate::edit::diff::Change>,
+        changes: Vec<Change>,
     },
     /// What the edit sends, once its prompt is built: how many files the model sees and the
     /// prompt's size in bytes (every message), for the progress line.
@@ -460,4 +460,20 @@ impl Event {
         let bytes = rmp_serde::to_vec_named(self).map_err(|e| e.to_string())?;
         rmpv::decode::read_value(&mut bytes.as_slice()).map_err(|e| e.to_string())
     }
+}
+
+/// What a hunk changes: one run of changed lines (computed by `edit::diff`, drawn by the
+/// shim).
+/// Rows are 0-based indices into the hunk's `old` and `new`, ends
+/// exclusive; an empty `old` range is a pure insertion before `old.0`, an empty `new` range a
+/// pure deletion. Words are `(row, start byte, end byte)`, the row an index into `old` (for
+/// `old_words`) or `new` (for `new_words`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub old: (usize, usize),
+    pub new: (usize, usize),
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub old_words: Vec<(usize, usize, usize)>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub new_words: Vec<(usize, usize, usize)>,
 }

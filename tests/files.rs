@@ -619,6 +619,25 @@ async fn a_ledger_moved_away_while_open_fails_with_reason_ledger_then_a_new_one_
     // The settlement is written just after FrugalEditDone: wait for it, or its write would be
     // the one to notice the move (and open a new file at the path before the second edit).
     wait_rows(&dir, "settled", |r| r.len() == 1 && r[0].state == "settled").await;
+    // So is the rejected hunk's outcome (sent on the next tick after `:LlmReject!`).
+    let end = std::time::Instant::now() + DEADLINE;
+    loop {
+        let conn = rusqlite::Connection::open(ledger_path(&dir)).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        let rejected: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM hunk_outcomes WHERE fate = 'rejected'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if rejected == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "the outcome never came");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let aside = dir.join("ledger.sqlite3.aside");
     std::fs::rename(ledger_path(&dir), &aside).unwrap();
     n.cmd("LlmEdit bump").await;

@@ -439,7 +439,7 @@ async fn several_bad_files_are_one_line_on_the_screen() {
     let row = s.find("instructions: a.bin").unwrap().0;
     assert_eq!(
         s.row(row).trim_end(),
-        "instructions: a.bin, b.bin +2 cut or skipped",
+        "frugal: instructions: a.bin, b.bin +2 cut or skipped",
         "{}",
         s.dump()
     );

@@ -98,7 +98,7 @@ impl Job for Ask {
                 lines: &f.lines,
             })
             .collect();
-        let instructions = crate::instructions::for_request(ctx, &project);
+        let instructions = crate::edit::instructions::for_request(ctx, &project);
         let messages = prompt::build(&AskInput {
             file: &req.file,
             filetype: &req.filetype,

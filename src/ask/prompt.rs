@@ -34,7 +34,7 @@ pub struct AskInput<'a> {
     pub total_lines: usize,
     pub context: &'a [ContextText<'a>],
     /// The project's instruction files (`instructions`), in the stable part.
-    pub instructions: &'a [crate::instructions::InstructionFile],
+    pub instructions: &'a [crate::edit::instructions::InstructionFile],
     /// The conversation so far, oldest first.
     pub history: &'a [Turn],
 }

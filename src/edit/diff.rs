@@ -9,22 +9,9 @@
 //! differ on each side are sent as byte ranges. A pair of lines with less than half their
 //! bytes in common gets no word ranges: the whole line is the change.
 
-use serde::Serialize;
 use similar::{capture_diff_slices, Algorithm, DiffTag};
 
-/// One run of changed lines. Rows are 0-based indices into the hunk's `old` and `new`, ends
-/// exclusive; an empty `old` range is a pure insertion before `old.0`, an empty `new` range a
-/// pure deletion. Words are `(row, start byte, end byte)`, the row an index into `old` (for
-/// `old_words`) or `new` (for `new_words`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Change {
-    pub old: (usize, usize),
-    pub new: (usize, usize),
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub old_words: Vec<(usize, usize, usize)>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub new_words: Vec<(usize, usize, usize)>,
-}
+pub use crate::protocol::Change;
 
 /// The changes from `old` to `new`, in order; none when they are equal.
 pub fn changes(old: &[String], new: &[String]) -> Vec<Change> {

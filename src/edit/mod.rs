@@ -7,6 +7,7 @@ pub mod apply;
 pub mod blocks;
 pub mod diff;
 pub mod files;
+pub mod instructions;
 mod job;
 pub mod locate;
 mod placing;

@@ -6,8 +6,8 @@
 //! system prompt with the project's instructions, then the context files) comes first; what changes (history, window,
 //! selection, diagnostics, instruction) after.
 
+use crate::edit::instructions::{self, InstructionFile};
 use crate::edit::request::{Diagnostic, Turn};
-use crate::instructions::{self, InstructionFile};
 use crate::openrouter::Message;
 
 const SYSTEM: &str = "You are an expert programmer editing files inside the user's editor.\n\

@@ -5,8 +5,8 @@
 use super::request::ReviewRequest;
 use super::{prompt, verdicts};
 use crate::budget::{RequestKind, Usd};
+use crate::edit::instructions;
 use crate::history::{Transcript, Turn};
-use crate::instructions;
 use crate::openrouter::ChatRequest;
 use crate::protocol::{Event, Failure, Verdict};
 use crate::runner::{self, Ctx, End, Job, Prompt, Who};

@@ -2,7 +2,7 @@
 //! each as a small unified diff (context, original lines, proposed lines); and the JSON schema
 //! of the answer, sent as `response_format` to models that take it.
 
-use crate::instructions::{self, InstructionFile};
+use crate::edit::instructions::{self, InstructionFile};
 use crate::openrouter::catalogue::ModelInfo;
 use crate::openrouter::Message;
 use crate::review::request::ReviewHunk;

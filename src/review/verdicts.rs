@@ -273,7 +273,7 @@ mod tests {
 
     #[test]
     fn reasons_are_one_bounded_line() {
-        let long = "word ".repeat(100);
+        let long = "word ".repeat(500);
         let a =
             format!(r#"{{"verdicts":[{{"hunk":1,"verdict":"ok","reason":"{long}\u001b[2J"}}]}}"#);
         let r = &verdicts(&a, 1)[0].1;

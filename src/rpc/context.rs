@@ -3,9 +3,9 @@
 //! hand (never waiting on the network).
 
 use crate::edit::files;
+use crate::edit::instructions;
 use crate::edit::prompt::{self, ContextText};
 use crate::edit::request::{decode_context, ContextFile};
-use crate::instructions;
 use crate::protocol::{text, ProtocolError};
 use crate::services::{Catalogue, Settings};
 use crate::settings::ProjectInput;

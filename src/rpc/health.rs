@@ -175,7 +175,7 @@ pub(super) async fn health(
 
 /// The project's instruction files found (sent with every request), and those not sent.
 fn instruction_checks(cfg: &crate::settings::Config, p: &ProjectInput) -> Vec<Check> {
-    let (line, skipped) = crate::instructions::found_in(cfg, p);
+    let (line, skipped) = crate::edit::instructions::found_in(cfg, p);
     let mut out = vec![Check::new(Section::Project, CheckLevel::Info, line)];
     out.extend(skipped.into_iter().map(|m| {
         Check::new(Section::Project, CheckLevel::Warn, m)

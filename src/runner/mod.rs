@@ -5,8 +5,8 @@
 //!
 //! A new kind (say `ask`, a Markdown answer streamed into a buffer) is one type implementing
 //! [`Job`] — its [`RequestKind`], a [`Prompt`] (project, model, messages: the system message
-//! ending with the project's instruction files, [`crate::instructions::for_request`] and
-//! [`crate::instructions::system_with`], marked cached), `text` (send each piece on as a
+//! ending with the project's instruction files, `edit::instructions::for_request` and
+//! `edit::instructions::system_with`, marked cached), `text` (send each piece on as a
 //! `text` event), `finish` (its last event) — and an `rpc/` handler calling [`start`] with it. Pricing, caps, the ledger row of its kind, progress, retries, `cancel`
 //! and the panic watch come with the runner.
 
