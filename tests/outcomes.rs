@@ -304,3 +304,31 @@ async fn the_float_shows_the_share_and_the_forecast_at_80_columns() {
     assert!(share.trim_end().ends_with('│'), "{}", s.dump());
     assert!(!s.hit_enter(), "{}", s.dump());
 }
+
+/// A fate given just before Neovim quits is the one recorded: the queued outcomes go to the
+/// backend before it is stopped (they were sent a tick later, and the exit abandoned them).
+#[tokio::test]
+async fn a_reject_right_before_quitting_is_recorded_as_rejected() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer(&three_blocks(), 9, 0.002)),
+    );
+    let mut n = Nvim::start(&server.url).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    n.wait_event("FrugalEditDone").await;
+    let data = data_dir(&n);
+    wait_fates(&data, &["proposed", "proposed", "proposed"]).await;
+    let pid = n.backend_pid().await.expect("a backend");
+    let keep = std::mem::replace(&mut n.home, tempfile::tempdir().unwrap());
+    // The reject and the quit in the same tick.
+    let _ = n
+        .api
+        .exec_lua("vim.cmd('LlmReject!') vim.cmd('qa!')", vec![])
+        .await;
+    n.quit().await;
+    wait_dead(pid).await;
+    wait_fates(&data, &["rejected", "rejected", "rejected"]).await;
+    drop(keep);
+}

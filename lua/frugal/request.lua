@@ -299,10 +299,23 @@ function H.record(row, number, fate)
     vim.schedule(function()
       local batch = H.outcomes
       H.outcomes = {}
-      require("frugal.rpc").call("outcome", { outcomes = batch })
+      if #batch > 0 then
+        require("frugal.rpc").call("outcome", { outcomes = batch })
+      end
     end)
   end
 end
+
+--- Sends the queued outcomes now and waits for the backend to take them: Neovim quits, and a
+--- fate given in its last tick must not be lost (the backend abandons what is left pending).
+function H.flush()
+  local batch = H.outcomes
+  H.outcomes = {}
+  if #batch > 0 then
+    require("frugal.rpc").request("outcome", { outcomes = batch }, 2000)
+  end
+end
+require("frugal.rpc").before_stop(H.flush)
 
 ---@class frugal.BackendEvent  an event of a request (src/protocol.rs)
 ---@field kind string

@@ -364,9 +364,23 @@ function H.on_exit(job, code)
   )
 end
 
+---@type fun()[]  what runs when Neovim quits, before the backend is stopped (|M.before_stop()|)
+H.before_stop = {}
+
+--- Runs `fn` when Neovim quits, while the backend still runs (to send what is queued).
+---@param fn fun()
+function M.before_stop(fn)
+  table.insert(H.before_stop, fn)
+end
+
 vim.api.nvim_create_autocmd("VimLeavePre", {
   group = vim.api.nvim_create_augroup("frugal_rpc", { clear = true }),
   callback = function()
+    if H.chan then
+      for _, fn in ipairs(H.before_stop) do
+        pcall(fn)
+      end
+    end
     H.leaving = true
     if H.chan then
       pcall(vim.fn.jobstop, H.chan)
