@@ -146,7 +146,7 @@ async fn wait_fates(data: &Path, fates: &[&str]) {
 }
 
 #[tokio::test]
-async fn edits_and_a_review_are_listed_after_a_restart_opened_and_deleted() {
+async fn edits_a_review_and_an_ask_are_listed_after_a_restart_opened_and_deleted() {
     let server = FakeOpenRouter::start().await;
     let keep = Keep::new();
     let mut n = keep.start(&server, "").await;
@@ -175,14 +175,30 @@ async fn edits_and_a_review_are_listed_after_a_restart_opened_and_deleted() {
     n.cmd("LlmReview").await;
     n.wait_event("FrugalReviewDone").await;
     n.cmd("LlmReject!").await;
-    wait_stored(&keep.store(), 3).await;
+    // And a question (`:LlmAsk`), the newest.
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer("Addition commutes, so the order is style.", 9, 0.0011)),
+    );
+    n.cmd("LlmAsk why would the operands be swapped?").await;
+    n.wait_event("FrugalAskDone").await;
+    wait_stored(&keep.store(), 4).await;
     wait_fates(&keep.data(), &["accepted", "rejected"]).await;
     n.quit().await;
 
     let n = keep.start(&server, "").await;
     let lines = history(&n).await;
-    let entries: Vec<&String> = lines.iter().filter(|l| l.contains(" $0")).collect();
-    assert_eq!(entries.len(), 3, "{lines:#?}");
+    let mut entries: Vec<&String> = lines.iter().filter(|l| l.contains(" $0")).collect();
+    assert_eq!(entries.len(), 4, "{lines:#?}");
+    let asked = entries.remove(0);
+    assert!(
+        asked.contains("ask") && asked.contains("why would the op"),
+        "{asked}"
+    );
+    assert!(
+        asked.contains("answered") && asked.ends_with("$0.0011"),
+        "{asked}"
+    );
     assert!(
         entries[0].contains("review") && entries[0].contains("swap the operands"),
         "{}",
@@ -246,7 +262,7 @@ async fn edits_and_a_review_are_listed_after_a_restart_opened_and_deleted() {
     let row = lines.iter().position(|l| l.contains("say hello")).unwrap() + 1;
     n.cmd(&format!("{row}")).await;
     n.lua("vim.api.nvim_feedkeys('dd', 'x', false)").await;
-    wait_stored(&keep.store(), 2).await;
+    wait_stored(&keep.store(), 3).await;
     wait_lua(&n, "the listing redrawn", "table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n'):find('no text kept', 1, true) ~= nil").await;
 
     // clear! deletes the project's text.
@@ -258,7 +274,7 @@ async fn edits_and_a_review_are_listed_after_a_restart_opened_and_deleted() {
             .iter()
             .filter(|l| l.contains("(no text kept)"))
             .count(),
-        3,
+        4,
         "{lines:#?}"
     );
 

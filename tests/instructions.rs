@@ -107,7 +107,7 @@ async fn write_project_file(n: &Nvim, text: &str, action: &str) {
 /// cache), in the list's order; CLAUDE.md, a link to AGENTS.md, is not sent twice; nothing of
 /// them is in the volatile last message. A review of the proposal carries them too.
 #[tokio::test]
-async fn the_instructions_go_in_the_stable_part_of_an_edit_and_of_a_review() {
+async fn the_instructions_go_in_the_stable_part_of_an_edit_a_review_and_an_ask() {
     let server = FakeOpenRouter::start().await;
     let mut n = Nvim::start(&server.url).await;
     let root = project(
@@ -175,6 +175,23 @@ async fn the_instructions_go_in_the_stable_part_of_an_edit_and_of_a_review() {
         "{system}"
     );
     assert!(cached(&judge[0]));
+
+    // And a question (`:LlmAsk`): the same instructions in its own cached system message.
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer("It adds one.", 9, 0.0001)),
+    );
+    n.cmd("LlmAsk what does this do?").await;
+    n.wait_event("FrugalAskDone").await;
+    let asked = messages(&server, 2);
+    let system = text(&asked[0]);
+    assert!(system.contains("SEARCH/REPLACE"), "the ask's own prompt");
+    assert!(
+        system.contains("agents-rule") && system.contains("conventions-rule"),
+        "{system}"
+    );
+    assert_eq!(count_in(&server, 2, "agents-rule"), 1);
+    assert!(cached(&asked[0]));
     n.quit().await;
 }
 
