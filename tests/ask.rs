@@ -367,6 +367,11 @@ async fn llm_cancel_in_the_ask_buffer_stops_the_answer() {
         text_of(s).contains("Let me think about")
     })
     .await;
+    // Meanwhile the buffer asked about is busy, and an edit there says with what.
+    n.cmd("LlmEdit bump").await;
+    n.wait_notify("a question is still running in this buffer")
+        .await;
+    assert_eq!(server.chat_requests().len(), 1);
     into_ask(&n).await;
     n.cmd("LlmCancel").await;
     let failed = n.wait_event("FrugalEditFailed").await;

@@ -178,7 +178,11 @@ async fn edits_a_review_and_an_ask_are_listed_after_a_restart_opened_and_deleted
     // And a question (`:LlmAsk`), the newest.
     server.push(
         "/chat/completions",
-        Reply::sse(answer("Addition commutes, so the order is style.", 9, 0.0011)),
+        Reply::sse(answer(
+            "Addition commutes, so the order is style.",
+            9,
+            0.0011,
+        )),
     );
     n.cmd("LlmAsk why would the operands be swapped?").await;
     n.wait_event("FrugalAskDone").await;

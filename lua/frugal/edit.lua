@@ -109,8 +109,11 @@ function H.check_buffer(buf, opts)
     return ("the range %d-%d is outside the buffer (1-%d)"):format(l1, l2, n)
   end
   -- One request per buffer: a review of its hunks keeps it busy too.
-  if request.busy(buf) then
-    return "an edit is still streaming in this buffer: wait for it or :LlmCancel it"
+  local busy = request.busy(buf)
+  if busy then
+    -- Named by its kind: an ask or a review of this buffer keeps it busy too.
+    local what = ({ ask = "a question", review = "a review" })[busy.kind] or "an edit"
+    return ("%s is still running in this buffer: wait for it or :LlmCancel it"):format(what)
   end
   local pending = require("frugal.hunks").count(buf)
   if pending > 0 and not opts.bang and not require("frugal.conversation").of_buffer(buf) then

@@ -102,6 +102,9 @@ function H.check(buf, hunks)
   if busy and busy.kind == "edit" then
     return "an edit is still streaming in this buffer: review it once it is complete (or :LlmCancel it)"
   end
+  if busy and busy.kind == "ask" then
+    return "a question is still running in this buffer: review once it is answered (or :LlmCancel it)"
+  end
   if busy then
     return "a review of this buffer's hunks is already running (:LlmCancel stops it)"
   end
