@@ -427,6 +427,17 @@ async fn a_corrupt_store_warns_once_edits_go_on_and_history_names_the_file() {
             .count(),
         2
     );
+    // `:checkhealth frugal` says what is wrong with it, naming the file.
+    n.cmd("checkhealth frugal").await;
+    let health = n
+        .lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+        .await;
+    let health = health.as_str().unwrap();
+    let line = health
+        .lines()
+        .find(|l| l.contains("history.sqlite3"))
+        .unwrap_or_else(|| panic!("no history line: {health}"));
+    assert!(line.contains("WARNING"), "{line}");
     n.quit().await;
 }
 

@@ -150,6 +150,7 @@ pub(super) async fn health(
         ),
         Err(e) => Check::new(Section::Ledger, CheckLevel::Error, e.to_string()),
     });
+    checks.push(history_check(&cfg).await);
     checks.extend(endpoint_checks(&cfg, endpoint));
     let tiers = tier_lines(&[&cfg.model, &cfg.judge_model], listing.as_deref());
     checks.extend(tiers.into_iter().map(|line| {
@@ -170,6 +171,51 @@ pub(super) async fn health(
         checks,
         retry_policy: crate::gate::retry::policy(),
         placement: crate::edit::locate::placement_policy(),
+    }
+}
+
+/// The conversation store of `:LlmHistory`: where it is, how much it holds and for how long,
+/// or what is wrong with it (edits go on without it).
+async fn history_check(cfg: &crate::settings::Config) -> Check {
+    let path = cfg.data_dir.join(crate::history::store::HISTORY_FILE);
+    let days = cfg.history_days;
+    if days == 0 {
+        return Check::new(
+            Section::Ledger,
+            CheckLevel::Info,
+            "history: no conversation text kept (history_days = 0); :LlmHistory lists the ledger's requests",
+        );
+    }
+    if !path.exists() {
+        return Check::new(
+            Section::Ledger,
+            CheckLevel::Ok,
+            format!(
+                "history {}: none yet (text kept {days} days)",
+                path.display()
+            ),
+        );
+    }
+    let read = path.clone();
+    let counted = tokio::task::spawn_blocking(move || {
+        crate::history::Store::open(&read)
+            .and_then(|s| s.count())
+            .map_err(|e| e.explain(&read))
+    })
+    .await;
+    match counted {
+        Ok(Ok(n)) => Check::new(
+            Section::Ledger,
+            CheckLevel::Ok,
+            format!(
+                "history {} ({n} conversations, text kept {days} days)",
+                path.display()
+            ),
+        ),
+        Ok(Err(why)) => Check::new(Section::Ledger, CheckLevel::Warn, why).advice(
+            "move the file aside: a new one is made; edits go on without history meanwhile",
+        ),
+        Err(e) => Check::new(Section::Ledger, CheckLevel::Warn, e.to_string()),
     }
 }
 
