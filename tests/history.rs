@@ -546,3 +546,74 @@ async fn on_screen_none_the_listing_and_a_damaged_store_in_one_line() {
     assert!(!s.hit_enter(), "{}", s.dump());
     drop(n);
 }
+
+/// A store another process keeps locked for writing (past the busy timeout): edits still work,
+/// with one warning; `:LlmHistory` still lists every request of the ledger.
+#[tokio::test]
+async fn a_locked_store_warns_once_and_edits_go_on() {
+    let server = FakeOpenRouter::start().await;
+    let keep = Keep::new();
+    let mut n = keep.start(&server, "").await;
+    edit(
+        &mut n,
+        &server,
+        "say hello",
+        "local M = {}\n",
+        "local M = { hello = true }\n",
+        0.0031,
+    )
+    .await;
+    n.cmd("LlmAccept").await;
+    wait_stored(&keep.store(), 1).await;
+    // Another process takes the store and keeps it.
+    let lock = rusqlite::Connection::open(keep.store()).unwrap();
+    lock.busy_timeout(Duration::from_secs(5)).unwrap();
+    // Its write lock (readers still read: WAL).
+    lock.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    edit(
+        &mut n,
+        &server,
+        "swap",
+        "  return a + b\n",
+        "  return b + a\n",
+        0.001,
+    )
+    .await;
+    let (msg, level) = n.wait_notify("history not saved").await;
+    assert!(msg.starts_with("frugal: "), "{msg}");
+    assert_eq!(level, 3, "a warning: {msg}");
+    n.cmd("LlmReject!").await;
+    edit(
+        &mut n,
+        &server,
+        "again",
+        "  return a + b\n",
+        "  return a + b + 0\n",
+        0.001,
+    )
+    .await;
+    // The list reads on: every request, the one not saved without its text.
+    let listed = history(&n).await;
+    assert_eq!(
+        listed.iter().filter(|l| l.contains(" $0")).count(),
+        3,
+        "{listed:#?}"
+    );
+    assert!(
+        listed.iter().any(|l| l.contains("(no text kept)")),
+        "{listed:#?}"
+    );
+    let warned = n
+        .notifications()
+        .iter()
+        .filter(|(m, _)| m.contains("not saved"))
+        .count();
+    assert_eq!(
+        warned,
+        1,
+        "one warning per session: {:?}",
+        n.notifications()
+    );
+    drop(lock);
+    n.quit().await;
+}
