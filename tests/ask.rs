@@ -369,7 +369,7 @@ async fn llm_cancel_in_the_ask_buffer_stops_the_answer() {
     .await;
     // Meanwhile the buffer asked about is busy, and an edit there says with what.
     n.cmd("LlmEdit bump").await;
-    n.wait_notify("a question is still running in this buffer")
+    n.wait_notify("a question is still streaming in this buffer")
         .await;
     assert_eq!(server.chat_requests().len(), 1);
     into_ask(&n).await;
@@ -463,7 +463,7 @@ async fn a_piece_before_a_pause_is_shown_during_the_pause() {
 }
 
 /// What a person sees at 80 columns: the code above, the ask buffer in a split below with the
-/// question's heading over the answer, and the one-line "answered by" message (no prompt).
+/// question's heading over the answer, and the one-line "answered" message, cost first (no prompt).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn screen_the_answer_shows_in_a_split_under_the_code() {
     let server = FakeOpenRouter::start().await;
@@ -477,7 +477,8 @@ async fn screen_the_answer_shows_in_a_split_under_the_code() {
     n.wait_event("FrugalAskDone").await;
     let s = n
         .wait_screen("the answer and the message", |s| {
-            s.contains("`add` returns the sum.") && s.contains("answered by test/model")
+            s.contains("`add` returns the sum.")
+                && s.contains("frugal: answered · $0.0020 · test/model")
         })
         .await;
     let (code_row, _) = s.find("local M = {}").expect("the code");
@@ -532,5 +533,43 @@ async fn apply_works_from_any_buffer_holding_an_answer_of_a_project() {
     assert_eq!(paths, ["util.lua"], "{done:?}");
     let (msg, _) = n.wait_notify("names no file").await;
     assert!(msg.contains("return a + b"), "{msg}");
+    n.quit().await;
+}
+
+/// One ask buffer per tab page, even when tab numbers shift: a tab page that takes the number
+/// of one closed before it gets a buffer of its own (the other tab page's keeps its answer and
+/// is named after its own number now).
+#[tokio::test]
+async fn each_tab_page_keeps_its_own_ask_buffer_when_numbers_shift() {
+    let server = FakeOpenRouter::start().await;
+    for text in ["First answer.", "Second answer."] {
+        server.push("/chat/completions", Reply::sse(answer(text, 9, 0.001)));
+    }
+    let mut n = Nvim::start(&server.url).await;
+    n.open("m.lua", SRC).await;
+    n.cmd("tabnew").await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmAsk why?").await;
+    n.wait_event("FrugalAskDone").await;
+    let first = n.lua("return vim.t.frugal_ask_buf").await;
+    // Tab page 1 closes: the asking one is number 1 now; a new one becomes number 2.
+    n.cmd("1tabclose").await;
+    n.cmd("tabnew").await;
+    n.open("m.lua", SRC).await;
+    n.cmd("LlmAsk and how?").await;
+    n.wait_event("FrugalAskDone").await;
+    let second = n.lua("return vim.t.frugal_ask_buf").await;
+    assert_ne!(first, second, "one ask buffer per tab page");
+    let names = n
+        .lua_args(
+            "local a, b = ... return { vim.api.nvim_buf_get_name(a), vim.api.nvim_buf_get_name(b),
+               table.concat(vim.api.nvim_buf_get_lines(a, 0, -1, false), '\\n') }",
+            vec![first.clone(), second.clone()],
+        )
+        .await;
+    let names = names.as_array().unwrap();
+    assert_eq!(names[0].as_str(), Some("frugal://ask/1"));
+    assert_eq!(names[1].as_str(), Some("frugal://ask/2"));
+    assert!(names[2].as_str().unwrap().contains("First answer."));
     n.quit().await;
 }

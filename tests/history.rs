@@ -149,6 +149,12 @@ async fn wait_fates(data: &Path, fates: &[&str]) {
 async fn edits_a_review_and_an_ask_are_listed_after_a_restart_opened_and_deleted() {
     let server = FakeOpenRouter::start().await;
     let keep = Keep::new();
+    // The project's instructions go with every request: named in the history, not kept.
+    std::fs::write(
+        keep.file().with_file_name("AGENTS.md"),
+        "Keep it short (agents-rule).\n",
+    )
+    .unwrap();
     let mut n = keep.start(&server, "").await;
     // An accepted edit, a rejected one, and a review of the second before it was rejected.
     edit(
@@ -244,6 +250,8 @@ async fn edits_a_review_and_an_ask_are_listed_after_a_restart_opened_and_deleted
     .await;
     let text = n.lines().await.join("\n");
     assert!(text.contains("say hello"), "{text}");
+    assert!(text.contains("AGENTS.md (instructions)"), "{text}");
+    assert!(!text.contains("agents-rule"), "named, not kept: {text}");
     assert!(text.contains("local M = { hello = true }"), "{text}");
     assert_eq!(
         n.lua("return vim.bo.filetype").await.as_str(),

@@ -602,3 +602,74 @@ async fn screen_a_follow_up_while_it_streams_shows_one_proposal() {
     assert!(!s.contains("return x + 3"), "{}", s.dump());
     n.quit().await;
 }
+
+/// The texts of the ask buffer's marks (its progress line is there, on the question).
+async fn ask_marks_text(n: &Nvim) -> String {
+    let v = n
+        .lua(
+            "for _, b in ipairs(vim.api.nvim_list_bufs()) do
+               if vim.api.nvim_buf_get_name(b):find('frugal://ask/', 1, true) then
+                 local out = {}
+                 for _, m in ipairs(vim.api.nvim_buf_get_extmarks(b, -1, 0, -1, { details = true })) do
+                   local d = m[4]
+                   for _, l in ipairs(d.virt_lines or {}) do
+                     for _, c in ipairs(l) do table.insert(out, c[1]) end
+                   end
+                   for _, c in ipairs(d.virt_text or {}) do table.insert(out, c[1]) end
+                 end
+                 return table.concat(out, '')
+               end
+             end
+             return ''",
+        )
+        .await;
+    v.as_str().unwrap_or("").to_string()
+}
+
+/// An ask's progress line shows what an edit's does, worst case first (its foresight was read
+/// as text and every progress event after it failed).
+#[tokio::test]
+async fn an_asks_progress_shows_the_worst_case_first() {
+    let server = FakeOpenRouter::start().await;
+    server.push("/chat/completions", Reply::hanging());
+    let mut n = start(&server, "{}", &[]).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmAsk why?").await;
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let text = ask_marks_text(&n).await;
+        if text.contains("frugal: at most $") && text.contains(" tok · ") {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no progress with the worst case: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    n.cmd("LlmCancel").await;
+    n.wait_event("FrugalEditFailed").await;
+    n.quit().await;
+}
+
+/// A late "Send" of a question asks it anew (an ask is confirmed like an edit).
+#[tokio::test]
+async fn a_late_send_of_an_ask_asks_again() {
+    let server = FakeOpenRouter::start().await;
+    server.push(
+        "/chat/completions",
+        Reply::sse(answer("Because it bumps.", 6, 0.001)),
+    );
+    let mut n = start(&server, DEAR, &[SHORT_WAIT]).await;
+    keep_questions(&n).await;
+    n.open("a.py", SRC).await;
+    n.cmd("LlmAsk why?").await;
+    late_send(&mut n).await;
+    let done = n.wait_event("FrugalAskDone").await;
+    assert!(field(&done, "cost_usd").as_f64().is_some());
+    assert_eq!(server.chat_requests().len(), 1);
+    assert!(body(&server.chat_requests()[0])
+        .to_string()
+        .contains("why?"));
+    n.quit().await;
+}

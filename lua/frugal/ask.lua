@@ -18,7 +18,9 @@ local H = {}
 ---@field view { buf: integer, spin: integer, progress_mark: integer|nil }  its progress line
 ---@field row integer  the question's heading in the ask buffer
 ---@field streamed boolean  some answer text was written
----@field foresight string|nil
+---@field foresight frugal.Foresight|nil  the worst and likely cost, once reserved
+---@field l1 integer  the range asked about (a late "Send" asks it again)
+---@field l2 integer
 ---@field reserved_usd number|nil
 ---@field files integer|nil
 ---@field bytes integer|nil
@@ -113,7 +115,8 @@ end
 --- Writes the question into the ask buffer and sends it.
 ---@param t frugal.AskTarget
 ---@param question string
-function H.send(t, question)
+---@param confirmed_usd number|nil  a worst case the user agreed to (a late "Send")
+function H.send(t, question, confirmed_usd)
   local about, ask_buf = t.about, t.ask_buf
   local settings = request.backend(about)
   if not settings then
@@ -160,6 +163,8 @@ function H.send(t, question)
     row = row,
     streamed = false,
     spin = 0,
+    l1 = t.l1,
+    l2 = t.l2,
   })
   local running = request.send(job, "ask", {
     id = job.id,
@@ -177,6 +182,7 @@ function H.send(t, question)
     lines = vim.api.nvim_buf_get_lines(about, win_start, win_end, false),
     context = context.request_files(root, paths),
     history = conv.turns,
+    confirmed_usd = confirmed_usd,
   })
   if running then
     H.progress(job, { phase = "waiting", tokens = 0, elapsed_ms = 0 })
@@ -195,8 +201,7 @@ end
 H.events = {}
 
 function H.events.foresight(job, ev)
-  local likely = ev.likely_text
-  job.foresight = (likely and ("likely ~%s · "):format(likely) or "") .. ("at most %s"):format(ev.worst_text)
+  job.foresight = require("frugal.progress").foresight(ev)
   job.reserved_usd = ev.worst_usd
   H.progress(job, job.last_progress or { phase = "waiting", tokens = 0, elapsed_ms = 0 })
 end
@@ -227,12 +232,7 @@ function H.events.ask_done(job, ev)
     vim.b[job.ask_buf].frugal_answer =
       { text = ev.answer, request = ev.request, buf = job.buf, model = ev.model, question = job.question }
   end
-  local cost = ev.cost_text and (" (%s)"):format(ev.cost_text) or ""
-  local apply = ev.answer:find("<<<<<<< SEARCH", 1, true) and ": :LlmApply proposes its changes" or ""
-  notify(("answered by %s%s%s"):format(ev.model, cost, apply))
-  if ev.cut then
-    notify("the answer was cut at max_tokens: raise max_tokens (setup)", vim.log.levels.WARN)
-  end
+  -- The event first: nothing waits on a message.
   fire("FrugalAskDone", {
     buf = job.buf,
     ask_buf = job.ask_buf,
@@ -240,11 +240,39 @@ function H.events.ask_done(job, ev)
     reserved_usd = ev.reserved_usd or job.reserved_usd,
     model = ev.model,
   })
+  -- What matters first (the cost, what to do next), the model last: the line is cut at the
+  -- echo area's width, the whole text goes to the log.
+  local has_blocks = ev.answer:find("<<<<<<< SEARCH", 1, true) ~= nil
+  local parts = { "answered" }
+  if ev.cost_text then
+    table.insert(parts, ev.cost_text)
+  end
+  if has_blocks then
+    table.insert(parts, ":LlmApply proposes its changes")
+  end
+  local whole = ("answered by %s%s%s"):format(
+    ev.model,
+    ev.cost_text and (" (%s)"):format(ev.cost_text) or "",
+    has_blocks and ": :LlmApply proposes its changes" or ""
+  )
+  notify(table.concat(parts, " · ") .. " · " .. ev.model, vim.log.levels.INFO, whole)
+  if ev.cut then
+    notify("the answer was cut at max_tokens: raise max_tokens (setup)", vim.log.levels.WARN)
+  end
   require("frugal.status").refresh(job.buf)
 end
 
 request.kind("ask", {
   events = H.events,
+  -- A late "Send": the same question again with the worst case shown, unless the buffers are
+  -- busy (said in one line).
+  again = function(job, confirmed_usd)
+    if request.busy(job.buf) or request.busy(job.ask_buf) then
+      return notify("late Send not sent: another request runs in this buffer", vim.log.levels.WARN)
+    end
+    local t = { about = job.buf, ask_buf = job.ask_buf, l1 = job.l1, l2 = job.l2, fresh = false }
+    H.send(t, job.question, confirmed_usd)
+  end,
   cancelled = "question cancelled",
   gone = "the backend stopped while the answer streamed",
   -- The ask buffer is busy with it, and `:LlmCancel` there stops it.

@@ -22,18 +22,26 @@ function M.get()
   if ok and type(b) == "number" and M.is(b) then
     return b
   end
-  local name = ("frugal://ask/%d"):format(vim.api.nvim_tabpage_get_number(tab))
+  local name = H.name(tab)
   local buf
   -- A buffer of that name left by a tab page that was closed (or deleted, which forgets its
-  -- variables): this tab page takes it over.
+  -- variables): this tab page takes it over. One that a live tab page still holds (tab
+  -- numbers shift when a tab page closes) is renamed after its own tab page first.
   for _, other in ipairs(vim.api.nvim_list_bufs()) do
     if vim.api.nvim_buf_get_name(other) == name then
-      buf = other
+      local owner = H.owner(other)
+      if owner and owner ~= tab then
+        pcall(vim.api.nvim_buf_set_name, other, H.name(owner))
+      else
+        buf = other
+      end
     end
   end
   if not buf then
     buf = vim.api.nvim_create_buf(false, true)
-    vim.api.nvim_buf_set_name(buf, name)
+    if not pcall(vim.api.nvim_buf_set_name, buf, name) then
+      vim.api.nvim_buf_set_name(buf, ("%s-%d"):format(name, buf))
+    end
   end
   vim.fn.bufload(buf)
   vim.bo[buf].buftype = "nofile"
@@ -45,6 +53,25 @@ function M.get()
   vim.b[buf].frugal_ask = true
   vim.api.nvim_tabpage_set_var(tab, H.var, buf)
   return buf
+end
+
+--- The ask buffer's name for tab page `tab`.
+---@param tab integer
+---@return string
+function H.name(tab)
+  return ("frugal://ask/%d"):format(vim.api.nvim_tabpage_get_number(tab))
+end
+
+--- The live tab page whose ask buffer `buf` is, if any.
+---@param buf integer
+---@return integer|nil
+function H.owner(buf)
+  for _, t in ipairs(vim.api.nvim_list_tabpages()) do
+    local ok, b = pcall(vim.api.nvim_tabpage_get_var, t, H.var)
+    if ok and b == buf then
+      return t
+    end
+  end
 end
 
 --- Shows `buf` in a split of the current tab page unless a window there shows it already

@@ -113,7 +113,7 @@ function H.check_buffer(buf, opts)
   if busy then
     -- Named by its kind: an ask or a review of this buffer keeps it busy too.
     local what = ({ ask = "a question", review = "a review" })[busy.kind] or "an edit"
-    return ("%s is still running in this buffer: wait for it or :LlmCancel it"):format(what)
+    return ("%s is still streaming in this buffer: wait for it or :LlmCancel it"):format(what)
   end
   local pending = require("frugal.hunks").count(buf)
   if pending > 0 and not opts.bang and not require("frugal.conversation").of_buffer(buf) then

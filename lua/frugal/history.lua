@@ -7,10 +7,11 @@ local H = {}
 
 --- One line for the user. With the built-in |vim.notify|, a message wider than the echo area
 --- keeps what is wrong (it comes first) and loses the start of the file it names (last): no
---- hit-enter prompt. A notification plugin gets the whole text.
+--- hit-enter prompt. A notification plugin, the event and the log get the whole text.
 ---@param msg string
 ---@param level integer
 local function notify(msg, level)
+  local whole = msg
   local builtin = (debug.getinfo(vim.notify, "S").source or ""):find("vim/_editor.lua", 1, true)
   local room = vim.v.echospace
   if builtin and vim.fn.strdisplaywidth(msg) > room then
@@ -20,7 +21,7 @@ local function notify(msg, level)
       msg = head .. "…" .. vim.fn.strcharpart(file, vim.fn.strchars(file) - keep)
     end
   end
-  require("frugal.util").notify(msg, level)
+  require("frugal.util").notify(msg, level, whole)
 end
 
 ---@class frugal.HistoryView  `b:frugal_history` of a listing buffer

@@ -103,7 +103,7 @@ function H.check(buf, hunks)
     return "an edit is still streaming in this buffer: review it once it is complete (or :LlmCancel it)"
   end
   if busy and busy.kind == "ask" then
-    return "a question is still running in this buffer: review once it is answered (or :LlmCancel it)"
+    return "a question is still streaming in this buffer: review once it is answered (or :LlmCancel it)"
   end
   if busy then
     return "a review of this buffer's hunks is already running (:LlmCancel stops it)"
@@ -195,9 +195,16 @@ function H.events.review_done(review, ev)
   end
   -- The event first: nothing waits on a message.
   fire("FrugalReviewDone", { buf = review.buf, verdicts = verdicts, cost_usd = cost, model = ev.model })
+  -- The verdicts first, then the cost, the model last: the line is cut at the echo area.
+  local line = { "review: " .. table.concat(parts, ", ") }
+  if cost_text then
+    table.insert(line, cost_text)
+  end
+  table.insert(line, ev.model)
   notify(
-    ("review by %s: %s%s"):format(ev.model, table.concat(parts, ", "), cost_text and (" (%s)"):format(cost_text) or ""),
-    (counts.wrong > 0 or counts.none > 0) and vim.log.levels.WARN or vim.log.levels.INFO
+    table.concat(line, " · "),
+    (counts.wrong > 0 or counts.none > 0) and vim.log.levels.WARN or vim.log.levels.INFO,
+    ("review by %s: %s%s"):format(ev.model, table.concat(parts, ", "), cost_text and (" (%s)"):format(cost_text) or "")
   )
   if ev.unread then
     notify("no verdict: " .. ev.unread, vim.log.levels.WARN)

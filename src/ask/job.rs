@@ -28,6 +28,8 @@ pub struct Ask {
     /// waits for the next one), and that task.
     outbox: Arc<Mutex<Outbox>>,
     sender: Option<tokio::task::JoinHandle<()>>,
+    /// The project's instruction files sent (named in its history, never their text).
+    instruction_files: Vec<String>,
 }
 
 /// The answer's text waiting to be sent, and whether the ask has ended (nothing more goes).
@@ -55,6 +57,7 @@ impl Ask {
             answer: String::new(),
             outbox: Arc::default(),
             sender: None,
+            instruction_files: Vec::new(),
         }
     }
 }
@@ -69,6 +72,12 @@ impl Drop for Ask {
 }
 
 impl Job for Ask {
+    /// A late "Send" re-sends the question with the worst case the user agreed to: asked
+    /// again only above it.
+    fn confirmed(&self) -> Option<Usd> {
+        (self.req.about.confirmed_usd).and_then(|c| Usd::from_cost_f64(c).ok())
+    }
+
     const KIND: RequestKind = RequestKind::Ask;
     const ANSWER: &'static str = "the answer";
     const SHOWS_THINKING: bool = true;
@@ -99,6 +108,7 @@ impl Job for Ask {
             })
             .collect();
         let instructions = crate::edit::instructions::for_request(ctx, &project);
+        self.instruction_files = crate::edit::instructions::names_of(&instructions);
         let messages = prompt::build(&AskInput {
             file: &req.file,
             filetype: &req.filetype,
@@ -218,7 +228,9 @@ impl Job for Ask {
             instruction: about.instruction.clone(),
             answer: self.answer.clone(),
         });
-        let files = about.context.iter().map(|f| f.path.clone()).collect();
+        let files = (about.context.iter().map(|f| f.path.clone()))
+            .chain(self.instruction_files.iter().cloned())
+            .collect();
         Some(Transcript { turns, files })
     }
 }

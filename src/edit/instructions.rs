@@ -37,6 +37,15 @@ pub struct InstructionFile {
     pub cut: bool,
 }
 
+/// The files' paths, each marked as an instruction file (for `:LlmHistory`: named, never
+/// stored).
+pub fn names_of(files: &[InstructionFile]) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| format!("{} (instructions)", f.path))
+        .collect()
+}
+
 impl InstructionFile {
     /// Its size in the prompt (lines and their line ends).
     pub fn bytes(&self) -> u64 {

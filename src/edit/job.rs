@@ -24,6 +24,8 @@ pub struct Edit {
     /// The whole answer, for `done`.
     answer: String,
     placer: Option<Placer>,
+    /// The project's instruction files sent (named in its history, never their text).
+    instruction_files: Vec<String>,
 }
 
 impl Edit {
@@ -34,6 +36,7 @@ impl Edit {
             parser: BlockParser::new(),
             answer: String::new(),
             placer: None,
+            instruction_files: Vec::new(),
         }
     }
 }
@@ -67,6 +70,7 @@ impl Job for Edit {
         let edit_files = files::load(&root, req, cfg.max_context_bytes)
             .map_err(|m| Failure::new(Reason::Config, format!("{m}: nothing was sent")))?;
         let instructions = instructions::for_request(ctx, &project);
+        self.instruction_files = instructions::names_of(&instructions);
         let messages = build(req, &instructions, &edit_files);
         let prompt_bytes = prompt::prompt_bytes(&messages);
         if prompt_bytes > cfg.max_context_bytes {
@@ -177,7 +181,9 @@ impl Job for Edit {
             instruction: self.req.instruction.clone(),
             answer: self.answer.clone(),
         });
-        let files = self.req.context.iter().map(|f| f.path.clone()).collect();
+        let files = (self.req.context.iter().map(|f| f.path.clone()))
+            .chain(self.instruction_files.iter().cloned())
+            .collect();
         Some(Transcript { turns, files })
     }
 }

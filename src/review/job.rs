@@ -20,6 +20,8 @@ pub struct Review {
     req: ReviewRequest,
     /// The answer so far (at most [`MAX_ANSWER_BYTES`]).
     text: String,
+    /// The project's instruction files sent (named in its history, never their text).
+    instruction_files: Vec<String>,
 }
 
 impl Review {
@@ -27,6 +29,7 @@ impl Review {
         Review {
             req,
             text: String::new(),
+            instruction_files: Vec::new(),
         }
     }
 }
@@ -59,6 +62,7 @@ impl Job for Review {
         let cfg = ctx.config();
         let model = Effective::resolve(&cfg, &project.settings, None).judge_model;
         let instructions = instructions::for_request(ctx, &project);
+        self.instruction_files = instructions::names_of(&instructions);
         let messages = prompt::build(
             &self.req.instruction,
             &self.req.filetype,
@@ -135,6 +139,7 @@ impl Job for Review {
     fn transcript(&self) -> Option<Transcript> {
         let mut files: Vec<String> = self.req.hunks.iter().map(|h| h.path.clone()).collect();
         files.dedup();
+        files.extend(self.instruction_files.iter().cloned());
         Some(Transcript {
             turns: vec![Turn {
                 instruction: self.req.instruction.clone(),
