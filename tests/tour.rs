@@ -1,4 +1,4 @@
-//! The review loop a user repeats all day, at 80 columns with the built-in `vim.notify` and the
+//! The review loop a user repeats all day, at 80 and 120 columns with the built-in `vim.notify` and the
 //! default colorscheme, read from the screen of a real Neovim with a UI attached: an edit, a
 //! follow-up while it streams, a review, `:LlmAccept!`. At each step no hit-enter prompt is up
 //! and the `User` event fired with no key pressed. The screens are printed (`--nocapture`):
@@ -36,12 +36,21 @@ fn answer_changing(old: &str, new: &str) -> String {
 async fn step(n: &Nvim, title: &str, needle: &str) -> Snapshot {
     let s = n.wait_screen(title, |s| s.contains(needle)).await;
     assert!(!s.hit_enter(), "{title}: a prompt is up\n{}", s.dump());
-    println!("{title}, 80 columns:\n{}\n", s.dump());
+    println!("{title}, {} columns:\n{}\n", s.width, s.dump());
     s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_a_follow_up_a_review_and_accept_all_at_80_columns() {
+    tour(80).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_a_follow_up_a_review_and_accept_all_at_120_columns() {
+    tour(120).await;
+}
+
+async fn tour(width: i64) {
     let server = FakeOpenRouter::start().await;
     server.push(
         "/chat/completions",
@@ -52,7 +61,7 @@ async fn an_edit_a_follow_up_a_review_and_accept_all_at_80_columns() {
         )),
     );
     let setup = format!(r#"{{"judge_model": "{JUDGE}"}}"#);
-    let mut n = Nvim::start_ui(&server.url, &[("FRUGAL_SETUP", &setup)], 80, 24).await;
+    let mut n = Nvim::start_ui(&server.url, &[("FRUGAL_SETUP", &setup)], width, 24).await;
     n.open("report.py", PY).await;
 
     // An edit: one changed line of six, labelled, the message on one line.
@@ -100,7 +109,7 @@ async fn an_edit_a_follow_up_a_review_and_accept_all_at_80_columns() {
     n.wait_event("FrugalReviewDone").await;
     let s = step(&n, "after :LlmReview", "⚠ risky: the two decimals").await;
     assert!(
-        s.contains("not for") && s.contains("    sums kept"),
+        s.contains("not for") && s.contains("sums kept"),
         "cut:\n{}",
         s.dump()
     );
