@@ -111,8 +111,9 @@ function H.check_buffer(buf, opts)
   -- One request per buffer: a review of its hunks keeps it busy too.
   local busy = request.busy(buf)
   if busy then
-    -- Named by its kind: an ask or a review of this buffer keeps it busy too.
-    local what = ({ ask = "a question", review = "a review" })[busy.kind] or "an edit"
+    -- A question keeps the buffer busy too, and is named (a review goes with the edit whose
+    -- hunks it reviews).
+    local what = busy.kind == "ask" and "a question" or "an edit"
     return ("%s is still streaming in this buffer: wait for it or :LlmCancel it"):format(what)
   end
   local pending = require("frugal.hunks").count(buf)
