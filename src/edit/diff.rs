@@ -9,13 +9,23 @@
 //! differ on each side are sent as byte ranges. A pair of lines with less than half their
 //! bytes in common gets no word ranges: the whole line is the change.
 
-use similar::{capture_diff_slices, Algorithm, DiffTag};
+use similar::{capture_diff_slices_deadline, Algorithm, DiffTag};
+use std::time::{Duration, Instant};
+
+/// How long one hunk's line diff may take before `similar` settles for a coarser one (still
+/// exact: every changed line is in a change, only the pairing is less tight). A hostile answer
+/// of thousands of lines must not hold the blocking pool.
+const LINES_DEADLINE: Duration = Duration::from_millis(50);
+
+/// The same for the words of one pair of lines.
+const WORDS_DEADLINE: Duration = Duration::from_millis(5);
 
 pub use crate::protocol::Change;
 
 /// The changes from `old` to `new`, in order; none when they are equal.
 pub fn changes(old: &[String], new: &[String]) -> Vec<Change> {
-    let ops = capture_diff_slices(Algorithm::Myers, old, new);
+    let deadline = Some(Instant::now() + LINES_DEADLINE);
+    let ops = capture_diff_slices_deadline(Algorithm::Myers, old, new, deadline);
     let mut out: Vec<Change> = Vec::new();
     for op in ops {
         let (tag, o, n) = op.as_tag_tuple();
@@ -60,7 +70,8 @@ fn words(old: &str, new: &str) -> Option<(Ranges, Ranges)> {
         t.iter().map(|&(x, y)| s[x..y].to_string()).collect()
     };
     let (ta, tb) = (text(&a, old), text(&b, new));
-    let ops = capture_diff_slices(Algorithm::Myers, &ta, &tb);
+    let deadline = Some(Instant::now() + WORDS_DEADLINE);
+    let ops = capture_diff_slices_deadline(Algorithm::Myers, &ta, &tb, deadline);
     let (mut ro, mut rn) = (Vec::new(), Vec::new());
     let mut common = 0;
     for op in ops {
@@ -234,5 +245,26 @@ mod tests {
         let c = changes(&lines(&["a", "b"]), &lines(&["a", "b\r"]));
         assert_eq!((c[0].old, c[0].new), ((1, 2), (1, 2)));
         assert_eq!(c[0].new_words, vec![(1, 1, 2)]);
+    }
+
+    /// A huge hunk of lines that have nothing in common is diffed within the deadline into
+    /// changes that still cover every line (a hostile answer holds no thread for long).
+    #[test]
+    fn a_huge_hunk_is_diffed_within_the_deadline_and_covers_every_line() {
+        let old: Vec<String> = (0..20_000)
+            .map(|i| format!("old line {i} {}", i * 7))
+            .collect();
+        let new: Vec<String> = (0..20_000).map(|i| format!("new row {}", i * 13)).collect();
+        let started = Instant::now();
+        let c = changes(&old, &new);
+        // Generous: the bound is the deadline plus one pass, not the quadratic search.
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let covered_old: usize = c.iter().map(|c| c.old.1 - c.old.0).sum();
+        let covered_new: usize = c.iter().map(|c| c.new.1 - c.new.0).sum();
+        assert_eq!((covered_old, covered_new), (20_000, 20_000));
     }
 }
