@@ -6,7 +6,7 @@ use super::prompt::{self, AskInput};
 use super::request::AskRequest;
 use crate::budget::{RequestKind, Usd};
 use crate::edit::files;
-use crate::edit::prompt::ContextText;
+use crate::edit::prompt::{Code, ContextText};
 use crate::history::{Transcript, Turn};
 use crate::protocol::{Event, Failure, Reason};
 use crate::runner::{self, Ctx, End, Job, Prompt, Who};
@@ -100,14 +100,8 @@ impl Job for Ask {
             .collect();
         let instructions = crate::edit::instructions::for_request(ctx, &project);
         let messages = prompt::build(&AskInput {
-            file: &req.file,
-            filetype: &req.filetype,
+            code: Code::of(req),
             question: &req.instruction,
-            window: &req.lines,
-            win_start: req.win_start,
-            sel_start: req.sel_start,
-            sel_end: req.sel_end,
-            total_lines: req.total_lines,
             context: &context,
             instructions: &instructions,
             history: &req.history,

@@ -197,14 +197,8 @@ fn build(
         })
         .collect();
     prompt::build(&prompt::PromptInput {
-        file: &req.file,
-        filetype: &req.filetype,
+        code: prompt::Code::of(req),
         instruction: &req.instruction,
-        window: &req.lines,
-        win_start: req.win_start,
-        sel_start: req.sel_start,
-        sel_end: req.sel_end,
-        total_lines: req.total_lines,
         instructions,
         context: &context,
         history: &req.history,
