@@ -105,14 +105,11 @@ end
 ---@param current boolean  `target` is the file the answer is about (else only its project)
 ---@param answer table
 function H.send(target, current, answer)
-  local project, perr = require("frugal.project").project(target)
+  local project, root, rel = request.where(target)
   if not project then
-    return request.refuse(target, perr or "the backend did not answer")
+    return
   end
-  local where = assert(require("frugal.project").where(target))
-  local root = where.checkout
-  local file = vim.api.nvim_buf_get_name(target)
-  local rel = current and (where.rel or vim.uv.fs_realpath(file) or file) or ""
+  rel = current and rel or ""
   local paths = H.named_open(root, answer.text, rel)
   local question = type(answer.question) == "string" and answer.question or "(an answer applied with :LlmApply)"
   ---@type frugal.Edit
