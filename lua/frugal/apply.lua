@@ -113,23 +113,15 @@ function H.send(target, current, answer)
   local paths = H.named_open(root, answer.text, rel)
   local question = type(answer.question) == "string" and answer.question or "(an answer applied with :LlmApply)"
   ---@type frugal.Edit
-  local edit = request.start({
+  local edit = require("frugal.edit").register({
     id = util.next_id(),
     buf = target,
-    kind = "edit",
     root = root,
     path = rel,
     paths = paths,
     instruction = question,
     history = {},
-    tracking = true,
-    tracked = {},
-    touched = {},
-    order = {},
     progress_row = 0,
-    spin = 0,
-    placed = 0,
-    lost = {},
     -- Its hunks count for the request that got the answer (outcomes), not as a new one.
     applied = { request = answer.request },
   })

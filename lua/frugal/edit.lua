@@ -41,6 +41,24 @@ function M.instruction(id)
   return H.instructions[id]
 end
 
+--- Registers an edit (`:LlmEdit`'s, or `:LlmApply`'s, whose hunks are an edit's) from what it
+--- is about (`id`, `buf`, `root`, `path`, `paths`, `instruction`, `history`, `progress_row`…),
+--- with an edit's starting state: tracking, no hunks yet (|frugal.request.start()|).
+---@param about table
+---@return frugal.Edit
+function M.register(about)
+  return request.start(vim.tbl_extend("error", about, {
+    kind = "edit",
+    tracking = true,
+    tracked = {},
+    touched = {},
+    order = {},
+    spin = 0,
+    placed = 0,
+    lost = {},
+  }))
+end
+
 ---@class frugal.EditOpts
 ---@field line1 integer|nil  1-based first line (default 1)
 ---@field line2 integer|nil  1-based last line (default: last line)
@@ -151,10 +169,9 @@ function H.send(buf, opts, instruction, confirmed_usd)
   local paths =
     context.beside(rel, { prior and prior.paths or {}, context.list(root), context.mentions(root, instruction) })
   ---@type frugal.Edit
-  local edit = request.start({
+  local edit = M.register({
     id = id,
     buf = buf,
-    kind = "edit",
     root = root,
     path = rel,
     paths = paths,
@@ -162,14 +179,7 @@ function H.send(buf, opts, instruction, confirmed_usd)
     opts = opts,
     history = prior and prior.turns or {},
     follows = prior and prior.id or nil,
-    tracking = true,
-    tracked = {},
-    touched = {},
-    order = {},
     progress_row = sel_start,
-    spin = 0,
-    placed = 0,
-    lost = {},
   })
   -- Record edits the user makes while the answer streams, to re-anchor hunks computed on the
   -- snapshot; closing or reloading the buffer the edit started in cancels it (another

@@ -7,18 +7,13 @@ use crate::edit::prompt::{self as edit_prompt, Code, ContextText};
 use crate::edit::request::Turn;
 use crate::openrouter::Message;
 
-const SYSTEM: &str = "You are an expert programmer answering questions about code inside the user's editor.\n\
+const SYSTEM: &str = concat!(
+    "You are an expert programmer answering questions about code inside the user's editor.\n\
 Answer in Markdown, concisely. Quote code in fenced blocks.\n\
-If you propose a change to a file, write it as one or more SEARCH/REPLACE blocks in this exact format, so the user can apply it:\n\
-\n\
-path/of/the/file\n\
-<<<<<<< SEARCH\n\
-lines copied exactly from the file, including indentation\n\
-=======\n\
-the lines that replace them\n\
->>>>>>> REPLACE\n\
-\n\
-On the line before each block write the file's path relative to the project root, exactly as the files are named to you. Each SEARCH section copies contiguous existing lines character for character, with enough lines to be unique. To create a new file, leave SEARCH empty. Write no block when no change is asked for.";
+If you propose a change to a file, write it as one or more SEARCH/REPLACE blocks in this exact format, so the user can apply it:\n",
+    edit_prompt::block_format!(),
+    "On the line before each block write the file's path relative to the project root, exactly as the files are named to you. Each SEARCH section copies contiguous existing lines character for character, with enough lines to be unique. To create a new file, leave SEARCH empty. Write no block when no change is asked for."
+);
 
 /// What an ask's prompt is built from.
 pub struct AskInput<'a> {

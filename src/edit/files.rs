@@ -300,6 +300,11 @@ pub fn text_lines(rel: &str, bytes: Vec<u8>) -> Result<Vec<String>, String> {
             e.utf8_error().valid_up_to()
         )
     })?;
+    Ok(split_lines(&text))
+}
+
+/// A text's lines, without their ends (`\n`, `\r\n`); a final line end starts no line.
+pub(crate) fn split_lines(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
@@ -307,7 +312,7 @@ pub fn text_lines(rel: &str, bytes: Vec<u8>) -> Result<Vec<String>, String> {
     if lines.last().is_some_and(String::is_empty) {
         lines.pop();
     }
-    Ok(lines)
+    lines
 }
 
 /// Which file a path written in the answer means. `paths`: the request's files relative to

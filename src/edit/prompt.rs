@@ -10,24 +10,35 @@ use crate::edit::instructions::{self, InstructionFile};
 use crate::edit::request::{Diagnostic, EditRequest, Turn};
 use crate::openrouter::Message;
 
-const SYSTEM: &str = "You are an expert programmer editing files inside the user's editor.\n\
-Answer ONLY with one or more SEARCH/REPLACE blocks, in this exact format:\n\
-\n\
+/// The SEARCH/REPLACE block as the system prompts show it (the edit's, the ask's), a blank
+/// line on each side: the one format the block parser reads.
+macro_rules! block_format {
+    () => {
+        "\n\
 path/of/the/file\n\
 <<<<<<< SEARCH\n\
 lines copied exactly from the file, including indentation\n\
 =======\n\
 the lines that replace them\n\
 >>>>>>> REPLACE\n\
-\n\
-Rules:\n\
+\n"
+    };
+}
+pub(crate) use block_format;
+
+const SYSTEM: &str = concat!(
+    "You are an expert programmer editing files inside the user's editor.\n\
+Answer ONLY with one or more SEARCH/REPLACE blocks, in this exact format:\n",
+    block_format!(),
+    "Rules:\n\
 - On the line before each block, write the path of the file it changes, relative to the project root, exactly as the files are named to you.\n\
 - Change only the files you are told you may change.\n\
 - Each SEARCH section must copy contiguous existing lines character for character, with enough lines to be unique.\n\
 - Keep blocks small: one block per separate change; do not repeat unchanged regions.\n\
 - Change only what the instruction asks for, inside the selected lines unless it clearly requires more.\n\
 - To delete lines, leave the replacement empty. Never use an empty SEARCH section, except to create a new file inside the project: then the replacement is the new file's whole text.\n\
-- No explanations, no prose outside the blocks.";
+- No explanations, no prose outside the blocks."
+);
 
 /// A context file as the model sees it.
 pub struct ContextText<'a> {
