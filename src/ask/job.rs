@@ -91,13 +91,7 @@ impl Job for Ask {
         let root = files::checkout_root(&req.project.file);
         let ask_files = files::load(&root, req, cfg.max_context_bytes)
             .map_err(|m| Failure::new(Reason::Config, format!("{m}: nothing was sent")))?;
-        let context: Vec<ContextText> = ask_files[1..]
-            .iter()
-            .map(|f| ContextText {
-                path: &f.path,
-                lines: &f.lines,
-            })
-            .collect();
+        let context = ContextText::beside(&ask_files);
         let instructions = crate::edit::instructions::for_request(ctx, &project);
         let messages = prompt::build(&AskInput {
             code: Code::of(req),
@@ -106,25 +100,15 @@ impl Job for Ask {
             instructions: &instructions,
             history: &req.history,
         });
-        let bytes = runner::prompt_bytes(&messages);
-        if bytes > cfg.max_context_bytes {
-            return Err(Failure::new(
-                Reason::Budget,
-                crate::edit::too_large(
-                    "question",
-                    bytes,
-                    cfg.max_context_bytes,
-                    &ask_files,
-                    &instructions,
-                ),
-            ));
-        }
-        ctx.ui.send(Event::Prompt {
-            id: req.id,
-            buf: req.buf,
-            files: ask_files.len() + instructions.iter().filter(|f| !f.lines.is_empty()).count(),
-            bytes,
-        });
+        crate::edit::told_size(
+            ctx,
+            self.who(),
+            "question",
+            cfg.max_context_bytes,
+            &messages,
+            &ask_files,
+            &instructions,
+        )?;
         tracing::info!(
             ask = req.id,
             buf = req.buf,

@@ -16,8 +16,8 @@ pub mod prompt;
 pub mod request;
 pub mod wording;
 
-pub(crate) use job::too_large;
 pub use job::Edit;
+pub(crate) use job::told_size;
 
 /// The property tests' settings: `PROPTEST_CASES` cases (128 by default; the long run before a
 /// release uses far more).

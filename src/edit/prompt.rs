@@ -76,6 +76,19 @@ impl<'a> Code<'a> {
     }
 }
 
+impl<'a> ContextText<'a> {
+    /// The files sent beside the current one (the first of `files`), as context.
+    pub fn beside(files: &'a [crate::edit::files::EditFile]) -> Vec<ContextText<'a>> {
+        files[1..]
+            .iter()
+            .map(|f| ContextText {
+                path: &f.path,
+                lines: &f.lines,
+            })
+            .collect()
+    }
+}
+
 /// What the prompt is built from.
 pub struct PromptInput<'a> {
     pub code: Code<'a>,
