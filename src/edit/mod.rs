@@ -16,8 +16,8 @@ pub mod prompt;
 pub mod request;
 pub mod wording;
 
-pub use job::Edit;
 pub(crate) use job::told_size;
+pub use job::Edit;
 
 /// The property tests' settings: `PROPTEST_CASES` cases (128 by default; the long run before a
 /// release uses far more).
