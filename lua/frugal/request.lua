@@ -81,9 +81,8 @@ function M.refuse(buf, message)
   notify(message, vim.log.levels.ERROR)
 end
 
---- Where a request of `buf` stands: its project (as the backend takes it), the checkout's root
---- (a worktree's own) and the buffer's path relative to it, as the backend found it (the path
---- the model sees). Nil when it has none: refused (|M.refuse()|).
+--- A request's project, its checkout's root (a worktree's own) and the buffer's path in it,
+--- the one the model sees. Nil when it has none: refused (|M.refuse()|).
 ---@param buf integer
 ---@return table|nil project
 ---@return string root
@@ -99,9 +98,8 @@ function M.where(buf)
   return project, where.checkout, where.rel or vim.uv.fs_realpath(file) or file
 end
 
---- What an edit's or a question's call says of the code it is about: the buffer's path and
---- filetype, the selection (0-based, end exclusive), a window of `context_lines` around it,
---- the project and the session's model.
+--- What an edit's or a question's call says of its code: path, filetype, the selection
+--- (0-based, end exclusive) in a window of `context_lines` around it, project, session model.
 ---@param buf integer
 ---@param project table
 ---@param rel string
@@ -111,8 +109,7 @@ end
 ---@return table
 function M.about(buf, project, rel, sel_start, sel_end, context_lines)
   local n = vim.api.nvim_buf_line_count(buf)
-  local win_start = math.max(0, sel_start - context_lines)
-  local win_end = math.min(n, sel_end + context_lines)
+  local win_start, win_end = math.max(0, sel_start - context_lines), math.min(n, sel_end + context_lines)
   return {
     file = rel,
     filetype = vim.bo[buf].filetype,
