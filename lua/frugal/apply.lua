@@ -105,34 +105,23 @@ end
 ---@param current boolean  `target` is the file the answer is about (else only its project)
 ---@param answer table
 function H.send(target, current, answer)
-  local project, perr = require("frugal.project").project(target)
+  local project, root, rel = request.where(target)
   if not project then
-    return request.refuse(target, perr or "the backend did not answer")
+    return
   end
-  local where = assert(require("frugal.project").where(target))
-  local root = where.checkout
-  local file = vim.api.nvim_buf_get_name(target)
-  local rel = current and (where.rel or vim.uv.fs_realpath(file) or file) or ""
+  rel = current and rel or ""
   local paths = H.named_open(root, answer.text, rel)
   local question = type(answer.question) == "string" and answer.question or "(an answer applied with :LlmApply)"
   ---@type frugal.Edit
-  local edit = request.start({
+  local edit = require("frugal.edit").register({
     id = util.next_id(),
     buf = target,
-    kind = "edit",
     root = root,
     path = rel,
     paths = paths,
     instruction = question,
     history = {},
-    tracking = true,
-    tracked = {},
-    touched = {},
-    order = {},
     progress_row = 0,
-    spin = 0,
-    placed = 0,
-    lost = {},
     -- Its hunks count for the request that got the answer (outcomes), not as a new one.
     applied = { request = answer.request },
   })

@@ -122,23 +122,12 @@ function H.send(t, question, confirmed_usd)
   if not settings then
     return
   end
-  local project, perr = require("frugal.project").project(about)
+  local project, root, rel = request.where(about)
   if not project then
-    return request.refuse(about, perr or "the backend did not answer")
+    return
   end
-  local where = assert(require("frugal.project").where(about))
-  local root = where.checkout
-  local file = vim.api.nvim_buf_get_name(about)
-  local rel = where.rel or vim.uv.fs_realpath(file) or file
   local context = require("frugal.context")
-  local paths = {}
-  for _, list in ipairs({ context.list(root), context.mentions(root, question) }) do
-    for _, p in ipairs(list) do
-      if p ~= rel and not vim.tbl_contains(paths, p) then
-        table.insert(paths, p)
-      end
-    end
-  end
+  local paths = context.beside(rel, { context.list(root), context.mentions(root, question) })
   if t.fresh or not H.conversations[ask_buf] then
     H.conversations[ask_buf] = { about = about, turns = {} }
     askbuf.clear(ask_buf)
@@ -146,8 +135,6 @@ function H.send(t, question, confirmed_usd)
   local conv = H.conversations[ask_buf]
   local n = vim.api.nvim_buf_line_count(about)
   local sel_start, sel_end = t.l1 - 1, t.l2
-  local win_start = math.max(0, sel_start - settings.context_lines)
-  local win_end = math.min(n, sel_end + settings.context_lines)
   local whole = sel_start == 0 and sel_end == n
   local row = askbuf.heading(ask_buf, question, whole and rel or ("%s, lines %d-%d"):format(rel, t.l1, t.l2))
   askbuf.show(ask_buf)
@@ -166,24 +153,20 @@ function H.send(t, question, confirmed_usd)
     l1 = t.l1,
     l2 = t.l2,
   })
-  local running = request.send(job, "ask", {
-    id = job.id,
-    buf = about,
-    ask_buf = ask_buf,
-    file = rel,
-    filetype = vim.bo[about].filetype,
-    instruction = question,
-    sel_start = sel_start,
-    sel_end = sel_end,
-    win_start = win_start,
-    total_lines = n,
-    project = project,
-    model = require("frugal").session_model(),
-    lines = vim.api.nvim_buf_get_lines(about, win_start, win_end, false),
-    context = context.request_files(root, paths),
-    history = conv.turns,
-    confirmed_usd = confirmed_usd,
-  })
+  local params = request.about(about, project, rel, sel_start, sel_end, settings.context_lines)
+  local running = request.send(
+    job,
+    "ask",
+    vim.tbl_extend("error", params, {
+      id = job.id,
+      buf = about,
+      ask_buf = ask_buf,
+      instruction = question,
+      context = context.request_files(root, paths),
+      history = conv.turns,
+      confirmed_usd = confirmed_usd,
+    })
+  )
   if running then
     H.progress(job, { phase = "waiting", tokens = 0, elapsed_ms = 0 })
   end

@@ -192,6 +192,23 @@ function M.mentions(root, instruction)
   return out
 end
 
+--- The files a request sends beside the current one: each path of `lists`, in order, once,
+--- `rel` (the current file) left out.
+---@param rel string
+---@param lists string[][]
+---@return string[]
+function M.beside(rel, lists)
+  local paths = {}
+  for _, list in ipairs(lists) do
+    for _, p in ipairs(list) do
+      if p ~= rel and not vim.tbl_contains(paths, p) then
+        table.insert(paths, p)
+      end
+    end
+  end
+  return paths
+end
+
 --- The project's files (relative to the root) for completion: `git ls-files` in a git
 --- checkout, else a bounded walk. Cached for a few seconds.
 ---@param root string

@@ -41,6 +41,24 @@ function M.instruction(id)
   return H.instructions[id]
 end
 
+--- Registers an edit (`:LlmEdit`'s, or `:LlmApply`'s, whose hunks are an edit's) from what it
+--- is about (`id`, `buf`, `root`, `path`, `paths`, `instruction`, `history`, `progress_row`…),
+--- with an edit's starting state: tracking, no hunks yet (|frugal.request.start()|).
+---@param about table
+---@return frugal.Edit
+function M.register(about)
+  return request.start(vim.tbl_extend("error", about, {
+    kind = "edit",
+    tracking = true,
+    tracked = {},
+    touched = {},
+    order = {},
+    spin = 0,
+    placed = 0,
+    lost = {},
+  }))
+end
+
 ---@class frugal.EditOpts
 ---@field line1 integer|nil  1-based first line (default 1)
 ---@field line2 integer|nil  1-based last line (default: last line)
@@ -140,36 +158,21 @@ function H.send(buf, opts, instruction, confirmed_usd)
     l1, l2 = 1, n
   end
   local sel_start, sel_end = l1 - 1, l2
-  local win_start = math.max(0, sel_start - settings.context_lines)
-  local win_end = math.min(n, sel_end + settings.context_lines)
   local id = util.next_id()
   H.instructions[id] = instruction
-  local file = vim.api.nvim_buf_get_name(buf)
-  local project, perr = require("frugal.project").project(buf)
+  local project, root, rel = request.where(buf)
   if not project then
-    return request.refuse(buf, perr or "the backend did not answer")
+    return
   end
-  -- The path the model sees is relative to the checkout (a worktree's own root), as the
-  -- backend found it.
-  local where = assert(require("frugal.project").where(buf))
-  local root = where.checkout
-  local rel = where.rel or vim.uv.fs_realpath(file) or file
   local context = require("frugal.context")
   -- A follow-up continues the conversation of the pending hunks' edit, with its files.
   local prior = not opts.bang and require("frugal.conversation").of_buffer(buf) or nil
-  local paths = {}
-  for _, list in ipairs({ prior and prior.paths or {}, context.list(root), context.mentions(root, instruction) }) do
-    for _, p in ipairs(list) do
-      if p ~= rel and not vim.tbl_contains(paths, p) then
-        table.insert(paths, p)
-      end
-    end
-  end
+  local paths =
+    context.beside(rel, { prior and prior.paths or {}, context.list(root), context.mentions(root, instruction) })
   ---@type frugal.Edit
-  local edit = request.start({
+  local edit = M.register({
     id = id,
     buf = buf,
-    kind = "edit",
     root = root,
     path = rel,
     paths = paths,
@@ -177,14 +180,7 @@ function H.send(buf, opts, instruction, confirmed_usd)
     opts = opts,
     history = prior and prior.turns or {},
     follows = prior and prior.id or nil,
-    tracking = true,
-    tracked = {},
-    touched = {},
-    order = {},
     progress_row = sel_start,
-    spin = 0,
-    placed = 0,
-    lost = {},
   })
   -- Record edits the user makes while the answer streams, to re-anchor hunks computed on the
   -- snapshot; closing or reloading the buffer the edit started in cancels it (another
@@ -199,24 +195,20 @@ function H.send(buf, opts, instruction, confirmed_usd)
       track.attach(edit, f.buf)
     end
   end
-  local running = request.send(edit, "edit", {
-    id = id,
-    buf = buf,
-    file = rel,
-    filetype = vim.bo[buf].filetype,
-    instruction = instruction,
-    sel_start = sel_start,
-    sel_end = sel_end,
-    win_start = win_start,
-    total_lines = n,
-    project = project,
-    model = require("frugal").session_model(),
-    lines = vim.api.nvim_buf_get_lines(buf, win_start, win_end, false),
-    context = files,
-    history = edit.history,
-    diagnostics = H.diagnostics(buf, sel_start, sel_end),
-    confirmed_usd = confirmed_usd,
-  })
+  local params = request.about(buf, project, rel, sel_start, sel_end, settings.context_lines)
+  local running = request.send(
+    edit,
+    "edit",
+    vim.tbl_extend("error", params, {
+      id = id,
+      buf = buf,
+      instruction = instruction,
+      context = files,
+      history = edit.history,
+      diagnostics = H.diagnostics(buf, sel_start, sel_end),
+      confirmed_usd = confirmed_usd,
+    })
+  )
   if running then
     if edit.follows then
       require("frugal.hunks").hide(edit.follows)

@@ -74,14 +74,23 @@ end
 function M.close()
   local f = H.open
   H.open = nil
+  M.destroy(f)
+end
+
+--- Closes a float's window, wipes its buffer and drops its autocmds (each if still there):
+--- this module's float, or another of the same shape (`:LlmUsage`'s dashboard).
+---@param f { buf: integer|nil, win: integer|nil, augroup: integer|nil }|nil
+function M.destroy(f)
   if not f then
     return
   end
-  pcall(vim.api.nvim_del_augroup_by_id, f.augroup)
-  if vim.api.nvim_win_is_valid(f.win) then
+  if f.augroup then
+    pcall(vim.api.nvim_del_augroup_by_id, f.augroup)
+  end
+  if f.win and vim.api.nvim_win_is_valid(f.win) then
     pcall(vim.api.nvim_win_close, f.win, true)
   end
-  if vim.api.nvim_buf_is_valid(f.buf) then
+  if f.buf and vim.api.nvim_buf_is_valid(f.buf) then
     pcall(vim.api.nvim_buf_delete, f.buf, { force = true })
   end
 end
@@ -141,8 +150,7 @@ end
 ---@param opts frugal.FloatOpts
 ---@return table config for nvim_open_win
 function H.layout(lines, opts)
-  local cols = vim.o.columns
-  local rows = vim.o.lines - vim.o.cmdheight - (vim.o.laststatus > 0 and 1 or 0)
+  local cols = M.editor_size()
   local widest = vim.fn.strdisplaywidth(opts.title) + 4
   for _, l in ipairs(H.clean(lines)) do
     widest = math.max(widest, vim.fn.strdisplaywidth(l))
@@ -155,6 +163,27 @@ function H.layout(lines, opts)
       height = height + math.max(1, math.ceil(vim.fn.strdisplaywidth(l) / width))
     end
   end
+  -- Only an entered float takes `q`; one that was not closes when the cursor moves on.
+  return M.centred(width, height, opts.title, opts.enter ~= false and " q close " or nil)
+end
+
+--- The editor's size less the command line and a last status line.
+---@return integer width
+---@return integer height
+function M.editor_size()
+  return vim.o.columns, vim.o.lines - vim.o.cmdheight - (vim.o.laststatus > 0 and 1 or 0)
+end
+
+--- A float's placement: `width` wide, `height` high (at most the editor's, less the command
+--- line and 4), centred in the editor, the title in its border
+--- ('winborder', else rounded), a footer at its right if given.
+---@param width integer
+---@param height integer
+---@param title string
+---@param footer string|nil
+---@return table config for nvim_open_win / nvim_win_set_config
+function M.centred(width, height, title, footer)
+  local cols, rows = M.editor_size()
   height = math.max(1, math.min(height, rows - 4))
   -- 'winborder' exists from Neovim 0.11 on.
   local ok, border = pcall(function()
@@ -167,11 +196,10 @@ function H.layout(lines, opts)
     relative = "editor",
     style = "minimal",
     border = border,
-    title = (" %s "):format(opts.title),
+    title = (" %s "):format(title),
     title_pos = "center",
-    -- Only an entered float takes `q`; one that was not closes when the cursor moves on.
-    footer = opts.enter ~= false and " q close " or nil,
-    footer_pos = opts.enter ~= false and "right" or nil,
+    footer = footer,
+    footer_pos = footer and "right" or nil,
     width = width,
     height = height,
     row = math.max(0, math.floor((rows - height) / 2) - 1),

@@ -1,6 +1,7 @@
 --- Highlight groups: linked with `default = true` (a colorscheme may override them) and linked
 --- again after every `:colorscheme`, which clears them.
 local M = {}
+local H = {}
 
 --- The judge's verdicts on hunks (`:LlmReview`), set by lua/frugal/review.lua with |M.tint()|:
 --- the diagnostic's colour on the background of `CursorLine`, italic, so that a verdict never
@@ -22,11 +23,7 @@ function M.link(augroup, links)
       vim.api.nvim_set_hl(0, name, { link = target, default = true })
     end
   end
-  set()
-  vim.api.nvim_create_autocmd("ColorScheme", {
-    group = vim.api.nvim_create_augroup(augroup, { clear = true }),
-    callback = set,
-  })
+  H.now_and_after_colorscheme(augroup, set)
 end
 
 --- Defines each group of `from` (name → the group whose foreground it takes) on the
@@ -51,6 +48,13 @@ function M.tint(augroup, from, bg)
       })
     end
   end
+  H.now_and_after_colorscheme(augroup, set)
+end
+
+--- Runs `set` now and again after every colorscheme change (which clears highlight groups).
+---@param augroup string  a name unique to the caller, so reloading replaces its autocmd
+---@param set fun()
+function H.now_and_after_colorscheme(augroup, set)
   set()
   vim.api.nvim_create_autocmd("ColorScheme", {
     group = vim.api.nvim_create_augroup(augroup, { clear = true }),

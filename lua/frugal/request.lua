@@ -81,6 +81,48 @@ function M.refuse(buf, message)
   notify(message, vim.log.levels.ERROR)
 end
 
+--- A request's project, its checkout's root (a worktree's own) and the buffer's path in it,
+--- the one the model sees. Nil when it has none: refused (|M.refuse()|).
+---@param buf integer
+---@return table|nil project
+---@return string root
+---@return string rel
+function M.where(buf)
+  local project, perr = require("frugal.project").project(buf)
+  if not project then
+    M.refuse(buf, perr or "the backend did not answer")
+    return nil, "", ""
+  end
+  local where = assert(require("frugal.project").where(buf))
+  local file = vim.api.nvim_buf_get_name(buf)
+  return project, where.checkout, where.rel or vim.uv.fs_realpath(file) or file
+end
+
+--- What an edit's or a question's call says of its code: path, filetype, the selection
+--- (0-based, end exclusive) in a window of `context_lines` around it, project, session model.
+---@param buf integer
+---@param project table
+---@param rel string
+---@param sel_start integer
+---@param sel_end integer
+---@param context_lines integer
+---@return table
+function M.about(buf, project, rel, sel_start, sel_end, context_lines)
+  local n = vim.api.nvim_buf_line_count(buf)
+  local win_start, win_end = math.max(0, sel_start - context_lines), math.min(n, sel_end + context_lines)
+  return {
+    file = rel,
+    filetype = vim.bo[buf].filetype,
+    sel_start = sel_start,
+    sel_end = sel_end,
+    win_start = win_start,
+    total_lines = n,
+    project = project,
+    model = require("frugal").session_model(),
+    lines = vim.api.nvim_buf_get_lines(buf, win_start, win_end, false),
+  }
+end
+
 --- Registers a request before it is sent: the backend may report a quick refusal as an event
 --- before its answer to the call arrives, and that event must find the request.
 ---@generic J: frugal.Job

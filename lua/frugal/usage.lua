@@ -13,6 +13,7 @@ local H = {}
 ---@field report table|nil  what is shown
 
 local notify = require("frugal.util").notify
+local float = require("frugal.float")
 
 require("frugal.highlight").link("frugal_usage_hl", {
   FrugalUsageTitle = "Title",
@@ -30,16 +31,7 @@ require("frugal.highlight").link("frugal_usage_hl", {
 function M.close()
   local view = H.view
   H.view = nil
-  if not view then
-    return
-  end
-  pcall(vim.api.nvim_del_augroup_by_id, view.augroup)
-  if vim.api.nvim_win_is_valid(view.win) then
-    pcall(vim.api.nvim_win_close, view.win, true)
-  end
-  if vim.api.nvim_buf_is_valid(view.buf) then
-    pcall(vim.api.nvim_buf_delete, view.buf, { force = true })
-  end
+  float.destroy(view)
 end
 
 --- Opens (or refreshes) the dashboard.
@@ -163,39 +155,13 @@ H.view = nil
 ---@type integer  the last report asked for; a later `usage` event must match it
 H.token = 0
 
---- The editor's size less the command line and a last status line.
----@return integer width
----@return integer height
-function H.editor_size()
-  return vim.o.columns, vim.o.lines - vim.o.cmdheight - (vim.o.laststatus > 0 and 1 or 0)
-end
-
 --- The float's placement for a report: centred, as wide as its lines, within the editor.
 ---@param report table
 ---@return table config for nvim_open_win / nvim_win_set_config
 function H.layout(report)
-  local cols, rows = H.editor_size()
+  local cols = float.editor_size()
   local width = math.max(20, math.min((report.width or 60) + 2, cols - 4))
-  local height = math.max(1, math.min(#report.lines, rows - 4))
-  -- 'winborder' exists from Neovim 0.11 on.
-  local ok, border = pcall(function()
-    return vim.o.winborder
-  end)
-  if not ok or border == nil or border == "" then
-    border = "rounded"
-  end
-  return {
-    relative = "editor",
-    style = "minimal",
-    border = border,
-    title = (" %s "):format(report.title or "frugal usage"),
-    title_pos = "center",
-    width = width,
-    height = height,
-    row = math.floor((rows - height) / 2) - 1,
-    col = math.floor((cols - width) / 2),
-    zindex = 60,
-  }
+  return float.centred(width, #report.lines, report.title or "frugal usage")
 end
 
 --- Puts the report's lines and highlights in the view's buffer and fits the window to it.
@@ -224,7 +190,7 @@ end
 function H.fetch(view)
   H.token = H.token + 1
   view.token = H.token
-  local cols = H.editor_size()
+  local cols = float.editor_size()
   local res, err = require("frugal.rpc").request("usage", {
     project = (not view.all) and require("frugal.project").project_quiet(view.source, true) or vim.NIL,
     all = view.all,

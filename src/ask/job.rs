@@ -6,7 +6,7 @@ use super::prompt::{self, AskInput};
 use super::request::AskRequest;
 use crate::budget::{RequestKind, Usd};
 use crate::edit::files;
-use crate::edit::prompt::ContextText;
+use crate::edit::prompt::{Code, ContextText};
 use crate::history::{Transcript, Turn};
 use crate::protocol::{Event, Failure, Reason};
 use crate::runner::{self, Ctx, End, Job, Prompt, Who};
@@ -100,47 +100,25 @@ impl Job for Ask {
         let root = files::checkout_root(&req.project.file);
         let ask_files = files::load(&root, req, cfg.max_context_bytes)
             .map_err(|m| Failure::new(Reason::Config, format!("{m}: nothing was sent")))?;
-        let context: Vec<ContextText> = ask_files[1..]
-            .iter()
-            .map(|f| ContextText {
-                path: &f.path,
-                lines: &f.lines,
-            })
-            .collect();
+        let context = ContextText::beside(&ask_files);
         let instructions = crate::edit::instructions::for_request(ctx, &project);
         self.instruction_files = crate::edit::instructions::names_of(&instructions);
         let messages = prompt::build(&AskInput {
-            file: &req.file,
-            filetype: &req.filetype,
+            code: Code::of(req),
             question: &req.instruction,
-            window: &req.lines,
-            win_start: req.win_start,
-            sel_start: req.sel_start,
-            sel_end: req.sel_end,
-            total_lines: req.total_lines,
             context: &context,
             instructions: &instructions,
             history: &req.history,
         });
-        let bytes = runner::prompt_bytes(&messages);
-        if bytes > cfg.max_context_bytes {
-            return Err(Failure::new(
-                Reason::Budget,
-                crate::edit::too_large(
-                    "question",
-                    bytes,
-                    cfg.max_context_bytes,
-                    &ask_files,
-                    &instructions,
-                ),
-            ));
-        }
-        ctx.ui.send(Event::Prompt {
-            id: req.id,
-            buf: req.buf,
-            files: ask_files.len() + instructions.iter().filter(|f| !f.lines.is_empty()).count(),
-            bytes,
-        });
+        crate::edit::told_size(
+            ctx,
+            self.who(),
+            "question",
+            cfg.max_context_bytes,
+            &messages,
+            &ask_files,
+            &instructions,
+        )?;
         tracing::info!(
             ask = req.id,
             buf = req.buf,

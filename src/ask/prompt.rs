@@ -3,35 +3,23 @@
 //! stable part (the context files and the project's instructions: [`edit_prompt::stable_for`]),
 //! the earlier turns of the conversation, and the code asked about with the question.
 
-use crate::edit::prompt::{self as edit_prompt, ContextText};
+use crate::edit::prompt::{self as edit_prompt, Code, ContextText};
 use crate::edit::request::Turn;
 use crate::openrouter::Message;
 
-const SYSTEM: &str = "You are an expert programmer answering questions about code inside the user's editor.\n\
+const SYSTEM: &str = concat!(
+    "You are an expert programmer answering questions about code inside the user's editor.\n\
 Answer in Markdown, concisely. Quote code in fenced blocks.\n\
-If you propose a change to a file, write it as one or more SEARCH/REPLACE blocks in this exact format, so the user can apply it:\n\
-\n\
-path/of/the/file\n\
-<<<<<<< SEARCH\n\
-lines copied exactly from the file, including indentation\n\
-=======\n\
-the lines that replace them\n\
->>>>>>> REPLACE\n\
-\n\
-On the line before each block write the file's path relative to the project root, exactly as the files are named to you. Each SEARCH section copies contiguous existing lines character for character, with enough lines to be unique. To create a new file, leave SEARCH empty. Write no block when no change is asked for.";
+If you propose a change to a file, write it as one or more SEARCH/REPLACE blocks in this exact format, so the user can apply it:\n",
+    edit_prompt::block_format!(),
+    "On the line before each block write the file's path relative to the project root, exactly as the files are named to you. Each SEARCH section copies contiguous existing lines character for character, with enough lines to be unique. To create a new file, leave SEARCH empty. Write no block when no change is asked for."
+);
 
 /// What an ask's prompt is built from.
 pub struct AskInput<'a> {
-    pub file: &'a str,
-    pub filetype: &'a str,
+    /// The code asked about: its window and the range.
+    pub code: Code<'a>,
     pub question: &'a str,
-    /// Buffer lines `win_start ..` (0-based).
-    pub window: &'a [String],
-    pub win_start: usize,
-    /// The range asked about, 0-based `[start, end)`, inside the window.
-    pub sel_start: usize,
-    pub sel_end: usize,
-    pub total_lines: usize,
     pub context: &'a [ContextText<'a>],
     /// The project's instruction files (`instructions`), in the stable part.
     pub instructions: &'a [crate::edit::instructions::InstructionFile],
@@ -43,55 +31,18 @@ pub fn build(input: &AskInput) -> Vec<Message> {
     let mut messages = edit_prompt::stable_for(SYSTEM, input.instructions, input.context);
     // The code goes with the first question (where the conversation started) and again with
     // the current one: the buffer may have changed since.
-    for (i, turn) in input.history.iter().enumerate() {
-        messages.push(Message::user(format!("Question: {}\n", turn.instruction)));
-        let answer = Message::assistant(turn.answer.clone());
-        // The last earlier answer ends the conversation so far: the next turn re-reads it all
-        // from the cache.
-        messages.push(if i + 1 == input.history.len() {
-            answer.cached()
-        } else {
-            answer
-        });
-    }
+    edit_prompt::push_turns(&mut messages, input.history, |_, turn| {
+        format!("Question: {}\n", turn.instruction)
+    });
     messages.push(Message::user(current(input)));
     messages
 }
 
 /// The code asked about (its window, the range) and the question.
 fn current(input: &AskInput) -> String {
-    let ws = input.win_start;
-    let we = ws + input.window.len();
-    let fence = edit_prompt::fence_for(input.window);
     let mut user =
-        String::with_capacity(input.window.iter().map(|l| l.len() + 1).sum::<usize>() + 256);
-    let filetype = if input.filetype.is_empty() {
-        "unknown"
-    } else {
-        input.filetype
-    };
-    user.push_str(&format!("File: {} (filetype: {filetype})\n", input.file));
-    if ws > 0 || we < input.total_lines {
-        user.push_str(&format!(
-            "Shown: lines {}-{} of {} (the rest of the file is not shown).\n",
-            ws + 1,
-            we,
-            input.total_lines
-        ));
-    }
-    user.push('\n');
-    edit_prompt::push_fenced(&mut user, &fence, input.filetype, input.window);
-    user.push('\n');
-    if !(input.sel_start == 0 && input.sel_end >= input.total_lines) {
-        user.push_str(&format!(
-            "The question is about lines {}-{}:\n",
-            input.sel_start + 1,
-            input.sel_end
-        ));
-        let selected = &input.window[input.sel_start - ws..input.sel_end - ws];
-        edit_prompt::push_fenced(&mut user, &fence, "", selected);
-        user.push('\n');
-    }
+        String::with_capacity(input.code.window.iter().map(|l| l.len() + 1).sum::<usize>() + 256);
+    edit_prompt::push_code(&mut user, &input.code, "The question is about lines");
     user.push_str("Question: ");
     user.push_str(input.question);
     user.push('\n');
@@ -115,14 +66,16 @@ mod tests {
             answer: "A function.".into(),
         }];
         let msgs = build(&AskInput {
-            file: "src/a.rs",
-            filetype: "rust",
+            code: Code {
+                file: "src/a.rs",
+                filetype: "rust",
+                window: &window,
+                win_start: 0,
+                sel_start: 1,
+                sel_end: 2,
+                total_lines: 2,
+            },
             question: "and b?",
-            window: &window,
-            win_start: 0,
-            sel_start: 1,
-            sel_end: 2,
-            total_lines: 2,
             context: &context,
             instructions: &[],
             history: &history,

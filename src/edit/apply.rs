@@ -9,8 +9,8 @@ use super::blocks::{Block, BlockParser};
 use super::files::{self, EditFile, Target};
 use super::placing::Placing;
 use crate::budget::Usd;
-use crate::edit::request::{decode_context, ContextFile};
-use crate::protocol::{decode, non_utf8, text, Event, Problem, ProtocolError, Reason};
+use crate::edit::request::{decode_parts, text_lines, ContextFile};
+use crate::protocol::{Event, Problem, ProtocolError, Reason};
 use crate::services::Ui;
 use crate::settings::ProjectInput;
 use rmpv::Value;
@@ -49,47 +49,17 @@ pub struct ApplyRequest {
 impl ApplyRequest {
     /// Decodes the shim's map; an answer without any block is refused at once (one line).
     pub fn decode(v: Value) -> Result<ApplyRequest, ProtocolError> {
-        let malformed = |message: String| ProtocolError::Malformed {
-            method: "apply",
-            message,
-        };
-        let Value::Map(entries) = v else {
-            return Err(malformed("expected a table of named arguments".into()));
-        };
-        let (mut raw_lines, mut raw_context) = (None, Value::Nil);
-        let mut rest = Vec::with_capacity(entries.len());
-        for (k, v) in entries {
-            match k.as_str() {
-                Some("lines") => raw_lines = Some(v),
-                Some("context") => raw_context = v,
-                _ => rest.push((k, v)),
-            }
-        }
-        let rest = Value::Map(rest);
-        if let Some(at) = non_utf8(&rest, "") {
-            return Err(ProtocolError::Refused(format!(
-                "apply: {at} is not valid UTF-8: frugal applies UTF-8 text only"
-            )));
-        }
-        let mut req: ApplyRequest = decode("apply", rest)?;
-        req.context = decode_context(raw_context)?;
+        let (mut req, context, raw_lines) = decode_parts::<ApplyRequest>("apply", "applies", v)?;
+        req.context = context;
         req.lines = match raw_lines {
             None | Some(Value::Nil) => None,
-            Some(Value::Array(items)) => Some(
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, l)| {
-                        text(l).ok_or_else(|| {
-                            ProtocolError::Refused(format!(
-                                "line {} is not valid UTF-8: frugal edits UTF-8 text only",
-                                i + 1
-                            ))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            Some(_) => return Err(malformed("lines must be a list".into())),
+            Some(Value::Array(items)) => Some(text_lines(items, 0, "")?),
+            Some(_) => {
+                return Err(ProtocolError::Malformed {
+                    method: "apply",
+                    message: "lines must be a list".into(),
+                })
+            }
         };
         if !req.text.contains("<<<<<<<") {
             return Err(ProtocolError::Refused(
@@ -207,14 +177,7 @@ fn request_files(
         });
         match read {
             Ok((rel, _)) if out.iter().any(|f| f.path == rel) => {}
-            Ok((rel, lines)) => out.push(EditFile {
-                prefer: (0, lines.len()),
-                path: rel,
-                buf: c.buf,
-                lines,
-                win_start: 0,
-                new_file: false,
-            }),
+            Ok((rel, lines)) => out.push(EditFile::whole(rel, c.buf, lines)),
             Err(why) => problems.push(Problem {
                 title: c.path.clone(),
                 why,

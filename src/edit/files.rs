@@ -41,6 +41,18 @@ pub struct EditFile {
 }
 
 impl EditFile {
+    /// A file sent whole (a context file): from its first line, no place preferred over another.
+    pub fn whole(path: String, buf: i64, lines: Vec<String>) -> EditFile {
+        EditFile {
+            prefer: (0, lines.len()),
+            path,
+            buf,
+            lines,
+            win_start: 0,
+            new_file: false,
+        }
+    }
+
     /// Its size in the prompt (lines and their line ends).
     pub fn bytes(&self) -> u64 {
         self.lines.iter().map(|l| l.len() as u64 + 1).sum()
@@ -82,14 +94,7 @@ pub fn load(
             Some(lines) => lines.clone(),
             None => read_lines(root, &rel, limit)?,
         };
-        files.push(EditFile {
-            prefer: (0, lines.len()),
-            path: rel,
-            buf: c.buf,
-            lines,
-            win_start: 0,
-            new_file: false,
-        });
+        files.push(EditFile::whole(rel, c.buf, lines));
     }
     Ok(files)
 }
@@ -295,6 +300,11 @@ pub fn text_lines(rel: &str, bytes: Vec<u8>) -> Result<Vec<String>, String> {
             e.utf8_error().valid_up_to()
         )
     })?;
+    Ok(split_lines(&text))
+}
+
+/// A text's lines, without their ends (`\n`, `\r\n`); a final line end starts no line.
+pub(crate) fn split_lines(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
@@ -302,7 +312,7 @@ pub fn text_lines(rel: &str, bytes: Vec<u8>) -> Result<Vec<String>, String> {
     if lines.last().is_some_and(String::is_empty) {
         lines.pop();
     }
-    Ok(lines)
+    lines
 }
 
 /// Which file a path written in the answer means. `paths`: the request's files relative to

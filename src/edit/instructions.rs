@@ -167,14 +167,7 @@ fn read_one(root: &Path, rel: &str, left: u64) -> Result<Option<(Vec<String>, u6
             ))
         }
     };
-    let mut lines: Vec<String> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
-        .collect();
-    if lines.last().is_some_and(String::is_empty) {
-        lines.pop();
-    }
-    Ok(Some((lines, size, cut)))
+    Ok(Some((files::split_lines(&text), size, cut)))
 }
 
 /// The instruction files of a request of any kind (edit, review, ask), from its [`Job::prompt`]:

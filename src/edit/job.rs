@@ -72,26 +72,15 @@ impl Job for Edit {
         let instructions = instructions::for_request(ctx, &project);
         self.instruction_files = instructions::names_of(&instructions);
         let messages = build(req, &instructions, &edit_files);
-        let prompt_bytes = prompt::prompt_bytes(&messages);
-        if prompt_bytes > cfg.max_context_bytes {
-            return Err(Failure::new(
-                Reason::Budget,
-                too_large(
-                    "edit",
-                    prompt_bytes,
-                    cfg.max_context_bytes,
-                    &edit_files,
-                    &instructions,
-                ),
-            ));
-        }
-        ctx.ui.send(Event::Prompt {
-            id: req.id,
-            buf: req.buf,
-            // The instruction files sent are files the model sees too.
-            files: edit_files.len() + instructions.iter().filter(|f| !f.lines.is_empty()).count(),
-            bytes: prompt_bytes,
-        });
+        told_size(
+            ctx,
+            self.who(),
+            "edit",
+            cfg.max_context_bytes,
+            &messages,
+            &edit_files,
+            &instructions,
+        )?;
         self.files = Some((root, edit_files));
         Ok(Prompt {
             project,
@@ -195,27 +184,43 @@ fn build(
     instructions: &[InstructionFile],
     edit_files: &[EditFile],
 ) -> Vec<crate::openrouter::Message> {
-    let context: Vec<prompt::ContextText> = edit_files[1..]
-        .iter()
-        .map(|f| prompt::ContextText {
-            path: &f.path,
-            lines: &f.lines,
-        })
-        .collect();
+    let context = prompt::ContextText::beside(edit_files);
     prompt::build(&prompt::PromptInput {
-        file: &req.file,
-        filetype: &req.filetype,
+        code: prompt::Code::of(req),
         instruction: &req.instruction,
-        window: &req.lines,
-        win_start: req.win_start,
-        sel_start: req.sel_start,
-        sel_end: req.sel_end,
-        total_lines: req.total_lines,
         instructions,
         context: &context,
         history: &req.history,
         diagnostics: &req.diagnostics,
     })
+}
+
+/// A prompt's size: refused over `limit` ([`too_large`]; `what`: the request's kind, "edit",
+/// "question"), else told to the shim (`prompt` event) with the files the model sees.
+pub(crate) fn told_size(
+    ctx: &Ctx,
+    who: Who,
+    what: &str,
+    limit: u64,
+    messages: &[crate::openrouter::Message],
+    files: &[EditFile],
+    instructions: &[InstructionFile],
+) -> Result<u64, Failure> {
+    let bytes = prompt::prompt_bytes(messages);
+    if bytes > limit {
+        return Err(Failure::new(
+            Reason::Budget,
+            too_large(what, bytes, limit, files, instructions),
+        ));
+    }
+    ctx.ui.send(Event::Prompt {
+        id: who.id,
+        buf: who.buf,
+        // The instruction files sent are files the model sees too.
+        files: files.len() + instructions.iter().filter(|f| !f.lines.is_empty()).count(),
+        bytes,
+    });
+    Ok(bytes)
 }
 
 /// Why a prompt over `max_context_bytes` is refused, naming the largest files (instruction

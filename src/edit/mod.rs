@@ -16,7 +16,7 @@ pub mod prompt;
 pub mod request;
 pub mod wording;
 
-pub(crate) use job::too_large;
+pub(crate) use job::told_size;
 pub use job::Edit;
 
 /// The property tests' settings: `PROPTEST_CASES` cases (128 by default; the long run before a

@@ -7,27 +7,38 @@
 //! selection, diagnostics, instruction) after.
 
 use crate::edit::instructions::{self, InstructionFile};
-use crate::edit::request::{Diagnostic, Turn};
+use crate::edit::request::{Diagnostic, EditRequest, Turn};
 use crate::openrouter::Message;
 
-const SYSTEM: &str = "You are an expert programmer editing files inside the user's editor.\n\
-Answer ONLY with one or more SEARCH/REPLACE blocks, in this exact format:\n\
-\n\
+/// The SEARCH/REPLACE block as the system prompts show it (the edit's, the ask's), a blank
+/// line on each side: the one format the block parser reads.
+macro_rules! block_format {
+    () => {
+        "\n\
 path/of/the/file\n\
 <<<<<<< SEARCH\n\
 lines copied exactly from the file, including indentation\n\
 =======\n\
 the lines that replace them\n\
 >>>>>>> REPLACE\n\
-\n\
-Rules:\n\
+\n"
+    };
+}
+pub(crate) use block_format;
+
+const SYSTEM: &str = concat!(
+    "You are an expert programmer editing files inside the user's editor.\n\
+Answer ONLY with one or more SEARCH/REPLACE blocks, in this exact format:\n",
+    block_format!(),
+    "Rules:\n\
 - On the line before each block, write the path of the file it changes, relative to the project root, exactly as the files are named to you.\n\
 - Change only the files you are told you may change.\n\
 - Each SEARCH section must copy contiguous existing lines character for character, with enough lines to be unique.\n\
 - Keep blocks small: one block per separate change; do not repeat unchanged regions.\n\
 - Change only what the instruction asks for, inside the selected lines unless it clearly requires more.\n\
 - To delete lines, leave the replacement empty. Never use an empty SEARCH section, except to create a new file inside the project: then the replacement is the new file's whole text.\n\
-- No explanations, no prose outside the blocks.";
+- No explanations, no prose outside the blocks."
+);
 
 /// A context file as the model sees it.
 pub struct ContextText<'a> {
@@ -36,11 +47,11 @@ pub struct ContextText<'a> {
     pub lines: &'a [String],
 }
 
-/// What the prompt is built from.
-pub struct PromptInput<'a> {
+/// The code a request is about: the current file's window and the selection inside it.
+#[derive(Clone, Copy)]
+pub struct Code<'a> {
     pub file: &'a str,
     pub filetype: &'a str,
-    pub instruction: &'a str,
     /// The context window: buffer lines `win_start ..` (0-based).
     pub window: &'a [String],
     pub win_start: usize,
@@ -48,6 +59,40 @@ pub struct PromptInput<'a> {
     pub sel_start: usize,
     pub sel_end: usize,
     pub total_lines: usize,
+}
+
+impl<'a> Code<'a> {
+    /// The code of an edit's request (or an ask's, which carries one).
+    pub fn of(req: &'a EditRequest) -> Self {
+        Code {
+            file: &req.file,
+            filetype: &req.filetype,
+            window: &req.lines,
+            win_start: req.win_start,
+            sel_start: req.sel_start,
+            sel_end: req.sel_end,
+            total_lines: req.total_lines,
+        }
+    }
+}
+
+impl<'a> ContextText<'a> {
+    /// The files sent beside the current one (the first of `files`), as context.
+    pub fn beside(files: &'a [crate::edit::files::EditFile]) -> Vec<ContextText<'a>> {
+        files[1..]
+            .iter()
+            .map(|f| ContextText {
+                path: &f.path,
+                lines: &f.lines,
+            })
+            .collect()
+    }
+}
+
+/// What the prompt is built from.
+pub struct PromptInput<'a> {
+    pub code: Code<'a>,
+    pub instruction: &'a str,
     /// The project's instruction files (AGENTS.md…), in the system message.
     pub instructions: &'a [InstructionFile],
     /// The other files the model sees and may change, in the request's order.
@@ -62,27 +107,37 @@ pub fn build(input: &PromptInput) -> Vec<Message> {
     let mut messages = stable(input.instructions, input.context);
     // The stable part (system prompt, context files) ends here: what follows changes from one
     // request to the next.
-    for (i, turn) in input.history.iter().enumerate() {
-        let content = if i == 0 {
+    push_turns(&mut messages, input.history, |i, turn| {
+        if i == 0 {
             format!(
                 "Instruction (about the files as shown in my last message): {}\n",
                 turn.instruction
             )
         } else {
             format!("Instruction: {}\n", turn.instruction)
-        };
-        messages.push(Message::user(content));
-        // The last earlier answer ends the conversation so far: a follow-up of this follow-up
-        // re-reads all of it from the cache.
+        }
+    });
+    messages.push(Message::user(current_message(input)));
+    messages
+}
+
+/// The earlier turns, oldest first: each one's user message (`said`: from its index and the
+/// turn) and the model's answer. The last answer ends the conversation so far: the next turn
+/// re-reads all of it from the cache.
+pub(crate) fn push_turns(
+    messages: &mut Vec<Message>,
+    history: &[Turn],
+    said: impl Fn(usize, &Turn) -> String,
+) {
+    for (i, turn) in history.iter().enumerate() {
+        messages.push(Message::user(said(i, turn)));
         let answer = Message::assistant(turn.answer.clone());
-        messages.push(if i + 1 == input.history.len() {
+        messages.push(if i + 1 == history.len() {
             answer.cached()
         } else {
             answer
         });
     }
-    messages.push(Message::user(current_message(input)));
-    messages
 }
 
 /// The part of the messages that stays the same from one request to the next: the system
@@ -140,51 +195,19 @@ pub(crate) fn push_fenced(out: &mut String, fence: &str, info: &str, lines: &[St
 
 /// The current file's window, the selection, its diagnostics and the instruction.
 fn current_message(input: &PromptInput) -> String {
-    let ws = input.win_start;
-    let we = ws + input.window.len();
-    let fence = fence_for(input.window);
+    let code = &input.code;
     let mut user =
-        String::with_capacity(input.window.iter().map(|l| l.len() + 1).sum::<usize>() + 512);
+        String::with_capacity(code.window.iter().map(|l| l.len() + 1).sum::<usize>() + 512);
     user.push_str(&format!(
         "Files you may change: {} (the current file){}. You may also create new files inside the project.\n",
-        input.file,
+        code.file,
         input
             .context
             .iter()
             .map(|c| format!(", {}", c.path))
             .collect::<String>()
     ));
-    user.push_str(&format!(
-        "File: {} (filetype: {})\n",
-        input.file,
-        if input.filetype.is_empty() {
-            "unknown"
-        } else {
-            input.filetype
-        }
-    ));
-    if ws > 0 || we < input.total_lines {
-        user.push_str(&format!(
-            "Shown: lines {}-{} of {} (the rest of the file is not shown).\n",
-            ws + 1,
-            we,
-            input.total_lines
-        ));
-    }
-    user.push('\n');
-    push_fenced(&mut user, &fence, input.filetype, input.window);
-    user.push('\n');
-    let whole = input.sel_start == 0 && input.sel_end >= input.total_lines;
-    if !whole {
-        user.push_str(&format!(
-            "Selected lines {}-{}:\n",
-            input.sel_start + 1,
-            input.sel_end
-        ));
-        let selected = &input.window[input.sel_start - ws..input.sel_end - ws];
-        push_fenced(&mut user, &fence, "", selected);
-        user.push('\n');
-    }
+    push_code(&mut user, code, "Selected lines");
     if !input.diagnostics.is_empty() {
         user.push_str("Diagnostics in the selected lines:\n");
         for d in input.diagnostics {
@@ -210,6 +233,43 @@ fn current_message(input: &PromptInput) -> String {
     user.push_str(input.instruction);
     user.push('\n');
     user
+}
+
+/// The code as the model sees it: the file and its filetype, which lines the window shows
+/// (when not all of them), the window in a fence, then, unless the whole file is selected, the
+/// selected lines again under `selected` ("Selected lines 3-4:").
+pub(crate) fn push_code(out: &mut String, code: &Code, selected: &str) {
+    let ws = code.win_start;
+    let we = ws + code.window.len();
+    let fence = fence_for(code.window);
+    let filetype = if code.filetype.is_empty() {
+        "unknown"
+    } else {
+        code.filetype
+    };
+    out.push_str(&format!("File: {} (filetype: {filetype})\n", code.file));
+    if ws > 0 || we < code.total_lines {
+        out.push_str(&format!(
+            "Shown: lines {}-{} of {} (the rest of the file is not shown).\n",
+            ws + 1,
+            we,
+            code.total_lines
+        ));
+    }
+    out.push('\n');
+    push_fenced(out, &fence, code.filetype, code.window);
+    out.push('\n');
+    let whole = code.sel_start == 0 && code.sel_end >= code.total_lines;
+    if !whole {
+        out.push_str(&format!(
+            "{selected} {}-{}:\n",
+            code.sel_start + 1,
+            code.sel_end
+        ));
+        let slice = &code.window[code.sel_start - ws..code.sel_end - ws];
+        push_fenced(out, &fence, "", slice);
+        out.push('\n');
+    }
 }
 
 /// A fence longer than any backtick run at a line start in the content, so code holding
@@ -239,14 +299,16 @@ mod tests {
     fn window_and_selection_are_shown() {
         let window: Vec<String> = (100..110).map(|i| format!("line {i}")).collect();
         let msgs = build(&PromptInput {
-            file: "src/a.rs",
-            filetype: "rust",
+            code: Code {
+                file: "src/a.rs",
+                filetype: "rust",
+                window: &window,
+                win_start: 99,
+                sel_start: 102,
+                sel_end: 104,
+                total_lines: 20_000,
+            },
             instruction: "rename",
-            window: &window,
-            win_start: 99,
-            sel_start: 102,
-            sel_end: 104,
-            total_lines: 20_000,
             instructions: &[],
             context: &[],
             history: &[],
@@ -279,14 +341,16 @@ mod tests {
             source: Some("rustc".into()),
         }];
         let msgs = build(&PromptInput {
-            file: "src/a.rs",
-            filetype: "rust",
+            code: Code {
+                file: "src/a.rs",
+                filetype: "rust",
+                window: &window,
+                win_start: 0,
+                sel_start: 0,
+                sel_end: 1,
+                total_lines: 1,
+            },
             instruction: "keep the old name",
-            window: &window,
-            win_start: 0,
-            sel_start: 0,
-            sel_end: 1,
-            total_lines: 1,
             instructions: &[],
             context: &context,
             history: &history,

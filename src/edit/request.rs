@@ -4,6 +4,7 @@
 use crate::protocol::{decode, non_utf8, text, ProtocolError};
 use crate::settings::ProjectInput;
 use rmpv::Value;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 /// What the shim sends for `:LlmEdit` (all rows 0-based, ranges end-exclusive).
@@ -146,50 +147,78 @@ pub fn decode_context(v: Value) -> Result<Vec<ContextFile>, ProtocolError> {
     Ok(out)
 }
 
+/// A request's map (`method`'s) taken apart: the rest, checked to be UTF-8 (`verb`: what frugal
+/// does with text, for the refusal) and decoded, its `context` decoded, and its raw `lines`
+/// (whose text each request checks line by line).
+pub(crate) fn decode_parts<T: DeserializeOwned>(
+    method: &'static str,
+    verb: &str,
+    v: Value,
+) -> Result<(T, Vec<ContextFile>, Option<Value>), ProtocolError> {
+    let Value::Map(entries) = v else {
+        return Err(ProtocolError::Malformed {
+            method,
+            message: "expected a table of named arguments".into(),
+        });
+    };
+    let mut raw_lines = None;
+    let mut raw_context = Value::Nil;
+    let mut rest = Vec::with_capacity(entries.len());
+    for (k, v) in entries {
+        match k.as_str() {
+            Some("lines") => raw_lines = Some(v),
+            Some("context") => raw_context = v,
+            _ => rest.push((k, v)),
+        }
+    }
+    let rest = Value::Map(rest);
+    if let Some(at) = non_utf8(&rest, "") {
+        return Err(ProtocolError::Refused(format!(
+            "{method}: {at} is not valid UTF-8: frugal {verb} UTF-8 text only"
+        )));
+    }
+    let req: T = decode(method, rest)?;
+    Ok((req, decode_context(raw_context)?, raw_lines))
+}
+
+/// A buffer's lines as text, the first being buffer row `first` (0-based); a line that is not
+/// UTF-8 is refused by its number, `hint` after the message.
+pub(crate) fn text_lines(
+    items: Vec<Value>,
+    first: usize,
+    hint: &str,
+) -> Result<Vec<String>, ProtocolError> {
+    let mut lines = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match text(item) {
+            Some(t) => lines.push(t),
+            None => {
+                return Err(ProtocolError::Refused(format!(
+                    "line {} is not valid UTF-8: frugal edits UTF-8 text only{hint}",
+                    first + i + 1
+                )))
+            }
+        }
+    }
+    Ok(lines)
+}
+
 impl EditRequest {
     /// Decodes the shim's map, refusing non-UTF-8 text with a message naming the line.
     pub fn decode(v: Value) -> Result<EditRequest, ProtocolError> {
-        let malformed = |message: String| ProtocolError::Malformed {
-            method: "edit",
-            message,
-        };
-        let Value::Map(entries) = v else {
-            return Err(malformed("expected a table of named arguments".into()));
-        };
-        let mut raw_lines = None;
-        let mut raw_context = Value::Nil;
-        let mut rest = Vec::with_capacity(entries.len());
-        for (k, v) in entries {
-            match k.as_str() {
-                Some("lines") => raw_lines = Some(v),
-                Some("context") => raw_context = v,
-                _ => rest.push((k, v)),
-            }
-        }
-        let rest = Value::Map(rest);
-        if let Some(at) = non_utf8(&rest, "") {
-            return Err(ProtocolError::Refused(format!(
-                "edit: {at} is not valid UTF-8: frugal sends UTF-8 text only"
-            )));
-        }
-        let mut req: EditRequest = decode("edit", rest)?;
-        req.context = decode_context(raw_context)?;
+        let (mut req, context, raw_lines) = decode_parts::<EditRequest>("edit", "sends", v)?;
+        req.context = context;
         let Some(Value::Array(items)) = raw_lines else {
-            return Err(malformed("missing lines".into()));
+            return Err(ProtocolError::Malformed {
+                method: "edit",
+                message: "missing lines".into(),
+            });
         };
-        let mut lines = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            match text(item) {
-                Some(t) => lines.push(t),
-                None => {
-                    return Err(ProtocolError::Refused(format!(
-                        "line {} is not valid UTF-8: frugal edits UTF-8 text only (:set fileencoding? and reload with :e ++enc=…)",
-                        req.win_start + i + 1
-                    )))
-                }
-            }
-        }
-        req.lines = lines;
+        req.lines = text_lines(
+            items,
+            req.win_start,
+            " (:set fileencoding? and reload with :e ++enc=…)",
+        )?;
         let win_end = req.win_start + req.lines.len();
         if req.sel_start >= req.sel_end || req.sel_start < req.win_start || req.sel_end > win_end {
             return Err(ProtocolError::Refused(format!(

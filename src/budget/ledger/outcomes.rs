@@ -181,19 +181,14 @@ impl Ledger {
         count: u32,
         clock: &dyn Clock,
     ) -> Result<usize, LedgerError> {
-        let now_ms = unix_ms(clock.now().timestamp());
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut n = 0;
-        {
-            let mut stmt = tx.prepare_cached(PROPOSE)?;
-            for k in 1..=count {
-                n += stmt.execute(params![id.0, k, now_ms])?;
-            }
-        }
-        tx.commit()?;
-        Ok(n)
+        let proposed: Vec<Outcome> = (1..=count)
+            .map(|hunk| Outcome {
+                request: id,
+                hunk,
+                fate: HunkFate::Proposed,
+            })
+            .collect();
+        self.record_outcomes(&proposed, clock)
     }
 
     /// Records each outcome, in one transaction: `proposed` adds the hunk's row when its
