@@ -100,7 +100,9 @@ async fn tour(width: i64) {
     assert!(s.contains("at most $"), "{}", s.dump());
     gate.notify_one();
     n.wait_event("FrugalEditDone").await;
-    step(&n, "after the follow-up", "refined, turn 2").await;
+    let s = step(&n, "after the follow-up", "refined, turn 2").await;
+    // The progress line above line 1 is gone, and so is the room it took.
+    assert!(s.row(0).contains("import math"), "{}", s.dump());
 
     // A review: the verdict under its hunk, whole.
     let judge = r#"{"verdicts":[{"hunk":1,"verdict":"risky","reason":"the two decimals hide sub-cent totals; fine for a report, not for sums kept"}]}"#;

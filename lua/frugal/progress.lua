@@ -115,6 +115,29 @@ end
 ---@param buf integer
 function M.clear(buf)
   vim.api.nvim_buf_clear_namespace(buf, H.ns, 0, -1)
+  H.unreveal(buf)
+end
+
+--- The filler rows |H.reveal()| opened above the first line, given back once the progress line
+--- is gone (else the window shows an empty filler row there), keeping those other virtual
+--- lines above the first line still need.
+---@param buf integer
+function H.unreveal(buf)
+  local above = 0
+  for _, m in ipairs(vim.api.nvim_buf_get_extmarks(buf, -1, { 0, 0 }, { 0, -1 }, { details = true })) do
+    local d = m[4] or {}
+    if d.virt_lines_above and d.virt_lines then
+      above = above + #d.virt_lines
+    end
+  end
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    vim.api.nvim_win_call(win, function()
+      local view = vim.fn.winsaveview()
+      if view.topline == 1 and view.topfill > above then
+        vim.fn.winrestview({ topline = 1, topfill = above })
+      end
+    end)
+  end
 end
 
 return M
