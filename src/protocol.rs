@@ -316,6 +316,10 @@ pub enum Event {
         /// What accepting it changes, line by line and word by word (`edit/diff.rs`): the
         /// shim marks these lines only and leaves the block's other lines plain.
         changes: Vec<Change>,
+        /// The block's ordinal in the answer (1-based, every block counted, shown or not): the
+        /// same for the same answer placed again by `:LlmApply`, so a hunk's outcome is kept
+        /// under it (`hunk_outcomes.hunk`) and counts once for its request.
+        block: usize,
     },
     /// What the edit sends, once its prompt is built: how many files the model sees and the
     /// prompt's size in bytes (every message), for the progress line.

@@ -332,3 +332,58 @@ async fn a_reject_right_before_quitting_is_recorded_as_rejected() {
     wait_fates(&data, &["rejected", "rejected", "rejected"]).await;
     drop(keep);
 }
+
+/// Hunks proposed again by `:LlmApply` count once, for their original request: an outcome is
+/// kept under its block's ordinal in the answer, which the same answer gives again whatever
+/// matches now (a block that matched nowhere, or no longer matches, shifts the labels' numbers,
+/// not the rows).
+#[tokio::test]
+async fn a_hunk_proposed_again_by_apply_counts_once_for_its_request() {
+    let server = FakeOpenRouter::start().await;
+    // Block 1 matches nowhere; blocks 2 and 3 are the edit's hunks 1/2 and 2/2.
+    let text = format!(
+        "{}{}{}",
+        block("zzz = 9\n", "zzz = 90\n"),
+        block("a = 1\n", "a = 10\n"),
+        block("c = 3\n", "c = 30\n")
+    );
+    server.push("/chat/completions", Reply::sse(answer(&text, 9, 0.002)));
+    let mut n = Nvim::start(&server.url).await;
+    let path = n.open("a.py", SRC).await;
+    n.cmd("LlmEdit bump").await;
+    let done = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&done, "hunks").as_u64(), Some(2));
+    let data = data_dir(&n);
+    wait_fates(&data, &["proposed", "proposed"]).await;
+    let row = outcomes(&data)[0].0;
+    assert_eq!(
+        outcomes(&data).iter().map(|o| o.1).collect::<Vec<_>>(),
+        [2, 3],
+        "kept under the blocks' ordinals"
+    );
+    // Accept the first (block 2), keep it on disk, close the buffer: block 3 is abandoned.
+    n.cmd("call cursor(1, 1)").await;
+    n.cmd("LlmAccept").await;
+    n.cmd("write").await;
+    n.cmd("bwipeout!").await;
+    wait_fates(&data, &["accepted", "abandoned"]).await;
+    // The answer applied again: only block 3 still matches; it is hunk 1/1 on screen, and
+    // accepting it settles the original request's row for block 3.
+    n.cmd(&format!("edit {}", path.display())).await;
+    n.lua_args(
+        "local text, row = ... vim.b.frugal_answer = { text = text, request = row, buf = vim.api.nvim_get_current_buf() }",
+        vec![text.clone().into(), row.into()],
+    )
+    .await;
+    n.cmd("LlmApply").await;
+    let applied = n.wait_event("FrugalEditDone").await;
+    assert_eq!(field(&applied, "hunks").as_u64(), Some(1));
+    n.cmd("call cursor(3, 1)").await;
+    n.cmd("LlmAccept").await;
+    let fates = wait_fates(&data, &["accepted", "accepted"]).await;
+    assert_eq!(
+        fates,
+        [(row, 2, "accepted".into()), (row, 3, "accepted".into())]
+    );
+    n.quit().await;
+}

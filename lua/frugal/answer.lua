@@ -52,7 +52,7 @@ function M.hunk(edit, ev)
   end
   -- k: the hunk's number in the edit, in answer order; one that covers earlier hunks takes
   -- the first of their numbers.
-  local number = H.number(edit, buf, ev.replaces)
+  local number, block = H.number(edit, buf, ev.replaces, ev.block)
   -- A later block edited the text of these hunks: this one covers them (src/protocol.rs).
   for _, index in ipairs(ev.replaces or {}) do
     if hunks.withdraw(buf, edit.id, index) then
@@ -81,6 +81,7 @@ function M.hunk(edit, ev)
       new = ev.new,
       changes = ev.changes,
       number = number,
+      block = block,
       instruction = edit.instruction,
       title = ev.title,
       new_file = ev.new_file or nil,
@@ -216,23 +217,28 @@ end
 H.max_names = 3
 
 --- The number k of an edit's next hunk: the next in answer order, or the first number of the
---- pending hunks it replaces.
+--- pending hunks it replaces; and the block its outcome is kept under (the first block of
+--- those it covers).
 ---@param edit frugal.Edit
 ---@param buf integer
 ---@param replaces integer[]|nil  indices of the edit's hunks it replaces
----@return integer
-function H.number(edit, buf, replaces)
+---@param block integer|nil  its block's ordinal in the answer (the backend's)
+---@return integer number, integer|nil block
+function H.number(edit, buf, replaces, block)
   local first
   for _, h in ipairs(require("frugal.hunks").all()[buf] or {}) do
     if h.edit == edit.id and vim.tbl_contains(replaces or {}, h.index) and h.number then
       first = math.min(first or h.number, h.number)
+      if h.block and block then
+        block = math.min(block, h.block)
+      end
     end
   end
   if first then
-    return first
+    return first, block
   end
   edit.numbered = (edit.numbered or 0) + 1
-  return edit.numbered
+  return edit.numbered, block
 end
 
 ---@param titles string[]

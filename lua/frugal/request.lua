@@ -286,8 +286,9 @@ end
 ---@param hunk frugal.Hunk|nil  the hunk
 function M.settled(id, fate, pending, hunk)
   local row = H.rows[id]
-  if row and hunk and hunk.number then
-    H.record(row, hunk.number, fate)
+  local key = hunk and (hunk.block or hunk.number)
+  if row and key then
+    H.record(row, key, fate)
   end
   if not pending then
     H.rows[id] = nil
@@ -296,7 +297,8 @@ function M.settled(id, fate, pending, hunk)
 end
 
 --- An edit is done with hunks shown: each is recorded as proposed against its ledger row,
---- under its number k.
+--- under its block's ordinal in the answer (the same block proposed again by `:LlmApply`, from
+--- the same answer, is the same row: it counts once).
 ---@param id integer
 ---@param row integer  its ledger row (`done`'s `request`)
 function H.proposed(id, row)
@@ -327,7 +329,7 @@ function H.proposed(id, row)
   for _, m in ipairs(mine) do
     m.h.number = m.h.number or last + 1
     last = math.max(last, m.h.number)
-    H.record(row, m.h.number, "proposed")
+    H.record(row, m.h.block or m.h.number, "proposed")
   end
 end
 

@@ -81,6 +81,9 @@ pub(super) struct Placing {
     pub(super) unmatched: Vec<String>,
     /// Blocks not shown for another reason, with it.
     pub(super) problems: Vec<Problem>,
+    /// Blocks placed so far, shown or not: the ordinal of the next one, 1-based, is this plus
+    /// one (the same for the same answer, whoever places it: an edit or `:LlmApply`).
+    blocks: usize,
 }
 
 impl Placing {
@@ -91,6 +94,7 @@ impl Placing {
             files,
             unmatched: Vec::new(),
             problems: Vec::new(),
+            blocks: 0,
         }
     }
 
@@ -114,6 +118,7 @@ impl Placing {
     /// Places a finished block in its file and sends its hunk (replacing the earlier hunks
     /// whose text it edits), or records why it is not shown.
     pub(super) fn place(&mut self, ui: &Ui, id: u64, block: &Block) {
+        self.blocks += 1;
         let title = block.title();
         let at = match self.target(block) {
             Target::File(i) => i,
@@ -161,6 +166,7 @@ impl Placing {
                     replaces: placed.replaces,
                     new_file: file.new_file,
                     changes,
+                    block: self.blocks,
                 });
             }
             Err(LocateError::NotFound) => {
@@ -205,6 +211,7 @@ impl Placing {
             replaces: Vec::new(),
             new_file: true,
             changes,
+            block: self.blocks,
         });
     }
 

@@ -69,7 +69,7 @@
 //! | column | meaning |
 //! |---|---|
 //! | `request_id` | the edit's row in `requests` (a follow-up is its own row) |
-//! | `hunk` | the hunk's number in that edit's answer, 1-based, in answer order |
+//! | `hunk` | the ordinal of the hunk's block in that edit's answer, 1-based, every block counted (the same block proposed again by `:LlmApply` is the same row) |
 //! | `fate` | `proposed` (placed, pending), `accepted`, `rejected`, `replaced` (a follow-up replaced it) or `abandoned` (its buffer closed, or Neovim quit with it pending) |
 //! | `at` | when it took that fate |
 //!

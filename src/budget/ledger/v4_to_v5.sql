@@ -4,8 +4,8 @@
 -- CHECK is widened in place by schema.rs (SQLite cannot ALTER a CHECK), on a new file too, so a
 -- new file and a migrated one end up with the same schema text.
 --
--- One row per hunk of an edit: `hunk` is its number in the edit's answer (1-based, in answer
--- order), `fate` what became of it: 'proposed' (placed in the buffer, not yet settled),
+-- One row per hunk of an edit: `hunk` is the ordinal of its block in the edit's answer
+-- (1-based, every block counted), `fate` what became of it: 'proposed' (placed in the buffer, not yet settled),
 -- 'accepted', 'rejected', 'replaced' (a follow-up replaced it) or 'abandoned' (its buffer
 -- closed, or Neovim quit with it pending), `at` when it took that fate (unix ms). A follow-up
 -- is its own request with its own hunks.
