@@ -222,16 +222,14 @@ H.max_names = 3
 ---@param edit frugal.Edit
 ---@param buf integer
 ---@param replaces integer[]|nil  indices of the edit's hunks it replaces
----@param block integer|nil  its block's ordinal in the answer (the backend's)
----@return integer number, integer|nil block
+---@param block integer  its block's ordinal in the answer (the backend's)
+---@return integer number, integer block
 function H.number(edit, buf, replaces, block)
   local first
   for _, h in ipairs(require("frugal.hunks").all()[buf] or {}) do
     if h.edit == edit.id and vim.tbl_contains(replaces or {}, h.index) and h.number then
       first = math.min(first or h.number, h.number)
-      if h.block and block then
-        block = math.min(block, h.block)
-      end
+      block = math.min(block, h.block)
     end
   end
   if first then

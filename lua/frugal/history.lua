@@ -12,7 +12,7 @@ local H = {}
 ---@param level integer
 local function notify(msg, level)
   local whole = msg
-  local builtin = (debug.getinfo(vim.notify, "S").source or ""):find("vim/_editor.lua", 1, true)
+  local builtin = require("frugal.util").builtin_notify()
   local room = vim.v.echospace
   if builtin and vim.fn.strdisplaywidth(msg) > room then
     local head, file = msg:match("^(.*: )(.-)$")

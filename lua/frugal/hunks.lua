@@ -17,7 +17,7 @@ H.ns = draw.ns
 ---@field edit integer  the edit that proposed it
 ---@field index integer  its index among the edit's hunks (the backend's)
 ---@field number integer|nil  k: its number in its edit, in answer order across every buffer
----@field block integer|nil  its (first) block's ordinal in the answer: its outcome is kept under it
+---@field block integer  its (first) block's ordinal in the answer: its outcome is kept under it
 ---@field total integer|nil  N: the edit's placed hunks, once its answer is done
 ---@field instruction string|nil  the edit's instruction, for its label
 ---@field label_note string|nil  what else its label says (a budget file, a new file)

@@ -286,9 +286,8 @@ end
 ---@param hunk frugal.Hunk|nil  the hunk
 function M.settled(id, fate, pending, hunk)
   local row = H.rows[id]
-  local key = hunk and (hunk.block or hunk.number)
-  if row and key then
-    H.record(row, key, fate)
+  if row and hunk then
+    H.record(row, hunk.block, fate)
   end
   if not pending then
     H.rows[id] = nil
@@ -302,34 +301,17 @@ end
 ---@param id integer
 ---@param row integer  its ledger row (`done`'s `request`)
 function H.proposed(id, row)
-  local mine = {}
-  for buf, list in pairs(require("frugal.hunks").all()) do
+  local any = false
+  for _, list in pairs(require("frugal.hunks").all()) do
     for _, h in ipairs(list) do
       if h.edit == id then
-        table.insert(mine, { h = h, buf = buf })
+        any = true
+        H.record(row, h.block, "proposed")
       end
     end
   end
-  -- Each hunk keeps the number k its label shows (given in answer order as it arrived);
-  -- one without (an older shim's path) is numbered after them.
-  table.sort(mine, function(a, b)
-    local ka, kb = a.h.number or math.huge, b.h.number or math.huge
-    if ka ~= kb then
-      return ka < kb
-    end
-    if a.h.index ~= b.h.index then
-      return a.h.index < b.h.index
-    end
-    return a.buf < b.buf
-  end)
-  if #mine > 0 then
+  if any then
     H.rows[id] = row
-  end
-  local last = 0
-  for _, m in ipairs(mine) do
-    m.h.number = m.h.number or last + 1
-    last = math.max(last, m.h.number)
-    H.record(row, m.h.block or m.h.number, "proposed")
   end
 end
 
