@@ -11,17 +11,18 @@ local H = {}
 ---@param msg string
 ---@param level integer
 local function notify(msg, level)
+  local util = require("frugal.util")
   local whole = msg
-  local builtin = require("frugal.util").builtin_notify()
-  local room = vim.v.echospace
-  if builtin and vim.fn.strdisplaywidth(msg) > room then
+  -- The room the path has once `util.notify` prefixes `frugal: `.
+  local room = util.echo_width() - vim.fn.strdisplaywidth("frugal: ")
+  if util.builtin_notify() and vim.fn.strdisplaywidth(msg) > room then
     local head, file = msg:match("^(.*: )(.-)$")
     local keep = head and room - vim.fn.strdisplaywidth(head) - 1 or 0
     if keep > 8 then
       msg = head .. "…" .. vim.fn.strcharpart(file, vim.fn.strchars(file) - keep)
     end
   end
-  require("frugal.util").notify(msg, level, whole)
+  util.notify(msg, level, whole)
 end
 
 ---@class frugal.HistoryView  `b:frugal_history` of a listing buffer

@@ -167,9 +167,9 @@ function H.layout(buf, v)
   local width, textoff = M.geometry(buf)
   local ts = vim.bo[buf].tabstop
   local out = {}
+  local gutter = H.gutter(buf, textoff, v.gutter)
   for _, segs in ipairs(v.lines) do
     local chunks, col = {}, 0
-    local gutter = H.gutter(buf, textoff, v.gutter)
     if gutter ~= "" then
       table.insert(chunks, v.gutter and { gutter, "FrugalSignAdd" } or { gutter })
     end
@@ -334,15 +334,15 @@ function H.watch()
       queued = true
       vim.schedule(function()
         queued = false
-        for buf, list in pairs(require("frugal.hunks").all()) do
+        local hunks, note = require("frugal.hunks"), require("frugal.hunks.note")
+        for buf, list in pairs(hunks.all()) do
           if vim.api.nvim_buf_is_valid(buf) then
-            local note = require("frugal.hunks.note")
             for _, h in ipairs(list) do
               M.relayout(buf, h)
               note.relayout(buf, h)
-              local m = vim.api.nvim_buf_get_extmark_by_id(buf, M.ns, h.mark, { details = true })
-              if m and m[1] then
-                note.label_mark(buf, h, m[1], m[3].end_row)
+              local s, e = hunks.span(buf, h)
+              if s then
+                note.label_mark(buf, h, s, e)
               end
             end
           end

@@ -66,29 +66,19 @@ function M.unhide(edit)
   end
 end
 
---- Settles an edit's hidden hunks with `fate` (a follow-up's answer replaced them), through
---- `frugal.hunks.remove()`.
+--- Settles an edit's hidden hunks with `fate` (a follow-up's answer replaced them): each
+--- keeps only its plain mark, taken away here, and its fate goes where every fate goes.
 ---@param edit integer
 ---@param fate frugal.Fate
 function M.drop(edit, fate)
-  local hunks = require("frugal.hunks")
+  local draw = require("frugal.hunks.draw")
   local hidden = H.hidden[edit] or {}
   H.hidden[edit] = nil
-  -- All back in the pending lists first, so that each removal sees the others still pending
-  -- (the request keeps its ledger row until the last one is settled).
-  local by_buf = hunks.all()
-  for _, x in ipairs(hidden) do
-    if vim.api.nvim_buf_is_valid(x.buf) then
-      by_buf[x.buf] = by_buf[x.buf] or {}
-      table.insert(by_buf[x.buf], x.hunk)
-    end
-  end
   for i, x in ipairs(hidden) do
-    if vim.api.nvim_buf_is_valid(x.buf) then
-      hunks.remove(x.buf, x.hunk, fate)
-    else
-      require("frugal.request").settled(edit, fate, i < #hidden, x.hunk)
+    if vim.api.nvim_buf_is_valid(x.buf) and x.hunk.mark then
+      pcall(vim.api.nvim_buf_del_extmark, x.buf, draw.ns, x.hunk.mark)
     end
+    require("frugal.request").settled(edit, fate, i < #hidden, x.hunk)
   end
 end
 
