@@ -222,7 +222,11 @@ pub fn build(
         req.project_caps.monthly
     };
     let forecast = ledger.forecast(project, scope_cap, &snap)?;
-    let global_forecast = ledger.forecast(None, req.global_caps.monthly, &snap)?;
+    // The `all` view's forecast is the global one already (every project, the global cap).
+    let global_forecast = match project {
+        None => forecast,
+        Some(_) => ledger.forecast(None, req.global_caps.monthly, &snap)?,
+    };
     let figures = Figures {
         key_spend,
         hunks,
