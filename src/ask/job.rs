@@ -7,7 +7,7 @@ use super::request::AskRequest;
 use crate::budget::{RequestKind, Usd};
 use crate::edit::files;
 use crate::edit::prompt::{Code, ContextText};
-use crate::history::{Transcript, Turn};
+use crate::history::Transcript;
 use crate::protocol::{Event, Failure, Reason};
 use crate::runner::{self, Ctx, End, Job, Prompt, Who};
 use crate::services::Ui;
@@ -75,7 +75,7 @@ impl Job for Ask {
     /// A late "Send" re-sends the question with the worst case the user agreed to: asked
     /// again only above it.
     fn confirmed(&self) -> Option<Usd> {
-        (self.req.about.confirmed_usd).and_then(|c| Usd::from_cost_f64(c).ok())
+        self.req.about.confirmed()
     }
 
     const KIND: RequestKind = RequestKind::Ask;
@@ -193,22 +193,12 @@ impl Job for Ask {
     }
 
     /// The earlier questions and answers, this question and its answer as far as it came;
-    /// the context files by name.
+    /// the context and instruction files by name.
     fn transcript(&self) -> Option<Transcript> {
-        let about = &self.req.about;
-        let mut turns: Vec<Turn> = (about.history.iter())
-            .map(|t| Turn {
-                instruction: t.instruction.clone(),
-                answer: t.answer.clone(),
-            })
-            .collect();
-        turns.push(Turn {
-            instruction: about.instruction.clone(),
-            answer: self.answer.clone(),
-        });
-        let files = (about.context.iter().map(|f| f.path.clone()))
-            .chain(self.instruction_files.iter().cloned())
-            .collect();
-        Some(Transcript { turns, files })
+        Some(
+            self.req
+                .about
+                .transcript(&self.answer, &self.instruction_files),
+        )
     }
 }

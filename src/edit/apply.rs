@@ -158,14 +158,7 @@ fn request_files(
 ) -> Vec<EditFile> {
     let mut out = Vec::new();
     if let (Some(file), Some(lines)) = (&req.file, &req.lines) {
-        out.push(EditFile {
-            path: file.clone(),
-            buf: req.buf,
-            prefer: (0, lines.len()),
-            lines: lines.clone(),
-            win_start: 0,
-            new_file: false,
-        });
+        out.push(EditFile::whole(file.clone(), req.buf, lines.clone()));
     }
     for c in &req.context {
         let read = files::inside(root, &c.path).and_then(|rel| {
@@ -213,14 +206,7 @@ fn add_named(root: &Path, block: &Block, files: &mut Vec<EditFile>, limit: u64) 
         return;
     }
     if let Ok(lines) = files::read_lines(root, &rel, limit) {
-        files.push(EditFile {
-            prefer: (0, lines.len()),
-            path: rel,
-            buf: 0,
-            lines,
-            win_start: 0,
-            new_file: false,
-        });
+        files.push(EditFile::whole(rel, 0, lines));
     }
 }
 

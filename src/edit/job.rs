@@ -9,7 +9,7 @@ use super::prompt;
 use crate::budget::{RequestKind, Usd};
 use crate::edit::instructions::{self, InstructionFile};
 use crate::edit::request::EditRequest;
-use crate::history::{Transcript, Turn};
+use crate::history::Transcript;
 use crate::protocol::{Event, Failure, Paid, Problem, Reason};
 use crate::runner::{self, Ctx, End, Job, Prompt, Who};
 use crate::settings::Effective;
@@ -56,9 +56,7 @@ impl Job for Edit {
     }
 
     fn confirmed(&self) -> Option<Usd> {
-        self.req
-            .confirmed_usd
-            .and_then(|c| Usd::from_cost_f64(c).ok())
+        self.req.confirmed()
     }
 
     fn prompt(&mut self, ctx: &Ctx) -> Result<Prompt, Failure> {
@@ -158,22 +156,9 @@ impl Job for Edit {
     }
 
     /// The earlier turns of a follow-up, this instruction and the answer as far as it came;
-    /// the context files by name.
+    /// the context and instruction files by name.
     fn transcript(&self) -> Option<Transcript> {
-        let mut turns: Vec<Turn> = (self.req.history.iter())
-            .map(|t| Turn {
-                instruction: t.instruction.clone(),
-                answer: t.answer.clone(),
-            })
-            .collect();
-        turns.push(Turn {
-            instruction: self.req.instruction.clone(),
-            answer: self.answer.clone(),
-        });
-        let files = (self.req.context.iter().map(|f| f.path.clone()))
-            .chain(self.instruction_files.iter().cloned())
-            .collect();
-        Some(Transcript { turns, files })
+        Some(self.req.transcript(&self.answer, &self.instruction_files))
     }
 }
 

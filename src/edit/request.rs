@@ -204,6 +204,36 @@ pub(crate) fn text_lines(
 }
 
 impl EditRequest {
+    /// A worst case the user already agreed to (a late "Send"): asked again only above it.
+    pub fn confirmed(&self) -> Option<crate::budget::Usd> {
+        (self.confirmed_usd).and_then(|c| crate::budget::Usd::from_cost_f64(c).ok())
+    }
+
+    /// What `:LlmHistory` keeps of it once answered (an edit's or a question's): the earlier
+    /// turns, this instruction with `answer` as far as it came, and the files by name (the
+    /// context files, then the instruction files sent).
+    pub fn transcript(
+        &self,
+        answer: &str,
+        instruction_files: &[String],
+    ) -> crate::history::Transcript {
+        use crate::history::Turn;
+        let mut turns: Vec<Turn> = (self.history.iter())
+            .map(|t| Turn {
+                instruction: t.instruction.clone(),
+                answer: t.answer.clone(),
+            })
+            .collect();
+        turns.push(Turn {
+            instruction: self.instruction.clone(),
+            answer: answer.to_string(),
+        });
+        let files = (self.context.iter().map(|f| f.path.clone()))
+            .chain(instruction_files.iter().cloned())
+            .collect();
+        crate::history::Transcript { turns, files }
+    }
+
     /// Decodes the shim's map, refusing non-UTF-8 text with a message naming the line.
     pub fn decode(v: Value) -> Result<EditRequest, ProtocolError> {
         let (mut req, context, raw_lines) = decode_parts::<EditRequest>("edit", "sends", v)?;

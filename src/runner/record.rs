@@ -113,7 +113,8 @@ pub fn save(
     ctx.gate.settings.ledger().background.spawn(async move {
         if let Err(e) = slot.run(move |s| s.put(&conversation)).await {
             tracing::warn!("history not saved for request {row}: {e}");
-            if slot.first_warning() {
+            // One warning per session, whatever the file (the log has each).
+            if ui.first_time("history not saved".into()) {
                 ui.notify(
                     Level::Warn,
                     "frugal: history not saved (:LlmHistory says why)".into(),

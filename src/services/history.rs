@@ -1,9 +1,8 @@
 //! The conversation store as a service: the slot of one `history.sqlite3` (opened on first
-//! use, run in a blocking thread), and the one warning per session when it cannot be written.
+//! use, run in a blocking thread).
 
 use crate::history::{Store, StoreError};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Why the store could not be used: the message names the file.
@@ -19,8 +18,6 @@ pub enum HistoryError {
 pub struct HistorySlot {
     pub path: PathBuf,
     conn: Arc<Mutex<Option<Store>>>,
-    /// Whether this session already warned that text cannot be written.
-    warned: AtomicBool,
 }
 
 impl HistorySlot {
@@ -28,7 +25,6 @@ impl HistorySlot {
         HistorySlot {
             path,
             conn: Arc::default(),
-            warned: AtomicBool::new(false),
         }
     }
 
@@ -55,10 +51,5 @@ impl HistorySlot {
             out.map_err(|e| HistoryError::Store(e.explain(&path)))
         })
         .await?
-    }
-
-    /// `true` the first time only: one warning per session.
-    pub fn first_warning(&self) -> bool {
-        !self.warned.swap(true, Ordering::SeqCst)
     }
 }
