@@ -387,6 +387,22 @@ impl Ledger {
     }
 }
 
+/// Whether the process that owns a row (`pid`, `instance`) is gone: `me`'s own pid under
+/// another instance (the pid was reused), or a pid no longer alive. `alive` keeps each pid's
+/// answer for the rows that follow.
+pub(super) fn owner_gone(
+    pid: i64,
+    instance: &str,
+    me: (u32, &str),
+    alive: &mut std::collections::HashMap<i64, bool>,
+) -> bool {
+    if pid == i64::from(me.0) {
+        instance != me.1
+    } else {
+        !*alive.entry(pid).or_insert_with(|| pid_alive(pid))
+    }
+}
+
 /// Whether a process with this pid exists. `kill(pid, 0)` sends nothing; ESRCH means no such
 /// process, EPERM means it exists under another user (alive).
 #[cfg(unix)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, TransactionBehavior};
 
-use super::{pid_alive, Ledger, LedgerError, RequestId};
+use super::{owner_gone, Ledger, LedgerError, RequestId};
 use crate::budget::clock::{unix_ms, Clock};
 use crate::budget::Usd;
 
@@ -259,11 +259,7 @@ impl Ledger {
         let dead: Vec<i64> = owners
             .into_iter()
             .filter(|(_, pid, instance)| {
-                if *pid == i64::from(self.pid) {
-                    *instance != self.instance
-                } else {
-                    !*alive.entry(*pid).or_insert_with(|| pid_alive(*pid))
-                }
+                owner_gone(*pid, instance, (self.pid, &self.instance), &mut alive)
             })
             .map(|(id, ..)| id)
             .collect();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::sums::{totals, window};
-use super::{pid_alive, Ledger, LedgerError, RequestId};
+use super::{owner_gone, Ledger, LedgerError, RequestId};
 use crate::budget::caps::{
     self, Ask, Budget, CapKind, Caps, Periods, Refusal, Verdict, DEFAULT_MIN_USEFUL_TOKENS,
 };
@@ -487,12 +487,7 @@ impl Ledger {
         let mut out = Vec::new();
         for row in rows {
             let (pending, pid, instance) = row?;
-            let dead = if pid == i64::from(my_pid) {
-                instance != my_instance
-            } else {
-                !*alive.entry(pid).or_insert_with(|| pid_alive(pid))
-            };
-            if dead {
+            if owner_gone(pid, &instance, (my_pid, my_instance), &mut alive) {
                 out.push(pending);
             }
         }
