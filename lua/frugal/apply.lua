@@ -60,19 +60,9 @@ function H.target(answer)
   end
   if type(answer.root) == "string" and answer.root ~= "" then
     local root = vim.uv.fs_realpath(answer.root) or answer.root
-    local alt = vim.fn.bufnr("#")
-    local bufs = vim.api.nvim_list_bufs()
-    if alt > 0 then
-      table.insert(bufs, 1, alt)
-    end
-    for _, cand in ipairs(bufs) do
-      local name = vim.api.nvim_buf_get_name(cand)
-      if vim.api.nvim_buf_is_loaded(cand) and vim.bo[cand].buftype == "" and name ~= "" then
-        local real = vim.uv.fs_realpath(name) or name
-        if real:sub(1, #root + 1) == root .. "/" then
-          return cand, false
-        end
-      end
+    local first = H.files_under(root, vim.fn.bufnr("#"))[1]
+    if first then
+      return first.buf, false
     end
     return nil, "open a file of this answer's project first: :LlmApply finds its files from there"
   end
@@ -87,13 +77,31 @@ end
 ---@return string[]
 function H.named_open(root, text, skip)
   local out = {}
-  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+  for _, f in ipairs(H.files_under(root)) do
+    if f.rel ~= skip and text:find(f.rel, 1, true) and not vim.tbl_contains(out, f.rel) then
+      table.insert(out, f.rel)
+    end
+  end
+  return out
+end
+
+--- The loaded file buffers whose real path is under `root`, with that path relative to it;
+--- `first` (a buffer number, e.g. the alternate one) looked at before the others.
+---@param root string  a real path
+---@param first integer|nil
+---@return { buf: integer, rel: string }[]
+function H.files_under(root, first)
+  local bufs = vim.api.nvim_list_bufs()
+  if first and first > 0 then
+    table.insert(bufs, 1, first)
+  end
+  local out = {}
+  for _, b in ipairs(bufs) do
     local name = vim.api.nvim_buf_get_name(b)
     if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].buftype == "" and name ~= "" then
       local real = vim.uv.fs_realpath(name) or name
-      local rel = real:sub(1, #root + 1) == root .. "/" and real:sub(#root + 2) or nil
-      if rel and rel ~= skip and text:find(rel, 1, true) and not vim.tbl_contains(out, rel) then
-        table.insert(out, rel)
+      if real:sub(1, #root + 1) == root .. "/" then
+        table.insert(out, { buf = b, rel = real:sub(#root + 2) })
       end
     end
   end
